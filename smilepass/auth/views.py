@@ -1,0 +1,164 @@
+"""Sign-in, sign-out, password reset and password change."""
+import datetime as dt
+from urllib.parse import urlsplit
+
+from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from .. import audit
+from ..db import database
+from ..mail import queue_mail
+from ..models import PasswordReset, User, normalize_email, utcnow
+from ..security import (
+    Throttle,
+    burn_verify_time,
+    hash_password,
+    new_session_stamp,
+    new_token,
+    token_hash,
+    verify_password,
+)
+from . import bp
+from .forms import ChangePasswordForm, ForgotForm, LoginForm, NewPasswordForm
+
+SIGN_IN_FAILED = "That email and password do not match an account."
+
+
+def _safe_next(target: str | None) -> str:
+    # Only local paths: an open redirect after sign-in would make phishing easy.
+    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+        return target
+    return url_for("support.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("support.index"))
+    form = LoginForm()
+    expired = session.pop("expired", False)
+    locked_until = None
+    status = 200
+    if form.validate_on_submit():
+        email = normalize_email(form.email.data)
+        locked_until = Throttle.locked_until(email)
+        if locked_until is None:
+            user = User.by_email(email)
+            if user is None:
+                burn_verify_time(form.password.data)
+            if user and user.is_active and verify_password(user.password_hash, form.password.data):
+                Throttle.clear(email)
+                user.last_login_at = utcnow()
+                user.save()
+                session.clear()
+                login_user(user)
+                audit.record("login", user, actor=user)
+                return redirect(_safe_next(request.args.get("next")), 303)
+            locked_until = Throttle.record_failure(email)
+            audit.record("login_failed", user, detail=email, actor=user)
+            if locked_until:
+                audit.record("account_locked", user, detail=email, actor=user)
+            else:
+                form.password.errors.append(SIGN_IN_FAILED)
+        status = 422 if locked_until is None else 429
+    elif request.method == "POST":
+        status = 422
+    return render_template("auth/login.html", form=form, expired=expired, locked_until=locked_until), status
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    audit.record("logout", current_user._get_current_object())
+    logout_user()
+    session.clear()
+    flash("You are signed out.", "info")
+    return redirect(url_for("auth.login"), 303)
+
+
+@bp.route("/forgot", methods=["GET", "POST"])
+def forgot():
+    form = ForgotForm()
+    if form.validate_on_submit():
+        user = User.by_email(form.email.data)
+        if user and user.is_active:
+            token, digest = new_token()
+            now = utcnow()
+            with database.atomic():
+                PasswordReset.create(
+                    user=user,
+                    token_hash=digest,
+                    expires_at=now + dt.timedelta(seconds=current_app.config["RESET_TOKEN_SECONDS"]),
+                )
+                audit.record("password_reset_requested", user, actor=user)
+            link = current_app.config["BASE_URL"].rstrip("/") + url_for("auth.reset", token=token)
+            queue_mail(
+                user.email,
+                "Reset your SmilePass password",
+                f"Someone asked to reset the password of your SmilePass account.\n\n"
+                f"Open this link within one hour to choose a new password (it works once):\n{link}\n\n"
+                f"If it was not you, ignore this message; your password stays as it is.",
+            )
+        # Same answer whether or not the address has an account.
+        flash("If that address has an account, a reset link is on its way. It works once, for one hour.", "info")
+        return redirect(url_for("auth.login"), 303)
+    return render_template("auth/forgot.html", form=form), 422 if request.method == "POST" else 200
+
+
+def _usable_reset(token: str):
+    reset = PasswordReset.get_or_none(PasswordReset.token_hash == token_hash(token))
+    if reset is None or reset.used_at is not None or reset.expires_at <= utcnow():
+        return None
+    return reset
+
+
+@bp.route("/reset/<token>", methods=["GET", "POST"])
+def reset(token: str):
+    reset = _usable_reset(token)
+    if reset is None:
+        return render_template("auth/reset_invalid.html"), 404
+    user = reset.user
+    form = NewPasswordForm(email=user.email)
+    if form.validate_on_submit():
+        with database.atomic():
+            # Mark used first and only if still unused, so two racing submissions cannot both win.
+            claimed = (
+                PasswordReset.update(used_at=utcnow())
+                .where((PasswordReset.id == reset.id) & PasswordReset.used_at.is_null())
+                .execute()
+            )
+            if not claimed:
+                return render_template("auth/reset_invalid.html"), 404
+            _set_password(user, form.password.data)
+            Throttle.clear(user.email)
+            audit.record("password_reset", user, actor=user)
+        logout_user()
+        session.clear()
+        flash("Your password is changed. Sign in with the new one.", "info")
+        return redirect(url_for("auth.login"), 303)
+    return render_template("auth/reset.html", form=form, token=token), 422 if request.method == "POST" else 200
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    user = current_user._get_current_object()
+    form = ChangePasswordForm(email=user.email)
+    if form.validate_on_submit():
+        if not verify_password(user.password_hash, form.current.data):
+            form.current.errors.append("That is not your current password.")
+        else:
+            with database.atomic():
+                _set_password(user, form.password.data)
+                audit.record("password_changed", user)
+            # This session goes on with the new stamp; every other one ends.
+            login_user(user)
+            flash("Your password is changed. Other sessions are signed out.", "info")
+            return redirect(url_for("support.index"), 303)
+    return render_template("auth/password.html", form=form), 422 if request.method == "POST" else 200
+
+
+def _set_password(user: User, password: str) -> None:
+    user.password_hash = hash_password(password)
+    user.session_stamp = new_session_stamp()
+    user.save()

@@ -1,0 +1,77 @@
+"""Flask CLI: `flask --app app migrate | users create | demo | backup`."""
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+
+from . import audit, db
+from .users import BadPassword, UserExists, create_user
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(migrate_command)
+    app.cli.add_command(users)
+    app.cli.add_command(demo_command)
+    app.cli.add_command(backup_command)
+
+
+@click.command("migrate")
+def migrate_command():
+    """Apply pending database migrations."""
+    applied = db.migrate()
+    click.echo("applied: " + ", ".join(applied) if applied else "database is up to date")
+
+
+@click.group()
+def users():
+    """Manage user accounts."""
+
+
+@users.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["clinician", "support", "admin"]), default="clinician", show_default=True)
+@click.option("--name", default="", help="Display name.")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True, help="Prompted for when omitted.")
+def create_user_command(email, role, name, password):
+    """Create an account that signs in with EMAIL."""
+    with db.database.connection_context():
+        try:
+            user = create_user(email, password, role, name)
+        except (UserExists, BadPassword) as exc:
+            raise click.ClickException(str(exc)) from None
+        audit.record("user_created", user, detail=f"role={role} (command line)")
+    click.echo(f"created {role} {user.email}")
+
+
+@click.command("demo")
+@click.option("--tickets", "ticket_count", type=int, default=200, show_default=True)
+@click.option("--clinicians", type=int, default=40, show_default=True)
+@click.option("--password", default="demo-pass-2026", show_default=True, help="Password of every demo account.")
+def demo_command(ticket_count, clinicians, password):
+    """Fill the database with realistic demo users and tickets."""
+    from .demo import make_demo
+
+    with db.database.connection_context():
+        summary = make_demo(ticket_count, clinicians, password)
+    click.echo(summary)
+
+
+@click.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, writable=True))
+def backup_command(path):
+    """Write a consistent copy of the database to PATH while the app keeps running."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if db.is_postgres():
+        url = current_app.config["DATABASE_URL"]
+        subprocess.run(["pg_dump", "--format=custom", f"--file={target}", url], check=True)
+    else:
+        # SQLite's online backup API copies pages consistently even while others write (WAL).
+        with db.database.connection_context():
+            source = db.database.connection()
+            with sqlite3.connect(target) as dest:
+                source.backup(dest)
+            dest.close()
+    click.echo(f"backup written to {target}")

@@ -1,0 +1,59 @@
+"""Configuration from environment variables, with defaults a single clinic server can run on."""
+import os
+import secrets
+from pathlib import Path
+
+
+def _int(name, default):
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def _secret_key(instance_path: Path) -> str:
+    """SECRET_KEY from the environment, else one generated once and kept in the instance folder,
+    so that sessions survive a restart without anyone having to invent a key."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    key_file = instance_path / "secret_key"
+    if not key_file.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48))
+    return key_file.read_text().strip()
+
+
+def load(instance_path: str) -> dict:
+    instance = Path(instance_path)
+    idle_minutes = _int("SMILEPASS_SESSION_IDLE_MINUTES", 30)
+    image_mb = _int("SMILEPASS_MAX_IMAGE_MB", 10)
+    return {
+        "SECRET_KEY": _secret_key(instance),
+        "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{instance / 'smilepass.db'}",
+        "REDIS_URL": os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
+        "UPLOAD_DIR": os.environ.get("SMILEPASS_UPLOAD_DIR") or str(instance / "uploads"),
+        "MAX_IMAGE_BYTES": image_mb * 1024 * 1024,
+        # The whole request may carry an image plus form fields; anything larger is refused
+        # before the body is read.
+        "MAX_CONTENT_LENGTH": image_mb * 1024 * 1024 + 256 * 1024,
+        "SESSION_IDLE_SECONDS": idle_minutes * 60,
+        "PERMANENT_SESSION_LIFETIME": idle_minutes * 60,
+        "SESSION_REFRESH_EACH_REQUEST": True,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": os.environ.get("SMILEPASS_HTTPS", "") == "1",
+        "SESSION_COOKIE_NAME": "smilepass_session",
+        "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session, which idles out itself
+        "CLINIC_NAME": os.environ.get("SMILEPASS_CLINIC_NAME", "SmilePass"),
+        "PAGE_SIZE": _int("SMILEPASS_PAGE_SIZE", 25),
+        "LOCKOUT_ATTEMPTS": 3,
+        "LOCKOUT_SECONDS": 20 * 60,
+        "RESET_TOKEN_SECONDS": 60 * 60,
+        "SMTP_HOST": os.environ.get("SMTP_HOST", ""),
+        "SMTP_PORT": _int("SMTP_PORT", 25),
+        "SMTP_USER": os.environ.get("SMTP_USER", ""),
+        "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD", ""),
+        "SMTP_STARTTLS": os.environ.get("SMTP_STARTTLS", "") == "1",
+        "MAIL_FROM": os.environ.get("SMILEPASS_MAIL_FROM", "support@smilepass.local"),
+        "BASE_URL": os.environ.get("SMILEPASS_BASE_URL", "http://127.0.0.1:5000"),
+    }

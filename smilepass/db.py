@@ -1,0 +1,54 @@
+"""One peewee database for the app: SQLite (WAL) by default, PostgreSQL when DATABASE_URL says so.
+
+The schema changes only through the numbered scripts in migrations/, applied with peewee's own
+migration runner (the same one `pwmigrate` drives)."""
+from pathlib import Path
+from urllib.parse import urlparse
+
+import peewee
+from playhouse.db_url import connect
+from playhouse.migrations import Runner
+
+database = peewee.DatabaseProxy()
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "busy_timeout": 5000,
+    "foreign_keys": 1,
+    "synchronous": "normal",
+    "cache_size": -16000,
+}
+
+
+def open_database(url: str) -> peewee.Database:
+    scheme = urlparse(url).scheme
+    if scheme.startswith("sqlite"):
+        path = url.split("sqlite:///", 1)[1]
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS)
+    if scheme in ("postgres", "postgresql"):
+        return connect(url.replace("postgres://", "postgresql://", 1), autorollback=True)
+    raise ValueError(f"DATABASE_URL scheme {scheme!r} is not supported (use sqlite:/// or postgresql://)")
+
+
+def bind(url: str) -> peewee.Database:
+    db = open_database(url)
+    database.initialize(db)
+    return db
+
+
+def is_postgres() -> bool:
+    return isinstance(database.obj, peewee.PostgresqlDatabase)
+
+
+def migrate() -> list[str]:
+    """Apply pending migrations; returns the names applied."""
+    with database.connection_context():
+        return Runner(database.obj, str(MIGRATIONS_DIR)).up()
+
+
+def migration_status():
+    with database.connection_context():
+        return Runner(database.obj, str(MIGRATIONS_DIR)).status()

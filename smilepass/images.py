@@ -1,0 +1,114 @@
+"""Screenshots: checked, re-encoded with Pillow (so EXIF, GPS and comments are gone), stored under
+random names outside static/, with a small thumbnail."""
+import hashlib
+import io
+import os
+import secrets
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+ALLOWED_FORMATS = {"PNG": ("image/png", ".png"), "JPEG": ("image/jpeg", ".jpg"), "WEBP": ("image/webp", ".webp")}
+# A screenshot of a 8K screen is 33 megapixels; anything far beyond is a decompression bomb.
+MAX_PIXELS = 40_000_000
+THUMB_SIZE = (360, 240)
+
+
+class ImageRejected(Exception):
+    pass
+
+
+@dataclass
+class StoredImage:
+    stored_name: str
+    thumb_name: str
+    content_type: str
+    size: int
+    sha256: str
+    width: int
+    height: int
+
+
+def store_image(stream, upload_dir: str, max_bytes: int) -> StoredImage:
+    data = stream.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ImageRejected(f"The image is larger than {max_bytes // (1024 * 1024)} MB.")
+    if not data:
+        raise ImageRejected("The image file is empty.")
+    image = _open_checked(data)
+    content_type, ext = ALLOWED_FORMATS[image.format]
+    image = ImageOps.exif_transpose(image)
+    if image.mode not in ("RGB", "RGBA", "L", "LA"):
+        image = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
+    if image.format == "JPEG" or ext == ".jpg":
+        image = image.convert("RGB") if image.mode not in ("RGB", "L") else image
+
+    encoded = io.BytesIO()
+    # Saving without exif/icc/comment arguments writes none of them.
+    save_args = {"PNG": {"optimize": True}, "JPEG": {"quality": 90}, "WEBP": {"quality": 90}}[_format_for(ext)]
+    image.save(encoded, _format_for(ext), **save_args)
+    thumb = image.copy()
+    thumb.thumbnail(THUMB_SIZE)
+    thumb_bytes = io.BytesIO()
+    thumb.save(thumb_bytes, "WEBP", quality=80)
+
+    directory = Path(upload_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    stored_name = secrets.token_hex(16) + ext
+    thumb_name = secrets.token_hex(16) + ".webp"
+    _write_atomic(directory / stored_name, encoded.getvalue())
+    _write_atomic(directory / thumb_name, thumb_bytes.getvalue())
+    payload = encoded.getvalue()
+    return StoredImage(
+        stored_name=stored_name,
+        thumb_name=thumb_name,
+        content_type=content_type,
+        size=len(payload),
+        sha256=hashlib.sha256(payload).hexdigest(),
+        width=image.width,
+        height=image.height,
+    )
+
+
+def _format_for(ext: str) -> str:
+    return {".png": "PNG", ".jpg": "JPEG", ".webp": "WEBP"}[ext]
+
+
+def _open_checked(data: bytes) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            if image.format not in ALLOWED_FORMATS:
+                raise ImageRejected("Only PNG, JPEG and WebP screenshots are accepted.")
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise ImageRejected("The image has too many pixels to be a screenshot.")
+            image.load()
+            return image
+    except ImageRejected:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageRejected("The image has too many pixels to be a screenshot.") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise ImageRejected("The file is not a readable PNG, JPEG or WebP image.") from None
+
+
+def _write_atomic(path: Path, payload: bytes) -> None:
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "wb") as fh:
+        fh.write(payload)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def remove_stored(upload_dir: str, *names: str | None) -> None:
+    for name in names:
+        if name:
+            try:
+                (Path(upload_dir) / name).unlink()
+            except FileNotFoundError:
+                pass

@@ -1,0 +1,262 @@
+"""Database models. Queries that views need live here as class methods, so views stay thin."""
+import datetime as dt
+import enum
+
+import peewee as pw
+
+from .db import database
+
+
+def utcnow() -> dt.datetime:
+    # Stored naive in UTC on both SQLite and PostgreSQL; templates format it.
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class BaseModel(pw.Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class Role(str, enum.Enum):
+    CLINICIAN = "clinician"
+    SUPPORT = "support"
+    ADMIN = "admin"
+
+
+class User(BaseModel):
+    email = pw.CharField(max_length=254, unique=True)
+    name = pw.CharField(max_length=120, default="")
+    role = pw.CharField(max_length=20, default=Role.CLINICIAN.value, index=True)
+    password_hash = pw.CharField(max_length=255)
+    # Changes whenever the password changes; part of the login session id, so that every other
+    # session ends with it.
+    session_stamp = pw.CharField(max_length=64)
+    is_active = pw.BooleanField(default=True)
+    ticket_sort = pw.CharField(max_length=20, default="-date")
+    created_at = pw.DateTimeField(default=utcnow)
+    last_login_at = pw.DateTimeField(null=True)
+
+    # flask-login protocol
+    is_authenticated = True
+    is_anonymous = False
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_stamp}"
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in (Role.SUPPORT.value, Role.ADMIN.value)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN.value
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.email
+
+    @classmethod
+    def by_email(cls, email: str):
+        return cls.get_or_none(cls.email == normalize_email(email))
+
+
+def normalize_email(email: str) -> str:
+    return (email or "").strip().lower()
+
+
+class LoginThrottle(BaseModel):
+    """Failed sign-ins per email address, known or not, so that a lock says nothing about
+    whether the account exists."""
+    email = pw.CharField(max_length=254, unique=True)
+    failures = pw.IntegerField(default=0)
+    locked_until = pw.DateTimeField(null=True)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+
+class PasswordReset(BaseModel):
+    user = pw.ForeignKeyField(User, backref="resets", on_delete="CASCADE")
+    token_hash = pw.CharField(max_length=64, unique=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    expires_at = pw.DateTimeField()
+    used_at = pw.DateTimeField(null=True)
+
+
+class OutboxMail(BaseModel):
+    to_addr = pw.CharField(max_length=254)
+    subject = pw.CharField(max_length=200)
+    body = pw.TextField()
+    created_at = pw.DateTimeField(default=utcnow, index=True)
+    sent_at = pw.DateTimeField(null=True)
+    attempts = pw.IntegerField(default=0)
+    last_error = pw.TextField(default="")
+
+
+class Priority(enum.IntEnum):
+    LOW = 0
+    NORMAL = 1
+    HIGH = 2
+    URGENT = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.capitalize()
+
+
+class Status(enum.IntEnum):
+    OPEN = 0
+    IN_PROGRESS = 1
+    WAITING = 2
+    RESOLVED = 3
+    CLOSED = 4
+
+    @property
+    def label(self) -> str:
+        return STATUS_LABELS[self]
+
+    @property
+    def slug(self) -> str:
+        return self.name.lower().replace("_", "-")
+
+
+STATUS_LABELS = {
+    Status.OPEN: "Open",
+    Status.IN_PROGRESS: "In Progress",
+    Status.WAITING: "Waiting on user",
+    Status.RESOLVED: "Resolved",
+    Status.CLOSED: "Closed",
+}
+
+CATEGORIES = [
+    "Technical Issues & Bugs",
+    "Case Submission",
+    "Scan & File Validation",
+    "Treatment Plan Feedback",
+    "Production & Shipping",
+    "Warranty & Replacement",
+    "Billing & Insurance",
+    "Account & Access",
+]
+DEFAULT_CATEGORY = CATEGORIES[0]
+
+
+class Ticket(BaseModel):
+    requester = pw.ForeignKeyField(User, backref="tickets", on_delete="RESTRICT")
+    title = pw.CharField(max_length=120)
+    description = pw.TextField()
+    priority = pw.SmallIntegerField(default=Priority.LOW.value)
+    category = pw.CharField(max_length=60, default=DEFAULT_CATEGORY)
+    status = pw.SmallIntegerField(default=Status.OPEN.value)
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+    response_due_at = pw.DateTimeField(null=True)
+    first_response_at = pw.DateTimeField(null=True)
+
+    class Meta:
+        # One index per sortable column, for the staff view (all tickets) and for a clinician's own
+        # tickets, each ending in id so that ties page stably.
+        indexes = (
+            (("created_at", "id"), False),
+            (("priority", "id"), False),
+            (("title", "id"), False),
+            (("category", "id"), False),
+            (("status", "id"), False),
+            (("requester", "created_at", "id"), False),
+            (("requester", "priority", "id"), False),
+            (("requester", "title", "id"), False),
+            (("requester", "category", "id"), False),
+            (("requester", "status", "id"), False),
+        )
+
+    @property
+    def number(self) -> str:
+        return ticket_number(self.id)
+
+    @property
+    def priority_enum(self) -> Priority:
+        return Priority(self.priority)
+
+    @property
+    def status_enum(self) -> Status:
+        return Status(self.status)
+
+    @classmethod
+    def visible_to(cls, user: User):
+        query = cls.select()
+        if not user.is_staff:
+            query = query.where(cls.requester == user.id)
+        return query
+
+    @classmethod
+    def get_visible(cls, ticket_id: int, user: User):
+        """The ticket if this user may see it, else None (callers answer 404 either way)."""
+        return cls.visible_to(user).where(cls.id == ticket_id).first()
+
+    @classmethod
+    def status_counts(cls, user: User) -> dict[int, int]:
+        query = cls.visible_to(user).select(cls.status, pw.fn.COUNT(cls.id).alias("n")).group_by(cls.status)
+        return {row.status: row.n for row in query.objects()}
+
+
+def ticket_number(ticket_id: int) -> str:
+    return f"SP-{ticket_id:06d}"
+
+
+class Message(BaseModel):
+    """A reply in a ticket's thread. Internal notes are for staff eyes only."""
+    ticket = pw.ForeignKeyField(Ticket, backref="messages", on_delete="CASCADE")
+    author = pw.ForeignKeyField(User, on_delete="RESTRICT")
+    body = pw.TextField()
+    internal = pw.BooleanField(default=False)
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("ticket", "created_at"), False),)
+
+
+class StatusChange(BaseModel):
+    ticket = pw.ForeignKeyField(Ticket, backref="status_changes", on_delete="CASCADE")
+    actor = pw.ForeignKeyField(User, on_delete="RESTRICT")
+    from_status = pw.SmallIntegerField()
+    to_status = pw.SmallIntegerField()
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("ticket", "created_at"), False),)
+
+
+class Attachment(BaseModel):
+    ticket = pw.ForeignKeyField(Ticket, backref="attachments", on_delete="CASCADE")
+    message = pw.ForeignKeyField(Message, null=True, backref="attachments", on_delete="CASCADE")
+    uploader = pw.ForeignKeyField(User, on_delete="RESTRICT")
+    # What the user called it: display text only, never a path.
+    original_name = pw.CharField(max_length=255)
+    stored_name = pw.CharField(max_length=64, unique=True)
+    thumb_name = pw.CharField(max_length=64, null=True)
+    content_type = pw.CharField(max_length=64)
+    size = pw.IntegerField()
+    sha256 = pw.CharField(max_length=64)
+    width = pw.IntegerField(null=True)
+    height = pw.IntegerField(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("ticket",), False),)
+
+
+class AuditLog(BaseModel):
+    """Who did what to which object, when, from where. Never the patient data itself."""
+    actor = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
+    actor_email = pw.CharField(max_length=254, default="")
+    action = pw.CharField(max_length=60, index=True)
+    object_type = pw.CharField(max_length=40, default="")
+    object_id = pw.CharField(max_length=40, default="")
+    detail = pw.TextField(default="")
+    ip = pw.CharField(max_length=64, default="")
+    created_at = pw.DateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        indexes = ((("object_type", "object_id"), False),)
+
+
+ALL_MODELS = [User, LoginThrottle, PasswordReset, OutboxMail, Ticket, Message, StatusChange, Attachment, AuditLog]

@@ -1,0 +1,194 @@
+"""The Support page (new request beside the ticket table) and the ticket detail with its thread."""
+from pathlib import Path
+
+from flask import abort, current_app, flash, render_template, request, send_file, url_for
+from flask_login import current_user, login_required
+
+from .. import audit, tickets
+from ..db import database
+from ..htmx import blocks, is_htmx, page_or_block, see_other
+from ..images import ImageRejected, remove_stored, store_image
+from ..models import Attachment, Status, Ticket
+from . import bp
+from .forms import DESCRIPTION_MAX, ReplyForm, StatusForm, TicketForm
+from .listing import DEFAULT_SORT, parse_sort, parse_status, ticket_page
+
+INDEX = "support/index.html"
+DETAIL = "support/ticket.html"
+
+
+def _table(user):
+    """The table for the current query string; a sort given in the URL becomes the user's
+    remembered choice."""
+    sort = parse_sort(request.args.get("sort"))
+    if sort and sort != user.ticket_sort:
+        user.ticket_sort = sort
+        user.save(only=[type(user).ticket_sort])
+    sort = sort or parse_sort(user.ticket_sort) or DEFAULT_SORT
+    status = parse_status(request.args.get("status"))
+    page = request.args.get("page", "1")
+    page = int(page) if page.isdigit() else 1
+    return ticket_page(user, sort, status, page, current_app.config["PAGE_SIZE"])
+
+
+def _index_context(form, created=None):
+    return {
+        "form": form,
+        "table": _table(current_user._get_current_object()),
+        "created": created,
+        "description_max": DESCRIPTION_MAX,
+    }
+
+
+@bp.get("/")
+@login_required
+def index():
+    created = None
+    created_id = request.args.get("created", "")
+    if created_id.isdigit():
+        created = Ticket.get_visible(int(created_id), current_user)
+    return page_or_block(INDEX, "ticket_table", **_index_context(TicketForm(), created))
+
+
+@bp.post("/tickets")
+@login_required
+def create():
+    form = TicketForm()
+    user = current_user._get_current_object()
+    image_error = None
+    if form.validate_on_submit():
+        upload = form.image.data
+        stored = None
+        try:
+            if upload and upload.filename:
+                stored = store_image(upload.stream, current_app.config["UPLOAD_DIR"], current_app.config["MAX_IMAGE_BYTES"])
+            with database.atomic():
+                ticket = tickets.create_ticket(
+                    user, form.title.data, form.description.data, form.priority.data, form.category.data
+                )
+                if stored:
+                    Attachment.create(
+                        ticket=ticket,
+                        uploader=user,
+                        original_name=(upload.filename or "screenshot")[:255],
+                        **vars(stored),
+                    )
+        except ImageRejected as exc:
+            image_error = str(exc)
+        except Exception:
+            if stored:
+                remove_stored(current_app.config["UPLOAD_DIR"], stored.stored_name, stored.thumb_name)
+            raise
+        else:
+            if is_htmx():
+                context = _index_context(TicketForm(formdata=None), created=ticket)
+                return blocks(INDEX, ["new_request", "ticket_table_oob"], **context)
+            return see_other(url_for("support.index", created=ticket.id))
+    if image_error:
+        form.image.errors = [image_error]
+    # Errors beside the fields, with what was typed kept.
+    return page_or_block(INDEX, "new_request", status=422, **_index_context(form))
+
+
+def _visible_ticket_or_404(ticket_id: int) -> Ticket:
+    ticket = Ticket.get_visible(ticket_id, current_user)
+    if ticket is None:
+        abort(404)
+    return ticket
+
+
+def _detail_context(ticket, reply_form=None, status_error=None):
+    user = current_user._get_current_object()
+    return {
+        "ticket": ticket,
+        "thread": tickets.thread(ticket, user),
+        "attachments": list(ticket.attachments.order_by(Attachment.id)),
+        "reply_form": reply_form or ReplyForm(formdata=None),
+        "status_form": StatusForm(formdata=None),
+        "transitions": tickets.allowed_transitions(ticket, user),
+        "status_error": status_error,
+    }
+
+
+@bp.get("/tickets/<int:ticket_id>")
+@login_required
+def detail(ticket_id: int):
+    ticket = _visible_ticket_or_404(ticket_id)
+    return page_or_block(DETAIL, "conversation", **_detail_context(ticket))
+
+
+@bp.post("/tickets/<int:ticket_id>/replies")
+@login_required
+def reply(ticket_id: int):
+    ticket = _visible_ticket_or_404(ticket_id)
+    form = ReplyForm()
+    if form.validate_on_submit():
+        try:
+            tickets.add_reply(ticket, current_user._get_current_object(), form.body.data, internal=form.internal.data)
+        except tickets.TransitionRefused as exc:
+            form.body.errors = [str(exc)]
+        else:
+            if is_htmx():
+                return blocks(DETAIL, ["conversation", "status_panel_oob"], **_detail_context(ticket))
+            return see_other(url_for("support.detail", ticket_id=ticket.id) + "#reply")
+    return page_or_block(DETAIL, "conversation", status=422, **_detail_context(ticket, reply_form=form))
+
+
+@bp.post("/tickets/<int:ticket_id>/status")
+@login_required
+def change_status(ticket_id: int):
+    ticket = _visible_ticket_or_404(ticket_id)
+    StatusForm().validate_on_submit()  # CSRF is checked app-wide; the form has no other fields.
+    raw = request.form.get("status", "")
+    error = None
+    try:
+        target = Status(int(raw)) if raw.isdigit() else None
+        if target is None:
+            raise tickets.TransitionRefused("Choose a status.")
+        tickets.change_status(ticket, current_user._get_current_object(), target)
+    except (tickets.TransitionRefused, ValueError) as exc:
+        error = str(exc) if isinstance(exc, tickets.TransitionRefused) else "Unknown status."
+    if error is None and not is_htmx():
+        flash(f"{ticket.number} is now {ticket.status_enum.label}.", "info")
+        return see_other(url_for("support.detail", ticket_id=ticket.id))
+    context = _detail_context(ticket, status_error=error)
+    status = 422 if error else 200
+    if is_htmx():
+        return blocks(DETAIL, ["status_panel", "conversation_oob"], status=status, **context)
+    return render_template(DETAIL, **context), status
+
+
+def _attachment_or_404(attachment_id: int) -> Attachment:
+    attachment = Attachment.get_or_none(Attachment.id == attachment_id)
+    if attachment is None or Ticket.get_visible(attachment.ticket_id, current_user) is None:
+        abort(404)
+    return attachment
+
+
+@bp.get("/attachments/<int:attachment_id>")
+@login_required
+def download(attachment_id: int):
+    attachment = _attachment_or_404(attachment_id)
+    audit.record("attachment_download", attachment)
+    response = send_file(
+        Path(current_app.config["UPLOAD_DIR"]) / attachment.stored_name,
+        mimetype=attachment.content_type,
+        as_attachment=True,
+        download_name=attachment.original_name,
+        max_age=0,
+    )
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+@bp.get("/attachments/<int:attachment_id>/thumb")
+@login_required
+def thumbnail(attachment_id: int):
+    attachment = _attachment_or_404(attachment_id)
+    if not attachment.thumb_name:
+        abort(404)
+    response = send_file(
+        Path(current_app.config["UPLOAD_DIR"]) / attachment.thumb_name, mimetype="image/webp", max_age=0
+    )
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response

@@ -1,0 +1,27 @@
+"""Creating accounts, shared by the admin screen, the CLI and the demo data."""
+from .models import Role, User, normalize_email
+from .security import hash_password, new_session_stamp, password_problem
+
+
+class UserExists(Exception):
+    pass
+
+
+class BadPassword(Exception):
+    pass
+
+
+def create_user(email: str, password: str, role: str, name: str = "", password_hash: str | None = None) -> User:
+    email = normalize_email(email)
+    if role not in {r.value for r in Role}:
+        raise ValueError(f"unknown role {role!r}")
+    if User.by_email(email):
+        raise UserExists(f"{email} already has an account.")
+    if password_hash is None:
+        problem = password_problem(password, email)
+        if problem:
+            raise BadPassword(problem)
+        password_hash = hash_password(password)
+    return User.create(
+        email=email, name=name.strip(), role=role, password_hash=password_hash, session_stamp=new_session_stamp()
+    )

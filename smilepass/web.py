@@ -1,0 +1,122 @@
+"""Request plumbing shared by every blueprint: database connection, sign-in, CSRF, idle sessions,
+security headers and error pages."""
+import time
+
+from flask import Flask, render_template, request, session, url_for
+from flask_login import LoginManager, current_user, logout_user
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from htmx_flask import Htmx
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from . import htmx
+from .db import database
+from .models import STATUS_LABELS, Priority, Status, User
+
+login_manager = LoginManager()
+csrf = CSRFProtect()
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+
+
+@login_manager.user_loader
+def load_user(session_id: str):
+    # The id carries the user's session stamp: a password change renews the stamp, which ends
+    # every session made before it.
+    user_id, _, stamp = session_id.partition(":")
+    if not user_id.isdigit() or not stamp:
+        return None
+    return User.get_or_none((User.id == int(user_id)) & (User.session_stamp == stamp) & User.is_active)
+
+
+@login_manager.unauthorized_handler
+def unauthorized():
+    login_url = url_for("auth.login", next=request.full_path if request.method == "GET" else None)
+    return htmx.hx_redirect(login_url, status=401)
+
+
+def init_app(app: Flask) -> None:
+    Htmx(app)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "basic"
+
+    @app.before_request
+    def open_db():
+        database.connect(reuse_if_open=True)
+
+    @app.teardown_request
+    def close_db(exc):
+        if not database.is_closed():
+            database.close()
+
+    @app.before_request
+    def end_idle_session():
+        if request.endpoint == "static":
+            return None
+        now = int(time.time())
+        seen = session.get("seen")
+        idle = app.config["SESSION_IDLE_SECONDS"]
+        if "_user_id" in session and seen is not None and now - seen > idle:
+            logout_user()
+            session.clear()
+            session["expired"] = True
+        session["seen"] = now
+        session.permanent = True
+        return None
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if current_user and current_user.is_authenticated:
+            # Pages with patient and ticket data must not linger in shared caches or history.
+            response.headers.setdefault("Cache-Control", "no-store")
+        return htmx.add_vary(response)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(err):
+        message = "Your form expired or came from another site. Reload the page and try again."
+        return error_response(400, message)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(err):
+        limit_mb = app.config["MAX_IMAGE_BYTES"] // (1024 * 1024)
+        return error_response(413, f"The upload is too large. Images may be at most {limit_mb} MB.")
+
+    @app.errorhandler(HTTPException)
+    def http_error(err):
+        return error_response(err.code or 500, err.description if err.code != 404 else "")
+
+    @app.get("/healthz")
+    def healthz():
+        return "ok"
+
+    @app.get("/")
+    def index():
+        from flask import redirect
+        return redirect(url_for("support.index") if current_user.is_authenticated else url_for("auth.login"))
+
+    app.jinja_env.globals.update(Priority=Priority, Status=Status, STATUS_LABELS=STATUS_LABELS)
+    app.jinja_env.filters["when"] = format_when
+
+
+def error_response(status: int, message: str):
+    """An error as a small fragment for htmx (shown in the page's error area) or a full page."""
+    if htmx.is_htmx():
+        response = htmx.blocks("error.html", ["message"], status=status, status_code=status, message=message)
+        response.headers["HX-Retarget"] = "#flash"
+        response.headers["HX-Reswap"] = "innerHTML"
+        return response
+    return render_template("error.html", status_code=status, message=message), status
+
+
+def format_when(value) -> str:
+    if value is None:
+        return ""
+    return value.strftime("%Y-%m-%d %H:%M") + " UTC"
