@@ -29,7 +29,9 @@ def open_database(url: str) -> peewee.Database:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         return peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS)
     if scheme in ("postgres", "postgresql"):
-        return connect(url.replace("postgres://", "postgresql://", 1), autorollback=True)
+        # A small pool: gunicorn's sync workers each hold at most one connection at a time.
+        pooled = "postgresql+pool://" + url.split("://", 1)[1]
+        return connect(pooled, max_connections=8, stale_timeout=300)
     raise ValueError(f"DATABASE_URL scheme {scheme!r} is not supported (use sqlite:/// or postgresql://)")
 
 

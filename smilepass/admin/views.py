@@ -6,6 +6,7 @@ from flask import abort, flash, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, Length, ValidationError
 
 from .. import audit
@@ -32,7 +33,7 @@ def admin_required(view):
 class NewUserForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(), Email(check_deliverability=False), Length(max=254)])
     name = StringField("Name", validators=[Length(max=120)])
-    role = SelectField("Role", choices=[(r.value, r.value.capitalize()) for r in Role])
+    role = SelectField("Role", choices=[SelectChoice(r.value, r.value.capitalize()) for r in Role])
     password = PasswordField("Temporary password", validators=[DataRequired()])
 
     def validate_password(self, field):

@@ -1,6 +1,7 @@
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from ..models import CATEGORIES, DEFAULT_CATEGORY, Priority
@@ -23,11 +24,11 @@ class TicketForm(FlaskForm):
     )
     priority = SelectField(
         "Priority",
-        choices=[(p.value, p.label) for p in Priority],
+        choices=[SelectChoice(p.value, p.label) for p in Priority],
         coerce=int,
         default=Priority.LOW.value,
     )
-    category = SelectField("Support Category", choices=[(c, c) for c in CATEGORIES], default=DEFAULT_CATEGORY)
+    category = SelectField("Support Category", choices=[SelectChoice(c) for c in CATEGORIES], default=DEFAULT_CATEGORY)
     image = FileField("Upload Image")
 
 

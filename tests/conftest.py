@@ -1,0 +1,172 @@
+"""Fixtures in the style of Flask's tutorial: `app`, `client`, signed-in clients per role, a fresh
+database per test. SQLite by default (a temp file per test); PostgreSQL when
+SMILEPASS_TEST_DATABASE_URL is set (migrated once, emptied between tests)."""
+import os
+import re
+from pathlib import Path
+
+import peewee
+import pytest
+
+from smilepass import create_app, db
+from smilepass.models import ALL_MODELS
+from smilepass.users import create_user
+
+PASSWORD = "correct-horse-battery-staple"
+PG_URL = os.environ.get("SMILEPASS_TEST_DATABASE_URL", "")
+CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+
+
+@pytest.fixture(scope="session")
+def pg_ready():
+    """Migrate the PostgreSQL test database once per run, from an empty schema."""
+    if not PG_URL:
+        return None
+    database = db.bind(PG_URL)
+    with database.connection_context():
+        database.execute_sql("DROP SCHEMA IF EXISTS public CASCADE")
+        database.execute_sql("CREATE SCHEMA public")
+    db.migrate()
+    return PG_URL
+
+
+def _empty_postgres(url):
+    database = db.bind(url)
+    tables = ", ".join(f'"{m._meta.table_name}"' for m in ALL_MODELS)
+    with database.connection_context():
+        database.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture
+def database_url(tmp_path, pg_ready):
+    if pg_ready:
+        _empty_postgres(pg_ready)
+        return pg_ready
+    return f"sqlite:///{tmp_path / 'smilepass.db'}"
+
+
+@pytest.fixture
+def redis_url():
+    # A database number of its own, so tests never touch a running instance's queues.
+    base = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    return re.sub(r"/\d*$", "", base.rstrip("/")) + "/14"
+
+
+@pytest.fixture
+def app(tmp_path, database_url, redis_url):
+    instance = tmp_path / "instance"
+    app = create_app({
+        "TESTING": True,
+        "INSTANCE_PATH": str(instance),
+        "SECRET_KEY": "test-secret-key",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "UPLOAD_DIR": str(tmp_path / "uploads"),
+    })
+    if not PG_URL:
+        db.migrate()
+    yield app
+    if not db.database.is_closed():
+        db.database.close()
+
+
+class Browser:
+    """A test client that behaves like a browser: it reads the CSRF token from the page it is on
+    and sends it with every form, as a real form (or htmx, in a header) would."""
+
+    def __init__(self, app):
+        self.client = app.test_client()
+        self.token = None
+
+    def get(self, path, htmx=False, **kwargs):
+        headers = kwargs.pop("headers", {})
+        if htmx:
+            headers["HX-Request"] = "true"
+        response = self.client.get(path, headers=headers, **kwargs)
+        match = CSRF_META.search(response.get_data(as_text=True))
+        if match:
+            self.token = match.group(1)
+        return response
+
+    def post(self, path, data=None, htmx=False, csrf=True, **kwargs):
+        data = dict(data or {})
+        headers = kwargs.pop("headers", {})
+        if csrf:
+            if self.token is None:
+                self.get("/auth/login")
+            data.setdefault("csrf_token", self.token)
+        if htmx:
+            headers["HX-Request"] = "true"
+        return self.client.post(path, data=data, headers=headers, **kwargs)
+
+    def login(self, email, password=PASSWORD):
+        self.get("/auth/login")
+        response = self.post("/auth/login", {"email": email, "password": password})
+        self.get("/support/")
+        return response
+
+    def logout(self):
+        return self.post("/auth/logout")
+
+
+@pytest.fixture
+def make_user(app):
+    def make(email, role="clinician", password=PASSWORD, name=""):
+        with db.database.connection_context():
+            return create_user(email, password, role, name or email.split("@")[0].title())
+    return make
+
+
+@pytest.fixture
+def client(app):
+    return Browser(app)
+
+
+@pytest.fixture
+def browser_for(app, make_user):
+    """A signed-in Browser for a new user of the given role."""
+    def signed_in(email, role="clinician"):
+        make_user(email, role)
+        browser = Browser(app)
+        response = browser.login(email)
+        assert response.status_code == 303, response.get_data(as_text=True)
+        return browser
+    return signed_in
+
+
+@pytest.fixture
+def clinician(browser_for):
+    return browser_for("dr.ada@clinic.test")
+
+
+@pytest.fixture
+def other_clinician(browser_for):
+    return browser_for("dr.bob@clinic.test")
+
+
+@pytest.fixture
+def support(browser_for):
+    return browser_for("sam@smilepass.test", "support")
+
+
+@pytest.fixture
+def admin(browser_for):
+    return browser_for("root@smilepass.test", "admin")
+
+
+@pytest.fixture
+def new_ticket():
+    """File a ticket through the Support page form; returns its id."""
+    def file(browser, title="Upper arch scan rejected", description="Uploading the STL fails. Chrome on Windows.",
+             priority="1", category="Scan & File Validation", **extra):
+        data = {"title": title, "description": description, "priority": priority, "category": category, **extra}
+        response = browser.post("/support/tickets", data, content_type="multipart/form-data")
+        assert response.status_code == 303, response.get_data(as_text=True)
+        return int(response.headers["Location"].rsplit("created=", 1)[1])
+    return file
+
+
+def query(fn):
+    """Run a database read inside a connection (tests call models directly)."""
+    with db.database.connection_context():
+        return fn()
