@@ -7,9 +7,10 @@ from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Email, Length, ValidationError
+from wtforms.validators import DataRequired, Length, ValidationError
 
 from .. import audit
+from ..auth.forms import looks_like_email
 from ..htmx import see_other
 from ..models import AuditLog, OutboxMail, Role, User
 from ..security import password_problem
@@ -31,7 +32,7 @@ def admin_required(view):
 
 
 class NewUserForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Email(check_deliverability=False), Length(max=254)])
+    email = EmailField("Email", validators=[DataRequired(), looks_like_email, Length(max=254)])
     name = StringField("Name", validators=[Length(max=120)])
     role = SelectField("Role", choices=[SelectChoice(r.value, r.value.capitalize()) for r in Role])
     password = PasswordField("Temporary password", validators=[DataRequired()])

@@ -1,8 +1,13 @@
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
-from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
+import re
+
+from wtforms.validators import DataRequired, EqualTo, Length, Regexp, ValidationError
 
 from ..security import PASSWORD_MAX, password_problem
+
+# Deliberately loose: clinics run internal domains (.local, .lan) that strict validators refuse.
+looks_like_email = Regexp(r"^[^@\s]+@[^@\s]+$", re.UNICODE, "Enter an email address.")
 
 
 class LoginForm(FlaskForm):
@@ -11,7 +16,7 @@ class LoginForm(FlaskForm):
 
 
 class ForgotForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Email(check_deliverability=False), Length(max=254)])
+    email = EmailField("Email", validators=[DataRequired(), looks_like_email, Length(max=254)])
 
 
 class NewPasswordForm(FlaskForm):
