@@ -5,6 +5,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
+from flask.cli import AppGroup, with_appcontext
 
 from . import audit, db
 from .users import BadPassword, UserExists, create_user
@@ -18,13 +19,14 @@ def register(app: Flask) -> None:
 
 
 @click.command("migrate")
+@with_appcontext
 def migrate_command():
     """Apply pending database migrations."""
     applied = db.migrate()
     click.echo("applied: " + ", ".join(applied) if applied else "database is up to date")
 
 
-@click.group()
+@click.group(cls=AppGroup)
 def users():
     """Manage user accounts."""
 
@@ -46,6 +48,7 @@ def create_user_command(email, role, name, password):
 
 
 @click.command("demo")
+@with_appcontext
 @click.option("--tickets", "ticket_count", type=int, default=200, show_default=True)
 @click.option("--clinicians", type=int, default=40, show_default=True)
 @click.option("--password", default="demo-pass-2026", show_default=True, help="Password of every demo account.")
@@ -59,6 +62,7 @@ def demo_command(ticket_count, clinicians, password):
 
 
 @click.command("backup")
+@with_appcontext
 @click.argument("path", type=click.Path(dir_okay=False, writable=True))
 def backup_command(path):
     """Write a consistent copy of the database to PATH while the app keeps running."""

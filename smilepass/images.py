@@ -45,8 +45,9 @@ def store_image(stream, upload_dir: str, max_bytes: int) -> StoredImage:
     if image.format == "JPEG" or ext == ".jpg":
         image = image.convert("RGB") if image.mode not in ("RGB", "L") else image
 
+    # Pillow carries comments, EXIF and ICC over from info when saving; start from pixels alone.
+    image.info = {}
     encoded = io.BytesIO()
-    # Saving without exif/icc/comment arguments writes none of them.
     save_args = {"PNG": {"optimize": True}, "JPEG": {"quality": 90}, "WEBP": {"quality": 90}}[_format_for(ext)]
     image.save(encoded, _format_for(ext), **save_args)
     thumb = image.copy()

@@ -19,15 +19,27 @@ CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
 @pytest.fixture(scope="session")
 def pg_ready():
-    """Migrate the PostgreSQL test database once per run, from an empty schema."""
+    """A PostgreSQL database of this run's own (so parallel runs cannot collide), migrated once and
+    dropped at the end."""
     if not PG_URL:
-        return None
-    database = db.bind(PG_URL)
-    with database.connection_context():
-        database.execute_sql("DROP SCHEMA IF EXISTS public CASCADE")
-        database.execute_sql("CREATE SCHEMA public")
+        yield None
+        return
+    import psycopg2
+
+    name = f"smilepass_test_{os.getpid()}"
+    admin = psycopg2.connect(PG_URL)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {name}")
+        cur.execute(f"CREATE DATABASE {name}")
+    url = PG_URL.rsplit("/", 1)[0] + "/" + name
+    db.bind(url)
     db.migrate()
-    return PG_URL
+    yield url
+    db.database.close_all() if hasattr(db.database.obj, "close_all") else None
+    with admin.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.close()
 
 
 def _empty_postgres(url):
@@ -83,7 +95,7 @@ class Browser:
         if htmx:
             headers["HX-Request"] = "true"
         response = self.client.get(path, headers=headers, **kwargs)
-        match = CSRF_META.search(response.get_data(as_text=True))
+        match = response.mimetype == "text/html" and CSRF_META.search(response.get_data(as_text=True))
         if match:
             self.token = match.group(1)
         return response

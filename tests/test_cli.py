@@ -1,0 +1,84 @@
+"""The command line: migrations, accounts, demo data and online backup."""
+import sqlite3
+
+import pytest
+
+from smilepass import db
+from smilepass.models import AuditLog, Message, Ticket, User
+from smilepass.security import verify_password
+
+from .conftest import PG_URL, query
+
+
+@pytest.fixture
+def cli(app):
+    return app.test_cli_runner()
+
+
+def test_migrate_is_idempotent(cli):
+    result = cli.invoke(args=["migrate"])
+    assert result.exit_code == 0 and "up to date" in result.output
+
+
+def test_users_create_with_password_option(cli):
+    result = cli.invoke(args=["users", "create", "Owner@Clinic.test", "--role", "admin", "--password", "owner-Pass-2026"])
+    assert result.exit_code == 0, result.output
+    user = query(lambda: User.by_email("owner@clinic.test"))
+    assert user.role == "admin" and verify_password(user.password_hash, "owner-Pass-2026")
+    assert query(lambda: AuditLog.select().where(AuditLog.action == "user_created").count()) == 1
+
+
+def test_users_create_prompts_for_the_password(cli):
+    result = cli.invoke(args=["users", "create", "nurse@clinic.test"], input="nurse-Pass-2026\nnurse-Pass-2026\n")
+    assert result.exit_code == 0, result.output
+    assert query(lambda: User.by_email("nurse@clinic.test").role) == "clinician"
+
+
+def test_users_create_refuses_weak_password_and_duplicates(cli):
+    weak = cli.invoke(args=["users", "create", "a@clinic.test", "--password", "password"])
+    assert weak.exit_code != 0 and "common passwords" in weak.output
+    cli.invoke(args=["users", "create", "a@clinic.test", "--password", "fine-Pass-2026"])
+    again = cli.invoke(args=["users", "create", "A@clinic.test", "--password", "fine-Pass-2026"])
+    assert again.exit_code != 0 and "already has an account" in again.output
+
+
+def test_demo_data(cli):
+    result = cli.invoke(args=["demo", "--tickets", "500", "--clinicians", "5"])
+    assert result.exit_code == 0, result.output
+    assert query(lambda: Ticket.select().count()) == 500
+    assert query(lambda: User.select().count()) == 7
+    assert query(lambda: Message.select().count()) > 0
+    # Running it again adds tickets to the same demo accounts.
+    cli.invoke(args=["demo", "--tickets", "10", "--clinicians", "5"])
+    assert query(lambda: (Ticket.select().count(), User.select().count())) == (510, 7)
+
+
+@pytest.mark.skipif(bool(PG_URL), reason="the online backup command copies SQLite files; PostgreSQL uses pg_dump")
+def test_backup_is_a_consistent_sqlite_copy(cli, tmp_path):
+    cli.invoke(args=["demo", "--tickets", "50", "--clinicians", "2"])
+    target = tmp_path / "backups" / "smilepass-backup.db"
+    result = cli.invoke(args=["backup", str(target)])
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(target) as copy:
+        assert copy.execute("select count(*) from ticket").fetchone()[0] == 50
+        assert copy.execute("pragma integrity_check").fetchone()[0] == "ok"
+
+
+@pytest.mark.skipif(not PG_URL, reason="PostgreSQL pass only")
+def test_backup_on_postgres_uses_pg_dump(cli, tmp_path):
+    import shutil
+    if not shutil.which("pg_dump"):
+        pytest.skip("pg_dump is not installed")
+    target = tmp_path / "pg.dump"
+    result = cli.invoke(args=["backup", str(target)])
+    assert result.exit_code == 0, result.output
+    assert target.read_bytes().startswith(b"PGDMP")
+
+
+def test_database_is_wal_with_foreign_keys(app):
+    if db.is_postgres():
+        pytest.skip("SQLite pragmas")
+    with db.database.connection_context():
+        assert db.database.execute_sql("pragma journal_mode").fetchone()[0] == "wal"
+        assert db.database.execute_sql("pragma foreign_keys").fetchone()[0] == 1
+        assert db.database.execute_sql("pragma busy_timeout").fetchone()[0] == 5000

@@ -1,0 +1,125 @@
+"""Mail through the outbox, sent by a real RQ worker over a real Redis to a local SMTP sink."""
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from redis import Redis
+from rq import Queue
+from rq.registry import FailedJobRegistry, ScheduledJobRegistry
+
+from smilepass.models import OutboxMail
+
+from .conftest import query
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Collect:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def redis_conn(redis_url):
+    conn = Redis.from_url(redis_url)
+    try:
+        conn.ping()
+    except Exception as exc:  # make test starts Redis; a bare pytest run may not have one
+        pytest.skip(f"Redis is not reachable at {redis_url}: {exc}")
+    conn.flushdb()
+    yield conn
+    conn.flushdb()
+
+
+@pytest.fixture
+def smtp_sink():
+    handler = Collect()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller.port, handler
+    controller.stop()
+
+
+def run_worker(app, timeout=60):
+    """One real RQ worker process in burst mode: it works what is queued, then exits."""
+    env = {
+        **os.environ,
+        "REDIS_URL": app.config["REDIS_URL"],
+        "DATABASE_URL": app.config["DATABASE_URL"],
+        "SMILEPASS_INSTANCE": app.instance_path,
+        "SMILEPASS_UPLOAD_DIR": app.config["UPLOAD_DIR"],
+        "SECRET_KEY": app.config["SECRET_KEY"],
+        "SMTP_HOST": app.config["SMTP_HOST"],
+        "SMTP_PORT": str(app.config["SMTP_PORT"]),
+    }
+    return subprocess.run([sys.executable, "-m", "workers.worker", "--burst"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def ask_for_reset(client, email):
+    client.get("/auth/forgot")
+    assert client.post("/auth/forgot", {"email": email}).status_code == 303
+
+
+def test_reset_mail_is_sent_by_the_worker(app, client, make_user, redis_conn, smtp_sink):
+    port, sink = smtp_sink
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=port)
+    make_user("dr.ada@clinic.test")
+    ask_for_reset(client, "dr.ada@clinic.test")
+    assert Queue("default", connection=redis_conn).count == 1
+    result = run_worker(app)
+    assert result.returncode == 0, result.stderr
+    assert len(sink.messages) == 1
+    envelope = sink.messages[0]
+    assert envelope.rcpt_tos == ["dr.ada@clinic.test"]
+    assert b"/auth/reset/" in envelope.content
+    mail = query(lambda: OutboxMail.get())
+    assert mail.sent_at is not None and mail.attempts == 1
+
+
+def test_failed_send_stays_in_outbox_and_is_retried(app, client, admin, make_user, redis_conn):
+    closed_port = free_port()  # nothing listens here
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=closed_port)
+    make_user("dr.ada@clinic.test")
+    ask_for_reset(client, "dr.ada@clinic.test")
+    result = run_worker(app)
+    assert result.returncode == 0, result.stderr
+    mail = query(lambda: OutboxMail.get())
+    assert mail.sent_at is None and mail.attempts == 1 and "ConnectionRefused" in mail.last_error
+    # RQ has the job scheduled for a retry, not dropped.
+    scheduled = ScheduledJobRegistry("default", connection=redis_conn)
+    assert scheduled.get_job_ids() == [f"mail-{mail.id}"]
+    assert FailedJobRegistry("default", connection=redis_conn).count == 0
+    outbox = admin.get("/admin/outbox").get_data(as_text=True)
+    assert "failed 1×" in outbox and "ConnectionRefusedError" in outbox
+
+
+def test_redis_down_keeps_the_mail_in_the_outbox(app, client, admin, make_user):
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=25, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    make_user("dr.ada@clinic.test")
+    ask_for_reset(client, "dr.ada@clinic.test")
+    mail = query(lambda: OutboxMail.get())
+    assert mail.sent_at is None and "/auth/reset/" in mail.body
+    assert "Reset your SmilePass password" in admin.get("/admin/outbox").get_data(as_text=True)
+
+
+def test_without_smtp_admins_read_reset_links_in_the_outbox(app, client, admin, make_user, redis_conn):
+    make_user("dr.ada@clinic.test")
+    ask_for_reset(client, "dr.ada@clinic.test")
+    assert Queue("default", connection=redis_conn).count == 0
+    page = admin.get("/admin/outbox").get_data(as_text=True)
+    assert "No SMTP server is configured" in page and "/auth/reset/" in page
