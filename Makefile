@@ -1,0 +1,77 @@
+# SmilePass developer tasks. `make help` lists them.
+#
+# Installs are tracked with stamp files (.venv/.installed,
+# node_modules/.installed), so a second `make setup` does nothing but check
+# that the Debian packages are still there.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HTMX := static/vendor/htmx.min.js
+
+# Debian packages every task needs: Redis is the job queue's broker and
+# libusb is loaded by open3d-cpu. scripts/system-deps.sh adds python3-venv
+# and nodejs/npm itself when they are missing.
+DEBS := redis-server libusb-1.0-0
+# Target-specific additions reach system-deps through the prerequisite
+# chain, so each target still runs apt at most once.
+test: DEBS += chromium chromium-driver
+bench: DEBS += wrk
+
+# No `export` of PORT, REDIS_URL etc. here: make already hands variables
+# from the environment or the command line (make run PORT=8000) to the
+# scripts, and exporting an unset one would pass it on as empty.
+
+.PHONY: help setup system-deps run migrate worker test bench clean
+
+help:
+	@echo 'make setup    install Debian packages, .venv, npm packages, $(HTMX)'
+	@echo 'make run      setup + migrate, then Redis (if needed), a worker and the web server'
+	@echo 'make migrate  apply database migrations'
+	@echo 'make worker   run one RQ worker (uses REDIS_URL)'
+	@echo 'make test     setup + Chromium, then pytest on SQLite and on PostgreSQL'
+	@echo '              (PYTEST_ARGS="-k auth -x" passes arguments to pytest)'
+	@echo 'make bench    setup + wrk, then bench/web.py'
+	@echo 'make clean    remove .venv, node_modules and static/vendor (keeps instance/)'
+
+setup: system-deps $(VENV)/.installed $(HTMX)
+
+system-deps:
+	@bash scripts/system-deps.sh $(DEBS)
+
+# Order-only on system-deps: python3-venv/npm must be there first, but an
+# always-run phony target must not make the stamps look out of date.
+$(VENV)/.installed: pyproject.toml | system-deps
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -e '.[test]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json | system-deps
+	npm ci --no-audit --no-fund
+	touch $@
+
+# Served from our own origin: the portal must not depend on a CDN.
+$(HTMX): node_modules/.installed
+	mkdir -p $(@D)
+	cp node_modules/htmx.org/dist/htmx.min.js $@
+
+migrate: $(VENV)/.installed
+	$(BIN)/flask --app app migrate
+
+run: setup migrate
+	@exec bash scripts/run.sh
+
+worker: $(VENV)/.installed
+	@exec $(BIN)/python -m workers.worker
+
+test: setup
+	@exec bash scripts/test.sh
+
+bench: setup
+	$(BIN)/python bench/web.py
+
+clean:
+	rm -rf $(VENV) node_modules static/vendor *.egg-info
