@@ -1,6 +1,7 @@
 """Request plumbing shared by every blueprint: database connection, sign-in, CSRF, idle sessions,
 security headers and error pages."""
 import time
+from urllib.parse import urlsplit
 
 from flask import Flask, render_template, request, session, url_for
 from flask_login import LoginManager, current_user, logout_user
@@ -33,8 +34,16 @@ def load_user(session_id: str):
 
 @login_manager.unauthorized_handler
 def unauthorized():
-    login_url = url_for("auth.login", next=request.full_path if request.method == "GET" else None)
-    return htmx.hx_redirect(login_url, status=401)
+    if request.method == "GET":
+        back_to = request.full_path.rstrip("?")
+    else:
+        # A form sent after the session ended cannot be kept: say so at sign-in, and come back to
+        # the page it was sent from.
+        session["unsaved"] = True
+        came_from = urlsplit(request.headers.get("HX-Current-URL") or request.referrer or "")
+        same_site = not came_from.netloc or came_from.netloc == request.host
+        back_to = (came_from.path + ("?" + came_from.query if came_from.query else "")) if same_site else None
+    return htmx.hx_redirect(url_for("auth.login", next=back_to or None), status=401)
 
 
 def init_app(app: Flask) -> None:

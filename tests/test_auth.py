@@ -237,3 +237,16 @@ def test_deactivated_user_cannot_sign_in(client, make_user):
     make_user("dr.ada@clinic.test")
     query(lambda: User.update(is_active=False).execute())
     assert sign_in(client, "dr.ada@clinic.test", PASSWORD).status_code == 422
+
+
+def test_form_sent_after_session_end_says_it_was_not_saved(app, clinician):
+    app.config["SESSION_IDLE_SECONDS"] = 60
+    clinician.get("/support/?sort=title")
+    with clinician.client.session_transaction() as session:
+        session["seen"] -= 61
+    response = clinician.post("/support/tickets", {"title": "Lost?", "description": "typed"}, htmx=True,
+                              headers={"HX-Current-URL": "http://localhost/support/?sort=title"})
+    assert response.status_code == 401
+    assert response.headers["HX-Redirect"] == "/auth/login?next=/support/?sort%3Dtitle"
+    page = clinician.get(response.headers["HX-Redirect"]).get_data(as_text=True)
+    assert "was not saved because you were signed out" in page

@@ -170,3 +170,14 @@ def test_404_pages_look_the_same_for_foreign_and_missing(clinician, other_clinic
     foreign = clinician.get(f"/support/tickets/{theirs}").get_data(as_text=True)
     missing = clinician.get("/support/tickets/999999").get_data(as_text=True)
     assert foreign == missing and "Bob private title" not in foreign
+
+
+def test_status_change_fragment_leaves_the_reply_form_alone(clinician, support, new_ticket):
+    ticket_id = new_ticket(clinician)
+    response = set_status(support, ticket_id, Status.IN_PROGRESS, htmx=True)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "<html" not in html
+    assert html.lstrip().startswith('<section id="status-panel"')
+    # The timeline updates out of band; the reply form (and any draft in it) is not in the answer.
+    assert '<ol id="thread" class="thread" hx-swap-oob="true">' in html
+    assert 'id="reply"' not in html

@@ -37,6 +37,7 @@ def login():
         return redirect(url_for("support.index"))
     form = LoginForm()
     expired = session.pop("expired", False)
+    unsaved = session.pop("unsaved", False) if request.method == "GET" else False
     locked_until = None
     status = 200
     if form.validate_on_submit():
@@ -63,7 +64,7 @@ def login():
         status = 422 if locked_until is None else 429
     elif request.method == "POST":
         status = 422
-    return render_template("auth/login.html", form=form, expired=expired, locked_until=locked_until), status
+    return render_template("auth/login.html", form=form, expired=expired, unsaved=unsaved, locked_until=locked_until), status
 
 
 @bp.post("/logout")

@@ -154,7 +154,7 @@ def change_status(ticket_id: int):
     context = _detail_context(ticket, status_error=error)
     status = 422 if error else 200
     if is_htmx():
-        return blocks(DETAIL, ["status_panel", "conversation_oob"], status=status, **context)
+        return blocks(DETAIL, ["status_panel", "thread_oob"], status=status, **context)
     return render_template(DETAIL, **context), status
 
 
