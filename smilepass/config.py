@@ -38,7 +38,8 @@ def load(instance_path: str) -> dict:
         "MAX_CONTENT_LENGTH": image_mb * 1024 * 1024 + 256 * 1024,
         "SESSION_IDLE_SECONDS": idle_minutes * 60,
         "PERMANENT_SESSION_LIFETIME": idle_minutes * 60,
-        "SESSION_REFRESH_EACH_REQUEST": True,
+        # The idle check rewrites the session (and so the cookie's expiry) once a minute.
+        "SESSION_REFRESH_EACH_REQUEST": False,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": os.environ.get("SMILEPASS_HTTPS", "") == "1",

@@ -5,7 +5,7 @@ import random
 
 from . import sla
 from .db import database
-from .models import CATEGORIES, Message, Priority, Role, Status, Ticket, User, utcnow
+from .models import CATEGORIES, Message, Priority, Role, Status, Ticket, TicketCount, User, utcnow
 from .security import hash_password
 from .users import create_user
 
@@ -88,6 +88,7 @@ def make_demo(ticket_count: int, clinician_count: int, password: str) -> str:
                 for n, body, when in messages]
         for start in range(0, len(rows), 2000):
             Message.insert_many(rows[start:start + 2000]).execute()
+        TicketCount.recount()
     return (f"demo: {ticket_count} tickets, {clinician_count} clinicians; sign in as clinician1@demo.smilepass.local, "
             f"support@demo.smilepass.local or admin@demo.smilepass.local with password {password!r}")
 

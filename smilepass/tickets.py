@@ -3,7 +3,7 @@ from dataclasses import dataclass
 
 from . import audit, sla
 from .db import database
-from .models import Message, Status, StatusChange, Ticket, User, utcnow
+from .models import Message, Status, StatusChange, Ticket, TicketCount, User, utcnow
 
 
 class TransitionRefused(Exception):
@@ -29,17 +29,19 @@ def allowed_transitions(ticket: Ticket, user: User) -> list[Status]:
 
 def create_ticket(requester: User, title: str, description: str, priority: int, category: str) -> Ticket:
     now = utcnow()
-    ticket = Ticket.create(
-        requester=requester,
-        title=title.strip(),
-        description=description.strip(),
-        priority=priority,
-        category=category,
-        created_at=now,
-        updated_at=now,
-        response_due_at=sla.first_response_due(priority, now),
-    )
-    audit.record("ticket_created", ticket, actor=requester)
+    with database.atomic():
+        ticket = Ticket.create(
+            requester=requester,
+            title=title.strip(),
+            description=description.strip(),
+            priority=priority,
+            category=category,
+            created_at=now,
+            updated_at=now,
+            response_due_at=sla.first_response_due(priority, now),
+        )
+        TicketCount.bump(requester.id, ticket.status, 1)
+        audit.record("ticket_created", ticket, actor=requester)
     return ticket
 
 
@@ -55,11 +57,15 @@ def change_status(ticket: Ticket, user: User, to_status: Status) -> StatusChange
 
 
 def _move(ticket: Ticket, user: User, to_status: Status) -> StatusChange:
-    change = StatusChange.create(ticket=ticket, actor=user, from_status=ticket.status, to_status=to_status)
-    ticket.status = to_status.value
-    ticket.updated_at = change.created_at
-    ticket.save()
-    audit.record("ticket_status", ticket, detail=f"{Status(change.from_status).label} -> {to_status.label}", actor=user)
+    with database.atomic():
+        change = StatusChange.create(ticket=ticket, actor=user, from_status=ticket.status, to_status=to_status)
+        TicketCount.bump(ticket.requester_id, ticket.status, -1)
+        TicketCount.bump(ticket.requester_id, to_status.value, 1)
+        ticket.status = to_status.value
+        ticket.updated_at = change.created_at
+        ticket.save()
+        audit.record("ticket_status", ticket, detail=f"{Status(change.from_status).label} -> {to_status.label}",
+                     actor=user)
     return change
 
 

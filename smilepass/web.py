@@ -1,6 +1,8 @@
 """Request plumbing shared by every blueprint: database connection, sign-in, CSRF, idle sessions,
 security headers and error pages."""
 import time
+
+import peewee
 from urllib.parse import urlsplit
 
 from flask import Flask, render_template, request, session, url_for
@@ -13,6 +15,7 @@ from . import htmx
 from .db import database
 from .models import STATUS_LABELS, Priority, Status, User
 
+SEEN_RESOLUTION = 60  # seconds
 login_manager = LoginManager()
 csrf = CSRFProtect()
 
@@ -57,9 +60,13 @@ def init_app(app: Flask) -> None:
     def open_db():
         database.connect(reuse_if_open=True)
 
+    # SQLite: each worker process keeps its connection (opening one costs more than most queries).
+    # PostgreSQL: the connection goes back to the pool after each request.
+    keep_connection = isinstance(database.obj, peewee.SqliteDatabase)
+
     @app.teardown_request
     def close_db(exc):
-        if not database.is_closed():
+        if not keep_connection and not database.is_closed():
             database.close()
 
     @app.before_request
@@ -73,8 +80,12 @@ def init_app(app: Flask) -> None:
             logout_user()
             session.clear()
             session["expired"] = True
-        session["seen"] = now
-        session.permanent = True
+        # Written at most once a minute: a changed session is re-signed and re-sent, which is
+        # work on every request for no gain at this resolution.
+        if seen is None or now - seen >= SEEN_RESOLUTION:
+            session["seen"] = now
+        if not session.permanent:
+            session.permanent = True
         return None
 
     @app.after_request

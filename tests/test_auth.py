@@ -221,7 +221,6 @@ def test_secure_cookie_over_https(app, make_user):
     app.config["SESSION_COOKIE_SECURE"] = True
     make_user("dr.ada@clinic.test")
     browser = Browser(app)
-    browser.client.get("/auth/login", base_url="https://localhost")
     response = browser.client.get("/auth/login", base_url="https://localhost")
     assert "Secure" in response.headers.get("Set-Cookie", "")
 

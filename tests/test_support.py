@@ -5,7 +5,7 @@ import re
 import pytest
 
 from smilepass import tickets
-from smilepass.models import Status, Ticket, User
+from smilepass.models import Status, Ticket, TicketCount, User
 
 from .conftest import query
 
@@ -90,6 +90,7 @@ def make_tickets(user_email, specs):
             ticket.created_at = ticket.created_at + dt.timedelta(minutes=i)
             ticket.save()
             made.append(ticket.id)
+        TicketCount.recount()  # statuses were set directly above, past the workflow
         return made
     return query(create)
 
@@ -187,3 +188,18 @@ def test_clinicians_see_only_their_tickets_staff_see_all(clinician, other_clinic
     staff = support.get("/support/").get_data(as_text=True)
     assert sorted(row_ids(staff)) == sorted([mine, theirs])
     assert ">Requester<" in staff and "Dr.Ada" in staff
+
+
+def test_counts_follow_filing_and_status_changes(clinician, other_clinician, support, new_ticket):
+    first = new_ticket(clinician)
+    new_ticket(clinician)
+    new_ticket(other_clinician)
+    support.post(f"/support/tickets/{first}/status", {"status": str(int(Status.RESOLVED))})
+    assert query(lambda: Ticket.status_counts(User.by_email("dr.ada@clinic.test"))) == {
+        Status.OPEN: 1, Status.RESOLVED: 1}
+    assert query(lambda: Ticket.status_counts(User.by_email("sam@smilepass.test"))) == {
+        Status.OPEN: 2, Status.RESOLVED: 1}
+    # A rebuild from the tickets agrees with what was kept up to date.
+    before = query(lambda: sorted((c.requester_id, c.status, c.n) for c in TicketCount.select() if c.n))
+    query(TicketCount.recount)
+    assert query(lambda: sorted((c.requester_id, c.status, c.n) for c in TicketCount.select())) == before

@@ -56,9 +56,12 @@ def ticket_page(user: User, sort: str, status: Status | None, page: int, page_si
     key = sort.lstrip("-")
     column = SORT_COLUMNS[key]
     order = [column.desc(), Ticket.id.desc()] if sort.startswith("-") else [column.asc(), Ticket.id.asc()]
-    query = Ticket.visible_to(user)
+    # Only the columns the table shows: descriptions can be long and are not listed.
+    columns = [Ticket.id, Ticket.requester, Ticket.title, Ticket.priority, Ticket.category, Ticket.status,
+               Ticket.created_at]
+    query = Ticket.visible_to(user).select(*columns)
     if user.is_staff:
-        query = query.select(Ticket, User).join(User, on=(Ticket.requester == User.id))
+        query = query.select_extend(User.id, User.name, User.email).join(User, on=(Ticket.requester == User.id))
     if status is not None:
         query = query.where(Ticket.status == status.value)
     page = max(page, 1)

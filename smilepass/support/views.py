@@ -43,6 +43,9 @@ def _index_context(form, created=None):
 @bp.get("/")
 @login_required
 def index():
+    if is_htmx():
+        # The table partial (sorting, filters, pages) needs no form.
+        return page_or_block(INDEX, "ticket_table", table=_table(current_user._get_current_object()))
     created = None
     created_id = request.args.get("created", "")
     if created_id.isdigit():
