@@ -54,3 +54,33 @@ def migrate() -> list[str]:
 def migration_status():
     with database.connection_context():
         return Runner(database.obj, str(MIGRATIONS_DIR)).status()
+
+
+class Param:
+    """A named slot in a prepared query (see `prepared`)."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.marker = f"\x00{name}\x00"
+
+
+_prepared: dict = {}
+
+
+def prepared(key, build, **values):
+    """peewee turns its expression tree into SQL text on every call; for the few queries every page
+    view runs, build the text once per database and reuse it with fresh values.
+
+    `build(params)` returns the query, using `params.NAME` (a marker value) where a value goes; the
+    result is run as a raw query of the same model, so fields convert as usual."""
+    cache_key = (id(database.obj), key)
+    entry = _prepared.get(cache_key)
+    if entry is None:
+        markers = type("Params", (), {name: Param(name).marker for name in values})
+        query = build(markers)
+        sql, template = query.sql()
+        slots = [next((name for name in values if p == getattr(markers, name)), None) for p in template]
+        entry = _prepared[cache_key] = (query.model, sql, template, slots)
+    model, sql, template, slots = entry
+    params = [values[slot] if slot else fixed for slot, fixed in zip(slots, template)]
+    return model.raw(sql, *params)

@@ -4,7 +4,7 @@ import enum
 
 import peewee as pw
 
-from .db import database
+from .db import database, prepared
 
 
 def utcnow() -> dt.datetime:
@@ -215,10 +215,12 @@ class TicketCount(BaseModel):
 
     @classmethod
     def for_user(cls, user: User) -> dict[int, int]:
-        query = cls.select(cls.status, pw.fn.SUM(cls.n).alias("total")).group_by(cls.status)
-        if not user.is_staff:
-            query = query.where(cls.requester == user.id)
-        return {row.status: int(row.total) for row in query.objects() if row.total}
+        def build(p):
+            query = cls.select(cls.status, pw.fn.SUM(cls.n).alias("total")).group_by(cls.status)
+            return query if user.is_staff else query.where(cls.requester == p.requester)
+
+        rows = prepared(("status-counts", user.is_staff), build, requester=user.id)
+        return {row.status: int(row.total) for row in rows if row.total}
 
     @classmethod
     def recount(cls) -> None:

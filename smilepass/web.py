@@ -12,7 +12,7 @@ from htmx_flask import Htmx
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from . import htmx
-from .db import database
+from .db import database, prepared
 from .models import STATUS_LABELS, Priority, Status, User
 
 SEEN_RESOLUTION = 60  # seconds
@@ -32,7 +32,12 @@ def load_user(session_id: str):
     user_id, _, stamp = session_id.partition(":")
     if not user_id.isdigit() or not stamp:
         return None
-    return User.get_or_none((User.id == int(user_id)) & (User.session_stamp == stamp) & User.is_active)
+    found = prepared(
+        "session-user",
+        lambda p: User.select().where((User.id == p.user_id) & (User.session_stamp == p.stamp) & User.is_active),
+        user_id=int(user_id), stamp=stamp,
+    )
+    return next(iter(found), None)
 
 
 @login_manager.unauthorized_handler

@@ -28,7 +28,7 @@ def _table(user):
     status = parse_status(request.args.get("status"))
     page = request.args.get("page", "1")
     page = int(page) if page.isdigit() else 1
-    return ticket_page(user, sort, status, page, current_app.config["PAGE_SIZE"])
+    return ticket_page(user, sort, status, page, current_app.config["PAGE_SIZE"], url_for("support.index"))
 
 
 def _index_context(form, created=None):
