@@ -8,7 +8,7 @@ from .. import audit, tickets
 from ..db import database
 from ..htmx import blocks, is_htmx, page_or_block, see_other
 from ..images import ImageRejected, remove_stored, store_image
-from ..models import Attachment, Status, Ticket
+from ..models import CATEGORIES, Attachment, Status, Ticket
 from . import bp
 from .forms import DESCRIPTION_MAX, ReplyForm, StatusForm, TicketForm
 from .listing import DEFAULT_SORT, parse_sort, parse_status, ticket_page
@@ -37,6 +37,7 @@ def _index_context(form, created=None):
         "table": _table(current_user._get_current_object()),
         "created": created,
         "description_max": DESCRIPTION_MAX,
+        "categories": CATEGORIES,
     }
 
 
