@@ -67,12 +67,13 @@ class Param:
 _prepared: dict = {}
 
 
-def prepared(key, build, **values):
+def prepared(key, build, raw_rows=False, **values):
     """peewee turns its expression tree into SQL text on every call; for the few queries every page
     view runs, build the text once per database and reuse it with fresh values.
 
     `build(params)` returns the query, using `params.NAME` (a marker value) where a value goes; the
-    result is run as a raw query of the same model, so fields convert as usual."""
+    result is run as a raw query of the same model, so fields convert as usual; with raw_rows the
+    driver's rows come back untouched (the caller converts, e.g. SQLite's text timestamps)."""
     cache_key = (id(database.obj), key)
     entry = _prepared.get(cache_key)
     if entry is None:
@@ -83,4 +84,6 @@ def prepared(key, build, **values):
         entry = _prepared[cache_key] = (query.model, sql, template, slots)
     model, sql, template, slots = entry
     params = [values[slot] if slot else fixed for slot, fixed in zip(slots, template)]
+    if raw_rows:
+        return database.execute_sql(sql, params).fetchall()
     return model.raw(sql, *params)

@@ -2,6 +2,7 @@
 
 This is the busiest screen, so rows come back as plain tuples and each cell's text is prepared here
 once, rather than through model objects and template calls per cell."""
+import datetime as dt
 from dataclasses import dataclass
 from typing import NamedTuple
 from urllib.parse import urlencode
@@ -55,6 +56,8 @@ _STATUS = {s.value: (s.label, s.slug) for s in Status}
 
 
 def _row(ticket_id, title, category, priority, status, created_at, requester="") -> Row:
+    if isinstance(created_at, str):  # SQLite hands back its ISO text; fromisoformat is the fast parse
+        created_at = dt.datetime.fromisoformat(created_at)
     priority_label, priority_class = _PRIORITY[priority]
     status_label, status_slug = _STATUS[status]
     return Row(ticket_id, ticket_number(ticket_id), title, category, priority_label, priority_class, status_label,
@@ -115,9 +118,9 @@ def _table_query(p, sort: str, filtered: bool, staff: bool):
 def ticket_page(user: User, sort: str, status: Status | None, page: int, page_size: int, base_url: str) -> TablePage:
     page = max(page, 1)
     shape = (sort, status is not None, user.is_staff)
-    found = [tuple(row) for row in prepared(("ticket-table", shape), lambda p: _table_query(p, *shape),
-                                            requester=user.id, status=status.value if status else 0,
-                                            limit=page_size + 1, offset=(page - 1) * page_size).tuples()]
+    found = prepared(("ticket-table", shape), lambda p: _table_query(p, *shape), raw_rows=True,
+                     requester=user.id, status=status.value if status else 0,
+                     limit=page_size + 1, offset=(page - 1) * page_size)
     if user.is_staff:
         rows = [_row(*values[:6], requester=values[6] or values[7]) for values in found[:page_size]]
     else:
