@@ -36,6 +36,18 @@ def parse_status(value: str | None) -> Status | None:
     return None
 
 
+class Link(NamedTuple):
+    label: str
+    url: str
+    active: bool
+    css: str = ""
+    count: int = 0
+
+
+COLUMNS = [("priority", "Priority"), ("date", "Date"), ("title", "Title"), ("category", "Category"),
+           ("status", "Status")]
+
+
 class Row(NamedTuple):
     id: int
     number: str
@@ -89,6 +101,21 @@ class TablePage:
         if self.sort_key == key:
             return key if self.descending else "-" + key
         return "-" + key if key in DESCENDING_FIRST else key
+
+    @property
+    def headers(self) -> list[Link]:
+        """One link per column header; css says the active column's direction."""
+        key, down = self.sort_key, self.descending
+        return [Link(label, self.url(sort=self.sort_link(col)), col == key,
+                     ("descending" if down else "ascending") if col == key else "", 0) for col, label in COLUMNS]
+
+    @property
+    def filters(self) -> list[Link]:
+        """The quick filters with their counts, "All" first."""
+        links = [Link("All", self.url(status=None), self.status is None, "", self.total)]
+        links += [Link(s.label, self.url(status=s), self.status == s, "status-" + s.slug, self.counts.get(s.value, 0))
+                  for s in Status]
+        return links
 
     def url(self, sort: str | None = None, status: Status | None | bool = False, page: int = 1) -> str:
         """This table's URL with some parameters changed (status=False keeps the current filter)."""
