@@ -23,6 +23,7 @@ VENV=.venv
 
 REDIS_PID=
 WORKER_PID=
+CRON_PID=
 WEB_PID=
 stop_requested=
 
@@ -47,6 +48,13 @@ start_worker() {
     WORKER_PID=$SPAWNED_PID
 }
 
+# Periodic jobs (workers/cron.py): e.g. the outbox sweep that re-sends mail
+# written while Redis was down.
+start_cron() {
+    spawn "$VENV/bin/rq" cron --url "$REDIS_URL" workers.cron
+    CRON_PID=$SPAWNED_PID
+}
+
 start_web() {
     spawn "$VENV/bin/gunicorn" --workers "$WEB_WORKERS" \
         --bind "127.0.0.1:$PORT" app:app
@@ -59,7 +67,7 @@ start_web() {
 stop_all() {
     trap - EXIT
     trap '' INT TERM HUP
-    stop_pids "$WEB_PID" "$WORKER_PID"
+    stop_pids "$WEB_PID" "$WORKER_PID" "$CRON_PID"
     stop_pids "$REDIS_PID"
 }
 
@@ -80,7 +88,7 @@ EOF
             return
         fi
         [ -n "$stop_requested" ] && return
-        alive "$WEB_PID" && alive "$WORKER_PID" || return
+        alive "$WEB_PID" && alive "$WORKER_PID" && alive "$CRON_PID" || return
         sleep 0.1
     done
     warn "nothing listens on 127.0.0.1:$PORT after 30 s"
@@ -91,6 +99,7 @@ dead_children() {
     local names=()
     alive "$WEB_PID" || names+=(gunicorn)
     alive "$WORKER_PID" || names+=(worker)
+    alive "$CRON_PID" || names+=("rq cron")
     [ -z "$REDIS_PID" ] || alive "$REDIS_PID" || names+=(redis-server)
     echo "${names[*]}"
 }
@@ -106,15 +115,16 @@ main() {
     ensure_redis
     if [ -z "$stop_requested" ]; then
         start_worker
+        start_cron
         start_web
         announce_when_up
     fi
 
     # Sleep until a child exits or a signal arrives (the trap makes
     # `wait -n` return early, which is exactly what we want).
-    local children=("$WEB_PID" "$WORKER_PID")
+    local children=("$WEB_PID" "$WORKER_PID" "$CRON_PID")
     if [ -n "$REDIS_PID" ]; then children+=("$REDIS_PID"); fi
-    while [ -z "$stop_requested" ] && alive "$WEB_PID" && alive "$WORKER_PID" &&
+    while [ -z "$stop_requested" ] && alive "$WEB_PID" && alive "$WORKER_PID" && alive "$CRON_PID" &&
         { [ -z "$REDIS_PID" ] || alive "$REDIS_PID"; }; do
         wait -n "${children[@]}" || true
     done

@@ -25,3 +25,16 @@ def send_mail(mail_id: int) -> str:
             return "already sent"
         send_now(mail, app.config)
         return "sent"
+
+
+def sweep_outbox() -> int:
+    """Hand unsent mail to the queue again: mail written while Redis was down, or whose retries ran
+    out during a long SMTP outage. Runs every few minutes from `rq cron` (workers/cron.py)."""
+    from .mail import pending_mail_ids, enqueue_send
+
+    app = _app()
+    if not app.config["SMTP_HOST"]:
+        return 0
+    with app.app_context(), database.connection_context():
+        ids = pending_mail_ids()
+        return sum(1 for mail_id in ids if enqueue_send(mail_id))

@@ -123,3 +123,44 @@ def test_without_smtp_admins_read_reset_links_in_the_outbox(app, client, admin, 
     assert Queue("default", connection=redis_conn).count == 0
     page = admin.get("/admin/outbox").get_data(as_text=True)
     assert "No SMTP server is configured" in page and "/auth/reset/" in page
+
+
+def test_sweep_sends_mail_written_while_redis_was_down(app, client, make_user, redis_conn, smtp_sink):
+    port, sink = smtp_sink
+    working_redis = app.config["REDIS_URL"]
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=port, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    make_user("dr.ada@clinic.test")
+    ask_for_reset(client, "dr.ada@clinic.test")
+    assert query(lambda: OutboxMail.get().sent_at) is None
+    # Redis is back: the periodic sweep (rq cron enqueues it) hands the mail to the worker.
+    app.config["REDIS_URL"] = working_redis
+    Queue("default", connection=redis_conn).enqueue("smilepass.jobs.sweep_outbox")
+    assert run_worker(app).returncode == 0
+    assert len(sink.messages) == 1
+    assert query(lambda: OutboxMail.get().sent_at) is not None
+    # A second sweep finds nothing left to send.
+    Queue("default", connection=redis_conn).enqueue("smilepass.jobs.sweep_outbox")
+    assert run_worker(app).returncode == 0
+    assert len(sink.messages) == 1
+
+
+def test_sweep_does_not_enqueue_twice(app, client, make_user, redis_conn):
+    from smilepass.mail import enqueue_send
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=free_port())
+    make_user("dr.ada@clinic.test")
+    ask_for_reset(client, "dr.ada@clinic.test")  # enqueues mail-1
+    with app.app_context():
+        assert enqueue_send(1) is False
+    assert Queue("default", connection=redis_conn).count == 1
+
+
+def test_cron_config_registers_the_sweep():
+    import importlib
+
+    from rq import cron
+    cron._job_data_registry.clear()
+    sys.modules.pop("workers.cron", None)
+    importlib.import_module("workers.cron")
+    names = [job["name"] for job in cron._job_data_registry]
+    assert names == ["sweep-outbox"]
+    cron._job_data_registry.clear()

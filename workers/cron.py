@@ -1,0 +1,6 @@
+"""Periodic jobs, run by `rq cron workers.cron` (make run starts it beside the worker)."""
+from rq import cron
+
+from smilepass.jobs import sweep_outbox
+
+cron.register(sweep_outbox, "default", interval=300, name="sweep-outbox")
