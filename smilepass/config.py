@@ -27,15 +27,25 @@ def load(instance_path: str) -> dict:
     instance = Path(instance_path)
     idle_minutes = _int("SMILEPASS_SESSION_IDLE_MINUTES", 30)
     image_mb = _int("SMILEPASS_MAX_IMAGE_MB", 10)
+    scan_mb = _int("SMILEPASS_MAX_SCAN_MB", 200)
+    retry_intervals = os.environ.get("SMILEPASS_SCAN_RETRY_INTERVALS", "10,60")
     return {
         "SECRET_KEY": _secret_key(instance),
         "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{instance / 'smilepass.db'}",
         "REDIS_URL": os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
         "UPLOAD_DIR": os.environ.get("SMILEPASS_UPLOAD_DIR") or str(instance / "uploads"),
         "MAX_IMAGE_BYTES": image_mb * 1024 * 1024,
-        # The whole request may carry an image plus form fields; anything larger is refused
-        # before the body is read.
-        "MAX_CONTENT_LENGTH": image_mb * 1024 * 1024 + 256 * 1024,
+        "MAX_SCAN_BYTES": scan_mb * 1024 * 1024,
+        # A request may carry a scan, an image and the form fields; anything larger is refused
+        # before its body is read.
+        "MAX_CONTENT_LENGTH": (scan_mb + image_mb + 1) * 1024 * 1024,
+        "SCAN_JOB_TIMEOUT": _int("SMILEPASS_SCAN_JOB_TIMEOUT", 900),
+        "SCAN_RETRIES": _int("SMILEPASS_SCAN_RETRIES", 2),
+        "SCAN_RETRY_INTERVALS": [int(x) for x in retry_intervals.split(",") if x.strip()],
+        # How long a queued or running scan may go without news before the sweep checks its job.
+        "SCAN_SWEEP_GRACE": _int("SMILEPASS_SCAN_SWEEP_GRACE", 120),
+        # Address-space cap of the work horse that repairs a scan: a hostile file cannot take the box.
+        "SCAN_MEMORY_LIMIT_MB": _int("SMILEPASS_SCAN_MEMORY_LIMIT_MB", 6144),
         "SESSION_IDLE_SECONDS": idle_minutes * 60,
         "PERMANENT_SESSION_LIFETIME": idle_minutes * 60,
         # The idle check rewrites the session (and so the cookie's expiry) once a minute.

@@ -38,3 +38,40 @@ def sweep_outbox() -> int:
     with app.app_context(), database.connection_context():
         ids = pending_mail_ids()
         return sum(1 for mail_id in ids if enqueue_send(mail_id))
+
+
+def repair_scan(scan_id: int, run: int) -> str:
+    """Repair one scan (RQ job on the "scans" queue). Malformed files, timeouts and running out of
+    memory end the scan as failed with a reason; anything else is raised so RQ retries it."""
+    import resource
+
+    from rq import get_current_job
+    from rq.timeouts import JobTimeoutException
+
+    from . import scan_jobs
+
+    app = _app()
+    limit = app.config["SCAN_MEMORY_LIMIT_MB"] * 1024 * 1024
+    # Only this forked work horse is capped; the worker that watches it is not.
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    job = get_current_job()
+    with app.app_context(), database.connection_context():
+        try:
+            return scan_jobs.run_repair(scan_id, run, app.config)
+        except (JobTimeoutException, MemoryError) as exc:
+            timeout = job.timeout if job is not None else app.config["SCAN_JOB_TIMEOUT"]
+            scan_jobs.fail(scan_id, run, scan_jobs.fatal_reason(exc, app.config, timeout))
+            return "failed"
+        except Exception as exc:
+            retries_left = job.retries_left if job is not None else 0
+            scan_jobs.record_error(scan_id, run, exc, final=not retries_left)
+            raise
+
+
+def sweep_scans() -> dict:
+    """Every minute from `rq cron`: enqueue scans that waited for Redis, settle lost jobs."""
+    from .scans import sweep
+
+    app = _app()
+    with app.app_context(), database.connection_context():
+        return sweep(app.config)

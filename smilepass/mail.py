@@ -8,10 +8,9 @@ from email.message import EmailMessage
 from flask import current_app
 from redis.exceptions import RedisError
 from rq import Retry
-from rq.job import Job, JobStatus
 
 from .models import OutboxMail, utcnow
-from .queue import get_queue
+from .queue import enqueue_once, get_queue
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +24,6 @@ def queue_mail(to_addr: str, subject: str, body: str) -> OutboxMail:
 
 # Past this many attempts a mail waits for an admin (it stays listed as failed in the outbox).
 MAX_ATTEMPTS = 20
-WAITING = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
 
 def pending_mail_ids() -> list[int]:
@@ -39,19 +37,9 @@ def enqueue_send(mail_id: int) -> bool:
     """Hand the mail to a worker, unless a job for it is already waiting or running (the job id is
     the mail's, so sweeps never send twice). If Redis is down the mail stays in the outbox, unsent
     and listed for admins; nothing is lost."""
-    job_id = f"mail-{mail_id}"
     try:
-        queue = get_queue()
-        existing = Job.fetch(job_id, connection=queue.connection) if queue.connection.exists(Job.key_for(job_id)) else None
-        if existing is not None and existing.get_status(refresh=False) in WAITING:
-            return False
-        queue.enqueue(
-            "smilepass.jobs.send_mail",
-            mail_id,
-            job_id=job_id,
-            retry=Retry(max=5, interval=[10, 60, 300, 900, 3600]),
-        )
-        return True
+        return enqueue_once(get_queue(), "smilepass.jobs.send_mail", mail_id, job_id=f"mail-{mail_id}",
+                            retry=Retry(max=5, interval=[10, 60, 300, 900, 3600]))
     except RedisError as exc:
         log.warning("mail %s stays in the outbox: Redis unavailable (%s)", mail_id, exc)
         return False

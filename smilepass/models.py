@@ -277,6 +277,69 @@ class Attachment(BaseModel):
         indexes = ((("ticket",), False),)
 
 
+class ScanState(str, enum.Enum):
+    WAITING = "waiting"        # saved, but Redis was unreachable: the sweep hands it to a worker later
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Scan(BaseModel):
+    """An intraoral scan (STL/PLY) attached to a ticket, and the result of its latest repair run."""
+    ticket = pw.ForeignKeyField(Ticket, backref="scans", on_delete="CASCADE")
+    message = pw.ForeignKeyField(Message, null=True, backref="scans", on_delete="CASCADE")
+    uploader = pw.ForeignKeyField(User, on_delete="RESTRICT")
+    original_name = pw.CharField(max_length=255)  # display text only
+    stored_name = pw.CharField(max_length=64, unique=True)
+    size = pw.BigIntegerField()
+    sha256 = pw.CharField(max_length=64)
+    file_format = pw.CharField(max_length=16)
+    triangles = pw.IntegerField()
+    state = pw.CharField(max_length=16, default=ScanState.QUEUED.value, index=True)
+    stage = pw.CharField(max_length=32, default="")
+    progress = pw.FloatField(default=0.0)
+    run = pw.IntegerField(default=1)  # bumped by each re-run; a job for an older run does nothing
+    attempts = pw.IntegerField(default=0)
+    options = pw.TextField(default="{}")
+    error = pw.TextField(default="")
+    verdict = pw.CharField(max_length=16, default="")
+    verdict_reason = pw.TextField(default="")
+    report = pw.TextField(default="")
+    output_stem = pw.CharField(max_length=64, default="")
+    repaired_name = pw.CharField(max_length=80, default="")
+    repaired_stl_name = pw.CharField(max_length=80, default="")
+    preview_before_name = pw.CharField(max_length=80, default="")
+    preview_after_name = pw.CharField(max_length=80, default="")
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+    started_at = pw.DateTimeField(null=True)
+    finished_at = pw.DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("ticket",), False),)
+
+    @property
+    def state_enum(self) -> ScanState:
+        return ScanState(self.state)
+
+    @property
+    def busy(self) -> bool:
+        return self.state in (ScanState.WAITING.value, ScanState.QUEUED.value, ScanState.PROCESSING.value)
+
+    @property
+    def job_id(self) -> str:
+        return f"scan-{self.id}-run{self.run}"
+
+    @classmethod
+    def get_visible(cls, scan_id: int, user: User):
+        """The scan if this user may see its ticket, else None (callers answer 404 either way)."""
+        scan = cls.get_or_none(cls.id == scan_id)
+        if scan is None or Ticket.get_visible(scan.ticket_id, user) is None:
+            return None
+        return scan
+
+
 class AuditLog(BaseModel):
     """Who did what to which object, when, from where. Never the patient data itself."""
     actor = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
@@ -293,4 +356,4 @@ class AuditLog(BaseModel):
 
 
 ALL_MODELS = [User, LoginThrottle, PasswordReset, OutboxMail, Ticket, TicketCount, Message, StatusChange, Attachment,
-              AuditLog]
+              Scan, AuditLog]

@@ -1,10 +1,18 @@
 """Redis and the RQ queues. Connections time out quickly so that a Redis outage costs a request a
 second, not a hang."""
+import logging
+
 from flask import current_app
 from redis import Redis
 from rq import Queue
+from rq.job import Job, JobStatus
 
 DEFAULT_QUEUE = "default"
+SCAN_QUEUE = "scans"
+# A job in one of these states will still run: enqueueing it again would do the work twice.
+PENDING = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+
+log = logging.getLogger(__name__)
 
 
 def redis_connection(url: str | None = None) -> Redis:
@@ -14,3 +22,29 @@ def redis_connection(url: str | None = None) -> Redis:
 
 def get_queue(name: str = DEFAULT_QUEUE, url: str | None = None) -> Queue:
     return Queue(name, connection=redis_connection(url))
+
+
+def job_status(job_id: str, connection: Redis) -> JobStatus | None:
+    if not connection.exists(Job.key_for(job_id)):
+        return None
+    return Job.fetch(job_id, connection=connection).get_status(refresh=False)
+
+
+def enqueue_once(queue: Queue, func: str, *args, job_id: str, **options) -> bool:
+    """Enqueue unless a job with this id is still pending: ids derive from the object, so retries,
+    sweeps and double clicks do the work once. Raises RedisError when Redis is unreachable."""
+    if job_status(job_id, queue.connection) in PENDING:
+        return False
+    queue.enqueue(func, *args, job_id=job_id, **options)
+    return True
+
+
+def warn_if_evicting(connection: Redis) -> None:
+    """Jobs are Redis keys: a Redis that evicts under memory pressure loses work silently."""
+    try:
+        policy = connection.config_get("maxmemory-policy").get("maxmemory-policy")
+    except Exception:  # CONFIG may be disabled on managed Redis; nothing to check then
+        return
+    if policy and policy != "noeviction":
+        log.warning("Redis maxmemory-policy is %r: queued jobs can be evicted and lost. "
+                    "Set it to noeviction (redis-cli config set maxmemory-policy noeviction).", policy)

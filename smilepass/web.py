@@ -1,5 +1,6 @@
 """Request plumbing shared by every blueprint: database connection, sign-in, CSRF, idle sessions,
 security headers and error pages."""
+import json
 import time
 
 import peewee
@@ -111,8 +112,10 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(err):
-        limit_mb = app.config["MAX_IMAGE_BYTES"] // (1024 * 1024)
-        return error_response(413, f"The upload is too large. Images may be at most {limit_mb} MB.")
+        image_mb = app.config["MAX_IMAGE_BYTES"] // (1024 * 1024)
+        scan_mb = app.config["MAX_SCAN_BYTES"] // (1024 * 1024)
+        return error_response(413, f"The upload is too large. Images may be at most {image_mb} MB "
+                                   f"and scans at most {scan_mb} MB.")
 
     @app.errorhandler(HTTPException)
     def http_error(err):
@@ -129,6 +132,8 @@ def init_app(app: Flask) -> None:
 
     app.jinja_env.globals.update(Priority=Priority, Status=Status, STATUS_LABELS=STATUS_LABELS)
     app.jinja_env.filters["when"] = format_when
+    app.jinja_env.filters["fromjson"] = json.loads
+    app.jinja_env.filters["metric"] = format_metric
 
 
 def error_response(status: int, message: str):
@@ -139,6 +144,19 @@ def error_response(status: int, message: str):
         response.headers["HX-Reswap"] = "innerHTML"
         return response
     return render_template("error.html", status_code=status, message=message), status
+
+
+def format_metric(value) -> str:
+    """Report figures for people: 198,602 triangles, 796.1 mm², Yes/No, 51.3 × 22.7 × 10.8."""
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    if isinstance(value, (list, tuple)):
+        return " × ".join(format_metric(v) for v in value)
+    return "" if value is None else str(value)
 
 
 def format_when(value) -> str:

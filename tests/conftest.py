@@ -3,6 +3,9 @@ database per test. SQLite by default (a temp file per test); PostgreSQL when
 SMILEPASS_TEST_DATABASE_URL is set (migrated once, emptied between tests)."""
 import os
 import re
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import peewee
@@ -12,6 +15,7 @@ from smilepass import create_app, db
 from smilepass.models import ALL_MODELS
 from smilepass.users import create_user
 
+ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct-horse-battery-staple"
 PG_URL = os.environ.get("SMILEPASS_TEST_DATABASE_URL", "")
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
@@ -182,3 +186,43 @@ def query(fn):
     """Run a database read inside a connection (tests call models directly)."""
     with db.database.connection_context():
         return fn()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def worker_env(app):
+    """The environment a worker process needs to see the same database, files and Redis."""
+    return {
+        **os.environ,
+        "REDIS_URL": app.config["REDIS_URL"],
+        "DATABASE_URL": app.config["DATABASE_URL"],
+        "SMILEPASS_INSTANCE": app.instance_path,
+        "SMILEPASS_UPLOAD_DIR": app.config["UPLOAD_DIR"],
+        "SECRET_KEY": app.config["SECRET_KEY"],
+        "SMTP_HOST": app.config["SMTP_HOST"],
+        "SMTP_PORT": str(app.config["SMTP_PORT"]),
+    }
+
+
+def run_worker(app, timeout=120):
+    """One real RQ worker process in burst mode: it works what is queued, then exits."""
+    return subprocess.run([sys.executable, "-m", "workers.worker", "--burst"], cwd=ROOT, env=worker_env(app),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def redis_conn(redis_url):
+    from redis import Redis
+
+    conn = Redis.from_url(redis_url)
+    try:
+        conn.ping()
+    except Exception as exc:  # make test starts Redis; a bare pytest run may not have one
+        pytest.skip(f"Redis is not reachable at {redis_url}: {exc}")
+    conn.flushdb()
+    yield conn
+    conn.flushdb()

@@ -363,3 +363,42 @@ def test_works_without_javascript(make_user, new_page, screenshot_png):
     send_reply(page, "Exported again with decimation, attached to the case.")
     expect(page.locator("#conversation .message .body")).to_have_count(2)
     expect(status_badge(page)).to_have_text("In Progress")
+
+
+def test_scan_upload_shows_progress_then_report_and_previews(app, make_user, new_page, redis_conn, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from .conftest import ROOT, worker_env
+    from .scanfiles import arch_stl
+
+    make_user(CLINICIAN)
+    scan_file = tmp_path / "clinic7_patient42_2026-11-20.stl"
+    scan_file.write_bytes(arch_stl(200, 500))
+    page = new_page()
+    sign_in(page, CLINICIAN, PASSWORD)
+    page.get_by_label("Title").fill("Lower arch scan flagged by the lab")
+    page.get_by_label("Description").fill("Lab says holes on 36 and 37. Please check the attached scan.")
+    page.get_by_label("Intraoral scan (STL or PLY)").set_input_files(str(scan_file))
+    page.get_by_role("button", name="Add").click()
+    confirmation = page.locator(".confirmation")
+    expect(confirmation).to_contain_text("received")
+    confirmation.get_by_role("link").click()
+    panel = page.locator(".scan-panel")
+    expect(panel.locator("progress")).to_be_visible()
+    expect(panel).to_contain_text("Queued")
+    # Only now a worker starts: the page polls and follows the job to its result.
+    worker = subprocess.Popen([sys.executable, "-m", "workers.worker"], cwd=ROOT, env=worker_env(app),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        expect(panel.locator(".verdict")).to_contain_text("Repaired", timeout=90_000)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=30)
+    expect(panel.locator("progress")).to_have_count(0)
+    for image in panel.locator(".previews img").all():
+        image_loaded(page, image)
+    panel.locator("summary", has_text="What we found and fixed").click()
+    expect(panel.locator(".report table")).to_contain_text("Holes filled")
+    page.screenshot(path=str(artifact_path("scan-report.png")), full_page=True)

@@ -1,9 +1,5 @@
 """Mail through the outbox, sent by a real RQ worker over a real Redis to a local SMTP sink."""
-import os
-import socket
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -13,9 +9,7 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
 from smilepass.models import OutboxMail
 
-from .conftest import query
-
-ROOT = Path(__file__).resolve().parent.parent
+from .conftest import free_port, query, run_worker
 
 
 class Collect:
@@ -27,24 +21,6 @@ class Collect:
         return "250 OK"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def redis_conn(redis_url):
-    conn = Redis.from_url(redis_url)
-    try:
-        conn.ping()
-    except Exception as exc:  # make test starts Redis; a bare pytest run may not have one
-        pytest.skip(f"Redis is not reachable at {redis_url}: {exc}")
-    conn.flushdb()
-    yield conn
-    conn.flushdb()
-
-
 @pytest.fixture
 def smtp_sink():
     handler = Collect()
@@ -52,22 +28,6 @@ def smtp_sink():
     controller.start()
     yield controller.port, handler
     controller.stop()
-
-
-def run_worker(app, timeout=60):
-    """One real RQ worker process in burst mode: it works what is queued, then exits."""
-    env = {
-        **os.environ,
-        "REDIS_URL": app.config["REDIS_URL"],
-        "DATABASE_URL": app.config["DATABASE_URL"],
-        "SMILEPASS_INSTANCE": app.instance_path,
-        "SMILEPASS_UPLOAD_DIR": app.config["UPLOAD_DIR"],
-        "SECRET_KEY": app.config["SECRET_KEY"],
-        "SMTP_HOST": app.config["SMTP_HOST"],
-        "SMTP_PORT": str(app.config["SMTP_PORT"]),
-    }
-    return subprocess.run([sys.executable, "-m", "workers.worker", "--burst"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
 
 
 def ask_for_reset(client, email):
@@ -162,5 +122,5 @@ def test_cron_config_registers_the_sweep():
     sys.modules.pop("workers.cron", None)
     importlib.import_module("workers.cron")
     names = [job["name"] for job in cron._job_data_registry]
-    assert names == ["sweep-outbox"]
+    assert names == ["sweep-outbox", "sweep-scans"]
     cron._job_data_registry.clear()

@@ -8,12 +8,16 @@ import sys
 from redis import Redis
 from rq import Worker
 
-QUEUES = ["default"]
+from smilepass.queue import DEFAULT_QUEUE, SCAN_QUEUE, warn_if_evicting
+
+# Mail and sweeps first: a scan repair can take a minute.
+QUEUES = [DEFAULT_QUEUE, SCAN_QUEUE]
 
 
 def main(argv: list[str]) -> int:
     url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
     connection = Redis.from_url(url)
+    warn_if_evicting(connection)
     burst = "--burst" in argv
     queues = [arg for arg in argv if not arg.startswith("--")] or QUEUES
     worker = Worker(queues, connection=connection)

@@ -3,3 +3,9 @@
 Free of Flask: the web app, the RQ job and the command line (`python -m smilepass.mesh`) all call
 the same functions. Open3D is imported inside the functions that use it, never at import time,
 because a forked RQ work horse that inherited an initialised OpenMP runtime can hang."""
+
+from .errors import MeshRejected
+from .pipeline import RepairOptions, RepairResult, repair
+from .readers import FileInfo, inspect_file
+
+__all__ = ["MeshRejected", "FileInfo", "inspect_file", "RepairOptions", "RepairResult", "repair"]

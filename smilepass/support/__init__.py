@@ -2,4 +2,4 @@ from flask import Blueprint
 
 bp = Blueprint("support", __name__, url_prefix="/support")
 
-from . import views  # noqa: E402,F401  (routes register on import)
+from . import scan_views, views  # noqa: E402,F401  (routes register on import)

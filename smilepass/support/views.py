@@ -7,10 +7,10 @@ from flask_login import current_user, login_required
 from .. import audit, tickets
 from ..db import database
 from ..htmx import blocks, is_htmx, page_or_block, see_other
-from ..images import ImageRejected, remove_stored, store_image
-from ..models import CATEGORIES, Attachment, Status, Ticket
+from ..models import CATEGORIES, Attachment, Scan, Status, Ticket
+from ..uploads import StagedUploads, UploadRefused
 from . import bp
-from .forms import DESCRIPTION_MAX, ReplyForm, StatusForm, TicketForm
+from .forms import DESCRIPTION_MAX, ReplyForm, RerunForm, StatusForm, TicketForm
 from .listing import DEFAULT_SORT, parse_sort, parse_status, ticket_page
 
 INDEX = "support/index.html"
@@ -59,37 +59,23 @@ def index():
 def create():
     form = TicketForm()
     user = current_user._get_current_object()
-    image_error = None
     if form.validate_on_submit():
-        upload = form.image.data
-        stored = None
         try:
-            if upload and upload.filename:
-                stored = store_image(upload.stream, current_app.config["UPLOAD_DIR"], current_app.config["MAX_IMAGE_BYTES"])
-            with database.atomic():
-                ticket = tickets.create_ticket(
-                    user, form.title.data, form.description.data, form.priority.data, form.category.data
-                )
-                if stored:
-                    Attachment.create(
-                        ticket=ticket,
-                        uploader=user,
-                        original_name=(upload.filename or "screenshot")[:255],
-                        **vars(stored),
+            with StagedUploads(current_app.config) as uploads:
+                uploads.add_image(form.image.data)
+                uploads.add_scan(form.scan.data)
+                with database.atomic():
+                    ticket = tickets.create_ticket(
+                        user, form.title.data, form.description.data, form.priority.data, form.category.data
                     )
-        except ImageRejected as exc:
-            image_error = str(exc)
-        except Exception:
-            if stored:
-                remove_stored(current_app.config["UPLOAD_DIR"], stored.stored_name, stored.thumb_name)
-            raise
+                    uploads.attach(ticket, user)
+        except UploadRefused as exc:
+            form[exc.field].errors = [str(exc)]
         else:
             if is_htmx():
                 context = _index_context(TicketForm(formdata=None), created=ticket)
                 return blocks(INDEX, ["new_request", "ticket_table_oob"], **context)
             return see_other(url_for("support.index", created=ticket.id))
-    if image_error:
-        form.image.errors = [image_error]
     # Errors beside the fields, with what was typed kept.
     return page_or_block(INDEX, "new_request", status=422, **_index_context(form))
 
@@ -107,6 +93,8 @@ def _detail_context(ticket, reply_form=None, status_error=None):
         "ticket": ticket,
         "thread": tickets.thread(ticket, user),
         "attachments": list(ticket.attachments.order_by(Attachment.id)),
+        "scans": list(ticket.scans.order_by(Scan.id)),
+        "rerun_form": RerunForm(formdata=None),
         "reply_form": reply_form or ReplyForm(formdata=None),
         "status_form": StatusForm(formdata=None),
         "transitions": tickets.allowed_transitions(ticket, user),
@@ -127,13 +115,20 @@ def reply(ticket_id: int):
     ticket = _visible_ticket_or_404(ticket_id)
     form = ReplyForm()
     if form.validate_on_submit():
+        user = current_user._get_current_object()
         try:
-            tickets.add_reply(ticket, current_user._get_current_object(), form.body.data, internal=form.internal.data)
+            with StagedUploads(current_app.config) as uploads:
+                uploads.add_scan(form.scan.data)
+                with database.atomic():
+                    result = tickets.add_reply(ticket, user, form.body.data, internal=form.internal.data)
+                    uploads.attach(ticket, user, message=result.message)
         except tickets.TransitionRefused as exc:
             form.body.errors = [str(exc)]
+        except UploadRefused as exc:
+            form[exc.field].errors = [str(exc)]
         else:
             if is_htmx():
-                return blocks(DETAIL, ["conversation", "status_panel_oob"], **_detail_context(ticket))
+                return blocks(DETAIL, ["conversation", "status_panel_oob", "scans_oob"], **_detail_context(ticket))
             return see_other(url_for("support.detail", ticket_id=ticket.id) + "#reply")
     return page_or_block(DETAIL, "conversation", status=422, **_detail_context(ticket, reply_form=form))
 
@@ -162,6 +157,15 @@ def change_status(ticket_id: int):
     return render_template(DETAIL, **context), status
 
 
+def send_private(path: Path, mimetype: str, download_name: str | None = None):
+    """A stored file: never cached, sandboxed if opened directly, and a download (attachment) when
+    given a name; images shown inline are our own re-encoded previews and thumbnails."""
+    response = send_file(path, mimetype=mimetype, as_attachment=download_name is not None,
+                         download_name=download_name, max_age=0)
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
 def _attachment_or_404(attachment_id: int) -> Attachment:
     attachment = Attachment.get_or_none(Attachment.id == attachment_id)
     if attachment is None or Ticket.get_visible(attachment.ticket_id, current_user) is None:
@@ -174,15 +178,8 @@ def _attachment_or_404(attachment_id: int) -> Attachment:
 def download(attachment_id: int):
     attachment = _attachment_or_404(attachment_id)
     audit.record("attachment_download", attachment)
-    response = send_file(
-        Path(current_app.config["UPLOAD_DIR"]) / attachment.stored_name,
-        mimetype=attachment.content_type,
-        as_attachment=True,
-        download_name=attachment.original_name,
-        max_age=0,
-    )
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
+    return send_private(Path(current_app.config["UPLOAD_DIR"]) / attachment.stored_name, attachment.content_type,
+                        download_name=attachment.original_name)
 
 
 @bp.get("/attachments/<int:attachment_id>/thumb")
@@ -191,8 +188,4 @@ def thumbnail(attachment_id: int):
     attachment = _attachment_or_404(attachment_id)
     if not attachment.thumb_name:
         abort(404)
-    response = send_file(
-        Path(current_app.config["UPLOAD_DIR"]) / attachment.thumb_name, mimetype="image/webp", max_age=0
-    )
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
+    return send_private(Path(current_app.config["UPLOAD_DIR"]) / attachment.thumb_name, "image/webp")

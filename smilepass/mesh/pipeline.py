@@ -1,0 +1,559 @@
+"""The repair pipeline: read, clean, orient, fill holes, render previews, save.
+
+Everything on the hot path is numpy/scipy (see topology.py for why); Open3D is imported only to render
+the previews, inside render.py.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import MeshRejected
+from .holes import find_loops, fill
+from .orient import orient
+from .readers import FileInfo, load_file
+from .topology import (Edges, degenerate_face_mask, duplicate_face_mask, face_areas, face_components,
+                       manifold_components, measure, tails_heads)
+from .weld import weld_exact, weld_nearby
+
+
+@dataclass
+class RepairOptions:
+    """What the repair may change. Fractions are relative to the scan itself, so the same defaults suit
+    a 3 MB quadrant scan and a 50 MB full arch (units are whatever the file uses, normally mm)."""
+
+    # Vertices closer than this fraction of the bounding-box diagonal are one vertex (float-noise
+    # cracks; 1e-5 of a 70 mm arch is 0.7 micrometres, far below a scanner's point spacing).
+    weld_tolerance: float = 1e-5
+    # A separate piece whose area AND triangle count are both below this fraction of the largest
+    # piece's is debris and removed (a small body with fine detail, i.e. many triangles, is kept).
+    debris_max_area_fraction: float = 0.01
+    # A boundary loop is filled only if its length is at most this fraction of its piece's bounding-box
+    # diagonal (0.2 of a 70 mm arch: holes up to ~14 mm round, ~4 mm across) ...
+    hole_max_perimeter_fraction: float = 0.2
+    # ... and, in a piece with a gum margin, has at most this fraction of the margin loop's edges.
+    # The margin (the longest loop of an open piece, longer than the limit above) is never filled.
+    hole_max_edges_fraction: float = 0.25
+    # Verdicts: fewer triangles than this after repair means "needs_rescan".
+    min_triangles: int = 1000
+    # A second piece larger than this fraction of the largest piece's area means "needs_rescan"
+    # (an arch scan is one surface). Such pieces are always kept.
+    pieces_max_area_fraction: float = 0.2
+    # Holes left open (besides the margin) longer in total than this fraction of the bounding-box
+    # diagonal mean most of the surface is missing: "needs_rescan".
+    missing_max_perimeter_fraction: float = 1.0
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "RepairOptions":
+        """Options from JSON (e.g. a stored job); unknown keys are ignored, values are coerced."""
+        values = {}
+        for f in dataclasses.fields(cls):
+            if d and f.name in d and d[f.name] is not None:
+                values[f.name] = type(f.default)(d[f.name])
+        return cls(**values)
+
+
+@dataclass
+class RepairResult:
+    report: dict
+    verdict: str  # "ready" | "repaired" | "needs_rescan"
+    verdict_reason: str  # one sentence; "" when ready
+    repaired_path: Path  # in the uploaded format (binary STL or binary PLY)
+    repaired_stl_path: Path | None  # binary STL; equals repaired_path for STL uploads
+    preview_before: Path | None  # None only when called with preview=False
+    preview_after: Path | None
+
+
+STAGES = ("reading", "cleaning", "orienting", "filling holes", "rendering", "saving")
+_WEIGHTS = {"reading": 0.10, "cleaning": 0.35, "orienting": 0.07, "filling holes": 0.08,
+            "rendering": 0.28, "saving": 0.12}
+
+
+class _Progress:
+    """Times the stages and reports overall progress (0..1, never decreasing) to the callback."""
+
+    def __init__(self, callback, preview: bool):
+        self.callback = callback
+        weights = {k: v for k, v in _WEIGHTS.items() if preview or k != "rendering"}
+        total = sum(weights.values())
+        self.start, acc = {}, 0.0
+        for name in STAGES:
+            if name in weights:
+                self.start[name] = acc
+                acc += weights[name] / total
+        self.weight = {k: v / total for k, v in weights.items()}
+        self.seconds: dict[str, float] = {}
+        self.current = None
+        self.t0 = None
+
+    def stage(self, name: str) -> None:
+        self._close()
+        self.current, self.t0 = name, time.perf_counter()
+        self.at(0.0)
+
+    def at(self, within: float) -> None:
+        if self.callback is not None:
+            self.callback(self.current, round(self.start[self.current] + self.weight[self.current] * within, 4))
+
+    def _close(self) -> None:
+        if self.current is not None:
+            self.seconds[self.current] = round(time.perf_counter() - self.t0, 4)
+
+    def done(self) -> None:
+        self._close()
+        self.current = None
+        if self.callback is not None:
+            self.callback("saving", 1.0)
+
+
+def repair(src_path, out_dir, stem: str, options: RepairOptions | None = None, progress=None, *,
+           preview: bool = True, output_path=None) -> RepairResult:
+    """Check, repair and save one scan. Raises MeshRejected for files that are not usable meshes.
+
+    Writes out_dir/{stem}.repaired{.stl|.ply} (the uploaded format), {stem}.repaired.stl (binary STL,
+    the same file for STL uploads), {stem}.before.png and {stem}.after.png. Each file is written under a
+    temporary name in out_dir and renamed into place at the very end. `output_path` (the CLI) writes the
+    repaired mesh there instead, in the format its extension names, and no second STL copy.
+    `progress(stage, fraction)`: fraction is the overall progress, 0..1."""
+    opts = options or RepairOptions()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    steps = _Progress(progress, preview)
+    t_start = time.perf_counter()
+
+    steps.stage("reading")
+    raw = load_file(src_path)  # the same structural checks as inspect_file(), in the same pass
+    info: FileInfo = raw.info
+    steps.at(0.7)
+    mesh = _Work.from_raw(raw, opts)
+    del raw
+
+    steps.stage("cleaning")
+    mesh.clean(steps)
+    steps.stage("orienting")
+    mesh.orient()
+    steps.stage("filling holes")
+    mesh.fill_holes()
+    mesh.finish()
+    verdict, reason = mesh.verdict()
+
+    temps: list[tuple[Path, Path]] = []
+    try:
+        preview_before = preview_after = None
+        if preview:
+            steps.stage("rendering")
+            from . import render
+
+            camera = render.camera_for(mesh.V, mesh.F, extra_points=mesh.V0[mesh.F0.ravel()][::7])
+            before = render.render(mesh.V0, mesh.F0, camera, mesh.removed_mask(), render.REMOVED)
+            steps.at(0.45)
+            after = render.render(mesh.V, mesh.F, camera, mesh.filled_mask(), render.FILLED)
+            steps.at(0.9)
+            preview_before = out_dir / f"{stem}.before.png"
+            preview_after = out_dir / f"{stem}.after.png"
+            for final, pixels in ((preview_before, before), (preview_after, after)):
+                tmp = _temp_name(final)
+                temps.append((tmp, final))
+                with open(tmp, "wb") as f:
+                    render.save_png(f, pixels)
+
+        steps.stage("saving")
+        from .writers import write_ply, write_stl
+
+        if output_path is not None:
+            repaired_path = Path(output_path)
+            as_ply = repaired_path.suffix.lower() == ".ply"
+            repaired_stl = None if as_ply else repaired_path
+        else:
+            repaired_path = out_dir / f"{stem}.repaired{info.extension}"
+            as_ply = info.extension == ".ply"
+            repaired_stl = out_dir / f"{stem}.repaired.stl"
+        if as_ply:
+            tmp = _temp_name(repaired_path)
+            temps.append((tmp, repaired_path))
+            with open(tmp, "wb") as f:
+                write_ply(f, mesh.V, mesh.F, mesh.colors)
+            steps.at(0.5)
+        if repaired_stl is not None:
+            tmp = _temp_name(repaired_stl)
+            temps.append((tmp, repaired_stl))
+            with open(tmp, "wb") as f:
+                write_stl(f, mesh.V, mesh.F)
+        steps.at(0.95)
+        for tmp, final in temps:
+            os.replace(tmp, final)
+        temps = []
+    finally:
+        for tmp, _ in temps:
+            try:
+                tmp.unlink()
+            except FileNotFoundError:
+                pass
+    steps.done()
+
+    report = mesh.report(info, opts)
+    report["stage_seconds"] = steps.seconds
+    report["total_seconds"] = round(time.perf_counter() - t_start, 4)
+    report["verdict"] = verdict
+    report["verdict_reason"] = reason
+    return RepairResult(report, verdict, reason, repaired_path, repaired_stl, preview_before, preview_after)
+
+
+def _temp_name(final: Path) -> Path:
+    return final.with_name(f".{final.name}.{secrets.token_hex(4)}.tmp")
+
+
+def _sig(x: float) -> float:
+    return float(f"{x:.6g}")
+
+
+def _sentence_list(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _plural(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n:,} {word if n == 1 else (plural or word + 's')}"
+
+
+@dataclass
+class _Work:
+    """The mesh being repaired, what is cached about it, and what happened to it."""
+
+    V0: np.ndarray  # the input after the exact weld (what the file says), kept for the before image
+    F0: np.ndarray
+    V: np.ndarray
+    F: np.ndarray
+    colors: np.ndarray | None
+    opts: RepairOptions
+    diag: float
+    provenance: np.ndarray = None  # index into F0 of every face of F (-1 for added faces)
+    areas: np.ndarray = None  # per face of F
+    edges: Edges | None = None  # of F, or None when it has to be computed again
+    piece: np.ndarray | None = None  # piece label per face of F (connected through manifold edges)
+    before: dict = None
+    after: dict = None
+    counts: dict = field(default_factory=dict)
+    pieces: np.ndarray = None  # areas of the kept pieces
+    margin_edges: int = 0
+    margin_length: float = 0.0
+    open_holes: int = 0
+    open_hole_length: float = 0.0
+
+    @classmethod
+    def from_raw(cls, raw, opts: RepairOptions) -> "_Work":
+        V, inverse, first = weld_exact(raw.vertices)
+        if raw.faces is None:
+            F = inverse.reshape(-1, 3)
+            colors = None
+        else:
+            F = inverse[raw.faces]
+            colors = raw.colors[first] if raw.colors is not None else None
+        del inverse
+        F = F.astype(np.int32 if len(V) < 2**31 - 1 else np.int64)
+        if raw.faces is None:
+            pts = V
+        else:
+            used = np.zeros(len(V), bool)
+            used[F.ravel()] = True
+            pts = V[used]
+        diag = float(np.linalg.norm(pts.max(axis=0).astype(np.float64) - pts.min(axis=0))) if len(pts) else 0.0
+        del pts
+        work = cls(V, F, V, F, colors, opts, diag)
+        work.provenance = np.arange(len(F))
+        return work
+
+    @property
+    def area_epsilon(self) -> float:
+        # A triangle smaller than half a tolerance-sized square is numerically degenerate.
+        return 0.5 * (self.opts.weld_tolerance * self.diag) ** 2
+
+    def _keep(self, keep: np.ndarray) -> None:
+        """Drop faces; the cached edges are narrowed down without sorting again."""
+        self.F = self.F[keep]
+        self.provenance = self.provenance[keep]
+        self.areas = self.areas[keep]
+        self.piece = None
+        if self.edges is not None:
+            self.edges = self.edges.subset(keep, self.F)
+
+    def _edges(self) -> Edges:
+        if self.edges is None:
+            self.edges = Edges(self.F, len(self.V))
+        return self.edges
+
+    def clean(self, steps: _Progress) -> None:
+        c = self.counts
+        self.areas = face_areas(self.V, self.F)
+        self.before, self.edges, self.piece = measure(self.V, self.F, self.area_epsilon, areas=self.areas)
+        steps.at(0.3)
+
+        # 1. Float-noise cracks: merge boundary vertices closer than the tolerance.
+        e = self.edges
+        boundary = np.unique(e.edge_vertices(np.flatnonzero(e.counts == 1)).ravel())
+        F, merged = weld_nearby(self.V, self.F, boundary, self.opts.weld_tolerance * self.diag)
+        c["welded_vertices"] = merged
+        if merged:
+            self.F, self.edges, self.piece = F, None, None
+
+        # 2. Degenerate triangles (a repeated corner, or no area).
+        degenerate = degenerate_face_mask(self.F, self.areas, self.area_epsilon)
+        c["degenerate_removed"] = int(degenerate.sum())
+        if degenerate.any():
+            self._keep(~degenerate)
+        # 3. Duplicates: the same three vertices, in either winding (back-to-back pairs too).
+        duplicate = duplicate_face_mask(self.F, len(self.V))
+        c["duplicates_removed"] = int(duplicate.sum())
+        if duplicate.any():
+            self._keep(~duplicate)
+        self._check_left("after removing degenerate and duplicate triangles")
+        steps.at(0.5)
+
+        # 4. Non-manifold edges: keep the two best faces of each edge.
+        removed = 0
+        for _ in range(4):
+            e = self._edges()
+            nm = np.flatnonzero(e.counts > 2)
+            if len(nm) == 0:
+                break
+            drop = _non_manifold_losers(self.F, e, nm)
+            removed += int(drop.sum())
+            self._keep(~drop)
+        c["non_manifold_removed"] = removed
+        self._check_left("after resolving non-manifold edges")
+        steps.at(0.7)
+
+        # 5. Pieces: drop debris (small relative to the largest piece), keep everything else.
+        if self.piece is None:
+            n_pieces, self.piece = manifold_components(self._edges())
+        else:
+            n_pieces = int(self.before["components"])
+        piece_area = np.bincount(self.piece, weights=self.areas, minlength=n_pieces)
+        piece_faces = np.bincount(self.piece, minlength=n_pieces)
+        largest = int(np.argmax(piece_area))
+        # Debris is small in area AND in triangle count: a detailed small body (many triangles) stays.
+        fraction = self.opts.debris_max_area_fraction
+        debris = (piece_area < fraction * piece_area[largest]) & (piece_faces < fraction * piece_faces[largest])
+        c["fragments_removed"] = int(debris.sum())
+        drop = debris[self.piece]
+        c["fragment_triangles_removed"] = int(drop.sum())
+        piece = self.piece
+        if drop.any():
+            self._keep(~drop)
+            piece = piece[~drop]
+        kept = np.flatnonzero(~debris)
+        relabel = np.full(n_pieces, -1)
+        relabel[kept] = np.arange(len(kept))
+        self.piece = relabel[piece]
+        self.pieces = piece_area[kept]
+        self._check_left("after removing debris")
+        self._compact()
+        steps.at(1.0)
+
+    def _check_left(self, when: str) -> None:
+        if len(self.F) == 0:
+            raise MeshRejected(
+                f"The scan has no usable surface: none of its {self.before['triangles']:,} triangles is left {when}."
+            )
+
+    def _compact(self) -> None:
+        used = np.zeros(len(self.V), bool)
+        used[self.F.ravel()] = True
+        if used.all():
+            return
+        new_index = (np.cumsum(used) - 1).astype(self.F.dtype)
+        self.F = new_index[self.F]
+        self.V = self.V[used]
+        if self.colors is not None:
+            self.colors = self.colors[used]
+        if self.edges is not None:  # same faces and half-edges; only the vertex numbers changed
+            self.edges.n_vertices = len(self.V)
+            self.edges._tails, self.edges._heads = tails_heads(self.F)
+
+    def orient(self) -> None:
+        e = self._edges()
+        F, flipped, left = orient(self.V, self.F, e, self.piece, len(self.pieces), self.areas)
+        self.counts["flipped_triangles"] = int(flipped.sum())
+        self.counts["inconsistent_edges_left"] = left
+        if flipped.any():
+            self.F = F
+            self.edges = e.flipped(F, flipped)
+
+    def fill_holes(self) -> None:
+        e = self._edges()
+        loops = find_loops(self.V, self.F, e)
+        c = self.counts
+        c["holes_filled"] = 0
+        c["fill_triangles_added"] = 0
+        if loops.count == 0:
+            return
+        first = np.unique(loops.label, return_index=True)[1]
+        loop_piece = self.piece[loops.halfedges[first] // 3]
+        diag = _piece_diagonals(self.V, self.F, self.piece, len(self.pieces))[loop_piece]
+        limit = self.opts.hole_max_perimeter_fraction * diag
+
+        # The margin of a piece: its longest loop, when that is too long to be a hole.
+        order = np.lexsort((-loops.perimeter, loop_piece))
+        longest = np.zeros(loops.count, bool)
+        longest[order[np.r_[True, loop_piece[order][1:] != loop_piece[order][:-1]]]] = True
+        margin = longest & (loops.perimeter > limit)
+        margin_edges_of_piece = np.zeros(len(self.pieces))
+        margin_edges_of_piece[loop_piece[margin]] = loops.edges[margin]
+        edge_limit = np.where(margin_edges_of_piece[loop_piece] > 0,
+                              self.opts.hole_max_edges_fraction * margin_edges_of_piece[loop_piece], np.inf)
+        fillable = ~margin & loops.simple & (loops.perimeter <= limit) & (loops.edges <= edge_limit)
+
+        if margin.any():
+            main = np.flatnonzero(margin)[np.argmax(loops.perimeter[margin])]
+            self.margin_edges = int(loops.edges[main])
+            self.margin_length = float(loops.perimeter[main])
+        left_open = ~margin & ~fillable
+        self.open_holes = int(left_open.sum())
+        self.open_hole_length = float(loops.perimeter[left_open].sum())
+
+        which = np.flatnonzero(fillable)
+        n_before = len(self.F)
+        self.V, self.F, self.colors, added = fill(self.V, self.F, loops, which, self.colors)
+        if added:
+            self.provenance = np.concatenate([self.provenance, np.full(added, -1)])
+            self.areas = np.concatenate([self.areas, face_areas(self.V, self.F[n_before:])])
+            self.edges = None
+        c["holes_filled"] = int(len(which))
+        c["fill_triangles_added"] = int(added)
+        if len(self.F) != n_before + added:
+            raise RuntimeError("hole filling lost triangles")
+
+    def finish(self) -> None:
+        # Filling joins a hole's new triangles to the piece around it, so the pieces stay the pieces.
+        self.after, _, _ = measure(self.V, self.F, self.area_epsilon, edges=self.edges, areas=self.areas,
+                                   components=len(self.pieces))
+        self.edges = None
+
+    def removed_mask(self) -> np.ndarray:
+        kept = np.zeros(len(self.F0), bool)
+        p = self.provenance[self.provenance >= 0]
+        kept[p] = True
+        return ~kept
+
+    def filled_mask(self) -> np.ndarray:
+        return self.provenance < 0
+
+    def changed(self) -> list[str]:
+        c = self.counts
+        done = []
+        if c.get("welded_vertices"):
+            done.append(f"closed float-noise cracks at {_plural(c['welded_vertices'], 'vertex', 'vertices')}")
+        if c.get("holes_filled"):
+            done.append(f"filled {_plural(c['holes_filled'], 'hole')}")
+        if c.get("fragments_removed"):
+            done.append(f"removed {_plural(c['fragments_removed'], 'debris fragment')}")
+        if c.get("duplicates_removed"):
+            done.append(f"removed {_plural(c['duplicates_removed'], 'duplicate triangle')}")
+        if c.get("degenerate_removed"):
+            done.append(f"removed {_plural(c['degenerate_removed'], 'degenerate triangle')}")
+        if c.get("non_manifold_removed"):
+            done.append(f"removed {_plural(c['non_manifold_removed'], 'triangle')} on non-manifold edges")
+        if c.get("flipped_triangles"):
+            done.append(f"turned {_plural(c['flipped_triangles'], 'inverted triangle')} the right way")
+        return done
+
+    def verdict(self) -> tuple[str, str]:
+        o, a = self.opts, self.after
+        if a["triangles"] < o.min_triangles:
+            return "needs_rescan", (f"The scan has only {a['triangles']:,} usable triangles; "
+                                    f"a usable arch scan has at least {o.min_triangles:,}.")
+        large = int((self.pieces >= o.pieces_max_area_fraction * self.pieces.max()).sum())
+        if large > 1:
+            return "needs_rescan", (f"The scan is in {large} large separate pieces; an arch scan should be "
+                                    "one connected surface.")
+        if self.open_hole_length > o.missing_max_perimeter_fraction * self.diag:
+            return "needs_rescan", (
+                f"Large parts of the surface are missing: {_plural(self.open_holes, 'hole')} "
+                f"{'is' if self.open_holes == 1 else 'are'} too large to fill "
+                f"({self.open_hole_length:,.0f} mm of open edge besides the gum margin).")
+        done = self.changed()
+        if done:
+            return "repaired", "Repaired: " + _sentence_list(done) + "."
+        return "ready", ""
+
+    def report(self, info: FileInfo, opts: RepairOptions) -> dict:
+        def clean(stats):
+            out = dict(stats)
+            out["bbox_mm"] = [_sig(x) for x in stats["bbox_mm"]]
+            out["surface_area_mm2"] = _sig(stats["surface_area_mm2"])
+            return out
+
+        c = self.counts
+        return {
+            "format": info.format,
+            "before": clean(self.before),
+            "after": clean(self.after),
+            "welded_vertices": c.get("welded_vertices", 0),
+            "degenerate_removed": c.get("degenerate_removed", 0),
+            "duplicates_removed": c.get("duplicates_removed", 0),
+            "non_manifold_removed": c.get("non_manifold_removed", 0),
+            "fragments_removed": c.get("fragments_removed", 0),
+            "fragment_triangles_removed": c.get("fragment_triangles_removed", 0),
+            "flipped_triangles": c.get("flipped_triangles", 0),
+            "inconsistent_edges_left": c.get("inconsistent_edges_left", 0),
+            "holes_filled": c.get("holes_filled", 0),
+            "fill_triangles_added": c.get("fill_triangles_added", 0),
+            "holes_left_open": self.open_holes,
+            "open_hole_length_mm": _sig(self.open_hole_length),
+            "margin_loop_edges": self.margin_edges,
+            "margin_loop_mm": _sig(self.margin_length),
+            "pieces": len(self.pieces),
+            "piece_areas_mm2": [_sig(x) for x in sorted(self.pieces, reverse=True)[:20]],
+            "options": dataclasses.asdict(opts),
+        }
+
+
+def _non_manifold_losers(F: np.ndarray, e: Edges, nm: np.ndarray) -> np.ndarray:
+    """Faces to drop so that every edge in `nm` keeps two faces. The first kept is the face in the
+    largest piece (pieces joined through manifold edges only) with the most manifold edges (a fin or
+    a loose flap has fewer); the second is the best of those walking the edge the other way
+    (consistent winding), else the next best."""
+    m = len(F)
+    manifold = (e.counts == 2)[e.he_edge].reshape(-1, 3)
+    n_manifold = manifold.sum(axis=1)
+    _, piece = manifold_components(e)
+    piece_size = np.bincount(piece)[piece]
+    counts = e.counts[nm]
+    total = int(counts.sum())
+    group = np.repeat(np.arange(len(nm)), counts)
+    group_start = np.repeat(np.cumsum(counts) - counts, counts)
+    h = e.order[np.repeat(e.starts[nm], counts) + np.arange(total) - group_start]
+    f = h // 3
+    score = piece_size[f].astype(np.int64) * 4 + n_manifold[f]
+    order = np.lexsort((f, -score, group))  # best first within each edge; ties: the earlier face
+    best = order[np.cumsum(counts) - counts]
+    tails = F.ravel()
+    same_as_best = tails[h] == tails[h[best]][group]
+    not_best = np.ones(total, bool)
+    not_best[best] = False
+    order = np.lexsort((f, -score, same_as_best, not_best, group))
+    rank = np.empty(total, np.int64)
+    rank[order] = np.arange(total) - group_start
+    drop = np.zeros(m, bool)
+    drop[f[rank >= 2]] = True
+    return drop
+
+
+def _piece_diagonals(V: np.ndarray, F: np.ndarray, piece: np.ndarray, n_pieces: int) -> np.ndarray:
+    """Bounding-box diagonal of every piece (V holds only used vertices)."""
+    if n_pieces == 1:
+        return np.array([float(np.linalg.norm(V.max(axis=0).astype(np.float64) - V.min(axis=0)))])
+    vertex_piece = np.empty(len(V), np.int64)
+    vertex_piece[F.ravel()] = np.repeat(piece, 3)  # a vertex shared by two pieces goes to one of them
+    order = np.argsort(vertex_piece, kind="stable")
+    starts = np.searchsorted(vertex_piece[order], np.arange(n_pieces))
+    pts = np.take(V, order, axis=0).astype(np.float64)
+    present = np.bincount(vertex_piece, minlength=n_pieces) > 0
+    lo = np.minimum.reduceat(pts, np.minimum(starts, len(pts) - 1), axis=0)
+    hi = np.maximum.reduceat(pts, np.minimum(starts, len(pts) - 1), axis=0)
+    return np.where(present, np.linalg.norm(hi - lo, axis=1), 0.0)

@@ -1,0 +1,170 @@
+"""Scans attached to tickets: streamed to disk and checked on upload, repaired by RQ jobs, and
+reconciled by a periodic sweep so that no scan waits or "processes" forever."""
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from redis.exceptions import RedisError
+from rq import Retry, Worker
+from rq.job import Job, JobStatus
+
+from .mesh import MeshRejected, inspect_file
+from .models import Scan, ScanState, utcnow
+from .queue import SCAN_QUEUE, enqueue_once, get_queue, job_status
+
+log = logging.getLogger(__name__)
+CHUNK = 1024 * 1024
+SCAN_EXTENSIONS = (".stl", ".ply")
+
+
+class ScanRefused(Exception):
+    pass
+
+
+@dataclass
+class StoredScan:
+    stored_name: str
+    size: int
+    sha256: str
+    file_format: str
+    triangles: int
+
+
+def scan_dir(upload_dir: str) -> Path:
+    path = Path(upload_dir) / "scans"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def store_scan(stream, upload_dir: str, max_bytes: int) -> StoredScan:
+    """Copy the upload to disk in chunks (never whole in memory), hashing as it goes, then check its
+    structure before anything else reads it. A refused file leaves nothing behind."""
+    directory = scan_dir(upload_dir)
+    token = secrets.token_hex(16)
+    part = directory / f"{token}.part"
+    digest, size = hashlib.sha256(), 0
+    try:
+        with open(part, "wb") as out:
+            while chunk := stream.read(CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise ScanRefused(f"The scan is larger than {max_bytes // (1024 * 1024)} MB.")
+                digest.update(chunk)
+                out.write(chunk)
+        if size == 0:
+            raise ScanRefused("The scan file is empty.")
+        try:
+            info = inspect_file(part)
+        except MeshRejected as exc:
+            raise ScanRefused(str(exc)) from None
+        stored_name = token + info.extension
+        os.replace(part, directory / stored_name)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    return StoredScan(stored_name, size, digest.hexdigest(), info.format, info.triangles)
+
+
+def remove_files(upload_dir: str, scan_or_names) -> None:
+    names = scan_or_names if isinstance(scan_or_names, (list, tuple)) else _output_names(scan_or_names) + [
+        scan_or_names.stored_name]
+    directory = scan_dir(upload_dir)
+    for name in names:
+        if name:
+            (directory / name).unlink(missing_ok=True)
+
+
+def _output_names(scan: Scan) -> list[str]:
+    return [scan.repaired_name, scan.repaired_stl_name, scan.preview_before_name, scan.preview_after_name]
+
+
+def enqueue_repair(scan: Scan, config) -> bool:
+    """Hand the scan to a worker. With Redis down the scan is kept as "waiting" and the sweep
+    enqueues it when Redis is back."""
+    try:
+        enqueue_once(
+            get_queue(SCAN_QUEUE, config["REDIS_URL"]),
+            "smilepass.jobs.repair_scan",
+            scan.id,
+            scan.run,
+            job_id=scan.job_id,
+            job_timeout=config["SCAN_JOB_TIMEOUT"],
+            retry=Retry(max=config["SCAN_RETRIES"], interval=config["SCAN_RETRY_INTERVALS"]),
+            failure_ttl=7 * 24 * 3600,
+        )
+    except RedisError as exc:
+        log.warning("scan %s waits for a worker: Redis unavailable (%s)", scan.id, exc)
+        Scan.update(state=ScanState.WAITING.value, stage="", updated_at=utcnow()).where(Scan.id == scan.id).execute()
+        scan.state = ScanState.WAITING.value
+        return False
+    return True
+
+
+def rerun(scan: Scan, options: dict, config) -> None:
+    """Repair again with other settings (staff): a new run, whose job id differs from the last."""
+    scan.run += 1
+    scan.options = json.dumps(options)
+    scan.state, scan.stage, scan.progress, scan.error = ScanState.QUEUED.value, "", 0.0, ""
+    scan.attempts = 0
+    scan.updated_at = utcnow()
+    scan.save()
+    enqueue_repair(scan, config)
+
+
+def sweep(config) -> dict:
+    """Reconcile scans with the queue: enqueue those that waited for Redis, and settle those whose
+    job is gone or failed (a worker killed for good, a horse that died on its last retry)."""
+    counts = {"enqueued": 0, "failed": 0}
+    connection = get_queue(SCAN_QUEUE, config["REDIS_URL"]).connection
+    for scan in Scan.select().where(Scan.state == ScanState.WAITING.value).order_by(Scan.id).limit(200):
+        if enqueue_repair(scan, config):
+            Scan.update(state=ScanState.QUEUED.value).where(
+                (Scan.id == scan.id) & (Scan.state == ScanState.WAITING.value)).execute()
+            counts["enqueued"] += 1
+    stale_before = utcnow() - dt.timedelta(seconds=config["SCAN_SWEEP_GRACE"])
+    busy = Scan.select().where(Scan.state.in_([ScanState.QUEUED.value, ScanState.PROCESSING.value])
+                               & (Scan.updated_at < stale_before)).limit(200)
+    for scan in busy:
+        status = job_status(scan.job_id, connection)
+        if status == JobStatus.STARTED and _worker_gone(scan.job_id, connection):
+            # The whole worker died (not just its work horse, which RQ itself retries): the job
+            # would sit in "started" until it timed out. Start it over while attempts remain.
+            if scan.attempts <= config["SCAN_RETRIES"]:
+                Job.fetch(scan.job_id, connection=connection).delete()
+                enqueue_repair(scan, config)
+                counts["enqueued"] += 1
+                continue
+            status = JobStatus.FAILED
+        if status is None or status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
+            reason = _failure_reason(scan, connection)
+            updated = Scan.update(state=ScanState.FAILED.value, error=reason, finished_at=utcnow(),
+                                  updated_at=utcnow()).where((Scan.id == scan.id) & (Scan.run == scan.run)
+                                                             & (Scan.state == scan.state)).execute()
+            counts["failed"] += updated
+    return counts
+
+
+def _worker_gone(job_id: str, connection) -> bool:
+    job = Job.fetch(job_id, connection=connection)
+    if not job.worker_name:
+        return False
+    return Worker.find_by_key(Worker.redis_worker_namespace_prefix + job.worker_name, connection=connection) is None
+
+
+def _failure_reason(scan: Scan, connection) -> str:
+    try:
+        job = Job.fetch(scan.job_id, connection=connection)
+        last = (job.latest_result().exc_string if job.latest_result() else "") or ""
+    except Exception:
+        last = ""
+    if "Work-horse terminated" in last or "AbandonedJobError" in last:
+        return (f"The repair worker stopped unexpectedly while working on this scan ({scan.attempts} attempts). "
+                "Staff can run the repair again.")
+    if last:
+        return "The repair failed: " + last.strip().splitlines()[-1][:300]
+    return "The repair job was lost (the worker or Redis restarted). Staff can run the repair again."

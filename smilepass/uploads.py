@@ -1,0 +1,68 @@
+"""Files that come with a new request or a reply: a screenshot and an intraoral scan.
+
+Files are stored before the database rows that point to them; if anything fails before the rows
+are committed, the files are removed again, so a refused or failed upload leaves nothing behind.
+Scan jobs are enqueued only after the commit, so a worker never looks for a row that isn't there."""
+from .images import ImageRejected, remove_stored, store_image
+from .models import Attachment, Scan, ScanState
+from .scans import ScanRefused, enqueue_repair, remove_files, store_scan
+
+
+class UploadRefused(Exception):
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+class StagedUploads:
+    def __init__(self, config):
+        self.config = config
+        self.image = None
+        self.image_name = ""
+        self.scan = None
+        self.scan_name = ""
+        self.scans: list[Scan] = []
+        self.committed = False
+
+    def __enter__(self):
+        return self
+
+    def add_image(self, upload) -> None:
+        if not (upload and upload.filename):
+            return
+        try:
+            self.image = store_image(upload.stream, self.config["UPLOAD_DIR"], self.config["MAX_IMAGE_BYTES"])
+        except ImageRejected as exc:
+            raise UploadRefused("image", str(exc)) from None
+        self.image_name = upload.filename[:255]
+
+    def add_scan(self, upload) -> None:
+        if not (upload and upload.filename):
+            return
+        try:
+            self.scan = store_scan(upload.stream, self.config["UPLOAD_DIR"], self.config["MAX_SCAN_BYTES"])
+        except ScanRefused as exc:
+            raise UploadRefused("scan", str(exc)) from None
+        self.scan_name = upload.filename[:255]
+
+    def attach(self, ticket, user, message=None) -> None:
+        """Create the rows; call inside the transaction that creates the ticket or reply."""
+        if self.image:
+            Attachment.create(ticket=ticket, message=message, uploader=user, original_name=self.image_name,
+                              **vars(self.image))
+        if self.scan:
+            self.scans.append(Scan.create(ticket=ticket, message=message, uploader=user,
+                                          original_name=self.scan_name, state=ScanState.QUEUED.value,
+                                          **vars(self.scan)))
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.committed = True
+            for scan in self.scans:
+                enqueue_repair(scan, self.config)
+            return False
+        if self.image:
+            remove_stored(self.config["UPLOAD_DIR"], self.image.stored_name, self.image.thumb_name)
+        if self.scan:
+            remove_files(self.config["UPLOAD_DIR"], [self.scan.stored_name])
+        return False
