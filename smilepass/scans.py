@@ -149,11 +149,19 @@ def sweep(config) -> dict:
     return counts
 
 
+# A busy RQ worker reports every 30 s while its horse works; three missed reports means it is dead
+# (its Redis key itself lingers for minutes after a SIGKILL).
+WORKER_SILENCE = dt.timedelta(seconds=90)
+
+
 def _worker_gone(job_id: str, connection) -> bool:
     job = Job.fetch(job_id, connection=connection)
     if not job.worker_name:
         return False
-    return Worker.find_by_key(Worker.redis_worker_namespace_prefix + job.worker_name, connection=connection) is None
+    worker = Worker.find_by_key(Worker.redis_worker_namespace_prefix + job.worker_name, connection=connection)
+    if worker is None or worker.last_heartbeat is None:
+        return True
+    return worker.last_heartbeat.replace(tzinfo=None) < utcnow() - WORKER_SILENCE
 
 
 def _failure_reason(scan: Scan, connection) -> str:

@@ -241,3 +241,52 @@ def test_worker_killed_mid_job_retries_then_finishes(app, clinician, redis_conn)
     leftovers = [n for n in scan_files(app) if n not in (scan.stored_name, scan.repaired_name, scan.repaired_stl_name,
                                                           scan.preview_before_name, scan.preview_after_name)]
     assert all(n.endswith((".tmp", ".part")) for n in leftovers), leftovers
+
+
+def test_whole_worker_killed_mid_job_is_picked_up_by_the_sweep(app, clinician, redis_conn):
+    import datetime as dt
+
+    from rq import Worker
+    file_scan(clinician, arch_stl(300, 700))
+    scan_id = the_scan().id
+    worker = subprocess.Popen([sys.executable, "-m", "workers.worker"], cwd=ROOT, env=worker_env(app),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while query(lambda: Scan.get_by_id(scan_id).state) != "processing":
+        assert time.monotonic() < deadline, "the worker never started the job"
+        time.sleep(0.02)
+    # Worker and horse die together (power loss, OOM killer): nobody is left to retry the job.
+    children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()
+    worker.kill()
+    worker.wait()
+    for pid in children:
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    # Time passes: the worker's heartbeat goes stale and the scan has had no news for a while.
+    long_ago = dt.datetime(2020, 1, 1).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    for dead in Worker.all(connection=redis_conn):
+        redis_conn.hset(dead.key, "last_heartbeat", long_ago)
+    query(lambda: Scan.update(updated_at=dt.datetime(2020, 1, 1)).where(Scan.id == scan_id).execute())
+    Queue("default", connection=redis_conn).enqueue("smilepass.jobs.sweep_scans")
+    result = run_worker(app)
+    assert result.returncode == 0, result.stderr[-2000:]
+    scan = query(lambda: Scan.get_by_id(scan_id))
+    assert scan.state == "done" and scan.attempts == 2
+
+
+def test_sweep_settles_a_lost_job_with_a_reason(app, clinician, redis_conn):
+    import datetime as dt
+    file_scan(clinician, arch_stl())
+    scan_id = the_scan().id
+    # The queue lost the job (Redis restarted without persistence, say) while the row says queued.
+    redis_conn.flushdb()
+    query(lambda: Scan.update(updated_at=dt.datetime(2020, 1, 1)).where(Scan.id == scan_id).execute())
+    with app.app_context():
+        from smilepass.scans import sweep
+        query(lambda: sweep(app.config))
+    scan = query(lambda: Scan.get_by_id(scan_id))
+    assert scan.state == "failed" and "lost" in scan.error
+    page = clinician.get(f"/support/tickets/{scan.ticket_id}").get_data(as_text=True)
+    assert "lost" in page and "every 1s" not in page

@@ -17,7 +17,7 @@ import numpy as np
 from .errors import MeshRejected
 from .holes import find_loops, fill
 from .orient import orient
-from .readers import FileInfo, load_file
+from .readers import FileInfo, inspect_file, load_file
 from .topology import (Edges, degenerate_face_mask, duplicate_face_mask, face_areas, face_components,
                        manifold_components, measure, tails_heads)
 from .weld import weld_exact, weld_nearby
@@ -128,7 +128,9 @@ def repair(src_path, out_dir, stem: str, options: RepairOptions | None = None, p
     t_start = time.perf_counter()
 
     steps.stage("reading")
-    raw = load_file(src_path)  # the same structural checks as inspect_file(), in the same pass
+    inspect_file(src_path)  # refuses a malformed file before anything else happens
+    steps.at(0.15)
+    raw = load_file(src_path, progress=lambda x: steps.at(0.15 + 0.5 * x))
     info: FileInfo = raw.info
     steps.at(0.7)
     mesh = _Work.from_raw(raw, opts)

@@ -56,9 +56,10 @@ def inspect_file(path) -> FileInfo:
     return _read(Path(path), load=False).info
 
 
-def load_file(path) -> RawMesh:
-    """The same checks as inspect_file(), and the arrays (one pass over the file)."""
-    return _read(Path(path), load=True)
+def load_file(path, progress=None) -> RawMesh:
+    """The same checks as inspect_file(), and the arrays (one pass over the file).
+    `progress(fraction)` is called while large STL files are read."""
+    return _read(Path(path), load=True, progress=progress)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -115,7 +116,7 @@ def _looks_textual(sample: bytes) -> bool:
     return printable >= 0.97 * len(sample)
 
 
-def _read(path: Path, load: bool) -> RawMesh:
+def _read(path: Path, load: bool, progress=None) -> RawMesh:
     try:
         size = path.stat().st_size
         with open(path, "rb") as f:
@@ -133,13 +134,13 @@ def _read(path: Path, load: bool) -> RawMesh:
     if size >= 84:
         announced = int(np.frombuffer(head[80:84], "<u4")[0]) if len(head) >= 84 else -1
         if size == 84 + 50 * announced:
-            return _read_binary_stl(path, announced, load)
+            return _read_binary_stl(path, announced, load, progress)
     else:
         announced = None
 
     stripped = head.lstrip(b" \t\r\n")
     if stripped[:5].lower() == b"solid" and _looks_textual(head[:1024]):
-        return _read_ascii_stl(path, size, load)
+        return _read_ascii_stl(path, size, load, progress)
 
     other = _describe_other(head)
     if other:
@@ -185,7 +186,7 @@ def _nonfinite_message(count: int) -> str:
     )
 
 
-def _read_binary_stl(path: Path, n: int, load: bool) -> RawMesh:
+def _read_binary_stl(path: Path, n: int, load: bool, progress=None) -> RawMesh:
     _check_triangle_count(n, "The STL file")
     info = FileInfo("stl-binary", n, None, ".stl")
     corners = np.empty((3 * n, 3), np.float32) if load else None
@@ -205,6 +206,8 @@ def _read_binary_stl(path: Path, n: int, load: bool) -> RawMesh:
             if load:
                 corners[3 * done:3 * (done + count)] = v
             done += count
+            if progress is not None:
+                progress(done / n)
     if bad:
         raise MeshRejected(_nonfinite_message(bad))
     return RawMesh(info, corners if load else np.empty((0, 3), np.float32), None)
@@ -215,7 +218,7 @@ _STL_ENDFACET = re.compile(rb"endfacet", re.IGNORECASE)
 _STL_VERTEX_WORD = re.compile(rb"\bvertex\b", re.IGNORECASE)
 
 
-def _read_ascii_stl(path: Path, size: int, load: bool) -> RawMesh:
+def _read_ascii_stl(path: Path, size: int, load: bool, progress=None) -> RawMesh:
     chunks = []
     n_vertices = 0
     n_facets = 0
@@ -249,6 +252,8 @@ def _read_ascii_stl(path: Path, size: int, load: bool) -> RawMesh:
                     chunks.append(xyz.astype(np.float32))
             if not block:
                 break
+            if progress is not None:
+                progress(min(f.tell() / size, 1.0))
     if n_facets == 0 and n_vertices == 0:
         raise MeshRejected("The ASCII STL file contains no facets (no triangles).")
     if n_vertex_words != n_vertices:
