@@ -53,7 +53,7 @@ def store_scan(stream, upload_dir: str, max_bytes: int) -> StoredScan:
             while chunk := stream.read(CHUNK):
                 size += len(chunk)
                 if size > max_bytes:
-                    raise ScanRefused(f"The scan is larger than {max_bytes // (1024 * 1024)} MB.")
+                    raise ScanRefused(f"The scan is larger than the {_megabytes(max_bytes)} this server accepts.")
                 digest.update(chunk)
                 out.write(chunk)
         if size == 0:
@@ -68,6 +68,10 @@ def store_scan(stream, upload_dir: str, max_bytes: int) -> StoredScan:
         part.unlink(missing_ok=True)
         raise
     return StoredScan(stored_name, size, digest.hexdigest(), info.format, info.triangles)
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):g} MB" if size >= 1024 * 1024 else f"{size / (1024 * 1024):.1f} MB"
 
 
 def remove_files(upload_dir: str, scan_or_names) -> None:

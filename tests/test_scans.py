@@ -290,3 +290,13 @@ def test_sweep_settles_a_lost_job_with_a_reason(app, clinician, redis_conn):
     assert scan.state == "failed" and "lost" in scan.error
     page = clinician.get(f"/support/tickets/{scan.ticket_id}").get_data(as_text=True)
     assert "lost" in page and "every 1s" not in page
+
+
+def test_oversized_scan_is_refused_while_streaming(app, clinician, redis_conn):
+    app.config["MAX_SCAN_BYTES"] = 512 * 1024
+    response = file_scan(clinician, arch_stl(), htmx=True, title="Big one")
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "The scan is larger than 0 MB." not in html  # the limit reads as a size a person understands
+    assert "larger than" in html and 'value="Big one"' in html
+    assert scan_files(app) == [] and query(lambda: Scan.select().count()) == 0
