@@ -42,5 +42,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(auth_bp)
     app.register_blueprint(support_bp)
     app.register_blueprint(admin_bp)
+    from .cases import register as register_cases
+    register_cases(app)
     register_cli(app)
     return app

@@ -13,6 +13,7 @@ import pytest
 
 from smilepass import create_app, db
 from smilepass.models import ALL_MODELS
+from smilepass.cases.models import CASE_MODELS
 from smilepass.users import create_user
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +49,7 @@ def pg_ready():
 
 def _empty_postgres(url):
     database = db.bind(url)
-    tables = ", ".join(f'"{m._meta.table_name}"' for m in ALL_MODELS)
+    tables = ", ".join(f'"{m._meta.table_name}"' for m in ALL_MODELS + CASE_MODELS)
     with database.connection_context():
         database.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
 

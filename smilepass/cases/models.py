@@ -1,0 +1,172 @@
+"""Cases, their shipments (one tracker per shipment, which may carry several phases), labels,
+holidays, per-user preferences and patients' status links."""
+import enum
+
+import peewee as pw
+
+from ..models import BaseModel, User, utcnow
+
+ARCHES = [("both", "Both arches"), ("upper", "Upper arch"), ("lower", "Lower arch")]
+# Label colours come from a fixed palette; each has a CSS class `label-<name>` in cases.css.
+PALETTE = ["teal", "blue", "purple", "pink", "red", "orange", "yellow", "green", "gray"]
+
+
+class ShipmentState(str, enum.Enum):
+    IN_PRODUCTION = "in_production"
+    IN_TRANSIT = "in_transit"
+    DELIVERED = "delivered"
+
+    @property
+    def label(self) -> str:
+        return {"in_production": "In Production", "in_transit": "In Transit", "delivered": "Delivered"}[self.value]
+
+    @property
+    def slug(self) -> str:
+        return self.value.replace("_", "-")
+
+    @property
+    def next(self):
+        order = list(ShipmentState)
+        i = order.index(self)
+        return order[i + 1] if i + 1 < len(order) else None
+
+
+class Case(BaseModel):
+    case_number = pw.CharField(max_length=40, unique=True)
+    patient_name = pw.CharField(max_length=120)
+    patient_dob = pw.DateField()
+    clinic_patient_id = pw.CharField(max_length=60, default="")
+    # The treating clinician owns the case: only they (and staff) see it.
+    clinician = pw.ForeignKeyField(User, backref="cases", on_delete="RESTRICT")
+    treatment_plan = pw.CharField(max_length=200, default="")
+    arches = pw.CharField(max_length=8, default="both")
+    notes = pw.TextField(default="")
+    # The state of the case's newest shipment ("" when it has none), kept in step by shipments.py
+    # so the list can sort, filter and count on it without a join.
+    latest_state = pw.CharField(max_length=16, default="")
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        # One index per sortable column, for staff (all cases) and for one clinician's cases.
+        indexes = (
+            (("created_at", "id"), False),
+            (("patient_name", "id"), False),
+            (("treatment_plan", "id"), False),
+            (("latest_state", "id"), False),
+            (("clinician", "created_at", "id"), False),
+            (("clinician", "case_number"), False),
+            (("clinician", "patient_name", "id"), False),
+            (("clinician", "treatment_plan", "id"), False),
+            (("clinician", "latest_state", "id"), False),
+        )
+
+    @classmethod
+    def visible_to(cls, user: User):
+        query = cls.select()
+        return query if user.is_staff else query.where(cls.clinician == user.id)
+
+    @classmethod
+    def get_visible(cls, case_id: int, user: User):
+        """The case if this user may see it, else None (callers answer 404 either way)."""
+        return cls.visible_to(user).where(cls.id == case_id).first()
+
+
+class Shipment(BaseModel):
+    case = pw.ForeignKeyField(Case, backref="shipments", on_delete="CASCADE")
+    phases = pw.CharField(max_length=200)  # e.g. "Aligners 1–12": phases shipped together share one tracker
+    state = pw.CharField(max_length=16, default=ShipmentState.IN_PRODUCTION.value)
+    target_ship_date = pw.DateField()
+    in_production_at = pw.DateTimeField(default=utcnow)
+    in_transit_at = pw.DateTimeField(null=True)
+    delivered_at = pw.DateTimeField(null=True)
+    carrier = pw.CharField(max_length=60, default="")
+    tracking_number = pw.CharField(max_length=80, default="")
+    carrier_eta = pw.DateField(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = (
+            (("case", "id"), False),
+            (("state", "id"), False),
+            (("delivered_at",), False),
+        )
+
+    @property
+    def state_enum(self) -> ShipmentState:
+        return ShipmentState(self.state)
+
+    @classmethod
+    def visible_to(cls, user: User):
+        query = cls.select(cls, Case).join(Case)
+        return query if user.is_staff else query.where(Case.clinician == user.id)
+
+    @classmethod
+    def get_visible(cls, shipment_id: int, user: User):
+        return cls.visible_to(user).where(cls.id == shipment_id).first()
+
+
+class Label(BaseModel):
+    """A coloured tag of one user's own: only its owner sees, attaches and filters by it."""
+    owner = pw.ForeignKeyField(User, backref="labels", on_delete="CASCADE")
+    name = pw.CharField(max_length=40)
+    color = pw.CharField(max_length=16, default=PALETTE[0])
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("owner", "name"), True),)
+
+    @classmethod
+    def get_own(cls, label_id: int, user: User):
+        return cls.get_or_none((cls.id == label_id) & (cls.owner == user.id))
+
+
+class CaseLabel(BaseModel):
+    case = pw.ForeignKeyField(Case, on_delete="CASCADE")
+    label = pw.ForeignKeyField(Label, backref="case_links", on_delete="CASCADE")
+
+    class Meta:
+        primary_key = pw.CompositeKey("case", "label")
+        indexes = ((("label", "case"), False),)
+
+
+class Holiday(BaseModel):
+    date = pw.DateField(unique=True)
+    name = pw.CharField(max_length=80, default="")
+
+    @classmethod
+    def dates(cls) -> frozenset:
+        return frozenset(h.date for h in cls.select(cls.date))
+
+
+class UserPreference(BaseModel):
+    user = pw.ForeignKeyField(User, on_delete="CASCADE")
+    key = pw.CharField(max_length=40)
+    value = pw.CharField(max_length=200)
+
+    class Meta:
+        primary_key = pw.CompositeKey("user", "key")
+
+    @classmethod
+    def get_value(cls, user: User, key: str, default=None):
+        row = cls.get_or_none((cls.user == user.id) & (cls.key == key))
+        return row.value if row else default
+
+    @classmethod
+    def set_value(cls, user: User, key: str, value: str) -> None:
+        (cls.insert(user=user.id, key=key, value=value)
+         .on_conflict(conflict_target=[cls.user, cls.key], update={cls.value: value})
+         .execute())
+
+
+class PatientLink(BaseModel):
+    """A private status link for a patient. Only the SHA-256 of the token is kept; the token
+    itself is shown once to whoever made the link."""
+    shipment = pw.ForeignKeyField(Shipment, backref="patient_links", on_delete="CASCADE")
+    token_hash = pw.CharField(max_length=64, unique=True)
+    created_by = pw.ForeignKeyField(User, on_delete="RESTRICT")
+    created_at = pw.DateTimeField(default=utcnow)
+    revoked_at = pw.DateTimeField(null=True)
+
+
+CASE_MODELS = [Case, Shipment, Label, CaseLabel, Holiday, UserPreference, PatientLink]
