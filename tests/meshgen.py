@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from smilepass.mesh.readers import STL_RECORD, load_file
-from smilepass.mesh.topology import Edges, duplicate_face_mask, face_areas
+from smilepass.mesh.topology import Edges, duplicate_face_mask, face_shape
 from smilepass.mesh.weld import weld_exact
 
 SHARED_MESHES = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "meshes"
@@ -81,7 +81,7 @@ def topology(path: Path) -> dict:
         "non_manifold_edges": int((e.counts > 2).sum()),
         "boundary_edges": len(bnd),
         "duplicates": int(duplicate_face_mask(F, len(V)).sum()),
-        "degenerate": int((repeated | (face_areas(V, F) <= 0)).sum()),
+        "degenerate": int((repeated | _thin(V, F)).sum()),
         "same_direction_edges": int((tails[h1] == tails[h2]).sum()),  # inconsistent winding
         "components": int(n_components),
         "loop_edges": sorted(_loop_sizes(e), reverse=True),
@@ -102,3 +102,11 @@ def _loop_sizes(e: Edges) -> list[int]:
     g = sp.coo_matrix((np.ones(len(inv)), (inv[:, 0], inv[:, 1])), shape=(len(verts),) * 2)
     _, label = csgraph.connected_components(g, directed=False)
     return np.bincount(label[inv[:, 0]]).tolist()
+
+
+def _thin(V: np.ndarray, F: np.ndarray) -> np.ndarray:
+    """Triangles thinner than 1e-6 of the bounding-box diagonal (no area to speak of)."""
+    if len(F) == 0:
+        return np.zeros(0, bool)
+    diag = float(np.linalg.norm(V.max(axis=0).astype(np.float64) - V.min(axis=0)))
+    return face_shape(V, F, 1e-6 * diag)[1]

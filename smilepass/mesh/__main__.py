@@ -30,7 +30,7 @@ def main(argv=None) -> int:
     try:
         if args.command == "inspect":
             info = inspect_file(args.input)
-            print(f"{args.input.name}: {info.format}, {info.triangles:,} triangles"
+            print(f"{args.input.name}: {info.format}, {info.triangles:,} triangle{'s' if info.triangles != 1 else ''}"
                   + (f", {info.vertices:,} vertices" if info.vertices is not None else ""))
             return 0
         if args.output.suffix.lower() not in (".stl", ".ply"):

@@ -14,10 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.sparse import csgraph
 
-from .topology import Edges, tails_heads
+from .topology import Edges, components_from_pairs
 
 
 @dataclass
@@ -31,7 +29,6 @@ class Loops:
     edges: np.ndarray  # edges per loop
     perimeter: np.ndarray  # length per loop
     simple: np.ndarray  # bool per loop: a proper cycle visiting each vertex once (can be filled)
-    face_component: np.ndarray | None = None  # component of each loop (set by the caller)
 
 
 def _next_in_face(h: np.ndarray) -> np.ndarray:
@@ -40,18 +37,23 @@ def _next_in_face(h: np.ndarray) -> np.ndarray:
 
 def find_loops(V: np.ndarray, F: np.ndarray, edges: Edges, max_fan: int = 256) -> Loops:
     bh = edges.boundary_halfedges()
-    tails_all, heads_all = tails_heads(F)
     nb = len(bh)
-    tails, heads = tails_all[bh], heads_all[bh]
+    f, k = bh // 3, bh % 3
+    tails, heads = F[f, k], F[f, (k + 1) % 3]
     if nb == 0:
         z = np.zeros(0, np.int64)
         return Loops(bh, tails, heads, z, z, 0, z, np.zeros(0), np.zeros(0, bool))
-    twin = edges.twins()
-    is_boundary = np.zeros(len(twin), bool)
-    is_boundary[bh] = True
+    twin = edges.twins(copy=False)
+    by_id = np.argsort(bh)
+    sorted_bh = bh[by_id]
+
+    def position(h):
+        """Index in bh of each half-edge id in h, -1 where it is not a boundary half-edge."""
+        i = np.minimum(np.searchsorted(sorted_bh, h), nb - 1)
+        return np.where(sorted_bh[i] == h, by_id[i], -1)
 
     g = _next_in_face(bh)
-    pending = ~is_boundary[g]
+    pending = position(g) < 0
     for _ in range(max_fan):
         idx = np.flatnonzero(pending)
         if len(idx) == 0:
@@ -62,13 +64,11 @@ def find_loops(V: np.ndarray, F: np.ndarray, edges: Edges, max_fan: int = 256) -
         pending[idx[dead]] = False
         alive = idx[~dead]
         g[alive] = _next_in_face(t[~dead])
-        pending[alive] = ~is_boundary[g[alive]]
+        pending[alive] = position(g[alive]) < 0
     g[pending] = -1
-    position = np.full(len(twin), -1, np.int64)
-    position[bh] = np.arange(nb)
     ok = g >= 0
     successor = np.full(nb, -1, np.int64)
-    successor[ok] = position[g[ok]]
+    successor[ok] = position(g[ok])
     ok &= successor >= 0
     ok[ok] = tails[successor[ok]] == heads[ok]  # the walk must leave from the head vertex
     successor[~ok] = -1
@@ -76,8 +76,7 @@ def find_loops(V: np.ndarray, F: np.ndarray, edges: Edges, max_fan: int = 256) -
     indegree = np.bincount(successor[ok], minlength=nb)
 
     src = np.flatnonzero(ok)
-    graph = sp.coo_matrix((np.ones(len(src), np.int8), (src, successor[src])), shape=(nb, nb))
-    count, label = csgraph.connected_components(graph, directed=True, connection="weak")
+    count, label = components_from_pairs(nb, src, successor[src])
     n_edges = np.bincount(label, minlength=count)
     lengths = np.linalg.norm((V[heads] - V[tails]).astype(np.float64), axis=1)
     perimeter = np.bincount(label, weights=lengths, minlength=count)

@@ -13,8 +13,6 @@ flipped part of the mesh in place.)
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.sparse import csgraph
 
 from .topology import Edges, face_cross
 
@@ -34,18 +32,25 @@ def _renumber(h: np.ndarray, flipped: np.ndarray) -> np.ndarray:
     return np.where(flipped[f] & (k != 1), 3 * f + 2 - k, h)
 
 
-def orient(V: np.ndarray, F: np.ndarray, edges: Edges, piece: np.ndarray, n_pieces: int, areas: np.ndarray):
+def orient(V: np.ndarray, F: np.ndarray, edges: Edges, piece: np.ndarray, n_pieces: int, areas: np.ndarray,
+           known_consistent: bool = False):
     """Returns (F, flipped_mask, inconsistent_edges_left). `edges` must describe F (edge-manifold),
-    `piece` labels the faces connected through manifold edges (0..n_pieces-1), `areas` per face."""
+    `piece` labels the faces connected through manifold edges (0..n_pieces-1), `areas` per face.
+    `known_consistent`: the caller already counted no inconsistent edge (skips the parity search)."""
     m = len(F)
     flipped = np.zeros(m, bool)
     if m == 0:
         return F, flipped, 0
-    h1, h2 = edges.pairs(only_manifold=True)
+    h1 = h2 = None
     tails = F.ravel()
-    same = tails[h1] == tails[h2]
+    if not known_consistent:
+        h1, h2 = edges.pairs(only_manifold=True)
+        same = tails[h1] == tails[h2]
 
-    if same.any():
+    if not known_consistent and same.any():
+        import scipy.sparse as sp
+        from scipy.sparse import csgraph
+
         f1, f2 = h1 // 3, h2 // 3
         roots = np.unique(piece, return_index=True)[1]
         rows = np.concatenate([f1, np.full(len(roots), m)])
@@ -85,11 +90,15 @@ def orient(V: np.ndarray, F: np.ndarray, edges: Edges, piece: np.ndarray, n_piec
         invert = np.where(open_piece, invert, piece_volume < 0)
     flipped ^= invert[piece]
 
-    if flipped.any():
-        F = F.copy()
-        F[flipped] = F[flipped][:, (0, 2, 1)]
-        tails = F.ravel()
-        # Half-edges 0 and 2 of a flipped face trade places (the same undirected edges).
-        h1, h2 = _renumber(h1, flipped), _renumber(h2, flipped)
+    if not flipped.any():
+        left = 0 if known_consistent else int(same.sum())
+        return F, flipped, left
+    F = F.copy()
+    F[flipped] = F[flipped][:, (0, 2, 1)]
+    tails = F.ravel()
+    if h1 is None:
+        h1, h2 = edges.pairs(only_manifold=True)
+    # Half-edges 0 and 2 of a flipped face trade places (the same undirected edges).
+    h1, h2 = _renumber(h1, flipped), _renumber(h2, flipped)
     left = int((tails[h1] == tails[h2]).sum())
     return F, flipped, left

@@ -18,8 +18,8 @@ from .errors import MeshRejected
 from .holes import find_loops, fill
 from .orient import orient
 from .readers import FileInfo, inspect_file, load_file
-from .topology import (Edges, degenerate_face_mask, duplicate_face_mask, face_areas, face_components,
-                       manifold_components, measure, tails_heads)
+from .topology import (Edges, duplicate_face_mask, face_shape, manifold_components, measure, repeated_corner_mask,
+                       tails_heads)
 from .weld import weld_exact, weld_nearby
 
 
@@ -45,8 +45,8 @@ class RepairOptions:
     # A second piece larger than this fraction of the largest piece's area means "needs_rescan"
     # (an arch scan is one surface). Such pieces are always kept.
     pieces_max_area_fraction: float = 0.2
-    # Holes left open (besides the margin) longer in total than this fraction of the bounding-box
-    # diagonal mean most of the surface is missing: "needs_rescan".
+    # Any hole left open (besides the margin) means "needs_rescan"; when they are longer in total than
+    # this fraction of the bounding-box diagonal the reason says most of the surface is missing.
     missing_max_perimeter_fraction: float = 1.0
 
     @classmethod
@@ -55,7 +55,8 @@ class RepairOptions:
         values = {}
         for f in dataclasses.fields(cls):
             if d and f.name in d and d[f.name] is not None:
-                values[f.name] = type(f.default)(d[f.name])
+                kind = type(f.default)
+                values[f.name] = kind(float(d[f.name])) if kind is int else kind(d[f.name])
         return cls(**values)
 
 
@@ -91,15 +92,20 @@ class _Progress:
         self.seconds: dict[str, float] = {}
         self.current = None
         self.t0 = None
+        self.reported = -1.0
 
     def stage(self, name: str) -> None:
         self._close()
         self.current, self.t0 = name, time.perf_counter()
-        self.at(0.0)
+        self.at(0.0, force=True)
 
-    def at(self, within: float) -> None:
-        if self.callback is not None:
-            self.callback(self.current, round(self.start[self.current] + self.weight[self.current] * within, 4))
+    def at(self, within: float, force: bool = False) -> None:
+        """Report; calls closer than 1 % apart within a stage are dropped (the callback may write to
+        Redis or a database)."""
+        fraction = round(self.start[self.current] + self.weight[self.current] * within, 4)
+        if self.callback is not None and (force or fraction >= self.reported + 0.01):
+            self.reported = fraction
+            self.callback(self.current, fraction)
 
     def _close(self) -> None:
         if self.current is not None:
@@ -152,11 +158,14 @@ def repair(src_path, out_dir, stem: str, options: RepairOptions | None = None, p
             steps.stage("rendering")
             from . import render
 
-            camera = render.camera_for(mesh.V, mesh.F, extra_points=mesh.V0[mesh.F0.ravel()][::7])
-            before = render.render(mesh.V0, mesh.F0, camera, mesh.removed_mask(), render.REMOVED)
-            steps.at(0.45)
-            after = render.render(mesh.V, mesh.F, camera, mesh.filled_mask(), render.FILLED)
-            steps.at(0.9)
+            removed = mesh.removed_mask()
+            camera = render.camera_for(mesh.V, mesh.F, extra_points=np.take(mesh.V0, mesh.F0[removed].ravel(), axis=0))
+            steps.at(0.1)
+            n_kept = len(mesh.F) - mesh.counts["fill_triangles_added"]
+            before, after = render.render_before_after(
+                camera, kept=(mesh.V, mesh.F[:n_kept]), removed=(mesh.V0, mesh.F0[removed]),
+                added=(mesh.V, mesh.F[n_kept:]), kept_flipped=mesh.flipped[:n_kept])
+            steps.at(0.85)
             preview_before = out_dir / f"{stem}.before.png"
             preview_after = out_dir / f"{stem}.after.png"
             for final, pixels in ((preview_before, before), (preview_after, after)):
@@ -236,6 +245,7 @@ class _Work:
     diag: float
     provenance: np.ndarray = None  # index into F0 of every face of F (-1 for added faces)
     areas: np.ndarray = None  # per face of F
+    thin: np.ndarray = None  # per face of F: no area to speak of (see face_shape)
     edges: Edges | None = None  # of F, or None when it has to be computed again
     piece: np.ndarray | None = None  # piece label per face of F (connected through manifold edges)
     before: dict = None
@@ -246,6 +256,8 @@ class _Work:
     margin_length: float = 0.0
     open_holes: int = 0
     open_hole_length: float = 0.0
+    largest_open_hole: float = 0.0
+    flipped: np.ndarray | None = None  # per face of F (before filling): winding reversed by orient()
 
     @classmethod
     def from_raw(cls, raw, opts: RepairOptions) -> "_Work":
@@ -257,7 +269,7 @@ class _Work:
             F = inverse[raw.faces]
             colors = raw.colors[first] if raw.colors is not None else None
         del inverse
-        F = F.astype(np.int32 if len(V) < 2**31 - 1 else np.int64)
+        F = F.astype(np.int32 if len(V) < 2**31 - 1 else np.int64, copy=False)
         if raw.faces is None:
             pts = V
         else:
@@ -267,22 +279,24 @@ class _Work:
         diag = float(np.linalg.norm(pts.max(axis=0).astype(np.float64) - pts.min(axis=0))) if len(pts) else 0.0
         del pts
         work = cls(V, F, V, F, colors, opts, diag)
-        work.provenance = np.arange(len(F))
+        work.provenance = np.arange(len(F), dtype=np.int32 if len(F) < 2**31 else np.int64)
         return work
 
     @property
-    def area_epsilon(self) -> float:
-        # A triangle smaller than half a tolerance-sized square is numerically degenerate.
-        return 0.5 * (self.opts.weld_tolerance * self.diag) ** 2
+    def min_height(self) -> float:
+        # A triangle thinner than a tenth of the weld tolerance (1e-6 of the diagonal: 70 nm on a 70 mm
+        # arch, where float32 noise is ~5 nm) is degenerate. CAD exports have legitimate needles down to
+        # ~2e-6 of the diagonal, so this is deliberately far below the weld tolerance.
+        return 0.1 * self.opts.weld_tolerance * self.diag
 
     def _keep(self, keep: np.ndarray) -> None:
-        """Drop faces; the cached edges are narrowed down without sorting again."""
+        """Drop faces (sorting the edges again is faster than narrowing the cached ones down)."""
         self.F = self.F[keep]
         self.provenance = self.provenance[keep]
         self.areas = self.areas[keep]
+        self.thin = self.thin[keep]
         self.piece = None
-        if self.edges is not None:
-            self.edges = self.edges.subset(keep, self.F)
+        self.edges = None
 
     def _edges(self) -> Edges:
         if self.edges is None:
@@ -291,8 +305,10 @@ class _Work:
 
     def clean(self, steps: _Progress) -> None:
         c = self.counts
-        self.areas = face_areas(self.V, self.F)
-        self.before, self.edges, self.piece = measure(self.V, self.F, self.area_epsilon, areas=self.areas)
+        measured = measure(self.V, self.F, self.min_height)
+        self.before, self.edges, self.piece = measured.stats, measured.edges, measured.labels
+        self.areas, self.thin, duplicate = measured.areas, measured.thin, measured.duplicates
+        del measured
         steps.at(0.3)
 
         # 1. Float-noise cracks: merge boundary vertices closer than the tolerance.
@@ -301,15 +317,21 @@ class _Work:
         F, merged = weld_nearby(self.V, self.F, boundary, self.opts.weld_tolerance * self.diag)
         c["welded_vertices"] = merged
         if merged:
-            self.F, self.edges, self.piece = F, None, None
+            self.F, self.edges, self.piece, duplicate = F, None, None, None
 
-        # 2. Degenerate triangles (a repeated corner, or no area).
-        degenerate = degenerate_face_mask(self.F, self.areas, self.area_epsilon)
+        # 2. Degenerate triangles. One without area but with three distinct corners (a needle, or a
+        # sliver whose corner lies on its opposite edge) is removed by collapsing its shortest edge, so
+        # its neighbours close up instead of leaving a slit; then every triangle with a repeated corner goes.
+        c["collapsed_edges"] = self._collapse_slivers()
+        degenerate = repeated_corner_mask(self.F) | self.thin
         c["degenerate_removed"] = int(degenerate.sum())
+        if degenerate.any() or c["collapsed_edges"]:
+            duplicate = None
         if degenerate.any():
             self._keep(~degenerate)
         # 3. Duplicates: the same three vertices, in either winding (back-to-back pairs too).
-        duplicate = duplicate_face_mask(self.F, len(self.V))
+        if duplicate is None:
+            duplicate = duplicate_face_mask(self.F, len(self.V))
         c["duplicates_removed"] = int(duplicate.sum())
         if duplicate.any():
             self._keep(~duplicate)
@@ -357,6 +379,36 @@ class _Work:
         self._compact()
         steps.at(1.0)
 
+    def _collapse_slivers(self, rounds: int = 3) -> int:
+        collapsed = 0
+        for _ in range(rounds):
+            F = self.F
+            sliver = np.flatnonzero(self.thin & ~repeated_corner_mask(F))
+            if len(sliver) == 0:
+                break
+            tri = F[sliver]
+            corners = np.take(self.V, tri.ravel(), axis=0).astype(np.float64).reshape(-1, 3, 3)
+            length = np.linalg.norm(corners - np.roll(corners, -1, axis=1), axis=2)  # edge k: corner k -> k+1
+            k = np.argmin(length, axis=1)
+            rows = np.arange(len(tri))
+            u, v = tri[rows, k], tri[rows, (k + 1) % 3]
+            lo, hi = np.minimum(u, v), np.maximum(u, v)
+            remap = np.arange(len(self.V), dtype=np.int64)
+            np.minimum.at(remap, hi, lo)  # always towards the lower number: no cycles
+            while True:
+                jumped = remap[remap]
+                if np.array_equal(jumped, remap):
+                    break
+                remap = jumped
+            moved = remap != np.arange(len(self.V))
+            collapsed += int(moved.sum())
+            touched = moved[F].any(axis=1)
+            self.F = remap[F].astype(F.dtype)
+            self.areas, self.thin = self.areas.copy(), self.thin.copy()
+            self.areas[touched], self.thin[touched] = face_shape(self.V, self.F[touched], self.min_height)
+            self.edges = self.piece = None
+        return collapsed
+
     def _check_left(self, when: str) -> None:
         if len(self.F) == 0:
             raise MeshRejected(
@@ -379,8 +431,11 @@ class _Work:
 
     def orient(self) -> None:
         e = self._edges()
-        F, flipped, left = orient(self.V, self.F, e, self.piece, len(self.pieces), self.areas)
+        unchanged = self.F is self.F0 and self.before["inconsistent_edges"] == 0
+        F, flipped, left = orient(self.V, self.F, e, self.piece, len(self.pieces), self.areas,
+                                  known_consistent=unchanged)
         self.counts["flipped_triangles"] = int(flipped.sum())
+        self.flipped = flipped
         self.counts["inconsistent_edges_left"] = left
         if flipped.any():
             self.F = F
@@ -417,13 +472,16 @@ class _Work:
         left_open = ~margin & ~fillable
         self.open_holes = int(left_open.sum())
         self.open_hole_length = float(loops.perimeter[left_open].sum())
+        self.largest_open_hole = float(loops.perimeter[left_open].max()) if left_open.any() else 0.0
 
         which = np.flatnonzero(fillable)
         n_before = len(self.F)
         self.V, self.F, self.colors, added = fill(self.V, self.F, loops, which, self.colors)
         if added:
-            self.provenance = np.concatenate([self.provenance, np.full(added, -1)])
-            self.areas = np.concatenate([self.areas, face_areas(self.V, self.F[n_before:])])
+            self.provenance = np.concatenate([self.provenance, np.full(added, -1, self.provenance.dtype)])
+            areas, thin = face_shape(self.V, self.F[n_before:], self.min_height)
+            self.areas = np.concatenate([self.areas, areas])
+            self.thin = np.concatenate([self.thin, thin])
             self.edges = None
         c["holes_filled"] = int(len(which))
         c["fill_triangles_added"] = int(added)
@@ -431,9 +489,12 @@ class _Work:
             raise RuntimeError("hole filling lost triangles")
 
     def finish(self) -> None:
+        if self.F is self.F0 and self.V is self.V0:  # nothing was changed at all
+            self.after = dict(self.before)
+            return
         # Filling joins a hole's new triangles to the piece around it, so the pieces stay the pieces.
-        self.after, _, _ = measure(self.V, self.F, self.area_epsilon, edges=self.edges, areas=self.areas,
-                                   components=len(self.pieces))
+        self.after = measure(self.V, self.F, self.min_height, edges=self.edges, areas=self.areas,
+                             thin=self.thin, components=len(self.pieces)).stats
         self.edges = None
 
     def removed_mask(self) -> np.ndarray:
@@ -441,9 +502,6 @@ class _Work:
         p = self.provenance[self.provenance >= 0]
         kept[p] = True
         return ~kept
-
-    def filled_mask(self) -> np.ndarray:
-        return self.provenance < 0
 
     def changed(self) -> list[str]:
         c = self.counts
@@ -478,9 +536,15 @@ class _Work:
                 f"Large parts of the surface are missing: {_plural(self.open_holes, 'hole')} "
                 f"{'is' if self.open_holes == 1 else 'are'} too large to fill "
                 f"({self.open_hole_length:,.0f} mm of open edge besides the gum margin).")
+        if self.open_holes:
+            where = "that area" if self.open_holes == 1 else "those areas"
+            return "needs_rescan", (
+                f"The scan has {_plural(self.open_holes, 'hole')} that could not be filled safely (the largest "
+                f"is {self.largest_open_hole:,.1f} mm around); rescan {where}.")
         done = self.changed()
         if done:
-            return "repaired", "Repaired: " + _sentence_list(done) + "."
+            sentence = _sentence_list(done)
+            return "repaired", sentence[0].upper() + sentence[1:] + "."
         return "ready", ""
 
     def report(self, info: FileInfo, opts: RepairOptions) -> dict:
@@ -497,6 +561,7 @@ class _Work:
             "after": clean(self.after),
             "welded_vertices": c.get("welded_vertices", 0),
             "degenerate_removed": c.get("degenerate_removed", 0),
+            "collapsed_edges": c.get("collapsed_edges", 0),
             "duplicates_removed": c.get("duplicates_removed", 0),
             "non_manifold_removed": c.get("non_manifold_removed", 0),
             "fragments_removed": c.get("fragments_removed", 0),

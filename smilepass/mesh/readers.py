@@ -28,7 +28,7 @@ MAX_VERTICES = 3 * MAX_TRIANGLES
 STL_RECORD = np.dtype([("normal", "<f4", (3,)), ("v", "<f4", (3, 3)), ("attr", "<u2")])
 assert STL_RECORD.itemsize == 50
 
-_CHUNK_TRIANGLES = 1 << 18  # 13 MB of binary STL per read
+_CHUNK_TRIANGLES = 1 << 16  # 3.3 MB of binary STL per read
 _HEAD_BYTES = 4096
 _PLY_HEADER_MAX = 1 << 16
 
@@ -76,7 +76,6 @@ _OTHER_FORMATS = [
     (b"\x1f\x8b", "a gzip-compressed file"),
     (b"Rar!\x1a\x07", "a RAR archive"),
     (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
-    (b"BM", None),  # too short to trust on its own; see below
     (b"RIFF", "a RIFF media file (e.g. WebP or WAV)"),
     (b"II*\x00", "a TIFF image"),
     (b"MM\x00*", "a TIFF image"),
@@ -88,7 +87,7 @@ _OTHER_FORMATS = [
 def _describe_other(head: bytes) -> str | None:
     """What a non-mesh file looks like, as a noun phrase, or None when it is not recognisable."""
     for magic, what in _OTHER_FORMATS:
-        if what and head.startswith(magic):
+        if head.startswith(magic):
             return what
     if len(head) >= 132 and head[128:132] == b"DICM":
         return "a DICOM image"
@@ -376,15 +375,18 @@ def _ply_geometry_elements(elements):
         raise MeshRejected("The PLY face element has no 'vertex_indices' list.")
     if face.count == 0:
         raise MeshRejected("The PLY file contains no triangles.")
+    if vertex.count == 0:
+        raise MeshRejected("The PLY file declares no vertices.")
+    return vertex, face, index
+
+
+def _check_limits(vertex, face) -> None:
     if face.count > MAX_TRIANGLES:
         _check_triangle_count(face.count, "The PLY file")
     if vertex.count > MAX_VERTICES:
         raise MeshRejected(
             f"The PLY file declares {vertex.count:,} vertices; SmilePass accepts at most {MAX_VERTICES:,}."
         )
-    if vertex.count == 0:
-        raise MeshRejected("The PLY file declares no vertices.")
-    return vertex, face, index
 
 
 def _read_ply(path: Path, size: int, head: bytes, load: bool) -> RawMesh:
@@ -393,6 +395,16 @@ def _read_ply(path: Path, size: int, head: bytes, load: bool) -> RawMesh:
     if fmt == "ascii":
         return _read_ply_ascii(path, size, header_len, elements, vertex, face, index, load)
     return _read_ply_binary(path, size, header_len, fmt, elements, vertex, face, index, load)
+
+
+def _declared(elements) -> str:
+    """'85,849 vertices and 166,259 faces'"""
+    def phrase(e):
+        if e.count == 1:
+            return f"1 {e.name}"
+        return f"{e.count:,} " + {"vertex": "vertices", "face": "faces"}.get(e.name, f"'{e.name}' records")
+    parts = [phrase(e) for e in elements]
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def _min_record_bytes(element: _Element) -> int:
@@ -460,13 +472,13 @@ def _read_ply_binary(path, size, header_len, fmt, elements, vertex, face, index,
     needed = sum(e.count * _min_record_bytes(e) for e in elements)
     available = size - header_len
     if needed > available:
-        counts = ", ".join(f"{e.count:,} {e.name}{'' if e.count == 1 else 's'}"
-                           for e in elements if e.name in ("vertex", "face"))
+        counts = _declared(e for e in elements if e.name in ("vertex", "face"))
         raise MeshRejected(
             f"The PLY file is truncated or its header is wrong: it declares {counts}, which need at least "
             f"{needed:,} bytes, but the file has only {available:,} bytes of data."
         )
 
+    _check_limits(vertex, face)
     offset = header_len
     xyz = colors = idx = None
     with open(path, "rb") as f:
@@ -565,7 +577,8 @@ def _fixed_record_dtype(f, offset, element, order, size):
 def _skip_variable_element(f, offset, element, order, size) -> int:
     if element.count > 100_000:
         raise MeshRejected(
-            f"The PLY file has a large '{element.name}' element with lists of varying length, which SmilePass does not read."
+            f"The PLY file has a large '{element.name}' element with lists of varying length, "
+            "which SmilePass does not read."
         )
     pos = offset
     for _ in range(element.count):
@@ -602,11 +615,12 @@ def _read_ply_ascii(path, size, header_len, elements, vertex, face, index, load)
     needed = sum(e.count for e in elements)
     available = _count_lines(path, header_len)
     if needed > available:
-        counts = ", ".join(f"{e.count:,} {e.name}{'' if e.count == 1 else 's'}" for e in elements)
+        counts = _declared(elements)
         raise MeshRejected(
             f"The PLY file is truncated or its header is wrong: it declares {counts} (one line each), "
             f"but it has only {available:,} lines of data."
         )
+    _check_limits(vertex, face)
     xyz = colors = idx = None
     with open(path, "rb") as f:
         f.seek(header_len)
@@ -624,7 +638,8 @@ def _read_ply_ascii(path, size, header_len, elements, vertex, face, index, load)
                     xyz = xyz.astype(np.float32)
                 if load:
                     columns = {n: table[:, i].astype(np.dtype(element.prop(n).type))
-                               for i, n in enumerate(names) if "red" in n or "green" in n or "blue" in n or n == "alpha"}
+                               for i, n in enumerate(names)
+                               if "red" in n or "green" in n or "blue" in n or n == "alpha"}
                     colors = _vertex_colors(columns, names)
             elif element is face:
                 if any(p.is_list for p in element.props if p is not index):
@@ -675,6 +690,7 @@ def _loadtxt(lines, element, width, count_column=None) -> np.ndarray:
             [float(w) for w in words]
         except ValueError:
             raise MeshRejected(
-                f"The PLY file is malformed: {element.name} line {number + 1:,} contains something that is not a number."
+                f"The PLY file is malformed: {element.name} line {number + 1:,} contains something "
+                "that is not a number."
             ) from None
     raise MeshRejected(f"The PLY file is malformed: its {element.name} data does not match the header.")

@@ -19,6 +19,20 @@ FILLED = np.array([1.00, 0.50, 0.05])  # orange: triangles added by hole filling
 REMOVED = np.array([0.86, 0.12, 0.12])  # red: triangles the repair removed
 
 
+def _open3d():
+    """Import Open3D (about 1 s). pybind11 turns an exception raised while its extension initialises
+    (e.g. the RQ job timeout's SIGALRM arriving during the import) into ImportError("initialization
+    failed"); re-raise the real exception so a timeout stays a timeout and is not retried as an error."""
+    try:
+        import open3d as o3d
+    except ImportError as exc:
+        cause = exc.__cause__ or exc.__context__
+        if cause is not None and not isinstance(cause, ImportError):
+            raise cause from None
+        raise
+    return o3d
+
+
 @dataclass
 class Camera:
     centre: np.ndarray
@@ -30,18 +44,22 @@ class Camera:
 
 
 def camera_for(V: np.ndarray, F: np.ndarray, extra_points: np.ndarray | None = None) -> Camera:
-    used = np.unique(F.ravel()) if len(F) else np.arange(len(V))
-    pts = V[used].astype(np.float64)
+    """Orthographic camera on the thinnest principal axis of the mesh, on the side its surface faces
+    (an open arch scan: the occlusal view), framing the mesh and `extra_points` with a small margin."""
+    from .topology import face_cross
+
+    used = np.zeros(len(V), bool)
+    used[F.ravel()] = True
+    pts = (V if used.all() else V[used]).astype(np.float64)
     if len(pts) > 200_000:
         pts = pts[:: len(pts) // 200_000 + 1]
     centre = pts.mean(axis=0)
     q = pts - centre
     _, vectors = np.linalg.eigh(q.T @ q)
     right, view = vectors[:, 2], vectors[:, 0]
-    a = V[F[:, 0]].astype(np.float64)
-    vector_area = np.cross(V[F[:, 1]] - a, V[F[:, 2]] - a).sum(axis=0) if len(F) else np.zeros(3)
+    vector_area = np.array([c.sum() for c in face_cross(V, F)]) if len(F) else np.zeros(3)
     side = vector_area @ view
-    if abs(side) < 1e-9 * max(np.abs(vector_area).sum(), 1e-30) or side == 0:
+    if abs(side) <= 1e-9 * max(np.abs(vector_area).sum(), 1e-30):  # closed: look from +z's side
         side = view[2] if view[2] != 0 else 1.0
     if side < 0:
         view = -view
@@ -56,17 +74,7 @@ def camera_for(V: np.ndarray, F: np.ndarray, extra_points: np.ndarray | None = N
     return Camera(centre, right, up, view, pixel, distance)
 
 
-def render(V: np.ndarray, F: np.ndarray, camera: Camera, highlight: np.ndarray | None = None,
-           highlight_color: np.ndarray = FILLED) -> np.ndarray:
-    """An (HEIGHT, WIDTH, 3) uint8 image."""
-    import open3d as o3d
-
-    image = np.ones((HEIGHT, WIDTH, 3))
-    if len(F) == 0:
-        return (image * 255).astype(np.uint8)
-    scene = o3d.t.geometry.RaycastingScene()
-    scene.add_triangles(o3d.core.Tensor(np.ascontiguousarray(V, dtype=np.float32)),
-                        o3d.core.Tensor(np.ascontiguousarray(F, dtype=np.uint32)))
+def _rays(camera: Camera) -> np.ndarray:
     xs = (np.arange(WIDTH) + 0.5 - WIDTH / 2) * camera.pixel
     ys = (HEIGHT / 2 - np.arange(HEIGHT) - 0.5) * camera.pixel
     origins = (camera.centre + camera.distance * camera.towards_viewer)[None, None, :] \
@@ -74,26 +82,69 @@ def render(V: np.ndarray, F: np.ndarray, camera: Camera, highlight: np.ndarray |
     rays = np.empty((HEIGHT, WIDTH, 6), np.float32)
     rays[..., :3] = origins
     rays[..., 3:] = -camera.towards_viewer
-    hits = scene.cast_rays(o3d.core.Tensor(rays))
-    t = hits["t_hit"].numpy()
-    ids = hits["primitive_ids"].numpy()
-    normals = hits["primitive_normals"].numpy().astype(np.float64)
-    del scene, hits
+    return rays
+
+
+def _cast(V: np.ndarray, F: np.ndarray, rays):
+    """(t_hit, primitive_ids, normals) for one triangle set; the BVH is built on this first cast."""
+    o3d = _open3d()
+
+    if len(F) == 0:
+        shape = (HEIGHT, WIDTH)
+        return np.full(shape, np.inf, np.float32), np.zeros(shape, np.uint32), np.zeros(shape + (3,), np.float32)
+    scene = o3d.t.geometry.RaycastingScene()
+    scene.add_triangles(o3d.core.Tensor(np.ascontiguousarray(V, dtype=np.float32)),
+                        o3d.core.Tensor(np.ascontiguousarray(F, dtype=np.uint32)))
+    hits = scene.cast_rays(rays)
+    return hits["t_hit"].numpy(), hits["primitive_ids"].numpy(), hits["primitive_normals"].numpy()
+
+
+def _shade(camera: Camera, t, normals, colour) -> np.ndarray:
+    """An (HEIGHT, WIDTH, 3) uint8 image; `colour` is None (front/back by facing) or an RGB per pixel."""
+    image = np.ones((HEIGHT, WIDTH, 3))
     hit = np.isfinite(t)
-    if not hit.any():
-        return (image * 255).astype(np.uint8)
-    n = normals[hit]
-    facing = n @ camera.towards_viewer
-    light = camera.towards_viewer + 0.35 * camera.up + 0.2 * camera.right
-    light /= np.linalg.norm(light)
-    diffuse = np.abs(n @ light)
-    shade = 0.22 + 0.78 * diffuse
-    base = np.where(facing[:, None] >= 0, FRONT, BACK)
-    if highlight is not None and highlight.any():
-        marked = highlight[ids[hit]]
-        base[marked] = highlight_color
-    image[hit] = base * shade[:, None]
+    if hit.any():
+        n = normals[hit].astype(np.float64)
+        facing = n @ camera.towards_viewer
+        light = camera.towards_viewer + 0.35 * camera.up + 0.2 * camera.right
+        light /= np.linalg.norm(light)
+        shade = 0.22 + 0.78 * np.abs(n @ light)
+        base = np.where(facing[:, None] >= 0, FRONT, BACK)
+        own = ~np.isnan(colour[hit][:, 0])
+        base[own] = colour[hit][own]
+        image[hit] = base * shade[:, None]
     return (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def render_before_after(camera: Camera, kept: tuple, removed: tuple, added: tuple,
+                        kept_flipped: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Before and after images of a repair, as (HEIGHT, WIDTH, 3) uint8 arrays.
+
+    `kept`, `removed`, `added` are (V, F) triangle sets: the triangles both meshes share, those only the
+    input had (shown red in the before image) and those the repair added (orange, after image).
+    `kept_flipped` marks kept triangles whose winding the repair reversed (drawn as they were). The
+    large shared set is built into a BVH once and cast against once; the small sets get scenes of
+    their own and the nearest hit wins, instead of building two full-size scenes."""
+    o3d = _open3d()
+
+    rays = o3d.core.Tensor(_rays(camera))
+    t0, ids0, n0 = _cast(*kept, rays)
+    if kept_flipped is not None and kept_flipped.any() and np.isfinite(t0).any():
+        was_flipped = np.zeros(t0.shape, bool)
+        hit = np.isfinite(t0)
+        was_flipped[hit] = kept_flipped[ids0[hit]]
+        n_before = np.where(was_flipped[..., None], -n0, n0)
+    else:
+        n_before = n0
+    images = []
+    for (V, F), normals_kept, colour in ((removed, n_before, REMOVED), (added, n0, FILLED)):
+        t, normals = t0.copy(), normals_kept.copy()
+        paint = np.full(t.shape + (3,), np.nan)
+        t1, _, n1 = _cast(V, F, rays)
+        nearer = t1 < t
+        t[nearer], normals[nearer], paint[nearer] = t1[nearer], n1[nearer], colour
+        images.append(_shade(camera, t, normals, paint))
+    return images[0], images[1]
 
 
 def save_png(f, pixels: np.ndarray) -> None:

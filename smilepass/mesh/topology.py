@@ -1,34 +1,69 @@
 """Edge topology of a triangle mesh with numpy: no Python loops over triangles.
 
 Half-edge `h = 3 * f + k` of face `f` runs from `F[f, k]` to `F[f, (k + 1) % 3]`. Undirected edges are
-found by sorting the half-edges on a packed int64 key (`min * n_vertices + max`); when the key and
-the half-edge number fit together in 63 bits (any mesh below ~1M vertices) they are packed into one
-integer and sorted with `np.sort`, which is several times faster than `np.argsort` on this hardware.
+found by sorting the half-edges on (min vertex, max vertex) with `sort_by_columns`: the key and the
+half-edge number packed into one int64 and sorted with `np.sort`, several times faster than
+`np.argsort` here (two radix passes when they do not fit in 63 bits, beyond ~1M vertices).
 
 This replaces Open3D's `is_watertight()` / `is_self_intersecting()` / `get_non_manifold_edges()`
 (the first two are O(n^2) in Open3D 0.20 and take minutes on a 1M-triangle scan).
 """
 from __future__ import annotations
 
+import threading
+from dataclasses import dataclass
+
 import numpy as np
-import scipy.sparse as sp
-from scipy.sparse import csgraph
 
 
-def sort_groups(keys: np.ndarray, key_max: int):
-    """(order, sorted_keys) for non-negative int64 keys; order is a permutation that sorts them."""
-    n = len(keys)
+def sort_by_columns(cols: list, base: int):
+    """(order, new): a permutation sorting rows by the integer columns (first column first, each value
+    in 0..base-1) and a flag per sorted position that is True where a new row value starts.
+
+    The point number is packed under the key and the packed integers sorted with np.sort (several
+    times faster than np.argsort here). When all columns do not fit in 63 bits with the point number
+    (meshes beyond ~1M vertices), it sorts column by column from the last one (LSD radix: each pass
+    packs one column over the rank from the previous pass), still with np.sort."""
+    n = len(cols[0])
+    new = np.empty(n, bool)
+    if n == 0:
+        return np.zeros(0, np.int64), new
+    new[0] = True
     pbits = max(1, (n - 1).bit_length())
-    kbits = max(1, int(key_max).bit_length())
-    if kbits + pbits <= 63:
-        packed = keys << pbits
+    cbits = max(1, (int(base) - 1).bit_length())
+    mask = (1 << pbits) - 1
+    if len(cols) * cbits + pbits <= 63:
+        packed = np.zeros(n, np.int64)
+        for col in cols:
+            packed <<= cbits
+            packed |= col
+        packed <<= pbits
         packed |= np.arange(n, dtype=np.int64)
         packed.sort()
-        order = packed & ((1 << pbits) - 1)
-        packed >>= pbits
-        return order, packed
-    order = np.argsort(keys)
-    return order, np.take(keys, order)
+        diff = packed[1:] ^ packed[:-1]
+        diff >>= pbits
+        np.not_equal(diff, 0, out=new[1:])
+        del diff
+        packed &= mask
+        return packed, new
+    if cbits + pbits <= 63:
+        order = np.arange(n, dtype=np.int64)
+        rank = np.arange(n, dtype=np.int64)
+        for col in reversed(cols):
+            packed = np.take(col, order).astype(np.int64)
+            packed <<= pbits
+            packed |= rank
+            packed.sort()
+            packed &= mask
+            order = np.take(order, packed)
+        del packed, rank
+    else:
+        order = np.lexsort(list(reversed(cols)))
+    new[1:] = False
+    for col in cols:
+        sorted_col = np.take(col, order)
+        new[1:] |= sorted_col[1:] != sorted_col[:-1]
+    return order, new
 
 
 def tails_heads(F: np.ndarray):
@@ -44,42 +79,12 @@ class Edges:
         self.n_faces = len(F)
         self.n_vertices = n_vertices
         tails, heads = tails_heads(F)
-        lo = np.minimum(tails, heads).astype(np.int64)
-        hi = np.maximum(tails, heads).astype(np.int64)
-        keys = lo * n_vertices
-        keys += hi
-        del lo, hi
-        self.order, sorted_keys = sort_groups(keys, n_vertices * n_vertices)
-        del keys
-        new = np.empty(len(sorted_keys), bool)
-        if len(new):
-            new[0] = True
-            np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=new[1:])
-        del sorted_keys
+        self.order, new = sort_by_columns([np.minimum(tails, heads), np.maximum(tails, heads)], n_vertices)
         self.starts = np.flatnonzero(new)
-        self.counts = np.diff(np.append(self.starts, len(new)))
+        self.counts = np.diff(np.append(self.starts, len(new))).astype(np.int32)
         self._tails, self._heads = tails, heads
         self._he_edge = None
-
-    def subset(self, keep: np.ndarray, F_kept: np.ndarray) -> "Edges":
-        """The Edges of F[keep] (== F_kept) without sorting again: dropping half-edges keeps the order."""
-        new_face = np.cumsum(keep) - 1
-        f = self.order // 3
-        kept = keep[f]
-        edge_ids = np.repeat(np.arange(self.n_edges), self.counts)[kept]
-        out = Edges.__new__(Edges)
-        out.n_faces = int(keep.sum())
-        out.n_vertices = self.n_vertices
-        out.order = 3 * new_face[f[kept]] + self.order[kept] % 3
-        new = np.empty(len(edge_ids), bool)
-        if len(new):
-            new[0] = True
-            np.not_equal(edge_ids[1:], edge_ids[:-1], out=new[1:])
-        out.starts = np.flatnonzero(new)
-        out.counts = np.diff(np.append(out.starts, len(new)))
-        out._tails, out._heads = tails_heads(F_kept)
-        out._he_edge = None
-        return out
+        self._twins = None
 
     def flipped(self, F_new: np.ndarray, flipped: np.ndarray) -> "Edges":
         """The Edges after the faces in `flipped` had columns 1 and 2 swapped (same undirected edges:
@@ -93,6 +98,7 @@ class Edges:
         out.order = order
         out._tails, out._heads = tails_heads(F_new)
         out._he_edge = None
+        out._twins = None
         return out
 
     @property
@@ -116,7 +122,7 @@ class Edges:
         h = self.order[self.starts[which]]
         return np.stack([self._tails[h], self._heads[h]], axis=1)
 
-    def pairs(self, counts_at_least: int = 2, only_manifold: bool = False):
+    def pairs(self, only_manifold: bool = False):
         """Half-edge pairs (h1, h2) that share an edge: consecutive half-edges of each edge."""
         if only_manifold:
             s = self.starts[self.counts == 2]
@@ -132,22 +138,59 @@ class Edges:
         same = self._tails[h1] == self._tails[h2]
         return h1, h2, same
 
-    def twins(self) -> np.ndarray:
-        """The other half-edge of each manifold edge, -1 for boundary and non-manifold edges."""
-        twin = np.full(len(self.order), -1, np.int64)
-        h1, h2 = self.pairs(only_manifold=True)
-        twin[h1] = h2
-        twin[h2] = h1
-        return twin
+    def twins(self, copy: bool = True) -> np.ndarray:
+        """The other half-edge of each manifold edge, -1 for boundary and non-manifold edges (cached;
+        a copy the caller may modify unless copy=False)."""
+        if self._twins is None:
+            twin = np.full(len(self.order), -1, np.int64)
+            h1, h2 = self.pairs(only_manifold=True)
+            twin[h1] = h2
+            twin[h2] = h1
+            self._twins = twin
+        return self._twins.copy() if copy else self._twins
 
 
 def face_components(n_faces: int, h1: np.ndarray, h2: np.ndarray):
     """(count, labels) of faces connected through the given half-edge pairs (scipy csgraph)."""
+    import scipy.sparse as sp
+    from scipy.sparse import csgraph
+
     if n_faces == 0:
         return 0, np.zeros(0, np.int64)
     graph = sp.coo_matrix((np.ones(len(h1), np.int8), (h1 // 3, h2 // 3)), shape=(n_faces, n_faces)).tocsr()
     count, labels = csgraph.connected_components(graph, directed=True, connection="weak")
     return count, labels
+
+
+def components_from_pairs(n: int, a: np.ndarray, b: np.ndarray):
+    """(count, labels 0..count-1 in order of first node) of an undirected graph given as an edge list.
+
+    Hooking and pointer jumping in numpy (Shiloach-Vishkin style): a few rounds for the graphs used
+    here (boundary loops, welded vertex groups), and no scipy import in the common path."""
+    label = np.arange(n, dtype=np.int64)
+    a = np.asarray(a, np.int64)
+    b = np.asarray(b, np.int64)
+    if n == 0 or len(a) == 0:
+        return n, label
+    for _ in range(64):
+        la, lb = label[a], label[b]
+        low = np.minimum(la, lb)
+        new = label.copy()
+        np.minimum.at(new, la, low)  # hook both roots of every edge to the smaller one
+        np.minimum.at(new, lb, low)
+        while True:
+            jumped = new[new]
+            if np.array_equal(jumped, new):
+                break
+            new = jumped
+        if np.array_equal(new, label):
+            break
+        label = new
+    else:
+        return face_components(n, 3 * a, 3 * b)
+    is_root = label == np.arange(n)
+    number = np.cumsum(is_root) - 1
+    return int(is_root.sum()), number[label]
 
 
 def manifold_components(edges: "Edges", through_non_manifold: bool = False):
@@ -192,8 +235,9 @@ def manifold_components(edges: "Edges", through_non_manifold: bool = False):
     else:
         h1, h2 = edges.pairs(only_manifold=not through_non_manifold)
         return face_components(m, h1, h2)
-    roots, labels = np.unique(label, return_inverse=True)
-    return len(roots), labels
+    is_root = label == np.arange(m, dtype=label.dtype)  # every label is now its tree's root
+    number = np.cumsum(is_root) - 1
+    return int(is_root.sum()), number[label]
 
 
 def face_areas(V: np.ndarray, F: np.ndarray) -> np.ndarray:
@@ -201,32 +245,54 @@ def face_areas(V: np.ndarray, F: np.ndarray) -> np.ndarray:
     return 0.5 * np.sqrt(cx * cx + cy * cy + cz * cz)
 
 
-def face_cross(V: np.ndarray, F: np.ndarray):
-    """The three components (float64 arrays) of (b - a) x (c - a) for every face (a, b, c).
-    Gathers per coordinate from contiguous columns: several times faster than V[F[:, k]] on (n, 3)."""
-    X, Y, Z = (np.ascontiguousarray(V[:, k], dtype=np.float64) for k in range(3))
+def _edge_vectors(V: np.ndarray, F: np.ndarray, dtype):
+    """b - a and c - a of every face (a, b, c), per coordinate. Gathers from contiguous columns:
+    several times faster than V[F[:, k]] on an (n, 3) array."""
+    cols = [np.ascontiguousarray(V[:, k], dtype=dtype) for k in range(3)]
     i0, i1, i2 = (np.ascontiguousarray(F[:, k]) for k in range(3))
-    ax, ay, az = X[i0], Y[i0], Z[i0]
-    bx = X[i1]
-    bx -= ax
-    by = Y[i1]
-    by -= ay
-    bz = Z[i1]
-    bz -= az
-    cx = X[i2]
-    cx -= ax
-    cy = Y[i2]
-    cy -= ay
-    cz = Z[i2]
-    cz -= az
-    del ax, ay, az
-    nx = by * cz
-    nx -= bz * cy
-    ny = bz * cx
-    ny -= bx * cz
-    nz = bx * cy
-    nz -= by * cx
+    b, c = [], []
+    for X in cols:
+        a = X[i0]
+        b.append(X[i1] - a)
+        c.append(X[i2] - a)
+    return b, c
+
+
+def _cross(b, c):
+    nx = b[1] * c[2]
+    nx -= b[2] * c[1]
+    ny = b[2] * c[0]
+    ny -= b[0] * c[2]
+    nz = b[0] * c[1]
+    nz -= b[1] * c[0]
     return nx, ny, nz
+
+
+def face_cross(V: np.ndarray, F: np.ndarray, dtype=np.float64):
+    """The three components of (b - a) x (c - a) for every face (a, b, c)."""
+    return _cross(*_edge_vectors(V, F, dtype))
+
+
+def face_shape(V: np.ndarray, F: np.ndarray, min_height: float):
+    """(areas float64, thin): thin marks triangles whose height over their longest edge is at most
+    min_height (no area to speak of: needles, and slivers whose corner lies on the opposite edge).
+    Computed in float32 (twice as fast; relative error ~1e-7 of an edge, far below min_height)."""
+    b, c = _edge_vectors(V, F, np.float32)
+    nx, ny, nz = _cross(b, c)
+    nx *= nx
+    ny *= ny
+    nz *= nz
+    nx += ny
+    nx += nz
+    twice_area = np.sqrt(nx)
+    del nx, ny, nz
+    longest = b[0] * b[0] + b[1] * b[1] + b[2] * b[2]
+    np.maximum(longest, c[0] * c[0] + c[1] * c[1] + c[2] * c[2], out=longest)
+    for k in range(3):
+        c[k] -= b[k]
+    np.maximum(longest, c[0] * c[0] + c[1] * c[1] + c[2] * c[2], out=longest)
+    thin = twice_area <= np.float32(min_height) * np.sqrt(longest)
+    return 0.5 * twice_area.astype(np.float64), thin
 
 
 def duplicate_face_mask(F: np.ndarray, n_vertices: int) -> np.ndarray:
@@ -235,14 +301,25 @@ def duplicate_face_mask(F: np.ndarray, n_vertices: int) -> np.ndarray:
         return np.zeros(0, bool)
     bits = max(1, (n_vertices - 1).bit_length())
     if 3 * bits <= 63:
-        x, y, z = (F[:, k].astype(np.int64) for k in range(3))
-        lo = np.minimum(np.minimum(x, y), z)
-        hi = np.maximum(np.maximum(x, y), z)
-        mid = x + y + z - lo - hi
-        keys = (lo << (2 * bits)) | (mid << bits) | hi
-        del x, y, z, lo, mid, hi
+        x, y, z = F[:, 0], F[:, 1], F[:, 2]
+        lo = np.minimum(np.minimum(x, y), z).astype(np.int64)
+        hi = np.maximum(np.maximum(x, y), z).astype(np.int64)
+        keys = x.astype(np.int64)  # becomes the middle one: x + y + z - lo - hi
+        keys += y
+        keys += z
+        keys -= lo
+        keys -= hi
+        keys <<= bits
+        lo <<= 2 * bits
+        keys |= lo
+        keys |= hi
+        del lo, hi
         sorted_keys = np.sort(keys)
-        repeated = sorted_keys[1:][sorted_keys[1:] == sorted_keys[:-1]]
+        same = sorted_keys[1:] == sorted_keys[:-1]
+        if not same.any():
+            return np.zeros(len(F), bool)
+        repeated = sorted_keys[1:][same]
+        del sorted_keys, same
         mask = np.zeros(len(F), bool)
         if len(repeated) == 0:
             return mask
@@ -251,15 +328,17 @@ def duplicate_face_mask(F: np.ndarray, n_vertices: int) -> np.ndarray:
         mask[candidates] = True
         mask[candidates[first]] = False
         return mask
-    _, first = np.unique(np.sort(F, axis=1), axis=0, return_index=True)
-    mask = np.ones(len(F), bool)
-    mask[first] = False
+    x, y, z = F[:, 0], F[:, 1], F[:, 2]
+    lo, hi = np.minimum(np.minimum(x, y), z), np.maximum(np.maximum(x, y), z)
+    mid = x.astype(np.int64) + y + z - lo - hi
+    order, new = sort_by_columns([lo, mid, hi], n_vertices)  # ties in order of face number
+    mask = np.zeros(len(F), bool)
+    mask[order[~new]] = True
     return mask
 
 
-def degenerate_face_mask(F: np.ndarray, areas: np.ndarray, area_epsilon: float) -> np.ndarray:
-    repeated = (F[:, 0] == F[:, 1]) | (F[:, 1] == F[:, 2]) | (F[:, 0] == F[:, 2])
-    return repeated | (areas <= area_epsilon)
+def repeated_corner_mask(F: np.ndarray) -> np.ndarray:
+    return (F[:, 0] == F[:, 1]) | (F[:, 1] == F[:, 2]) | (F[:, 0] == F[:, 2])
 
 
 def boundary_vertex_components(edges: Edges) -> int:
@@ -271,53 +350,90 @@ def boundary_vertex_components(edges: Edges) -> int:
     ev = edges.edge_vertices(b)
     verts, inv = np.unique(ev.ravel(), return_inverse=True)
     inv = inv.reshape(-1, 2)
-    graph = sp.coo_matrix((np.ones(len(inv), np.int8), (inv[:, 0], inv[:, 1])), shape=(len(verts), len(verts)))
-    count, _ = csgraph.connected_components(graph, directed=True, connection="weak")
+    count, _ = components_from_pairs(len(verts), inv[:, 0], inv[:, 1])
     return int(count)
 
 
-def measure(V: np.ndarray, F: np.ndarray, area_epsilon: float, edges: Edges | None = None,
-            areas: np.ndarray | None = None, components: int | None = None):
-    """(stats, edges, labels): the numbers the report shows for a mesh, its Edges and, when computed
-    here on an edge-manifold mesh, the face component labels (both for the caller to reuse)."""
+@dataclass
+class Measured:
+    stats: dict  # the numbers the report shows
+    edges: Edges
+    labels: np.ndarray | None  # face components, when computed here on an edge-manifold mesh
+    duplicates: np.ndarray  # duplicate-face mask
+    areas: np.ndarray
+    thin: np.ndarray
+
+
+def in_background(fn, *args):
+    """Run fn(*args) in a thread; returns a function that waits for the result (or re-raises). numpy
+    releases the GIL in sorts, ufuncs and gathers on large arrays, so on 2+ cores this overlaps."""
+    box = {}
+
+    def run():
+        try:
+            box["value"] = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed back to the caller
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+
+    def result():
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+
+    return result
+
+
+def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None = None,
+            areas: np.ndarray | None = None, thin: np.ndarray | None = None,
+            components: int | None = None) -> Measured:
+    """Count what the report shows for a mesh. The per-face half (shape, duplicates, bounding box)
+    runs in a second thread while this one sorts the edges and finds the components."""
     m = len(F)
-    if edges is None:
-        edges = Edges(F, len(V))
-    if areas is None:
-        areas = face_areas(V, F) if m else np.zeros(0)
-    used = np.zeros(len(V), bool)
-    used[F.ravel()] = True
-    n_used = int(used.sum())
-    if n_used:
-        pts = V if n_used == len(V) else V[used]
-        lo, hi = pts.min(axis=0).astype(np.float64), pts.max(axis=0).astype(np.float64)
-        bbox = [float(x) for x in hi - lo]
-        del pts
-    else:
-        bbox = [0.0, 0.0, 0.0]
-    repeated = (F[:, 0] == F[:, 1]) | (F[:, 1] == F[:, 2]) | (F[:, 0] == F[:, 2])
-    degenerate = int((repeated | (areas <= area_epsilon)).sum())
-    boundary_edges = int((edges.counts == 1).sum())
-    nm = int((edges.counts > 2).sum())
-    labels = None
-    if components is None:
-        if nm == 0:
-            components, labels = manifold_components(edges)
+
+    def per_face():
+        a, t = (areas, thin) if areas is not None and thin is not None else face_shape(V, F, min_height)
+        used = np.zeros(len(V), bool)
+        used[F.ravel()] = True
+        n_used = int(used.sum())
+        if n_used:
+            pts = V if n_used == len(V) else V[used]
+            box = [float(x) for x in pts.max(axis=0).astype(np.float64) - pts.min(axis=0).astype(np.float64)]
         else:
-            components, _ = manifold_components(edges, through_non_manifold=True)
-    _, _, same = edges.inconsistent_pairs()
+            box = [0.0, 0.0, 0.0]
+        return a, t, n_used, box, duplicate_face_mask(F, len(V)), int((repeated_corner_mask(F) | t).sum())
+
+    face_half = in_background(per_face)
+    try:
+        if edges is None:
+            edges = Edges(F, len(V))
+        boundary_edges = int((edges.counts == 1).sum())
+        nm = int((edges.counts > 2).sum())
+        labels = None
+        if components is None:
+            if nm == 0:
+                components, labels = manifold_components(edges)
+            else:
+                components, _ = manifold_components(edges, through_non_manifold=True)
+        _, _, same = edges.inconsistent_pairs()
+        loops = boundary_vertex_components(edges)
+    finally:
+        areas, thin, n_used, bbox, duplicates, degenerate = face_half()
     stats = {
         "vertices": n_used,
         "triangles": int(m),
-        "boundary_loops": boundary_vertex_components(edges),
+        "boundary_loops": loops,
         "boundary_edges": boundary_edges,
         "non_manifold_edges": nm,
         "components": int(components),
-        "duplicate_triangles": int(duplicate_face_mask(F, len(V)).sum()),
+        "duplicate_triangles": int(duplicates.sum()),
         "degenerate_triangles": degenerate,
         "inconsistent_edges": int(same.sum()),
         "bbox_mm": bbox,
         "surface_area_mm2": float(areas.sum()),
         "closed": bool(m > 0 and boundary_edges == 0 and nm == 0),
     }
-    return stats, edges, labels
+    return Measured(stats, edges, labels, duplicates, areas, thin)

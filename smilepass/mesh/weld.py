@@ -7,26 +7,27 @@ copies unmerged, never merge different points (and `weld_nearby` merges such cop
 
 `weld_nearby` closes float-noise cracks: vertices closer than a tolerance (relative to the bounding
 box) are merged. A crack always shows as boundary edges, so only vertices on boundary edges are
-searched (a KD-tree over a few thousand points instead of the whole scan). Open3D's
+searched (a grid of tolerance-sized cells over a few thousand points instead of the whole scan). Open3D's
 `remove_duplicated_vertices()` merges exact matches only.
 """
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.sparse import csgraph
+
+from .topology import components_from_pairs
 
 _MULT = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9))
 _MIX = np.uint64(0xFF51AFD7ED558CCD)
 
 
 def weld_exact(P: np.ndarray):
-    """(unique_points, inverse, first) with P == unique_points[inverse] and unique_points == P[first];
-    -0.0 and 0.0 are the same point."""
+    """(unique_points, inverse, first) with P == unique_points[inverse] and unique_points == P[first].
+    Bit-identical coordinates only: -0.0 and 0.0 stay apart here (weld_nearby joins them).
+    `inverse` is int32 when it fits. Memory beyond P: about 20 bytes per point."""
     n = len(P)
+    index_type = np.int32 if n < 2**31 else np.int64
     if n == 0:
-        return P.copy(), np.zeros(0, np.int64), np.zeros(0, np.int64)
-    P = P + P.dtype.type(0)  # a copy in which -0.0 became +0.0
+        return P.copy(), np.zeros(0, index_type), np.zeros(0, np.int64)
     word = np.uint32 if P.dtype == np.float32 else np.uint64
     bits = P.view(word)
     # 64-bit hash of the three coordinates' bit patterns.
@@ -44,36 +45,87 @@ def weld_exact(P: np.ndarray):
     h *= _MIX
     h ^= h >> np.uint64(29)
     pbits = max(1, (n - 1).bit_length())
-    kbits = 63 - pbits
-    if kbits >= 24:
-        packed = (h >> np.uint64(64 - kbits)).view(np.int64)
-        packed <<= pbits
-        packed |= np.arange(n, dtype=np.int64)
-        del h
-        packed.sort()
-        order = packed & ((1 << pbits) - 1)
-        packed >>= pbits
-        key_sorted = packed
-    else:  # enormous inputs: plain argsort on the hash
-        order = np.argsort(h)
-        key_sorted = h[order]
-        del h
-    Ps = np.take(P, order, axis=0)  # several times faster than P[order] for (n, 3) rows
     new = np.empty(n, bool)
     new[0] = True
-    np.not_equal(key_sorted[1:], key_sorted[:-1], out=new[1:])
-    del key_sorted
-    q = Ps.view(word)
-    for k in range(3):  # equal hashes must also be equal points (a collision only splits a group)
-        new[1:] |= q[1:, k] != q[:-1, k]
-    del q
-    group = np.cumsum(new, dtype=np.int64)
+    if 63 - pbits >= 24:
+        # Hash on top, point number below, one in-place sort (np.sort is several times faster than
+        # np.argsort here); the point numbers then read off in sorted order.
+        h >>= np.uint64(pbits + 1)
+        packed = h.view(np.int64)
+        packed <<= pbits
+        packed |= np.arange(n, dtype=np.int64)
+        packed.sort()
+        diff = packed[1:] ^ packed[:-1]
+        diff >>= pbits
+        np.not_equal(diff, 0, out=new[1:])
+        del diff
+        packed &= (1 << pbits) - 1
+        order = packed
+    else:  # enormous inputs: plain argsort on the hash
+        order = np.argsort(h)
+        hs = h[order]
+        np.not_equal(hs[1:], hs[:-1], out=new[1:])
+        del h, hs
+    # Equal hashes must also be equal points: a collision only splits a group (never merges points).
+    for k in range(3):
+        col = np.take(bits[:, k], order)
+        new[1:] |= col[1:] != col[:-1]
+    del col
+    # Number the merged points in order of first appearance (a group's first corner is the lowest
+    # number in it, because the point number breaks ties in the sort). The file's order is spatially
+    # coherent, hash order is random: every later gather over vertices is much kinder to the cache.
+    first_of_group = order[new]
+    appears = np.zeros(n, bool)
+    appears[first_of_group] = True
+    rank = np.cumsum(appears, dtype=index_type)
+    rank -= 1
+    group_id = np.take(rank, first_of_group)  # new number of each group, in hash order
+    del rank
+    group = np.cumsum(new, dtype=index_type)
     group -= 1
-    inverse = np.empty(n, np.int64)
-    inverse[order] = group
-    del group
-    unique_points = Ps[new]
-    return unique_points, inverse, order[new]
+    inverse = np.empty(n, index_type)
+    inverse[order] = np.take(group_id, group)
+    del group, group_id
+    first = np.flatnonzero(appears)
+    return np.take(P, first, axis=0), inverse, first
+
+
+def near_pairs(P: np.ndarray, r: float) -> np.ndarray:
+    """(k, 2) index pairs i < j of points closer than r: a grid of r-sized cells, points sorted by cell,
+    and each cell matched against itself and its 13 'forward' neighbours with searchsorted."""
+    n = len(P)
+    if n < 2:
+        return np.zeros((0, 2), np.int64)
+    P = P.astype(np.float64)
+    cell = np.floor((P - P.min(axis=0)) / r).astype(np.int64) + 1  # +1: neighbours stay >= 0
+    span = cell.max(axis=0) + 2
+    if np.prod(span.astype(float)) >= 2.0**62:  # absurdly small r: fall back to a KD-tree
+        from scipy.spatial import cKDTree
+
+        return cKDTree(P).query_pairs(r=r, output_type="ndarray")
+    key = (cell[:, 0] * span[1] + cell[:, 1]) * span[2] + cell[:, 2]
+    order = np.argsort(key, kind="stable")
+    skey = key[order]
+    pairs = []
+    offsets = [(dx, dy, dz) for dx in (-1, 0, 1) for dy in (-1, 0, 1) for dz in (-1, 0, 1)]
+    for dx, dy, dz in offsets[13:]:  # (0, 0, 0) and the 13 offsets after it: each cell pair once
+        target = skey + (dx * span[1] + dy) * span[2] + dz
+        lo = np.searchsorted(skey, target, "left")
+        hi = np.searchsorted(skey, target, "right")
+        if (dx, dy, dz) == (0, 0, 0):
+            lo = np.arange(n) + 1  # same cell: only the points after this one
+        count = np.maximum(hi - lo, 0)
+        total = int(count.sum())
+        if total == 0:
+            continue
+        i = np.repeat(np.arange(n), count)
+        j = np.repeat(lo, count) + np.arange(total) - np.repeat(np.cumsum(count) - count, count)
+        pairs.append(np.stack([order[i], order[j]], axis=1))
+    if not pairs:
+        return np.zeros((0, 2), np.int64)
+    pairs = np.concatenate(pairs)
+    d = np.linalg.norm(P[pairs[:, 0]] - P[pairs[:, 1]], axis=1)
+    return np.sort(pairs[d <= r], axis=1)
 
 
 def weld_nearby(V: np.ndarray, F: np.ndarray, boundary_vertices: np.ndarray, tolerance: float):
@@ -81,15 +133,11 @@ def weld_nearby(V: np.ndarray, F: np.ndarray, boundary_vertices: np.ndarray, tol
     Vertex rows stay in place (merged-away rows become unreferenced)."""
     if len(boundary_vertices) < 2 or tolerance <= 0:
         return F, 0
-    from scipy.spatial import cKDTree
-
-    pts = V[boundary_vertices].astype(np.float64)
-    pairs = cKDTree(pts).query_pairs(r=tolerance, output_type="ndarray")
+    pairs = near_pairs(V[boundary_vertices], tolerance)
     if len(pairs) == 0:
         return F, 0
     k = len(boundary_vertices)
-    graph = sp.coo_matrix((np.ones(len(pairs), np.int8), (pairs[:, 0], pairs[:, 1])), shape=(k, k))
-    _, labels = csgraph.connected_components(graph, directed=True, connection="weak")
+    _, labels = components_from_pairs(k, pairs[:, 0], pairs[:, 1])
     # Representative of each group: its lowest vertex number.
     rep = np.full(labels.max() + 1, np.iinfo(np.int64).max, np.int64)
     np.minimum.at(rep, labels, boundary_vertices)

@@ -4,17 +4,23 @@ from __future__ import annotations
 import numpy as np
 
 from .readers import STL_RECORD
-from .topology import face_cross
+from .topology import face_cross, in_background
 
 _CHUNK = 1 << 18
+_BIG_CHUNK = 1 << 18  # 13 MB of STL records per write
 STL_HEADER = b"SmilePass repaired scan (binary STL)"
 
 
 def face_normals(V: np.ndarray, F: np.ndarray) -> np.ndarray:
-    cx, cy, cz = face_cross(V, F)
+    """Unit normals, float32 (what STL stores)."""
+    cx, cy, cz = face_cross(V, F, np.float32)
     length = np.sqrt(cx * cx + cy * cy + cz * cz)
     length[length == 0] = 1.0
-    return np.stack([cx / length, cy / length, cz / length], axis=1)
+    out = np.empty((len(F), 3), np.float32)
+    np.divide(cx, length, out=out[:, 0])
+    np.divide(cy, length, out=out[:, 1])
+    np.divide(cz, length, out=out[:, 2])
+    return out
 
 
 def vertex_normals(V: np.ndarray, F: np.ndarray) -> np.ndarray:
@@ -34,11 +40,12 @@ def write_stl(f, V: np.ndarray, F: np.ndarray) -> None:
     """Binary STL. The header never starts with 'solid' (some readers then take it for ASCII)."""
     f.write(STL_HEADER.ljust(80, b" "))
     f.write(np.array([len(F)], "<u4").tobytes())
-    for start in range(0, len(F), _CHUNK):
-        part = F[start:start + _CHUNK]
+    for start in range(0, len(F), _BIG_CHUNK):
+        part = F[start:start + _BIG_CHUNK]
+        normals = in_background(face_normals, V, part)  # overlaps with the gather below
         records = np.zeros(len(part), STL_RECORD)
-        records["normal"] = face_normals(V, part)
         records["v"] = np.take(V, part, axis=0)
+        records["normal"] = normals()
         records.tofile(f)
 
 

@@ -1,0 +1,272 @@
+"""Scan pipeline benchmark: SmilePass (python -m smilepass.mesh) next to ADMesh, in the same run.
+
+    .venv/bin/python bench/mesh.py [files...] [--repeat N] [--triangles N] [--json OUT.json]
+
+Default files: the shared test meshes (../shared/testdata/meshes, when present) and two generated
+arch scans of --triangles triangles (default 1,000,000; binary STL in a temp dir): one with the defects
+an upload typically has (holes, debris, duplicated triangles), one clean (ADMesh's fastest case).
+
+Each tool runs in its own subprocess; wall time and peak RSS come from os.wait4 in a small launcher
+process (ru_maxrss of the tool alone, not inherited from this process). SmilePass runs with
+--no-preview for the comparison; a second run with previews gives the rendering time (from its
+report) and the peak memory with Open3D loaded. ADMesh reads only STL,
+so PLY inputs are converted to binary STL for it first (not timed). Both outputs are then measured
+with the same topology counter (smilepass.mesh.topology): non-manifold edges, duplicate and
+degenerate triangles, pieces, boundary loops, and whether the input's largest loop (an arch scan's
+gum margin) is still open. The machine may be busy (CI): compare ratios within one run, not absolute
+times across runs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from smilepass.mesh.readers import load_file  # noqa: E402
+from smilepass.mesh.topology import Edges, duplicate_face_mask, face_shape, manifold_components  # noqa: E402
+from smilepass.mesh.weld import weld_exact  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "testdata" / "meshes"
+PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
+ADMESH = shutil.which("admesh")
+GOAL_RATIO, GOAL_MB = 2.0, 500
+
+
+# Linux carries a process's RSS high-water mark over fork and exec, so a child started directly from
+# this (large) process would report at least our own peak. A tiny launcher (python -S, ~10 MB) forks
+# and execs the tool itself and prints the tool's own rusage (what /usr/bin/time -v does).
+_LAUNCHER = (
+    "import os,sys,time\n"
+    "t=time.perf_counter();pid=os.fork()\n"
+    "if pid==0:\n"
+    "  os.dup2(os.open(os.devnull,os.O_WRONLY),1);os.execvp(sys.argv[2],sys.argv[2:])\n"
+    "_,st,ru=os.wait4(pid,0);w=time.perf_counter()-t\n"
+    "os.write(int(sys.argv[1]),('%f %d %d'%(w,ru.ru_maxrss,os.waitstatus_to_exitcode(st))).encode())\n"
+)
+
+
+def timed(cmd: list[str]) -> tuple[float, float, int, str]:
+    """(wall seconds, peak RSS MB, exit status, stderr) of one run of a tool."""
+    read_end, write_end = os.pipe()
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([sys.executable, "-S", "-c", _LAUNCHER, str(write_end), *cmd], stderr=err,
+                                cwd=ROOT, pass_fds=(write_end,))
+        os.close(write_end)
+        with os.fdopen(read_end) as pipe:
+            result = pipe.read().split()
+        proc.wait()
+        err.seek(0)
+        message = err.read().decode(errors="replace").strip()
+    if len(result) != 3:
+        return float("nan"), float("nan"), proc.returncode or 1, message
+    return float(result[0]), int(result[1]) / 1024, int(result[2]), message
+
+
+def quality(path: Path, margin_edges: int | None) -> dict:
+    raw = load_file(path)
+    V, inverse, _ = weld_exact(raw.vertices)
+    F = inverse.reshape(-1, 3) if raw.faces is None else inverse[raw.faces]
+    e = Edges(F, len(V))
+    nm = int((e.counts > 2).sum())
+    if nm:
+        pieces, _ = manifold_components(e, through_non_manifold=True)
+    else:
+        pieces, _ = manifold_components(e)
+    loops = _loop_sizes(e)
+    repeated = (F[:, 0] == F[:, 1]) | (F[:, 1] == F[:, 2]) | (F[:, 0] == F[:, 2])
+    h1, h2 = e.pairs(only_manifold=True)
+    tails = F.ravel()
+    q = {
+        "triangles": len(F),
+        "nm_edges": nm,
+        "duplicates": int(duplicate_face_mask(F, len(V)).sum()),
+        "degenerate": int((repeated | _thin(V, F)).sum()),
+        "inconsistent": int((tails[h1] == tails[h2]).sum()),
+        "pieces": int(pieces),
+        "loops": len(loops),
+        "largest_loop": max(loops) if loops else 0,
+    }
+    q["margin_open"] = None if not margin_edges else bool(loops and max(loops) >= 0.9 * margin_edges)
+    return q
+
+
+def _thin(V: np.ndarray, F: np.ndarray) -> np.ndarray:
+    """Triangles thinner than 1e-6 of the bounding-box diagonal (no area to speak of)."""
+    if len(F) == 0:
+        return np.zeros(0, bool)
+    diag = float(np.linalg.norm(V.max(axis=0).astype(np.float64) - V.min(axis=0)))
+    return face_shape(V, F, 1e-6 * diag)[1]
+
+
+def _loop_sizes(e: Edges) -> list[int]:
+    import scipy.sparse as sp
+    from scipy.sparse import csgraph
+
+    b = np.flatnonzero(e.counts == 1)
+    if len(b) == 0:
+        return []
+    ev = e.edge_vertices(b)
+    verts, inv = np.unique(ev.ravel(), return_inverse=True)
+    inv = inv.reshape(-1, 2)
+    g = sp.coo_matrix((np.ones(len(inv)), (inv[:, 0], inv[:, 1])), shape=(len(verts),) * 2)
+    _, label = csgraph.connected_components(g, directed=False)
+    return np.bincount(label[inv[:, 0]]).tolist()
+
+
+def generated(n: int, directory: Path) -> list[Path]:
+    """Two generated arch scans of n triangles: one with typical upload defects, one clean."""
+    from smilepass.mesh.synthetic import arch, bench_scan, write_binary_stl
+
+    out = []
+    for name, make in ((f"arch_{n // 1000}k_defects.stl", lambda: bench_scan(n)),
+                       (f"arch_{n // 1000}k_clean.stl", lambda: arch(n, seed=2))):
+        path = directory / name
+        V, F = make()
+        write_binary_stl(path, V, F)
+        out.append(path)
+    return out
+
+
+def bench_file(src: Path, work: Path, repeat: int) -> dict:
+    name = src.name
+    out_dir = work / name.replace(".", "_")
+    out_dir.mkdir()
+    ext = ".ply" if load_file(src).info.extension == ".ply" else ".stl"
+    base = quality(src, None)
+    margin = base["largest_loop"]
+    row = {"file": name, "bytes": src.stat().st_size, "input": base}
+
+    ours = out_dir / f"smilepass{ext}"
+    report = out_dir / "report.json"
+    runs = [timed([PYTHON, "-m", "smilepass.mesh", "repair", str(src), str(ours), "--no-preview",
+                   "--report", str(report)]) for _ in range(repeat)]
+    if runs[-1][2] != 0:
+        row["smilepass"] = {"error": runs[-1][3]}
+    else:
+        rep = json.loads(report.read_text())
+        row["smilepass"] = {"wall_s": statistics.median(r[0] for r in runs), "peak_mb": max(r[1] for r in runs),
+                            "verdict": rep["verdict"], "stage_seconds": rep["stage_seconds"],
+                            "quality": quality(ours, margin)}
+        pv = timed([PYTHON, "-m", "smilepass.mesh", "repair", str(src), str(out_dir / f"preview{ext}"),
+                    "--report", str(out_dir / "preview.json")])
+        prep = json.loads((out_dir / "preview.json").read_text())
+        row["smilepass"]["preview_s"] = prep["stage_seconds"].get("rendering")
+        row["smilepass"]["with_preview_wall_s"] = pv[0]
+        row["smilepass"]["with_preview_peak_mb"] = pv[1]
+
+    if ADMESH:
+        adm_in = src
+        if ext == ".ply":  # ADMesh reads STL only: convert (untimed) with the same numpy writer
+            from smilepass.mesh.synthetic import write_binary_stl
+
+            raw = load_file(src)
+            adm_in = out_dir / "input_for_admesh.stl"
+            write_binary_stl(adm_in, raw.vertices, raw.faces)
+        adm_out = out_dir / "admesh.stl"
+        cmd = [ADMESH, f"--write-binary-stl={adm_out}", "--exact", "--nearby", "--remove-unconnected",
+               "--fill-holes", "--normal-directions", "--normal-values", str(adm_in)]
+        runs = [timed(cmd) for _ in range(repeat)]
+        if runs[-1][2] != 0 or not adm_out.exists():
+            row["admesh"] = {"error": runs[-1][3][-200:] or f"exit {runs[-1][2]}"}
+        else:
+            try:
+                q = quality(adm_out, margin)
+            except Exception as exc:  # noqa: BLE001 - report what the other tool wrote
+                q = {"error": str(exc)}
+            row["admesh"] = {"wall_s": statistics.median(r[0] for r in runs), "peak_mb": max(r[1] for r in runs),
+                             "quality": q}
+    return row
+
+
+def fmt_quality(q: dict) -> str:
+    if "error" in q:
+        return q["error"][:60]
+    margin = {None: "n/a", True: "open", False: "CLOSED"}[q["margin_open"]]
+    return (f"{q['triangles']:>9,} {q['nm_edges']:>5} {q['duplicates']:>5} {q['degenerate']:>5} "
+            f"{q['inconsistent']:>5} {q['pieces']:>6} {q['loops']:>5}  {margin}")
+
+
+def print_table(rows: list[dict]) -> None:
+    head = (f"{'file':<34} {'tool':<10} {'wall s':>7} {'peak MB':>8}  {'tris':>9} {'NM':>5} {'dup':>5} "
+            f"{'degen':>5} {'flip':>5} {'pieces':>6} {'loops':>5}  margin")
+    print(head)
+    print("-" * len(head))
+    for row in rows:
+        print(f"{row['file'][:34]:<34} {'input':<10} {'':>7} {'':>8}  {fmt_quality(row['input'])}")
+        for tool in ("smilepass", "admesh"):
+            r = row.get(tool)
+            if not r:
+                continue
+            if "error" in r:
+                print(f"{'':<34} {tool:<10} error: {r['error'][:80]}")
+                continue
+            print(f"{'':<34} {tool:<10} {r['wall_s']:>7.2f} {r['peak_mb']:>8.0f}  {fmt_quality(r['quality'])}")
+        s, a = row.get("smilepass", {}), row.get("admesh", {})
+        if "wall_s" in s and "wall_s" in a:
+            row["ratio"] = s["wall_s"] / a["wall_s"]
+            print(f"{'':<34} {'ratio':<10} {row['ratio']:>7.2f}x   verdict {s['verdict']}; preview +"
+                  f"{s['preview_s']:.2f} s (peak {s['with_preview_peak_mb']:.0f} MB with Open3D); "
+                  f"stages {', '.join(f'{k} {v:.2f}' for k, v in s['stage_seconds'].items())}")
+        print()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("files", nargs="*", type=Path)
+    parser.add_argument("--repeat", type=int, default=1, help="runs per tool and file (median time)")
+    parser.add_argument("--triangles", type=int, default=1_000_000, help="size of the generated arch scan")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    if not ADMESH:
+        print("admesh not found (Debian package 'admesh'): timing SmilePass alone", file=sys.stderr)
+
+    with tempfile.TemporaryDirectory(prefix="smilepass-bench-") as tmp:
+        work = Path(tmp)
+        files = list(args.files)
+        generated_paths = []
+        if not files:
+            if SHARED.is_dir():
+                files = sorted(p for p in SHARED.iterdir() if p.suffix.lower() in (".stl", ".ply"))
+            t = time.perf_counter()
+            generated_paths = generated(args.triangles, work)
+            print(f"generated {', '.join(p.name for p in generated_paths)} in {time.perf_counter() - t:.1f} s",
+                  file=sys.stderr)
+            files += generated_paths
+        rows = []
+        for src in files:
+            print(f"... {src.name}", file=sys.stderr)
+            rows.append(bench_file(src, work, args.repeat))
+        print(f"\nSmilePass scan pipeline vs ADMesh ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs, "
+              f"load {os.getloadavg()[0]:.1f}); NM = non-manifold edges, flip = edges walked the same way by "
+              "both faces, margin = input's largest boundary loop still open\n")
+        print_table(rows)
+        for big in (r for r in rows if r["file"] in {p.name for p in generated_paths}):
+            s = big.get("smilepass", {})
+            if "wall_s" not in s:
+                continue
+            ratio = big.get("ratio")
+            time_part = "time not compared (no admesh)" if ratio is None else \
+                f"time {'met' if ratio <= GOAL_RATIO else 'NOT met'} ({ratio:.2f}x)"
+            print(f"Goal for {big['file']} ({big['input']['triangles']:,} triangles): <= {GOAL_RATIO:.0f}x ADMesh "
+                  f"wall time and <= {GOAL_MB} MB peak: {time_part}, memory "
+                  f"{'met' if s['peak_mb'] <= GOAL_MB else 'NOT met'} ({s['peak_mb']:.0f} MB)")
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

@@ -1,0 +1,457 @@
+"""repair() on generated arch scans with known defects, outputs, progress, options, and the Open3D 0.20
+traps the pipeline is built to avoid."""
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from smilepass.mesh import MeshRejected, RepairOptions, repair
+from smilepass.mesh import synthetic as syn
+from smilepass.mesh.holes import fill, find_loops
+from smilepass.mesh.topology import Edges
+
+from .meshgen import binary_stl_bytes, topology, write_binary_ply, write_binary_stl
+
+STAGES = {"reading", "cleaning", "filling holes", "orienting", "rendering", "saving"}
+
+
+@pytest.fixture(scope="module")
+def clean_arch():
+    V, F = syn.arch(24_000, seed=3)
+    return V, F, syn.margin_edges(V, F)
+
+
+def run(tmp_path, path, **kw):
+    out = tmp_path / "out"
+    kw.setdefault("preview", False)
+    return repair(path, out, "scan", **kw)
+
+
+def assert_clean_open_arch(result, margin_edges):
+    t = topology(result.repaired_path)
+    assert t["non_manifold_edges"] == 0
+    assert t["duplicates"] == 0
+    assert t["degenerate"] == 0
+    assert t["same_direction_edges"] == 0  # every interior edge walked both ways: consistent winding
+    assert t["components"] == 1
+    assert t["loop_edges"] == [margin_edges]  # only the gum margin is open, and all of it
+    return t
+
+
+def test_clean_arch_is_ready_and_unchanged(tmp_path, clean_arch):
+    V, F, margin = clean_arch
+    result = run(tmp_path, write_binary_stl(tmp_path / "a.stl", V, F))
+    assert (result.verdict, result.verdict_reason) == ("ready", "")
+    r = result.report
+    for key in ("vertices", "triangles", "boundary_loops", "boundary_edges", "components"):
+        assert r["before"][key] == r["after"][key]
+    assert r["before"]["boundary_loops"] == 1 and r["margin_loop_edges"] == margin
+    assert r["before"]["closed"] is False and r["holes_filled"] == 0
+    t = assert_clean_open_arch(result, margin)
+    assert t["triangles"] == len(F)
+    assert result.repaired_path == result.repaired_stl_path == tmp_path / "out" / "scan.repaired.stl"
+    json.dumps(r)  # the report is JSON-serialisable as it is
+
+
+def test_every_defect_at_once(tmp_path, clean_arch):
+    V, F, margin = clean_arch
+    rng = np.random.default_rng(7)
+    for _ in range(3):
+        F = syn.punch_hole(V, F, syn.interior_vertex(V, F, rng), 0.6)
+    F, n_flipped = syn.flip_patch(V, F, syn.interior_vertex(V, F, rng), 2.0)
+    assert n_flipped > 20
+    F = syn.add_duplicates(F, rng, 25)
+    F = syn.add_duplicates(F, rng, 25, back_to_back=True)
+    V, F = syn.add_fins(V, F, rng, 12)
+    V, F = syn.add_debris(V, F, rng, count=3)
+    corners = syn.corners_with_cracks(V, F, rng, 40)
+    path = tmp_path / "messy.stl"
+    path.write_bytes(binary_stl_bytes(corners))
+
+    result = run(tmp_path, path)
+    r = result.report
+    assert result.verdict == "repaired", result.verdict_reason
+    assert r["before"]["non_manifold_edges"] > 0 and r["before"]["duplicate_triangles"] == 50
+    assert r["before"]["components"] == 4 and r["before"]["boundary_loops"] > 4  # fins hang on NM edges
+    assert r["welded_vertices"] > 0  # the float-noise cracks
+    assert r["duplicates_removed"] == 50
+    assert r["non_manifold_removed"] >= 12  # the fins
+    assert r["fragments_removed"] == 3
+    assert r["holes_filled"] == 3
+    assert r["flipped_triangles"] >= n_flipped
+    assert r["margin_loop_edges"] == margin
+    after = r["after"]
+    assert (after["non_manifold_edges"], after["duplicate_triangles"], after["degenerate_triangles"]) == (0, 0, 0)
+    assert after["components"] == 1 and after["boundary_loops"] == 1 and after["inconsistent_edges"] == 0
+    assert result.verdict_reason.startswith("Closed float-noise cracks at ")
+    assert "filled 3 holes" in result.verdict_reason and "debris" in result.verdict_reason
+    assert_clean_open_arch(result, margin)
+
+
+def test_holes_are_filled_and_the_margin_stays_open(tmp_path, clean_arch):
+    V, F, margin = clean_arch
+    rng = np.random.default_rng(1)
+    for radius in (0.25, 0.5, 0.8, 1.0):
+        F = syn.punch_hole(V, F, syn.interior_vertex(V, F, rng), radius)
+    result = run(tmp_path, write_binary_stl(tmp_path / "holes.stl", V, F))
+    assert result.report["before"]["boundary_loops"] == 5
+    assert result.report["holes_filled"] == 4
+    assert result.report["after"]["boundary_loops"] == 1
+    t = assert_clean_open_arch(result, margin)
+    # The filling is wound like the surface: normals keep pointing out of the arch (up, mostly).
+    Vr, Fr = t["V"], t["F"]
+    n = np.cross(Vr[Fr[:, 1]] - Vr[Fr[:, 0]], Vr[Fr[:, 2]] - Vr[Fr[:, 0]])
+    assert n[:, 2].sum() > 0
+
+
+def test_holes_too_large_to_fill_mean_rescan(tmp_path, clean_arch):
+    V, F, margin = clean_arch
+    rng = np.random.default_rng(2)
+    F1 = syn.punch_hole(V, F, syn.interior_vertex(V, F, rng, away=3.5), 3.0)
+    result = run(tmp_path, write_binary_stl(tmp_path / "big.stl", V, F1))
+    assert result.verdict == "needs_rescan"
+    assert result.verdict_reason.startswith("The scan has 1 hole that could not be filled safely (the largest is ")
+    assert result.report["holes_filled"] == 0 and result.report["holes_left_open"] == 1
+    assert result.report["after"]["boundary_loops"] == 2
+
+    for _ in range(4):
+        F = syn.punch_hole(V, F, syn.interior_vertex(V, F, rng, away=3.5), 3.0)
+    result = run(tmp_path, write_binary_stl(tmp_path / "bigger.stl", V, F))
+    assert result.verdict_reason.startswith("Large parts of the surface are missing: ")
+    assert "besides the gum margin" in result.verdict_reason
+
+
+def test_debris_removed_but_a_second_body_of_similar_size_kept(tmp_path, clean_arch):
+    V, F, margin = clean_arch
+    rng = np.random.default_rng(3)
+    Vd, Fd = syn.add_debris(V, F, rng, count=4)
+    result = run(tmp_path, write_binary_stl(tmp_path / "debris.stl", Vd, Fd))
+    assert result.report["fragments_removed"] == 4 and result.verdict == "repaired"
+    assert_clean_open_arch(result, margin)
+
+    # Two arches side by side (an upper and a lower in one file): both stay, and the verdict says why.
+    V2 = np.concatenate([V, V + np.array([80.0, 0, 0], np.float32)])
+    F2 = np.concatenate([F, F + len(V)])
+    result = run(tmp_path, write_binary_stl(tmp_path / "two.stl", V2, F2))
+    assert result.report["fragments_removed"] == 0
+    assert result.report["after"]["components"] == 2 and result.report["after"]["triangles"] == len(F2)
+    assert result.verdict == "needs_rescan"
+    assert result.verdict_reason == ("The scan is in 2 large separate pieces; an arch scan should be one connected "
+                                     "surface.")
+
+
+def test_non_manifold_fins_and_back_to_back_duplicates(tmp_path, clean_arch):
+    """Open3D's remove_duplicated_triangles() keeps a back-to-back pair (same vertices, opposite winding)."""
+    import open3d as o3d
+
+    pair = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(np.eye(3)),
+                                     o3d.utility.Vector3iVector(np.array([[0, 1, 2], [0, 2, 1]])))
+    pair.remove_duplicated_triangles()
+    assert len(pair.triangles) == 2
+
+    V, F, margin = clean_arch
+    rng = np.random.default_rng(4)
+    F2 = syn.add_duplicates(F, rng, 40, back_to_back=True)
+    V2, F2 = syn.add_fins(V, F2, rng, 30)
+    result = run(tmp_path, write_binary_stl(tmp_path / "nm.stl", V2, F2))
+    r = result.report
+    assert r["before"]["non_manifold_edges"] >= 30 and r["before"]["duplicate_triangles"] == 40
+    assert r["duplicates_removed"] == 40 and r["non_manifold_removed"] == 30
+    t = assert_clean_open_arch(result, margin)
+    assert t["triangles"] == len(F)  # exactly the original surface is left
+
+
+def test_flipped_patch_is_turned_back(tmp_path, clean_arch):
+    V, F, margin = clean_arch
+    rng = np.random.default_rng(5)
+    F2, n = syn.flip_patch(V, F, syn.interior_vertex(V, F, rng), 3.0)
+    result = run(tmp_path, write_binary_stl(tmp_path / "flip.stl", V, F2))
+    assert result.report["before"]["inconsistent_edges"] > 0
+    assert result.report["flipped_triangles"] == n
+    t = assert_clean_open_arch(result, margin)
+    assert t["triangles"] == len(F)
+
+
+def test_closed_inside_out_body_is_turned_outward(tmp_path):
+    """A closed piece is oriented by signed volume, not by what the input said."""
+    octa_v = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], np.float32)
+    octa_f = np.array([[0, 2, 4], [2, 1, 4], [1, 3, 4], [3, 0, 4], [2, 0, 5], [1, 2, 5], [3, 1, 5], [0, 3, 5]])
+    inside_out = octa_f[:, (0, 2, 1)]
+    result = run(tmp_path, write_binary_stl(tmp_path / "o.stl", octa_v, inside_out))
+    assert result.report["flipped_triangles"] == 8 and result.report["after"]["closed"]
+    t = topology(result.repaired_path)
+    Vr, Fr = t["V"].astype(float), t["F"]
+    volume = np.einsum("ij,ij->i", Vr[Fr[:, 0]], np.cross(Vr[Fr[:, 1]], Vr[Fr[:, 2]])).sum() / 6
+    assert volume > 0
+    assert result.verdict == "needs_rescan"  # 8 triangles are not a scan, but the body was still fixed
+
+
+def test_float_noise_cracks_are_welded_unlike_open3d(tmp_path, clean_arch):
+    """Open3D's remove_duplicated_vertices() merges exact matches only, so a 1-ulp crack survives it."""
+    import open3d as o3d
+
+    V, F, margin = clean_arch
+    corners = syn.corners_with_cracks(V, F, np.random.default_rng(6), 200)
+    path = tmp_path / "cracks.stl"
+    path.write_bytes(binary_stl_bytes(corners))
+    legacy = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(corners.astype(np.float64)),
+                                       o3d.utility.Vector3iVector(np.arange(len(corners)).reshape(-1, 3)))
+    legacy.remove_duplicated_vertices()
+    assert len(legacy.vertices) > len(V)  # the cracks are still there
+
+    result = run(tmp_path, path)
+    assert result.report["before"]["boundary_loops"] > 1 and result.report["welded_vertices"] > 0
+    assert result.report["after"]["vertices"] == len(V)
+    assert_clean_open_arch(result, margin)
+
+
+def test_too_few_triangles_means_rescan_and_no_surface_is_refused(tmp_path):
+    V, F = syn.arch(400)
+    result = run(tmp_path, write_binary_stl(tmp_path / "few.stl", V, F))
+    assert result.verdict == "needs_rescan" and "only" in result.verdict_reason and "1,000" in result.verdict_reason
+    # Every triangle degenerate: nothing is left after cleaning, which is a refusal, not a crash.
+    flat = np.zeros((30, 3), np.float32)
+    flat[:, 0] = np.arange(30)
+    (tmp_path / "line.stl").write_bytes(binary_stl_bytes(flat))
+    with pytest.raises(MeshRejected, match="no usable surface"):
+        run(tmp_path, tmp_path / "line.stl")
+
+
+def test_zero_area_slivers_are_collapsed_without_leaving_slits(tmp_path, clean_arch):
+    """A sliver whose corner lies on its opposite edge has no area but three distinct corners; removing
+    it alone would open a slit (and filling that slit would put the same sliver back)."""
+    V, F, margin = clean_arch
+    e = Edges(F, len(V))
+    h1, h2 = e.pairs(only_manifold=True)
+    V2, F2 = V.copy(), F.copy()
+    extra_v, extra_f, replaced = [], [], []
+    for h in h1[::997][:15]:
+        f, k = h // 3, h % 3
+        a, b, c = F[f, k], F[f, (k + 1) % 3], F[f, (k + 2) % 3]
+        mid = len(V2) + len(extra_v)
+        extra_v.append((V[a] + V[b]) / 2)
+        replaced.append(f)
+        extra_f += [[a, mid, c], [mid, b, c], [a, b, mid]]  # the last one is the zero-area sliver
+    keep = np.ones(len(F), bool)
+    keep[replaced] = False
+    V2 = np.concatenate([V2, np.array(extra_v, np.float32)])
+    F2 = np.concatenate([F2[keep], np.array(extra_f, F.dtype)])
+    result = run(tmp_path, write_binary_stl(tmp_path / "slivers.stl", V2, F2))
+    r = result.report
+    assert r["before"]["degenerate_triangles"] == 15 and r["before"]["boundary_loops"] == 1
+    assert r["collapsed_edges"] == 15 and r["holes_filled"] == 0
+    assert r["after"]["degenerate_triangles"] == 0 and r["after"]["triangles"] == len(F)
+    assert_clean_open_arch(result, margin)
+
+
+def test_non_orientable_input_does_not_break_the_pipeline(tmp_path):
+    """A Moebius strip cannot be oriented (Open3D's orient_triangles() returns False and leaves part of
+    the mesh flipped); here the report says how many edges stay inconsistent."""
+    n = 600
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    rows = []
+    for w in (-1.0, 1.0):
+        rows.append(np.stack([(10 + w * np.cos(t / 2)) * np.cos(t), (10 + w * np.cos(t / 2)) * np.sin(t),
+                              w * np.sin(t / 2)], axis=1))
+    V = np.concatenate(rows).astype(np.float32)
+    F = []
+    for i in range(n):
+        j = (i + 1) % n
+        a, b, c, d = i, j, n + j, n + i
+        if j == 0:  # the half twist: the strip's two sides swap
+            b, c = n + 0, 0
+        F += [[a, b, c], [a, c, d]]
+    result = run(tmp_path, write_binary_stl(tmp_path / "m.stl", V, np.array(F)))
+    assert result.report["after"]["non_manifold_edges"] == 0
+    assert result.report["inconsistent_edges_left"] >= 1
+
+
+# --- outputs, previews, progress -----------------------------------------------------------------
+
+
+def test_ply_upload_gives_binary_ply_and_stl_keeping_doubles_and_colours(tmp_path, clean_arch):
+    """`o3d.t.geometry.TriangleMesh.from_legacy()` would round coordinates to float32: the pipeline
+    keeps what the file had, and the scanner's vertex colours too."""
+    from smilepass.mesh.readers import load_file
+
+    V, F, margin = clean_arch
+    Vd = V.astype(np.float64) + 1e-9 * np.arange(len(V))[:, None]
+    path = write_binary_ply(tmp_path / "d.ply", Vd, F, coord="double")
+    result = run(tmp_path, path)
+    assert result.repaired_path.name == "scan.repaired.ply" and result.repaired_stl_path.name == "scan.repaired.stl"
+    header = result.repaired_path.read_bytes()[:400]
+    assert b"binary_little_endian" in header and b"property double x" in header
+    t = topology(result.repaired_path)
+    assert t["V"].dtype == np.float64 and np.array_equal(np.sort(t["V"], axis=0), np.sort(Vd, axis=0))
+    assert topology(result.repaired_stl_path)["triangles"] == len(F)
+
+    rgb = (np.arange(len(V) * 3) % 251).astype(np.uint8).reshape(-1, 3)
+    vert = np.zeros(len(V), np.dtype([("p", "<f4", (3,)), ("rgb", "u1", (3,))]))
+    vert["p"], vert["rgb"] = V, rgb
+    faces = np.zeros(len(F), np.dtype([("n", "u1"), ("v", "<i4", (3,))]))
+    faces["n"], faces["v"] = 3, F
+    header = (f"ply\nformat binary_little_endian 1.0\nelement vertex {len(V)}\nproperty float x\nproperty float y\n"
+              "property float z\nproperty uchar red\nproperty uchar green\nproperty uchar blue\n"
+              f"element face {len(F)}\nproperty list uchar int vertex_indices\nend_header\n")
+    (tmp_path / "c.ply").write_bytes(header.encode() + vert.tobytes() + faces.tobytes())
+    out = run(tmp_path, tmp_path / "c.ply").repaired_path
+    raw = load_file(out)
+    assert raw.colors is not None and b"property uchar red" in out.read_bytes()[:500]
+    by_position = {tuple(p): tuple(c) for p, c in zip(V, rgb)}
+    assert all(by_position[tuple(p)] == tuple(c) for p, c in zip(raw.vertices, raw.colors))
+
+
+def test_previews_and_atomic_outputs(tmp_path, clean_arch):
+    V, F, margin = clean_arch
+    rng = np.random.default_rng(8)
+    F = syn.punch_hole(V, F, syn.interior_vertex(V, F, rng), 1.0)
+    V, F = syn.add_debris(V, F, rng, count=2, lift=1.0)
+    calls = []
+    result = repair(write_binary_stl(tmp_path / "p.stl", V, F), tmp_path / "out", "case7",
+                    progress=lambda stage, fraction: calls.append((stage, fraction)))
+    from PIL import Image
+
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == ["case7.after.png", "case7.before.png", "case7.repaired.stl"]
+    after = np.asarray(Image.open(result.preview_after))
+    before = np.asarray(Image.open(result.preview_before))
+    assert after.shape == before.shape == (480, 640, 3)
+    assert (after[0, 0] == 255).all() and (after[-1, -1] == 255).all()  # white background
+    orange = (after[..., 0] > 200) & (after[..., 1] > 80) & (after[..., 1] < 160) & (after[..., 2] < 60)
+    red = (before[..., 0] > 150) & (before[..., 1] < 60) & (before[..., 2] < 60)
+    assert orange.sum() > 20 and red.sum() > 5  # the filled hole, the removed debris
+    assert not ((before[..., 0] > 200) & (before[..., 1] > 80) & (before[..., 1] < 160) & (before[..., 2] < 60)).any()
+
+    # Progress: known stage names, fractions never go back, enough calls for a bar, ends at 1.
+    assert {s for s, _ in calls} <= STAGES and {"reading", "cleaning", "rendering", "saving"} <= {s for s, _ in calls}
+    fractions = [f for _, f in calls]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(calls) >= 12
+    assert set(result.report["stage_seconds"]) <= STAGES
+
+
+@pytest.mark.parametrize("fail_at", ["rendering", "saving"])
+def test_a_job_killed_midway_leaves_no_output_files(tmp_path, clean_arch, fail_at):
+    V, F, margin = clean_arch
+    src = write_binary_stl(tmp_path / "k.stl", V, F)
+
+    class Killed(Exception):
+        pass
+
+    def progress(stage, fraction):
+        if stage == fail_at and fraction > 0.05 + (0.6 if fail_at == "rendering" else 0.85):
+            raise Killed
+
+    with pytest.raises(Killed):
+        repair(src, tmp_path / "out", "scan", progress=progress)
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_options_from_json_and_their_effect(tmp_path, clean_arch):
+    V, F, margin = clean_arch
+    defaults = RepairOptions()
+    stored = json.loads(json.dumps(dataclasses.asdict(defaults)))
+    assert RepairOptions.from_dict(stored) == defaults
+    assert RepairOptions.from_dict({"debris_max_area_fraction": "0.05", "removed_in_v2": 1}) == \
+        RepairOptions(debris_max_area_fraction=0.05)
+    assert RepairOptions.from_dict(None) == defaults
+
+    rng = np.random.default_rng(9)
+    F = syn.punch_hole(V, F, syn.interior_vertex(V, F, rng), 0.6)
+    V, F = syn.add_debris(V, F, rng, count=2)
+    path = write_binary_stl(tmp_path / "o.stl", V, F)
+    keep_all = run(tmp_path, path, options=RepairOptions(debris_max_area_fraction=0.0,
+                                                          hole_max_perimeter_fraction=0.0))
+    assert keep_all.report["fragments_removed"] == 0 and keep_all.report["holes_filled"] == 0
+    assert keep_all.report["options"]["hole_max_perimeter_fraction"] == 0.0
+    assert run(tmp_path, path).report["holes_filled"] == 1
+
+
+# --- Open3D 0.20 traps ----------------------------------------------------------------------------
+
+
+def test_pipeline_never_calls_open3d_quadratic_checks(tmp_path, clean_arch, monkeypatch):
+    """is_watertight() and is_self_intersecting() are O(n^2) in Open3D 0.20 (minutes on a full arch);
+    topology is counted with numpy instead."""
+    import open3d as o3d
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("O(n^2) Open3D check called")
+
+    for cls in (o3d.geometry.TriangleMesh,):
+        for name in ("is_watertight", "is_self_intersecting", "is_edge_manifold", "is_vertex_manifold",
+                     "get_non_manifold_edges", "orient_triangles", "remove_duplicated_vertices"):
+            monkeypatch.setattr(cls, name, forbidden)
+    monkeypatch.setattr(o3d.io, "read_triangle_mesh", forbidden)
+    V, F, margin = clean_arch
+    F = syn.punch_hole(V, F, syn.interior_vertex(V, F, np.random.default_rng(0)), 0.5)
+    result = repair(write_binary_stl(tmp_path / "w.stl", V, F), tmp_path / "out", "w")  # with previews
+    assert result.verdict == "repaired" and result.preview_after.exists()
+
+
+def test_bad_index_is_refused_before_any_mesh_library_runs(tmp_path, clean_arch, monkeypatch):
+    """Open3D loads an out-of-range face index silently and SIGSEGVs later in compute_vertex_normals."""
+    import open3d as o3d
+
+    monkeypatch.setattr(o3d.t.geometry, "RaycastingScene", lambda *a: (_ for _ in ()).throw(AssertionError))
+    V, F, margin = clean_arch
+    G = F.copy()
+    G[3, 2] = len(V) + 5
+    with pytest.raises(MeshRejected, match="refers to vertex"):
+        repair(write_binary_ply(tmp_path / "bad.ply", V, G), tmp_path / "out", "bad")
+    assert not (tmp_path / "out" / "bad.repaired.ply").exists()
+
+
+def test_broken_stl_is_refused_where_open3d_returns_an_empty_mesh(tmp_path, clean_arch):
+    import open3d as o3d
+
+    V, F, margin = clean_arch
+    data = write_binary_stl(tmp_path / "full.stl", V, F).read_bytes()
+    (tmp_path / "cut.stl").write_bytes(data[:5000])
+    assert len(o3d.io.read_triangle_mesh(str(tmp_path / "cut.stl")).triangles) == 0  # only a warning
+    with pytest.raises(MeshRejected, match="truncated"):
+        run(tmp_path, tmp_path / "cut.stl")
+
+
+def test_hole_filling_returns_new_arrays(clean_arch):
+    """o3d.t TriangleMesh.fill_holes() returns a mesh sharing the input's vertex buffer; ours neither
+    aliases nor modifies its inputs."""
+    V, F, margin = clean_arch
+    F = syn.punch_hole(V, F, syn.interior_vertex(V, F, np.random.default_rng(3)), 0.7)
+    V0, F0 = V.copy(), F.copy()
+    e = Edges(F, len(V))
+    loops = find_loops(V, F, e)
+    hole = np.flatnonzero(loops.perimeter < loops.perimeter.max())
+    V2, F2, _, added = fill(V, F, loops, hole)
+    assert added > 0 and len(F2) == len(F) + added
+    assert not np.shares_memory(V2, V) and not np.shares_memory(F2, F)
+    assert np.array_equal(V, V0) and np.array_equal(F, F0)
+
+
+def test_job_timeout_during_the_open3d_import_stays_a_timeout(tmp_path):
+    """pybind11 turns an exception raised while Open3D's extension initialises (the RQ job timeout's
+    SIGALRM lands there easily: the import takes ~1 s) into ImportError("initialization failed"),
+    which a job would retry as an ordinary error. The renderer re-raises the real exception."""
+    import subprocess
+    import sys
+
+    code = (
+        "import signal, sys\n"
+        "class Timeout(Exception): pass\n"
+        "def alarm(*a): raise Timeout()\n"
+        "signal.signal(signal.SIGALRM, alarm)\n"
+        "from smilepass.mesh.render import _open3d\n"
+        "signal.setitimer(signal.ITIMER_REAL, 0.15)\n"
+        "try:\n"
+        "    _open3d()\n"
+        "    print('imported before the alarm')\n"
+        "except Timeout:\n"
+        "    print('timeout')\n"
+        "except ImportError as exc:\n"
+        "    print('ImportError', exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
+    out = out.splitlines()[0]  # a half-initialised Open3D prints its memory statistics at exit
+    if out == "imported before the alarm":
+        pytest.skip("Open3D imported in under 0.15 s here")
+    assert out == "timeout"
