@@ -35,7 +35,8 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from smilepass.mesh.readers import load_file  # noqa: E402
-from smilepass.mesh.topology import Edges, duplicate_face_mask, face_shape, manifold_components  # noqa: E402
+from smilepass.mesh.topology import (  # noqa: E402
+    Edges, boundary_loop_sizes, duplicate_face_mask, face_shape, manifold_components)
 from smilepass.mesh.weld import weld_exact  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "testdata" / "meshes"
@@ -84,7 +85,7 @@ def quality(path: Path, margin_edges: int | None) -> dict:
         pieces, _ = manifold_components(e, through_non_manifold=True)
     else:
         pieces, _ = manifold_components(e)
-    loops = _loop_sizes(e)
+    loops = boundary_loop_sizes(e)
     repeated = (F[:, 0] == F[:, 1]) | (F[:, 1] == F[:, 2]) | (F[:, 0] == F[:, 2])
     h1, h2 = e.pairs(only_manifold=True)
     tails = F.ravel()
@@ -110,19 +111,6 @@ def _thin(V: np.ndarray, F: np.ndarray) -> np.ndarray:
     return face_shape(V, F, 1e-6 * diag)[1]
 
 
-def _loop_sizes(e: Edges) -> list[int]:
-    import scipy.sparse as sp
-    from scipy.sparse import csgraph
-
-    b = np.flatnonzero(e.counts == 1)
-    if len(b) == 0:
-        return []
-    ev = e.edge_vertices(b)
-    verts, inv = np.unique(ev.ravel(), return_inverse=True)
-    inv = inv.reshape(-1, 2)
-    g = sp.coo_matrix((np.ones(len(inv)), (inv[:, 0], inv[:, 1])), shape=(len(verts),) * 2)
-    _, label = csgraph.connected_components(g, directed=False)
-    return np.bincount(label[inv[:, 0]]).tolist()
 
 
 def generated(n: int, directory: Path) -> list[Path]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from smilepass.mesh.readers import STL_RECORD, load_file
-from smilepass.mesh.topology import Edges, duplicate_face_mask, face_shape
+from smilepass.mesh.topology import Edges, boundary_loop_sizes, duplicate_face_mask, face_shape
 from smilepass.mesh.weld import weld_exact
 
 SHARED_MESHES = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "meshes"
@@ -84,24 +84,10 @@ def topology(path: Path) -> dict:
         "degenerate": int((repeated | _thin(V, F)).sum()),
         "same_direction_edges": int((tails[h1] == tails[h2]).sum()),  # inconsistent winding
         "components": int(n_components),
-        "loop_edges": sorted(_loop_sizes(e), reverse=True),
+        "loop_edges": sorted(boundary_loop_sizes(e), reverse=True),
     }
 
 
-def _loop_sizes(e: Edges) -> list[int]:
-    """Edges per boundary loop (connected pieces of the boundary)."""
-    import scipy.sparse as sp
-    from scipy.sparse import csgraph
-
-    b = np.flatnonzero(e.counts == 1)
-    if len(b) == 0:
-        return []
-    ev = e.edge_vertices(b)
-    verts, inv = np.unique(ev.ravel(), return_inverse=True)
-    inv = inv.reshape(-1, 2)
-    g = sp.coo_matrix((np.ones(len(inv)), (inv[:, 0], inv[:, 1])), shape=(len(verts),) * 2)
-    _, label = csgraph.connected_components(g, directed=False)
-    return np.bincount(label[inv[:, 0]]).tolist()
 
 
 def _thin(V: np.ndarray, F: np.ndarray) -> np.ndarray:

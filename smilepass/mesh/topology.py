@@ -341,17 +341,22 @@ def repeated_corner_mask(F: np.ndarray) -> np.ndarray:
     return (F[:, 0] == F[:, 1]) | (F[:, 1] == F[:, 2]) | (F[:, 0] == F[:, 2])
 
 
-def boundary_vertex_components(edges: Edges) -> int:
-    """Number of boundary loops, counted as connected pieces of the boundary edges (loops that touch at
-    a vertex count once; used for reports, where winding may still be inconsistent)."""
+def boundary_loop_sizes(edges: Edges) -> list[int]:
+    """Edges per boundary loop, counted as connected pieces of the boundary edges (loops that touch
+    at a vertex count once; used for reports, where winding may still be inconsistent)."""
     b = np.flatnonzero(edges.counts == 1)
     if len(b) == 0:
-        return 0
+        return []
     ev = edges.edge_vertices(b)
     verts, inv = np.unique(ev.ravel(), return_inverse=True)
     inv = inv.reshape(-1, 2)
-    count, _ = components_from_pairs(len(verts), inv[:, 0], inv[:, 1])
-    return int(count)
+    _, labels = components_from_pairs(len(verts), inv[:, 0], inv[:, 1])
+    return np.bincount(labels[inv[:, 0]]).tolist()
+
+
+def boundary_vertex_components(edges: Edges) -> int:
+    """Number of boundary loops (see boundary_loop_sizes)."""
+    return len(boundary_loop_sizes(edges))
 
 
 @dataclass
