@@ -123,7 +123,7 @@ def rerun(scan: Scan, options: dict, config) -> None:
 def sweep(config) -> dict:
     """Reconcile scans with the queue: enqueue those that waited for Redis, and settle those whose
     job is gone or failed (a worker killed for good, a horse that died on its last retry)."""
-    counts = {"enqueued": 0, "failed": 0}
+    counts = {"enqueued": 0, "failed": 0, "temp_files_removed": remove_stale_temp_files(config["UPLOAD_DIR"])}
     connection = get_queue(SCAN_QUEUE, config["REDIS_URL"]).connection
     for scan in Scan.select().where(Scan.state == ScanState.WAITING.value).order_by(Scan.id).limit(200):
         if enqueue_repair(scan, config):
@@ -151,6 +151,21 @@ def sweep(config) -> dict:
                                                              & (Scan.state == scan.state)).execute()
             counts["failed"] += updated
     return counts
+
+
+# Temp files older than this belong to an upload or repair whose process was killed.
+STALE_TEMP = dt.timedelta(hours=1)
+
+
+def remove_stale_temp_files(upload_dir: str) -> int:
+    """Partial uploads (*.part) and unfinished repair outputs (*.tmp) that a killed process left."""
+    cutoff = (dt.datetime.now() - STALE_TEMP).timestamp()
+    removed = 0
+    for path in scan_dir(upload_dir).iterdir():
+        if path.suffix in (".part", ".tmp") and path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 # A busy RQ worker reports every 30 s while its horse works; three missed reports means it is dead

@@ -300,3 +300,19 @@ def test_oversized_scan_is_refused_while_streaming(app, clinician, redis_conn):
     assert "The scan is larger than 0 MB." not in html  # the limit reads as a size a person understands
     assert "larger than" in html and 'value="Big one"' in html
     assert scan_files(app) == [] and query(lambda: Scan.select().count()) == 0
+
+
+def test_sweep_removes_stale_temp_files_only(app, redis_conn):
+    from smilepass.scans import sweep
+    directory = scan_dir(app.config["UPLOAD_DIR"])
+    old_tmp, old_part = directory / ".abc.repaired.stl.1234.tmp", directory / "deadbeef.part"
+    fresh_tmp, kept = directory / ".new.repaired.stl.5678.tmp", directory / "0123abcd.stl"
+    for path in (old_tmp, old_part, fresh_tmp, kept):
+        path.write_bytes(b"x")
+    two_hours_ago = time.time() - 7200
+    for path in (old_tmp, old_part, kept):
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    with app.app_context():
+        counts = query(lambda: sweep(app.config))
+    assert counts["temp_files_removed"] == 2
+    assert sorted(p.name for p in directory.iterdir()) == sorted([fresh_tmp.name, kept.name])
