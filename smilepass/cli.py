@@ -51,13 +51,16 @@ def create_user_command(email, role, name, password):
 @with_appcontext
 @click.option("--tickets", "ticket_count", type=int, default=200, show_default=True)
 @click.option("--clinicians", type=int, default=40, show_default=True)
+@click.option("--cases", "case_count", type=int, default=0, show_default=True, help="Demo cases with shipments.")
 @click.option("--password", default="demo-pass-2026", show_default=True, help="Password of every demo account.")
-def demo_command(ticket_count, clinicians, password):
-    """Fill the database with realistic demo users and tickets."""
-    from .demo import make_demo
+def demo_command(ticket_count, clinicians, case_count, password):
+    """Fill the database with realistic demo users, tickets and cases."""
+    from .demo import make_demo, make_demo_cases
 
     with db.database.connection_context():
         summary = make_demo(ticket_count, clinicians, password)
+        if case_count:
+            summary += "\n" + make_demo_cases(case_count)
     click.echo(summary)
 
 

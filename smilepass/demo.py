@@ -95,3 +95,48 @@ def make_demo(ticket_count: int, clinician_count: int, password: str) -> str:
 
 def _ensure_user(email, name, role, password_hash):
     return User.by_email(email) or create_user(email, "", role.value, name, password_hash=password_hash)
+
+
+PLANS = ["Full case, 24 steps", "Full case, 18 steps", "Refinement 1", "Refinement 2", "Lite, 14 steps",
+         "Retainers"]
+
+
+def make_demo_cases(count: int) -> str:
+    """Demo cases for the demo clinicians, each with a shipment in one of the three tracker states."""
+    from .cases.models import Case, Shipment, ShipmentState
+
+    rng = random.Random(7)
+    clinicians = list(User.select().where((User.role == Role.CLINICIAN.value) & User.email.endswith("@demo.smilepass.local")))
+    if not clinicians:
+        return "demo cases: run demo first (no demo clinicians)"
+    first_number = Case.select().count() + 1
+    now = utcnow()
+    states = [s.value for s in ShipmentState]
+    with database.atomic():
+        cases = []
+        for n in range(count):
+            created = now - dt.timedelta(days=rng.randint(1, 700))
+            cases.append({"case_number": f"DEMO-{first_number + n:06d}", "clinician": rng.choice(clinicians).id,
+                          "patient_name": f"{rng.choice(FIRST)} {rng.choice(LAST)}",
+                          "patient_dob": dt.date(1960, 1, 1) + dt.timedelta(days=rng.randint(0, 20000)),
+                          "clinic_patient_id": f"P{rng.randint(10000, 99999)}", "treatment_plan": rng.choice(PLANS),
+                          "arches": rng.choice(["upper", "lower", "both"]), "latest_state": rng.choice(states),
+                          "created_at": created, "updated_at": created})
+        for start in range(0, len(cases), 2000):
+            Case.insert_many(cases[start:start + 2000]).execute()
+        made = (Case.select(Case.id, Case.latest_state, Case.created_at)
+                .where(Case.case_number.startswith("DEMO-")).order_by(Case.id.desc()).limit(count))
+        shipments = []
+        for case in made:
+            shipped = case.created_at + dt.timedelta(days=14)
+            row = {"case": case.id, "phases": "Aligners 1–12", "state": case.latest_state,
+                   "target_ship_date": shipped.date(), "in_production_at": case.created_at, "created_at": case.created_at}
+            if case.latest_state != ShipmentState.IN_PRODUCTION.value:
+                row.update(in_transit_at=shipped, carrier=rng.choice(["DHL", "UPS", "FedEx"]),
+                           tracking_number=f"1Z{rng.randint(10**9, 10**10 - 1)}")
+            if case.latest_state == ShipmentState.DELIVERED.value:
+                row["delivered_at"] = shipped + dt.timedelta(days=3)
+            shipments.append(row)
+        for start in range(0, len(shipments), 2000):
+            Shipment.insert_many(shipments[start:start + 2000]).execute()
+    return f"demo: {count} cases with one shipment each"

@@ -82,3 +82,12 @@ def test_database_is_wal_with_foreign_keys(app):
         assert db.database.execute_sql("pragma journal_mode").fetchone()[0] == "wal"
         assert db.database.execute_sql("pragma foreign_keys").fetchone()[0] == 1
         assert db.database.execute_sql("pragma busy_timeout").fetchone()[0] == 5000
+
+
+def test_demo_cases(cli):
+    from smilepass.cases.models import Case, Shipment
+    result = cli.invoke(args=["demo", "--tickets", "10", "--clinicians", "2", "--cases", "30"])
+    assert result.exit_code == 0, result.output
+    assert query(lambda: (Case.select().count(), Shipment.select().count())) == (30, 30)
+    # Every case's list state matches its shipment.
+    assert query(lambda: Case.select().join(Shipment).where(Case.latest_state != Shipment.state).count()) == 0
