@@ -9,14 +9,8 @@ from .browser_support import (
     PRIORITY_RANK,
     TICKET_NUMBER,
     TIMEOUT_MS,
-    VIEWPORT,
-    LiveServer,
-    PageProblems,
     artifact_path,
-    chromium_missing_reason,
-    htmx_missing_reason,
     image_loaded,
-    launch_chromium,
     marker,
     read_db,
     seed_tickets,
@@ -53,55 +47,6 @@ NEW_DESCRIPTION = "The STL upload stops at 80 percent with error STL-0417. Chrom
 
 
 # --- fixtures ---------------------------------------------------------------------------------
-
-@pytest.fixture(scope="session")
-def chromium():
-    reason = chromium_missing_reason()
-    if reason:
-        pytest.skip(reason)
-    playwright = sync_api.sync_playwright().start()
-    try:
-        browser = launch_chromium(playwright)
-    except Exception:
-        playwright.stop()
-        raise
-    yield browser
-    browser.close()
-    playwright.stop()
-
-
-@pytest.fixture
-def live_server(app):
-    reason = htmx_missing_reason()
-    if reason:
-        pytest.skip(reason)
-    server = LiveServer(app).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def new_page(chromium, live_server):
-    """Open a page in a fresh browser context (its own cookies: one signed-in person each).
-    At the end, fails the test on script errors, CSP refusals or exceptions in the app."""
-    contexts, watchers = [], []
-
-    def open_page(javascript: bool = True):
-        context = chromium.new_context(viewport=VIEWPORT, java_script_enabled=javascript, base_url=live_server.url)
-        context.set_default_timeout(TIMEOUT_MS)
-        context.set_default_navigation_timeout(TIMEOUT_MS)
-        contexts.append(context)
-        page = context.new_page()
-        watchers.append(PageProblems(page))
-        return page
-
-    yield open_page
-    for context in contexts:
-        context.close()
-    problems = [item for watcher in watchers for item in watcher.items]
-    assert not problems, "the browser reported problems:\n" + "\n".join(problems)
-    assert not live_server.errors, f"the app raised: {live_server.errors!r}"
-
 
 @pytest.fixture
 def screenshot_png(tmp_path):
