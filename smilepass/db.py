@@ -69,12 +69,13 @@ _prepared: dict = {}
 
 def prepared(key, build, raw_rows=False, **values):
     """peewee turns its expression tree into SQL text on every call; for the few queries every page
-    view runs, build the text once per database and reuse it with fresh values.
+    view runs, build the text once per SQL dialect and reuse it with fresh values.
 
     `build(params)` returns the query, using `params.NAME` (a marker value) where a value goes; the
     result is run as a raw query of the same model, so fields convert as usual; with raw_rows the
     driver's rows come back untouched (the caller converts, e.g. SQLite's text timestamps)."""
-    cache_key = (id(database.obj), key)
+    # The text depends only on the dialect (quoting, placeholders), not on which database object.
+    cache_key = (type(database.obj), key)
     entry = _prepared.get(cache_key)
     if entry is None:
         markers = type("Params", (), {name: Param(name).marker for name in values})

@@ -74,17 +74,11 @@ def _megabytes(size: int) -> str:
     return f"{size / (1024 * 1024):g} MB" if size >= 1024 * 1024 else f"{size / (1024 * 1024):.1f} MB"
 
 
-def remove_files(upload_dir: str, scan_or_names) -> None:
-    names = scan_or_names if isinstance(scan_or_names, (list, tuple)) else _output_names(scan_or_names) + [
-        scan_or_names.stored_name]
+def remove_files(upload_dir: str, names) -> None:
     directory = scan_dir(upload_dir)
     for name in names:
         if name:
             (directory / name).unlink(missing_ok=True)
-
-
-def _output_names(scan: Scan) -> list[str]:
-    return [scan.repaired_name, scan.repaired_stl_name, scan.preview_before_name, scan.preview_after_name]
 
 
 def enqueue_repair(scan: Scan, config) -> bool:

@@ -22,7 +22,6 @@ class StagedUploads:
         self.scan = None
         self.scan_name = ""
         self.scans: list[Scan] = []
-        self.committed = False
 
     def __enter__(self):
         return self
@@ -57,7 +56,6 @@ class StagedUploads:
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
-            self.committed = True
             for scan in self.scans:
                 enqueue_repair(scan, self.config)
             return False

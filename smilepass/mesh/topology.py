@@ -162,6 +162,15 @@ def face_components(n_faces: int, h1: np.ndarray, h2: np.ndarray):
     return count, labels
 
 
+def _jump_to_roots(parent: np.ndarray) -> np.ndarray:
+    """Pointer jumping: follow parent links until every node points straight at its root."""
+    while True:
+        jumped = parent[parent]
+        if np.array_equal(jumped, parent):
+            return parent
+        parent = jumped
+
+
 def components_from_pairs(n: int, a: np.ndarray, b: np.ndarray):
     """(count, labels 0..count-1 in order of first node) of an undirected graph given as an edge list.
 
@@ -178,11 +187,7 @@ def components_from_pairs(n: int, a: np.ndarray, b: np.ndarray):
         new = label.copy()
         np.minimum.at(new, la, low)  # hook both roots of every edge to the smaller one
         np.minimum.at(new, lb, low)
-        while True:
-            jumped = new[new]
-            if np.array_equal(jumped, new):
-                break
-            new = jumped
+        new = _jump_to_roots(new)
         if np.array_equal(new, label):
             break
         label = new
@@ -224,11 +229,7 @@ def manifold_components(edges: "Edges", through_non_manifold: bool = False):
     for _ in range(48):
         new = np.minimum(np.minimum(label, label[nbr[:, 0]]), np.minimum(label[nbr[:, 1]], label[nbr[:, 2]]))
         np.minimum.at(new, label, new)  # hook each root to the smallest label seen in its tree
-        while True:
-            jumped = new[new]
-            if np.array_equal(jumped, new):
-                break
-            new = jumped
+        new = _jump_to_roots(new)
         if np.array_equal(new, label):
             break
         label = new
