@@ -92,6 +92,49 @@ class OutboxMail(BaseModel):
     last_error = pw.TextField(default="")
 
 
+class Case(BaseModel):
+    """A patient's aligner case. Its shipments, labels and patient links are in cases/models.py;
+    it lives here because tickets and scans point at it."""
+    case_number = pw.CharField(max_length=40, unique=True)
+    patient_name = pw.CharField(max_length=120)
+    patient_dob = pw.DateField()
+    clinic_patient_id = pw.CharField(max_length=60, default="")
+    # The treating clinician owns the case: only they (and staff) see it.
+    clinician = pw.ForeignKeyField(User, backref="cases", on_delete="RESTRICT")
+    treatment_plan = pw.CharField(max_length=200, default="")
+    arches = pw.CharField(max_length=8, default="both")
+    notes = pw.TextField(default="")
+    # The state of the case's newest shipment ("" when it has none), kept in step by shipments.py
+    # so the list can sort, filter and count on it without a join.
+    latest_state = pw.CharField(max_length=16, default="")
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        # One index per sortable column, for staff (all cases) and for one clinician's cases.
+        indexes = (
+            (("created_at", "id"), False),
+            (("patient_name", "id"), False),
+            (("treatment_plan", "id"), False),
+            (("latest_state", "id"), False),
+            (("clinician", "created_at", "id"), False),
+            (("clinician", "case_number"), False),
+            (("clinician", "patient_name", "id"), False),
+            (("clinician", "treatment_plan", "id"), False),
+            (("clinician", "latest_state", "id"), False),
+        )
+
+    @classmethod
+    def visible_to(cls, user: User):
+        query = cls.select()
+        return query if user.is_staff else query.where(cls.clinician == user.id)
+
+    @classmethod
+    def get_visible(cls, case_id: int, user: User):
+        """The case if this user may see it, else None (callers answer 404 either way)."""
+        return cls.visible_to(user).where(cls.id == case_id).first()
+
+
 class Priority(enum.IntEnum):
     LOW = 0
     NORMAL = 1
@@ -151,6 +194,8 @@ class Ticket(BaseModel):
     updated_at = pw.DateTimeField(default=utcnow)
     response_due_at = pw.DateTimeField(null=True)
     first_response_at = pw.DateTimeField(null=True)
+    # The case the request is about, if any; its handle shows in the ticket table.
+    case = pw.ForeignKeyField(Case, null=True, backref="tickets", on_delete="SET NULL")
 
     class Meta:
         # One index per sortable column, for the staff view (all tickets) and for a clinician's own
@@ -166,6 +211,7 @@ class Ticket(BaseModel):
             (("requester", "title", "id"), False),
             (("requester", "category", "id"), False),
             (("requester", "status", "id"), False),
+            (("case", "id"), False),
         )
 
     @property
@@ -235,6 +281,24 @@ def ticket_number(ticket_id: int) -> str:
     return f"SP-{ticket_id:06d}"
 
 
+RESOLUTIONS = [
+    ("replacement", "Replacement tray"),
+    ("refund", "Refund"),
+    ("guidance", "In-chair repair guidance"),
+]
+
+
+class CaseDetails(BaseModel):
+    """The structured part of a request about a case. Tooth numbers are kept in FDI notation
+    (comma-separated) and shown in the clinic's preferred notation."""
+    ticket = pw.ForeignKeyField(Ticket, primary_key=True, backref="case_details", on_delete="CASCADE")
+    teeth = pw.CharField(max_length=200, default="")
+    last_aligner_delivered = pw.DateField(null=True)
+    aligner_step = pw.SmallIntegerField(null=True)
+    tracking_number = pw.CharField(max_length=80, default="")
+    preferred_resolution = pw.CharField(max_length=16, default="")
+
+
 class Message(BaseModel):
     """A reply in a ticket's thread. Internal notes are for staff eyes only."""
     ticket = pw.ForeignKeyField(Ticket, backref="messages", on_delete="CASCADE")
@@ -286,8 +350,10 @@ class ScanState(str, enum.Enum):
 
 
 class Scan(BaseModel):
-    """An intraoral scan (STL/PLY) attached to a ticket, and the result of its latest repair run."""
-    ticket = pw.ForeignKeyField(Ticket, backref="scans", on_delete="CASCADE")
+    """An intraoral scan (STL/PLY) attached to a ticket, a case or both, and the result of its latest
+    repair run."""
+    ticket = pw.ForeignKeyField(Ticket, null=True, backref="scans", on_delete="CASCADE")
+    case = pw.ForeignKeyField(Case, null=True, backref="scans", on_delete="SET NULL")
     message = pw.ForeignKeyField(Message, null=True, backref="scans", on_delete="CASCADE")
     uploader = pw.ForeignKeyField(User, on_delete="RESTRICT")
     original_name = pw.CharField(max_length=255)  # display text only
@@ -317,7 +383,7 @@ class Scan(BaseModel):
     finished_at = pw.DateTimeField(null=True)
 
     class Meta:
-        indexes = ((("ticket",), False),)
+        indexes = ((("ticket",), False), (("case", "id"), False))
 
     @property
     def state_enum(self) -> ScanState:
@@ -333,11 +399,23 @@ class Scan(BaseModel):
 
     @classmethod
     def get_visible(cls, scan_id: int, user: User):
-        """The scan if this user may see its ticket, else None (callers answer 404 either way)."""
+        """The scan if this user may see its ticket or its case, else None (callers answer 404
+        either way)."""
         scan = cls.get_or_none(cls.id == scan_id)
-        if scan is None or Ticket.get_visible(scan.ticket_id, user) is None:
+        if scan is None:
             return None
-        return scan
+        if scan.ticket_id is not None and Ticket.get_visible(scan.ticket_id, user) is not None:
+            return scan
+        if scan.case_id is not None and Case.get_visible(scan.case_id, user) is not None:
+            return scan
+        return None
+
+
+class Setting(BaseModel):
+    """A clinic-wide setting admins change at run time. Keys, types and defaults are in settings.py."""
+    key = pw.CharField(max_length=60, primary_key=True)
+    value = pw.TextField()
+    updated_at = pw.DateTimeField(default=utcnow)
 
 
 class AuditLog(BaseModel):
@@ -355,5 +433,5 @@ class AuditLog(BaseModel):
         indexes = ((("object_type", "object_id"), False),)
 
 
-ALL_MODELS = [User, LoginThrottle, PasswordReset, OutboxMail, Ticket, TicketCount, Message, StatusChange, Attachment,
-              Scan, AuditLog]
+ALL_MODELS = [User, LoginThrottle, PasswordReset, OutboxMail, Case, Ticket, TicketCount, CaseDetails, Message,
+              StatusChange, Attachment, Scan, Setting, AuditLog]

@@ -5,7 +5,7 @@ bp = Blueprint("cases", __name__, url_prefix="/cases")
 shipments_bp = Blueprint("shipments", __name__, url_prefix="/shipments")
 patient_bp = Blueprint("patient", __name__, url_prefix="/p")
 
-from . import patient, views  # noqa: E402,F401  (routes register on import)
+from . import patient, shipment_views, views  # noqa: E402,F401  (routes register on import)
 
 
 def register(app) -> None:

@@ -1,10 +1,10 @@
-"""Cases, their shipments (one tracker per shipment, which may carry several phases), labels,
+"""The case's satellites: its shipments (one tracker per shipment, which may carry several phases), labels,
 holidays, per-user preferences and patients' status links."""
 import enum
 
 import peewee as pw
 
-from ..models import BaseModel, User, utcnow
+from ..models import BaseModel, Case, User, utcnow  # noqa: F401  (Case lives with Ticket, which points at it)
 
 ARCHES = [("both", "Both arches"), ("upper", "Upper arch"), ("lower", "Lower arch")]
 # Label colours come from a fixed palette; each has a CSS class `label-<name>` in cases.css.
@@ -29,47 +29,6 @@ class ShipmentState(str, enum.Enum):
         order = list(ShipmentState)
         i = order.index(self)
         return order[i + 1] if i + 1 < len(order) else None
-
-
-class Case(BaseModel):
-    case_number = pw.CharField(max_length=40, unique=True)
-    patient_name = pw.CharField(max_length=120)
-    patient_dob = pw.DateField()
-    clinic_patient_id = pw.CharField(max_length=60, default="")
-    # The treating clinician owns the case: only they (and staff) see it.
-    clinician = pw.ForeignKeyField(User, backref="cases", on_delete="RESTRICT")
-    treatment_plan = pw.CharField(max_length=200, default="")
-    arches = pw.CharField(max_length=8, default="both")
-    notes = pw.TextField(default="")
-    # The state of the case's newest shipment ("" when it has none), kept in step by shipments.py
-    # so the list can sort, filter and count on it without a join.
-    latest_state = pw.CharField(max_length=16, default="")
-    created_at = pw.DateTimeField(default=utcnow)
-    updated_at = pw.DateTimeField(default=utcnow)
-
-    class Meta:
-        # One index per sortable column, for staff (all cases) and for one clinician's cases.
-        indexes = (
-            (("created_at", "id"), False),
-            (("patient_name", "id"), False),
-            (("treatment_plan", "id"), False),
-            (("latest_state", "id"), False),
-            (("clinician", "created_at", "id"), False),
-            (("clinician", "case_number"), False),
-            (("clinician", "patient_name", "id"), False),
-            (("clinician", "treatment_plan", "id"), False),
-            (("clinician", "latest_state", "id"), False),
-        )
-
-    @classmethod
-    def visible_to(cls, user: User):
-        query = cls.select()
-        return query if user.is_staff else query.where(cls.clinician == user.id)
-
-    @classmethod
-    def get_visible(cls, case_id: int, user: User):
-        """The case if this user may see it, else None (callers answer 404 either way)."""
-        return cls.visible_to(user).where(cls.id == case_id).first()
 
 
 class Shipment(BaseModel):
@@ -169,4 +128,4 @@ class PatientLink(BaseModel):
     revoked_at = pw.DateTimeField(null=True)
 
 
-CASE_MODELS = [Case, Shipment, Label, CaseLabel, Holiday, UserPreference, PatientLink]
+CASE_MODELS = [Shipment, Label, CaseLabel, Holiday, UserPreference, PatientLink]

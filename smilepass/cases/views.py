@@ -1,73 +1,37 @@
-"""Cases (list, form, detail with shipment trackers), labels, the Shipments view and the CSV
-import of tracking numbers."""
-import io
-
+"""Cases: the list, the case form, the case page (with its shipment trackers) and labels."""
 import peewee as pw
-import segno
 from wtforms.fields.choices import SelectChoice
-from flask import abort, current_app, flash, make_response, render_template, request, session, url_for
+from flask import abort, flash, current_app, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from .. import audit
 from ..db import database
-from ..htmx import is_htmx, page_or_block, see_other
+from ..htmx import page_or_block, see_other
 from ..models import Role, User, utcnow
-from . import bp, shipments_bp
-from .forms import CaseForm, ImportForm, LabelForm, PlainForm, ReopenForm, ShipmentForm, TransitForm
+from . import bp
+from .forms import CaseForm, LabelForm, PlainForm, ShipmentForm, TransitForm
 from .listing import case_table, remembered_sort
-from .models import PALETTE, Case, CaseLabel, Holiday, Label, PatientLink, Shipment, ShipmentState
-from .shipments import (ShipmentRefused, active_condition, advance, create_link, create_shipment, estimate,
-                        reopen, revoke_link, state_counts, visible_links)
-from .tracking_import import ImportError_, apply_import, parse_import
+from .lookup import acting_user, case_or_404, int_arg, staff_only, tracker
+from .models import PALETTE, Case, CaseLabel, Holiday, Label, Shipment
+from .shipments import ShipmentRefused, create_shipment
 
 LIST = "cases/index.html"
 FORM = "cases/form.html"
 DETAIL = "cases/detail.html"
-SHIPMENT = "cases/shipment.html"
 LABELS = "cases/labels.html"
-SHIPMENTS = "cases/shipments.html"
-IMPORT = "cases/import.html"
-
-
-def _user() -> User:
-    return current_user._get_current_object()
-
-
-def _int_arg(name, default=None):
-    value = request.args.get(name, "")
-    return int(value) if value.isdigit() else default
-
-
-def _case_or_404(case_id: int) -> Case:
-    case = Case.get_visible(case_id, current_user)
-    if case is None:
-        abort(404)
-    return case
-
-
-def _shipment_or_404(shipment_id: int) -> Shipment:
-    shipment = Shipment.get_visible(shipment_id, current_user)
-    if shipment is None:
-        abort(404)
-    return shipment
-
-
-def _staff_only():
-    if not current_user.is_staff:
-        abort(404)
 
 
 # Case list -------------------------------------------------------------------------------------
 
 def _table():
-    user = _user()
+    user = acting_user()
     sort = remembered_sort(user, request.args.get("sort"))
     label = None
-    label_id = _int_arg("label")
+    label_id = int_arg("label")
     if label_id is not None:
         label = Label.get_own(label_id, user)
     return case_table(user, sort, request.args.get("state"), label, request.args.get("q", ""),
-                      _int_arg("page", 1), current_app.config["PAGE_SIZE"], url_for("cases.index"))
+                      int_arg("page", 1), current_app.config["PAGE_SIZE"], url_for("cases.index"))
 
 
 @bp.get("/")
@@ -153,7 +117,7 @@ def create():
 @bp.get("/<int:case_id>/edit")
 @login_required
 def edit(case_id: int):
-    case = _case_or_404(case_id)
+    case = case_or_404(case_id)
     form = _prepare_form(CaseForm(formdata=None, obj=case))
     if current_user.is_staff:
         form.clinician.data = case.clinician_id
@@ -163,7 +127,7 @@ def edit(case_id: int):
 @bp.post("/<int:case_id>/edit")
 @login_required
 def update(case_id: int):
-    case = _case_or_404(case_id)
+    case = case_or_404(case_id)
     form = _prepare_form(CaseForm())
     saved = _save_case(form, case)
     if saved is None:
@@ -174,20 +138,15 @@ def update(case_id: int):
 
 # Case detail, shipments ------------------------------------------------------------------------
 
-def _tracker(shipment: Shipment, holidays):
-    kind, value = estimate(shipment, holidays)
-    return {"shipment": shipment, "eta_kind": kind, "eta": value, "links": visible_links(shipment)}
-
-
 def _detail_context(case: Case, shipment_form=None):
     holidays = Holiday.dates()
-    user = _user()
+    user = acting_user()
     own_labels = list(Label.select().where(Label.owner == user.id).order_by(Label.name))
     attached_ids = {cl.label_id for cl in CaseLabel.select(CaseLabel.label).join(Label).where(
         (CaseLabel.case == case.id) & (Label.owner == user.id))}
     return {
         "case": case,
-        "trackers": [_tracker(s, holidays) for s in case.shipments.order_by(Shipment.id.desc())],
+        "trackers": [tracker(s, holidays) for s in case.shipments.order_by(Shipment.id.desc())],
         "shipment_form": shipment_form or ShipmentForm(formdata=None),
         "transit_form": TransitForm(formdata=None),
         "plain_form": PlainForm(formdata=None),
@@ -200,7 +159,7 @@ def _detail_context(case: Case, shipment_form=None):
 @bp.get("/<int:case_id>")
 @login_required
 def detail(case_id: int):
-    case = _case_or_404(case_id)
+    case = case_or_404(case_id)
     audit.record("case_view", case)
     return render_template(DETAIL, **_detail_context(case))
 
@@ -208,136 +167,17 @@ def detail(case_id: int):
 @bp.post("/<int:case_id>/shipments")
 @login_required
 def add_shipment(case_id: int):
-    case = _case_or_404(case_id)
-    _staff_only()
+    case = case_or_404(case_id)
+    staff_only()
     form = ShipmentForm()
     if form.validate_on_submit():
         try:
-            create_shipment(case, _user(), form.phases.data, form.target_ship_date.data)
+            create_shipment(case, acting_user(), form.phases.data, form.target_ship_date.data)
         except ShipmentRefused as exc:
             form.phases.errors = [str(exc)]
         else:
             return see_other(url_for("cases.detail", case_id=case.id) + "#shipments")
     return render_template(DETAIL, **_detail_context(case, shipment_form=form)), 422
-
-
-def _shipment_context(shipment: Shipment, error=None, transit_form=None, reopen_form=None, new_link=None):
-    return {
-        "t": _tracker(shipment, Holiday.dates()),
-        "case": shipment.case,
-        "error": error,
-        "transit_form": transit_form or TransitForm(formdata=None),
-        "reopen_form": reopen_form or ReopenForm(formdata=None),
-        "plain_form": PlainForm(formdata=None),
-        "new_link": new_link,
-    }
-
-
-def _shipment_response(shipment: Shipment, status=200, **extra):
-    return page_or_block(SHIPMENT, "shipment", status=status, **_shipment_context(shipment, **extra))
-
-
-def _after_shipment_change(shipment: Shipment):
-    if is_htmx():
-        return _shipment_response(shipment)
-    return see_other(url_for("cases.shipment", shipment_id=shipment.id))
-
-
-@bp.get("/shipments/<int:shipment_id>")
-@login_required
-def shipment(shipment_id: int):
-    found = _shipment_or_404(shipment_id)
-    new_link = None
-    shown = session.pop("new_link", None)
-    if shown and shown.get("shipment") == found.id:
-        new_link = shown
-    return _shipment_response(found, new_link=new_link)
-
-
-@bp.post("/shipments/<int:shipment_id>/advance")
-@login_required
-def advance_shipment(shipment_id: int):
-    found = _shipment_or_404(shipment_id)
-    _staff_only()
-    form = TransitForm()
-    if not form.validate_on_submit():
-        return _shipment_response(found, status=422, transit_form=form, error="Check the fields below.")
-    try:
-        advance(found, _user(), to_state=request.form.get("to") or None, carrier=form.carrier.data,
-                tracking_number=form.tracking_number.data, carrier_eta=form.carrier_eta.data)
-    except ShipmentRefused as exc:
-        return _shipment_response(found, status=422, transit_form=form, error=str(exc))
-    return _after_shipment_change(found)
-
-
-@bp.post("/shipments/<int:shipment_id>/reopen")
-@login_required
-def reopen_shipment(shipment_id: int):
-    found = _shipment_or_404(shipment_id)
-    form = ReopenForm()
-    if not current_user.is_admin:
-        abort(403)
-    if not form.validate_on_submit():
-        return _shipment_response(found, status=422, reopen_form=form, error="Write why the shipment goes back.")
-    try:
-        reopen(found, _user(), form.reason.data)
-    except ShipmentRefused as exc:
-        return _shipment_response(found, status=422, reopen_form=form, error=str(exc))
-    return _after_shipment_change(found)
-
-
-# Patient links -------------------------------------------------------------------------------
-
-def _link_or_404(link_id: int) -> PatientLink:
-    link = PatientLink.get_or_none(PatientLink.id == link_id)
-    if link is None or Shipment.get_visible(link.shipment_id, current_user) is None:
-        abort(404)
-    return link
-
-
-@bp.post("/shipments/<int:shipment_id>/links")
-@login_required
-def create_patient_link(shipment_id: int):
-    found = _shipment_or_404(shipment_id)
-    PlainForm().validate_on_submit()  # CSRF is checked app-wide
-    link, token = create_link(found, _user())
-    new_link = {"shipment": found.id, "id": link.id, "url": url_for("patient.status", token=token, _external=True)}
-    # The token is never stored on the server: the QR image route reads it from the signed session,
-    # once.
-    session["qr_token"] = {"id": link.id, "token": token}
-    if is_htmx():
-        return _shipment_response(found, new_link=new_link)
-    session["new_link"] = new_link
-    return see_other(url_for("cases.shipment", shipment_id=found.id))
-
-
-@bp.get("/links/<int:link_id>/qr.svg")
-@login_required
-def link_qr(link_id: int):
-    link = _link_or_404(link_id)
-    pending = session.get("qr_token") or {}
-    if pending.get("id") != link.id or link.revoked_at is not None:
-        abort(404)
-    session.pop("qr_token", None)
-    url = url_for("patient.status", token=pending["token"], _external=True)
-    buffer = io.BytesIO()
-    segno.make(url, error="m").save(buffer, kind="svg", scale=5, border=2, xmldecl=False, svgclass=None,
-                                    lineclass=None)
-    response = make_response(buffer.getvalue())
-    response.mimetype = "image/svg+xml"
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
-
-
-@bp.post("/links/<int:link_id>/revoke")
-@login_required
-def revoke_patient_link(link_id: int):
-    link = _link_or_404(link_id)
-    PlainForm().validate_on_submit()
-    revoke_link(link, _user())
-    found = Shipment.get_visible(link.shipment_id, current_user)
-    return _after_shipment_change(found)
 
 
 # Labels -------------------------------------------------------------------------------------
@@ -407,7 +247,7 @@ def delete_label(label_id: int):
 @bp.post("/<int:case_id>/labels")
 @login_required
 def attach_label(case_id: int):
-    case = _case_or_404(case_id)
+    case = case_or_404(case_id)
     PlainForm().validate_on_submit()
     raw = request.form.get("label", "")
     label = Label.get_own(int(raw), current_user) if raw.isdigit() else None
@@ -420,79 +260,10 @@ def attach_label(case_id: int):
 @bp.post("/<int:case_id>/labels/<int:label_id>/detach")
 @login_required
 def detach_label(case_id: int, label_id: int):
-    case = _case_or_404(case_id)
+    case = case_or_404(case_id)
     label = Label.get_own(label_id, current_user)
     if label is None:
         abort(404)
     PlainForm().validate_on_submit()
     CaseLabel.delete().where((CaseLabel.case == case.id) & (CaseLabel.label == label.id)).execute()
     return see_other(url_for("cases.detail", case_id=case.id) + "#labels")
-
-
-# Shipments view ------------------------------------------------------------------------------
-
-STATE_SLUGS = {s.slug: s for s in ShipmentState}
-
-
-@shipments_bp.get("/")
-@login_required
-def index():
-    user = _user()
-    history = request.args.get("history") == "1"
-    base = Shipment.select().join(Case)
-    if not user.is_staff:
-        base = base.where(Case.clinician == user.id)
-    if not history:
-        base = base.where(active_condition())
-    counts = state_counts(base)
-    state = STATE_SLUGS.get(request.args.get("state", ""))
-    query = base.select(Shipment, Case)
-    if state is not None:
-        query = query.where(Shipment.state == state.value)
-    page = _int_arg("page", 1)
-    size = current_app.config["PAGE_SIZE"]
-    found = list(query.order_by(Shipment.target_ship_date.desc(), Shipment.id.desc())
-                 .limit(size + 1).offset((page - 1) * size))
-    holidays = Holiday.dates()
-
-    def link(**changes):
-        params = {"state": state.slug if state else None, "history": "1" if history else None, "page": None}
-        params.update(changes)
-        return url_for("shipments.index", **{k: v for k, v in params.items() if v not in (None, 1)})
-
-    filters = [("All", link(state=None), state is None, "", sum(counts.values()))]
-    filters += [(s.label, link(state=s.slug), state == s, "ship-" + s.slug, counts.get(s.value, 0))
-                for s in ShipmentState]
-    return page_or_block(SHIPMENTS, "shipment_table", trackers=[_tracker(s, holidays) for s in found[:size]],
-                         filters=filters, history=history, page=page, has_next=len(found) > size, link=link)
-
-
-@shipments_bp.get("/import")
-@login_required
-def import_form():
-    _staff_only()
-    return render_template(IMPORT, form=ImportForm(formdata=None), results=None, applied=False)
-
-
-@shipments_bp.post("/import")
-@login_required
-def import_csv():
-    _staff_only()
-    form = ImportForm()
-    form.validate_on_submit()
-    upload = form.file.data
-    if upload is None or not getattr(upload, "filename", ""):
-        form.file.errors = ["Choose a CSV file."]
-        return render_template(IMPORT, form=form, results=None, applied=False), 422
-    data = upload.read(1024 * 1024 + 1)
-    try:
-        if len(data) > 1024 * 1024:
-            raise ImportError_("The file is larger than 1 MB.")
-        results = parse_import(data)
-    except ImportError_ as exc:
-        form.file.errors = [str(exc)]
-        return render_template(IMPORT, form=form, results=None, applied=False), 422
-    if any(r.error for r in results):
-        return render_template(IMPORT, form=form, results=results, applied=False), 422
-    apply_import(results, _user())
-    return render_template(IMPORT, form=ImportForm(formdata=None), results=results, applied=True)
