@@ -44,5 +44,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(admin_bp)
     from .cases import register as register_cases
     register_cases(app)
+    from .account import bp as account_bp
+    app.register_blueprint(account_bp)
     register_cli(app)
     return app

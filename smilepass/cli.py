@@ -61,6 +61,7 @@ def demo_command(ticket_count, clinicians, case_count, password):
         summary = make_demo(ticket_count, clinicians, password)
         if case_count:
             summary += "\n" + make_demo_cases(case_count)
+    db.refresh_statistics()  # the planner's picture of the tables changed completely
     click.echo(summary)
 
 

@@ -48,7 +48,22 @@ def is_postgres() -> bool:
 def migrate() -> list[str]:
     """Apply pending migrations; returns the names applied."""
     with database.connection_context():
-        return Runner(database.obj, str(MIGRATIONS_DIR)).up()
+        applied = Runner(database.obj, str(MIGRATIONS_DIR)).up()
+    refresh_statistics()
+    return applied
+
+
+def refresh_statistics() -> None:
+    """Let the query planner see the tables' current shape. Without statistics SQLite picks an
+    equality index and sorts thousands of rows where walking the sort index would stop after one page
+    (e.g. the case list filtered by state). Cheap: SQLite samples at most 1,000 rows per index,
+    PostgreSQL samples anyway. Runs after migrations, after bulk loads and hourly from `rq cron`."""
+    with database.connection_context():
+        if is_postgres():
+            database.execute_sql("ANALYZE")
+        else:
+            database.execute_sql("PRAGMA analysis_limit = 1000")
+            database.execute_sql("ANALYZE")
 
 
 def migration_status():

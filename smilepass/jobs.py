@@ -75,3 +75,11 @@ def sweep_scans() -> dict:
     app = _app()
     with app.app_context(), database.connection_context():
         return sweep(app.config)
+
+
+def refresh_statistics() -> None:
+    """Hourly from `rq cron`: keep the query planner's statistics current (see db.refresh_statistics)."""
+    from . import db
+
+    _app()  # binds the database
+    db.refresh_statistics()

@@ -398,11 +398,20 @@ class Scan(BaseModel):
         return f"scan-{self.id}-run{self.run}"
 
     @classmethod
+    def shown_to(cls, query, user: User):
+        """Narrow a scan query to what this user may see of it: a scan sent with a staff-only
+        internal note is staff-only too."""
+        if user.is_staff:
+            return query
+        internal = Message.select(Message.id).where(Message.internal == True)  # noqa: E712
+        return query.where(cls.message.is_null() | cls.message.not_in(internal))
+
+    @classmethod
     def get_visible(cls, scan_id: int, user: User):
         """The scan if this user may see its ticket or its case, else None (callers answer 404
         either way)."""
         scan = cls.get_or_none(cls.id == scan_id)
-        if scan is None:
+        if scan is None or (not user.is_staff and scan.message_id is not None and scan.message.internal):
             return None
         if scan.ticket_id is not None and Ticket.get_visible(scan.ticket_id, user) is not None:
             return scan

@@ -1,5 +1,5 @@
-"""Scans attached to tickets: streamed to disk and checked on upload, repaired by RQ jobs, and
-reconciled by a periodic sweep so that no scan waits or "processes" forever."""
+"""Scans attached to tickets and cases: streamed to disk and checked on upload, repaired by RQ jobs,
+and reconciled by a periodic sweep so that no scan waits or "processes" forever."""
 import datetime as dt
 import hashlib
 import json
@@ -9,12 +9,13 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from peewee import JOIN
 from redis.exceptions import RedisError
 from rq import Retry, Worker
 from rq.job import Job, JobStatus
 
 from .mesh import MeshRejected, inspect_file
-from .models import Scan, ScanState, utcnow
+from .models import Scan, ScanState, Ticket, User, utcnow
 from .queue import SCAN_QUEUE, enqueue_once, get_queue, job_status
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,19 @@ def store_scan(stream, upload_dir: str, max_bytes: int) -> StoredScan:
         part.unlink(missing_ok=True)
         raise
     return StoredScan(stored_name, size, digest.hexdigest(), info.format, info.triangles)
+
+
+def scans_of_case(case_id: int, viewer: User) -> list[Scan]:
+    """Every scan of a case the viewer may see, newest first: uploaded on the case page, sent with one
+    of its requests, or sent with a request before the request was linked to the case."""
+    its_tickets = Ticket.select(Ticket.id).where(Ticket.case == case_id)
+    # The uploader's name and the request's number come in the same query (one row per scan).
+    query = (Scan.select(Scan, User.id, User.name, User.email, Ticket.id, Ticket.requester)
+             .join(User, on=(Scan.uploader == User.id)).switch(Scan)
+             .join(Ticket, JOIN.LEFT_OUTER, on=(Scan.ticket == Ticket.id))
+             .where((Scan.case == case_id) | Scan.ticket.in_(its_tickets))
+             .order_by(Scan.id.desc()))
+    return list(Scan.shown_to(query, viewer))
 
 
 def _megabytes(size: int) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import audit
-from .db import database
+from .db import database, prepared
 from .models import Setting, User, utcnow
 
 
@@ -58,11 +58,13 @@ DEFINITIONS = {
 
 def get(key: str):
     definition = DEFINITIONS[key]
-    row = Setting.get_or_none(Setting.key == key)
-    if row is None:
+    # Read on busy pages (the Support page's form): the SELECT is built once (db.prepared).
+    found = prepared("setting-value", lambda p: Setting.select(Setting.value).where(Setting.key == p.name),
+                     raw_rows=True, name=key)
+    if not found:
         return definition.default
     try:
-        return definition.parse(row.value)
+        return definition.parse(found[0][0])
     except SettingRefused:
         return definition.default  # a value written by an older version: fall back rather than fail
 

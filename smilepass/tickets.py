@@ -1,9 +1,12 @@
 """Ticket rules: creation, the status workflow, replies. Views call these; they hold no HTTP."""
+import datetime as dt
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from . import audit, sla
+from . import audit, settings, sla, teeth, warranty
 from .db import database
-from .models import Message, Status, StatusChange, Ticket, TicketCount, User, utcnow
+from .models import (RESOLUTIONS, Case, CaseDetails, Message, Status, StatusChange, Ticket, TicketCount, User,
+                     ticket_number, utcnow)
 
 
 class TransitionRefused(Exception):
@@ -27,7 +30,12 @@ def allowed_transitions(ticket: Ticket, user: User) -> list[Status]:
     return list(table.get(ticket.status_enum, []))
 
 
-def create_ticket(requester: User, title: str, description: str, priority: int, category: str) -> Ticket:
+def create_ticket(requester: User, title: str, description: str, priority: int, category: str,
+                  case: Case | None = None, details: dict | None = None) -> Ticket:
+    """A new request, optionally about a case (which the caller found among the cases the requester
+    may see) with its structured details (CaseDetails columns), all in one transaction."""
+    if details and case is None:
+        raise ValueError("case details need a case")
     now = utcnow()
     with database.atomic():
         ticket = Ticket.create(
@@ -39,10 +47,99 @@ def create_ticket(requester: User, title: str, description: str, priority: int, 
             created_at=now,
             updated_at=now,
             response_due_at=sla.first_response_due(priority, now),
+            case=case.id if case is not None else None,
         )
+        if details:
+            CaseDetails.create(ticket=ticket.id, **details)
         TicketCount.bump(requester.id, ticket.status, 1)
-        audit.record("ticket_created", ticket, actor=requester)
+        # The case number is the only case fact an audit row may carry.
+        audit.record("ticket_created", ticket, detail=f"case {case.case_number}" if case is not None else "",
+                     actor=requester)
     return ticket
+
+
+# Linking requests to cases -----------------------------------------------------------------------
+
+SUGGESTION_LIMIT = 10
+
+
+def find_case(user: User, case_number: str) -> Case | None:
+    """The case with this number if the user may see it; another clinician's case is as absent as a
+    missing one, so a typed number can never link someone else's case."""
+    number = (case_number or "").strip()
+    if not number:
+        return None
+    return Case.visible_to(user).where(Case.case_number == number).first()
+
+
+def case_suggestions(user: User, typed: str) -> list[tuple[str, str]]:
+    """(case number, patient name) of the user's cases whose number starts with, or whose patient's
+    name contains, what was typed; the most recent cases when nothing was typed yet."""
+    typed = (typed or "").strip()  # peewee escapes LIKE wildcards in startswith/contains
+    query = Case.visible_to(user).select(Case.case_number, Case.patient_name)
+    if typed:
+        query = query.where(Case.case_number.startswith(typed) | Case.patient_name.contains(typed))
+        query = query.order_by(Case.case_number)
+    else:
+        query = query.order_by(Case.created_at.desc(), Case.id.desc())
+    return list(query.limit(SUGGESTION_LIMIT).tuples())
+
+
+class CaseTicket(NamedTuple):
+    """One line of a case page's ticket list."""
+    id: int
+    number: str
+    title: str
+    status: Status
+    created_at: dt.datetime
+
+
+def tickets_of_case(case_id: int, viewer: User) -> list[CaseTicket]:
+    """The case's requests the viewer may see (a clinician: their own), newest first."""
+    query = (Ticket.visible_to(viewer).select(Ticket.id, Ticket.title, Ticket.status, Ticket.created_at)
+             .where(Ticket.case == case_id).order_by(Ticket.created_at.desc(), Ticket.id.desc()))
+    return [CaseTicket(ticket_id, ticket_number(ticket_id), title, Status(status), created_at)
+            for ticket_id, title, status, created_at in query.tuples()]
+
+
+@dataclass
+class CasePanel:
+    """What the ticket page shows about the linked case."""
+    case_number: str
+    case_id: int | None  # set only when the viewer may open the case page
+    details: CaseDetails | None
+    teeth: str  # in the clinic's notation
+    notation_label: str
+    resolution: str
+    warranty: warranty.WarrantyCheck | None  # only for warranty requests
+
+
+RESOLUTION_LABELS = dict(RESOLUTIONS)
+
+
+def case_panel(ticket: Ticket, viewer: User, today: dt.date | None = None) -> CasePanel | None:
+    if ticket.case_id is None:
+        return None
+    case = Case.get_or_none(Case.id == ticket.case_id)
+    if case is None:
+        return None
+    # The ticket's requester may no longer see the case (staff gave it to another clinician).
+    visible = Case.get_visible(case.id, viewer) is not None
+    details = CaseDetails.get_or_none(CaseDetails.ticket == ticket.id)
+    notation = settings.get("tooth_notation")
+    check = None
+    if ticket.category == warranty.WARRANTY_CATEGORY:
+        delivered, source = warranty.delivery_date(details.last_aligner_delivered if details else None, case.id)
+        check = warranty.check(delivered, settings.get("warranty_days"), today or utcnow().date(), source)
+    return CasePanel(
+        case_number=case.case_number,
+        case_id=case.id if visible else None,
+        details=details,
+        teeth=teeth.display(details.teeth, notation) if details else "",
+        notation_label=teeth.NOTATION_LABELS.get(notation, notation),
+        resolution=RESOLUTION_LABELS.get(details.preferred_resolution, "") if details else "",
+        warranty=check,
+    )
 
 
 def change_status(ticket: Ticket, user: User, to_status: Status) -> StatusChange:

@@ -1,4 +1,5 @@
-"""Files that come with a new request or a reply: a screenshot and an intraoral scan.
+"""Files that come with a new request or a reply (a screenshot and an intraoral scan), and scans
+uploaded on a case page.
 
 Files are stored before the database rows that point to them; if anything fails before the rows
 are committed, the files are removed again, so a refused or failed upload leaves nothing behind.
@@ -45,14 +46,22 @@ class StagedUploads:
         self.scan_name = upload.filename[:255]
 
     def attach(self, ticket, user, message=None) -> None:
-        """Create the rows; call inside the transaction that creates the ticket or reply."""
+        """Create the rows; call inside the transaction that creates the ticket or reply. A scan sent
+        with a request about a case belongs to that case too, so it shows on the case page."""
         if self.image:
             Attachment.create(ticket=ticket, message=message, uploader=user, original_name=self.image_name,
                               **vars(self.image))
+        self._create_scan(user, ticket=ticket, message=message, case=ticket.case_id)
+
+    def attach_to_case(self, case, user) -> None:
+        """Create the scan row for an upload on the case page (it belongs to no ticket); call inside
+        a transaction, like attach."""
+        self._create_scan(user, case=case)
+
+    def _create_scan(self, user, **owners) -> None:
         if self.scan:
-            self.scans.append(Scan.create(ticket=ticket, message=message, uploader=user,
-                                          original_name=self.scan_name, state=ScanState.QUEUED.value,
-                                          **vars(self.scan)))
+            self.scans.append(Scan.create(uploader=user, original_name=self.scan_name, state=ScanState.QUEUED.value,
+                                          **owners, **vars(self.scan)))
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:

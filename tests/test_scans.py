@@ -114,6 +114,21 @@ def test_scan_in_a_reply(app, clinician, new_ticket, redis_conn):
     assert scan.message_id is not None and scan.ticket_id == ticket_id
 
 
+def test_a_scan_in_an_internal_note_is_staff_only(app, clinician, support, new_ticket, redis_conn):
+    ticket_id = new_ticket(clinician)
+    response = support.post(f"/support/tickets/{ticket_id}/replies",
+                            {"body": "Lab's own re-export, not for the clinic.", "internal": "y",
+                             "scan": (io.BytesIO(arch_stl()), "lab-internal.stl")},
+                            content_type="multipart/form-data")
+    assert response.status_code == 303
+    scan = the_scan()
+    assert "lab-internal.stl" in support.get(f"/support/tickets/{ticket_id}").get_data(as_text=True)
+    assert "lab-internal.stl" not in clinician.get(f"/support/tickets/{ticket_id}").get_data(as_text=True)
+    for path in (f"/support/scans/{scan.id}", f"/support/scans/{scan.id}/files/original",
+                 f"/support/scans/{scan.id}/preview/before"):
+        assert clinician.get(path).status_code == 404, path
+
+
 def test_another_clinicians_scan_is_a_404(app, clinician, other_clinician, support, redis_conn):
     file_scan(clinician, arch_stl())
     scan = the_scan()

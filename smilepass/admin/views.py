@@ -1,21 +1,23 @@
-"""Admin screens: users, the mail outbox (where reset links wait when there is no SMTP server) and
-the audit log."""
+"""Admin screens: users, the mail outbox (where reset links wait when there is no SMTP server), the
+audit log, clinic settings and clinic holidays."""
 from functools import wraps
 
 from flask import abort, flash, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms import DateField, EmailField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from .. import audit
+from .. import audit, settings
 from ..auth.forms import looks_like_email
+from ..cases.models import Holiday
+from ..db import database
 from ..htmx import see_other
-from ..models import AuditLog, OutboxMail, Role, User
+from ..models import AuditLog, OutboxMail, Role, User, utcnow
 from ..security import password_problem
 from ..users import UserExists, create_user
-from . import bp
+from . import bp, holidays as clinic_holidays
 
 PAGE = 50
 
@@ -102,3 +104,121 @@ def audit_log():
         query = query.where(AuditLog.id < int(before))
     rows = list(query.limit(PAGE))
     return render_template("admin/audit.html", rows=rows, action=action, page_size=PAGE)
+
+
+# Clinic settings -------------------------------------------------------------------------------
+
+def _parsed_by(definition: settings.Definition):
+    """A validator that checks the text exactly as the setting will read it back."""
+    def check(form, field):
+        try:
+            definition.parse(field.data)
+        except settings.SettingRefused as exc:
+            raise ValidationError(str(exc)) from None
+    return check
+
+
+def _settings_form():
+    """One field per entry of settings.DEFINITIONS: a select where the setting has choices."""
+    class SettingsForm(FlaskForm):
+        pass
+
+    current = settings.get_all()
+    for key, definition in settings.DEFINITIONS.items():
+        if definition.choices:
+            field = SelectField(definition.label, choices=[SelectChoice(v, label) for v, label in definition.choices],
+                                default=current[key], validators=[_parsed_by(definition)], validate_choice=False)
+        else:
+            field = StringField(definition.label, default=str(current[key]), validators=[_parsed_by(definition)])
+        setattr(SettingsForm, key, field)
+    return SettingsForm()
+
+
+@bp.route("/settings", methods=["GET", "POST"], endpoint="settings")
+@admin_required
+def settings_page():
+    form = _settings_form()
+    if form.validate_on_submit():
+        before = settings.get_all()
+        actor = current_user._get_current_object()
+        with database.atomic():  # all fields or none
+            after = {key: settings.set_value(key, form[key].data, actor) for key in settings.DEFINITIONS}
+        flash("Settings saved." if after != before else "Nothing changed.", "success")
+        return see_other(url_for("admin.settings"))
+    status = 422 if request.method == "POST" else 200
+    return render_template("admin/settings.html", form=form, definitions=settings.DEFINITIONS), status
+
+
+
+# Clinic holidays -------------------------------------------------------------------------------
+
+class HolidayForm(FlaskForm):
+    date = DateField("Date", validators=[DataRequired("Give the date (YYYY-MM-DD).")])
+    name = StringField("Name", validators=[DataRequired("Name the holiday."),
+                                           Length(max=clinic_holidays.NAME_MAX)])
+
+
+class HolidayListForm(FlaskForm):
+    lines = TextAreaField("Several at once", validators=[DataRequired("Paste at least one line: YYYY-MM-DD Name.")])
+
+
+def _holidays_page(form=None, list_form=None, status=200):
+    today = utcnow().date()
+    return render_template("admin/holidays.html", form=form or HolidayForm(formdata=None),
+                           list_form=list_form or HolidayListForm(formdata=None),
+                           upcoming=clinic_holidays.upcoming(today), past=clinic_holidays.past(today),
+                           past_shown=clinic_holidays.PAST_SHOWN), status
+
+
+@bp.get("/holidays")
+@admin_required
+def holidays():
+    return _holidays_page()
+
+
+@bp.post("/holidays")
+@admin_required
+def add_holiday():
+    form = HolidayForm()
+    if form.validate_on_submit():
+        try:
+            holiday = clinic_holidays.add_holiday(form.date.data, form.name.data, current_user._get_current_object())
+        except clinic_holidays.HolidayRefused as exc:
+            form.date.errors = [str(exc)]
+        else:
+            flash(f"{holiday.date:%Y-%m-%d} ({holiday.name}) is now a clinic holiday.", "success")
+            return see_other(url_for("admin.holidays"))
+    return _holidays_page(form=form, status=422)
+
+
+@bp.post("/holidays/list")
+@admin_required
+def add_holiday_list():
+    list_form = HolidayListForm()
+    if list_form.validate_on_submit():
+        entries, errors = clinic_holidays.parse_list(list_form.lines.data)
+        if not errors:
+            try:
+                added, skipped = clinic_holidays.add_many(entries, current_user._get_current_object())
+            except clinic_holidays.HolidayRefused as exc:
+                errors = [str(exc)]
+            else:
+                message = f"Added {added} holiday{'s' if added != 1 else ''}."
+                if skipped:
+                    message += " Already holidays, left as they were: " + ", ".join(f"{d:%Y-%m-%d}" for d in skipped) + "."
+                flash(message, "success")
+                return see_other(url_for("admin.holidays"))
+        list_form.lines.errors = errors
+    return _holidays_page(list_form=list_form, status=422)
+
+
+@bp.post("/holidays/<int:holiday_id>/delete")
+@admin_required
+def delete_holiday(holiday_id: int):
+    ToggleForm().validate_on_submit()  # CSRF is checked app-wide
+    holiday = Holiday.get_or_none(Holiday.id == holiday_id)
+    if holiday is None:
+        abort(404)
+    clinic_holidays.delete_holiday(holiday, current_user._get_current_object())
+    flash(f"{holiday.date:%Y-%m-%d} ({holiday.name}) is no longer a clinic holiday.", "info")
+    return see_other(url_for("admin.holidays"))

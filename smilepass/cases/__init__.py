@@ -6,6 +6,7 @@ shipments_bp = Blueprint("shipments", __name__, url_prefix="/shipments")
 patient_bp = Blueprint("patient", __name__, url_prefix="/p")
 
 from . import patient, shipment_views, views  # noqa: E402,F401  (routes register on import)
+from . import case_scans  # noqa: E402,F401  (after views: it renders the case page)
 
 
 def register(app) -> None:

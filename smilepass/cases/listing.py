@@ -1,11 +1,13 @@
 """The case table: search, state and label filters, remembered sorting, pages."""
 from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import urlencode
 
 import peewee as pw
 
+from ..db import database, prepared
 from ..models import User
-from .models import Case, CaseLabel, Label, ShipmentState, UserPreference
+from .models import Case, CaseCount, CaseLabel, Label, ShipmentState, UserPreference
 
 SORT_COLUMNS = {
     "number": Case.case_number,
@@ -87,36 +89,97 @@ class CaseTable:
         return links
 
 
+class Row(NamedTuple):
+    id: int
+    case_number: str
+    patient_name: str
+    treatment_plan: str
+    state_label: str
+    state_slug: str
+    created_date: str
+    clinician: str
+
+
+_STATES = {s.value: (s.label, s.slug) for s in ShipmentState}
+_STATES[""] = ("", "")
+
+
+def _row(case_id, number, patient, plan, state, created_at, name="", email="") -> Row:
+    # SQLite hands back timestamps as ISO text, PostgreSQL as datetimes: both start with the date.
+    created = created_at[:10] if isinstance(created_at, str) else created_at.strftime("%Y-%m-%d")
+    return Row(case_id, number, patient, plan, *_STATES.get(state, ("", "")), created, name or email)
+
+
+def _rows_query(p, sort: str, state_filtered: bool, staff: bool, searched: bool, labelled: bool):
+    column = SORT_COLUMNS[sort.lstrip("-")]
+    order = [column.desc(), Case.id.desc()] if sort.startswith("-") else [column.asc(), Case.id.asc()]
+    query = Case.select(Case.id, Case.case_number, Case.patient_name, Case.treatment_plan, Case.latest_state,
+                        Case.created_at)
+    if staff:
+        query = query.select_extend(User.name, User.email).join(User, on=(Case.clinician == User.id))
+    else:
+        query = query.where(Case.clinician == p.clinician)
+    if searched:
+        query = query.where((Case.case_number ** p.prefix) | (Case.patient_name ** p.contains))
+    if labelled:
+        query = query.where(Case.id.in_(CaseLabel.select(CaseLabel.case).where(CaseLabel.label == p.label)))
+    if state_filtered:
+        query = query.where(Case.latest_state == p.state)
+    return query.order_by(*order).limit(p.limit).offset(p.offset)
+
+
+def _counts_query(p, staff: bool, searched: bool, labelled: bool):
+    if not (searched or labelled):
+        # The maintained counts (see CaseCount): a few rows instead of every case.
+        query = CaseCount.select(CaseCount.state, pw.fn.SUM(CaseCount.n)).group_by(CaseCount.state)
+        return query if staff else query.where(CaseCount.clinician == p.clinician)
+    query = Case.select(Case.latest_state, pw.fn.COUNT(Case.id)).group_by(Case.latest_state)
+    if not staff:
+        query = query.where(Case.clinician == p.clinician)
+    if searched:
+        query = query.where((Case.case_number ** p.prefix) | (Case.patient_name ** p.contains))
+    if labelled:
+        query = query.where(Case.id.in_(CaseLabel.select(CaseLabel.case).where(CaseLabel.label == p.label)))
+    return query
+
+
+def _labels_by_case(user: User, case_ids: list[int]) -> dict[int, list]:
+    """The user's own labels on these cases, as (name, colour) per case id."""
+    if not case_ids:
+        return {}
+    # Written as SQL: the IN list's length varies page to page, so a prepared query cannot hold it,
+    # and building it through peewee each time costs more than running it.
+    slots = ", ".join([database.param] * len(case_ids))
+    rows = database.execute_sql(
+        "SELECT cl.case_id, l.name, l.color FROM label l JOIN case_label cl ON cl.label_id = l.id "
+        f"WHERE l.owner_id = {database.param} AND cl.case_id IN ({slots}) ORDER BY l.name",
+        [user.id, *case_ids]).fetchall()
+    found: dict[int, list] = {}
+    for case_id, name, color in rows:
+        found.setdefault(case_id, []).append((name, color))
+    return found
+
+
 def case_table(user: User, sort: str, state: str | None, label: Label | None, q: str, page: int,
                page_size: int, base_url: str) -> CaseTable:
+    """One page of the case table. The SQL of each query shape is built once (db.prepared): the
+    list is opened often and peewee's SQL generation would cost more than SQLite's work."""
     page = max(page, 1)
-    base = Case.visible_to(user)
     q = (q or "").strip()[:80]
-    if q:
-        term = escape_like(q)
-        base = base.where(Case.case_number.startswith(term) | (Case.patient_name ** f"%{term}%"))
-    if label is not None:
-        base = base.where(Case.id.in_(CaseLabel.select(CaseLabel.case).where(CaseLabel.label == label.id)))
-    counts = {value: n for value, n in
-              base.select(Case.latest_state, pw.fn.COUNT(Case.id)).group_by(Case.latest_state).tuples()}
+    term = escape_like(q)
+    searched, labelled = bool(term), label is not None
+    values = dict(clinician=user.id, prefix=term + "%", contains=f"%{term}%", label=label.id if label else 0)
+    shape = (user.is_staff, searched, labelled)
+    counts = {value: int(n) for value, n in
+              prepared(("case-counts", shape), lambda p: _counts_query(p, *shape), raw_rows=True, **values)
+              if n}
     state_value = {slug: value for slug, value, _ in STATE_FILTERS}.get(state)
     if state_value is None:
         state = None
-    query = base
-    if state is not None:
-        query = query.where(Case.latest_state == state_value)
-    column = SORT_COLUMNS[sort.lstrip("-")]
-    order = [column.desc(), Case.id.desc()] if sort.startswith("-") else [column.asc(), Case.id.asc()]
-    query = query.select(Case.id, Case.case_number, Case.patient_name, Case.treatment_plan, Case.latest_state,
-                         Case.created_at, User.name, User.email).join(User, on=(Case.clinician == User.id))
-    rows = list(query.order_by(*order).limit(page_size + 1).offset((page - 1) * page_size).namedtuples())
-    has_next = len(rows) > page_size
-    rows = rows[:page_size]
-    labels_by_case: dict[int, list] = {}
-    if rows:
-        attached = (Label.select(Label, CaseLabel.case.alias("case_id")).join(CaseLabel)
-                    .where((Label.owner == user.id) & CaseLabel.case.in_([r.id for r in rows]))
-                    .order_by(Label.name))
-        for lab in attached.objects():
-            labels_by_case.setdefault(lab.case_id, []).append(lab)
-    return CaseTable(rows, labels_by_case, sort, state, label, q, page, has_next, counts, base_url, user.is_staff)
+    shape = (sort, state is not None, user.is_staff, searched, labelled)
+    found = prepared(("case-rows", shape), lambda p: _rows_query(p, *shape), raw_rows=True, **values,
+                     state=state_value or "", limit=page_size + 1, offset=(page - 1) * page_size)
+    rows = [_row(*values) for values in found[:page_size]]
+    labels_by_case = _labels_by_case(user, [r.id for r in rows])
+    return CaseTable(rows, labels_by_case, sort, state, label, q, page, len(found) > page_size, counts, base_url,
+                     user.is_staff)

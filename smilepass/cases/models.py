@@ -4,6 +4,7 @@ import enum
 
 import peewee as pw
 
+from ..db import prepared
 from ..models import BaseModel, Case, User, utcnow  # noqa: F401  (Case lives with Ticket, which points at it)
 
 ARCHES = [("both", "Both arches"), ("upper", "Upper arch"), ("lower", "Lower arch")]
@@ -45,10 +46,13 @@ class Shipment(BaseModel):
     created_at = pw.DateTimeField(default=utcnow)
 
     class Meta:
+        # The Shipments view lists by target date, all states or one; active delivered ones by date.
         indexes = (
             (("case", "id"), False),
             (("state", "id"), False),
             (("delivered_at",), False),
+            (("target_ship_date", "id"), False),
+            (("state", "target_ship_date", "id"), False),
         )
 
     @property
@@ -108,8 +112,10 @@ class UserPreference(BaseModel):
 
     @classmethod
     def get_value(cls, user: User, key: str, default=None):
-        row = cls.get_or_none((cls.user == user.id) & (cls.key == key))
-        return row.value if row else default
+        # Read on every case list view: the SQL is built once (see db.prepared).
+        rows = prepared("user-preference", lambda p: cls.select(cls.value).where(
+            (cls.user == p.user) & (cls.key == p.name)), raw_rows=True, user=user.id, name=key)
+        return rows[0][0] if rows else default
 
     @classmethod
     def set_value(cls, user: User, key: str, value: str) -> None:
@@ -128,4 +134,23 @@ class PatientLink(BaseModel):
     revoked_at = pw.DateTimeField(null=True)
 
 
-CASE_MODELS = [Shipment, Label, CaseLabel, Holiday, UserPreference, PatientLink]
+class CaseCount(BaseModel):
+    """Cases per clinician and newest-shipment state, for the case list's quick filters.
+
+    Kept by database triggers (migration 0006), not by application code, so that every write path —
+    the web forms, bulk loads, imports, erasure, direct SQL — keeps it right."""
+    clinician = pw.ForeignKeyField(User, on_delete="CASCADE")
+    state = pw.CharField(max_length=16)
+    n = pw.IntegerField(default=0)
+
+    class Meta:
+        primary_key = pw.CompositeKey("clinician", "state")
+
+
+class ShipmentCount(BaseModel):
+    """Shipments per state, clinic-wide, for the staff Shipments view. Kept by triggers like CaseCount."""
+    state = pw.CharField(max_length=16, primary_key=True)
+    n = pw.IntegerField(default=0)
+
+
+CASE_MODELS = [Shipment, Label, CaseLabel, Holiday, UserPreference, PatientLink, CaseCount, ShipmentCount]

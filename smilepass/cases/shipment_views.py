@@ -10,9 +10,9 @@ from ..htmx import is_htmx, page_or_block, see_other
 from . import bp, shipments_bp
 from .forms import ImportForm, PlainForm, ReopenForm, TransitForm
 from .lookup import acting_user, int_arg, shipment_or_404, staff_only, tracker
-from .models import Case, Holiday, PatientLink, Shipment, ShipmentState
-from .shipments import (ShipmentRefused, active_condition, advance, create_link, reopen, revoke_link,
-                        state_counts)
+from .models import Holiday, PatientLink, Shipment, ShipmentState
+from .shipment_listing import STATE_SLUGS, shipment_page
+from .shipments import ShipmentRefused, advance, create_link, reopen, revoke_link
 from .tracking_import import ImportError_, apply_import, parse_import
 
 SHIPMENT = "cases/shipment.html"
@@ -139,40 +139,25 @@ def revoke_patient_link(link_id: int):
 
 # Shipments view ------------------------------------------------------------------------------
 
-STATE_SLUGS = {s.slug: s for s in ShipmentState}
-
-
 @shipments_bp.get("/")
 @login_required
 def index():
-    user = acting_user()
     history = request.args.get("history") == "1"
-    base = Shipment.select().join(Case)
-    if not user.is_staff:
-        base = base.where(Case.clinician == user.id)
-    if not history:
-        base = base.where(active_condition())
-    counts = state_counts(base)
-    state = STATE_SLUGS.get(request.args.get("state", ""))
-    query = base.select(Shipment, Case)
-    if state is not None:
-        query = query.where(Shipment.state == state.value)
-    page = int_arg("page", 1)
-    size = current_app.config["PAGE_SIZE"]
-    found = list(query.order_by(Shipment.target_ship_date.desc(), Shipment.id.desc())
-                 .limit(size + 1).offset((page - 1) * size))
-    holidays = Holiday.dates()
+    listing = shipment_page(acting_user(), STATE_SLUGS.get(request.args.get("state", "")), history,
+                            int_arg("page", 1), current_app.config["PAGE_SIZE"], Holiday.dates())
+    state = listing.state
 
     def link(**changes):
         params = {"state": state.slug if state else None, "history": "1" if history else None, "page": None}
         params.update(changes)
         return url_for("shipments.index", **{k: v for k, v in params.items() if v not in (None, 1)})
 
+    counts = listing.counts
     filters = [("All", link(state=None), state is None, "", sum(counts.values()))]
     filters += [(s.label, link(state=s.slug), state == s, "ship-" + s.slug, counts.get(s.value, 0))
                 for s in ShipmentState]
-    return page_or_block(SHIPMENTS, "shipment_table", trackers=[tracker(s, holidays) for s in found[:size]],
-                         filters=filters, history=history, page=page, has_next=len(found) > size, link=link)
+    return page_or_block(SHIPMENTS, "shipment_table", listing=listing, filters=filters, history=history,
+                         page=listing.page, has_next=listing.has_next, link=link)
 
 
 @shipments_bp.get("/import")

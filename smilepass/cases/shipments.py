@@ -5,9 +5,8 @@ import datetime as dt
 import hashlib
 import secrets
 
-import peewee as pw
 
-from .. import audit
+from .. import audit, notifications
 from ..db import database
 from ..models import User, utcnow
 from .business_days import eta_window
@@ -65,6 +64,8 @@ def create_shipment(case: Case, actor: User, phases: str, target_ship_date: dt.d
         shipment = Shipment.create(case=case.id, phases=phases, target_ship_date=target_ship_date)
         refresh_case_state(case.id)
         audit.record("shipment_create", shipment, f"case {case.case_number}: {phases}", actor=actor)
+        notifications.shipment_changed(shipment, actor, "created")
+    notifications.hand_over()
     return shipment
 
 
@@ -108,6 +109,8 @@ def advance(shipment: Shipment, actor: User, to_state: str | None = None, carrie
         if target is ShipmentState.IN_TRANSIT:
             detail += f"; carrier {shipment.carrier}, tracking {shipment.tracking_number}"
         audit.record("shipment_advance", shipment, detail, actor=actor)
+        notifications.shipment_changed(shipment, actor, "advanced")
+    notifications.hand_over()
     return shipment
 
 
@@ -119,6 +122,8 @@ def set_carrier_eta(shipment: Shipment, actor: User, carrier_eta: dt.date | None
         shipment.carrier_eta = carrier_eta
         shipment.save(only=[Shipment.carrier_eta])
         audit.record("shipment_eta", shipment, f"carrier date {carrier_eta or 'cleared'}", actor=actor)
+        notifications.shipment_changed(shipment, actor, "carrier_eta")
+    notifications.hand_over()
     return shipment
 
 
@@ -139,6 +144,8 @@ def reopen(shipment: Shipment, actor: User, reason: str) -> Shipment:
         refresh_case_state(shipment.case_id)
         audit.record("shipment_reopen", shipment, f"delivered {delivered_at:%Y-%m-%d %H:%M} undone: {reason}",
                      actor=actor)
+        notifications.shipment_changed(shipment, actor, "reopened")
+    notifications.hand_over()
     return shipment
 
 
@@ -180,9 +187,3 @@ def shipment_for_token(token: str, now: dt.datetime | None = None) -> Shipment |
 
 def visible_links(shipment: Shipment):
     return list(shipment.patient_links.where(PatientLink.revoked_at.is_null()).order_by(PatientLink.id))
-
-
-def state_counts(query) -> dict[str, int]:
-    """Shipments per state for an already-filtered shipment query."""
-    rows = query.select(Shipment.state, pw.fn.COUNT(Shipment.id).alias("n")).group_by(Shipment.state).tuples()
-    return {state: n for state, n in rows}

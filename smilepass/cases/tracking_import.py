@@ -7,6 +7,7 @@ import datetime as dt
 import io
 from dataclasses import dataclass
 
+from .. import notifications
 from ..db import database
 from ..models import User, utcnow
 from .models import Case, Shipment, ShipmentState
@@ -98,3 +99,5 @@ def apply_import(results: list[RowResult], actor: User) -> None:
                         tracking_number=result.tracking_number, at=when)
             except ShipmentRefused as exc:
                 raise ShipmentRefused(f"Line {result.line}: {exc}") from None
+    # Each row's mail was written with its row; the worker hears of them now that all are committed.
+    notifications.hand_over()

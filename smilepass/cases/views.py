@@ -6,8 +6,11 @@ from flask_login import current_user, login_required
 
 from .. import audit
 from ..db import database
-from ..htmx import page_or_block, see_other
+from ..htmx import is_htmx, page_or_block, see_other
 from ..models import Role, User, utcnow
+from ..scans import scans_of_case
+from ..tickets import tickets_of_case
+from ..support.forms import RerunForm
 from . import bp
 from .forms import CaseForm, LabelForm, PlainForm, ShipmentForm, TransitForm
 from .listing import case_table, remembered_sort
@@ -37,7 +40,8 @@ def _table():
 @bp.get("/")
 @login_required
 def index():
-    labels = list(Label.select().where(Label.owner == current_user.id).order_by(Label.name))
+    # The label filter's choices are outside the table block: an htmx request does not need them.
+    labels = [] if is_htmx() else list(Label.select().where(Label.owner == current_user.id).order_by(Label.name))
     return page_or_block(LIST, "case_table", table=_table(), labels=labels)
 
 
@@ -152,7 +156,10 @@ def _detail_context(case: Case, shipment_form=None):
         "plain_form": PlainForm(formdata=None),
         "attached": [lab for lab in own_labels if lab.id in attached_ids],
         "attachable": [lab for lab in own_labels if lab.id not in attached_ids],
+        "scans": scans_of_case(case.id, acting_user()),
+        "rerun_form": RerunForm(formdata=None),
         "new_link": None,
+        "case_tickets": tickets_of_case(case.id, user),
     }
 
 

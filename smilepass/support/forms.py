@@ -1,19 +1,30 @@
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, DecimalField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, DateField, DecimalField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, NumberRange, ValidationError
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
-from ..models import CATEGORIES, DEFAULT_CATEGORY, Priority
+from .. import teeth as tooth_numbers
+from ..models import CATEGORIES, DEFAULT_CATEGORY, RESOLUTIONS, CaseDetails, Priority, utcnow
 
 TITLE_MAX = 120
 DESCRIPTION_MAX = 500
 REPLY_MAX = 5000
+CASE_NUMBER_MAX = 40
+TEETH_TEXT_MAX = 200
+TRACKING_MAX = CaseDetails.tracking_number.max_length
+STEP_MIN, STEP_MAX = 1, 100
 
 
 def _one_line(form, field):
     if field.data and ("\n" in field.data or "\r" in field.data):
         raise ValidationError("The title must be one line.")
+
+
+def _typed(field) -> bool:
+    if field.raw_data:
+        return str(field.raw_data[0]).strip() != ""
+    return field.data not in (None, "")
 
 
 class TicketForm(FlaskForm):
@@ -31,6 +42,56 @@ class TicketForm(FlaskForm):
     category = SelectField("Support Category", choices=[SelectChoice(c) for c in CATEGORIES], default=DEFAULT_CATEGORY)
     image = FileField("Upload Image")
     scan = FileField("Intraoral scan (STL or PLY)")
+    # The case the request is about, typed as its number (the view resolves it among the cases
+    # this user may see), and the structured details that only make sense with a case.
+    case_number = StringField("Case", validators=[Optional(), Length(max=CASE_NUMBER_MAX)])
+    teeth = StringField("Tooth numbers", validators=[Optional(), Length(max=TEETH_TEXT_MAX)])
+    # Which notation the tooth numbers are typed in (checked when there are tooth numbers to read).
+    notation = SelectField("Notation", choices=[SelectChoice(key, tooth_numbers.NOTATION_LABELS[key])
+                                                for key in tooth_numbers.NOTATIONS],
+                           default=tooth_numbers.FDI, validate_choice=False)
+    last_aligner_delivered = DateField("Last aligner delivered", validators=[Optional()])
+    aligner_step = IntegerField("Aligner step", validators=[
+        Optional(), NumberRange(STEP_MIN, STEP_MAX, f"Enter a step from {STEP_MIN} to {STEP_MAX}.")])
+    tracking_number = StringField("Tracking number", validators=[Optional(), Length(max=TRACKING_MAX)])
+    preferred_resolution = SelectField("Preferred resolution", default="", choices=[SelectChoice("", "No preference")]
+                                       + [SelectChoice(key, label) for key, label in RESOLUTIONS])
+
+    DETAIL_FIELDS = ("teeth", "last_aligner_delivered", "aligner_step", "tracking_number", "preferred_resolution")
+
+    def validate_teeth(self, field):
+        try:
+            self.teeth_stored = tooth_numbers.canonical(field.data or "", self.notation.data)
+        except tooth_numbers.TeethRefused as exc:
+            raise ValidationError(str(exc)) from None
+
+    def validate_last_aligner_delivered(self, field):
+        if field.data and field.data > utcnow().date():
+            raise ValidationError("The delivery date cannot be in the future.")
+
+    def has_details(self) -> bool:
+        """Whether anything was typed into the structured case fields (valid or not)."""
+        return any(_typed(self[name]) for name in self.DETAIL_FIELDS)
+
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators)
+        if self.has_details() and not (self.case_number.data or "").strip():
+            # Never drop what the clinician typed: ask which case it belongs to.
+            self.case_number.errors = list(self.case_number.errors) + ["Enter the case these details are about."]
+            valid = False
+        return valid
+
+    def case_details(self) -> dict:
+        """The structured fields as CaseDetails columns; empty when nothing was filled."""
+        if not self.has_details():
+            return {}
+        return {
+            "teeth": getattr(self, "teeth_stored", ""),
+            "last_aligner_delivered": self.last_aligner_delivered.data,
+            "aligner_step": self.aligner_step.data,
+            "tracking_number": (self.tracking_number.data or "").strip(),
+            "preferred_resolution": self.preferred_resolution.data or "",
+        }
 
 
 class ReplyForm(FlaskForm):

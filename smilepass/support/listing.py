@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from typing import NamedTuple
 from urllib.parse import urlencode
 
+import peewee as pw
+
 from ..db import prepared
-from ..models import Priority, Status, Ticket, User, ticket_number
+from ..models import Case, Priority, Status, Ticket, User, ticket_number
 
 SORT_COLUMNS = {
     "priority": Ticket.priority,
@@ -61,20 +63,22 @@ class Row(NamedTuple):
     created_date: str
     created_time: str
     requester: str
+    case_number: str  # "" when the ticket is about no case
+    case_id: int | None  # None unless the viewer may open the case page
 
 
 _PRIORITY = {p.value: (p.label, p.label.lower()) for p in Priority}
 _STATUS = {s.value: (s.label, s.slug) for s in Status}
 
 
-def _row(ticket_id, title, category, priority, status, created_at, requester="") -> Row:
+def _row(ticket_id, title, category, priority, status, created_at, case_id, case_number, requester="") -> Row:
     if isinstance(created_at, str):  # SQLite hands back its ISO text; fromisoformat is the fast parse
         created_at = dt.datetime.fromisoformat(created_at)
     priority_label, priority_class = _PRIORITY[priority]
     status_label, status_slug = _STATUS[status]
     return Row(ticket_id, ticket_number(ticket_id), title, category, priority_label, priority_class, status_label,
                status_slug, created_at.isoformat(), created_at.strftime("%Y-%m-%d"), created_at.strftime("%H:%M"),
-               requester)
+               requester, case_number or "", case_id)
 
 
 @dataclass
@@ -131,12 +135,16 @@ class TablePage:
 def _table_query(p, sort: str, filtered: bool, staff: bool):
     column = SORT_COLUMNS[sort.lstrip("-")]
     order = [column.desc(), Ticket.id.desc()] if sort.startswith("-") else [column.asc(), Ticket.id.asc()]
-    # Only the columns the table shows: descriptions can be long and are not listed.
-    query = Ticket.select(Ticket.id, Ticket.title, Ticket.category, Ticket.priority, Ticket.status, Ticket.created_at)
+    # Only the columns the table shows: descriptions can be long and are not listed. The case handle
+    # comes from a primary-key lookup per listed row, so the sort index still drives the query.
+    query = (Ticket.select(Ticket.id, Ticket.title, Ticket.category, Ticket.priority, Ticket.status,
+                           Ticket.created_at, Ticket.case, Case.case_number)
+             .join(Case, pw.JOIN.LEFT_OUTER, on=(Ticket.case == Case.id)))
     if staff:
-        query = query.select_extend(User.name, User.email).join(User, on=(Ticket.requester == User.id))
+        query = query.select_extend(User.name, User.email).join_from(Ticket, User, on=(Ticket.requester == User.id))
     else:
-        query = query.where(Ticket.requester == p.requester)
+        # A clinician's ticket may name a case since given to another clinician: number, no link.
+        query = query.select_extend(Case.clinician).where(Ticket.requester == p.requester)
     if filtered:
         query = query.where(Ticket.status == p.status)
     return query.order_by(*order).limit(p.limit).offset(p.offset)
@@ -149,9 +157,10 @@ def ticket_page(user: User, sort: str, status: Status | None, page: int, page_si
                      requester=user.id, status=status.value if status else 0,
                      limit=page_size + 1, offset=(page - 1) * page_size)
     if user.is_staff:
-        rows = [_row(*values[:6], requester=values[6] or values[7]) for values in found[:page_size]]
+        rows = [_row(*values[:8], requester=values[8] or values[9]) for values in found[:page_size]]
     else:
-        rows = [_row(*values) for values in found[:page_size]]
+        rows = [_row(*values[:6], values[6] if values[8] == user.id else None, values[7])
+                for values in found[:page_size]]
     counts = Ticket.status_counts(user)
     return TablePage(
         tickets=rows,

@@ -1,17 +1,18 @@
-"""Scan panels in a ticket: progress while the repair runs, then the verdict, report, previews and
-downloads; staff can run the repair again with other settings."""
+"""Scan panels, on a ticket page or a case page: progress while the repair runs, then the verdict,
+report, previews and downloads; staff can run the repair again with other settings."""
 import json
+from urllib.parse import urlsplit
 
-from flask import abort, current_app, url_for
+from flask import abort, current_app, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from .. import audit
 from ..htmx import STOP_POLLING, is_htmx, page_or_block, see_other
-from ..models import Scan, ticket_number
+from ..models import Case, Scan, Ticket, ticket_number
 from ..scans import rerun, scan_dir
 from . import bp
 from .forms import RerunForm
-from .views import DETAIL, send_private
+from .views import DETAIL, _detail_context, send_private
 
 SCAN_FILES = {
     # kind: (column, download name suffix)
@@ -28,6 +29,46 @@ def _scan_or_404(scan_id: int) -> Scan:
     return scan
 
 
+def _page_url(page: tuple[str, int]) -> str:
+    kind, object_id = page
+    if kind == "ticket":
+        return url_for("support.detail", ticket_id=object_id)
+    return url_for("cases.detail", case_id=object_id)
+
+
+def _scan_page(scan: Scan) -> tuple[str, int]:
+    """The page that shows the scan's panel to this user, ("ticket", id) or ("case", id): the page
+    the request came from when that is one of the scan's pages (a scan sent with a request about a
+    case shows on both), else its ticket's page when the user may see it, else its case's page.
+    The referrer only chooses between these; it is never redirected to."""
+    pages = []
+    if scan.ticket_id is not None and Ticket.get_visible(scan.ticket_id, current_user) is not None:
+        pages.append(("ticket", scan.ticket_id))
+    if scan.case_id is not None and Case.get_visible(scan.case_id, current_user) is not None:
+        pages.append(("case", scan.case_id))
+    came_from = urlsplit(request.referrer or "").path
+    return next((page for page in pages if _page_url(page) == came_from), pages[0])
+
+
+def scan_page_url(scan: Scan) -> str:
+    return _page_url(_scan_page(scan)) + f"#scan-{scan.id}"
+
+
+def _page_with_rerun_errors(scan: Scan, form: RerunForm):
+    """Without htmx, a refused re-run shows the scan's page again with the errors beside the
+    fields of this scan's panel (the other panels keep a blank form)."""
+    failed_rerun = {"scan_id": scan.id, "form": form}
+    kind, object_id = _scan_page(scan)
+    if kind == "ticket":
+        context = _detail_context(Ticket.get_by_id(object_id))
+        return render_template(DETAIL, failed_rerun=failed_rerun, **context), 422
+    # Imported here: the cases package imports the support forms, which load this module.
+    from ..cases import views as case_views
+
+    context = case_views._detail_context(Case.get_by_id(object_id))
+    return render_template(case_views.DETAIL, failed_rerun=failed_rerun, **context), 422
+
+
 @bp.get("/scans/<int:scan_id>")
 @login_required
 def scan_panel(scan_id: int):
@@ -35,7 +76,7 @@ def scan_panel(scan_id: int):
     has a final result, which it swaps in at the same time."""
     scan = _scan_or_404(scan_id)
     if not is_htmx():
-        return see_other(url_for("support.detail", ticket_id=scan.ticket_id) + f"#scan-{scan.id}")
+        return see_other(scan_page_url(scan))
     response = page_or_block(DETAIL, "scan_panel", scan=scan, rerun_form=RerunForm(formdata=None))
     if not scan.busy:
         response.status_code = STOP_POLLING
@@ -80,16 +121,23 @@ def scan_rerun(scan_id: int):
             rerun(scan, options, current_app.config)
             audit.record("scan_rerun", scan, detail=json.dumps(options))
             if not is_htmx():
-                return see_other(url_for("support.detail", ticket_id=scan.ticket_id) + f"#scan-{scan.id}")
+                return see_other(scan_page_url(scan))
             form = RerunForm(formdata=None)
+    if form.errors and not is_htmx():
+        return _page_with_rerun_errors(scan, form)
     status = 422 if form.errors else 200
     return page_or_block(DETAIL, "scan_panel", status=status, scan=scan, rerun_form=form)
 
 
 def scan_download_name(scan: Scan, kind: str, stored: str) -> str:
-    """Repaired files are named after the ticket and date (the clinicID_patientID_date convention
-    takes over once scans belong to cases); the original keeps the name it came with."""
+    """Repaired files are named after the ticket (or, for a scan uploaded on a case page, the case
+    number) and date; the original keeps the name it came with."""
     if kind == "original":
         return scan.original_name
     extension = "." + stored.rsplit(".", 1)[-1]
-    return f"{ticket_number(scan.ticket_id)}_{scan.created_at:%Y-%m-%d}_scan{scan.id}_repaired{extension}"
+    if scan.ticket_id is not None:
+        handle = ticket_number(scan.ticket_id)
+    else:
+        # Case numbers may contain "/", which is no part of a file name.
+        handle = scan.case.case_number.replace("/", "-")
+    return f"{handle}_{scan.created_at:%Y-%m-%d}_scan{scan.id}_repaired{extension}"

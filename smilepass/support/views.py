@@ -4,13 +4,13 @@ from pathlib import Path
 from flask import abort, current_app, flash, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
-from .. import audit, tickets
+from .. import audit, settings, tickets
 from ..db import database
 from ..htmx import blocks, is_htmx, page_or_block, see_other
-from ..models import CATEGORIES, Attachment, Scan, Status, Ticket
+from ..models import CATEGORIES, RESOLUTIONS, Attachment, Case, Scan, Status, Ticket, utcnow
 from ..uploads import StagedUploads, UploadRefused
 from . import bp
-from .forms import DESCRIPTION_MAX, ReplyForm, RerunForm, StatusForm, TicketForm
+from .forms import DESCRIPTION_MAX, STEP_MAX, STEP_MIN, ReplyForm, RerunForm, StatusForm, TicketForm
 from .listing import DEFAULT_SORT, parse_sort, parse_status, ticket_page
 
 INDEX = "support/index.html"
@@ -38,7 +38,19 @@ def _index_context(form, created=None):
         "created": created,
         "description_max": DESCRIPTION_MAX,
         "categories": CATEGORIES,
+        "resolutions": RESOLUTIONS,
+        "step_range": (STEP_MIN, STEP_MAX),
+        "today": utcnow().date().isoformat(),
     }
+
+
+def _blank_form(case: Case | None = None) -> TicketForm:
+    """An empty New Request form: tooth numbers in the clinic's notation, the case filled in when
+    the request starts from a case page."""
+    form = TicketForm(formdata=None, notation=settings.get("tooth_notation"))
+    if case is not None:
+        form.case_number.data = case.case_number
+    return form
 
 
 @bp.get("/")
@@ -51,7 +63,33 @@ def index():
     created_id = request.args.get("created", "")
     if created_id.isdigit():
         created = Ticket.get_visible(int(created_id), current_user)
-    return page_or_block(INDEX, "ticket_table", **_index_context(TicketForm(), created))
+    # "New request about this case" from a case page; a case the user may not see is ignored.
+    case_id = request.args.get("case", "")
+    case = Case.get_visible(int(case_id), current_user) if case_id.isdigit() else None
+    return page_or_block(INDEX, "ticket_table", **_index_context(_blank_form(case), created))
+
+
+@bp.get("/case-suggestions")
+@login_required
+def case_suggestions():
+    """<option>s for the case field's <datalist>, filled by htmx as the user types (the input sends
+    its own value as case_number; q= works too)."""
+    typed = request.args.get("q", request.args.get("case_number", ""))
+    found = tickets.case_suggestions(current_user._get_current_object(), typed[:40])
+    return render_template("support/_case_options.html", suggestions=found)
+
+
+def _linked_case(form: TicketForm, user):
+    """The case the typed number names among the cases this user may see, or None with an error on
+    the field (the same error whether the case is missing or someone else's)."""
+    number = (form.case_number.data or "").strip()
+    if not number or form.case_number.errors:
+        return None
+    case = tickets.find_case(user, number)
+    if case is None:
+        where = "" if user.is_staff else " among your cases"
+        form.case_number.errors = list(form.case_number.errors) + [f"No case {number}{where}."]
+    return case
 
 
 @bp.post("/tickets")
@@ -59,21 +97,24 @@ def index():
 def create():
     form = TicketForm()
     user = current_user._get_current_object()
-    if form.validate_on_submit():
+    valid = form.validate_on_submit()
+    case = _linked_case(form, user)
+    if valid and not form.case_number.errors:
         try:
             with StagedUploads(current_app.config) as uploads:
                 uploads.add_image(form.image.data)
                 uploads.add_scan(form.scan.data)
                 with database.atomic():
                     ticket = tickets.create_ticket(
-                        user, form.title.data, form.description.data, form.priority.data, form.category.data
+                        user, form.title.data, form.description.data, form.priority.data, form.category.data,
+                        case=case, details=form.case_details() if case is not None else None,
                     )
                     uploads.attach(ticket, user)
         except UploadRefused as exc:
             form[exc.field].errors = [str(exc)]
         else:
             if is_htmx():
-                context = _index_context(TicketForm(formdata=None), created=ticket)
+                context = _index_context(_blank_form(), created=ticket)
                 return blocks(INDEX, ["new_request", "ticket_table_oob"], **context)
             return see_other(url_for("support.index", created=ticket.id))
     # Errors beside the fields, with what was typed kept.
@@ -93,12 +134,13 @@ def _detail_context(ticket, reply_form=None, status_error=None):
         "ticket": ticket,
         "thread": tickets.thread(ticket, user),
         "attachments": list(ticket.attachments.order_by(Attachment.id)),
-        "scans": list(ticket.scans.order_by(Scan.id)),
+        "scans": list(Scan.shown_to(ticket.scans, user).order_by(Scan.id)),
         "rerun_form": RerunForm(formdata=None),
         "reply_form": reply_form or ReplyForm(formdata=None),
         "status_form": StatusForm(formdata=None),
         "transitions": tickets.allowed_transitions(ticket, user),
         "status_error": status_error,
+        "case_panel": tickets.case_panel(ticket, user),
     }
 
 

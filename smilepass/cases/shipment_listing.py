@@ -1,0 +1,125 @@
+"""The Shipments view: one page of trackers by target shipping date, with the state filters and
+their counts, active (not delivered, or delivered in the last 30 days) or the whole history.
+
+Opened often by staff, so it is built like the ticket table: the SQL of each query shape is made
+once (db.prepared), rows come back as tuples and each cell's text is prepared here once."""
+import datetime as dt
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import peewee as pw
+
+from ..db import prepared
+from ..models import User
+from .business_days import eta_window
+from .models import Case, Shipment, ShipmentCount, ShipmentState
+from .shipments import active_since
+
+DELIVERED = ShipmentState.DELIVERED.value
+STATE_SLUGS = {s.slug: s for s in ShipmentState}
+
+
+class Row(NamedTuple):
+    id: int
+    case_id: int
+    case_number: str
+    phases: str
+    state_label: str
+    state_slug: str
+    target: str
+    delivery: str
+    carrier: str
+    tracking_number: str
+
+
+def _date(value) -> dt.date | None:
+    """SQLite hands dates and timestamps back as ISO text, PostgreSQL as objects."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return dt.date.fromisoformat(value[:10])
+    return value if type(value) is dt.date else value.date()
+
+
+def _delivery(delivered_at, carrier_eta, target, holidays) -> str:
+    """What the Delivery column says: the delivery date, else the carrier's date, else the window."""
+    if delivered_at:
+        return _date(delivered_at).isoformat()
+    if carrier_eta:
+        return _date(carrier_eta).isoformat()
+    first, last = eta_window(target, holidays)
+    return f"{first} – {last}"
+
+
+_STATES = {s.value: (s.label, s.slug) for s in ShipmentState}
+
+
+def _row(values, holidays) -> Row:
+    shipment_id, case_id, number, phases, state, target, delivered_at, carrier_eta, carrier, tracking = values
+    target = _date(target)
+    label, slug = _STATES[state]
+    return Row(shipment_id, case_id, number, phases, label, slug, target.isoformat(),
+               _delivery(delivered_at, carrier_eta, target, holidays), carrier, tracking)
+
+
+def _rows_query(p, state_filtered: bool, staff: bool, history: bool):
+    query = (Shipment.select(Shipment.id, Shipment.case, Case.case_number, Shipment.phases, Shipment.state,
+                             Shipment.target_ship_date, Shipment.delivered_at, Shipment.carrier_eta,
+                             Shipment.carrier, Shipment.tracking_number)
+             .join(Case, on=(Shipment.case == Case.id)))
+    if not staff:
+        query = query.where(Case.clinician == p.clinician)
+    if not history:
+        query = query.where((Shipment.state != p.delivered) | (Shipment.delivered_at > p.since))
+    if state_filtered:
+        query = query.where(Shipment.state == p.state)
+    return (query.order_by(Shipment.target_ship_date.desc(), Shipment.id.desc())
+            .limit(p.limit).offset(p.offset))
+
+
+def _clinician_counts_query(p, history: bool):
+    # One clinician's shipments are a few hundred: counted live through their cases.
+    query = (Shipment.select(Shipment.state, pw.fn.COUNT(Shipment.id)).join(Case, on=(Shipment.case == Case.id))
+             .where(Case.clinician == p.clinician).group_by(Shipment.state))
+    if not history:
+        query = query.where((Shipment.state != p.delivered) | (Shipment.delivered_at > p.since))
+    return query
+
+
+def state_counts(user: User, history: bool, since: dt.datetime) -> dict[str, int]:
+    values = dict(clinician=user.id, delivered=DELIVERED, since=since)
+    if not user.is_staff:
+        rows = prepared(("shipment-counts", history), lambda p: _clinician_counts_query(p, history), raw_rows=True,
+                        **values)
+        return {state: n for state, n in rows}
+    # Clinic-wide: the maintained counts (ShipmentCount); only "delivered in the last 30 days" is
+    # counted live, along the delivered_at index.
+    counts = {state: n for state, n in prepared("shipment-count-table", lambda p: ShipmentCount.select(
+        ShipmentCount.state, ShipmentCount.n), raw_rows=True)}
+    if not history:
+        recent = prepared("shipments-delivered-since", lambda p: Shipment.select(pw.fn.COUNT(Shipment.id)).where(
+            Shipment.delivered_at > p.since), raw_rows=True, since=since)
+        counts[DELIVERED] = recent[0][0]
+    return counts
+
+
+@dataclass
+class ShipmentPage:
+    rows: list[Row]
+    counts: dict
+    state: ShipmentState | None
+    history: bool
+    page: int
+    has_next: bool
+
+
+def shipment_page(user: User, state: ShipmentState | None, history: bool, page: int, page_size: int,
+                  holidays, now: dt.datetime | None = None) -> ShipmentPage:
+    page = max(page, 1)
+    since = active_since(now)
+    shape = (state is not None, user.is_staff, history)
+    found = prepared(("shipment-rows", shape), lambda p: _rows_query(p, *shape), raw_rows=True,
+                     clinician=user.id, delivered=DELIVERED, since=since, state=state.value if state else "",
+                     limit=page_size + 1, offset=(page - 1) * page_size)
+    rows = [_row(values, holidays) for values in found[:page_size]]
+    return ShipmentPage(rows, state_counts(user, history, since), state, history, page, len(found) > page_size)
