@@ -34,6 +34,8 @@ class User(BaseModel):
     session_stamp = pw.CharField(max_length=64)
     is_active = pw.BooleanField(default=True)
     ticket_sort = pw.CharField(max_length=20, default="-date")
+    # A step on the escalation path (EscalationRole), assigned by admins; "" for none.
+    escalation_role = pw.CharField(max_length=20, default="", index=True)
     created_at = pw.DateTimeField(default=utcnow)
     last_login_at = pw.DateTimeField(null=True)
 
@@ -63,6 +65,56 @@ class User(BaseModel):
 
 def normalize_email(email: str) -> str:
     return (email or "").strip().lower()
+
+
+class EscalationRole(str, enum.Enum):
+    """The escalation path, in order: level 1 is the supervisor, level 3 the operations manager."""
+    SUPERVISOR = "supervisor"
+    LIAISON = "liaison"
+    OPERATIONS = "operations"
+
+    @property
+    def label(self) -> str:
+        return {"supervisor": "Support supervisor", "liaison": "Clinical liaison",
+                "operations": "Operations manager"}[self.value]
+
+    @property
+    def level(self) -> int:
+        return list(EscalationRole).index(self) + 1
+
+    @classmethod
+    def for_level(cls, level: int):
+        path = list(cls)
+        return path[level - 1] if 1 <= level <= len(path) else None
+
+
+class Tier(enum.IntEnum):
+    """A clinic's support plan. Higher tiers' tickets come first in the staff queue."""
+    STANDARD = 0
+    PRO = 1
+    ENTERPRISE = 2
+
+    @property
+    def label(self) -> str:
+        return {0: "Standard", 1: "Pro (Priority Support)", 2: "Enterprise"}[self.value]
+
+
+class Clinic(BaseModel):
+    name = pw.CharField(max_length=120, unique=True)
+    tier = pw.SmallIntegerField(default=Tier.STANDARD.value)
+    # Enterprise: new tickets are assigned to this person, who also handles their escalations.
+    account_manager = pw.ForeignKeyField(User, null=True, backref="managed_clinics", on_delete="SET NULL")
+    created_at = pw.DateTimeField(default=utcnow)
+
+    @property
+    def tier_enum(self) -> Tier:
+        return Tier(self.tier)
+
+
+class ClinicMember(BaseModel):
+    """Which clinic a clinician works for (at most one)."""
+    user = pw.ForeignKeyField(User, primary_key=True, backref="membership", on_delete="CASCADE")
+    clinic = pw.ForeignKeyField(Clinic, backref="members", on_delete="CASCADE")
 
 
 class LoginThrottle(BaseModel):
@@ -196,6 +248,23 @@ class Ticket(BaseModel):
     first_response_at = pw.DateTimeField(null=True)
     # The case the request is about, if any; its handle shows in the ticket table.
     case = pw.ForeignKeyField(Case, null=True, backref="tickets", on_delete="SET NULL")
+    # Service levels (sla.py): the clinic's tier when filed orders the staff queue; next_due_at is the
+    # running deadline (first response, then resolution), empty while paused or once resolved.
+    assignee = pw.ForeignKeyField(User, null=True, backref="assigned_tickets", on_delete="SET NULL")
+    tier = pw.SmallIntegerField(default=Tier.STANDARD.value)
+    resolution_due_at = pw.DateTimeField(null=True)
+    next_due_at = pw.DateTimeField(null=True)
+    sla_paused_at = pw.DateTimeField(null=True)
+    resolved_at = pw.DateTimeField(null=True)
+    response_minutes = pw.IntegerField(null=True)  # business minutes to the first staff reply
+    resolution_minutes = pw.IntegerField(null=True)  # business minutes to Resolved, pauses excluded
+    response_breached = pw.BooleanField(default=False)
+    resolution_breached = pw.BooleanField(default=False)
+    escalation_level = pw.SmallIntegerField(default=0)  # 0: general queue; else EscalationRole.level
+    escalation_owner = pw.ForeignKeyField(User, null=True, backref="escalated_tickets", on_delete="SET NULL")
+    # What makes a ticket quick to resolve: what was tried (asked for), browser and device (recorded).
+    tried = pw.TextField(default="")
+    client = pw.CharField(max_length=160, default="")
 
     class Meta:
         # One index per sortable column, for the staff view (all tickets) and for a clinician's own
@@ -212,6 +281,9 @@ class Ticket(BaseModel):
             (("requester", "category", "id"), False),
             (("requester", "status", "id"), False),
             (("case", "id"), False),
+            (("assignee", "status"), False),
+            (("escalation_owner", "status"), False),
+            (("next_due_at",), False),
         )
 
     @property
@@ -420,6 +492,54 @@ class Scan(BaseModel):
         return None
 
 
+class Escalation(BaseModel):
+    """One step up the escalation path: who moved it (None: the SLA job), to whom, and why."""
+    ticket = pw.ForeignKeyField(Ticket, backref="escalations", on_delete="CASCADE")
+    level = pw.SmallIntegerField()
+    owner = pw.ForeignKeyField(User, null=True, backref="escalations_owned", on_delete="SET NULL")
+    actor = pw.ForeignKeyField(User, null=True, backref="escalations_made", on_delete="SET NULL")
+    reason = pw.TextField()
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("ticket", "created_at"), False),)
+
+
+class CannedReply(BaseModel):
+    title = pw.CharField(max_length=120, unique=True)
+    body = pw.TextField()
+    created_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+
+class Notification(BaseModel):
+    """An in-app notification (the count in the header); its email, if any, is in the outbox."""
+    user = pw.ForeignKeyField(User, backref="notifications", on_delete="CASCADE")
+    ticket = pw.ForeignKeyField(Ticket, null=True, on_delete="CASCADE")
+    kind = pw.CharField(max_length=40)
+    text = pw.CharField(max_length=300)
+    created_at = pw.DateTimeField(default=utcnow)
+    read_at = pw.DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("user", "read_at", "id"), False),)
+
+
+class ContactRequest(BaseModel):
+    """The urgent Contact us form (billing, security, escalation): straight to the supervisors, and
+    open to people who cannot sign in, so the sender may be no user at all."""
+    name = pw.CharField(max_length=120)
+    email = pw.CharField(max_length=254)
+    user = pw.ForeignKeyField(User, null=True, backref="contact_requests", on_delete="SET NULL")
+    topic = pw.CharField(max_length=20)
+    message = pw.TextField()
+    ip = pw.CharField(max_length=64, default="")
+    created_at = pw.DateTimeField(default=utcnow, index=True)
+    handled_by = pw.ForeignKeyField(User, null=True, backref="contacts_handled", on_delete="SET NULL")
+    handled_at = pw.DateTimeField(null=True)
+
+
 class Setting(BaseModel):
     """A clinic-wide setting admins change at run time. Keys, types and defaults are in settings.py."""
     key = pw.CharField(max_length=60, primary_key=True)
@@ -442,5 +562,6 @@ class AuditLog(BaseModel):
         indexes = ((("object_type", "object_id"), False),)
 
 
-ALL_MODELS = [User, LoginThrottle, PasswordReset, OutboxMail, Case, Ticket, TicketCount, CaseDetails, Message,
-              StatusChange, Attachment, Scan, Setting, AuditLog]
+ALL_MODELS = [User, LoginThrottle, PasswordReset, OutboxMail, Clinic, ClinicMember, Case, Ticket, TicketCount,
+              CaseDetails, Message, StatusChange, Attachment, Scan, Escalation, CannedReply, Notification,
+              ContactRequest, Setting, AuditLog]
