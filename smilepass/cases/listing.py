@@ -4,6 +4,7 @@ from typing import NamedTuple
 from urllib.parse import urlencode
 
 import peewee as pw
+from markupsafe import Markup
 
 from ..db import database, prepared
 from ..models import User
@@ -94,20 +95,19 @@ class Row(NamedTuple):
     case_number: str
     patient_name: str
     treatment_plan: str
-    state_label: str
-    state_slug: str
+    state_cell: Markup  # our own text only: the state badge, chosen from a table built once
     created_date: str
     clinician: str
 
 
-_STATES = {s.value: (s.label, s.slug) for s in ShipmentState}
-_STATES[""] = ("", "")
+STATE_CELLS = {s.value: Markup(f'<span class="ship ship-{s.slug}">{s.label}</span>') for s in ShipmentState}
+STATE_CELLS[""] = Markup('<span class="muted">—</span>')
 
 
 def _row(case_id, number, patient, plan, state, created_at, name="", email="") -> Row:
     # SQLite hands back timestamps as ISO text, PostgreSQL as datetimes: both start with the date.
     created = created_at[:10] if isinstance(created_at, str) else created_at.strftime("%Y-%m-%d")
-    return Row(case_id, number, patient, plan, *_STATES.get(state, ("", "")), created, name or email)
+    return Row(case_id, number, patient, plan, STATE_CELLS.get(state, STATE_CELLS[""]), created, name or email)
 
 
 def _rows_query(p, sort: str, state_filtered: bool, staff: bool, searched: bool, labelled: bool):

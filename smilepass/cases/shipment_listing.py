@@ -4,14 +4,17 @@ their counts, active (not delivered, or delivered in the last 30 days) or the wh
 Opened often by staff, so it is built like the ticket table: the SQL of each query shape is made
 once (db.prepared), rows come back as tuples and each cell's text is prepared here once."""
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import peewee as pw
+from markupsafe import Markup
 
 from ..db import prepared
 from ..models import User
 from .business_days import eta_window
+from .listing import STATE_CELLS
 from .models import Case, Shipment, ShipmentCount, ShipmentState
 from .shipments import active_since
 
@@ -24,8 +27,7 @@ class Row(NamedTuple):
     case_id: int
     case_number: str
     phases: str
-    state_label: str
-    state_slug: str
+    state_cell: Markup
     target: str
     delivery: str
     carrier: str
@@ -41,25 +43,23 @@ def _date(value) -> dt.date | None:
     return value if type(value) is dt.date else value.date()
 
 
-def _delivery(delivered_at, carrier_eta, target, holidays) -> str:
+def _delivery(delivered_at, carrier_eta, target, window) -> str:
     """What the Delivery column says: the delivery date, else the carrier's date, else the window."""
     if delivered_at:
         return _date(delivered_at).isoformat()
     if carrier_eta:
         return _date(carrier_eta).isoformat()
-    first, last = eta_window(target, holidays)
+    first, last = window(target)
     return f"{first} – {last}"
 
 
-_STATES = {s.value: (s.label, s.slug) for s in ShipmentState}
 
 
-def _row(values, holidays) -> Row:
+def _row(values, window) -> Row:
     shipment_id, case_id, number, phases, state, target, delivered_at, carrier_eta, carrier, tracking = values
     target = _date(target)
-    label, slug = _STATES[state]
-    return Row(shipment_id, case_id, number, phases, label, slug, target.isoformat(),
-               _delivery(delivered_at, carrier_eta, target, holidays), carrier, tracking)
+    return Row(shipment_id, case_id, number, phases, STATE_CELLS[state], target.isoformat(),
+               _delivery(delivered_at, carrier_eta, target, window), carrier, tracking)
 
 
 def _rows_query(p, state_filtered: bool, staff: bool, history: bool):
@@ -121,5 +121,7 @@ def shipment_page(user: User, state: ShipmentState | None, history: bool, page: 
     found = prepared(("shipment-rows", shape), lambda p: _rows_query(p, *shape), raw_rows=True,
                      clinician=user.id, delivered=DELIVERED, since=since, state=state.value if state else "",
                      limit=page_size + 1, offset=(page - 1) * page_size)
-    rows = [_row(values, holidays) for values in found[:page_size]]
+    # Rows on one page share few target dates: each date's window is worked out once.
+    window = functools.lru_cache(maxsize=None)(lambda target: eta_window(target, holidays))
+    rows = [_row(values, window) for values in found[:page_size]]
     return ShipmentPage(rows, state_counts(user, history, since), state, history, page, len(found) > page_size)

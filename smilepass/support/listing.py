@@ -8,6 +8,7 @@ from typing import NamedTuple
 from urllib.parse import urlencode
 
 import peewee as pw
+from markupsafe import Markup
 
 from ..db import prepared
 from ..models import Case, Priority, Status, Ticket, User, ticket_number
@@ -51,34 +52,37 @@ COLUMNS = [("priority", "Priority"), ("date", "Date"), ("title", "Title"), ("cat
 
 
 class Row(NamedTuple):
+    """One table row. The cells that hold only our own text (priority, status, time) are whole HTML
+    snippets chosen from tables built once; user text (title, category, case number, requester) is
+    escaped by the template as usual. A row renders with 7 substitutions instead of 16."""
     id: int
     number: str
     title: str
     category: str
-    priority_label: str
-    priority_class: str
-    status_label: str
-    status_slug: str
-    created_iso: str
-    created_date: str
-    created_time: str
+    priority_cell: Markup
+    created_cell: Markup
+    status_cell: Markup
     requester: str
     case_number: str  # "" when the ticket is about no case
     case_id: int | None  # None unless the viewer may open the case page
 
 
-_PRIORITY = {p.value: (p.label, p.label.lower()) for p in Priority}
-_STATUS = {s.value: (s.label, s.slug) for s in Status}
+_PRIORITY_CELL = {p.value: Markup(f'<span class="priority priority-{p.label.lower()}">{p.label}</span>')
+                  for p in Priority}
+_STATUS_CELL = {s.value: Markup(f'<span class="status status-{s.slug}">{s.label}</span>') for s in Status}
+
+
+def _created_cell(created_at) -> Markup:
+    if isinstance(created_at, str):  # SQLite hands back its ISO text; fromisoformat is the fast parse
+        created_at = dt.datetime.fromisoformat(created_at)
+    # Digits and separators only: nothing here comes from a user.
+    return Markup(f'<time datetime="{created_at.isoformat()}Z">{created_at:%Y-%m-%d}'
+                  f'<span class="time">{created_at:%H:%M}</span></time>')
 
 
 def _row(ticket_id, title, category, priority, status, created_at, case_id, case_number, requester="") -> Row:
-    if isinstance(created_at, str):  # SQLite hands back its ISO text; fromisoformat is the fast parse
-        created_at = dt.datetime.fromisoformat(created_at)
-    priority_label, priority_class = _PRIORITY[priority]
-    status_label, status_slug = _STATUS[status]
-    return Row(ticket_id, ticket_number(ticket_id), title, category, priority_label, priority_class, status_label,
-               status_slug, created_at.isoformat(), created_at.strftime("%Y-%m-%d"), created_at.strftime("%H:%M"),
-               requester, case_number or "", case_id)
+    return Row(ticket_id, ticket_number(ticket_id), title, category, _PRIORITY_CELL[priority],
+               _created_cell(created_at), _STATUS_CELL[status], requester, case_number or "", case_id)
 
 
 @dataclass
