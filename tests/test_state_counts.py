@@ -125,3 +125,15 @@ def test_shipment_rows_show_the_delivery_column(people):
 def test_statistics_refresh_runs_on_this_database(app):
     with app.app_context():
         db.refresh_statistics()
+
+
+def test_a_case_handed_to_another_clinician_takes_its_shipments_along(people):
+    case = make_case(ADA, "C-MOVE")
+    tracker = make_shipment(case)
+    assert in_db(lambda: Shipment.get_by_id(tracker.id).clinician_id) == user(ADA).id
+    assert "C-MOVE" in people["ada"].get("/shipments/").get_data(as_text=True)
+    in_db(lambda: Case.update(clinician=user(BOB).id).where(Case.id == case.id).execute())
+    assert in_db(lambda: Shipment.get_by_id(tracker.id).clinician_id) == user(BOB).id
+    assert "C-MOVE" not in people["ada"].get("/shipments/").get_data(as_text=True)
+    bob = people["bob"].get("/shipments/").get_data(as_text=True)
+    assert "C-MOVE" in bob and _chip_counts(bob)["In Production"] == 1

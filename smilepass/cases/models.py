@@ -44,15 +44,22 @@ class Shipment(BaseModel):
     tracking_number = pw.CharField(max_length=80, default="")
     carrier_eta = pw.DateField(null=True)
     created_at = pw.DateTimeField(default=utcnow)
+    # The case's clinician, copied here by database triggers (migration 0008) on insert and whenever
+    # the case changes hands, so one clinician's Shipments view walks an index instead of joining
+    # through all their cases. Never set by application code.
+    clinician = pw.ForeignKeyField(User, null=True, backref="+", on_delete="CASCADE")
 
     class Meta:
-        # The Shipments view lists by target date, all states or one; active delivered ones by date.
+        # The Shipments view lists by target date, all states or one; active delivered ones by date;
+        # a clinician's own by target date, counted by state.
         indexes = (
             (("case", "id"), False),
             (("state", "id"), False),
             (("delivered_at",), False),
             (("target_ship_date", "id"), False),
             (("state", "target_ship_date", "id"), False),
+            (("clinician", "target_ship_date", "id"), False),
+            (("clinician", "state", "delivered_at"), False),
         )
 
     @property

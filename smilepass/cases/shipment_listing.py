@@ -68,7 +68,7 @@ def _rows_query(p, state_filtered: bool, staff: bool, history: bool):
                              Shipment.carrier, Shipment.tracking_number)
              .join(Case, on=(Shipment.case == Case.id)))
     if not staff:
-        query = query.where(Case.clinician == p.clinician)
+        query = query.where(Shipment.clinician == p.clinician)
     if not history:
         query = query.where((Shipment.state != p.delivered) | (Shipment.delivered_at > p.since))
     if state_filtered:
@@ -78,9 +78,10 @@ def _rows_query(p, state_filtered: bool, staff: bool, history: bool):
 
 
 def _clinician_counts_query(p, history: bool):
-    # One clinician's shipments are a few hundred: counted live through their cases.
-    query = (Shipment.select(Shipment.state, pw.fn.COUNT(Shipment.id)).join(Case, on=(Shipment.case == Case.id))
-             .where(Case.clinician == p.clinician).group_by(Shipment.state))
+    # One clinician's shipments are a few hundred: counted live along the (clinician, state,
+    # delivered_at) index, without touching the rows.
+    query = (Shipment.select(Shipment.state, pw.fn.COUNT(pw.SQL("*")))
+             .where(Shipment.clinician == p.clinician).group_by(Shipment.state))
     if not history:
         query = query.where((Shipment.state != p.delivered) | (Shipment.delivered_at > p.since))
     return query
