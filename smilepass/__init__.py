@@ -42,9 +42,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(auth_bp)
     app.register_blueprint(support_bp)
     app.register_blueprint(admin_bp)
+    from .staff import bp as staff_bp; app.register_blueprint(staff_bp)  # noqa: E702
     from .cases import register as register_cases
     register_cases(app)
     from .account import bp as account_bp
     app.register_blueprint(account_bp)
+    from .contact import bp as contact_bp
+    app.register_blueprint(contact_bp)
     register_cli(app)
     return app

@@ -58,6 +58,7 @@ def make_demo(ticket_count: int, clinician_count: int, password: str) -> str:
     now = utcnow()
     first_id = (Ticket.select(Ticket.id).order_by(Ticket.id.desc()).scalar() or 0) + 1
     batch, messages = [], []
+    service_levels = sla.plan()  # read once: settings and holidays do not change during the load
     with database.atomic():
         for n in range(ticket_count):
             category = rng.choice(CATEGORIES)
@@ -73,7 +74,7 @@ def make_demo(ticket_count: int, clinician_count: int, password: str) -> str:
                 "status": status.value,
                 "created_at": created,
                 "updated_at": created,
-                "response_due_at": sla.first_response_due(priority, created),
+                "response_due_at": sla.first_response_due(priority, created, service_levels),
                 "first_response_at": created + dt.timedelta(hours=2) if status != Status.OPEN else None,
             })
             if status != Status.OPEN and n % 10 == 0:

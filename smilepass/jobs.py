@@ -83,3 +83,19 @@ def refresh_statistics() -> None:
 
     _app()  # binds the database
     db.refresh_statistics()
+
+
+def sla_sweep() -> dict:
+    """Every minute from `rq cron`: mark tickets whose running deadline passed, escalate each newly
+    breached one a step, and warn about deadlines that pass soon. Marking is race-safe (only rows
+    still unmarked), so overlapping sweeps escalate a ticket once."""
+    from . import escalation, notifications, sla
+    from .models import utcnow
+
+    app = _app()
+    with app.app_context(), database.connection_context():
+        now = utcnow()
+        breaches = sla.mark_breaches(now)
+        escalated = escalation.escalate_breaches(breaches, now=now)
+        warned = notifications.sla_warnings(now)
+        return {"breached": len(breaches), "escalated": escalated, "warned": warned}

@@ -1,5 +1,5 @@
-"""Email notifications: the events a user can be told about, each user's choices (My Account → Email
-notifications), and the mails themselves.
+"""Notifications: the events a user can be told about, each user's email choices (My Account → Email
+notifications), the in-app notifications (the bell in the header) and the mails themselves.
 
 A notification is an outbox row written in the same transaction as the change it reports, so a
 change that rolls back mails nobody and a committed change is never without its mail. The worker
@@ -8,17 +8,19 @@ would look for a row it cannot see yet. Anything not handed over (Redis down, a 
 is picked up by the outbox sweep within minutes.
 
 Mails carry the minimum: a case number identifies the case; never a patient's name or birth date."""
+import datetime as dt
 import logging
 import threading
 from dataclasses import dataclass
 from typing import Callable
 
+import peewee as pw
 from flask import current_app, has_app_context
 
 from . import audit
 from .db import database
 from .mail import enqueue_send
-from .models import OutboxMail, Role, User
+from .models import EscalationRole, Notification, OutboxMail, Role, Status, StatusChange, Ticket, User, utcnow
 from .cases.models import Case, Shipment, ShipmentState, UserPreference
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,11 @@ class Event:
 
 EVENTS = {event.key: event for event in (
     Event("shipment_updates", "My patients' shipments change state or get tracking", CLINICIAN, True),
+    Event("ticket_replies", "Support replies to my request", CLINICIAN, True),
+    Event("ticket_status", "The status of my request changes", CLINICIAN, True),
+    Event("ticket_assigned", "A request is assigned to me", STAFF, True),
+    Event("ticket_escalated", "A request is escalated to me", STAFF, True),
+    Event("sla_warning", "A request I look after is about to miss its service level", STAFF, True),
 )}
 
 
@@ -177,3 +184,191 @@ def _shipment_body(shipment: Shipment, case: Case, state: ShipmentState, change:
             lines.append(f"Expected delivery: between {eta[0]:%Y-%m-%d} and {eta[1]:%Y-%m-%d} (estimate)")
     lines += ["", f"Case page (sign-in needed): {absolute_url('cases.detail', case_id=case.id)}"]
     return "\n".join(lines)
+
+
+# Tickets ---------------------------------------------------------------------------------------
+#
+# Every ticket event gives the recipient an in-app notification (private, cheap, always) and, if
+# their choice allows, a mail. Neither ever goes to the person who caused the event. Mails name the
+# request by its number only: a title is free text and may carry a patient's name. Nothing written
+# here comes from an internal note. Call these after the change (inside or after its transaction);
+# each hands its mails to the worker itself once no transaction is open, otherwise the caller that
+# holds the transaction calls `hand_over()` after it commits.
+
+NOTIFICATION_TEXT_MAX = 300
+
+
+def ticket_assigned(ticket: Ticket, assignee: User | None, actor: User | None) -> bool:
+    """Tell a staff member a request is now theirs. Returns whether anyone was told."""
+    if assignee is None:
+        return False
+    by = f" by {actor.display_name}" if actor is not None else ""
+    return _tell([assignee], ticket, "ticket_assigned", actor,
+                 text=f"{ticket.number} was assigned to you{by}: {ticket.title}",
+                 subject=f"{ticket.number} is assigned to you",
+                 lines=[f"Request {ticket.number} was assigned to you{by}."])
+
+
+def ticket_escalated(ticket: Ticket, owner: User | None, actor: User | None, reason: str) -> bool:
+    """Tell whoever now owns the escalated request; with no named owner, everyone who holds the
+    escalation role of the ticket's level. The reason is staff-only: in-app, never in a mail."""
+    role = EscalationRole.for_level(ticket.escalation_level)
+    recipients = [owner] if owner is not None else _holders(role)
+    level = role.label if role is not None else f"level {ticket.escalation_level}"
+    by = f" by {actor.display_name}" if actor is not None else " automatically"
+    text = f"{ticket.number} was escalated to you ({level}){by}"
+    if reason.strip():
+        text += f": {reason.strip()}"
+    return _tell(recipients, ticket, "ticket_escalated", actor, text=text,
+                 subject=f"{ticket.number} is escalated to you",
+                 lines=[f"Request {ticket.number} was escalated to you ({level}){by}.",
+                        "The reason is on the request page."])
+
+
+def _holders(role: EscalationRole | None) -> list[User]:
+    if role is None:
+        return []
+    return list(User.select().where((User.escalation_role == role.value) & (User.is_active == True)  # noqa: E712
+                                    & (User.role != Role.CLINICIAN.value)).order_by(User.id))
+
+
+def _tell(recipients: list[User], ticket: Ticket, event_key: str, actor: User | None, text: str,
+          subject: str, lines: list[str]) -> bool:
+    """One in-app notification per recipient (except the actor) and a mail to those who want it."""
+    told = False
+    link = None
+    with database.atomic():
+        for user in recipients:
+            if actor is not None and user.id == actor.id or not user.is_active:
+                continue
+            Notification.create(user=user.id, ticket=ticket.id, kind=event_key, text=text[:NOTIFICATION_TEXT_MAX])
+            told = True
+
+            def compose():
+                nonlocal link
+                link = link or absolute_url("support.detail", ticket_id=ticket.id)
+                return subject, "\n".join(lines + ["", f"Request page (sign-in needed): {link}"])
+            notify(event_key, user, compose, actor)
+    hand_over()
+    return told
+
+
+def ticket_replied(ticket: Ticket, message, actor: User) -> bool:
+    """Tell the requester about a public staff reply, quoting it (it is what they will read on the
+    page anyway). Internal notes and the requester's own replies tell nobody."""
+    if message.internal or not actor.is_staff:
+        return False
+    requester = User.get_by_id(ticket.requester_id)
+    return _tell([requester], ticket, "ticket_replies", actor,
+                 text=f"{actor.display_name} replied on {ticket.number}: {ticket.title}",
+                 subject=f"{ticket.number}: new reply from SmilePass support",
+                 lines=[f"{actor.display_name} replied on your request {ticket.number}:", "",
+                        *("> " + line for line in message.body.splitlines()), "",
+                        f"Status: {ticket.status_enum.label}"])
+
+
+def ticket_status_changed(ticket: Ticket, change, actor: User) -> bool:
+    """Tell the requester their request moved (a reopen by themselves tells nobody)."""
+    requester = User.get_by_id(ticket.requester_id)
+    before, after = Status(change.from_status).label, Status(change.to_status).label
+    return _tell([requester], ticket, "ticket_status", actor,
+                 text=f"{ticket.number} is now {after} (was {before}): {ticket.title}",
+                 subject=f"{ticket.number} is now {after}",
+                 lines=[f"Your request {ticket.number} moved from {before} to {after}."])
+
+
+SLA_WARNING_MINUTES = 60  # how long before a deadline to warn, unless Admin → Settings says otherwise
+
+
+def sla_warning_window() -> dt.timedelta:
+    from . import settings
+
+    if "sla_warning_minutes" in settings.DEFINITIONS:
+        return dt.timedelta(minutes=settings.get("sla_warning_minutes"))
+    return dt.timedelta(minutes=SLA_WARNING_MINUTES)
+
+
+def sla_warnings(now=None, within: dt.timedelta | None = None) -> int:
+    """Warn about running deadlines that pass soon, once per ticket and deadline: a deadline is new
+    when the ticket was created, first answered or changed status (that is when the clock restarts,
+    pauses or resumes), so a warning written after the latest of these already covered it.
+    Recipients: the assignee; else the escalation owner; else every supervisor. Returns how many
+    tickets were warned about. Run periodically (the SLA job)."""
+    from . import sla
+
+    now = now or utcnow()
+    within = within or sla_warning_window()
+    warned = 0
+    for ticket in sla.due_soon(now, within):
+        last_change = (StatusChange.select(pw.fn.MAX(StatusChange.created_at))
+                       .where(StatusChange.ticket == ticket.id).scalar())
+        clock_set = max(t for t in (ticket.created_at, ticket.first_response_at, _as_datetime(last_change)) if t)
+        already = (Notification.select(Notification.id)
+                   .where((Notification.ticket == ticket.id) & (Notification.kind == "sla_warning")
+                          & (Notification.created_at >= clock_set)).exists())
+        if already:
+            continue
+        recipients = _sla_recipients(ticket)
+        which = "first response" if ticket.first_response_at is None else "resolution"
+        due = f"{ticket.next_due_at:%Y-%m-%d %H:%M} UTC"
+        if _tell(recipients, ticket, "sla_warning", None,
+                 text=f"{ticket.number}: the {which} deadline ({due}) passes soon: {ticket.title}",
+                 subject=f"{ticket.number}: {which} due by {due}",
+                 lines=[f"Request {ticket.number} reaches its {which} deadline at {due}."]):
+            warned += 1
+    return warned
+
+
+def _sla_recipients(ticket: Ticket) -> list[User]:
+    for user_id in (ticket.assignee_id, ticket.escalation_owner_id):
+        if user_id is not None:
+            user = User.get_or_none(User.id == user_id)
+            if user is not None and user.is_active:
+                return [user]
+    return _holders(EscalationRole.SUPERVISOR)
+
+
+def _as_datetime(value):
+    """MAX() over a timestamp comes back as text on SQLite."""
+    if isinstance(value, str):
+        return dt.datetime.fromisoformat(value)
+    return value
+
+
+# In-app notifications --------------------------------------------------------------------------
+
+def unread_count(user: User) -> int:
+    """The header badge: on every page, so one prepared COUNT on the (user, read_at, id) index."""
+    from .db import prepared
+
+    def build(p):
+        return (Notification.select(pw.fn.COUNT(Notification.id))
+                .where((Notification.user == p.user) & Notification.read_at.is_null()))
+    rows = prepared("unread-notifications", build, raw_rows=True, user=user.id)
+    return int(rows[0][0]) if rows else 0
+
+
+def inbox(user: User, limit: int = 50) -> list[Notification]:
+    """The user's newest notifications first (unread and read)."""
+    return list(Notification.select().where(Notification.user == user.id)
+                .order_by(Notification.id.desc()).limit(limit))
+
+
+def mark_read(user: User, notification_id: int) -> Notification | None:
+    """Mark one of the user's notifications read; None when it is not theirs (or does not exist)."""
+    note = Notification.get_or_none((Notification.id == notification_id) & (Notification.user == user.id))
+    if note is not None and note.read_at is None:
+        with database.atomic():
+            note.read_at = utcnow()
+            note.save(only=[Notification.read_at])
+            audit.record("notification_read", note, actor=user)
+    return note
+
+
+def mark_all_read(user: User) -> int:
+    with database.atomic():
+        n = (Notification.update(read_at=utcnow())
+             .where((Notification.user == user.id) & Notification.read_at.is_null()).execute())
+        if n:
+            audit.record("notifications_read", user, f"{n} marked read", actor=user)
+    return n

@@ -3,8 +3,11 @@
 Each setting has a type, a default and a check; the database only holds values that differ from
 the default. Reads go to the database each time: several web and worker processes share it, and a
 per-process cache would keep serving an old value after an admin changes it."""
+import datetime as dt
+import os
 from dataclasses import dataclass
 from typing import Callable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import audit
 from .db import database, prepared
@@ -44,6 +47,97 @@ def _int_between(low, high):
     return parse
 
 
+def _time_zone(text):
+    name = str(text).strip()
+    try:
+        if not name or name != name.strip("/") or ".." in name:
+            raise ValueError  # zoneinfo would refuse these with a less helpful error
+        ZoneInfo(name)
+    except (ValueError, OSError, ZoneInfoNotFoundError):
+        raise SettingRefused("Enter a time zone name such as Europe/Berlin or America/New_York.") from None
+    return name
+
+
+def _clock_time(text, what):
+    try:
+        return dt.datetime.strptime(text.strip(), "%H:%M").time()
+    except ValueError:
+        raise SettingRefused(f"Give the {what} time as HH:MM, e.g. 08:00.") from None
+
+
+@dataclass(frozen=True)
+class OpeningHours:
+    """Daily business hours; written as "08:00-17:00" so that one field can check closes > opens."""
+    opens: dt.time
+    closes: dt.time
+
+    def __str__(self):
+        return f"{self.opens:%H:%M}-{self.closes:%H:%M}"
+
+
+def _opening_hours(text):
+    parts = str(text).replace("–", "-").split("-")
+    if len(parts) != 2:
+        raise SettingRefused("Give opening and closing time as HH:MM-HH:MM, e.g. 08:00-17:00.")
+    hours = OpeningHours(_clock_time(parts[0], "opening"), _clock_time(parts[1], "closing"))
+    if hours.closes <= hours.opens:
+        raise SettingRefused("The closing time must be after the opening time.")
+    return hours
+
+
+DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+@dataclass(frozen=True)
+class BusinessDays:
+    """Weekdays the clinic works (Monday = 0); written as "Mon-Fri" or "Mon, Wed, Sat"."""
+    weekdays: frozenset
+
+    def __str__(self):
+        days = sorted(self.weekdays)
+        if len(days) > 2 and days == list(range(days[0], days[-1] + 1)):
+            return f"{DAY_NAMES[days[0]]}-{DAY_NAMES[days[-1]]}"
+        return ", ".join(DAY_NAMES[day] for day in days)
+
+
+FULL_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _day(name):
+    """A weekday from its three-letter or full English name, in any case."""
+    key = name.strip().lower()
+    for number, full in enumerate(FULL_DAY_NAMES):
+        if key in (full, full[:3]):
+            return number
+    raise SettingRefused(f"Unknown day {name.strip()!r}: use Mon, Tue, Wed, Thu, Fri, Sat, Sun.")
+
+
+def _business_days(text):
+    days = set()
+    for part in str(text).replace("–", "-").split(","):
+        if not part.strip():
+            continue
+        if "-" in part:
+            first, _, last = part.partition("-")
+            start, end = _day(first), _day(last)
+            if end < start:
+                raise SettingRefused(f"Write the range {part.strip()!r} from the earlier day to the later one.")
+            days.update(range(start, end + 1))
+        else:
+            days.add(_day(part))
+    if not days:
+        raise SettingRefused("Name at least one business day, e.g. Mon-Fri.")
+    return BusinessDays(frozenset(days))
+
+
+def _default_time_zone():
+    name = os.environ.get("SMILEPASS_TIME_ZONE") or "UTC"
+    try:
+        return _time_zone(name)
+    except SettingRefused:
+        raise RuntimeError(f"SMILEPASS_TIME_ZONE={name!r} is not a known time zone (e.g. Europe/Berlin).") from None
+
+
 TOOTH_NOTATIONS = (("fdi", "FDI (two digits: 11–48)"), ("universal", "Universal (1–32)"))
 
 DEFINITIONS = {
@@ -53,7 +147,30 @@ DEFINITIONS = {
     "warranty_days": Definition(
         "Warranty window (days)", 90, _int_between(1, 3650),
         "A replacement request is inside the warranty when the aligner was delivered this many days ago or less."),
+    # Service levels (sla.py). Targets count business hours only: the hours and days below, minus
+    # the clinic's holidays (Admin → Holidays), in the clinic's time zone.
+    "time_zone": Definition(
+        "Clinic time zone", _default_time_zone(), _time_zone,
+        "Business hours, holidays and due times are in this time zone (an IANA name such as Europe/Berlin)."),
+    "business_hours": Definition(
+        "Business hours", OpeningHours(dt.time(8, 0), dt.time(17, 0)), _opening_hours,
+        "Opening and closing time on business days, as HH:MM-HH:MM."),
+    "business_days": Definition(
+        "Business days", BusinessDays(frozenset(range(5))), _business_days,
+        "The days service-level clocks run: a range such as Mon-Fri, or days such as Mon, Tue, Thu."),
 }
+
+# First-response and resolution targets per priority, in business hours.
+SLA_TARGET_DEFAULTS = {"urgent": (4, 24), "high": (8, 48), "normal": (24, 120), "low": (72, 240)}
+for _name, (_response, _resolution) in SLA_TARGET_DEFAULTS.items():
+    DEFINITIONS[f"response_hours_{_name}"] = Definition(
+        f"First response target, {_name.capitalize()} (business hours)", _response, _int_between(1, 2000),
+        f"Support should reply for the first time to {_name.capitalize()} requests within this many business hours.")
+    DEFINITIONS[f"resolution_hours_{_name}"] = Definition(
+        f"Resolution target, {_name.capitalize()} (business hours)", _resolution, _int_between(1, 5000),
+        f"{_name.capitalize()} requests should be resolved within this many business hours, "
+        "not counting time waiting on the user.")
+del _name, _response, _resolution
 
 
 def get(key: str):

@@ -31,13 +31,17 @@ def allowed_transitions(ticket: Ticket, user: User) -> list[Status]:
 
 
 def create_ticket(requester: User, title: str, description: str, priority: int, category: str,
-                  case: Case | None = None, details: dict | None = None) -> Ticket:
+                  case: Case | None = None, details: dict | None = None, now: dt.datetime | None = None,
+                  tried: str = "", client: str = "") -> Ticket:
     """A new request, optionally about a case (which the caller found among the cases the requester
-    may see) with its structured details (CaseDetails columns), all in one transaction."""
+    may see) with its structured details (CaseDetails columns), all in one transaction. `tried` is
+    what the clinician already tried, `client` their browser and device (request_quality)."""
     if details and case is None:
         raise ValueError("case details need a case")
-    now = utcnow()
+    now = now or utcnow()
     with database.atomic():
+        due = sla.due_times(priority, now)
+        service = sla.service_for(requester)
         ticket = Ticket.create(
             requester=requester,
             title=title.strip(),
@@ -46,8 +50,14 @@ def create_ticket(requester: User, title: str, description: str, priority: int, 
             category=category,
             created_at=now,
             updated_at=now,
-            response_due_at=sla.first_response_due(priority, now),
+            response_due_at=due.response,
+            resolution_due_at=due.resolution,
+            next_due_at=due.response,
+            tier=service.tier.value,
+            assignee=service.account_manager,
             case=case.id if case is not None else None,
+            tried=tried.strip(),
+            client=client[:Ticket.client.max_length],
         )
         if details:
             CaseDetails.create(ticket=ticket.id, **details)
@@ -55,6 +65,12 @@ def create_ticket(requester: User, title: str, description: str, priority: int, 
         # The case number is the only case fact an audit row may carry.
         audit.record("ticket_created", ticket, detail=f"case {case.case_number}" if case is not None else "",
                      actor=requester)
+        if service.account_manager is not None:
+            audit.record("ticket_assign", ticket, actor=requester,
+                         detail=f"automatic: {service.account_manager.email}, account manager of {service.clinic_name}")
+    if service.account_manager is not None:
+        from . import notifications  # imports the cases package, whose views import this module
+        notifications.ticket_assigned(ticket, service.account_manager, None)  # by the clinic's plan, not a person
     return ticket
 
 
@@ -142,7 +158,7 @@ def case_panel(ticket: Ticket, viewer: User, today: dt.date | None = None) -> Ca
     )
 
 
-def change_status(ticket: Ticket, user: User, to_status: Status) -> StatusChange:
+def change_status(ticket: Ticket, user: User, to_status: Status, now: dt.datetime | None = None) -> StatusChange:
     from_status = ticket.status_enum
     if to_status == from_status:
         raise TransitionRefused(f"The ticket is already {to_status.label}.")
@@ -150,12 +166,18 @@ def change_status(ticket: Ticket, user: User, to_status: Status) -> StatusChange
         if from_status == Status.CLOSED:
             raise TransitionRefused("This ticket is closed. Open a new request if you need more help.")
         raise TransitionRefused(f"A ticket cannot move from {from_status.label} to {to_status.label}.")
-    return _move(ticket, user, to_status)
+    change = _move(ticket, user, to_status, now)
+    from . import notifications  # imports the cases package, whose views import this module
+    notifications.ticket_status_changed(ticket, change, user)
+    return change
 
 
-def _move(ticket: Ticket, user: User, to_status: Status) -> StatusChange:
+def _move(ticket: Ticket, user: User, to_status: Status, now: dt.datetime | None = None) -> StatusChange:
+    now = now or utcnow()
     with database.atomic():
-        change = StatusChange.create(ticket=ticket, actor=user, from_status=ticket.status, to_status=to_status)
+        change = StatusChange.create(ticket=ticket, actor=user, from_status=ticket.status, to_status=to_status,
+                                     created_at=now)
+        sla.status_changed(ticket, ticket.status_enum, to_status, now)
         TicketCount.bump(ticket.requester_id, ticket.status, -1)
         TicketCount.bump(ticket.requester_id, to_status.value, 1)
         ticket.status = to_status.value
@@ -172,25 +194,30 @@ class ReplyResult:
     status_change: StatusChange | None
 
 
-def add_reply(ticket: Ticket, user: User, body: str, internal: bool = False) -> ReplyResult:
+def add_reply(ticket: Ticket, user: User, body: str, internal: bool = False,
+              now: dt.datetime | None = None) -> ReplyResult:
     if ticket.status_enum == Status.CLOSED:
         raise TransitionRefused("This ticket is closed. Open a new request if you need more help.")
     if internal and not user.is_staff:
         internal = False
     with database.atomic():
-        message = Message.create(ticket=ticket, author=user, body=body.strip(), internal=internal)
+        message = Message.create(ticket=ticket, author=user, body=body.strip(), internal=internal,
+                                 created_at=now or utcnow())
         change = None
         if not internal:
             if user.is_staff and ticket.first_response_at is None:
                 ticket.first_response_at = message.created_at
+                sla.first_response(ticket, message.created_at)
             if user.is_staff and ticket.status_enum == Status.OPEN:
-                change = _move(ticket, user, Status.IN_PROGRESS)
+                change = _move(ticket, user, Status.IN_PROGRESS, message.created_at)
             elif not user.is_staff and ticket.status_enum == Status.WAITING:
                 # The clinician answered what staff were waiting for.
-                change = _move(ticket, user, Status.IN_PROGRESS)
+                change = _move(ticket, user, Status.IN_PROGRESS, message.created_at)
         ticket.updated_at = message.created_at
         ticket.save()
         audit.record("ticket_note" if internal else "ticket_reply", ticket, actor=user)
+    from . import notifications  # imports the cases package, whose views import this module
+    notifications.ticket_replied(ticket, message, user)  # tells nobody about an internal note
     return ReplyResult(message, change)
 
 

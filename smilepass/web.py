@@ -130,7 +130,18 @@ def init_app(app: Flask) -> None:
         from flask import redirect
         return redirect(url_for("support.index") if current_user.is_authenticated else url_for("auth.login"))
 
-    app.jinja_env.globals.update(Priority=Priority, Status=Status, STATUS_LABELS=STATUS_LABELS)
+    page_urls: dict[tuple[str, str], str] = {}
+
+    def page_url(endpoint: str) -> str:
+        """url_for for a page without parameters (the header's links), built once per script root:
+        every page's header has a dozen, and url_for is the costliest thing in it."""
+        key = (request.script_root, endpoint)
+        url = page_urls.get(key)
+        if url is None:
+            url = page_urls[key] = url_for(endpoint)
+        return url
+
+    app.jinja_env.globals.update(Priority=Priority, Status=Status, STATUS_LABELS=STATUS_LABELS, page_url=page_url)
     app.jinja_env.filters["when"] = format_when
     app.jinja_env.filters["fromjson"] = json.loads
     app.jinja_env.filters["metric"] = format_metric

@@ -329,7 +329,7 @@ def test_scan_upload_shows_progress_then_report_and_previews(app, make_user, new
     page.get_by_role("button", name="Add").click()
     confirmation = page.locator(".confirmation")
     expect(confirmation).to_contain_text("received")
-    confirmation.get_by_role("link").click()
+    confirmation.locator("strong a").click()
     panel = page.locator(".scan-panel")
     expect(panel.locator("progress")).to_be_visible()
     expect(panel).to_contain_text("Queued")

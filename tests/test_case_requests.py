@@ -348,7 +348,7 @@ def test_case_field_suggests_own_cases_and_reveals_the_details(make_user, new_pa
     expect(page.locator(".confirmation")).to_be_visible()
     expect(page.locator("#ticket-table td.case-cell a", has_text="AL-301")).to_be_visible()
     expect(teeth_field).to_be_hidden()  # the fresh form has no case again
-    page.locator(".confirmation a").click()
+    page.locator(".confirmation strong a").click()
     expect(page.locator(".case-panel")).to_contain_text("36, 37")
     expect(page.locator(".case-panel .warranty")).to_contain_text("No delivery date known")
     page.screenshot(path=str(artifact_path("ticket-case-panel.png")), full_page=True, caret="initial")

@@ -122,5 +122,5 @@ def test_cron_config_registers_the_sweep():
     sys.modules.pop("workers.cron", None)
     importlib.import_module("workers.cron")
     names = [job["name"] for job in cron._job_data_registry]
-    assert names == ["sweep-outbox", "sweep-scans", "refresh-statistics"]
+    assert names == ["sweep-outbox", "sweep-scans", "refresh-statistics", "sla-sweep"]
     cron._job_data_registry.clear()

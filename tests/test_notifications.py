@@ -54,8 +54,10 @@ def test_shipment_updates_apply_to_clinicians_and_default_on(clinician, support,
     ada, sam, root = user(ADA), user(SAM), user(ROOT)
     event = notifications.EVENTS["shipment_updates"]
     assert event.default is True and event.audience == notifications.CLINICIAN
-    assert [e.key for e in notifications.events_for(ada)] == ["shipment_updates"]
-    assert notifications.events_for(sam) == [] and notifications.events_for(root) == []
+    assert [e.key for e in notifications.events_for(ada)] == ["shipment_updates", "ticket_replies", "ticket_status"]
+    staff_events = ["ticket_assigned", "ticket_escalated", "sla_warning"]  # see test_ticket_notifications.py
+    assert [e.key for e in notifications.events_for(sam)] == staff_events
+    assert [e.key for e in notifications.events_for(root)] == staff_events
     assert in_db(lambda: notifications.wants(ada, "shipment_updates"))
     assert not in_db(lambda: notifications.wants(sam, "shipment_updates"))
 
@@ -68,14 +70,16 @@ def test_clinician_turns_shipment_mails_off_and_on(clinician):
     assert "My patients&#39; shipments change state or get tracking" in html
     assert re.search(r'<input checked id="shipment_updates" name="shipment_updates" type="checkbox"', html)
 
-    off = clinician.post("/account/notifications", {})
+    ticket_events = {"ticket_replies": "y", "ticket_status": "y"}  # left on: this test is about shipments
+    off = clinician.post("/account/notifications", ticket_events)
     assert off.status_code == 303 and off.headers["Location"].endswith("/account/notifications")
     assert in_db(lambda: UserPreference.get_value(user(ADA), "notify:shipment_updates")) == "off"
     assert not in_db(lambda: notifications.wants(user(ADA), "shipment_updates"))
     html = clinician.get("/account/notifications").get_data(as_text=True)
-    assert "Your email notifications are saved." in html and " checked" not in html
+    assert "Your email notifications are saved." in html
+    assert not re.search(r'<input checked id="shipment_updates"', html)
 
-    assert clinician.post("/account/notifications", {"shipment_updates": "y"}).status_code == 303
+    assert clinician.post("/account/notifications", {"shipment_updates": "y", **ticket_events}).status_code == 303
     assert in_db(lambda: notifications.wants(user(ADA), "shipment_updates"))
     rows = in_db(lambda: [(r.detail, r.actor_email, r.object_id) for r in AuditLog.select()
                           .where(AuditLog.action == "notification_preferences").order_by(AuditLog.id)])
@@ -83,7 +87,7 @@ def test_clinician_turns_shipment_mails_off_and_on(clinician):
     assert rows == [("shipment_updates: on -> off", ADA, ada_id), ("shipment_updates: off -> on", ADA, ada_id)]
 
     # Saving the same choice again changes and records nothing.
-    assert clinician.post("/account/notifications", {"shipment_updates": "y"}).status_code == 303
+    assert clinician.post("/account/notifications", {"shipment_updates": "y", **ticket_events}).status_code == 303
     assert "Nothing changed." in clinician.get("/account/notifications").get_data(as_text=True)
     assert in_db(lambda: AuditLog.select().where(AuditLog.action == "notification_preferences").count()) == 2
 
@@ -96,10 +100,11 @@ def test_preferences_need_csrf_and_sign_in(app, clinician):
     assert anonymous.status_code == 303 and "/auth/login" in anonymous.headers["Location"]
 
 
-def test_staff_are_told_nothing_applies_yet(support):
+def test_staff_see_only_staff_events(support):
     html = support.get("/account/notifications").get_data(as_text=True)
-    assert "No email notifications apply to your role yet." in html and 'type="checkbox"' not in html
-    assert support.post("/account/notifications", {}).status_code == 303
+    assert "shipments change state" not in html and "A request is assigned to me" in html
+    assert support.post("/account/notifications", {"ticket_assigned": "y", "ticket_escalated": "y",
+                                                   "sla_warning": "y"}).status_code == 303
     assert in_db(lambda: UserPreference.select().count()) == 0
 
 

@@ -9,7 +9,7 @@ from wtforms import DateField, EmailField, PasswordField, SelectField, StringFie
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from .. import audit, settings
+from .. import audit, escalation, settings
 from ..auth.forms import looks_like_email
 from ..cases.models import Holiday
 from ..db import database
@@ -66,7 +66,8 @@ def users():
     if request.method == "POST":
         status = 422
     people = User.select().order_by(User.role, User.email)
-    return render_template("admin/users.html", form=form, people=people, toggle=ToggleForm()), status
+    return render_template("admin/users.html", form=form, people=people, toggle=ToggleForm(),
+                           escalation_roles=escalation.ROLE_CHOICES), status
 
 
 @bp.post("/users/<int:user_id>/active")
@@ -82,6 +83,22 @@ def toggle_active(user_id: int):
         user.is_active = not user.is_active
         user.save()
         audit.record("user_activated" if user.is_active else "user_deactivated", user)
+    return see_other(url_for("admin.users"))
+
+
+@bp.post("/users/<int:user_id>/escalation-role")
+@admin_required
+def set_escalation_role(user_id: int):
+    ToggleForm().validate_on_submit()  # CSRF is checked app-wide
+    user = User.get_or_none(User.id == user_id)
+    if user is None:
+        abort(404)
+    try:
+        if escalation.set_role(user, request.form.get("escalation_role", ""), current_user._get_current_object()):
+            label = dict(escalation.ROLE_CHOICES)[user.escalation_role]
+            flash(f"{user.email}: escalation role is now {label}.", "info")
+    except escalation.EscalationRefused as exc:
+        flash(f"{user.email}: {exc}", "error")
     return see_other(url_for("admin.users"))
 
 

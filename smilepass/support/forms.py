@@ -9,6 +9,7 @@ from ..models import CATEGORIES, DEFAULT_CATEGORY, RESOLUTIONS, CaseDetails, Pri
 
 TITLE_MAX = 120
 DESCRIPTION_MAX = 500
+TRIED_MAX = 500
 REPLY_MAX = 5000
 CASE_NUMBER_MAX = 40
 TEETH_TEXT_MAX = 200
@@ -33,6 +34,8 @@ class TicketForm(FlaskForm):
         "Description",
         validators=[DataRequired("Describe what you were doing and what happened."), Length(max=DESCRIPTION_MAX)],
     )
+    # Optional: a request without it is still filed, and the confirmation asks for it (good tickets).
+    tried = TextAreaField("What have you tried?", validators=[Optional(), Length(max=TRIED_MAX)])
     priority = SelectField(
         "Priority",
         choices=[SelectChoice(p.value, p.label) for p in Priority],

@@ -4,7 +4,7 @@ from pathlib import Path
 from flask import abort, current_app, flash, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
-from .. import audit, settings, tickets
+from .. import audit, notifications, request_quality, settings, sla, tickets
 from ..db import database
 from ..htmx import blocks, is_htmx, page_or_block, see_other
 from ..models import CATEGORIES, RESOLUTIONS, Attachment, Case, Scan, Status, Ticket, utcnow
@@ -36,6 +36,8 @@ def _index_context(form, created=None):
         "form": form,
         "table": _table(current_user._get_current_object()),
         "created": created,
+        # Good tickets: what would still help with the request just filed (never blocks filing).
+        "nudges": request_quality.assess(created, request_quality.has_screenshot(created)).nudges() if created else [],
         "description_max": DESCRIPTION_MAX,
         "categories": CATEGORIES,
         "resolutions": RESOLUTIONS,
@@ -108,11 +110,13 @@ def create():
                     ticket = tickets.create_ticket(
                         user, form.title.data, form.description.data, form.priority.data, form.category.data,
                         case=case, details=form.case_details() if case is not None else None,
+                        tried=form.tried.data or "", client=request_quality.client_summary(request.user_agent.string),
                     )
                     uploads.attach(ticket, user)
         except UploadRefused as exc:
             form[exc.field].errors = [str(exc)]
         else:
+            notifications.hand_over()  # the account manager's mail, now that the request is committed
             if is_htmx():
                 context = _index_context(_blank_form(), created=ticket)
                 return blocks(INDEX, ["new_request", "ticket_table_oob"], **context)
@@ -141,7 +145,16 @@ def _detail_context(ticket, reply_form=None, status_error=None):
         "transitions": tickets.allowed_transitions(ticket, user),
         "status_error": status_error,
         "case_panel": tickets.case_panel(ticket, user),
+        "quality": _request_quality(ticket, user),
+        "sla_clock": sla.clock(ticket, utcnow()),
     }
+
+
+def _request_quality(ticket, user):
+    """Staff only: which of the four things that make a request easy to answer it came with."""
+    if not user.is_staff:
+        return None
+    return request_quality.assess(ticket, request_quality.has_screenshot(ticket))
 
 
 @bp.get("/tickets/<int:ticket_id>")
@@ -169,6 +182,7 @@ def reply(ticket_id: int):
         except UploadRefused as exc:
             form[exc.field].errors = [str(exc)]
         else:
+            notifications.hand_over()  # the reply's mail, now that its transaction has committed
             if is_htmx():
                 return blocks(DETAIL, ["conversation", "status_panel_oob", "scans_oob"], **_detail_context(ticket))
             return see_other(url_for("support.detail", ticket_id=ticket.id) + "#reply")

@@ -1,0 +1,129 @@
+"""Admin → Clinics: the list with a New clinic form, and one clinic's page (name, tier, account
+manager, members). Rules live in clinics.py."""
+from flask import abort, flash, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import EmailField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length
+
+from ..auth.forms import looks_like_email
+from ..htmx import see_other
+from ..models import Clinic, Tier, User
+from . import bp, clinics
+from .views import ToggleForm, admin_required
+
+LIST = "admin/clinics.html"
+DETAIL = "admin/clinic.html"
+
+
+class ClinicForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired("Name the clinic."), Length(max=clinics.NAME_MAX)])
+    tier = SelectField("Tier", choices=[SelectChoice(t.value, t.label) for t in Tier], coerce=int,
+                       default=Tier.STANDARD.value)
+    account_manager = SelectField(
+        "Account manager", validate_choice=False,
+        description="Required for Enterprise: new requests go to them, and so do escalations.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.account_manager.choices = [SelectChoice("", "None")] + [
+            SelectChoice(str(user.id), f"{user.display_name} ({user.email})") for user in clinics.staff_choices()]
+
+    def manager(self) -> User | None:
+        raw = self.account_manager.data or ""
+        return User.get_or_none(User.id == int(raw)) if raw.isdigit() else None
+
+
+class MemberForm(FlaskForm):
+    email = EmailField("Clinician's email", validators=[DataRequired("Give the clinician's email."),
+                                                        looks_like_email, Length(max=254)])
+
+
+def _actor():
+    return current_user._get_current_object()
+
+
+def _save(form: ClinicForm, clinic: Clinic | None):
+    """Create or update; on refusal the message goes beside its field and None comes back."""
+    try:
+        if clinic is None:
+            return clinics.create_clinic(form.name.data, form.tier.data, form.manager(), _actor())
+        clinics.update_clinic(clinic, form.name.data, form.tier.data, form.manager(), _actor())
+        return clinic
+    except clinics.ClinicRefused as exc:
+        form[exc.field].errors = list(form[exc.field].errors) + [str(exc)]
+        return None
+
+
+@bp.route("/clinics", methods=["GET", "POST"])
+@admin_required
+def clinic_list():
+    form = ClinicForm()
+    if form.validate_on_submit():
+        clinic = _save(form, None)
+        if clinic is not None:
+            flash(f"Clinic {clinic.name} created. Add its clinicians here.", "success")
+            return see_other(url_for("admin.clinic", clinic_id=clinic.id))
+    status = 422 if request.method == "POST" else 200
+    return render_template(LIST, form=form, clinics=clinics.listing(), Tier=Tier), status
+
+
+def _clinic_or_404(clinic_id: int) -> Clinic:
+    clinic = Clinic.get_or_none(Clinic.id == clinic_id)
+    if clinic is None:
+        abort(404)
+    return clinic
+
+
+def _detail(clinic: Clinic, form=None, member_form=None, status=200):
+    if form is None:
+        form = ClinicForm(formdata=None, name=clinic.name, tier=clinic.tier,
+                          account_manager=str(clinic.account_manager_id or ""))
+    return render_template(DETAIL, clinic=clinic, form=form, member_form=member_form or MemberForm(formdata=None),
+                           members=clinics.members(clinic), remove=ToggleForm(), Tier=Tier), status
+
+
+@bp.get("/clinics/<int:clinic_id>")
+@admin_required
+def clinic(clinic_id: int):
+    return _detail(_clinic_or_404(clinic_id))
+
+
+@bp.post("/clinics/<int:clinic_id>")
+@admin_required
+def update_clinic(clinic_id: int):
+    clinic = _clinic_or_404(clinic_id)
+    form = ClinicForm()
+    if form.validate_on_submit() and _save(form, clinic) is not None:
+        flash(f"Clinic {clinic.name} saved.", "success")
+        return see_other(url_for("admin.clinic", clinic_id=clinic.id))
+    return _detail(clinic, form=form, status=422)
+
+
+@bp.post("/clinics/<int:clinic_id>/members")
+@admin_required
+def add_clinic_member(clinic_id: int):
+    clinic = _clinic_or_404(clinic_id)
+    form = MemberForm()
+    if form.validate_on_submit():
+        try:
+            user = clinics.add_member(clinic, form.email.data, _actor())
+        except clinics.ClinicRefused as exc:
+            form.email.errors = [str(exc)]
+        else:
+            flash(f"{user.email} now belongs to {clinic.name}.", "success")
+            return see_other(url_for("admin.clinic", clinic_id=clinic.id))
+    return _detail(clinic, member_form=form, status=422)
+
+
+@bp.post("/clinics/<int:clinic_id>/members/<int:user_id>/remove")
+@admin_required
+def remove_clinic_member(clinic_id: int, user_id: int):
+    clinic = _clinic_or_404(clinic_id)
+    ToggleForm().validate_on_submit()  # CSRF is checked app-wide
+    user = clinics.remove_member(clinic, user_id, _actor())
+    if user is None:
+        abort(404)
+    flash(f"{user.email} no longer belongs to {clinic.name}.", "info")
+    return see_other(url_for("admin.clinic", clinic_id=clinic.id))

@@ -1,0 +1,143 @@
+"""The staff queue with its bulk changes, assignment from the ticket page, and the "someone else is
+replying" notice. Rules are in listing.py, assignment.py and ../presence.py."""
+from functools import wraps
+
+from flask import abort, current_app, flash, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from .. import presence
+from ..htmx import is_htmx, page_or_block, see_other
+from ..models import Status, Ticket
+from ..support.views import DETAIL, _detail_context
+from . import assignment, bp
+from .listing import TABS, parse_tab, queue_page
+
+QUEUE = "staff/queue.html"
+ASSIGN_PANEL = "staff/_assign_panel.html"
+PRESENCE = "staff/_presence.html"
+
+
+def staff_required(view):
+    @wraps(view)
+    @login_required
+    def wrapper(*args, **kwargs):
+        if not current_user.is_staff:
+            abort(404)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _user():
+    return current_user._get_current_object()
+
+
+def _ticket_or_404(ticket_id: int) -> Ticket:
+    ticket = Ticket.get_or_none(Ticket.id == ticket_id)
+    if ticket is None:
+        abort(404)
+    return ticket
+
+
+def _queue_context(tab_key: str | None, page: str | None, result=None, error=None):
+    tab = parse_tab(tab_key)
+    page = int(page) if page and page.isdigit() else 1
+    return {
+        "queue": queue_page(_user(), tab, page, current_app.config["PAGE_SIZE"], url_for("staff.queue")),
+        "tabs": TABS,
+        "staff": assignment.active_staff(),
+        "bulk_statuses": assignment.BULK_STATUSES,
+        "result": result,
+        "error": error,
+    }
+
+
+@bp.get("/")
+@staff_required
+def queue():
+    context = _queue_context(request.args.get("tab"), request.args.get("page"))
+    return page_or_block(QUEUE, "queue", **context)
+
+
+@bp.post("/bulk")
+@staff_required
+def bulk():
+    """Assign or set the status of the ticked tickets, each on its own; says which were refused."""
+    form = request.form
+    tab, page = form.get("tab"), form.get("page")
+    result, error = None, None
+    try:
+        ticket_ids = assignment.parse_ticket_ids(form.getlist("ticket"))
+        if form.get("action") == "assign":
+            result = assignment.bulk_assign(ticket_ids, assignment.find_assignee(form.get("assignee")), _user())
+        elif form.get("action") == "status":
+            raw = form.get("status", "")
+            target = Status(int(raw)) if raw.isdigit() and int(raw) in Status._value2member_map_ else None
+            if target not in assignment.BULK_STATUSES:
+                raise assignment.AssignmentRefused("Choose a status.")
+            result = assignment.bulk_status(ticket_ids, target, _user())
+        else:
+            raise assignment.AssignmentRefused("Choose what to do with the selected tickets.")
+    except assignment.AssignmentRefused as exc:
+        error = str(exc)
+    if is_htmx():
+        context = _queue_context(tab, page, result=result, error=error)
+        return page_or_block(QUEUE, "queue", status=422 if error else 200, **context)
+    if error:
+        flash(error, "error")
+    else:
+        flash(f"{result.summary}.", "success" if not result.refused else "info")
+        for refusal in result.refused:
+            flash(refusal, "error")
+    return see_other(url_for("staff.queue", tab=parse_tab(tab).key, page=page if page and page != "1" else None))
+
+
+@bp.app_template_global()
+def assign_panel(ticket, error=None):
+    """What the ticket page's assignment panel needs (staff only). A template global, so the panel
+    renders the same on the ticket page and in this blueprint's fragments."""
+    return {
+        "assignee": ticket.assignee if ticket.assignee_id else None,
+        "staff": assignment.active_staff(),
+        "error": error,
+    }
+
+
+@bp.post("/tickets/<int:ticket_id>/assign")
+@staff_required
+def assign(ticket_id: int):
+    ticket = _ticket_or_404(ticket_id)
+    error = None
+    try:
+        assignee = assignment.find_assignee(request.form.get("assignee"))
+        assignment.assign(ticket, assignee, _user())
+    except assignment.AssignmentRefused as exc:
+        error = str(exc)
+    if is_htmx():
+        status = 422 if error else 200
+        return render_template(ASSIGN_PANEL, ticket=ticket, assigning=assign_panel(ticket, error)), status
+    if error:
+        context = _detail_context(ticket)
+        return render_template(DETAIL, assigning=assign_panel(ticket, error), **context), 422
+    who = ticket.assignee.display_name if ticket.assignee_id else "nobody"
+    flash(f"{ticket.number} is now assigned to {who}.", "info")
+    return see_other(url_for("support.detail", ticket_id=ticket.id))
+
+
+@bp.app_template_global()
+def replying_now(ticket) -> list[str]:
+    """Names of the other staff replying to this ticket, for the notice above the reply box."""
+    return presence.others_replying(ticket.id, _user())
+
+
+@bp.post("/tickets/<int:ticket_id>/presence")
+@staff_required
+def report_presence(ticket_id: int):
+    """Polled by the reply box: records whether this staff member is replying (the box has focus,
+    or holds a draft) and answers with the notice about everyone else."""
+    ticket = _ticket_or_404(ticket_id)
+    is_replying = request.args.get("focus") == "1" or bool(request.form.get("body", "").strip())
+    names = presence.report(ticket.id, _user(), is_replying)
+    if not is_htmx():
+        return see_other(url_for("support.detail", ticket_id=ticket.id))
+    return render_template(PRESENCE, ticket=ticket, names=names)

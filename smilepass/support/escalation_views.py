@@ -1,0 +1,61 @@
+"""Escalating a ticket from its page (staff), and the escalation panel the ticket page shows."""
+from flask import abort, flash, render_template, url_for
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from wtforms import TextAreaField
+from wtforms.validators import DataRequired, Length
+
+from .. import escalation
+from ..htmx import is_htmx, page_or_block, see_other
+from ..models import EscalationRole
+from . import bp, views
+
+PANEL = "support/_escalation.html"
+
+
+class EscalateForm(FlaskForm):
+    reason = TextAreaField("Reason", validators=[DataRequired("Say why the request needs escalating."),
+                                                 Length(max=escalation.REASON_MAX)])
+
+
+@bp.app_template_global()
+def escalation_panel(ticket, form=None, error=None):
+    """What the ticket page's escalation panel needs. A template global rather than a key in the
+    detail view's context, so the panel renders the same from the ticket page and from the escalate
+    endpoint's fragment."""
+    user = current_user._get_current_object()
+    next_role = EscalationRole.for_level(ticket.escalation_level + 1)
+    return {
+        "steps": escalation.history(ticket) if ticket.escalation_level else [],
+        "current": EscalationRole.for_level(ticket.escalation_level),
+        "next_role": next_role,
+        "can_escalate": user.is_staff and escalation.refusal(ticket, user) is None,
+        "why_not": escalation.refusal(ticket, user) if user.is_staff else None,
+        "form": form or EscalateForm(formdata=None),
+        "error": error,
+    }
+
+
+@bp.post("/tickets/<int:ticket_id>/escalate")
+@login_required
+def escalate(ticket_id: int):
+    if not current_user.is_staff:
+        abort(404)
+    ticket = views._visible_ticket_or_404(ticket_id)
+    form = EscalateForm()
+    error = None
+    if form.validate_on_submit():
+        try:
+            step = escalation.escalate(ticket, current_user._get_current_object(), form.reason.data)
+        except escalation.EscalationRefused as exc:
+            error = str(exc)
+        else:
+            if is_htmx():
+                return render_template(PANEL, ticket=ticket, panel=escalation_panel(ticket))
+            owner = step.owner.display_name if step.owner_id else "nobody yet (admins are told)"
+            flash(f"{ticket.number} is escalated to {EscalationRole.for_level(step.level).label}: {owner}.", "info")
+            return see_other(url_for("support.detail", ticket_id=ticket.id) + "#escalation")
+    panel = escalation_panel(ticket, form=form, error=error)
+    if is_htmx():
+        return render_template(PANEL, ticket=ticket, panel=panel), 422
+    return page_or_block(views.DETAIL, "conversation", status=422, escalation=panel, **views._detail_context(ticket))
