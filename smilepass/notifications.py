@@ -277,15 +277,12 @@ def ticket_status_changed(ticket: Ticket, change, actor: User) -> bool:
                  lines=[f"Your request {ticket.number} moved from {before} to {after}."])
 
 
-SLA_WARNING_MINUTES = 60  # how long before a deadline to warn, unless Admin → Settings says otherwise
 
 
 def sla_warning_window() -> dt.timedelta:
     from . import settings
 
-    if "sla_warning_minutes" in settings.DEFINITIONS:
-        return dt.timedelta(minutes=settings.get("sla_warning_minutes"))
-    return dt.timedelta(minutes=SLA_WARNING_MINUTES)
+    return dt.timedelta(minutes=settings.get("sla_warning_minutes"))
 
 
 def sla_warnings(now=None, within: dt.timedelta | None = None) -> int:

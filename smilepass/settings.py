@@ -171,6 +171,9 @@ for _name, (_response, _resolution) in SLA_TARGET_DEFAULTS.items():
         f"{_name.capitalize()} requests should be resolved within this many business hours, "
         "not counting time waiting on the user.")
 del _name, _response, _resolution
+DEFINITIONS["sla_warning_minutes"] = Definition(
+    "Warn before a target is missed (business minutes)", 60, _int_between(5, 1440),
+    "Staff are told when a ticket's running target is due within this much business time.")
 
 
 def get(key: str):

@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import peewee
 import pytest
 
 from smilepass import create_app, db
@@ -193,6 +192,29 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class SmtpSink:
+    """A local SMTP server (aiosmtpd) that keeps every message it receives."""
+
+    def __init__(self):
+        from aiosmtpd.controller import Controller
+
+        self.messages = []
+        self._controller = Controller(self, hostname="127.0.0.1", port=free_port())
+        self.port = self._controller.port
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_sink():
+    sink = SmtpSink()
+    sink._controller.start()
+    yield sink
+    sink._controller.stop()
 
 
 def worker_env(app):

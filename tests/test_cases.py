@@ -4,8 +4,6 @@ import datetime as dt
 import re
 import time
 
-import pytest
-
 from smilepass.cases.models import Case, CaseLabel, Label, Shipment, UserPreference
 from smilepass.models import AuditLog
 

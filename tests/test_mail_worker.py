@@ -1,9 +1,6 @@
 """Mail through the outbox, sent by a real RQ worker over a real Redis to a local SMTP sink."""
 import sys
 
-import pytest
-from aiosmtpd.controller import Controller
-from redis import Redis
 from rq import Queue
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 
@@ -12,32 +9,14 @@ from smilepass.models import OutboxMail
 from .conftest import free_port, query, run_worker
 
 
-class Collect:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(envelope)
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp_sink():
-    handler = Collect()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller.port, handler
-    controller.stop()
-
-
 def ask_for_reset(client, email):
     client.get("/auth/forgot")
     assert client.post("/auth/forgot", {"email": email}).status_code == 303
 
 
 def test_reset_mail_is_sent_by_the_worker(app, client, make_user, redis_conn, smtp_sink):
-    port, sink = smtp_sink
-    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=port)
+    sink = smtp_sink
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=sink.port)
     make_user("dr.ada@clinic.test")
     ask_for_reset(client, "dr.ada@clinic.test")
     assert Queue("default", connection=redis_conn).count == 1
@@ -86,9 +65,9 @@ def test_without_smtp_admins_read_reset_links_in_the_outbox(app, client, admin, 
 
 
 def test_sweep_sends_mail_written_while_redis_was_down(app, client, make_user, redis_conn, smtp_sink):
-    port, sink = smtp_sink
+    sink = smtp_sink
     working_redis = app.config["REDIS_URL"]
-    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=port, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=sink.port, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
     make_user("dr.ada@clinic.test")
     ask_for_reset(client, "dr.ada@clinic.test")
     assert query(lambda: OutboxMail.get().sent_at) is None

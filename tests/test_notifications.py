@@ -6,7 +6,6 @@ import io
 import re
 
 import pytest
-from aiosmtpd.controller import Controller
 from rq import Queue
 
 from smilepass import notifications
@@ -16,7 +15,7 @@ from smilepass.cases.tracking_import import apply_import, parse_import
 from smilepass.db import database
 from smilepass.models import AuditLog, OutboxMail, User
 
-from .conftest import free_port, run_worker
+from .conftest import run_worker
 from .test_cases_helpers import ADA, BOB, ROOT, SAM, in_db, make_case, reload, user
 
 PATIENT = {"patient_name": "Jane Roe", "dob": dt.date(1990, 4, 2)}
@@ -236,30 +235,15 @@ def test_jobs_are_queued_only_after_the_transaction_commits(app, clinician, supp
     assert sorted(job.id for job in queue.jobs) == sorted(f"mail-{m.id}" for m in mails())
 
 
-class Collect:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(envelope)
-        return "250 OK"
-
-
-def test_worker_delivers_the_import_mails(app, clinician, support, redis_conn):
-    sink = Collect()
-    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        for number in ("IM-1", "IM-2", "IM-3"):
-            ship(support, make_case(number=number, **PATIENT))
-        app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=controller.port)
-        upload(support, "IM-1,UPS,1Z1,2026-01-05\nIM-2,UPS,1Z2,2026-01-05\nIM-3,UPS,1Z3,2026-01-05\n")
-        assert Queue("default", connection=redis_conn).count == 3
-        result = run_worker(app)
-        assert result.returncode == 0, result.stderr
-    finally:
-        controller.stop()
-    assert len(sink.messages) == 3 and {tuple(m.rcpt_tos) for m in sink.messages} == {(ADA,)}
-    assert all(b"Jane" not in m.content and b"In Transit" in m.content for m in sink.messages)
+def test_worker_delivers_the_import_mails(app, clinician, support, redis_conn, smtp_sink):
+    for number in ("IM-1", "IM-2", "IM-3"):
+        ship(support, make_case(number=number, **PATIENT))
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=smtp_sink.port)
+    upload(support, "IM-1,UPS,1Z1,2026-01-05\nIM-2,UPS,1Z2,2026-01-05\nIM-3,UPS,1Z3,2026-01-05\n")
+    assert Queue("default", connection=redis_conn).count == 3
+    result = run_worker(app)
+    assert result.returncode == 0, result.stderr
+    assert len(smtp_sink.messages) == 3 and {tuple(m.rcpt_tos) for m in smtp_sink.messages} == {(ADA,)}
+    assert all(b"Jane" not in m.content and b"In Transit" in m.content for m in smtp_sink.messages)
     transit = [m for m in mails() if "In Transit" in m.subject]
     assert len(transit) == 3 and all(m.sent_at is not None for m in transit)

@@ -12,7 +12,7 @@ from smilepass.cases import shipments
 from smilepass.cases.models import PatientLink, Shipment
 from smilepass.models import AuditLog, utcnow
 
-from .test_cases_helpers import ADA, BOB, SAM, in_db, make_case, make_shipment, reload, user
+from .test_cases_helpers import ADA, SAM, in_db, make_case, make_shipment, reload, user
 
 LINK = re.compile(r'value="http://localhost(/p/[A-Za-z0-9_-]{43})"')
 

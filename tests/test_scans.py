@@ -15,7 +15,7 @@ import pytest
 from redis import Redis
 from rq import Queue
 
-from smilepass.models import Scan, ScanState, Ticket
+from smilepass.models import Scan, Ticket
 from smilepass.queue import SCAN_QUEUE
 from smilepass.scans import enqueue_repair, scan_dir
 

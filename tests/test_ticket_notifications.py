@@ -3,7 +3,6 @@ SLA warnings, in the app (always) and by mail (per choice), and what the mails n
 import datetime as dt
 
 import pytest
-from aiosmtpd.controller import Controller
 from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
@@ -216,45 +215,29 @@ def test_sla_warning_once_per_deadline(app, clinician, support, make_user, new_t
     assert len(notes("lee@smilepass.test", "sla_warning")) == 1
 
 
-def test_sla_warning_uses_the_sla_module_when_present(app, clinician, new_ticket):
-    if not hasattr(sla, "due_soon"):
-        pytest.skip("sla.due_soon is not written yet (helper 5A)")
+def test_sla_warning_window_comes_from_the_settings(app, clinician, new_ticket):
     with app.app_context():
+        assert in_db(notifications.sla_warning_window) == dt.timedelta(minutes=60)
         assert isinstance(in_db(lambda: notifications.sla_warnings()), int)
 
 
 # Delivery --------------------------------------------------------------------------------------
 
-class Collect:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(envelope)
-        return "250 OK"
-
-
-def test_reply_mail_is_delivered_by_the_worker(app, clinician, support, new_ticket, redis_conn):
-    sink = Collect()
-    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=controller.port)
-        ticket_id = new_ticket(clinician)
-        reply(support, ticket_id, SECRET, internal=True)
-        reply(support, ticket_id, "Fixed on our side, please retry.")
-        # Handed to the worker only after the reply's transaction committed.
-        assert Queue("default", connection=redis_conn).count == 1
-        result = run_worker(app)
-        assert result.returncode == 0, result.stderr
-    finally:
-        controller.stop()
-    [envelope] = sink.messages
+def test_reply_mail_is_delivered_by_the_worker(app, clinician, support, new_ticket, redis_conn, smtp_sink):
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=smtp_sink.port)
+    ticket_id = new_ticket(clinician)
+    reply(support, ticket_id, SECRET, internal=True)
+    reply(support, ticket_id, "Fixed on our side, please retry.")
+    # Handed to the worker only after the reply's transaction committed.
+    assert Queue("default", connection=redis_conn).count == 1
+    result = run_worker(app)
+    assert result.returncode == 0, result.stderr
+    [envelope] = smtp_sink.messages
     assert envelope.rcpt_tos == [ADA]
     assert b"Fixed on our side, please retry." in envelope.content and b"privately" not in envelope.content
 
 
-def test_failed_send_is_shown_to_admins_and_retried(app, clinician, support, admin, new_ticket, redis_conn):
+def test_failed_send_is_shown_to_admins_and_retried(app, clinician, support, admin, new_ticket, redis_conn, smtp_sink):
     app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=free_port())  # nothing listens here yet
     ticket_id = new_ticket(clinician)
     reply(support, ticket_id, "Please retry the upload.")
@@ -266,17 +249,11 @@ def test_failed_send_is_shown_to_admins_and_retried(app, clinician, support, adm
     assert "failed 1×" in outbox and mail.subject in outbox
 
     # The SMTP server is back; the periodic sweep hands the mail over again and it is sent.
-    sink = Collect()
-    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        app.config.update(SMTP_PORT=controller.port)
-        redis_conn.flushdb()  # the scheduled retry would wait for minutes; the sweep is what we test
-        Queue("default", connection=redis_conn).enqueue("smilepass.jobs.sweep_outbox")
-        assert run_worker(app).returncode == 0
-    finally:
-        controller.stop()
-    assert len(sink.messages) == 1 and sink.messages[0].rcpt_tos == [ADA]
+    app.config.update(SMTP_PORT=smtp_sink.port)
+    redis_conn.flushdb()  # the scheduled retry would wait for minutes; the sweep is what we test
+    Queue("default", connection=redis_conn).enqueue("smilepass.jobs.sweep_outbox")
+    assert run_worker(app).returncode == 0
+    assert len(smtp_sink.messages) == 1 and smtp_sink.messages[0].rcpt_tos == [ADA]
     mail = reload(OutboxMail, mail.id)
     assert mail.sent_at is not None and mail.attempts == 2 and mail.last_error == ""
 
