@@ -50,22 +50,29 @@ def repair_scan(scan_id: int, run: int) -> str:
 
     from . import scan_jobs
 
-    app = _app()
-    limit = app.config["SCAN_MEMORY_LIMIT_MB"] * 1024 * 1024
-    # Only this forked work horse is capped; the worker that watches it is not.
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     job = get_current_job()
-    with app.app_context(), database.connection_context():
-        try:
+    # The try covers the app's start-up in this fresh work horse too: on a busy machine a short
+    # timeout can strike there, and the scan must still end failed with the reason, not wait for
+    # the sweep.
+    try:
+        app = _app()
+        limit = app.config["SCAN_MEMORY_LIMIT_MB"] * 1024 * 1024
+        # Only this forked work horse is capped; the worker that watches it is not.
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        with app.app_context(), database.connection_context():
             return scan_jobs.run_repair(scan_id, run, app.config)
-        except (JobTimeoutException, MemoryError) as exc:
-            timeout = job.timeout if job is not None else app.config["SCAN_JOB_TIMEOUT"]
+    except (JobTimeoutException, MemoryError) as exc:
+        app = _app()
+        timeout = job.timeout if job is not None else app.config["SCAN_JOB_TIMEOUT"]
+        with app.app_context(), database.connection_context():
             scan_jobs.fail(scan_id, run, scan_jobs.fatal_reason(exc, app.config, timeout))
-            return "failed"
-        except Exception as exc:
-            retries_left = job.retries_left if job is not None else 0
+        return "failed"
+    except Exception as exc:
+        app = _app()
+        retries_left = job.retries_left if job is not None else 0
+        with app.app_context(), database.connection_context():
             scan_jobs.record_error(scan_id, run, exc, final=not retries_left)
-            raise
+        raise
 
 
 def sweep_scans() -> dict:

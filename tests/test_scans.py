@@ -217,7 +217,10 @@ def test_job_timeout_fails_with_a_reason_and_is_not_retried(app, clinician, redi
     assert result.returncode == 0, result.stderr[-2000:]
     scan = the_scan()
     assert scan.state == "failed" and "took longer than 1 seconds" in scan.error
-    assert scan.attempts == 1
+    # Not retried. On a busy machine the timeout may strike while the work horse is still starting,
+    # before the repair counts its attempt: the scan must fail with the reason all the same.
+    assert scan.attempts <= 1
+    assert Queue(SCAN_QUEUE, connection=redis_conn).count == 0
     assert not [name for name in scan_files(app) if name != scan.stored_name]
 
 
