@@ -34,6 +34,10 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     web.init_app(app)
 
+    from . import i18n
+
+    i18n.init_app(app)
+
     from .auth import bp as auth_bp
     from .support import bp as support_bp
     from .admin import bp as admin_bp
