@@ -18,7 +18,9 @@ HTMX := static/vendor/htmx.min.js
 DEBS := redis-server libusb-1.0-0
 # Target-specific additions reach system-deps through the prerequisite
 # chain, so each target still runs apt at most once.
-test: DEBS += chromium chromium-driver
+# pg_dump/pg_restore for the backup tests' PostgreSQL pass; any installed client counts (Debian's
+# server package brings a versioned one without the postgresql-client metapackage).
+test: DEBS += chromium chromium-driver $(if $(shell command -v pg_restore),,postgresql-client)
 bench: DEBS += wrk
 
 # No `export` of PORT, REDIS_URL etc. here: make already hands variables

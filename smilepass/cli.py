@@ -1,8 +1,4 @@
-"""Flask CLI: `flask --app app migrate | users create | demo | backup`."""
-import sqlite3
-import subprocess
-from pathlib import Path
-
+"""Flask CLI: `flask --app app migrate | users create | demo | backup | restore`."""
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
@@ -16,6 +12,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(demo_command)
     app.cli.add_command(backup_command)
+    app.cli.add_command(restore_command)
 
 
 @click.command("migrate")
@@ -69,17 +66,36 @@ def demo_command(ticket_count, clinicians, case_count, password):
 @with_appcontext
 @click.argument("path", type=click.Path(dir_okay=False, writable=True))
 def backup_command(path):
-    """Write a consistent copy of the database to PATH while the app keeps running."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if db.is_postgres():
-        url = current_app.config["DATABASE_URL"]
-        subprocess.run(["pg_dump", "--format=custom", f"--file={target}", url], check=True)
-    else:
-        # SQLite's online backup API copies pages consistently even while others write (WAL).
-        with db.database.connection_context():
-            source = db.database.connection()
-            with sqlite3.connect(target) as dest:
-                source.backup(dest)
-            dest.close()
-    click.echo(f"backup written to {target}")
+    """Write one archive to PATH (a .tar, gzipped when it ends in .gz): a consistent database snapshot,
+    every stored file and a manifest with their hashes, while the app keeps running."""
+    from .backup import BackupError, create_backup
+
+    try:
+        report = create_backup(current_app.config["DATABASE_URL"], current_app.config["UPLOAD_DIR"], path)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    with db.database.connection_context():
+        audit.record("backup_created", detail=f"{report.path} (command line)")
+    click.echo("\n".join(report.lines()))
+
+
+@click.command("restore")
+@with_appcontext
+@click.argument("path", type=click.Path(dir_okay=False, exists=True))
+@click.option("--force", is_flag=True, help="Replace a database that already holds data.")
+def restore_command(path, force):
+    """Restore a backup archive into this instance's database and upload folder, then migrate it.
+    Stop the web server and workers of this instance first."""
+    from .backup import BackupError, restore_backup
+
+    # The restore opens its own connections; one the app holds must not see the file replaced.
+    if not db.database.is_closed():
+        db.database.close()
+    try:
+        report = restore_backup(path, current_app.config["DATABASE_URL"], current_app.config["UPLOAD_DIR"], force)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    # After the row counts were checked: the restored trail then says when and from what it came back.
+    with db.database.connection_context():
+        audit.record("backup_restored", detail=f"{path}, taken {report.manifest['created_at']} (command line)")
+    click.echo("\n".join(report.lines()))

@@ -1,5 +1,7 @@
-"""The command line: migrations, accounts, demo data and online backup."""
+"""The command line: migrations, accounts, demo data and online backup (restore: test_backup_restore.py)."""
+import json
 import sqlite3
+import tarfile
 
 import pytest
 
@@ -53,15 +55,25 @@ def test_demo_data(cli):
     assert query(lambda: (Ticket.select().count(), User.select().count())) == (510, 7)
 
 
+def backup_member(archive, name):
+    with tarfile.open(archive) as tar:
+        return tar.extractfile(name).read()
+
+
 @pytest.mark.skipif(bool(PG_URL), reason="the online backup command copies SQLite files; PostgreSQL uses pg_dump")
 def test_backup_is_a_consistent_sqlite_copy(cli, tmp_path):
     cli.invoke(args=["demo", "--tickets", "50", "--clinicians", "2"])
-    target = tmp_path / "backups" / "smilepass-backup.db"
+    target = tmp_path / "backups" / "smilepass-backup.tar"
     result = cli.invoke(args=["backup", str(target)])
     assert result.exit_code == 0, result.output
-    with sqlite3.connect(target) as copy:
+    copy_path = tmp_path / "copy.db"
+    copy_path.write_bytes(backup_member(target, "database.sqlite3"))
+    with sqlite3.connect(copy_path) as copy:
         assert copy.execute("select count(*) from ticket").fetchone()[0] == 50
         assert copy.execute("pragma integrity_check").fetchone()[0] == "ok"
+    manifest = json.loads(backup_member(target, "manifest.json"))
+    assert manifest["database"]["kind"] == "sqlite" and manifest["row_counts"]["ticket"] == 50
+    assert query(lambda: AuditLog.select().where(AuditLog.action == "backup_created").count()) == 1
 
 
 @pytest.mark.skipif(not PG_URL, reason="PostgreSQL pass only")
@@ -69,10 +81,10 @@ def test_backup_on_postgres_uses_pg_dump(cli, tmp_path):
     import shutil
     if not shutil.which("pg_dump"):
         pytest.skip("pg_dump is not installed")
-    target = tmp_path / "pg.dump"
+    target = tmp_path / "pg.tar"
     result = cli.invoke(args=["backup", str(target)])
     assert result.exit_code == 0, result.output
-    assert target.read_bytes().startswith(b"PGDMP")
+    assert backup_member(target, "database.pgdump").startswith(b"PGDMP")
 
 
 def test_database_is_wal_with_foreign_keys(app):
