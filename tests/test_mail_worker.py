@@ -101,5 +101,6 @@ def test_cron_config_registers_the_sweep():
     sys.modules.pop("workers.cron", None)
     importlib.import_module("workers.cron")
     names = [job["name"] for job in cron._job_data_registry]
-    assert names == ["sweep-outbox", "sweep-scans", "refresh-statistics", "sla-sweep"]
+    # Other features add their own periodic jobs after these.
+    assert names[:4] == ["sweep-outbox", "sweep-scans", "refresh-statistics", "sla-sweep"]
     cron._job_data_registry.clear()

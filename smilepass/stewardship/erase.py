@@ -1,0 +1,175 @@
+"""Erasing a patient (GDPR art. 17): every case of the patient with its shipments, patient links,
+label links and scans (rows, files, queued jobs, results) goes; the requests about it stay for the
+clinic's support history, with the patient's identifiers removed from their text, their screenshots
+deleted and their case link cut. One audit row per case stays as a tombstone: ids and counts only.
+
+Flask-free: the view checks who may do this and passes the config."""
+import json
+import logging
+from dataclasses import dataclass, field
+
+from .. import audit
+from ..cases.models import CaseLabel, PatientLink, Shipment
+from ..db import database, is_postgres
+from ..models import (Attachment, Case, CaseDetails, ContactRequest, Draft, Escalation, Message, Notification,
+                      OutboxMail, Ticket, User)
+from . import cleanup
+from .patients import Identifiers, linked_ticket_ids, scan_condition
+
+log = logging.getLogger(__name__)
+
+# Free text that can mention a patient, outside the rows that are deleted. Each entry: the model,
+# its text columns, and the column tying a row to a request (None: found by searching only).
+TEXT_COLUMNS = [
+    (Ticket, ("title", "description", "tried"), "id"),
+    (Message, ("body",), "ticket"),
+    (Notification, ("text",), "ticket"),
+    (Escalation, ("reason",), "ticket"),
+    (OutboxMail, ("subject", "body"), None),
+    (ContactRequest, ("message",), None),
+    # Unsent text: a reply draft on one of the requests, or a New Request draft naming the patient.
+    (Draft, ("content",), "ticket"),
+]
+
+
+@dataclass
+class Erasure:
+    case_ids: list[int]
+    shipments: int = 0
+    patient_links: int = 0
+    label_links: int = 0
+    scans: int = 0
+    screenshots: int = 0
+    requests: int = 0
+    rows_scrubbed: int = 0
+    files_removed: int = 0
+    jobs_removed: int = 0
+    deleted_scans: list = field(default_factory=list, repr=False)
+
+    def tombstone(self, case_id: int) -> str:
+        # Counts and ids only: the audit log outlives the patient's data.
+        return (f"case {self.case_ids.index(case_id) + 1} of {len(self.case_ids)}; shipments {self.shipments}, "
+                f"patient links {self.patient_links}, label links {self.label_links}, scans {self.scans}, "
+                f"screenshots {self.screenshots}, requests kept and scrubbed {self.requests}, "
+                f"text rows scrubbed {self.rows_scrubbed}")
+
+
+def erase_patient(cases: list[Case], actor: User, config) -> Erasure:
+    """Erase these cases (one patient's, see patients.cases_of_patient) in one transaction; files
+    and Redis jobs go after the commit (see cleanup for why that loses nothing)."""
+    case_ids = [case.id for case in cases]
+    result = Erasure(case_ids)
+    cleanup.settle_pending(config["UPLOAD_DIR"])
+    journal = None
+    with _secure_delete():
+        try:
+            with database.atomic():
+                identifiers = Identifiers.of(cases)
+                tickets = linked_ticket_ids(case_ids)
+                result.requests = len(tickets)
+                files = _delete_rows(result, case_ids, tickets)
+                result.rows_scrubbed = scrub_text(identifiers, tickets)
+                for case in cases:
+                    audit.record("patient_erased", case, result.tombstone(case.id), actor=actor)
+                Case.delete().where(Case.id.in_(case_ids)).execute()
+                journal = cleanup.FileJournal(config["UPLOAD_DIR"], files).write()
+        except BaseException:
+            if journal is not None:
+                journal.discard()
+            raise
+    result.files_removed = journal.settle()
+    result.jobs_removed = cleanup.forget_scan_jobs(result.deleted_scans, config["REDIS_URL"])
+    _flush_old_pages()
+    return result
+
+
+def _delete_rows(result: Erasure, case_ids: list[int], tickets: list[int]) -> list[str]:
+    shipment_ids = Shipment.select(Shipment.id).where(Shipment.case.in_(case_ids))
+    result.patient_links = PatientLink.delete().where(PatientLink.shipment.in_(shipment_ids)).execute()
+    result.shipments = Shipment.delete().where(Shipment.case.in_(case_ids)).execute()
+    result.label_links = CaseLabel.delete().where(CaseLabel.case.in_(case_ids)).execute()
+    result.deleted_scans = cleanup.delete_scans(scan_condition(case_ids, tickets))
+    result.scans = len(result.deleted_scans)
+    files = [name for scan in result.deleted_scans for name in scan.files]
+    if tickets:
+        result.screenshots, screenshot_files = cleanup.delete_attachments(Attachment.ticket.in_(tickets))
+        files += screenshot_files
+    # A request that carried one of the scans may be about another case; only these cases' links go.
+    about = Ticket.select(Ticket.id).where(Ticket.case.in_(case_ids))
+    # A tracking number on a request about the case is the patient's parcel: it goes whole.
+    CaseDetails.update(tracking_number="").where(CaseDetails.ticket.in_(about)).execute()
+    Ticket.update(case=None).where(Ticket.case.in_(case_ids)).execute()
+    return files
+
+
+def scrub_text(identifiers: Identifiers, tickets: list[int]) -> int:
+    """Remove the identifiers from every text that can carry them: all of them (name parts and
+    birth date too) from the requests about the patient; the specific ones (full name, case number,
+    clinic patient ID, file names, tracking numbers) from any row anywhere that contains one."""
+    searchable = identifiers.searchable()
+    changed = 0
+    for model, columns, ticket_column in TEXT_COLUMNS:
+        condition = None
+        for column in columns:
+            for word in searchable:
+                term = getattr(model, column).contains(word)
+                condition = term if condition is None else (condition | term)
+        if ticket_column is not None and tickets:
+            linked = getattr(model, ticket_column).in_(tickets)
+            condition = linked if condition is None else (condition | linked)
+        if condition is None:
+            continue
+        for row in model.select(model._meta.primary_key, *[getattr(model, c) for c in columns]).where(condition):
+            changes = {}
+            for column in columns:
+                before = getattr(row, column) or ""
+                after = _scrub_json(identifiers, before) if model is Draft else identifiers.scrub(before)
+                limit = getattr(getattr(model, column), "max_length", None)
+                if limit:
+                    after = after[:limit]
+                if after != before:
+                    changes[column] = after
+            if changes:
+                model.update(**changes).where(model._meta.primary_key == row._pk).execute()
+                changed += 1
+    return changed
+
+
+def _scrub_json(identifiers: Identifiers, content: str) -> str:
+    """A draft is JSON (field name -> text as typed): scrub the texts, keep the structure."""
+    try:
+        values = json.loads(content)
+    except ValueError:
+        return identifiers.scrub(content)
+    if not isinstance(values, dict):
+        return identifiers.scrub(content)
+    scrubbed = {key: identifiers.scrub(value) if isinstance(value, str) else value for key, value in values.items()}
+    return content if scrubbed == values else json.dumps(scrubbed, ensure_ascii=False)
+
+
+class _secure_delete:
+    """SQLite keeps deleted and overwritten text in free pages until they are reused; with
+    secure_delete it zeroes them, so the erased patient cannot be read back from the file."""
+
+    def __enter__(self):
+        self.previous = None
+        if not is_postgres():
+            self.previous = database.execute_sql("PRAGMA secure_delete").fetchone()[0]
+            database.execute_sql("PRAGMA secure_delete = 1")
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            database.execute_sql(f"PRAGMA secure_delete = {int(self.previous)}")
+        return False
+
+
+def _flush_old_pages() -> None:
+    """SQLite in WAL mode still holds the old page images in the -wal file until a checkpoint:
+    write them back (zeroed, see _secure_delete) and empty the WAL. If a reader is busy the
+    checkpoint does what it can; the next one (SQLite's automatic ones) finishes the job."""
+    if is_postgres():
+        return
+    try:
+        database.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    except Exception as exc:  # never fail an erasure that has committed
+        log.warning("WAL checkpoint after erasure did not run: %s", exc)
