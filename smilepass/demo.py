@@ -1,6 +1,7 @@
 """Realistic demo data: clinicians, support staff and a support history, fast enough for 100,000
 tickets in well under a minute (bulk inserts in one transaction)."""
 import datetime as dt
+import json
 import random
 from collections import defaultdict
 
@@ -58,6 +59,7 @@ def make_demo(ticket_count: int, clinician_count: int, password: str) -> str:
     now = utcnow()
     first_id = (Ticket.select(Ticket.id).order_by(Ticket.id.desc()).scalar() or 0) + 1
     batch, messages = [], []
+    escalated, scanned = [], []  # (position, missed target) and positions, for _demo_escalations_and_scans
     service_levels = sla.plan()  # read once: settings and holidays do not change during the load
     with database.atomic():
         for n in range(ticket_count):
@@ -76,7 +78,12 @@ def make_demo(ticket_count: int, clinician_count: int, password: str) -> str:
                 "updated_at": created,
                 "response_due_at": sla.first_response_due(priority, created, service_levels),
                 "first_response_at": created + dt.timedelta(hours=2) if status != Status.OPEN else None,
+                **_service_outcome(rng, priority, status, created, now, service_levels),
             })
+            if batch[-1]["response_breached"] or n % 50 == 0:
+                escalated.append((n, batch[-1]["response_breached"]))
+            if n % 40 == 0:
+                scanned.append(n)
             if status != Status.OPEN and n % 10 == 0:
                 messages.append((n, rng.choice(REPLIES), created + dt.timedelta(hours=2)))
             if len(batch) >= 2000:
@@ -90,9 +97,68 @@ def make_demo(ticket_count: int, clinician_count: int, password: str) -> str:
                 for n, body, when in messages]
         for start in range(0, len(rows), 2000):
             Message.insert_many(rows[start:start + 2000]).execute()
+        _demo_escalations_and_scans(rng, [new_ids[n] for n, _ in escalated], [missed for _, missed in escalated],
+                                    [new_ids[n] for n in scanned], staff)
         TicketCount.recount()
     return (f"demo: {ticket_count} tickets, {clinician_count} clinicians; sign in as clinician1@demo.smilepass.local, "
             f"support@demo.smilepass.local or admin@demo.smilepass.local with password {password!r}")
+
+
+def _service_outcome(rng, priority, status, created, now, service_levels) -> dict:
+    """First-response and resolution times for a demo ticket, so Practice Insights has something to
+    show: most within target (a log-normal around a third of it), about one in eight late."""
+    out = {"response_minutes": None, "response_breached": False, "resolved_at": None, "resolution_minutes": None,
+           "resolution_breached": False}
+    if status == Status.OPEN:
+        return out
+    response_target = service_levels.response_target(priority).total_seconds() / 60
+    out["response_minutes"] = int(rng.lognormvariate(0, 0.9) * response_target * 0.35) + 1
+    out["response_breached"] = out["response_minutes"] > response_target
+    if status in (Status.RESOLVED, Status.CLOSED):
+        resolution_target = service_levels.resolution_target(priority).total_seconds() / 60
+        minutes = int(rng.lognormvariate(0, 0.8) * resolution_target * 0.4) + out["response_minutes"]
+        out.update(resolution_minutes=minutes, resolution_breached=minutes > resolution_target,
+                   resolved_at=min(now, created + dt.timedelta(minutes=minutes * 3)))
+    return out
+
+
+DEMO_DEFECTS = ["welded_vertices", "degenerate_removed", "duplicates_removed", "non_manifold_removed",
+                "fragments_removed", "flipped_triangles", "holes_filled"]
+
+
+def _demo_escalations_and_scans(rng, escalated_ids, missed, scanned_ids, staff) -> None:
+    """Escalation steps (automatic for a missed target, else by staff) and repaired scans with their
+    reports: rows only, the demo has no scan files."""
+    from .models import Escalation, Scan
+
+    tickets = {t.id: t for t in Ticket.select(Ticket.id, Ticket.requester, Ticket.created_at)
+               .where(Ticket.id.in_(escalated_ids + scanned_ids))}
+    steps = []
+    for ticket_id, automatic in zip(escalated_ids, missed):
+        when = tickets[ticket_id].created_at + dt.timedelta(hours=rng.randint(4, 72))
+        steps.append({"ticket": ticket_id, "level": 1, "actor": None if automatic else staff.id,
+                      "reason": "Response target missed." if automatic else "Clinic asked for a supervisor.",
+                      "created_at": when})
+        if rng.random() < 0.15:
+            steps.append({**steps[-1], "level": 2, "actor": staff.id, "reason": "Needs the clinical liaison.",
+                          "created_at": when + dt.timedelta(hours=6)})
+    scans = []
+    for ticket_id in scanned_ids:
+        ticket = tickets[ticket_id]
+        report = {kind: (rng.randint(1, 40) if rng.random() < chance else 0)
+                  for kind, chance in zip(DEMO_DEFECTS, [0.5, 0.35, 0.3, 0.2, 0.25, 0.1, 0.45])}
+        report["holes_left_open"] = 1 if rng.random() < 0.08 else 0
+        verdict = ("needs_rescan" if report["holes_left_open"] else
+                   "repaired" if any(report.values()) else "ready")
+        scans.append({"ticket": ticket_id, "uploader": ticket.requester_id, "original_name": "upper-arch.stl",
+                      "stored_name": f"demo-scan-{ticket_id}", "size": 50_000_084, "sha256": "0" * 64,
+                      "file_format": "stl", "triangles": 1_000_000, "state": "done", "stage": "done",
+                      "progress": 1.0, "verdict": verdict, "report": json.dumps(report),
+                      "created_at": ticket.created_at, "updated_at": ticket.created_at,
+                      "finished_at": ticket.created_at + dt.timedelta(minutes=2)})
+    for rows, model in ((steps, Escalation), (scans, Scan)):
+        for start in range(0, len(rows), 1000):
+            model.insert_many(rows[start:start + 1000]).execute()
 
 
 def _ensure_user(email, name, role, password_hash):

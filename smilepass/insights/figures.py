@@ -1,0 +1,245 @@
+"""The figures on the Practice Insights page: each a titled table of numbers (shown under its chart
+and downloadable as CSV) and the chart drawn from it. Metrics are computed once per request and only
+when a figure asks for them, so a CSV download runs only its own queries."""
+from dataclasses import dataclass
+from functools import cached_property
+
+from flask_babel import format_decimal, gettext, lazy_gettext
+
+from ..cases.models import ShipmentState
+from ..models import EscalationRole, Status
+from . import charts, metrics
+from .charts import Series
+
+
+@dataclass
+class Figure:
+    key: str  # its CSV is /insights/<key>.csv
+    title: str
+    note: str  # what is counted, in one sentence
+    columns: list[str]
+    rows: list[list]  # label first, then numbers; the CSV and the table under the chart
+    chart: charts.Chart | None
+
+
+class Numbers:
+    """The metrics for one scope, each queried at most once."""
+
+    def __init__(self, scope: metrics.Scope):
+        self.scope = scope
+
+    @cached_property
+    def weeks(self):
+        return metrics.tickets_per_week(self.scope)
+
+    @cached_property
+    def response(self):
+        return metrics.first_response_times(self.scope)
+
+    @cached_property
+    def resolution(self):
+        return metrics.resolution_times(self.scope)
+
+    @cached_property
+    def backlog(self):
+        return metrics.backlog(self.scope)
+
+    @property
+    def backlog_status(self):
+        return metrics.backlog_by_status(self.backlog)
+
+    @property
+    def backlog_category(self):
+        return metrics.backlog_by_category(self.backlog)
+
+    @cached_property
+    def escalations(self):
+        return metrics.escalations(self.scope)
+
+    @cached_property
+    def scans(self):
+        return metrics.scan_outcomes(self.scope)
+
+    @cached_property
+    def defects(self):
+        return metrics.scan_defects(self.scope)
+
+    @cached_property
+    def cases(self):
+        return metrics.cases_by_state(self.scope)
+
+    @cached_property
+    def delivery(self):
+        return metrics.production_to_delivery(self.scope)
+
+
+DEFECT_LABELS = {
+    "holes_filled": lazy_gettext("Small holes (filled)"),
+    "holes_left_open": lazy_gettext("Holes too large to fill"),
+    "fragments_removed": lazy_gettext("Floating debris"),
+    "duplicates_removed": lazy_gettext("Duplicate triangles"),
+    "degenerate_removed": lazy_gettext("Degenerate triangles"),
+    "non_manifold_removed": lazy_gettext("Non-manifold edges"),
+    "flipped_triangles": lazy_gettext("Inverted triangles"),
+    "welded_vertices": lazy_gettext("Cracks (unwelded vertices)"),
+}
+OUTCOME_LABELS = {
+    "uploaded": lazy_gettext("Uploaded"),
+    "ready": lazy_gettext("Ready as sent"),
+    "repaired": lazy_gettext("Repaired"),
+    "needs_rescan": lazy_gettext("Needs a rescan"),
+    "failed": lazy_gettext("Repair failed"),
+    "in_progress": lazy_gettext("Still being repaired"),
+}
+OUTCOME_COLOURS = {"uploaded": charts.BRAND, "ready": charts.OK, "repaired": charts.BRAND,
+                   "needs_rescan": charts.WARN, "failed": charts.DANGER, "in_progress": charts.MUTED}
+
+
+def hours(minutes) -> str:
+    """Business minutes for people: 45 min, 3.5 h."""
+    if minutes is None:
+        return "–"
+    if minutes < 60:
+        return gettext("%(n)s min", n=int(minutes))
+    return gettext("%(n)s h", n=format_decimal(round(minutes / 60, 1)))
+
+
+def count(n) -> str:
+    return format_decimal(n)
+
+
+def day_count(value) -> str:
+    return gettext("%(n)s days", n=format_decimal(value))
+
+
+def percent(value) -> str:
+    return "–" if value is None else gettext("%(n)s %%", n=format_decimal(round(value, 1)))
+
+
+def _case_state_label(state: str) -> str:
+    return ShipmentState(state).label if state else gettext("No shipment yet")
+
+
+def tickets(n: Numbers) -> Figure:
+    weeks = n.weeks
+    opened, resolved = gettext("Opened"), gettext("Resolved")
+    chart = charts.columns(
+        [w.week.strftime("%d %b") for w in weeks],
+        [gettext("Week of %(day)s", day=w.week.isoformat()) for w in weeks],
+        [Series(opened, [w.opened for w in weeks], charts.BRAND),
+         Series(resolved, [w.resolved for w in weeks], charts.OK)], fmt=count, width=charts.WIDE)
+    return Figure("tickets", gettext("Tickets opened and resolved per week"),
+                  gettext("Weeks start on Monday (UTC); a ticket counts as resolved in the week it was last resolved."),
+                  [gettext("Week starting"), opened, resolved],
+                  [[w.week.isoformat(), w.opened, w.resolved] for w in weeks], chart)
+
+
+def times(n: Numbers) -> Figure:
+    measures = [(gettext("First response"), n.response), (gettext("Resolution"), n.resolution)]
+    median, p90 = gettext("Median"), gettext("90th percentile")
+    chart = charts.bars([label for label, _ in measures],
+                        [Series(median, [s.median for _, s in measures], charts.BRAND),
+                         Series(p90, [s.p90 for _, s in measures], charts.WARN)], fmt=hours)
+    return Figure("times", gettext("First-response and resolution times"),
+                  gettext("Business minutes, pauses excluded, of tickets first answered (or resolved) in the range. "
+                          "Percentiles are nearest-rank: the 90th percentile is the time within which 90 % of "
+                          "those tickets got there; the median is the lower middle value."),
+                  [gettext("Measure"), gettext("Tickets"), gettext("Median (business minutes)"),
+                   gettext("90th percentile (business minutes)")],
+                  [[label, s.count, s.median, s.p90] for label, s in measures], chart)
+
+
+def sla(n: Numbers) -> Figure:
+    targets = [(gettext("First response"), n.response), (gettext("Resolution"), n.resolution)]
+    chart = charts.bars([label for label, _ in targets],
+                        [Series(gettext("On time"), [s.compliance for _, s in targets], charts.OK)],
+                        fmt=percent, maximum=100)
+    return Figure("sla", gettext("SLA compliance"),
+                  gettext("Share of the tickets first answered (or resolved) in the range that met their target."),
+                  [gettext("Target"), gettext("Tickets"), gettext("On time"), gettext("Missed"), gettext("On time %")],
+                  [[label, s.count, s.on_time, s.breached, None if s.compliance is None else round(s.compliance, 1)]
+                   for label, s in targets], chart)
+
+
+def backlog_status(n: Numbers) -> Figure:
+    rows = [[Status(status).label, total] for status, total in n.backlog_status.items()]
+    chart = charts.bars([r[0] for r in rows], [Series(gettext("Tickets"), [r[1] for r in rows], charts.BRAND)],
+                        fmt=count)
+    return Figure("backlog-status", gettext("Backlog by status"),
+                  gettext("Unresolved tickets today, whatever the date range."),
+                  [gettext("Status"), gettext("Tickets")], rows, chart)
+
+
+def backlog_category(n: Numbers) -> Figure:
+    rows = [[category, total] for category, total in n.backlog_category]
+    chart = charts.bars([r[0] for r in rows], [Series(gettext("Tickets"), [r[1] for r in rows], charts.BRAND)],
+                        fmt=count)
+    return Figure("backlog-category", gettext("Backlog by category"),
+                  gettext("Unresolved tickets today, whatever the date range."),
+                  [gettext("Category"), gettext("Tickets")], rows, chart)
+
+
+def escalations(n: Numbers) -> Figure:
+    steps = n.escalations
+    labels = [str(EscalationRole.for_level(e.level).label) for e in steps]
+    by_staff, automatic = gettext("By staff"), gettext("Missed target")
+    chart = charts.bars(labels, [Series(by_staff, [e.by_staff for e in steps], charts.BRAND),
+                                 Series(automatic, [e.automatic for e in steps], charts.DANGER)], fmt=count)
+    return Figure("escalations", gettext("Escalations"),
+                  gettext("Steps up the escalation path taken in the range: by staff, or automatically when a "
+                          "target was missed."),
+                  [gettext("Level"), by_staff, automatic, gettext("Total")],
+                  [[label, e.by_staff, e.automatic, e.total] for label, e in zip(labels, steps)], chart)
+
+
+def scans(n: Numbers) -> Figure:
+    outcomes = n.scans
+    rows = [[str(OUTCOME_LABELS[key]), outcomes[key]] for key in metrics.SCAN_OUTCOMES]
+    chart = charts.bars([r[0] for r in rows], [Series(gettext("Scans"), [r[1] for r in rows], charts.BRAND)],
+                        fmt=count)
+    for rect, key in zip(chart.rects, metrics.SCAN_OUTCOMES):
+        rect.fill = OUTCOME_COLOURS[key]
+    return Figure("scans", gettext("Scans uploaded, repaired and needing a rescan"),
+                  gettext("Scans uploaded in the range, by the outcome of their latest repair."),
+                  [gettext("Outcome"), gettext("Scans")], rows, chart)
+
+
+def defects(n: Numbers) -> Figure:
+    rows = [[str(DEFECT_LABELS[kind]), total] for kind, total in n.defects]
+    chart = charts.bars([r[0] for r in rows], [Series(gettext("Scans"), [r[1] for r in rows], charts.WARN)],
+                        fmt=count)
+    return Figure("defects", gettext("Most common scan defects"),
+                  gettext("Of the scans uploaded in the range and checked, how many had each kind of defect."),
+                  [gettext("Defect"), gettext("Scans")], rows, chart)
+
+
+def cases(n: Numbers) -> Figure:
+    rows = [[_case_state_label(state), total] for state, total in n.cases.items()]
+    chart = charts.bars([r[0] for r in rows], [Series(gettext("Cases"), [r[1] for r in rows], charts.BRAND)],
+                        fmt=count)
+    return Figure("cases", gettext("Cases by tracker state"),
+                  gettext("All cases today, by the state of their newest shipment, whatever the date range."),
+                  [gettext("Tracker state"), gettext("Cases")], rows, chart)
+
+
+def delivery(n: Numbers) -> Figure:
+    d = n.delivery
+    days = gettext("Average days")
+    chart = charts.columns(
+        [w.week.strftime("%d %b") for w in d.weeks],
+        [gettext("Week of %(day)s", day=w.week.isoformat()) for w in d.weeks],
+        [Series(days, [w.average_days for w in d.weeks], charts.BRAND)], fmt=day_count, width=charts.WIDE)
+    return Figure("delivery", gettext("Production to delivery"),
+                  gettext("Shipments delivered in the range, per week of delivery: the average days from In "
+                          "Production to Delivered."),
+                  [gettext("Week starting"), gettext("Shipments delivered"), days],
+                  [[w.week.isoformat(), w.shipments, w.average_days] for w in d.weeks], chart)
+
+
+FIGURES = {"tickets": tickets, "times": times, "sla": sla, "backlog-status": backlog_status,
+           "backlog-category": backlog_category, "escalations": escalations, "scans": scans, "defects": defects,
+           "cases": cases, "delivery": delivery}
+
+
+def all_figures(numbers: Numbers) -> dict[str, Figure]:
+    return {key: build(numbers) for key, build in FIGURES.items()}
