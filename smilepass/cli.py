@@ -1,4 +1,4 @@
-"""Flask CLI: `flask --app app migrate | users create | demo | backup | restore`."""
+"""Flask CLI: `flask --app app migrate | users create | demo | backup | restore | reapply-erasures`."""
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
@@ -13,6 +13,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(demo_command)
     app.cli.add_command(backup_command)
     app.cli.add_command(restore_command)
+    app.cli.add_command(reapply_erasures_command)
 
 
 @click.command("migrate")
@@ -99,3 +100,23 @@ def restore_command(path, force):
     with db.database.connection_context():
         audit.record("backup_restored", detail=f"{path}, taken {report.manifest['created_at']} (command line)")
     click.echo("\n".join(report.lines()))
+    # After the migrations (the erasure code needs today's schema): an erasure made after the
+    # backup was taken must not come back with it.
+    from .stewardship.ledger import reapply
+
+    try:
+        outcome = reapply(current_app.config)
+    except Exception as exc:  # the restore itself is done; say what is left to do
+        raise click.ClickException(f"restored, but re-applying the erasure ledger failed ({exc}); fix that and run "
+                                   f"`flask --app app reapply-erasures`") from exc
+    click.echo("\n".join(outcome.lines()))
+
+
+@click.command("reapply-erasures")
+@with_appcontext
+def reapply_erasures_command():
+    """Erase again every patient in the erasure ledger whose cases are in the database. restore does
+    this itself; run it after copying in a ledger that was missing at restore time."""
+    from .stewardship.ledger import reapply
+
+    click.echo("\n".join(reapply(current_app.config).lines()))

@@ -34,6 +34,9 @@ def load(instance_path: str) -> dict:
         "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{instance / 'smilepass.db'}",
         "REDIS_URL": os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
         "UPLOAD_DIR": os.environ.get("SMILEPASS_UPLOAD_DIR") or str(instance / "uploads"),
+        # Outside the database and the upload folder on purpose: a restore replaces those, and this
+        # file must survive it (see stewardship/ledger.py).
+        "ERASURE_LEDGER": str(instance / "erasure-ledger.jsonl"),
         "MAX_IMAGE_BYTES": image_mb * 1024 * 1024,
         "MAX_SCAN_BYTES": scan_mb * 1024 * 1024,
         # A request may carry a scan, an image and the form fields; anything larger is refused

@@ -13,7 +13,7 @@ from ..cases.models import CaseLabel, PatientLink, Shipment
 from ..db import database, is_postgres
 from ..models import (Attachment, Case, CaseDetails, ContactRequest, Draft, Escalation, Message, Notification,
                       OutboxMail, Ticket, User)
-from . import cleanup
+from . import cleanup, ledger
 from .patients import Identifiers, linked_ticket_ids, scan_condition
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,8 @@ class Erasure:
     rows_scrubbed: int = 0
     files_removed: int = 0
     jobs_removed: int = 0
+    # Why the erasure ledger could not be written (the erasure itself stands), else "".
+    ledger_error: str = ""
     deleted_scans: list = field(default_factory=list, repr=False)
 
     def tombstone(self, case_id: int) -> str:
@@ -54,11 +56,17 @@ class Erasure:
                 f"text rows scrubbed {self.rows_scrubbed}")
 
 
-def erase_patient(cases: list[Case], actor: User, config) -> Erasure:
+REAPPLIED = "re-applied from the erasure ledger after a restore; "
+
+
+def erase_patient(cases: list[Case], actor: User | None, config, reapplying: bool = False) -> Erasure:
     """Erase these cases (one patient's, see patients.cases_of_patient) in one transaction; files
-    and Redis jobs go after the commit (see cleanup for why that loses nothing)."""
+    and Redis jobs go after the commit (see cleanup for why that loses nothing). The erasure goes
+    into the erasure ledger (see ledger) between the commit and the files, unless it is being
+    re-applied from that ledger, which already holds it."""
     case_ids = [case.id for case in cases]
     result = Erasure(case_ids)
+    entry = None
     cleanup.settle_pending(config["UPLOAD_DIR"])
     journal = None
     with _secure_delete():
@@ -69,18 +77,39 @@ def erase_patient(cases: list[Case], actor: User, config) -> Erasure:
                 result.requests = len(tickets)
                 files = _delete_rows(result, case_ids, tickets)
                 result.rows_scrubbed = scrub_text(identifiers, tickets)
-                for case in cases:
-                    audit.record("patient_erased", case, result.tombstone(case.id), actor=actor)
+                note = REAPPLIED if reapplying else ""
+                tombstones = [audit.record("patient_erased", case, note + result.tombstone(case.id), actor=actor)
+                              for case in cases]
+                if not reapplying:
+                    entry = ledger.entry_for(cases, tombstones)
                 Case.delete().where(Case.id.in_(case_ids)).execute()
                 journal = cleanup.FileJournal(config["UPLOAD_DIR"], files).write()
         except BaseException:
             if journal is not None:
                 journal.discard()
             raise
+    if entry is not None:
+        result.ledger_error = _write_ledger(config["ERASURE_LEDGER"], entry)
     result.files_removed = journal.settle()
     result.jobs_removed = cleanup.forget_scan_jobs(result.deleted_scans, config["REDIS_URL"])
     _flush_old_pages()
     return result
+
+
+def _write_ledger(path: str, entry: ledger.Entry) -> str:
+    """The erasure has committed: it stands even when the ledger cannot be written (a full disk, a
+    read-only instance folder). Failing now could not bring the patient back, would leave the files
+    behind, and would tell the admin less. So the files still go, the failure is returned (the page
+    says so), audited, and logged with the line itself (it holds no identifier), to be added to the
+    ledger by hand once the folder is writable again."""
+    try:
+        ledger.append(path, entry)
+        return ""
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        log.error("erasure ledger %s not written (%s); add this line to it by hand: %s", path, reason, entry.line())
+        audit.record("erasure_ledger_failed", detail=f"cases {', '.join(map(str, entry.case_ids))}: {reason}")
+        return reason
 
 
 def _delete_rows(result: Erasure, case_ids: list[int], tickets: list[int]) -> list[str]:

@@ -93,5 +93,10 @@ def erase(case_id: int):
                           "deleted; %(requests)d request(s) kept without the patient's details.",
                           cases=len(result.case_ids), scans=result.scans, shots=result.screenshots,
                           requests=result.requests), "success")
+            if result.ledger_error:
+                flash(gettext("The erasure could not be written to the erasure ledger (%(reason)s), so restoring a "
+                              "backup taken before it would bring the patient back. The server log holds the "
+                              "line to add to the ledger once the instance folder is writable.",
+                              reason=result.ledger_error), "error")
             return hx_redirect(url_for("cases.index"))
     return page_or_block(ERASE, "stewardship_form", 422, case=case, cases=cases, form=form)
