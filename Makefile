@@ -27,7 +27,7 @@ bench: DEBS += wrk
 # from the environment or the command line (make run PORT=8000) to the
 # scripts, and exporting an unset one would pass it on as empty.
 
-.PHONY: help setup system-deps run migrate worker test bench clean
+.PHONY: help setup system-deps run migrate worker test bench clean translations
 
 help:
 	@echo 'make setup    install Debian packages, .venv, npm packages, $(HTMX)'
@@ -37,9 +37,26 @@ help:
 	@echo 'make test     setup + Chromium, then pytest on SQLite and on PostgreSQL'
 	@echo '              (PYTEST_ARGS="-k auth -x" passes arguments to pytest)'
 	@echo 'make bench    setup + wrk, then bench/web.py'
+	@echo 'make translations  re-extract marked strings and update the catalogues (then translate the new ones)'
 	@echo 'make clean    remove .venv, node_modules and static/vendor (keeps instance/)'
 
-setup: system-deps $(VENV)/.installed $(HTMX)
+# Translations: the .po catalogues are source (in git), the .mo files build output.
+PO_FILES := $(wildcard smilepass/translations/*/LC_MESSAGES/messages.po)
+MO_FILES := $(PO_FILES:.po=.mo)
+
+setup: system-deps $(VENV)/.installed $(HTMX) $(MO_FILES)
+
+%.mo: %.po | $(VENV)/.installed
+	$(BIN)/pybabel compile -i $< -o $@
+
+# Re-extract every marked string (babel.cfg) and merge it into each language's catalogue; new and
+# changed strings come out untranslated or fuzzy, and tests/test_i18n.py fails until they are done.
+translations: $(VENV)/.installed
+	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext --no-wrap --sort-by-file --project=SmilePass \
+		--copyright-holder=SmilePass -o smilepass/translations/messages.pot .
+	$(BIN)/pybabel update -i smilepass/translations/messages.pot -d smilepass/translations --no-wrap \
+		--ignore-obsolete
+	$(MAKE) $(MO_FILES)
 
 system-deps:
 	@bash scripts/system-deps.sh $(DEBS)

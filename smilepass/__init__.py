@@ -53,5 +53,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(account_bp)
     from .contact import bp as contact_bp
     app.register_blueprint(contact_bp)
+    from .stewardship import bp as stewardship_bp
+    app.register_blueprint(stewardship_bp)
+    from .insights import bp as insights_bp
+    app.register_blueprint(insights_bp)
     register_cli(app)
     return app

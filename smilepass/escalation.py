@@ -15,10 +15,12 @@ import logging
 from dataclasses import dataclass
 
 import peewee as pw
+from flask_babel import gettext
 
 from . import audit
 from .db import database
-from .models import (Clinic, ClinicMember, Escalation, EscalationRole, Role, Status, Tier, Ticket, User,
+from .i18n import lazy_gettext, source_language
+from .models import (ESCALATION_ROLE_LABELS, Clinic, ClinicMember, Escalation, EscalationRole, Role, Status, Tier, Ticket, User,
                      utcnow)
 
 log = logging.getLogger(__name__)
@@ -85,12 +87,12 @@ def refusal(ticket: Ticket, actor: User | None = None) -> str | None:
     """Why this ticket cannot go up a step now (None: it can). The ticket page uses it to decide
     whether to offer the form at all."""
     if actor is not None and not actor.is_staff:
-        return "Only support staff can escalate a request."
+        return gettext("Only support staff can escalate a request.")
     if ticket.status in CLOSED_STATES:
-        return f"This request is {ticket.status_enum.label}; reopen it before escalating."
+        return gettext("This request is %(status)s; reopen it before escalating.", status=ticket.status_enum.label)
     if ticket.escalation_level >= TOP_LEVEL:
-        return (f"This request is already with the {EscalationRole.for_level(TOP_LEVEL).label.lower()}, "
-                "the last step of the escalation path.")
+        return gettext("This request is already with the %(step)s, the last step of the escalation path.",
+                       step=EscalationRole.for_level(TOP_LEVEL).label.lower())
     return None
 
 
@@ -128,16 +130,20 @@ def escalate(ticket: Ticket, actor: User | None, reason: str, now: dt.datetime |
                         & Ticket.status.not_in(CLOSED_STATES))
                  .execute())
         if not moved:
-            raise EscalationRefused("Someone else escalated or closed this request meanwhile. Reload the page.")
+            raise EscalationRefused(gettext("Someone else escalated or closed this request meanwhile. Reload the page."))
         step = Escalation.create(ticket=ticket.id, level=level, owner=owner.id if owner else None,
                                  actor=actor.id if actor else None, reason=reason, created_at=now)
         ticket.escalation_level, ticket.escalation_owner, ticket.updated_at = level, owner, now
-        detail = f"level {from_level} -> {level} ({EscalationRole.for_level(level).label}), owner "
-        detail += owner.email if owner else "none"
-        if skipped:
-            detail += "; skipped for want of a holder: " + ", ".join(
-                EscalationRole.for_level(n).label for n in skipped)
-        audit.record("ticket_escalated", ticket, detail=detail + f"; reason: {reason}", actor=actor)
+        with source_language():  # the audit trail is written in one language
+            detail = f"level {from_level} -> {level} ({EscalationRole.for_level(level).label}), owner "
+            detail += owner.email if owner else "none"
+            if skipped:
+                detail += "; skipped for want of a holder: " + ", ".join(
+                    EscalationRole.for_level(n).label for n in skipped)
+        # A person's reason is free text that may name the patient: it stays on the step, which the
+        # row points to. The SLA job's reason is its own wording ("First response target missed").
+        detail += f"; reason: {reason}" if actor is None else f"; reason on step #{step.id}"
+        audit.record("ticket_escalated", ticket, detail=detail, actor=actor)
     _tell(ticket, owner, actor, reason)
     return step
 
@@ -180,7 +186,7 @@ def history(ticket: Ticket) -> list[Step]:
     steps = []
     for row in rows:
         role = EscalationRole.for_level(row.level)
-        steps.append(Step(row.level, role.label if role else f"Level {row.level}", _name(row.owner_user),
+        steps.append(Step(row.level, role.label if role else gettext("Level %(level)s", level=row.level), _name(row.owner_user),
                           _name(row.actor_user), row.reason, row.created_at))
     return steps
 
@@ -207,15 +213,15 @@ def escalate_breaches(breaches: list[tuple[Ticket, str]], now: dt.datetime | Non
 
 # Roles (Admin → Users) ----------------------------------------------------------------------------
 
-ROLE_CHOICES = [("", "None")] + [(role.value, role.label) for role in EscalationRole]
+ROLE_CHOICES = [("", lazy_gettext("None"))] + [(role.value, ESCALATION_ROLE_LABELS[role.value]) for role in EscalationRole]
 
 
 def set_role(user: User, value: str, actor: User) -> bool:
     """Give a staff member a step of the path ("" for none); audited. Returns whether it changed."""
     if value and value not in {role.value for role in EscalationRole}:
-        raise EscalationRefused("Choose a step of the escalation path.")
+        raise EscalationRefused(gettext("Choose a step of the escalation path."))
     if value and user.role not in STAFF_ROLES:
-        raise EscalationRefused("Only support staff and admins can hold an escalation role.")
+        raise EscalationRefused(gettext("Only support staff and admins can hold an escalation role."))
     if value == user.escalation_role:
         return False
     before = user.escalation_role or "none"

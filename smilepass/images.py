@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+from flask_babel import gettext
 
 ALLOWED_FORMATS = {"PNG": ("image/png", ".png"), "JPEG": ("image/jpeg", ".jpg"), "WEBP": ("image/webp", ".webp")}
 # A screenshot of a 8K screen is 33 megapixels; anything far beyond is a decompression bomb.
@@ -34,9 +35,9 @@ class StoredImage:
 def store_image(stream, upload_dir: str, max_bytes: int) -> StoredImage:
     data = stream.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise ImageRejected(f"The image is larger than {max_bytes // (1024 * 1024)} MB.")
+        raise ImageRejected(gettext("The image is larger than %(size)s MB.", size=max_bytes // (1024 * 1024)))
     if not data:
-        raise ImageRejected("The image file is empty.")
+        raise ImageRejected(gettext("The image file is empty."))
     image = _open_checked(data)
     content_type, ext = ALLOWED_FORMATS[image.format]
     image = ImageOps.exif_transpose(image)
@@ -83,18 +84,18 @@ def _open_checked(data: bytes) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             if image.format not in ALLOWED_FORMATS:
-                raise ImageRejected("Only PNG, JPEG and WebP screenshots are accepted.")
+                raise ImageRejected(gettext("Only PNG, JPEG and WebP screenshots are accepted."))
             width, height = image.size
             if width * height > MAX_PIXELS:
-                raise ImageRejected("The image has too many pixels to be a screenshot.")
+                raise ImageRejected(gettext("The image has too many pixels to be a screenshot."))
             image.load()
             return image
     except ImageRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageRejected("The image has too many pixels to be a screenshot.") from None
+        raise ImageRejected(gettext("The image has too many pixels to be a screenshot.")) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise ImageRejected("The file is not a readable PNG, JPEG or WebP image.") from None
+        raise ImageRejected(gettext("The file is not a readable PNG, JPEG or WebP image.")) from None
 
 
 def _write_atomic(path: Path, payload: bytes) -> None:

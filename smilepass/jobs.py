@@ -106,3 +106,13 @@ def sla_sweep() -> dict:
         escalated = escalation.escalate_breaches(breaches, now=now)
         warned = notifications.sla_warnings(now)
         return {"breached": len(breaches), "escalated": escalated, "warned": warned}
+
+
+def scan_retention() -> dict:
+    """Hourly from `rq cron`: purge scans past the retention setting, and finish deletions that a
+    killed process left half done (stewardship.cleanup)."""
+    from .stewardship.retention import purge_expired_scans
+
+    app = _app()
+    with app.app_context(), database.connection_context():
+        return purge_expired_scans(app.config)

@@ -5,6 +5,7 @@ import enum
 import peewee as pw
 
 from .db import database, prepared
+from .i18n import lazy_gettext
 
 
 def utcnow() -> dt.datetime:
@@ -36,6 +37,9 @@ class User(BaseModel):
     ticket_sort = pw.CharField(max_length=20, default="-date")
     # A step on the escalation path (EscalationRole), assigned by admins; "" for none.
     escalation_role = pw.CharField(max_length=20, default="", index=True)
+    # The UI language chosen under My Account → Language (a key of i18n.LANGUAGES); "" follows the
+    # browser's Accept-Language.
+    language = pw.CharField(max_length=10, default="")
     created_at = pw.DateTimeField(default=utcnow)
     last_login_at = pw.DateTimeField(null=True)
 
@@ -75,8 +79,7 @@ class EscalationRole(str, enum.Enum):
 
     @property
     def label(self) -> str:
-        return {"supervisor": "Support supervisor", "liaison": "Clinical liaison",
-                "operations": "Operations manager"}[self.value]
+        return str(ESCALATION_ROLE_LABELS[self.value])
 
     @property
     def level(self) -> int:
@@ -96,7 +99,13 @@ class Tier(enum.IntEnum):
 
     @property
     def label(self) -> str:
-        return {0: "Standard", 1: "Pro (Priority Support)", 2: "Enterprise"}[self.value]
+        return str(TIER_LABELS[self.value])
+
+
+# Display names, translated when shown (lazy_gettext): what is stored is the value.
+ESCALATION_ROLE_LABELS = {"supervisor": lazy_gettext("Support supervisor"), "liaison": lazy_gettext("Clinical liaison"),
+                          "operations": lazy_gettext("Operations manager")}
+TIER_LABELS = {0: lazy_gettext("Standard"), 1: lazy_gettext("Pro (Priority Support)"), 2: lazy_gettext("Enterprise")}
 
 
 class Clinic(BaseModel):
@@ -195,7 +204,8 @@ class Priority(enum.IntEnum):
 
     @property
     def label(self) -> str:
-        return self.name.capitalize()
+        """In the current language (priorities are stored as numbers)."""
+        return str(PRIORITY_LABELS[self])
 
 
 class Status(enum.IntEnum):
@@ -207,19 +217,27 @@ class Status(enum.IntEnum):
 
     @property
     def label(self) -> str:
-        return STATUS_LABELS[self]
+        """In the current language (statuses are stored as numbers)."""
+        return str(STATUS_LABELS[self])
 
     @property
     def slug(self) -> str:
         return self.name.lower().replace("_", "-")
 
 
+# Display names, translated when shown (lazy_gettext): what is stored is the number.
+PRIORITY_LABELS = {
+    Priority.LOW: lazy_gettext("Low"),
+    Priority.NORMAL: lazy_gettext("Normal"),
+    Priority.HIGH: lazy_gettext("High"),
+    Priority.URGENT: lazy_gettext("Urgent"),
+}
 STATUS_LABELS = {
-    Status.OPEN: "Open",
-    Status.IN_PROGRESS: "In Progress",
-    Status.WAITING: "Waiting on user",
-    Status.RESOLVED: "Resolved",
-    Status.CLOSED: "Closed",
+    Status.OPEN: lazy_gettext("Open"),
+    Status.IN_PROGRESS: lazy_gettext("In Progress"),
+    Status.WAITING: lazy_gettext("Waiting on user"),
+    Status.RESOLVED: lazy_gettext("Resolved"),
+    Status.CLOSED: lazy_gettext("Closed"),
 }
 
 CATEGORIES = [
@@ -284,6 +302,11 @@ class Ticket(BaseModel):
             (("assignee", "status"), False),
             (("escalation_owner", "status"), False),
             (("next_due_at",), False),
+            # Practice Insights (migration 0012): range scans that read the index alone.
+            (("first_response_at", "response_minutes", "response_breached", "requester"), False),
+            (("resolved_at", "resolution_minutes", "resolution_breached", "requester"), False),
+            (("status", "category", "requester"), False),
+            (("requester", "resolved_at"), False),
         )
 
     @property
@@ -354,9 +377,9 @@ def ticket_number(ticket_id: int) -> str:
 
 
 RESOLUTIONS = [
-    ("replacement", "Replacement tray"),
-    ("refund", "Refund"),
-    ("guidance", "In-chair repair guidance"),
+    ("replacement", lazy_gettext("Replacement tray")),
+    ("refund", lazy_gettext("Refund")),
+    ("guidance", lazy_gettext("In-chair repair guidance")),
 ]
 
 
@@ -502,7 +525,7 @@ class Escalation(BaseModel):
     created_at = pw.DateTimeField(default=utcnow)
 
     class Meta:
-        indexes = ((("ticket", "created_at"), False),)
+        indexes = ((("ticket", "created_at"), False), (("created_at", "level", "actor"), False))
 
 
 class CannedReply(BaseModel):
@@ -547,11 +570,19 @@ class Setting(BaseModel):
     updated_at = pw.DateTimeField(default=utcnow)
 
 
+class AuditLogIsAppendOnly(Exception):
+    """Audit rows are written once and never changed or removed."""
+
+
 class AuditLog(BaseModel):
-    """Who did what to which object, when, from where. Never the patient data itself."""
-    actor = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
+    """Who did what to which object, when, from where. Never the patient data itself (audit.record
+    writes the rows). Rows are only ever added: whatever would change or remove one raises
+    AuditLogIsAppendOnly, and triggers (migration 0009) make the database itself refuse."""
+    # No ON DELETE action: SET NULL would be an UPDATE of audit rows. Users are deactivated, never
+    # deleted, and actor_email says who it was in any case.
+    actor = pw.ForeignKeyField(User, null=True)
     actor_email = pw.CharField(max_length=254, default="")
-    action = pw.CharField(max_length=60, index=True)
+    action = pw.CharField(max_length=60)
     object_type = pw.CharField(max_length=40, default="")
     object_id = pw.CharField(max_length=40, default="")
     detail = pw.TextField(default="")
@@ -559,9 +590,117 @@ class AuditLog(BaseModel):
     created_at = pw.DateTimeField(default=utcnow, index=True)
 
     class Meta:
-        indexes = ((("object_type", "object_id"), False),)
+        # Admin → Audit log lists newest first a page at a time (id below the last one shown); each
+        # filter walks its own index in that order instead of sorting every matching row.
+        indexes = (
+            (("action", "id"), False),
+            (("actor_email", "id"), False),
+            (("object_type", "object_id", "id"), False),
+            (("ip", "id"), False),
+        )
+
+    def save(self, *args, **kwargs):
+        if self._pk is not None:
+            raise AuditLogIsAppendOnly("An audit row cannot be changed once written.")
+        return super().save(*args, **kwargs)
+
+    def delete_instance(self, *args, **kwargs):
+        raise AuditLogIsAppendOnly("Audit rows cannot be deleted.")
+
+    @classmethod
+    def update(cls, *args, **kwargs):
+        raise AuditLogIsAppendOnly("Audit rows cannot be changed.")
+
+    @classmethod
+    def delete(cls):
+        raise AuditLogIsAppendOnly("Audit rows cannot be deleted.")
+
+    @classmethod
+    def replace(cls, *args, **kwargs):
+        raise AuditLogIsAppendOnly("Audit rows cannot be replaced.")
+
+    @classmethod
+    def replace_many(cls, *args, **kwargs):
+        raise AuditLogIsAppendOnly("Audit rows cannot be replaced.")
+
+    @classmethod
+    def matching(cls, actor_email="", action="", object_type="", object_id="", since=None, until=None, ip=""):
+        """Rows that pass every filter given (empty ones are ignored); since/until are datetimes,
+        until exclusive."""
+        query = cls.select()
+        if actor_email:
+            query = query.where(cls.actor_email == actor_email)
+        if action:
+            query = query.where(cls.action == action)
+        if object_type:
+            query = query.where(cls.object_type == object_type)
+        if object_id:
+            query = query.where(cls.object_id == object_id)
+        if since is not None:
+            query = query.where(cls.created_at >= since)
+        if until is not None:
+            query = query.where(cls.created_at < until)
+        if ip:
+            query = query.where(cls.ip == ip)
+        return query
+
+    @classmethod
+    def newest_first(cls, query, before: int | None, limit: int) -> list:
+        """One page of query, newest first, of rows older than the row `before` (keyset paging:
+        the page costs the same however far back it is)."""
+        if before is not None:
+            query = query.where(cls.id < before)
+        return list(query.order_by(cls.id.desc()).limit(limit))
+
+    @classmethod
+    def newest_id(cls) -> int:
+        return cls.select(pw.fn.MAX(cls.id)).scalar() or 0
+
+    @classmethod
+    def distinct_values(cls, field) -> list[str]:
+        """Every value one of the indexed text columns holds (action, object_type), in order. It hops
+        from value to value along the column's index, one lookup each, instead of reading every row.
+        `field` is one of this model's fields, never user input."""
+        column = field.column_name
+        table = cls._meta.table_name
+        sql = (f'WITH RECURSIVE found(value) AS ('
+               f'SELECT MIN("{column}") FROM "{table}" '
+               f'UNION ALL SELECT (SELECT MIN("{column}") FROM "{table}" WHERE "{column}" > found.value) '
+               f'FROM found WHERE found.value IS NOT NULL) '
+               f'SELECT value FROM found WHERE value IS NOT NULL')
+        return [row[0] for row in cls._meta.database.execute_sql(sql).fetchall()]
+
+
+class Draft(BaseModel):
+    """What one user typed into the New Request form (ticket empty) or a ticket's reply box, kept
+    until sent or discarded. It may hold patient identifiers, so it is only ever read by its user
+    and goes with the user or the ticket (drafts.py)."""
+    user = pw.ForeignKeyField(User, backref="drafts", on_delete="CASCADE")
+    kind = pw.CharField(max_length=20)  # drafts.NEW_REQUEST or drafts.REPLY
+    ticket = pw.ForeignKeyField(Ticket, null=True, backref="drafts", on_delete="CASCADE")
+    content = pw.TextField()  # JSON: form field name -> text as typed
+    updated_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("user", "kind", "ticket"), True),)
+
+    @classmethod
+    def of(cls, user_id: int, kind: str, ticket_id: int | None):
+        """The user's draft of this kind (for this ticket), or None."""
+        ticket_match = cls.ticket.is_null() if ticket_id is None else cls.ticket == ticket_id
+        return cls.get_or_none((cls.user == user_id) & (cls.kind == kind) & ticket_match)
+
+    @classmethod
+    def forget_ticket(cls, ticket_id: int) -> int:
+        """Everyone's reply drafts of a ticket that was closed: no one can send them any more."""
+        return cls.delete().where(cls.ticket == ticket_id).execute()
+
+
+# NULL tickets never collide in a unique index, so a partial one keeps New Request drafts to one per user.
+Draft.add_index(Draft.index(Draft.user, Draft.kind, unique=True, where=Draft.ticket.is_null(),
+                            name="draft_user_kind_without_ticket"))
 
 
 ALL_MODELS = [User, LoginThrottle, PasswordReset, OutboxMail, Clinic, ClinicMember, Case, Ticket, TicketCount,
               CaseDetails, Message, StatusChange, Attachment, Scan, Escalation, CannedReply, Notification,
-              ContactRequest, Setting, AuditLog]
+              ContactRequest, Setting, AuditLog, Draft]

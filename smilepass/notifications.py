@@ -19,6 +19,7 @@ from flask import current_app, has_app_context
 
 from . import audit
 from .db import database
+from .i18n import in_english, lazy_gettext
 from .mail import enqueue_send
 from .models import EscalationRole, Notification, OutboxMail, Role, Status, StatusChange, Ticket, User, utcnow
 from .cases.models import Case, Shipment, ShipmentState, UserPreference
@@ -50,12 +51,12 @@ class Event:
 
 
 EVENTS = {event.key: event for event in (
-    Event("shipment_updates", "My patients' shipments change state or get tracking", CLINICIAN, True),
-    Event("ticket_replies", "Support replies to my request", CLINICIAN, True),
-    Event("ticket_status", "The status of my request changes", CLINICIAN, True),
-    Event("ticket_assigned", "A request is assigned to me", STAFF, True),
-    Event("ticket_escalated", "A request is escalated to me", STAFF, True),
-    Event("sla_warning", "A request I look after is about to miss its service level", STAFF, True),
+    Event("shipment_updates", lazy_gettext("My patients' shipments change state or get tracking"), CLINICIAN, True),
+    Event("ticket_replies", lazy_gettext("Support replies to my request"), CLINICIAN, True),
+    Event("ticket_status", lazy_gettext("The status of my request changes"), CLINICIAN, True),
+    Event("ticket_assigned", lazy_gettext("A request is assigned to me"), STAFF, True),
+    Event("ticket_escalated", lazy_gettext("A request is escalated to me"), STAFF, True),
+    Event("sla_warning", lazy_gettext("A request I look after is about to miss its service level"), STAFF, True),
 )}
 
 
@@ -100,6 +101,7 @@ def save_choices(user: User, chosen: dict[str, bool]) -> list[str]:
 _waiting = threading.local()
 
 
+@in_english
 def notify(event_key: str, recipient: User, compose: Callable[[], tuple[str, str]],
            actor: User | None = None) -> OutboxMail | None:
     """Write a mail to the outbox if the recipient wants this event, is active, and did not cause
@@ -156,6 +158,7 @@ SHIPMENT_CHANGES = {
 }
 
 
+@in_english
 def shipment_changed(shipment: Shipment, actor: User | None, change: str) -> OutboxMail | None:
     """Tell the case's treating clinician about a shipment change (see SHIPMENT_CHANGES)."""
     case = Case.select(Case.id, Case.case_number, Case.clinician).where(Case.id == shipment.case_id).get()
@@ -198,6 +201,7 @@ def _shipment_body(shipment: Shipment, case: Case, state: ShipmentState, change:
 NOTIFICATION_TEXT_MAX = 300
 
 
+@in_english
 def ticket_assigned(ticket: Ticket, assignee: User | None, actor: User | None) -> bool:
     """Tell a staff member a request is now theirs. Returns whether anyone was told."""
     if assignee is None:
@@ -209,6 +213,7 @@ def ticket_assigned(ticket: Ticket, assignee: User | None, actor: User | None) -
                  lines=[f"Request {ticket.number} was assigned to you{by}."])
 
 
+@in_english
 def ticket_escalated(ticket: Ticket, owner: User | None, actor: User | None, reason: str) -> bool:
     """Tell whoever now owns the escalated request; with no named owner, everyone who holds the
     escalation role of the ticket's level. The reason is staff-only: in-app, never in a mail."""
@@ -253,6 +258,7 @@ def _tell(recipients: list[User], ticket: Ticket, event_key: str, actor: User | 
     return told
 
 
+@in_english
 def ticket_replied(ticket: Ticket, message, actor: User) -> bool:
     """Tell the requester about a public staff reply, quoting it (it is what they will read on the
     page anyway). Internal notes and the requester's own replies tell nobody."""
@@ -267,6 +273,7 @@ def ticket_replied(ticket: Ticket, message, actor: User) -> bool:
                         f"Status: {ticket.status_enum.label}"])
 
 
+@in_english
 def ticket_status_changed(ticket: Ticket, change, actor: User) -> bool:
     """Tell the requester their request moved (a reopen by themselves tells nobody)."""
     requester = User.get_by_id(ticket.requester_id)

@@ -7,6 +7,10 @@ User-Agent, summarised as e.g. "Chrome 131 on Windows"."""
 import re
 from dataclasses import dataclass
 
+from flask_babel import gettext
+
+from .i18n import lazy_gettext
+
 # A description this short rarely says what happened ("doesn't work").
 WHAT_HAPPENED_MIN_WORDS = 5
 CLIENT_MAX = 160  # Ticket.client
@@ -50,10 +54,10 @@ class Quality:
     screenshot: bool
 
     LABELS = {
-        "tried": ("what you tried", "nothing about what was tried"),
-        "what_happened": ("what happened", "a short description"),
-        "client": ("your browser and device", "no browser or device"),
-        "screenshot": ("a screenshot", "no screenshot"),
+        "tried": (lazy_gettext("what you tried"), lazy_gettext("nothing about what was tried")),
+        "what_happened": (lazy_gettext("what happened"), lazy_gettext("a short description")),
+        "client": (lazy_gettext("your browser and device"), lazy_gettext("no browser or device")),
+        "screenshot": (lazy_gettext("a screenshot"), lazy_gettext("no screenshot")),
     }
 
     @property
@@ -67,13 +71,13 @@ class Quality:
 
     def nudges(self) -> list[str]:
         """For the clinician: what would help, e.g. ["what you tried", "a screenshot"]."""
-        return [self.LABELS[key][0] for key in self.missing]
+        return [str(self.LABELS[key][0]) for key in self.missing]
 
     def summary(self) -> str:
         """For staff: "3 of 4 — no screenshot"."""
-        text = f"{self.present} of {len(self.LABELS)}"
+        text = gettext("%(present)s of %(all)s", present=self.present, all=len(self.LABELS))
         if self.missing:
-            text += " — " + ", ".join(self.LABELS[key][1] for key in self.missing)
+            text += " — " + ", ".join(str(self.LABELS[key][1]) for key in self.missing)
         return text
 
 

@@ -13,6 +13,7 @@ from peewee import JOIN
 from redis.exceptions import RedisError
 from rq import Retry, Worker
 from rq.job import Job, JobStatus
+from flask_babel import gettext
 
 from .mesh import MeshRejected, inspect_file
 from .models import Scan, ScanState, Ticket, User, utcnow
@@ -54,11 +55,12 @@ def store_scan(stream, upload_dir: str, max_bytes: int) -> StoredScan:
             while chunk := stream.read(CHUNK):
                 size += len(chunk)
                 if size > max_bytes:
-                    raise ScanRefused(f"The scan is larger than the {_megabytes(max_bytes)} this server accepts.")
+                    raise ScanRefused(gettext("The scan is larger than the %(size)s this server accepts.",
+                                              size=_megabytes(max_bytes)))
                 digest.update(chunk)
                 out.write(chunk)
         if size == 0:
-            raise ScanRefused("The scan file is empty.")
+            raise ScanRefused(gettext("The scan file is empty."))
         try:
             info = inspect_file(part)
         except MeshRejected as exc:

@@ -7,6 +7,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
+from flask_babel import gettext
 
 from .models import LoginThrottle, normalize_email, utcnow
 
@@ -40,13 +41,13 @@ def burn_verify_time(password: str) -> None:
 def password_problem(password: str, email: str = "") -> str | None:
     """Why this password is refused, or None. Case is kept and nothing is truncated."""
     if len(password) < PASSWORD_MIN:
-        return f"Use at least {PASSWORD_MIN} characters."
+        return gettext("Use at least %(count)s characters.", count=PASSWORD_MIN)
     if len(password) > PASSWORD_MAX:
-        return f"Use at most {PASSWORD_MAX} characters."
+        return gettext("Use at most %(count)s characters.", count=PASSWORD_MAX)
     if password.lower() in _COMMON:
-        return "This password is on a list of common passwords; choose another."
+        return gettext("This password is on a list of common passwords; choose another.")
     if email and password.lower() == normalize_email(email):
-        return "The password must not be your email address."
+        return gettext("The password must not be your email address.")
     return None
 
 

@@ -9,9 +9,12 @@ from dataclasses import dataclass
 from typing import Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from flask_babel import gettext
+
 from . import audit
 from .db import database, prepared
-from .models import Setting, User, utcnow
+from .i18n import lazy_gettext
+from .models import PRIORITY_LABELS, Priority, Setting, User, utcnow
 
 
 class SettingRefused(ValueError):
@@ -30,7 +33,7 @@ class Definition:
 def _choice(*allowed):
     def parse(text):
         if text not in allowed:
-            raise SettingRefused(f"Choose one of: {', '.join(allowed)}.")
+            raise SettingRefused(gettext("Choose one of: %(choices)s.", choices=", ".join(allowed)))
         return text
     return parse
 
@@ -40,9 +43,9 @@ def _int_between(low, high):
         try:
             value = int(str(text).strip())
         except ValueError:
-            raise SettingRefused("Enter a whole number.") from None
+            raise SettingRefused(gettext("Enter a whole number.")) from None
         if not low <= value <= high:
-            raise SettingRefused(f"Enter a number from {low} to {high}.")
+            raise SettingRefused(gettext("Enter a number from %(low)s to %(high)s.", low=low, high=high))
         return value
     return parse
 
@@ -54,7 +57,7 @@ def _time_zone(text):
             raise ValueError  # zoneinfo would refuse these with a less helpful error
         ZoneInfo(name)
     except (ValueError, OSError, ZoneInfoNotFoundError):
-        raise SettingRefused("Enter a time zone name such as Europe/Berlin or America/New_York.") from None
+        raise SettingRefused(gettext("Enter a time zone name such as Europe/Berlin or America/New_York.")) from None
     return name
 
 
@@ -62,7 +65,9 @@ def _clock_time(text, what):
     try:
         return dt.datetime.strptime(text.strip(), "%H:%M").time()
     except ValueError:
-        raise SettingRefused(f"Give the {what} time as HH:MM, e.g. 08:00.") from None
+        message = (gettext("Give the opening time as HH:MM, e.g. 08:00.") if what == "opening"
+                   else gettext("Give the closing time as HH:MM, e.g. 08:00."))
+        raise SettingRefused(message) from None
 
 
 @dataclass(frozen=True)
@@ -78,10 +83,10 @@ class OpeningHours:
 def _opening_hours(text):
     parts = str(text).replace("–", "-").split("-")
     if len(parts) != 2:
-        raise SettingRefused("Give opening and closing time as HH:MM-HH:MM, e.g. 08:00-17:00.")
+        raise SettingRefused(gettext("Give opening and closing time as HH:MM-HH:MM, e.g. 08:00-17:00."))
     hours = OpeningHours(_clock_time(parts[0], "opening"), _clock_time(parts[1], "closing"))
     if hours.closes <= hours.opens:
-        raise SettingRefused("The closing time must be after the opening time.")
+        raise SettingRefused(gettext("The closing time must be after the opening time."))
     return hours
 
 
@@ -109,7 +114,7 @@ def _day(name):
     for number, full in enumerate(FULL_DAY_NAMES):
         if key in (full, full[:3]):
             return number
-    raise SettingRefused(f"Unknown day {name.strip()!r}: use Mon, Tue, Wed, Thu, Fri, Sat, Sun.")
+    raise SettingRefused(gettext("Unknown day %(day)r: use Mon, Tue, Wed, Thu, Fri, Sat, Sun.", day=name.strip()))
 
 
 def _business_days(text):
@@ -121,12 +126,13 @@ def _business_days(text):
             first, _, last = part.partition("-")
             start, end = _day(first), _day(last)
             if end < start:
-                raise SettingRefused(f"Write the range {part.strip()!r} from the earlier day to the later one.")
+                raise SettingRefused(gettext("Write the range %(range)r from the earlier day to the later one.",
+                                             range=part.strip()))
             days.update(range(start, end + 1))
         else:
             days.add(_day(part))
     if not days:
-        raise SettingRefused("Name at least one business day, e.g. Mon-Fri.")
+        raise SettingRefused(gettext("Name at least one business day, e.g. Mon-Fri."))
     return BusinessDays(frozenset(days))
 
 
@@ -138,42 +144,54 @@ def _default_time_zone():
         raise RuntimeError(f"SMILEPASS_TIME_ZONE={name!r} is not a known time zone (e.g. Europe/Berlin).") from None
 
 
-TOOTH_NOTATIONS = (("fdi", "FDI (two digits: 11–48)"), ("universal", "Universal (1–32)"))
+TOOTH_NOTATIONS = (("fdi", lazy_gettext("FDI (two digits: 11–48)")), ("universal", lazy_gettext("Universal (1–32)")))
 
 DEFINITIONS = {
     "tooth_notation": Definition(
-        "Tooth numbering", "fdi", _choice(*(key for key, _ in TOOTH_NOTATIONS)),
-        "How tooth numbers are shown across SmilePass. Clinicians may type either notation.", TOOTH_NOTATIONS),
+        lazy_gettext("Tooth numbering"), "fdi", _choice(*(key for key, _ in TOOTH_NOTATIONS)),
+        lazy_gettext("How tooth numbers are shown across SmilePass. Clinicians may type either notation."),
+        TOOTH_NOTATIONS),
     "warranty_days": Definition(
-        "Warranty window (days)", 90, _int_between(1, 3650),
-        "A replacement request is inside the warranty when the aligner was delivered this many days ago or less."),
+        lazy_gettext("Warranty window (days)"), 90, _int_between(1, 3650),
+        lazy_gettext("A replacement request is inside the warranty when the aligner was delivered this many days "
+                     "ago or less.")),
     # Service levels (sla.py). Targets count business hours only: the hours and days below, minus
     # the clinic's holidays (Admin → Holidays), in the clinic's time zone.
     "time_zone": Definition(
-        "Clinic time zone", _default_time_zone(), _time_zone,
-        "Business hours, holidays and due times are in this time zone (an IANA name such as Europe/Berlin)."),
+        lazy_gettext("Clinic time zone"), _default_time_zone(), _time_zone,
+        lazy_gettext("Business hours, holidays and due times are in this time zone (an IANA name such as "
+                     "Europe/Berlin).")),
     "business_hours": Definition(
-        "Business hours", OpeningHours(dt.time(8, 0), dt.time(17, 0)), _opening_hours,
-        "Opening and closing time on business days, as HH:MM-HH:MM."),
+        lazy_gettext("Business hours"), OpeningHours(dt.time(8, 0), dt.time(17, 0)), _opening_hours,
+        lazy_gettext("Opening and closing time on business days, as HH:MM-HH:MM.")),
     "business_days": Definition(
-        "Business days", BusinessDays(frozenset(range(5))), _business_days,
-        "The days service-level clocks run: a range such as Mon-Fri, or days such as Mon, Tue, Thu."),
+        lazy_gettext("Business days"), BusinessDays(frozenset(range(5))), _business_days,
+        lazy_gettext("The days service-level clocks run: a range such as Mon-Fri, or days such as Mon, Tue, Thu.")),
 }
 
 # First-response and resolution targets per priority, in business hours.
 SLA_TARGET_DEFAULTS = {"urgent": (4, 24), "high": (8, 48), "normal": (24, 120), "low": (72, 240)}
 for _name, (_response, _resolution) in SLA_TARGET_DEFAULTS.items():
+    _priority = PRIORITY_LABELS[Priority[_name.upper()]]
     DEFINITIONS[f"response_hours_{_name}"] = Definition(
-        f"First response target, {_name.capitalize()} (business hours)", _response, _int_between(1, 2000),
-        f"Support should reply for the first time to {_name.capitalize()} requests within this many business hours.")
+        lazy_gettext("First response target, %(priority)s (business hours)", priority=_priority), _response,
+        _int_between(1, 2000),
+        lazy_gettext("Support should reply for the first time to %(priority)s requests within this many business "
+                     "hours.", priority=_priority))
     DEFINITIONS[f"resolution_hours_{_name}"] = Definition(
-        f"Resolution target, {_name.capitalize()} (business hours)", _resolution, _int_between(1, 5000),
-        f"{_name.capitalize()} requests should be resolved within this many business hours, "
-        "not counting time waiting on the user.")
-del _name, _response, _resolution
+        lazy_gettext("Resolution target, %(priority)s (business hours)", priority=_priority), _resolution,
+        _int_between(1, 5000),
+        lazy_gettext("%(priority)s requests should be resolved within this many business hours, not counting time "
+                     "waiting on the user.", priority=_priority))
+del _name, _response, _resolution, _priority
 DEFINITIONS["sla_warning_minutes"] = Definition(
-    "Warn before a target is missed (business minutes)", 60, _int_between(5, 1440),
-    "Staff are told when a ticket's running target is due within this much business time.")
+    lazy_gettext("Warn before a target is missed (business minutes)"), 60, _int_between(5, 1440),
+    lazy_gettext("Staff are told when a ticket's running target is due within this much business time."))
+# Patient-data retention (stewardship/retention.py, run hourly by rq cron).
+DEFINITIONS["scan_retention_months"] = Definition(
+    lazy_gettext("Purge scans of delivered cases after (months)"), 0, _int_between(0, 600),
+    lazy_gettext("Scans (original, repaired, previews) of a case whose latest shipment was delivered this many "
+                 "months ago are deleted for good. 0 keeps them forever."))
 
 
 def get(key: str):

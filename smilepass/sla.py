@@ -21,10 +21,12 @@ How the clocks run:
 Callers pass `now` so the rules are testable without sleeping; times are naive UTC as stored."""
 import datetime as dt
 from dataclasses import dataclass
+from flask_babel import gettext
 
 from . import audit, settings
 from .business_hours import Schedule, add_business_time, business_time_between
 from .db import database
+from .i18n import lazy_gettext
 from .models import Clinic, ClinicMember, Priority, Status, StatusChange, Ticket, Tier, User
 
 # Statuses whose time counts for neither target.
@@ -226,16 +228,17 @@ def due_soon(now: dt.datetime, within: dt.timedelta, current: Schedule | None = 
 
 # Display ------------------------------------------------------------------------------------------
 
-TARGET_LABELS = {RESPONSE: "First response", RESOLUTION: "Resolution"}
+TARGET_LABELS = {RESPONSE: lazy_gettext("First response"), RESOLUTION: lazy_gettext("Resolution")}
 
 
 def format_span(span: dt.timedelta) -> str:
     """A business-time span for people: "2 h 15 min", "40 min", "less than a minute"."""
     minutes = _minutes(abs(span))
     if minutes == 0:
-        return "less than a minute"
+        return gettext("less than a minute")
     hours, minutes = divmod(minutes, 60)
-    parts = ([f"{hours} h"] if hours else []) + ([f"{minutes} min"] if minutes else [])
+    parts = (([gettext("%(hours)s h", hours=hours)] if hours else [])
+             + ([gettext("%(minutes)s min", minutes=minutes)] if minutes else []))
     return " ".join(parts)
 
 
@@ -254,7 +257,7 @@ class Clock:
 
     @property
     def target_label(self) -> str:
-        return TARGET_LABELS.get(self.target, "")
+        return str(TARGET_LABELS.get(self.target, ""))
 
     @property
     def overdue(self) -> bool:
@@ -265,8 +268,13 @@ class Clock:
         if self.remaining is None:
             return ""
         if self.overdue:
-            return f"Overdue by {format_span(self.remaining)}"
-        return f"{format_span(self.remaining)} of business time left"
+            return gettext("Overdue by %(time)s", time=format_span(self.remaining))
+        return gettext("%(time)s of business time left", time=format_span(self.remaining))
+
+    @property
+    def late_text(self) -> str:
+        """How late an overdue target is, without the words around it."""
+        return format_span(self.remaining) if self.overdue else ""
 
     @property
     def response_text(self) -> str:

@@ -4,8 +4,12 @@ canonically as FDI, and show it in either notation.
 FDI: two digits, quadrant then tooth counted from the midline. Permanent quadrants 1–4 have teeth
 1–8 (11–18 upper right … 41–48 lower right); primary quadrants 5–8 have teeth 1–5.
 Universal: permanent 1–32 from the upper right third molar around to the lower right third molar;
-primary A–T in the same order. No Flask or database here."""
+primary A–T in the same order. No database here; messages go through gettext, which needs no app."""
 import re
+
+from flask_babel import gettext
+
+from .i18n import lazy_gettext
 
 FDI = "fdi"
 UNIVERSAL = "universal"
@@ -38,8 +42,8 @@ _FDI_ORDER = {fdi: fdi for fdi in FDI_TO_UNIVERSAL}
 _UNIVERSAL_ORDER = {fdi: i for i, fdi in enumerate(_PERMANENT + _PRIMARY)}
 
 _SEPARATORS = re.compile(r"[\s,;]+")
-RANGES = {FDI: "11–18, 21–28, 31–38, 41–48, or 51–55 … 81–85 for primary teeth",
-          UNIVERSAL: "1–32, or A–T for primary teeth"}
+RANGES = {FDI: lazy_gettext("11–18, 21–28, 31–38, 41–48, or 51–55 … 81–85 for primary teeth"),
+          UNIVERSAL: lazy_gettext("1–32, or A–T for primary teeth")}
 
 
 def _read_token(token: str, notation: str) -> int:
@@ -54,11 +58,15 @@ def _read_token(token: str, notation: str) -> int:
         if fdi is not None:
             return fdi
         other = FDI if text.isdigit() and int(text) in FDI_TO_UNIVERSAL else None
-    article = "an" if notation == FDI else "a"
-    message = f"“{token}” is not {article} {NOTATION_LABELS[notation]} tooth number ({RANGES[notation]})."
+    if notation == FDI:
+        message = gettext("“%(token)s” is not an FDI tooth number (%(ranges)s).", token=token, ranges=RANGES[notation])
+    else:
+        message = gettext("“%(token)s” is not a Universal tooth number (%(ranges)s).", token=token,
+                          ranges=RANGES[notation])
     if other:
         # The usual mistake: typing the other notation with the wrong one selected.
-        message += f" Typing {NOTATION_LABELS[other]} numbers? Choose {NOTATION_LABELS[other]} notation."
+        message += " " + gettext("Typing %(notation)s numbers? Choose %(notation)s notation.",
+                                 notation=NOTATION_LABELS[other])
     raise TeethRefused(message)
 
 
@@ -67,16 +75,16 @@ def parse(text: str, notation: str) -> list[int]:
     The notation is the one the form says the clinician is typing: many numbers (11–32) are valid
     in both, so it is never guessed."""
     if notation not in NOTATIONS:
-        raise TeethRefused("Choose FDI or Universal notation.")
+        raise TeethRefused(gettext("Choose FDI or Universal notation."))
     tokens = [t for t in _SEPARATORS.split(text or "") if t]
     found: dict[int, str] = {}
     for token in tokens:
         fdi = _read_token(token, notation)
         if fdi in found:
-            raise TeethRefused(f"Tooth {token} is listed twice.")
+            raise TeethRefused(gettext("Tooth %(tooth)s is listed twice.", tooth=token))
         found[fdi] = token
     if len(found) > MAX_TEETH:
-        raise TeethRefused(f"List at most {MAX_TEETH} teeth ({len(found)} given).")
+        raise TeethRefused(gettext("List at most %(max)s teeth (%(count)s given).", max=MAX_TEETH, count=len(found)))
     return sorted(found, key=_FDI_ORDER.__getitem__)
 
 

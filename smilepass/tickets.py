@@ -2,10 +2,12 @@
 import datetime as dt
 from dataclasses import dataclass
 from typing import NamedTuple
+from flask_babel import gettext
 
 from . import audit, settings, sla, teeth, warranty
 from .db import database
-from .models import (RESOLUTIONS, Case, CaseDetails, Message, Status, StatusChange, Ticket, TicketCount, User,
+from .i18n import source_language
+from .models import (RESOLUTIONS, Case, CaseDetails, Draft, Message, Status, StatusChange, Ticket, TicketCount, User,
                      ticket_number, utcnow)
 
 
@@ -62,8 +64,8 @@ def create_ticket(requester: User, title: str, description: str, priority: int, 
         if details:
             CaseDetails.create(ticket=ticket.id, **details)
         TicketCount.bump(requester.id, ticket.status, 1)
-        # The case number is the only case fact an audit row may carry.
-        audit.record("ticket_created", ticket, detail=f"case {case.case_number}" if case is not None else "",
+        # The case by its id: its number, like anything else about the patient, stays out of the trail.
+        audit.record("ticket_created", ticket, detail=f"case #{case.id}" if case is not None else "",
                      actor=requester)
         if service.account_manager is not None:
             audit.record("ticket_assign", ticket, actor=requester,
@@ -161,11 +163,12 @@ def case_panel(ticket: Ticket, viewer: User, today: dt.date | None = None) -> Ca
 def change_status(ticket: Ticket, user: User, to_status: Status, now: dt.datetime | None = None) -> StatusChange:
     from_status = ticket.status_enum
     if to_status == from_status:
-        raise TransitionRefused(f"The ticket is already {to_status.label}.")
+        raise TransitionRefused(gettext("The ticket is already %(status)s.", status=to_status.label))
     if to_status not in allowed_transitions(ticket, user):
         if from_status == Status.CLOSED:
-            raise TransitionRefused("This ticket is closed. Open a new request if you need more help.")
-        raise TransitionRefused(f"A ticket cannot move from {from_status.label} to {to_status.label}.")
+            raise TransitionRefused(gettext("This ticket is closed. Open a new request if you need more help."))
+        raise TransitionRefused(gettext("A ticket cannot move from %(old)s to %(new)s.", old=from_status.label,
+                                            new=to_status.label))
     change = _move(ticket, user, to_status, now)
     from . import notifications  # imports the cases package, whose views import this module
     notifications.ticket_status_changed(ticket, change, user)
@@ -183,8 +186,11 @@ def _move(ticket: Ticket, user: User, to_status: Status, now: dt.datetime | None
         ticket.status = to_status.value
         ticket.updated_at = change.created_at
         ticket.save()
-        audit.record("ticket_status", ticket, detail=f"{Status(change.from_status).label} -> {to_status.label}",
-                     actor=user)
+        if to_status == Status.CLOSED:
+            Draft.forget_ticket(ticket.id)  # Closed is final: the reply box is gone for good
+        with source_language():  # the audit trail is written in one language
+            detail = f"{Status(change.from_status).label} -> {to_status.label}"
+        audit.record("ticket_status", ticket, detail=detail, actor=user)
     return change
 
 
@@ -197,7 +203,7 @@ class ReplyResult:
 def add_reply(ticket: Ticket, user: User, body: str, internal: bool = False,
               now: dt.datetime | None = None) -> ReplyResult:
     if ticket.status_enum == Status.CLOSED:
-        raise TransitionRefused("This ticket is closed. Open a new request if you need more help.")
+        raise TransitionRefused(gettext("This ticket is closed. Open a new request if you need more help."))
     if internal and not user.is_staff:
         internal = False
     with database.atomic():

@@ -4,6 +4,7 @@ uploaded on a case page.
 Files are stored before the database rows that point to them; if anything fails before the rows
 are committed, the files are removed again, so a refused or failed upload leaves nothing behind.
 Scan jobs are enqueued only after the commit, so a worker never looks for a row that isn't there."""
+from . import audit
 from .images import ImageRejected, remove_stored, store_image
 from .models import Attachment, Scan, ScanState
 from .scans import ScanRefused, enqueue_repair, remove_files, store_scan
@@ -49,8 +50,9 @@ class StagedUploads:
         """Create the rows; call inside the transaction that creates the ticket or reply. A scan sent
         with a request about a case belongs to that case too, so it shows on the case page."""
         if self.image:
-            Attachment.create(ticket=ticket, message=message, uploader=user, original_name=self.image_name,
-                              **vars(self.image))
+            attachment = Attachment.create(ticket=ticket, message=message, uploader=user,
+                                           original_name=self.image_name, **vars(self.image))
+            audit.record("attachment_upload", attachment, f"ticket #{ticket.id}", actor=user)
         self._create_scan(user, ticket=ticket, message=message, case=ticket.case_id)
 
     def attach_to_case(self, case, user) -> None:
@@ -60,8 +62,12 @@ class StagedUploads:
 
     def _create_scan(self, user, **owners) -> None:
         if self.scan:
-            self.scans.append(Scan.create(uploader=user, original_name=self.scan_name, state=ScanState.QUEUED.value,
-                                          **owners, **vars(self.scan)))
+            scan = Scan.create(uploader=user, original_name=self.scan_name, state=ScanState.QUEUED.value,
+                               **owners, **vars(self.scan))
+            self.scans.append(scan)
+            # Where it was sent, by id (never the file's name: it often carries the patient's).
+            where = f"ticket #{scan.ticket_id}" if scan.ticket_id else f"case #{scan.case_id}"
+            audit.record("scan_upload", scan, where, actor=user)
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:

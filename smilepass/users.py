@@ -1,4 +1,6 @@
 """Creating accounts, shared by the admin screen, the CLI and the demo data."""
+from flask_babel import gettext
+
 from .models import Role, User, normalize_email
 from .security import hash_password, new_session_stamp, password_problem
 
@@ -16,7 +18,7 @@ def create_user(email: str, password: str, role: str, name: str = "", password_h
     if role not in {r.value for r in Role}:
         raise ValueError(f"unknown role {role!r}")
     if User.by_email(email):
-        raise UserExists(f"{email} already has an account.")
+        raise UserExists(gettext("%(email)s already has an account.", email=email))
     if password_hash is None:
         problem = password_problem(password, email)
         if problem:

@@ -3,6 +3,7 @@ delivery of the aligner: delivered on day 0, still covered on day `window_days`,
 No Flask here; `delivery_date` reads the case's shipments."""
 import datetime as dt
 from dataclasses import dataclass
+from flask_babel import gettext, ngettext
 
 WARRANTY_CATEGORY = "Warranty & Replacement"
 
@@ -33,13 +34,15 @@ class WarrantyCheck:
     @property
     def summary(self) -> str:
         if not self.known:
-            return "No delivery date known"
-        ago = {0: "today", 1: "1 day ago"}.get(self.days_ago, f"{self.days_ago} days ago")
+            return gettext("No delivery date known")
+        ago = (gettext("today") if self.days_ago == 0
+               else ngettext("%(num)d day ago", "%(num)d days ago", self.days_ago))
+        facts = dict(delivered=self.delivered.isoformat(), ago=ago, window=self.window_days, until=self.until.isoformat())
         if self.inside:
-            return (f"Inside warranty: delivered {self.delivered.isoformat()}, {ago} "
-                    f"(window {self.window_days} days, until {self.until.isoformat()})")
-        return (f"Outside warranty: delivered {self.delivered.isoformat()}, {ago} "
-                f"(window {self.window_days} days, ended {self.until.isoformat()})")
+            return gettext("Inside warranty: delivered %(delivered)s, %(ago)s (window %(window)s days, until %(until)s)",
+                           **facts)
+        return gettext("Outside warranty: delivered %(delivered)s, %(ago)s (window %(window)s days, ended %(until)s)",
+                       **facts)
 
 
 def check(delivered: dt.date | None, window_days: int, today: dt.date, source: str = "") -> WarrantyCheck:

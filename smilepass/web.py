@@ -11,6 +11,7 @@ from flask_login import LoginManager, current_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from htmx_flask import Htmx
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from flask_babel import gettext
 
 from . import htmx
 from .db import database, prepared
@@ -107,15 +108,15 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(err):
-        message = "Your form expired or came from another site. Reload the page and try again."
+        message = gettext("Your form expired or came from another site. Reload the page and try again.")
         return error_response(400, message)
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(err):
         image_mb = app.config["MAX_IMAGE_BYTES"] // (1024 * 1024)
         scan_mb = app.config["MAX_SCAN_BYTES"] // (1024 * 1024)
-        return error_response(413, f"The upload is too large. Images may be at most {image_mb} MB "
-                                   f"and scans at most {scan_mb} MB.")
+        return error_response(413, gettext("The upload is too large. Images may be at most %(image)s MB and scans at "
+                                           "most %(scan)s MB.", image=image_mb, scan=scan_mb))
 
     @app.errorhandler(HTTPException)
     def http_error(err):
@@ -160,7 +161,7 @@ def error_response(status: int, message: str):
 def format_metric(value) -> str:
     """Report figures for people: 198,602 triangles, 796.1 mm², Yes/No, 51.3 × 22.7 × 10.8."""
     if isinstance(value, bool):
-        return "Yes" if value else "No"
+        return gettext("Yes") if value else gettext("No")
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):

@@ -298,7 +298,9 @@ def new_page(chromium, live_server):
     contexts, watchers = [], []
 
     def open_page(javascript: bool = True):
-        context = chromium.new_context(viewport=VIEWPORT, java_script_enabled=javascript, base_url=live_server.url)
+        # English whatever the machine's locale: the assertions read the source language.
+        context = chromium.new_context(viewport=VIEWPORT, java_script_enabled=javascript, base_url=live_server.url,
+                                       locale="en-US")
         context.set_default_timeout(TIMEOUT_MS)
         context.set_default_navigation_timeout(TIMEOUT_MS)
         contexts.append(context)

@@ -347,3 +347,52 @@ def test_scan_upload_shows_progress_then_report_and_previews(app, make_user, new
     panel.locator("summary", has_text="What we found and fixed").click()
     expect(panel.locator(".report table")).to_contain_text("Holes filled")
     page.screenshot(path=str(artifact_path("scan-report.png")), full_page=True)
+
+
+def test_drafts_are_saved_restored_and_discarded(make_user, new_page, screenshot_png):
+    ada = make_user(CLINICIAN)
+    [ticket] = seed_tickets(ada, SEEDED[:1])
+
+    # With htmx: Save draft answers only its status box, even with a file chosen (files stay out).
+    page = new_page()
+    sign_in(page, CLINICIAN, PASSWORD)
+    form = page.locator("#new-request")
+    form.get_by_label("Title", exact=True).fill("Tray 12 does not seat")
+    form.get_by_label("Description").fill("Half written: the upper tray lifts at")
+    form.get_by_label("Upload Image").set_input_files(screenshot_png)
+    form.get_by_role("button", name="Save draft").click()
+    expect(form.locator(".draft-status")).to_contain_text("Draft saved")
+    expect(form.get_by_label("Title", exact=True)).to_have_value("Tray 12 does not seat")
+    page.reload()
+    expect(form.locator(".draft-note")).to_contain_text("Draft restored from")
+    expect(form.get_by_label("Description")).to_have_value("Half written: the upper tray lifts at")
+    form.get_by_role("button", name="Discard draft").click()
+    expect(form.locator(".draft-status")).to_have_text("Draft discarded.")
+    expect(form.get_by_label("Title", exact=True)).to_have_value("")
+
+    # The reply box saves itself two seconds after typing stops, and the sent reply ends the draft.
+    page.goto(f"/support/tickets/{ticket.id}")
+    reply = page.locator("#reply")
+    reply.get_by_label("Reply", exact=True).fill("The tray still lifts at 16 and")
+    expect(reply.locator(".draft-status")).to_contain_text("Draft saved")
+    page.reload()
+    expect(reply.get_by_label("Reply", exact=True)).to_have_value("The tray still lifts at 16 and")
+    expect(reply.locator(".draft-note")).to_contain_text("Draft restored from")
+    reply.get_by_role("button", name="Send reply").click()
+    expect(page.locator("#conversation .message .body")).to_have_text(["The tray still lifts at 16 and"])
+    page.reload()
+    expect(page.locator("#reply").get_by_label("Reply", exact=True)).to_have_value("")
+    expect(page.locator(".draft-note")).to_have_count(0)
+
+    # Without JavaScript: a plain post, then the page comes back with the draft.
+    plain = new_page(javascript=False)
+    sign_in(plain, CLINICIAN, PASSWORD)
+    form = plain.locator("#new-request")
+    form.get_by_label("Title", exact=True).fill("Written without scripts")
+    form.get_by_role("button", name="Save draft").click()
+    plain.wait_for_url(re.compile(r"/support/$"))
+    expect(plain.locator("#flash")).to_contain_text("Draft saved.")
+    expect(form.get_by_label("Title", exact=True)).to_have_value("Written without scripts")
+    form.get_by_role("button", name="Discard draft").click()
+    expect(plain.locator("#flash")).to_contain_text("Draft discarded.")
+    expect(form.get_by_label("Title", exact=True)).to_have_value("")

@@ -47,7 +47,7 @@ def test_request_links_own_case_and_the_table_shows_its_handle(clinician):
     # Nothing was filled in the structured fields: no details row.
     assert in_db(lambda: CaseDetails.get_or_none(CaseDetails.ticket == ticket_id)) is None
     audit = in_db(lambda: AuditLog.get((AuditLog.action == "ticket_created") & (AuditLog.object_id == str(ticket_id))))
-    assert audit.detail == "case AL-2041"
+    assert audit.detail == f"case #{case.id}"  # the id: the case number names the patient
     page = clinician.get("/support/").get_data(as_text=True)
     assert ">Case</th>" in page
     assert f'<td class="case-cell"><a href="/cases/{case.id}">AL-2041</a></td>' in page

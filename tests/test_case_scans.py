@@ -53,7 +53,7 @@ def test_upload_on_the_case_page_without_js(app, clinician, redis_conn):
     assert Queue(SCAN_QUEUE, connection=redis_conn).count == 1
     [row] = query(lambda: list(AuditLog.select().where(AuditLog.action == "scan_upload")))
     assert (row.object_type, row.object_id) == ("scan", str(scan.id))
-    assert row.detail == f"case {case.case_number}" and "upper" not in row.detail
+    assert row.detail == f"case #{case.id}" and "upper" not in row.detail
 
     page = clinician.get(f"/cases/{case.id}").get_data(as_text=True)
     assert 'id="scans"' in page and f'id="scan-{scan.id}"' in page and "upper_2026-11-20.stl" in page

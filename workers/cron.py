@@ -1,9 +1,10 @@
 """Periodic jobs, run by `rq cron workers.cron` (make run starts it beside the worker)."""
 from rq import cron
 
-from smilepass.jobs import refresh_statistics, sla_sweep, sweep_outbox, sweep_scans
+from smilepass.jobs import refresh_statistics, scan_retention, sla_sweep, sweep_outbox, sweep_scans
 
 cron.register(sweep_outbox, "default", interval=300, name="sweep-outbox")
 cron.register(sweep_scans, "default", interval=60, name="sweep-scans")
 cron.register(refresh_statistics, "default", interval=3600, name="refresh-statistics")
 cron.register(sla_sweep, "default", interval=60, name="sla-sweep")
+cron.register(scan_retention, "default", interval=3600, name="scan-retention")

@@ -4,6 +4,7 @@ from flask import abort, flash, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import BooleanField
+from flask_babel import gettext, ngettext
 
 from .. import notifications
 from ..htmx import blocks, is_htmx, page_or_block, see_other
@@ -31,7 +32,7 @@ def notification_preferences():
     form = _preferences_form(user)
     if form.validate_on_submit():
         changed = notifications.save_choices(user, {event.key: bool(form[event.key].data) for event in events})
-        flash("Your email notifications are saved." if changed else "Nothing changed.", "success")
+        flash(gettext("Your email notifications are saved.") if changed else gettext("Nothing changed."), "success")
         return see_other(url_for("account.notifications"))
     status = 422 if request.method == "POST" else 200
     return render_template(PAGE, form=form, events=events), status
@@ -84,5 +85,6 @@ def mark_all_read():
     count = notifications.mark_all_read(user)
     if is_htmx():
         return blocks(INBOX, ["inbox", "inbox_link_oob"], **_inbox_context(user))
-    flash(f"{count} notification{'s' if count != 1 else ''} marked read." if count else "Nothing was unread.", "info")
+    flash(ngettext("%(num)d notification marked read.", "%(num)d notifications marked read.", count) if count
+          else gettext("Nothing was unread."), "info")
     return see_other(url_for("account.inbox"))

@@ -6,11 +6,13 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
+from flask_babel import gettext
 
 from ..auth.forms import looks_like_email
 from ..htmx import see_other
-from ..models import Clinic, Tier, User
+from ..models import TIER_LABELS, Clinic, Tier, User
 from . import bp, clinics
+from ..i18n import lazy_gettext
 from .views import ToggleForm, admin_required
 
 LIST = "admin/clinics.html"
@@ -18,16 +20,17 @@ DETAIL = "admin/clinic.html"
 
 
 class ClinicForm(FlaskForm):
-    name = StringField("Name", validators=[DataRequired("Name the clinic."), Length(max=clinics.NAME_MAX)])
-    tier = SelectField("Tier", choices=[SelectChoice(t.value, t.label) for t in Tier], coerce=int,
+    name = StringField(lazy_gettext("Name"), validators=[DataRequired(lazy_gettext("Name the clinic.")),
+                                                       Length(max=clinics.NAME_MAX)])
+    tier = SelectField(lazy_gettext("Tier"), choices=[SelectChoice(t.value, TIER_LABELS[t.value]) for t in Tier], coerce=int,
                        default=Tier.STANDARD.value)
     account_manager = SelectField(
-        "Account manager", validate_choice=False,
-        description="Required for Enterprise: new requests go to them, and so do escalations.")
+        lazy_gettext("Account manager"), validate_choice=False,
+        description=lazy_gettext("Required for Enterprise: new requests go to them, and so do escalations."))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.account_manager.choices = [SelectChoice("", "None")] + [
+        self.account_manager.choices = [SelectChoice("", gettext("None"))] + [
             SelectChoice(str(user.id), f"{user.display_name} ({user.email})") for user in clinics.staff_choices()]
 
     def manager(self) -> User | None:
@@ -36,7 +39,7 @@ class ClinicForm(FlaskForm):
 
 
 class MemberForm(FlaskForm):
-    email = EmailField("Clinician's email", validators=[DataRequired("Give the clinician's email."),
+    email = EmailField(lazy_gettext("Clinician's email"), validators=[DataRequired(lazy_gettext("Give the clinician's email.")),
                                                         looks_like_email, Length(max=254)])
 
 
@@ -63,7 +66,7 @@ def clinic_list():
     if form.validate_on_submit():
         clinic = _save(form, None)
         if clinic is not None:
-            flash(f"Clinic {clinic.name} created. Add its clinicians here.", "success")
+            flash(gettext("Clinic %(name)s created. Add its clinicians here.", name=clinic.name), "success")
             return see_other(url_for("admin.clinic", clinic_id=clinic.id))
     status = 422 if request.method == "POST" else 200
     return render_template(LIST, form=form, clinics=clinics.listing(), Tier=Tier), status
@@ -96,7 +99,7 @@ def update_clinic(clinic_id: int):
     clinic = _clinic_or_404(clinic_id)
     form = ClinicForm()
     if form.validate_on_submit() and _save(form, clinic) is not None:
-        flash(f"Clinic {clinic.name} saved.", "success")
+        flash(gettext("Clinic %(name)s saved.", name=clinic.name), "success")
         return see_other(url_for("admin.clinic", clinic_id=clinic.id))
     return _detail(clinic, form=form, status=422)
 
@@ -112,7 +115,7 @@ def add_clinic_member(clinic_id: int):
         except clinics.ClinicRefused as exc:
             form.email.errors = [str(exc)]
         else:
-            flash(f"{user.email} now belongs to {clinic.name}.", "success")
+            flash(gettext("%(email)s now belongs to %(clinic)s.", email=user.email, clinic=clinic.name), "success")
             return see_other(url_for("admin.clinic", clinic_id=clinic.id))
     return _detail(clinic, member_form=form, status=422)
 
@@ -125,5 +128,5 @@ def remove_clinic_member(clinic_id: int, user_id: int):
     user = clinics.remove_member(clinic, user_id, _actor())
     if user is None:
         abort(404)
-    flash(f"{user.email} no longer belongs to {clinic.name}.", "info")
+    flash(gettext("%(email)s no longer belongs to %(clinic)s.", email=user.email, clinic=clinic.name), "info")
     return see_other(url_for("admin.clinic", clinic_id=clinic.id))

@@ -3,9 +3,11 @@ clinicians who work for it. A clinician belongs to at most one clinic; an Enterp
 account manager (new requests go to them and they handle the clinic's escalations). Every change is
 audited."""
 import peewee as pw
+from flask_babel import gettext
 
 from .. import audit
 from ..db import database
+from ..i18n import in_english
 from ..models import Clinic, ClinicMember, Role, Tier, User, normalize_email
 
 NAME_MAX = 120
@@ -43,23 +45,24 @@ def staff_choices() -> list[User]:
 def _check(name: str, tier: int, manager: User | None, clinic_id: int | None = None) -> str:
     name = (name or "").strip()
     if not name:
-        raise ClinicRefused("Name the clinic.")
+        raise ClinicRefused(gettext("Name the clinic."))
     if len(name) > NAME_MAX:
-        raise ClinicRefused(f"The name may be at most {NAME_MAX} characters.")
+        raise ClinicRefused(gettext("The name may be at most %(count)s characters.", count=NAME_MAX))
     taken = Clinic.select().where(pw.fn.LOWER(Clinic.name) == name.lower())
     if clinic_id is not None:
         taken = taken.where(Clinic.id != clinic_id)
     if taken.exists():
-        raise ClinicRefused(f"There is already a clinic called {name}.")
+        raise ClinicRefused(gettext("There is already a clinic called %(name)s.", name=name))
     if tier not in {t.value for t in Tier}:
-        raise ClinicRefused("Choose a tier.", "tier")
+        raise ClinicRefused(gettext("Choose a tier."), "tier")
     if manager is not None and (manager.role not in STAFF_ROLES or not manager.is_active):
-        raise ClinicRefused("The account manager must be an active staff member.", "account_manager")
+        raise ClinicRefused(gettext("The account manager must be an active staff member."), "account_manager")
     if tier == Tier.ENTERPRISE.value and manager is None:
-        raise ClinicRefused("An Enterprise clinic needs an account manager.", "account_manager")
+        raise ClinicRefused(gettext("An Enterprise clinic needs an account manager."), "account_manager")
     return name
 
 
+@in_english  # for the audit trail, written in one language
 def _describe(clinic: Clinic, manager: User | None) -> str:
     return f"{clinic.name}; tier {Tier(clinic.tier).label}; account manager {manager.email if manager else 'none'}"
 
@@ -91,20 +94,22 @@ def update_clinic(clinic: Clinic, name: str, tier: int, manager: User | None, ac
 def add_member(clinic: Clinic, email: str, actor: User) -> User:
     user = User.by_email(normalize_email(email))
     if user is None:
-        raise ClinicRefused(f"No user with the address {email.strip()}.", "email")
+        raise ClinicRefused(gettext("No user with the address %(email)s.", email=email.strip()), "email")
     if user.role != Role.CLINICIAN.value:
-        raise ClinicRefused(f"{user.email} is not a clinician; only clinicians belong to clinics.", "email")
+        raise ClinicRefused(gettext("%(email)s is not a clinician; only clinicians belong to clinics.", email=user.email),
+                            "email")
     current = ClinicMember.get_or_none(ClinicMember.user == user.id)
     if current is not None:
-        where = "this clinic" if current.clinic_id == clinic.id else current.clinic.name
-        raise ClinicRefused(f"{user.email} already belongs to {where}. Remove them there first.", "email")
+        where = gettext("this clinic") if current.clinic_id == clinic.id else current.clinic.name
+        raise ClinicRefused(gettext("%(email)s already belongs to %(clinic)s. Remove them there first.", email=user.email,
+                                    clinic=where), "email")
     with database.atomic():
         try:
             # The primary key on the user is what really keeps one clinic per clinician, also
             # against two admins adding the same person at once.
             ClinicMember.insert(user=user.id, clinic=clinic.id).execute()
         except pw.IntegrityError:
-            raise ClinicRefused(f"{user.email} already belongs to a clinic.", "email") from None
+            raise ClinicRefused(gettext("%(email)s already belongs to a clinic.", email=user.email), "email") from None
         audit.record("clinic_member_added", clinic, detail=user.email, actor=actor)
     return user
 

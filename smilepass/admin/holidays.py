@@ -3,6 +3,7 @@ estimated delivery windows of shipments around it. Every change is audited."""
 import datetime as dt
 
 import peewee as pw
+from flask_babel import gettext
 
 from .. import audit
 from ..cases.models import Holiday
@@ -27,15 +28,16 @@ def past(today: dt.date, limit: int = PAST_SHOWN) -> list[Holiday]:
 
 
 def _taken_message(existing: Holiday) -> str:
-    return f"{existing.date:%Y-%m-%d} is already a holiday ({existing.name or 'no name'})."
+    return gettext("%(date)s is already a holiday (%(name)s).", date=existing.date.isoformat(),
+                   name=existing.name or gettext("no name"))
 
 
 def add_holiday(day: dt.date, name: str, actor: User) -> Holiday:
     name = (name or "").strip()
     if not name:
-        raise HolidayRefused("Name the holiday.")
+        raise HolidayRefused(gettext("Name the holiday."))
     if len(name) > NAME_MAX:
-        raise HolidayRefused(f"The name may be at most {NAME_MAX} characters.")
+        raise HolidayRefused(gettext("The name may be at most %(count)s characters.", count=NAME_MAX))
     existing = Holiday.get_or_none(Holiday.date == day)
     if existing is not None:
         raise HolidayRefused(_taken_message(existing))
@@ -62,20 +64,21 @@ def parse_list(text: str) -> tuple[list[tuple[dt.date, str]], list[str]]:
     if not lines:
         return [], ["Paste at least one line: YYYY-MM-DD Name."]
     if len(lines) > BULK_MAX_LINES:
-        return [], [f"At most {BULK_MAX_LINES} lines at a time."]
+        return [], [gettext("At most %(count)s lines at a time.", count=BULK_MAX_LINES)]
     for number, line in lines:
         date_text, name = line[:10], line[10:].lstrip(" \t,;").strip()
         try:
             day = dt.date.fromisoformat(date_text)
         except ValueError:
-            errors.append(f"Line {number}: start with the date as YYYY-MM-DD.")
+            errors.append(gettext("Line %(number)s: start with the date as YYYY-MM-DD.", number=number))
             continue
         if not name:
-            errors.append(f"Line {number}: name the holiday after the date.")
+            errors.append(gettext("Line %(number)s: name the holiday after the date.", number=number))
         elif len(name) > NAME_MAX:
-            errors.append(f"Line {number}: the name may be at most {NAME_MAX} characters.")
+            errors.append(gettext("Line %(number)s: the name may be at most %(count)s characters.", number=number,
+                                  count=NAME_MAX))
         elif day in seen:
-            errors.append(f"Line {number}: {day:%Y-%m-%d} appears twice.")
+            errors.append(gettext("Line %(number)s: %(date)s appears twice.", number=number, date=day.isoformat()))
         else:
             seen.add(day)
             entries.append((day, name))
@@ -93,5 +96,5 @@ def add_many(entries: list[tuple[dt.date, str]], actor: User) -> tuple[int, list
                 holiday = Holiday.create(date=day, name=name)
                 audit.record("holiday_add", holiday, f"{day:%Y-%m-%d} {name}", actor=actor)
     except pw.IntegrityError:  # another admin added one of these dates meanwhile; nothing was added
-        raise HolidayRefused("The holidays changed while you were adding these. Send the list again.") from None
+        raise HolidayRefused(gettext("The holidays changed while you were adding these. Send the list again.")) from None
     return len(new), sorted(existing)

@@ -1,5 +1,5 @@
-"""Admin screens: users, the mail outbox (where reset links wait when there is no SMTP server), the
-audit log, clinic settings and clinic holidays."""
+"""Admin screens: users, the mail outbox (where reset links wait when there is no SMTP server), clinic
+settings and clinic holidays. The audit log is in audit_views.py."""
 from functools import wraps
 
 from flask import abort, flash, render_template, request, url_for
@@ -8,13 +8,15 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, EmailField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, ValidationError
+from flask_babel import gettext, ngettext
 
-from .. import audit, escalation, settings
+from .. import audit, drafts, escalation, settings
 from ..auth.forms import looks_like_email
 from ..cases.models import Holiday
 from ..db import database
 from ..htmx import see_other
-from ..models import AuditLog, OutboxMail, Role, User, utcnow
+from ..i18n import ROLE_LABELS, lazy_gettext
+from ..models import OutboxMail, Role, User, utcnow
 from ..security import password_problem
 from ..users import UserExists, create_user
 from . import bp, holidays as clinic_holidays
@@ -34,10 +36,10 @@ def admin_required(view):
 
 
 class NewUserForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), looks_like_email, Length(max=254)])
-    name = StringField("Name", validators=[Length(max=120)])
-    role = SelectField("Role", choices=[SelectChoice(r.value, r.value.capitalize()) for r in Role])
-    password = PasswordField("Temporary password", validators=[DataRequired()])
+    email = EmailField(lazy_gettext("Email"), validators=[DataRequired(), looks_like_email, Length(max=254)])
+    name = StringField(lazy_gettext("Name"), validators=[Length(max=120)])
+    role = SelectField(lazy_gettext("Role"), choices=[SelectChoice(r.value, ROLE_LABELS[r.value]) for r in Role])
+    password = PasswordField(lazy_gettext("Temporary password"), validators=[DataRequired()])
 
     def validate_password(self, field):
         problem = password_problem(field.data or "", self.email.data or "")
@@ -61,7 +63,7 @@ def users():
             form.email.errors.append(str(exc))
         else:
             audit.record("user_created", user, detail=f"role={user.role}")
-            flash(f"{user.email} can now sign in.", "info")
+            flash(gettext("%(email)s can now sign in.", email=user.email), "info")
             return see_other(url_for("admin.users"))
     if request.method == "POST":
         status = 422
@@ -78,10 +80,12 @@ def toggle_active(user_id: int):
     if user is None:
         abort(404)
     if user.id == current_user.id:
-        flash("You cannot deactivate your own account.", "error")
+        flash(gettext("You cannot deactivate your own account."), "error")
     else:
         user.is_active = not user.is_active
         user.save()
+        if not user.is_active:
+            drafts.forget_user(user)  # unreadable from now on, and they may name patients
         audit.record("user_activated" if user.is_active else "user_deactivated", user)
     return see_other(url_for("admin.users"))
 
@@ -96,7 +100,7 @@ def set_escalation_role(user_id: int):
     try:
         if escalation.set_role(user, request.form.get("escalation_role", ""), current_user._get_current_object()):
             label = dict(escalation.ROLE_CHOICES)[user.escalation_role]
-            flash(f"{user.email}: escalation role is now {label}.", "info")
+            flash(gettext("%(email)s: escalation role is now %(role)s.", email=user.email, role=label), "info")
     except escalation.EscalationRefused as exc:
         flash(f"{user.email}: {exc}", "error")
     return see_other(url_for("admin.users"))
@@ -107,20 +111,6 @@ def set_escalation_role(user_id: int):
 def outbox():
     mails = OutboxMail.select().order_by(OutboxMail.id.desc()).limit(PAGE)
     return render_template("admin/outbox.html", mails=mails)
-
-
-@bp.get("/audit")
-@admin_required
-def audit_log():
-    query = AuditLog.select().order_by(AuditLog.id.desc())
-    action = request.args.get("action", "").strip()
-    if action:
-        query = query.where(AuditLog.action == action)
-    before = request.args.get("before", "")
-    if before.isdigit():
-        query = query.where(AuditLog.id < int(before))
-    rows = list(query.limit(PAGE))
-    return render_template("admin/audit.html", rows=rows, action=action, page_size=PAGE)
 
 
 # Clinic settings -------------------------------------------------------------------------------
@@ -160,7 +150,7 @@ def settings_page():
         actor = current_user._get_current_object()
         with database.atomic():  # all fields or none
             after = {key: settings.set_value(key, form[key].data, actor) for key in settings.DEFINITIONS}
-        flash("Settings saved." if after != before else "Nothing changed.", "success")
+        flash(gettext("Settings saved.") if after != before else gettext("Nothing changed."), "success")
         return see_other(url_for("admin.settings"))
     status = 422 if request.method == "POST" else 200
     return render_template("admin/settings.html", form=form, definitions=settings.DEFINITIONS), status
@@ -170,13 +160,14 @@ def settings_page():
 # Clinic holidays -------------------------------------------------------------------------------
 
 class HolidayForm(FlaskForm):
-    date = DateField("Date", validators=[DataRequired("Give the date (YYYY-MM-DD).")])
-    name = StringField("Name", validators=[DataRequired("Name the holiday."),
-                                           Length(max=clinic_holidays.NAME_MAX)])
+    date = DateField(lazy_gettext("Date"), validators=[DataRequired(lazy_gettext("Give the date (YYYY-MM-DD)."))])
+    name = StringField(lazy_gettext("Name"), validators=[DataRequired(lazy_gettext("Name the holiday.")),
+                                                         Length(max=clinic_holidays.NAME_MAX)])
 
 
 class HolidayListForm(FlaskForm):
-    lines = TextAreaField("Several at once", validators=[DataRequired("Paste at least one line: YYYY-MM-DD Name.")])
+    lines = TextAreaField(lazy_gettext("Several at once"),
+                          validators=[DataRequired(lazy_gettext("Paste at least one line: YYYY-MM-DD Name."))])
 
 
 def _holidays_page(form=None, list_form=None, status=200):
@@ -203,7 +194,8 @@ def add_holiday():
         except clinic_holidays.HolidayRefused as exc:
             form.date.errors = [str(exc)]
         else:
-            flash(f"{holiday.date:%Y-%m-%d} ({holiday.name}) is now a clinic holiday.", "success")
+            flash(gettext("%(date)s (%(name)s) is now a clinic holiday.", date=holiday.date.isoformat(), name=holiday.name),
+                  "success")
             return see_other(url_for("admin.holidays"))
     return _holidays_page(form=form, status=422)
 
@@ -220,9 +212,10 @@ def add_holiday_list():
             except clinic_holidays.HolidayRefused as exc:
                 errors = [str(exc)]
             else:
-                message = f"Added {added} holiday{'s' if added != 1 else ''}."
+                message = ngettext("Added %(num)d holiday.", "Added %(num)d holidays.", added)
                 if skipped:
-                    message += " Already holidays, left as they were: " + ", ".join(f"{d:%Y-%m-%d}" for d in skipped) + "."
+                    message += " " + gettext("Already holidays, left as they were: %(dates)s.",
+                                             dates=", ".join(f"{d:%Y-%m-%d}" for d in skipped))
                 flash(message, "success")
                 return see_other(url_for("admin.holidays"))
         list_form.lines.errors = errors
@@ -237,5 +230,6 @@ def delete_holiday(holiday_id: int):
     if holiday is None:
         abort(404)
     clinic_holidays.delete_holiday(holiday, current_user._get_current_object())
-    flash(f"{holiday.date:%Y-%m-%d} ({holiday.name}) is no longer a clinic holiday.", "info")
+    flash(gettext("%(date)s (%(name)s) is no longer a clinic holiday.", date=holiday.date.isoformat(), name=holiday.name),
+          "info")
     return see_other(url_for("admin.holidays"))

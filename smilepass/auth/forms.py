@@ -4,26 +4,28 @@ import re
 
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp, ValidationError
 
+from ..i18n import lazy_gettext
 from ..security import PASSWORD_MAX, password_problem
 
 # Deliberately loose: clinics run internal domains (.local, .lan) that strict validators refuse.
-looks_like_email = Regexp(r"^[^@\s]+@[^@\s]+$", re.UNICODE, "Enter an email address.")
+looks_like_email = Regexp(r"^[^@\s]+@[^@\s]+$", re.UNICODE, lazy_gettext("Enter an email address."))
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=PASSWORD_MAX)])
+    email = EmailField(lazy_gettext("Email"), validators=[DataRequired(), Length(max=254)])
+    password = PasswordField(lazy_gettext("Password"), validators=[DataRequired(), Length(max=PASSWORD_MAX)])
 
 
 class ForgotForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), looks_like_email, Length(max=254)])
+    email = EmailField(lazy_gettext("Email"), validators=[DataRequired(), looks_like_email, Length(max=254)])
 
 
 class NewPasswordForm(FlaskForm):
     """Also used by the reset page; the account form adds the current password."""
 
-    password = PasswordField("New password", validators=[DataRequired()])
-    confirm = PasswordField("Repeat new password", validators=[DataRequired(), EqualTo("password", "The passwords differ.")])
+    password = PasswordField(lazy_gettext("New password"), validators=[DataRequired()])
+    confirm = PasswordField(lazy_gettext("Repeat new password"),
+                            validators=[DataRequired(), EqualTo("password", lazy_gettext("The passwords differ."))])
 
     def __init__(self, *args, email: str = "", **kwargs):
         super().__init__(*args, **kwargs)
@@ -36,4 +38,4 @@ class NewPasswordForm(FlaskForm):
 
 
 class ChangePasswordForm(NewPasswordForm):
-    current = PasswordField("Current password", validators=[DataRequired()])
+    current = PasswordField(lazy_gettext("Current password"), validators=[DataRequired()])

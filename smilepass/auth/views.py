@@ -3,10 +3,12 @@ import datetime as dt
 from urllib.parse import urlsplit
 
 from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import force_locale, gettext
 from flask_login import current_user, login_required, login_user, logout_user
 
 from .. import audit
 from ..db import database
+from ..i18n import current_language, lazy_gettext
 from ..mail import queue_mail
 from ..models import PasswordReset, User, normalize_email, utcnow
 from ..security import (
@@ -21,7 +23,7 @@ from ..security import (
 from . import bp
 from .forms import ChangePasswordForm, ForgotForm, LoginForm, NewPasswordForm
 
-SIGN_IN_FAILED = "That email and password do not match an account."
+SIGN_IN_FAILED = lazy_gettext("That email and password do not match an account.")
 
 
 def _safe_next(target: str | None) -> str:
@@ -60,7 +62,7 @@ def login():
             if locked_until:
                 audit.record("account_locked", user, detail=email, actor=user)
             else:
-                form.password.errors.append(SIGN_IN_FAILED)
+                form.password.errors.append(str(SIGN_IN_FAILED))
         status = 422 if locked_until is None else 429
     elif request.method == "POST":
         status = 422
@@ -73,7 +75,7 @@ def logout():
     audit.record("logout", current_user._get_current_object())
     logout_user()
     session.clear()
-    flash("You are signed out.", "info")
+    flash(gettext("You are signed out."), "info")
     return redirect(url_for("auth.login"), 303)
 
 
@@ -93,15 +95,18 @@ def forgot():
                 )
                 audit.record("password_reset_requested", user, actor=user)
             link = current_app.config["BASE_URL"].rstrip("/") + url_for("auth.reset", token=token)
-            queue_mail(
-                user.email,
-                "Reset your SmilePass password",
-                f"Someone asked to reset the password of your SmilePass account.\n\n"
-                f"Open this link within one hour to choose a new password (it works once):\n{link}\n\n"
-                f"If it was not you, ignore this message; your password stays as it is.",
-            )
+            # In the account's language, else the language the form was filled in.
+            with force_locale(user.language or current_language()):
+                queue_mail(
+                    user.email,
+                    gettext("Reset your SmilePass password"),
+                    gettext("Someone asked to reset the password of your SmilePass account.") + "\n\n"
+                    + gettext("Open this link within one hour to choose a new password (it works once):")
+                    + f"\n{link}\n\n"
+                    + gettext("If it was not you, ignore this message; your password stays as it is."),
+                )
         # Same answer whether or not the address has an account.
-        flash("If that address has an account, a reset link is on its way. It works once, for one hour.", "info")
+        flash(gettext("If that address has an account, a reset link is on its way. It works once, for one hour."), "info")
         return redirect(url_for("auth.login"), 303)
     return render_template("auth/forgot.html", form=form), 422 if request.method == "POST" else 200
 
@@ -135,7 +140,7 @@ def reset(token: str):
             audit.record("password_reset", user, actor=user)
         logout_user()
         session.clear()
-        flash("Your password is changed. Sign in with the new one.", "info")
+        flash(gettext("Your password is changed. Sign in with the new one."), "info")
         return redirect(url_for("auth.login"), 303)
     return render_template("auth/reset.html", form=form, token=token), 422 if request.method == "POST" else 200
 
@@ -147,14 +152,14 @@ def change_password():
     form = ChangePasswordForm(email=user.email)
     if form.validate_on_submit():
         if not verify_password(user.password_hash, form.current.data):
-            form.current.errors.append("That is not your current password.")
+            form.current.errors.append(gettext("That is not your current password."))
         else:
             with database.atomic():
                 _set_password(user, form.password.data)
                 audit.record("password_changed", user)
             # This session goes on with the new stamp; every other one ends.
             login_user(user)
-            flash("Your password is changed. Other sessions are signed out.", "info")
+            flash(gettext("Your password is changed. Other sessions are signed out."), "info")
             return redirect(url_for("support.index"), 303)
     return render_template("auth/password.html", form=form), 422 if request.method == "POST" else 200
 

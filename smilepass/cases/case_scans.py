@@ -5,14 +5,15 @@ from flask import current_app, render_template, url_for
 from flask_login import login_required
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
+from flask_babel import gettext
 
-from .. import audit
 from ..db import database
 from ..htmx import is_htmx, see_other
 from ..scans import scans_of_case
 from ..support.forms import RerunForm
 from ..uploads import StagedUploads, UploadRefused
 from . import bp
+from ..i18n import lazy_gettext
 from .lookup import acting_user, case_or_404
 from .views import DETAIL, _detail_context
 
@@ -20,7 +21,8 @@ SCANS = "cases/_scans.html"
 
 
 class CaseScanForm(FlaskForm):
-    scan = FileField("Intraoral scan (STL or PLY)", validators=[FileRequired("Choose an STL or PLY file to upload.")])
+    scan = FileField(lazy_gettext("Intraoral scan (STL or PLY)"),
+                     validators=[FileRequired(lazy_gettext("Choose an STL or PLY file to upload."))])
 
 
 def _scans_section(case, status=200, scan_error=None):
@@ -43,8 +45,7 @@ def upload_scan(case_id: int):
             with StagedUploads(current_app.config) as uploads:
                 uploads.add_scan(form.scan.data)
                 with database.atomic():
-                    uploads.attach_to_case(case, user)
-                    audit.record("scan_upload", uploads.scans[0], f"case {case.case_number}")
+                    uploads.attach_to_case(case, user)  # audited there, like a scan sent with a request
         except UploadRefused as exc:
             error = str(exc)
         else:
@@ -52,7 +53,7 @@ def upload_scan(case_id: int):
                 return _scans_section(case)
             return see_other(url_for("cases.detail", case_id=case.id) + "#scans")
     else:
-        error = "; ".join(form.scan.errors) or "Choose an STL or PLY file to upload."
+        error = "; ".join(str(e) for e in form.scan.errors) or gettext("Choose an STL or PLY file to upload.")
     if is_htmx():
         return _scans_section(case, 422, error)
     return render_template(DETAIL, scan_error=error, **_detail_context(case)), 422

@@ -4,11 +4,13 @@ from typing import NamedTuple
 from urllib.parse import urlencode
 
 import peewee as pw
+from flask_babel import gettext
 from markupsafe import Markup
 
 from ..db import database, prepared
+from ..i18n import PerLanguage, lazy_gettext
 from ..models import User
-from .models import Case, CaseCount, CaseLabel, Label, ShipmentState, UserPreference
+from .models import SHIPMENT_STATE_LABELS, Case, CaseCount, CaseLabel, Label, ShipmentState, UserPreference
 
 SORT_COLUMNS = {
     "number": Case.case_number,
@@ -17,12 +19,14 @@ SORT_COLUMNS = {
     "state": Case.latest_state,
     "date": Case.created_at,
 }
-COLUMNS = [("number", "Case"), ("patient", "Patient"), ("plan", "Plan"), ("state", "Shipment"), ("date", "Created")]
+COLUMNS = [("number", lazy_gettext("Case")), ("patient", lazy_gettext("Patient")), ("plan", lazy_gettext("Plan")),
+           ("state", lazy_gettext("Shipment")), ("date", lazy_gettext("Created"))]
 DEFAULT_SORT = "-date"
 DESCENDING_FIRST = {"date"}
 SORT_PREFERENCE = "case_sort"
 # Quick filters: the newest shipment's state, plus cases with no shipment yet.
-STATE_FILTERS = [(s.slug, s.value, s.label) for s in ShipmentState] + [("none", "", "No shipment")]
+STATE_FILTERS = ([(s.slug, s.value, SHIPMENT_STATE_LABELS[s.value]) for s in ShipmentState]
+                 + [("none", "", lazy_gettext("No shipment"))])
 
 
 def parse_sort(value):
@@ -79,14 +83,14 @@ class CaseTable:
             else:
                 nxt = "-" + col if col in DESCENDING_FIRST else col
                 css = ""
-            out.append((label, self.url(sort=nxt), col == key, css))
+            out.append((str(label), self.url(sort=nxt), col == key, css))
         return out
 
     @property
     def filters(self):
-        links = [("All", self.url(state=None), self.state is None, "", self.total)]
+        links = [(gettext("All"), self.url(state=None), self.state is None, "", self.total)]
         for slug, value, label in STATE_FILTERS:
-            links.append((label, self.url(state=slug), self.state == slug, "ship-" + slug, self.counts.get(value, 0)))
+            links.append((str(label), self.url(state=slug), self.state == slug, "ship-" + slug, self.counts.get(value, 0)))
         return links
 
 
@@ -100,14 +104,16 @@ class Row(NamedTuple):
     clinician: str
 
 
-STATE_CELLS = {s.value: Markup(f'<span class="ship ship-{s.slug}">{s.label}</span>') for s in ShipmentState}
-STATE_CELLS[""] = Markup('<span class="muted">—</span>')
+STATE_CELLS = PerLanguage(lambda: {
+    **{s.value: Markup(f'<span class="ship ship-{s.slug}">{Markup.escape(s.label)}</span>') for s in ShipmentState},
+    "": Markup('<span class="muted">—</span>')})
 
 
-def _row(case_id, number, patient, plan, state, created_at, name="", email="") -> Row:
+def _row(case_id, number, patient, plan, state, created_at, name="", email="", cells=None) -> Row:
     # SQLite hands back timestamps as ISO text, PostgreSQL as datetimes: both start with the date.
     created = created_at[:10] if isinstance(created_at, str) else created_at.strftime("%Y-%m-%d")
-    return Row(case_id, number, patient, plan, STATE_CELLS.get(state, STATE_CELLS[""]), created, name or email)
+    cells = cells or STATE_CELLS.current()
+    return Row(case_id, number, patient, plan, cells.get(state, cells[""]), created, name or email)
 
 
 def _rows_query(p, sort: str, state_filtered: bool, staff: bool, searched: bool, labelled: bool):
@@ -179,7 +185,8 @@ def case_table(user: User, sort: str, state: str | None, label: Label | None, q:
     shape = (sort, state is not None, user.is_staff, searched, labelled)
     found = prepared(("case-rows", shape), lambda p: _rows_query(p, *shape), raw_rows=True, **values,
                      state=state_value or "", limit=page_size + 1, offset=(page - 1) * page_size)
-    rows = [_row(*values) for values in found[:page_size]]
+    cells = STATE_CELLS.current()
+    rows = [_row(*values, cells=cells) for values in found[:page_size]]
     labels_by_case = _labels_by_case(user, [r.id for r in rows])
     return CaseTable(rows, labels_by_case, sort, state, label, q, page, len(found) > page_size, counts, base_url,
                      user.is_staff)

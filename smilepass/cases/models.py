@@ -5,9 +5,10 @@ import enum
 import peewee as pw
 
 from ..db import prepared
+from ..i18n import lazy_gettext
 from ..models import BaseModel, Case, User, utcnow  # noqa: F401  (Case lives with Ticket, which points at it)
 
-ARCHES = [("both", "Both arches"), ("upper", "Upper arch"), ("lower", "Lower arch")]
+ARCHES = [("both", lazy_gettext("Both arches")), ("upper", lazy_gettext("Upper arch")), ("lower", lazy_gettext("Lower arch"))]
 # Label colours come from a fixed palette; each has a CSS class `label-<name>` in cases.css.
 PALETTE = ["teal", "blue", "purple", "pink", "red", "orange", "yellow", "green", "gray"]
 
@@ -19,7 +20,8 @@ class ShipmentState(str, enum.Enum):
 
     @property
     def label(self) -> str:
-        return {"in_production": "In Production", "in_transit": "In Transit", "delivered": "Delivered"}[self.value]
+        """In the current language; states are stored as their values."""
+        return str(SHIPMENT_STATE_LABELS[self.value])
 
     @property
     def slug(self) -> str:
@@ -30,6 +32,10 @@ class ShipmentState(str, enum.Enum):
         order = list(ShipmentState)
         i = order.index(self)
         return order[i + 1] if i + 1 < len(order) else None
+
+
+SHIPMENT_STATE_LABELS = {"in_production": lazy_gettext("In Production"), "in_transit": lazy_gettext("In Transit"),
+                         "delivered": lazy_gettext("Delivered")}
 
 
 class Shipment(BaseModel):

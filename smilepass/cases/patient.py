@@ -6,6 +6,7 @@ from flask import current_app, render_template
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
+from .. import audit
 from .models import Holiday, ShipmentState
 from .shipments import estimate, shipment_for_token
 from . import patient_bp
@@ -52,6 +53,7 @@ def status(token: str):
     shipment = shipment_for_token(token)
     if shipment is None:
         return _private(render_template("patient/not_found.html"), 404)
+    audit.record("patient_page_view", shipment)  # who opened it is unknown; the address is kept
     kind, value = estimate(shipment, Holiday.dates())
     steps = [
         (ShipmentState.IN_PRODUCTION.label, shipment.in_production_at),

@@ -55,10 +55,10 @@ def _delivery(delivered_at, carrier_eta, target, window) -> str:
 
 
 
-def _row(values, window) -> Row:
+def _row(values, window, cells) -> Row:
     shipment_id, case_id, number, phases, state, target, delivered_at, carrier_eta, carrier, tracking = values
     target = _date(target)
-    return Row(shipment_id, case_id, number, phases, STATE_CELLS[state], target.isoformat(),
+    return Row(shipment_id, case_id, number, phases, cells[state], target.isoformat(),
                _delivery(delivered_at, carrier_eta, target, window), carrier, tracking)
 
 
@@ -124,5 +124,6 @@ def shipment_page(user: User, state: ShipmentState | None, history: bool, page: 
                      limit=page_size + 1, offset=(page - 1) * page_size)
     # Rows on one page share few target dates: each date's window is worked out once.
     window = functools.lru_cache(maxsize=None)(lambda target: eta_window(target, holidays))
-    rows = [_row(values, window) for values in found[:page_size]]
+    cells = STATE_CELLS.current()
+    rows = [_row(values, window, cells) for values in found[:page_size]]
     return ShipmentPage(rows, state_counts(user, history, since), state, history, page, len(found) > page_size)

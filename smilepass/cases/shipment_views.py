@@ -4,6 +4,7 @@ import io
 
 import segno
 from flask import abort, current_app, make_response, render_template, request, session, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_required
 
 from ..htmx import is_htmx, page_or_block, see_other
@@ -60,7 +61,7 @@ def advance_shipment(shipment_id: int):
     staff_only()
     form = TransitForm()
     if not form.validate_on_submit():
-        return _shipment_response(found, status=422, transit_form=form, error="Check the fields below.")
+        return _shipment_response(found, status=422, transit_form=form, error=gettext("Check the fields below."))
     try:
         advance(found, acting_user(), to_state=request.form.get("to") or None, carrier=form.carrier.data,
                 tracking_number=form.tracking_number.data, carrier_eta=form.carrier_eta.data)
@@ -77,7 +78,7 @@ def reopen_shipment(shipment_id: int):
     if not current_user.is_admin:
         abort(403)
     if not form.validate_on_submit():
-        return _shipment_response(found, status=422, reopen_form=form, error="Write why the shipment goes back.")
+        return _shipment_response(found, status=422, reopen_form=form, error=gettext("Write why the shipment goes back."))
     try:
         reopen(found, acting_user(), form.reason.data)
     except ShipmentRefused as exc:
@@ -153,7 +154,7 @@ def index():
         return url_for("shipments.index", **{k: v for k, v in params.items() if v not in (None, 1)})
 
     counts = listing.counts
-    filters = [("All", link(state=None), state is None, "", sum(counts.values()))]
+    filters = [(gettext("All"), link(state=None), state is None, "", sum(counts.values()))]
     filters += [(s.label, link(state=s.slug), state == s, "ship-" + s.slug, counts.get(s.value, 0))
                 for s in ShipmentState]
     return page_or_block(SHIPMENTS, "shipment_table", listing=listing, filters=filters, history=history,
@@ -175,7 +176,7 @@ def import_csv():
     form.validate_on_submit()
     upload = form.file.data
     if upload is None or not getattr(upload, "filename", ""):
-        form.file.errors = ["Choose a CSV file."]
+        form.file.errors = [gettext("Choose a CSV file.")]
         return render_template(IMPORT, form=form, results=None, applied=False), 422
     data = upload.read(1024 * 1024 + 1)
     try:

@@ -4,6 +4,7 @@ from Delivered. A tracker stays in the active views until 30 days after delivery
 import datetime as dt
 import hashlib
 import secrets
+from flask_babel import gettext
 
 
 from .. import audit, notifications
@@ -55,24 +56,24 @@ def refresh_case_state(case_id: int) -> None:
 def create_shipment(case: Case, actor: User, phases: str, target_ship_date: dt.date) -> Shipment:
     phases = (phases or "").strip()
     if not phases:
-        raise ShipmentRefused("Say which phases ship in this tracker, e.g. Aligners 1–12.")
+        raise ShipmentRefused(gettext("Say which phases ship in this tracker, e.g. Aligners 1–12."))
     if len(phases) > PHASES_MAX:
-        raise ShipmentRefused(f"Phases may be at most {PHASES_MAX} characters.")
+        raise ShipmentRefused(gettext("Phases may be at most %(count)s characters.", count=PHASES_MAX))
     if target_ship_date is None:
-        raise ShipmentRefused("Give a target shipping date.")
+        raise ShipmentRefused(gettext("Give a target shipping date."))
     with database.atomic():
         shipment = Shipment.create(case=case.id, phases=phases, target_ship_date=target_ship_date)
         refresh_case_state(case.id)
-        audit.record("shipment_create", shipment, f"case {case.case_number}: {phases}", actor=actor)
+        audit.record("shipment_create", shipment, f"case #{case.id}", actor=actor)
         notifications.shipment_changed(shipment, actor, "created")
     notifications.hand_over()
     return shipment
 
 
-def _clean(value: str | None, name: str, limit: int) -> str:
+def _clean(value: str | None, too_long: str, limit: int) -> str:
     value = (value or "").strip()
     if len(value) > limit:
-        raise ShipmentRefused(f"The {name} may be at most {limit} characters.")
+        raise ShipmentRefused(too_long)
     return value
 
 
@@ -82,20 +83,23 @@ def advance(shipment: Shipment, actor: User, to_state: str | None = None, carrie
     """Move the tracker one step on. to_state, when given, must be that next step (a stale page
     asking for a step already taken is refused rather than skipping ahead)."""
     if not actor.is_staff:
-        raise ShipmentRefused("Only the support team moves shipments.")
+        raise ShipmentRefused(gettext("Only the support team moves shipments."))
     current = shipment.state_enum
     target = current.next
     if target is None:
-        raise ShipmentRefused("This shipment is already delivered.")
+        raise ShipmentRefused(gettext("This shipment is already delivered."))
     if to_state is not None and to_state != target.value:
-        raise ShipmentRefused(f"This shipment is {current.label}; the next step is {target.label}.")
+        raise ShipmentRefused(gettext("This shipment is %(state)s; the next step is %(next)s.", state=current.label,
+                                      next=target.label))
     when = at or utcnow()
     with database.atomic():
         if target is ShipmentState.IN_TRANSIT:
-            carrier = _clean(carrier, "carrier", CARRIER_MAX)
-            tracking_number = _clean(tracking_number, "tracking number", TRACKING_MAX)
+            carrier = _clean(carrier, gettext("The carrier may be at most %(count)s characters.", count=CARRIER_MAX),
+                             CARRIER_MAX)
+            tracking_number = _clean(tracking_number, gettext("The tracking number may be at most %(count)s characters.",
+                                                              count=TRACKING_MAX), TRACKING_MAX)
             if not carrier or not tracking_number:
-                raise ShipmentRefused("In Transit needs the carrier and the tracking number.")
+                raise ShipmentRefused(gettext("In Transit needs the carrier and the tracking number."))
             shipment.carrier, shipment.tracking_number = carrier, tracking_number
             if carrier_eta is not None:
                 shipment.carrier_eta = carrier_eta
@@ -107,7 +111,8 @@ def advance(shipment: Shipment, actor: User, to_state: str | None = None, carrie
         refresh_case_state(shipment.case_id)
         detail = f"{current.value} -> {target.value}"
         if target is ShipmentState.IN_TRANSIT:
-            detail += f"; carrier {shipment.carrier}, tracking {shipment.tracking_number}"
+            # The tracking number leads to the patient's address: the shipment keeps it, not the trail.
+            detail += f"; carrier {shipment.carrier}, tracking number set"
         audit.record("shipment_advance", shipment, detail, actor=actor)
         notifications.shipment_changed(shipment, actor, "advanced")
     notifications.hand_over()
@@ -117,7 +122,7 @@ def advance(shipment: Shipment, actor: User, to_state: str | None = None, carrie
 def set_carrier_eta(shipment: Shipment, actor: User, carrier_eta: dt.date | None) -> Shipment:
     """The carrier's delivery date replaces the estimated window (None goes back to the window)."""
     if not actor.is_staff:
-        raise ShipmentRefused("Only the support team sets the carrier's date.")
+        raise ShipmentRefused(gettext("Only the support team sets the carrier's date."))
     with database.atomic():
         shipment.carrier_eta = carrier_eta
         shipment.save(only=[Shipment.carrier_eta])
@@ -130,18 +135,20 @@ def set_carrier_eta(shipment: Shipment, actor: User, carrier_eta: dt.date | None
 def reopen(shipment: Shipment, actor: User, reason: str) -> Shipment:
     """Admin only: take a delivered tracker back to In Transit, with a written reason."""
     if not actor.is_admin:
-        raise ShipmentRefused("Only an admin can take a shipment back from Delivered.")
+        raise ShipmentRefused(gettext("Only an admin can take a shipment back from Delivered."))
     if shipment.state != ShipmentState.DELIVERED.value:
-        raise ShipmentRefused("Only a delivered shipment can be taken back.")
+        raise ShipmentRefused(gettext("Only a delivered shipment can be taken back."))
     reason = (reason or "").strip()
     if len(reason) < 5:
-        raise ShipmentRefused("Write why the shipment goes back to In Transit.")
+        raise ShipmentRefused(gettext("Write why the shipment goes back to In Transit."))
     with database.atomic():
         delivered_at = shipment.delivered_at
         shipment.state = ShipmentState.IN_TRANSIT.value
         shipment.delivered_at = None
         shipment.save()
         refresh_case_state(shipment.case_id)
+        # The admin's reason is the only record of why, so it is kept, less anything naming the patient.
+        reason = audit.without(reason, *audit.patient_identifiers(shipment.case))
         audit.record("shipment_reopen", shipment, f"delivered {delivered_at:%Y-%m-%d %H:%M} undone: {reason}",
                      actor=actor)
         notifications.shipment_changed(shipment, actor, "reopened")
@@ -160,7 +167,7 @@ def create_link(shipment: Shipment, actor: User) -> tuple[PatientLink, str]:
     token = secrets.token_urlsafe(32)
     with database.atomic():
         link = PatientLink.create(shipment=shipment.id, token_hash=hash_token(token), created_by=actor.id)
-        audit.record("patient_link_create", link, f"shipment {shipment.id}", actor=actor)
+        audit.record("patient_link_create", link, f"shipment #{shipment.id}", actor=actor)
     return link, token
 
 
@@ -169,7 +176,7 @@ def revoke_link(link: PatientLink, actor: User) -> None:
         with database.atomic():
             link.revoked_at = utcnow()
             link.save(only=[PatientLink.revoked_at])
-            audit.record("patient_link_revoke", link, f"shipment {link.shipment_id}", actor=actor)
+            audit.record("patient_link_revoke", link, f"shipment #{link.shipment_id}", actor=actor)
 
 
 def shipment_for_token(token: str, now: dt.datetime | None = None) -> Shipment | None:

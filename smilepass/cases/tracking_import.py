@@ -6,8 +6,9 @@ import csv
 import datetime as dt
 import io
 from dataclasses import dataclass
+from flask_babel import gettext
 
-from .. import notifications
+from .. import audit, notifications
 from ..db import database
 from ..models import User, utcnow
 from .models import Case, Shipment, ShipmentState
@@ -37,18 +38,18 @@ def parse_import(data: bytes, today: dt.date | None = None) -> list[RowResult]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ImportError_("The file is not UTF-8 text.") from None
+        raise ImportError_(gettext("The file is not UTF-8 text.")) from None
     try:
         rows = list(csv.reader(io.StringIO(text)))
     except csv.Error as exc:
-        raise ImportError_(f"The file is not valid CSV: {exc}") from None
+        raise ImportError_(gettext("The file is not valid CSV: %(error)s", error=exc)) from None
     numbered = [(i, row) for i, row in enumerate(rows, start=1) if any(cell.strip() for cell in row)]
     if numbered and [c.strip().lower() for c in numbered[0][1]] == HEADER:
         numbered = numbered[1:]
     if not numbered:
-        raise ImportError_("The file has no rows.")
+        raise ImportError_(gettext("The file has no rows."))
     if len(numbered) > MAX_ROWS:
-        raise ImportError_(f"At most {MAX_ROWS} rows per file.")
+        raise ImportError_(gettext("At most %(count)s rows per file.", count=MAX_ROWS))
     today = today or utcnow().date()
     results, seen = [], set()
     for line, row in numbered:
@@ -61,29 +62,29 @@ def parse_import(data: bytes, today: dt.date | None = None) -> list[RowResult]:
 
 def _check(result: RowResult, row: list, seen: set, today: dt.date) -> str:
     if len(row) != 4:
-        return f"Expected 4 columns, found {len(row)}."
+        return gettext("Expected 4 columns, found %(count)s.", count=len(row))
     if not result.case_number:
-        return "Case number is missing."
+        return gettext("Case number is missing.")
     if result.case_number in seen:
-        return "This case appears twice in the file."
+        return gettext("This case appears twice in the file.")
     seen.add(result.case_number)
     if not result.carrier or len(result.carrier) > CARRIER_MAX:
-        return "Carrier is missing or too long."
+        return gettext("Carrier is missing or too long.")
     if not result.tracking_number or len(result.tracking_number) > TRACKING_MAX:
-        return "Tracking number is missing or too long."
+        return gettext("Tracking number is missing or too long.")
     try:
         result.shipped_date = dt.date.fromisoformat(result.shipped)
     except ValueError:
-        return "Shipped date must be YYYY-MM-DD."
+        return gettext("Shipped date must be YYYY-MM-DD.")
     if result.shipped_date > today:
-        return "Shipped date is in the future."
+        return gettext("Shipped date is in the future.")
     case = Case.get_or_none(Case.case_number == result.case_number)
     if case is None:
-        return "No case has this number."
+        return gettext("No case has this number.")
     shipment = (Shipment.select(Shipment.id).where((Shipment.case == case.id)
                 & (Shipment.state == ShipmentState.IN_PRODUCTION.value)).order_by(Shipment.id).first())
     if shipment is None:
-        return "The case has no shipment In Production."
+        return gettext("The case has no shipment In Production.")
     result.shipment_id = shipment.id
     return ""
 
@@ -98,6 +99,8 @@ def apply_import(results: list[RowResult], actor: User) -> None:
                 advance(shipment, actor, to_state=ShipmentState.IN_TRANSIT.value, carrier=result.carrier,
                         tracking_number=result.tracking_number, at=when)
             except ShipmentRefused as exc:
-                raise ShipmentRefused(f"Line {result.line}: {exc}") from None
+                raise ShipmentRefused(gettext("Line %(number)s: %(error)s", number=result.line, error=exc)) from None
+        # Each row is audited as its shipment moves on; this row says they came from one file.
+        audit.record("shipment_import", None, f"{len(results)} shipments to in_transit", actor=actor)
     # Each row's mail was written with its row; the worker hears of them now that all are committed.
     notifications.hand_over()

@@ -3,6 +3,7 @@ import peewee as pw
 from wtforms.fields.choices import SelectChoice
 from flask import abort, flash, current_app, render_template, request, url_for
 from flask_login import current_user, login_required
+from flask_babel import gettext
 
 from .. import audit
 from ..db import database
@@ -70,12 +71,12 @@ def _save_case(form: CaseForm, case: Case | None):
     if case is not None:
         taken = taken.where(Case.id != case.id)
     if taken.exists():
-        form.case_number.errors = ["This case number is already in use."]
+        form.case_number.errors = [gettext("This case number is already in use.")]
         return None
     if current_user.is_staff:
         owner = User.get_or_none((User.id == (form.clinician.data or 0)) & (User.role == Role.CLINICIAN.value))
         if owner is None:
-            form.clinician.errors = ["Choose the treating clinician."]
+            form.clinician.errors = [gettext("Choose the treating clinician.")]
             return None
         owner_id = owner.id
     else:
@@ -88,17 +89,25 @@ def _save_case(form: CaseForm, case: Case | None):
         with database.atomic():
             if case is None:
                 case = Case.create(**fields)
-                audit.record("case_create", case, f"case {number}")
+                audit.record("case_create", case)
             else:
+                changed = _changed_fields(case, fields)
                 for key, value in fields.items():
                     setattr(case, key, value)
                 case.updated_at = utcnow()
                 case.save()
-                audit.record("case_update", case, f"case {number}")
+                # Which fields changed, never their values (patient data).
+                audit.record("case_update", case, "changed: " + (", ".join(changed) or "nothing"))
     except pw.IntegrityError:
-        form.case_number.errors = ["This case number is already in use."]
+        form.case_number.errors = [gettext("This case number is already in use.")]
         return None
     return case
+
+
+def _changed_fields(case: Case, fields: dict) -> list[str]:
+    current = {key: getattr(case, key) for key in fields if key != "clinician"}
+    current["clinician"] = case.clinician_id
+    return [key for key, value in fields.items() if current[key] != value]
 
 
 @bp.get("/new")
@@ -136,7 +145,7 @@ def update(case_id: int):
     saved = _save_case(form, case)
     if saved is None:
         return render_template(FORM, form=form, case=case), 422
-    flash(f"Case {saved.case_number} saved.", "success")
+    flash(gettext("Case %(number)s saved.", number=saved.case_number), "success")
     return see_other(url_for("cases.detail", case_id=case.id))
 
 
@@ -203,13 +212,16 @@ def _save_label(form: LabelForm, label: Label | None):
     if label is not None:
         clash = clash.where(Label.id != label.id)
     if clash.exists():
-        form.name.errors = ["You already have a label with this name."]
+        form.name.errors = [gettext("You already have a label with this name.")]
         return False
-    if label is None:
-        Label.create(owner=current_user.id, name=name, color=form.color.data)
-    else:
-        label.name, label.color = name, form.color.data
-        label.save()
+    with database.atomic():
+        if label is None:
+            label = Label.create(owner=current_user.id, name=name, color=form.color.data)
+            audit.record("label_create", label)
+        else:
+            label.name, label.color = name, form.color.data
+            label.save()
+            audit.record("label_update", label)
     return True
 
 
@@ -247,7 +259,9 @@ def delete_label(label_id: int):
     if label is None:
         abort(404)
     PlainForm().validate_on_submit()
-    label.delete_instance(recursive=True)
+    with database.atomic():
+        audit.record("label_delete", label)
+        label.delete_instance(recursive=True)
     return see_other(url_for("cases.labels"))
 
 
@@ -260,7 +274,10 @@ def attach_label(case_id: int):
     label = Label.get_own(int(raw), current_user) if raw.isdigit() else None
     if label is None:
         abort(404)
-    CaseLabel.insert(case=case.id, label=label.id).on_conflict_ignore().execute()
+    with database.atomic():
+        # Counted rows, not the new id: a label already on the case inserts nothing and is not audited.
+        if CaseLabel.insert(case=case.id, label=label.id).on_conflict_ignore().as_rowcount().execute():
+            audit.record("case_label_attach", case, f"label #{label.id}")
     return see_other(url_for("cases.detail", case_id=case.id) + "#labels")
 
 
@@ -272,5 +289,7 @@ def detach_label(case_id: int, label_id: int):
     if label is None:
         abort(404)
     PlainForm().validate_on_submit()
-    CaseLabel.delete().where((CaseLabel.case == case.id) & (CaseLabel.label == label.id)).execute()
+    with database.atomic():
+        if CaseLabel.delete().where((CaseLabel.case == case.id) & (CaseLabel.label == label.id)).execute():
+            audit.record("case_label_detach", case, f"label #{label.id}")
     return see_other(url_for("cases.detail", case_id=case.id) + "#labels")

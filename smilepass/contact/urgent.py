@@ -7,14 +7,15 @@ from flask import current_app
 
 from .. import audit
 from ..db import database
+from ..i18n import in_english, lazy_gettext
 from ..mail import enqueue_send
 from ..models import ContactRequest, EscalationRole, OutboxMail, Role, User, normalize_email, utcnow
 from ..notifications import absolute_url
 
 TOPICS = [
-    ("billing", "Billing-impacting issue"),
-    ("security", "Security concern"),
-    ("escalation", "Escalation"),
+    ("billing", lazy_gettext("Billing-impacting issue")),
+    ("security", lazy_gettext("Security concern")),
+    ("escalation", lazy_gettext("Escalation")),
 ]
 TOPIC_LABELS = dict(TOPICS)
 MESSAGE_MAX = 5000
@@ -36,6 +37,7 @@ def may_read_inbox(user: User) -> bool:
         user.is_staff and user.escalation_role == EscalationRole.SUPERVISOR.value))
 
 
+@in_english
 def submit(name: str, email: str, topic: str, message: str, user: User | None, ip: str,
            now: dt.datetime | None = None) -> ContactRequest:
     """Save the request and mail every recipient, in one transaction; the mails go to the worker
@@ -84,6 +86,7 @@ def open_count() -> int:
     return ContactRequest.select().where(ContactRequest.handled_at.is_null()).count()
 
 
+@in_english
 def mark_handled(contact: ContactRequest, actor: User, now: dt.datetime | None = None) -> bool:
     """Returns False when someone already had (their name stays)."""
     now = now or utcnow()
@@ -92,5 +95,5 @@ def mark_handled(contact: ContactRequest, actor: User, now: dt.datetime | None =
                    .where((ContactRequest.id == contact.id) & ContactRequest.handled_at.is_null()).execute())
         if changed:
             contact.handled_by, contact.handled_at = actor, now
-            audit.record("contact_handled", contact, detail=TOPIC_LABELS.get(contact.topic, contact.topic), actor=actor)
+            audit.record("contact_handled", contact, detail=str(TOPIC_LABELS.get(contact.topic, contact.topic)), actor=actor)
     return bool(changed)

@@ -2,6 +2,7 @@
 address) and the Contact inbox (supervisors and admins)."""
 from flask import abort, current_app, flash, render_template, request, url_for
 from flask_login import current_user, login_required
+from flask_babel import gettext
 
 from ..cases.patient import limiter
 from ..htmx import is_htmx, see_other
@@ -83,9 +84,9 @@ def mark_handled(contact_id: int):
     if contact is None:
         abort(404)
     if urgent.mark_handled(contact, reader):
-        message = f"Contact request #{contact.id} is marked handled."
+        message = gettext("Contact request #%(number)s is marked handled.", number=contact.id)
     else:
-        message = f"Contact request #{contact.id} was already handled."
+        message = gettext("Contact request #%(number)s was already handled.", number=contact.id)
     if is_htmx():
         return render_template("contact/_row.html", row=contact, topics=urgent.TOPIC_LABELS,
                                handled_form=HandledForm())

@@ -1,5 +1,6 @@
 """Who works a ticket, and changes to many tickets at once from the queue. Views call these."""
 from dataclasses import dataclass, field
+from flask_babel import gettext
 
 from .. import audit, notifications, tickets
 from ..db import database
@@ -26,10 +27,10 @@ def find_assignee(user_id) -> User | None:
     if user_id in (None, "", "none"):
         return None
     if not str(user_id).isdigit():
-        raise AssignmentRefused("Choose a staff member.")
+        raise AssignmentRefused(gettext("Choose a staff member."))
     user = User.get_or_none((User.id == int(user_id)) & User.role.in_(STAFF_ROLES) & User.is_active)
     if user is None:
-        raise AssignmentRefused("Choose an active staff member.")
+        raise AssignmentRefused(gettext("Choose an active staff member."))
     return user
 
 
@@ -41,11 +42,13 @@ def assign(ticket: Ticket, assignee: User | None, actor: User) -> None:
     """Give the ticket to assignee (None: take it back to the unassigned queue); audited, and the
     new assignee is told once the change is committed."""
     if ticket.status_enum == Status.CLOSED:
-        raise AssignmentRefused(f"{ticket.number} is closed.")
+        raise AssignmentRefused(gettext("%(number)s is closed.", number=ticket.number))
     new_id = assignee.id if assignee is not None else None
     if ticket.assignee_id == new_id:
-        raise AssignmentRefused(f"{ticket.number} is already assigned to {assignee.display_name}."
-                                if assignee is not None else f"{ticket.number} is not assigned to anyone.")
+        raise AssignmentRefused(gettext("%(number)s is already assigned to %(name)s.", number=ticket.number,
+                                        name=assignee.display_name)
+                                if assignee is not None
+                                else gettext("%(number)s is not assigned to anyone.", number=ticket.number))
     previous = User.get_or_none(User.id == ticket.assignee_id) if ticket.assignee_id else None
     with database.atomic():
         ticket.assignee = new_id
@@ -61,15 +64,18 @@ class BulkResult:
 
     @property
     def summary(self) -> str:
-        return f"{len(self.done)} changed" + (f", {len(self.refused)} left as they were" if self.refused else "")
+        changed = gettext("%(count)s changed", count=len(self.done))
+        if not self.refused:
+            return changed
+        return changed + ", " + gettext("%(count)s left as they were", count=len(self.refused))
 
 
 def parse_ticket_ids(values: list[str]) -> list[int]:
     ids = sorted({int(v) for v in values if v.isdigit()})
     if not ids:
-        raise AssignmentRefused("Select at least one ticket.")
+        raise AssignmentRefused(gettext("Select at least one ticket."))
     if len(ids) > BULK_MAX:
-        raise AssignmentRefused(f"Select at most {BULK_MAX} tickets at a time.")
+        raise AssignmentRefused(gettext("Select at most %(count)s tickets at a time.", count=BULK_MAX))
     return ids
 
 

@@ -1,6 +1,7 @@
 """Canned replies: answers staff give often, kept once and inserted into a reply. The text is
 plain; two placeholders are filled from the ticket when inserted."""
 import peewee as pw
+from flask_babel import gettext
 
 from .. import audit
 from ..db import database
@@ -32,13 +33,13 @@ def _check_title_free(title: str, reply_id: int | None) -> None:
     if reply_id is not None:
         query = query.where(CannedReply.id != reply_id)
     if query.exists():
-        raise CannedRefused(f"A canned reply called “{title}” already exists.")
+        raise CannedRefused(gettext("A canned reply called “%(title)s” already exists.", title=title))
 
 
 def _clean(title: str, body: str) -> tuple[str, str]:
     title, body = (title or "").strip(), (body or "").strip()
     if not title:
-        raise CannedRefused("Give the canned reply a title.")
+        raise CannedRefused(gettext("Give the canned reply a title."))
     if len(title) > TITLE_MAX or len(body) > BODY_MAX or not body:
         raise ValueError("the form checks lengths and the body before this")
     return title, body
@@ -52,7 +53,7 @@ def create(title: str, body: str, actor: User) -> CannedReply:
             reply = CannedReply.create(title=title, body=body, created_by=actor.id)
             audit.record("canned_create", reply, detail=title, actor=actor)
     except pw.IntegrityError:  # someone saved the same title a moment ago
-        raise CannedRefused(f"A canned reply called “{title}” already exists.") from None
+        raise CannedRefused(gettext("A canned reply called “%(title)s” already exists.", title=title)) from None
     return reply
 
 
@@ -68,7 +69,7 @@ def update(reply: CannedReply, title: str, body: str, actor: User) -> None:
             audit.record("canned_update", reply, detail=detail, actor=actor)
     except pw.IntegrityError:
         reply.title = old_title
-        raise CannedRefused(f"A canned reply called “{title}” already exists.") from None
+        raise CannedRefused(gettext("A canned reply called “%(title)s” already exists.", title=title)) from None
 
 
 def delete(reply: CannedReply, actor: User) -> None:

@@ -1,5 +1,6 @@
 """Canned replies: the staff page that keeps them, and inserting one into a ticket's reply box."""
 from flask import abort, flash, render_template, request, url_for
+from flask_babel import gettext
 
 from ..htmx import is_htmx, see_other
 from ..models import CannedReply
@@ -41,7 +42,7 @@ def canned_create():
         except canned.CannedRefused as exc:
             form.title.errors = [str(exc)]
         else:
-            flash(f"Canned reply “{reply.title}” saved.", "success")
+            flash(gettext("Canned reply “%(title)s” saved.", title=reply.title), "success")
             return see_other(url_for("staff.canned_list"))
     return _list_page(form, 422)
 
@@ -59,7 +60,7 @@ def canned_edit(reply_id: int):
             except canned.CannedRefused as exc:
                 form.title.errors = [str(exc)]
             else:
-                flash(f"Canned reply “{reply.title}” saved.", "success")
+                flash(gettext("Canned reply “%(title)s” saved.", title=reply.title), "success")
                 return see_other(url_for("staff.canned_list"))
         status = 422
     return render_template(EDIT, form=form, reply=reply, placeholders=canned.PLACEHOLDERS,
@@ -73,7 +74,7 @@ def canned_delete(reply_id: int):
     PostForm().validate_on_submit()  # CSRF is checked app-wide; the form has no other fields.
     title = reply.title
     canned.delete(reply, _user())
-    flash(f"Canned reply “{title}” deleted.", "info")
+    flash(gettext("Canned reply “%(title)s” deleted.", title=title), "info")
     return see_other(url_for("staff.canned_list"))
 
 
@@ -93,7 +94,7 @@ def canned_insert(ticket_id: int):
     draft = request.args.get("body", "")
     form = ReplyForm(formdata=None, body=canned.insert_into(draft, reply, ticket) if reply else draft)
     if reply is None:
-        form.body.errors = ["Choose a canned reply to insert."]
+        form.body.errors = [gettext("Choose a canned reply to insert.")]
     if is_htmx():
         return render_template("staff/_reply_body.html", ticket=ticket, reply_form=form), 200 if reply else 422
     return render_template(DETAIL, **_detail_context(ticket, reply_form=form)), 200 if reply else 422

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 import peewee as pw
 
+from ..i18n import lazy_gettext
 from ..models import Clinic, ClinicMember, Priority, Status, Tier, Ticket, User, ticket_number, utcnow
 
 OPEN_STATUSES = [Status.OPEN.value, Status.IN_PROGRESS.value, Status.WAITING.value]
@@ -23,9 +24,9 @@ class Tab(NamedTuple):
 
 
 TABS = [
-    Tab("unassigned", "Unassigned", "No open tickets wait for someone to take them."),
-    Tab("mine", "Assigned to me", "No open tickets are assigned to you."),
-    Tab("escalated", "Escalated to me", "No open tickets are escalated to you."),
+    Tab("unassigned", lazy_gettext("Unassigned"), lazy_gettext("No open tickets wait for someone to take them.")),
+    Tab("mine", lazy_gettext("Assigned to me"), lazy_gettext("No open tickets are assigned to you.")),
+    Tab("escalated", lazy_gettext("Escalated to me"), lazy_gettext("No open tickets are escalated to you.")),
 ]
 TAB_KEYS = {tab.key: tab for tab in TABS}
 DEFAULT_TAB = "unassigned"

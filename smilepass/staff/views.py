@@ -4,6 +4,7 @@ from functools import wraps
 
 from flask import abort, current_app, flash, render_template, request, url_for
 from flask_login import current_user, login_required
+from flask_babel import gettext
 
 from .. import presence
 from ..htmx import is_htmx, page_or_block, see_other
@@ -74,10 +75,10 @@ def bulk():
             raw = form.get("status", "")
             target = Status(int(raw)) if raw.isdigit() and int(raw) in Status._value2member_map_ else None
             if target not in assignment.BULK_STATUSES:
-                raise assignment.AssignmentRefused("Choose a status.")
+                raise assignment.AssignmentRefused(gettext("Choose a status."))
             result = assignment.bulk_status(ticket_ids, target, _user())
         else:
-            raise assignment.AssignmentRefused("Choose what to do with the selected tickets.")
+            raise assignment.AssignmentRefused(gettext("Choose what to do with the selected tickets."))
     except assignment.AssignmentRefused as exc:
         error = str(exc)
     if is_htmx():
@@ -119,8 +120,11 @@ def assign(ticket_id: int):
     if error:
         context = _detail_context(ticket)
         return render_template(DETAIL, assigning=assign_panel(ticket, error), **context), 422
-    who = ticket.assignee.display_name if ticket.assignee_id else "nobody"
-    flash(f"{ticket.number} is now assigned to {who}.", "info")
+    if ticket.assignee_id:
+        flash(gettext("%(number)s is now assigned to %(name)s.", number=ticket.number, name=ticket.assignee.display_name),
+              "info")
+    else:
+        flash(gettext("%(number)s is now assigned to nobody.", number=ticket.number), "info")
     return see_other(url_for("support.detail", ticket_id=ticket.id))
 
 

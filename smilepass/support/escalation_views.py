@@ -4,17 +4,19 @@ from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import TextAreaField
 from wtforms.validators import DataRequired, Length
+from flask_babel import gettext
 
 from .. import escalation
 from ..htmx import is_htmx, page_or_block, see_other
 from ..models import EscalationRole
 from . import bp, views
+from ..i18n import lazy_gettext
 
 PANEL = "support/_escalation.html"
 
 
 class EscalateForm(FlaskForm):
-    reason = TextAreaField("Reason", validators=[DataRequired("Say why the request needs escalating."),
+    reason = TextAreaField(lazy_gettext("Reason"), validators=[DataRequired(lazy_gettext("Say why the request needs escalating.")),
                                                  Length(max=escalation.REASON_MAX)])
 
 
@@ -52,8 +54,9 @@ def escalate(ticket_id: int):
         else:
             if is_htmx():
                 return render_template(PANEL, ticket=ticket, panel=escalation_panel(ticket))
-            owner = step.owner.display_name if step.owner_id else "nobody yet (admins are told)"
-            flash(f"{ticket.number} is escalated to {EscalationRole.for_level(step.level).label}: {owner}.", "info")
+            owner = step.owner.display_name if step.owner_id else gettext("nobody yet (admins are told)")
+            flash(gettext("%(number)s is escalated to %(step)s: %(owner)s.", number=ticket.number,
+                          step=EscalationRole.for_level(step.level).label, owner=owner), "info")
             return see_other(url_for("support.detail", ticket_id=ticket.id) + "#escalation")
     panel = escalation_panel(ticket, form=form, error=error)
     if is_htmx():

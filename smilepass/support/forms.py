@@ -3,9 +3,11 @@ from flask_wtf.file import FileField
 from wtforms import BooleanField, DateField, DecimalField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+from flask_babel import gettext
 
 from .. import teeth as tooth_numbers
-from ..models import CATEGORIES, DEFAULT_CATEGORY, RESOLUTIONS, CaseDetails, Priority, utcnow
+from ..i18n import lazy_gettext
+from ..models import CATEGORIES, DEFAULT_CATEGORY, PRIORITY_LABELS, RESOLUTIONS, CaseDetails, Priority, utcnow
 
 TITLE_MAX = 120
 DESCRIPTION_MAX = 500
@@ -19,7 +21,7 @@ STEP_MIN, STEP_MAX = 1, 100
 
 def _one_line(form, field):
     if field.data and ("\n" in field.data or "\r" in field.data):
-        raise ValidationError("The title must be one line.")
+        raise ValidationError(gettext("The title must be one line."))
 
 
 def _typed(field) -> bool:
@@ -29,35 +31,40 @@ def _typed(field) -> bool:
 
 
 class TicketForm(FlaskForm):
-    title = StringField("Title", validators=[DataRequired("Give the request a title."), Length(max=TITLE_MAX), _one_line])
+    title = StringField(lazy_gettext("Title"), validators=[DataRequired(lazy_gettext("Give the request a title.")),
+                                                        Length(max=TITLE_MAX), _one_line])
     description = TextAreaField(
-        "Description",
-        validators=[DataRequired("Describe what you were doing and what happened."), Length(max=DESCRIPTION_MAX)],
+        lazy_gettext("Description"),
+        validators=[DataRequired(lazy_gettext("Describe what you were doing and what happened.")),
+                    Length(max=DESCRIPTION_MAX)],
     )
     # Optional: a request without it is still filed, and the confirmation asks for it (good tickets).
-    tried = TextAreaField("What have you tried?", validators=[Optional(), Length(max=TRIED_MAX)])
+    tried = TextAreaField(lazy_gettext("What have you tried?"), validators=[Optional(), Length(max=TRIED_MAX)])
     priority = SelectField(
-        "Priority",
-        choices=[SelectChoice(p.value, p.label) for p in Priority],
+        lazy_gettext("Priority"),
+        choices=[SelectChoice(p.value, PRIORITY_LABELS[p]) for p in Priority],
         coerce=int,
         default=Priority.LOW.value,
     )
-    category = SelectField("Support Category", choices=[SelectChoice(c) for c in CATEGORIES], default=DEFAULT_CATEGORY)
-    image = FileField("Upload Image")
-    scan = FileField("Intraoral scan (STL or PLY)")
+    category = SelectField(lazy_gettext("Support Category"), choices=[SelectChoice(c) for c in CATEGORIES],
+                           default=DEFAULT_CATEGORY)
+    image = FileField(lazy_gettext("Upload Image"))
+    scan = FileField(lazy_gettext("Intraoral scan (STL or PLY)"))
     # The case the request is about, typed as its number (the view resolves it among the cases
     # this user may see), and the structured details that only make sense with a case.
-    case_number = StringField("Case", validators=[Optional(), Length(max=CASE_NUMBER_MAX)])
-    teeth = StringField("Tooth numbers", validators=[Optional(), Length(max=TEETH_TEXT_MAX)])
+    case_number = StringField(lazy_gettext("Case"), validators=[Optional(), Length(max=CASE_NUMBER_MAX)])
+    teeth = StringField(lazy_gettext("Tooth numbers"), validators=[Optional(), Length(max=TEETH_TEXT_MAX)])
     # Which notation the tooth numbers are typed in (checked when there are tooth numbers to read).
-    notation = SelectField("Notation", choices=[SelectChoice(key, tooth_numbers.NOTATION_LABELS[key])
+    notation = SelectField(lazy_gettext("Notation"), choices=[SelectChoice(key, tooth_numbers.NOTATION_LABELS[key])
                                                 for key in tooth_numbers.NOTATIONS],
                            default=tooth_numbers.FDI, validate_choice=False)
-    last_aligner_delivered = DateField("Last aligner delivered", validators=[Optional()])
-    aligner_step = IntegerField("Aligner step", validators=[
-        Optional(), NumberRange(STEP_MIN, STEP_MAX, f"Enter a step from {STEP_MIN} to {STEP_MAX}.")])
-    tracking_number = StringField("Tracking number", validators=[Optional(), Length(max=TRACKING_MAX)])
-    preferred_resolution = SelectField("Preferred resolution", default="", choices=[SelectChoice("", "No preference")]
+    last_aligner_delivered = DateField(lazy_gettext("Last aligner delivered"), validators=[Optional()])
+    aligner_step = IntegerField(lazy_gettext("Aligner step"), validators=[
+        Optional(), NumberRange(STEP_MIN, STEP_MAX, lazy_gettext("Enter a step from %(low)s to %(high)s.", low=STEP_MIN,
+                                                                 high=STEP_MAX))])
+    tracking_number = StringField(lazy_gettext("Tracking number"), validators=[Optional(), Length(max=TRACKING_MAX)])
+    preferred_resolution = SelectField(lazy_gettext("Preferred resolution"), default="",
+                                       choices=[SelectChoice("", lazy_gettext("No preference"))]
                                        + [SelectChoice(key, label) for key, label in RESOLUTIONS])
 
     DETAIL_FIELDS = ("teeth", "last_aligner_delivered", "aligner_step", "tracking_number", "preferred_resolution")
@@ -70,7 +77,7 @@ class TicketForm(FlaskForm):
 
     def validate_last_aligner_delivered(self, field):
         if field.data and field.data > utcnow().date():
-            raise ValidationError("The delivery date cannot be in the future.")
+            raise ValidationError(gettext("The delivery date cannot be in the future."))
 
     def has_details(self) -> bool:
         """Whether anything was typed into the structured case fields (valid or not)."""
@@ -80,7 +87,7 @@ class TicketForm(FlaskForm):
         valid = super().validate(extra_validators)
         if self.has_details() and not (self.case_number.data or "").strip():
             # Never drop what the clinician typed: ask which case it belongs to.
-            self.case_number.errors = list(self.case_number.errors) + ["Enter the case these details are about."]
+            self.case_number.errors = list(self.case_number.errors) + [gettext("Enter the case these details are about.")]
             valid = False
         return valid
 
@@ -98,9 +105,10 @@ class TicketForm(FlaskForm):
 
 
 class ReplyForm(FlaskForm):
-    body = TextAreaField("Reply", validators=[DataRequired("Write a reply first."), Length(max=REPLY_MAX)])
-    internal = BooleanField("Internal note (staff only)")
-    scan = FileField("Attach a scan (STL or PLY)")
+    body = TextAreaField(lazy_gettext("Reply"), validators=[DataRequired(lazy_gettext("Write a reply first.")),
+                                                          Length(max=REPLY_MAX)])
+    internal = BooleanField(lazy_gettext("Internal note (staff only)"))
+    scan = FileField(lazy_gettext("Attach a scan (STL or PLY)"))
 
 
 class StatusForm(FlaskForm):
@@ -109,7 +117,7 @@ class StatusForm(FlaskForm):
 
 class RerunForm(FlaskForm):
     """Staff: repair a scan again with other settings (percent of the scan's size)."""
-    hole_percent = DecimalField("Fill holes up to (% of the scan's boundary)", places=1, default=5,
+    hole_percent = DecimalField(lazy_gettext("Fill holes up to (percent of the scan's boundary)"), places=1, default=5,
                                 validators=[NumberRange(0, 50)])
-    debris_percent = DecimalField("Remove pieces smaller than (% of the main surface)", places=1, default=1,
+    debris_percent = DecimalField(lazy_gettext("Remove pieces smaller than (percent of the main surface)"), places=1, default=1,
                                   validators=[NumberRange(0, 50)])

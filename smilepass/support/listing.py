@@ -10,7 +10,9 @@ from urllib.parse import urlencode
 import peewee as pw
 from markupsafe import Markup
 
+
 from ..db import prepared
+from ..i18n import PerLanguage, lazy_gettext
 from ..models import Case, Priority, Status, Ticket, User, ticket_number
 
 SORT_COLUMNS = {
@@ -45,10 +47,11 @@ class Link(NamedTuple):
     active: bool
     css: str = ""
     count: int = 0
+    key: str = ""  # the column's sort key, for headers
 
 
-COLUMNS = [("priority", "Priority"), ("date", "Date"), ("title", "Title"), ("category", "Category"),
-           ("status", "Status")]
+COLUMNS = [("priority", lazy_gettext("Priority")), ("date", lazy_gettext("Date")), ("title", lazy_gettext("Title")),
+           ("category", lazy_gettext("Category")), ("status", lazy_gettext("Status"))]
 
 
 class Row(NamedTuple):
@@ -67,9 +70,10 @@ class Row(NamedTuple):
     case_id: int | None  # None unless the viewer may open the case page
 
 
-_PRIORITY_CELL = {p.value: Markup(f'<span class="priority priority-{p.label.lower()}">{p.label}</span>')
-                  for p in Priority}
-_STATUS_CELL = {s.value: Markup(f'<span class="status status-{s.slug}">{s.label}</span>') for s in Status}
+_PRIORITY_CELLS = PerLanguage(lambda: {
+    p.value: Markup(f'<span class="priority priority-{p.name.lower()}">{Markup.escape(p.label)}</span>') for p in Priority})
+_STATUS_CELLS = PerLanguage(lambda: {
+    s.value: Markup(f'<span class="status status-{s.slug}">{Markup.escape(s.label)}</span>') for s in Status})
 
 
 def _created_cell(created_at) -> Markup:
@@ -80,9 +84,11 @@ def _created_cell(created_at) -> Markup:
                   f'<span class="time">{created_at:%H:%M}</span></time>')
 
 
-def _row(ticket_id, title, category, priority, status, created_at, case_id, case_number, requester="") -> Row:
-    return Row(ticket_id, ticket_number(ticket_id), title, category, _PRIORITY_CELL[priority],
-               _created_cell(created_at), _STATUS_CELL[status], requester, case_number or "", case_id)
+def _row(ticket_id, title, category, priority, status, created_at, case_id, case_number, requester="",
+         cells=None) -> Row:
+    priority_cells, status_cells = cells or (_PRIORITY_CELLS.current(), _STATUS_CELLS.current())
+    return Row(ticket_id, ticket_number(ticket_id), title, category, priority_cells[priority],
+               _created_cell(created_at), status_cells[status], requester, case_number or "", case_id)
 
 
 @dataclass
@@ -115,12 +121,12 @@ class TablePage:
         """One link per column header; css says the active column's direction."""
         key, down = self.sort_key, self.descending
         return [Link(label, self.url(sort=self.sort_link(col)), col == key,
-                     ("descending" if down else "ascending") if col == key else "", 0) for col, label in COLUMNS]
+                     ("descending" if down else "ascending") if col == key else "", 0, col) for col, label in COLUMNS]
 
     @property
     def filters(self) -> list[Link]:
         """The quick filters with their counts, "All" first."""
-        links = [Link("All", self.url(status=None), self.status is None, "", self.total)]
+        links = [Link(str(lazy_gettext("All")), self.url(status=None), self.status is None, "", self.total)]
         links += [Link(s.label, self.url(status=s), self.status == s, "status-" + s.slug, self.counts.get(s.value, 0))
                   for s in Status]
         return links
@@ -160,10 +166,11 @@ def ticket_page(user: User, sort: str, status: Status | None, page: int, page_si
     found = prepared(("ticket-table", shape), lambda p: _table_query(p, *shape), raw_rows=True,
                      requester=user.id, status=status.value if status else 0,
                      limit=page_size + 1, offset=(page - 1) * page_size)
+    cells = (_PRIORITY_CELLS.current(), _STATUS_CELLS.current())  # this request's language, looked up once
     if user.is_staff:
-        rows = [_row(*values[:8], requester=values[8] or values[9]) for values in found[:page_size]]
+        rows = [_row(*values[:8], requester=values[8] or values[9], cells=cells) for values in found[:page_size]]
     else:
-        rows = [_row(*values[:6], values[6] if values[8] == user.id else None, values[7])
+        rows = [_row(*values[:6], values[6] if values[8] == user.id else None, values[7], cells=cells)
                 for values in found[:page_size]]
     counts = Ticket.status_counts(user)
     return TablePage(

@@ -5,6 +5,7 @@ from urllib.parse import urlsplit
 
 from flask import abort, current_app, render_template, request, url_for
 from flask_login import current_user, login_required
+from flask_babel import gettext
 
 from .. import audit
 from ..htmx import STOP_POLLING, is_htmx, page_or_block, see_other
@@ -79,6 +80,8 @@ def scan_panel(scan_id: int):
         return see_other(scan_page_url(scan))
     response = page_or_block(DETAIL, "scan_panel", scan=scan, rerun_form=RerunForm(formdata=None))
     if not scan.busy:
+        # The panel now shows the verdict and report: audited once, not on each progress poll.
+        audit.record("scan_view", scan)
         response.status_code = STOP_POLLING
     return response
 
@@ -102,6 +105,7 @@ def scan_preview(scan_id: int, which: str):
     name = {"before": scan.preview_before_name, "after": scan.preview_after_name}.get(which)
     if not name:
         abort(404)
+    audit.record("scan_preview", scan, detail=which)
     return send_private(scan_dir(current_app.config["UPLOAD_DIR"]) / name, "image/png")
 
 
@@ -114,7 +118,7 @@ def scan_rerun(scan_id: int):
     form = RerunForm()
     if form.validate_on_submit():
         if scan.busy:
-            form.hole_percent.errors = ["This scan is still being repaired; wait for the result first."]
+            form.hole_percent.errors = [gettext("This scan is still being repaired; wait for the result first.")]
         else:
             options = {"hole_max_edges_fraction": float(form.hole_percent.data) / 100,
                        "debris_max_area_fraction": float(form.debris_percent.data) / 100}

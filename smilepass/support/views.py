@@ -3,8 +3,9 @@ from pathlib import Path
 
 from flask import abort, current_app, flash, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
+from flask_babel import gettext
 
-from .. import audit, notifications, request_quality, settings, sla, tickets
+from .. import audit, drafts, notifications, request_quality, settings, sla, tickets
 from ..db import database
 from ..htmx import blocks, is_htmx, page_or_block, see_other
 from ..models import CATEGORIES, RESOLUTIONS, Attachment, Case, Scan, Status, Ticket, utcnow
@@ -31,9 +32,12 @@ def _table(user):
     return ticket_page(user, sort, status, page, current_app.config["PAGE_SIZE"], url_for("support.index"))
 
 
-def _index_context(form, created=None):
+def _index_context(form, created=None, draft=None, draft_restored=False):
     return {
         "form": form,
+        # The user's saved draft of this form (its Discard button), and whether the form shows it.
+        "draft": draft,
+        "draft_restored": draft_restored,
         "table": _table(current_user._get_current_object()),
         "created": created,
         # Good tickets: what would still help with the request just filed (never blocks filing).
@@ -55,6 +59,15 @@ def _blank_form(case: Case | None = None) -> TicketForm:
     return form
 
 
+def _draft_form(draft, case: Case | None = None) -> TicketForm:
+    """The New Request form as the user left it in their draft; a case the request starts from
+    fills the case field only when the draft names none."""
+    form = TicketForm(formdata=drafts.form_data(draft), notation=settings.get("tooth_notation"))
+    if case is not None and not (form.case_number.data or "").strip():
+        form.case_number.data = case.case_number
+    return form
+
+
 @bp.get("/")
 @login_required
 def index():
@@ -68,7 +81,9 @@ def index():
     # "New request about this case" from a case page; a case the user may not see is ignored.
     case_id = request.args.get("case", "")
     case = Case.get_visible(int(case_id), current_user) if case_id.isdigit() else None
-    return page_or_block(INDEX, "ticket_table", **_index_context(_blank_form(case), created))
+    draft = drafts.find(current_user, drafts.NEW_REQUEST)
+    form = _draft_form(draft, case) if draft else _blank_form(case)
+    return page_or_block(INDEX, "ticket_table", **_index_context(form, created, draft, draft_restored=draft is not None))
 
 
 @bp.get("/case-suggestions")
@@ -89,8 +104,9 @@ def _linked_case(form: TicketForm, user):
         return None
     case = tickets.find_case(user, number)
     if case is None:
-        where = "" if user.is_staff else " among your cases"
-        form.case_number.errors = list(form.case_number.errors) + [f"No case {number}{where}."]
+        missing = (gettext("No case %(number)s.", number=number) if user.is_staff
+                   else gettext("No case %(number)s among your cases.", number=number))
+        form.case_number.errors = list(form.case_number.errors) + [missing]
     return case
 
 
@@ -113,6 +129,7 @@ def create():
                         tried=form.tried.data or "", client=request_quality.client_summary(request.user_agent.string),
                     )
                     uploads.attach(ticket, user)
+                    drafts.discard(user, drafts.NEW_REQUEST)  # sent: the draft has done its job
         except UploadRefused as exc:
             form[exc.field].errors = [str(exc)]
         else:
@@ -122,7 +139,8 @@ def create():
                 return blocks(INDEX, ["new_request", "ticket_table_oob"], **context)
             return see_other(url_for("support.index", created=ticket.id))
     # Errors beside the fields, with what was typed kept.
-    return page_or_block(INDEX, "new_request", status=422, **_index_context(form))
+    return page_or_block(INDEX, "new_request", status=422,
+                         **_index_context(form, draft=drafts.find(user, drafts.NEW_REQUEST)))
 
 
 def _visible_ticket_or_404(ticket_id: int) -> Ticket:
@@ -134,7 +152,14 @@ def _visible_ticket_or_404(ticket_id: int) -> Ticket:
 
 def _detail_context(ticket, reply_form=None, status_error=None):
     user = current_user._get_current_object()
+    # The reply box comes back as the user left it in their draft, unless a form is being re-shown.
+    reply_draft = drafts.find(user, drafts.REPLY, ticket.id)
+    reply_draft_restored = reply_form is None and reply_draft is not None
+    if reply_draft_restored:
+        reply_form = ReplyForm(formdata=drafts.form_data(reply_draft))
     return {
+        "reply_draft": reply_draft,
+        "reply_draft_restored": reply_draft_restored,
         "ticket": ticket,
         "thread": tickets.thread(ticket, user),
         "attachments": list(ticket.attachments.order_by(Attachment.id)),
@@ -161,7 +186,11 @@ def _request_quality(ticket, user):
 @login_required
 def detail(ticket_id: int):
     ticket = _visible_ticket_or_404(ticket_id)
-    return page_or_block(DETAIL, "conversation", **_detail_context(ticket))
+    context = _detail_context(ticket)
+    # Seeing the linked case's details, screenshots or scans is a view of patient data.
+    if context["case_panel"] is not None or context["attachments"] or context["scans"]:
+        audit.record("ticket_view", ticket)
+    return page_or_block(DETAIL, "conversation", **context)
 
 
 @bp.post("/tickets/<int:ticket_id>/replies")
@@ -177,6 +206,7 @@ def reply(ticket_id: int):
                 with database.atomic():
                     result = tickets.add_reply(ticket, user, form.body.data, internal=form.internal.data)
                     uploads.attach(ticket, user, message=result.message)
+                    drafts.discard(user, drafts.REPLY, ticket.id)  # sent: the draft has done its job
         except tickets.TransitionRefused as exc:
             form.body.errors = [str(exc)]
         except UploadRefused as exc:
@@ -199,12 +229,12 @@ def change_status(ticket_id: int):
     try:
         target = Status(int(raw)) if raw.isdigit() else None
         if target is None:
-            raise tickets.TransitionRefused("Choose a status.")
+            raise tickets.TransitionRefused(gettext("Choose a status."))
         tickets.change_status(ticket, current_user._get_current_object(), target)
     except (tickets.TransitionRefused, ValueError) as exc:
-        error = str(exc) if isinstance(exc, tickets.TransitionRefused) else "Unknown status."
+        error = str(exc) if isinstance(exc, tickets.TransitionRefused) else gettext("Unknown status.")
     if error is None and not is_htmx():
-        flash(f"{ticket.number} is now {ticket.status_enum.label}.", "info")
+        flash(gettext("%(number)s is now %(status)s.", number=ticket.number, status=ticket.status_enum.label), "info")
         return see_other(url_for("support.detail", ticket_id=ticket.id))
     context = _detail_context(ticket, status_error=error)
     status = 422 if error else 200
@@ -244,4 +274,5 @@ def thumbnail(attachment_id: int):
     attachment = _attachment_or_404(attachment_id)
     if not attachment.thumb_name:
         abort(404)
+    audit.record("attachment_thumbnail", attachment)
     return send_private(Path(current_app.config["UPLOAD_DIR"]) / attachment.thumb_name, "image/webp")
