@@ -52,7 +52,7 @@ setup: system-deps $(VENV)/.installed $(HTMX) $(MO_FILES)
 # Re-extract every marked string (babel.cfg) and merge it into each language's catalogue; new and
 # changed strings come out untranslated or fuzzy, and tests/test_i18n.py fails until they are done.
 translations: $(VENV)/.installed
-	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext --no-wrap --sort-by-file --project=SmilePass \
+	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -k MeshRejected -k Phrase -k Sentence --no-wrap --sort-by-file --project=SmilePass \
 		--copyright-holder=SmilePass -o smilepass/translations/messages.pot .
 	$(BIN)/pybabel update -i smilepass/translations/messages.pot -d smilepass/translations --no-wrap \
 		--ignore-obsolete

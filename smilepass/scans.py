@@ -13,9 +13,11 @@ from peewee import JOIN
 from redis.exceptions import RedisError
 from rq import Retry, Worker
 from rq.job import Job, JobStatus
-from flask_babel import gettext
+from flask_babel import format_decimal, gettext
 
 from .mesh import MeshRejected, inspect_file
+from .i18n import and_list
+from .mesh.errors import Phrase, Sentence
 from .models import Scan, ScanState, Ticket, User, utcnow
 from .queue import SCAN_QUEUE, enqueue_once, get_queue, job_status
 
@@ -26,6 +28,40 @@ SCAN_EXTENSIONS = (".stl", ".ply")
 
 class ScanRefused(Exception):
     pass
+
+
+def rejection_text(exc: MeshRejected) -> str:
+    """Why the mesh package refused a file, in the reader's language: its English template through the
+    catalogue, numbers and phrases localised too."""
+    return gettext(exc.message, **{name: _localised(value) for name, value in exc.params.items()})
+
+
+def stored_reason(text: str) -> str:
+    """A refusal the repair worker stored (in English, it has no reader) shown in the reader's language
+    when it is one of the catalogue's fixed sentences; sentences with numbers in them stay as stored."""
+    return gettext(text) if text and "%" not in text else text
+
+
+def verdict_reason_text(stored: str, report) -> str:
+    """A repair's verdict reason in the reader's language, rebuilt from the templates and numbers the
+    repair keeps in its report; scans repaired before it kept them show the stored English text."""
+    parts = (report or {}).get("verdict_reason_parts") if isinstance(report, dict) else None
+    if not parts:
+        return stored
+    texts = [gettext(template, **{name: _localised(value) for name, value in params.items()})
+             for template, params in parts]
+    if len(texts) == 1 and texts[0].endswith("."):
+        return texts[0]
+    sentence = and_list(texts)  # the things done: "Filled 2 holes and removed 5 duplicate triangles."
+    return sentence[0].upper() + sentence[1:] + "."
+
+
+def _localised(value):
+    if isinstance(value, Phrase):
+        return gettext(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return format_decimal(value)
+    return value
 
 
 @dataclass
@@ -64,7 +100,7 @@ def store_scan(stream, upload_dir: str, max_bytes: int) -> StoredScan:
         try:
             info = inspect_file(part)
         except MeshRejected as exc:
-            raise ScanRefused(str(exc)) from None
+            raise ScanRefused(rejection_text(exc)) from None
         stored_name = token + info.extension
         os.replace(part, directory / stored_name)
     except BaseException:
@@ -204,4 +240,5 @@ def _failure_reason(scan: Scan, connection) -> str:
                 "Staff can run the repair again.")
     if last:
         return "The repair failed: " + last.strip().splitlines()[-1][:300]
-    return "The repair job was lost (the worker or Redis restarted). Staff can run the repair again."
+    # Stored in English; a Sentence so that the catalogue has it and the scan panel translates it.
+    return str(Sentence("The repair job was lost (the worker or Redis restarted). Staff can run the repair again."))

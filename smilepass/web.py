@@ -15,6 +15,8 @@ from flask_babel import gettext
 
 from . import htmx
 from .db import database, prepared
+from .i18n import lazy_gettext
+from .scans import stored_reason, verdict_reason_text
 from .models import STATUS_LABELS, Priority, Status, User
 
 SEEN_RESOLUTION = 60  # seconds
@@ -120,7 +122,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(err):
-        return error_response(err.code or 500, err.description if err.code != 404 else "")
+        return error_response(err.code or 500, error_message(err) if err.code != 404 else "")
 
     @app.get("/healthz")
     def healthz():
@@ -146,6 +148,38 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["when"] = format_when
     app.jinja_env.filters["fromjson"] = json.loads
     app.jinja_env.filters["metric"] = format_metric
+    app.jinja_env.filters["stored_reason"] = stored_reason
+    app.jinja_env.globals["verdict_reason_text"] = verdict_reason_text
+
+
+# What the common HTTP errors say to people, in their language. Werkzeug's own descriptions are
+# English only and written for developers.
+HTTP_ERROR_MESSAGES = {
+    400: lazy_gettext("The request could not be understood. Go back, reload the page and try again."),
+    401: lazy_gettext("Please sign in to see this page."),
+    403: lazy_gettext("You do not have permission to do this."),
+    405: lazy_gettext("This address cannot be used that way. Go back and use the page's buttons and forms."),
+    408: lazy_gettext("The request took too long. Please try again."),
+    409: lazy_gettext("Someone else changed this at the same time. Reload the page and try again."),
+    410: lazy_gettext("This page is no longer available."),
+    413: lazy_gettext("The upload is too large."),
+    415: lazy_gettext("This kind of file or request is not supported here."),
+    422: lazy_gettext("Some of the entries could not be used. Check them and try again."),
+    429: lazy_gettext("Too many attempts in a short time. Wait a moment and try again."),
+    500: lazy_gettext("Something went wrong on our side. Please try again; if it keeps happening, tell support."),
+    502: lazy_gettext("The server is temporarily unavailable. Please try again in a moment."),
+    503: lazy_gettext("The server is temporarily unavailable. Please try again in a moment."),
+    504: lazy_gettext("The server took too long to answer. Please try again in a moment."),
+}
+
+
+def error_message(err: HTTPException) -> str:
+    """The app's own description when it gave one (already translated where it is raised);
+    otherwise the translated message for the status instead of Werkzeug's English default."""
+    if err.description and err.description != type(err).description:
+        return str(err.description)
+    message = HTTP_ERROR_MESSAGES.get(err.code or 500)
+    return str(message) if message is not None else gettext("Something went wrong.")
 
 
 def error_response(status: int, message: str):

@@ -14,6 +14,8 @@ from smilepass.models import AuditLog, Ticket, User
 
 from .conftest import query
 from .test_cases_helpers import make_case, make_shipment
+from .test_insights import RANGE, csv_rows, practice  # noqa: F401 (practice is a fixture)
+from .test_scans import HTML_PAGE, file_scan
 
 ROOT = Path(__file__).resolve().parent.parent
 TRANSLATIONS = ROOT / "smilepass" / "translations"
@@ -168,6 +170,133 @@ def test_audit_details_and_notifications_stay_in_english(clinician, support, new
     assert "is now In Progress" in html(clinician.get("/account/notifications/inbox"))
 
 
+# Practice Insights, scan refusals and error pages in German ---------------------------------------
+
+def test_insights_speak_german(practice, admin):
+    choose(admin, "de")
+    page = html(admin.get("/insights/", query_string=RANGE))
+    backlog = page.split('id="figure-backlog-category"', 1)[1].split("</section>", 1)[0]
+    # Categories are stored in English and shown in the reader's language.
+    assert "Abrechnung &amp; Versicherung" in backlog and "Technische Probleme &amp; Fehler" in backlog
+    assert "Billing" not in backlog and "Technical Issues" not in backlog
+    # Week labels under the columns name the month in German.
+    assert ">02 März</text>" in page and ">09 März</text>" in page and "Mar</text>" not in page
+    assert "innerhalb der 90 Prozent dieser Tickets" in page
+    assert "8 Tage" in page  # the average production-to-delivery time (6 and 10 days)
+    # The CSV follows the reader's language in its headers and labels; numbers and ISO dates stay.
+    rows = csv_rows(admin.get("/insights/backlog-category.csv", query_string=RANGE))
+    assert rows[0] == ["Kategorie", "Tickets"]
+    assert ["Abrechnung & Versicherung", "2"] in rows
+    rows = csv_rows(admin.get("/insights/delivery.csv", query_string=RANGE))
+    assert rows[1:] == [["2026-03-02", "1", "6.0"], ["2026-03-09", "1", "10.0"]]
+
+
+def test_day_counts_use_the_plural_rules(app):
+    from flask_babel import force_locale
+
+    from smilepass.insights.figures import day_count
+    with app.test_request_context():
+        assert [day_count(v) for v in (1, 1.0, 2, 1.5)] == ["1 day", "1 day", "2 days", "1.5 days"]
+        with force_locale("de"):
+            assert [day_count(v) for v in (1, 1.0, 2, 1.5)] == ["1 Tag", "1 Tag", "2 Tage", "1,5 Tage"]
+
+
+@pytest.mark.parametrize("payload, name, german", [
+    (HTML_PAGE, "upper.stl", "Diese Datei ist eine HTML-Seite (vielleicht wurde eine Fehlerseite statt des "
+                             "Downloads gespeichert), kein STL- oder PLY-Scan."),
+    (b"PK\x03\x04" + b"\x00" * 200, "upper.stl", "Diese Datei ist ein ZIP-Archiv, kein STL- oder PLY-Scan."),
+    (b"solid empty\nendsolid empty\n", "upper.stl", "Die ASCII-STL-Datei enthält keine Facetten (keine Dreiecke)."),
+    (b"ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\nproperty float z\n"
+     b"element face 1\nproperty list uchar int vertex_indices\nend_header\n0 0 0\n1 0 0\n0 1 0\n3 0 1 7\n",
+     "lower.ply", "Fläche 0 verweist auf Eckpunkt 7, die Datei hat aber nur 3 Eckpunkte (betroffene Flächen: 1)"),
+])
+def test_scan_refusals_are_shown_in_german(clinician, payload, name, german):
+    choose(clinician, "de")
+    response = file_scan(clinician, payload, name=name, title="Titel bleibt")
+    assert response.status_code == 422
+    page = html(response)
+    assert german in page and 'value="Titel bleibt"' in page
+    assert "not an STL or PLY scan" not in page and "refers to vertex" not in page
+
+
+def test_mesh_refusals_stay_english_outside_the_web(tmp_path):
+    """The mesh package (and its command line) is Flask-free and writes English; numbers keep their
+    English thousands separators there and get the reader's in the web layer."""
+    from smilepass.mesh import MeshRejected, inspect_file
+    path = tmp_path / "scan.stl"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 200)
+    with pytest.raises(MeshRejected) as refused:
+        inspect_file(path)
+    assert str(refused.value) == "This file is a PNG image, not an STL or PLY scan."
+    assert str(MeshRejected("The PLY file declares %(vertices)s vertices; SmilePass accepts at most %(limit)s.",
+                            vertices=12_000_000, limit=10_000_000)) == \
+        "The PLY file declares 12,000,000 vertices; SmilePass accepts at most 10,000,000."
+
+
+def test_stored_scan_failures_and_web_refusals_are_translated_when_shown(app):
+    from flask_babel import force_locale
+
+    from smilepass.mesh import MeshRejected
+    from smilepass.scans import rejection_text, stored_reason
+    refused = MeshRejected("The PLY file declares %(vertices)s vertices; SmilePass accepts at most %(limit)s.",
+                           vertices=12_000_000, limit=10_000_000)
+    with app.test_request_context(), force_locale("de"):
+        assert rejection_text(refused) == \
+            "Die PLY-Datei deklariert 12.000.000 Eckpunkte; SmilePass nimmt höchstens 10.000.000 an."
+        # What the worker stored in English: fixed sentences are translated, others shown as stored.
+        assert stored_reason("The STL file is truncated.") == "Die STL-Datei ist unvollständig."
+        assert stored_reason("The repair job was lost (the worker or Redis restarted). Staff can run the repair "
+                             "again.").startswith("Der Reparaturauftrag ist verloren gegangen")
+        assert stored_reason("The repair failed: boom") == "The repair failed: boom"
+        assert stored_reason("") == ""
+
+
+def test_verdict_reasons_are_shown_in_german(app, tmp_path):
+    """The repair keeps its reason as templates and numbers in the report; the scan panel rebuilds it
+    in the reader's language (the stored English sentence stays for scans repaired before)."""
+    import numpy as np
+    from flask_babel import force_locale
+
+    from smilepass.mesh import RepairOptions, repair
+    from smilepass.mesh import synthetic as syn
+    from smilepass.scans import verdict_reason_text
+
+    from .meshgen import write_binary_stl
+    V, F = syn.arch(24_000, seed=3)
+    Vd, Fd = syn.add_debris(V, F, np.random.default_rng(3), count=4)
+    result = repair(write_binary_stl(tmp_path / "debris.stl", Vd, Fd), tmp_path, "out", options=RepairOptions(),
+                    preview=False)
+    assert result.verdict == "repaired"
+    assert result.verdict_reason == "Removed 4 debris fragments."  # English where it is stored
+    V2 = np.concatenate([V, V + np.array([80.0, 0, 0], np.float32)])
+    two = repair(write_binary_stl(tmp_path / "two.stl", V2, np.concatenate([F, F + len(V)])), tmp_path, "two",
+                 options=RepairOptions(), preview=False)
+    with app.test_request_context():
+        assert verdict_reason_text(result.verdict_reason, result.report) == result.verdict_reason
+        with force_locale("de"):
+            german = verdict_reason_text(result.verdict_reason, result.report)
+            assert german == "4 lose Fragmente entfernt."
+            assert verdict_reason_text(two.verdict_reason, two.report) == (
+                "Der Scan besteht aus 2 großen getrennten Teilen; ein Kieferscan sollte eine zusammenhängende "
+                "Oberfläche sein.")
+            assert verdict_reason_text("Stored before.", {"format": "stl-binary"}) == "Stored before."
+
+
+def test_error_pages_speak_the_readers_language(clinician):
+    response = clinician.post("/healthz")
+    assert response.status_code == 405
+    assert "This address cannot be used that way." in html(response)
+    choose(clinician, "de")
+    response = clinician.post("/healthz")
+    assert response.status_code == 405
+    page = html(response)
+    assert "Diese Adresse lässt sich so nicht verwenden." in page and '<html lang="de">' in page
+    assert "not allowed" not in page.lower()
+    # An error the app describes itself keeps its own (translated) text.
+    response = clinician.get("/insights/tickets.csv", query_string={"from": "nope"})
+    assert response.status_code == 400 and "Geben Sie ein Datum" in html(response)
+
+
 # The catalogue ----------------------------------------------------------------------------------
 
 def _german():
@@ -194,7 +323,7 @@ def test_every_marked_string_is_in_the_catalogue(tmp_path):
     last catalogue update fails here until it is extracted and translated."""
     pot = tmp_path / "messages.pot"
     subprocess.run([sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "babel.cfg",
-                    "-k", "lazy_gettext", "-o", str(pot), "."],
+                    "-k", "lazy_gettext", "-k", "MeshRejected", "-k", "Phrase", "-k", "Sentence", "-o", str(pot), "."],
                    cwd=ROOT, check=True, capture_output=True)
     with pot.open("rb") as source:
         extracted = {message.id for message in read_po(source) if message.id}

@@ -4,9 +4,10 @@ when a figure asks for them, so a CSV download runs only its own queries."""
 from dataclasses import dataclass
 from functools import cached_property
 
-from flask_babel import format_decimal, gettext, lazy_gettext
+from flask_babel import format_date, format_decimal, gettext, lazy_gettext, ngettext
 
 from ..cases.models import ShipmentState
+from ..i18n import category_label
 from ..models import EscalationRole, Status
 from . import charts, metrics
 from .charts import Series
@@ -109,7 +110,15 @@ def count(n) -> str:
 
 
 def day_count(value) -> str:
-    return gettext("%(n)s days", n=format_decimal(value))
+    # A fraction of a day reads plural in English and German ("1.5 days", "1,5 Tage"); the plural
+    # rule is given a whole number, so only exactly 1 picks the singular.
+    plural_of = int(value) if float(value).is_integer() else 2
+    return ngettext("%(n)s day", "%(n)s days", plural_of, n=format_decimal(value))
+
+
+def week_label(day) -> str:
+    """An axis label under a week's column: "02 Mar", "02 Mär" in German."""
+    return format_date(day, "dd MMM")
 
 
 def percent(value) -> str:
@@ -124,7 +133,7 @@ def tickets(n: Numbers) -> Figure:
     weeks = n.weeks
     opened, resolved = gettext("Opened"), gettext("Resolved")
     chart = charts.columns(
-        [w.week.strftime("%d %b") for w in weeks],
+        [week_label(w.week) for w in weeks],
         [gettext("Week of %(day)s", day=w.week.isoformat()) for w in weeks],
         [Series(opened, [w.opened for w in weeks], charts.BRAND),
          Series(resolved, [w.resolved for w in weeks], charts.OK)], fmt=count, width=charts.WIDE)
@@ -142,7 +151,7 @@ def times(n: Numbers) -> Figure:
                          Series(p90, [s.p90 for _, s in measures], charts.WARN)], fmt=hours)
     return Figure("times", gettext("First-response and resolution times"),
                   gettext("Business minutes, pauses excluded, of tickets first answered (or resolved) in the range. "
-                          "Percentiles are nearest-rank: the 90th percentile is the time within which 90 % of "
+                          "Percentiles are nearest-rank: the 90th percentile is the time within which 90 percent of "
                           "those tickets got there; the median is the lower middle value."),
                   [gettext("Measure"), gettext("Tickets"), gettext("Median (business minutes)"),
                    gettext("90th percentile (business minutes)")],
@@ -171,7 +180,7 @@ def backlog_status(n: Numbers) -> Figure:
 
 
 def backlog_category(n: Numbers) -> Figure:
-    rows = [[category, total] for category, total in n.backlog_category]
+    rows = [[category_label(category), total] for category, total in n.backlog_category]
     chart = charts.bars([r[0] for r in rows], [Series(gettext("Tickets"), [r[1] for r in rows], charts.BRAND)],
                         fmt=count)
     return Figure("backlog-category", gettext("Backlog by category"),
@@ -226,7 +235,7 @@ def delivery(n: Numbers) -> Figure:
     d = n.delivery
     days = gettext("Average days")
     chart = charts.columns(
-        [w.week.strftime("%d %b") for w in d.weeks],
+        [week_label(w.week) for w in d.weeks],
         [gettext("Week of %(day)s", day=w.week.isoformat()) for w in d.weeks],
         [Series(days, [w.average_days for w in d.weeks], charts.BRAND)], fmt=day_count, width=charts.WIDE)
     return Figure("delivery", gettext("Production to delivery"),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import MeshRejected
+from .errors import MeshRejected, Phrase, Sentence
 from .holes import find_loops, fill
 from .orient import orient
 from .readers import FileInfo, inspect_file, load_file
@@ -149,7 +149,8 @@ def repair(src_path, out_dir, stem: str, options: RepairOptions | None = None, p
     steps.stage("filling holes")
     mesh.fill_holes()
     mesh.finish()
-    verdict, reason = mesh.verdict()
+    verdict, reason_parts = mesh.verdict()
+    reason = reason_sentence([str(part) for part in reason_parts])
 
     temps: list[tuple[Path, Path]] = []
     try:
@@ -213,6 +214,8 @@ def repair(src_path, out_dir, stem: str, options: RepairOptions | None = None, p
     report["total_seconds"] = round(time.perf_counter() - t_start, 4)
     report["verdict"] = verdict
     report["verdict_reason"] = reason
+    # The same reason as templates and numbers, for showing it in the reader's language.
+    report["verdict_reason_parts"] = [part.as_json() for part in reason_parts]
     return RepairResult(report, verdict, reason, repaired_path, repaired_stl, preview_before, preview_after)
 
 
@@ -228,8 +231,33 @@ def _sentence_list(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _plural(n: int, word: str, plural: str | None = None) -> str:
-    return f"{n:,} {word if n == 1 else (plural or word + 's')}"
+# What a repair may do, in the order a reason lists it: the count's key, then the part of the
+# sentence for one and for several (written as Sentence(...) so that the catalogue extraction finds them).
+CHANGES = [
+    ("welded_vertices", Sentence("closed float-noise cracks at 1 vertex"),
+     Sentence("closed float-noise cracks at %(count)s vertices")),
+    ("holes_filled", Sentence("filled 1 hole"), Sentence("filled %(count)s holes")),
+    ("fragments_removed", Sentence("removed 1 debris fragment"), Sentence("removed %(count)s debris fragments")),
+    ("duplicates_removed", Sentence("removed 1 duplicate triangle"),
+     Sentence("removed %(count)s duplicate triangles")),
+    ("degenerate_removed", Sentence("removed 1 degenerate triangle"),
+     Sentence("removed %(count)s degenerate triangles")),
+    ("non_manifold_removed", Sentence("removed 1 triangle on non-manifold edges"),
+     Sentence("removed %(count)s triangles on non-manifold edges")),
+    ("flipped_triangles", Sentence("turned 1 inverted triangle the right way"),
+     Sentence("turned %(count)s inverted triangles the right way")),
+]
+
+
+def reason_sentence(parts: list[str]) -> str:
+    """A verdict reason from its parts: a whole sentence as it is; the things done, listed as one
+    sentence ("Filled 2 holes and removed 5 duplicate triangles.")."""
+    if not parts:
+        return ""
+    if len(parts) == 1 and parts[0].endswith("."):
+        return parts[0]
+    sentence = _sentence_list(parts)
+    return sentence[0].upper() + sentence[1:] + "."
 
 
 @dataclass
@@ -335,7 +363,7 @@ class _Work:
         c["duplicates_removed"] = int(duplicate.sum())
         if duplicate.any():
             self._keep(~duplicate)
-        self._check_left("after removing degenerate and duplicate triangles")
+        self._check_left(Phrase("after removing degenerate and duplicate triangles"))
         steps.at(0.5)
 
         # 4. Non-manifold edges: keep the two best faces of each edge.
@@ -349,7 +377,7 @@ class _Work:
             removed += int(drop.sum())
             self._keep(~drop)
         c["non_manifold_removed"] = removed
-        self._check_left("after resolving non-manifold edges")
+        self._check_left(Phrase("after resolving non-manifold edges"))
         steps.at(0.7)
 
         # 5. Pieces: drop debris (small relative to the largest piece), keep everything else.
@@ -375,7 +403,7 @@ class _Work:
         relabel[kept] = np.arange(len(kept))
         self.piece = relabel[piece]
         self.pieces = piece_area[kept]
-        self._check_left("after removing debris")
+        self._check_left(Phrase("after removing debris"))
         self._compact()
         steps.at(1.0)
 
@@ -409,11 +437,10 @@ class _Work:
             self.edges = self.piece = None
         return collapsed
 
-    def _check_left(self, when: str) -> None:
+    def _check_left(self, when: Phrase) -> None:
         if len(self.F) == 0:
-            raise MeshRejected(
-                f"The scan has no usable surface: none of its {self.before['triangles']:,} triangles is left {when}."
-            )
+            raise MeshRejected("The scan has no usable surface: none of its %(triangles)s triangles is left %(when)s.",
+                               triangles=self.before["triangles"], when=when)
 
     def _compact(self) -> None:
         used = np.zeros(len(self.V), bool)
@@ -503,49 +530,46 @@ class _Work:
         kept[p] = True
         return ~kept
 
-    def changed(self) -> list[str]:
-        c = self.counts
+    def changed(self) -> list[Sentence]:
         done = []
-        if c.get("welded_vertices"):
-            done.append(f"closed float-noise cracks at {_plural(c['welded_vertices'], 'vertex', 'vertices')}")
-        if c.get("holes_filled"):
-            done.append(f"filled {_plural(c['holes_filled'], 'hole')}")
-        if c.get("fragments_removed"):
-            done.append(f"removed {_plural(c['fragments_removed'], 'debris fragment')}")
-        if c.get("duplicates_removed"):
-            done.append(f"removed {_plural(c['duplicates_removed'], 'duplicate triangle')}")
-        if c.get("degenerate_removed"):
-            done.append(f"removed {_plural(c['degenerate_removed'], 'degenerate triangle')}")
-        if c.get("non_manifold_removed"):
-            done.append(f"removed {_plural(c['non_manifold_removed'], 'triangle')} on non-manifold edges")
-        if c.get("flipped_triangles"):
-            done.append(f"turned {_plural(c['flipped_triangles'], 'inverted triangle')} the right way")
+        for key, one, many in CHANGES:
+            n = self.counts.get(key)
+            if n:
+                done.append(one if n == 1 else Sentence(many.template, count=n))
         return done
 
-    def verdict(self) -> tuple[str, str]:
+    def verdict(self) -> tuple[str, list[Sentence]]:
+        """The verdict and its reason: one sentence, or (repaired) the list of what was done."""
         o, a = self.opts, self.after
         if a["triangles"] < o.min_triangles:
-            return "needs_rescan", (f"The scan has only {a['triangles']:,} usable triangles; "
-                                    f"a usable arch scan has at least {o.min_triangles:,}.")
+            return "needs_rescan", [Sentence("The scan has only %(triangles)s usable triangles; a usable arch scan has "
+                                             "at least %(minimum)s.", triangles=a["triangles"], minimum=o.min_triangles)]
         large = int((self.pieces >= o.pieces_max_area_fraction * self.pieces.max()).sum())
         if large > 1:
-            return "needs_rescan", (f"The scan is in {large} large separate pieces; an arch scan should be "
-                                    "one connected surface.")
+            return "needs_rescan", [Sentence("The scan is in %(pieces)s large separate pieces; an arch scan should be "
+                                             "one connected surface.", pieces=large)]
         if self.open_hole_length > o.missing_max_perimeter_fraction * self.diag:
-            return "needs_rescan", (
-                f"Large parts of the surface are missing: {_plural(self.open_holes, 'hole')} "
-                f"{'is' if self.open_holes == 1 else 'are'} too large to fill "
-                f"({self.open_hole_length:,.0f} mm of open edge besides the gum margin).")
+            length = int(round(self.open_hole_length))
+            if self.open_holes == 1:
+                return "needs_rescan", [Sentence(
+                    "Large parts of the surface are missing: 1 hole is too large to fill (%(length)s mm of open edge "
+                    "besides the gum margin).", length=length)]
+            return "needs_rescan", [Sentence(
+                "Large parts of the surface are missing: %(holes)s holes are too large to fill (%(length)s mm of "
+                "open edge besides the gum margin).", holes=self.open_holes, length=length)]
         if self.open_holes:
-            where = "that area" if self.open_holes == 1 else "those areas"
-            return "needs_rescan", (
-                f"The scan has {_plural(self.open_holes, 'hole')} that could not be filled safely (the largest "
-                f"is {self.largest_open_hole:,.1f} mm around); rescan {where}.")
+            largest = round(float(self.largest_open_hole), 1)
+            if self.open_holes == 1:
+                return "needs_rescan", [Sentence(
+                    "The scan has 1 hole that could not be filled safely (the largest is %(largest)s mm around); "
+                    "rescan that area.", largest=largest)]
+            return "needs_rescan", [Sentence(
+                "The scan has %(holes)s holes that could not be filled safely (the largest is %(largest)s mm "
+                "around); rescan those areas.", holes=self.open_holes, largest=largest)]
         done = self.changed()
         if done:
-            sentence = _sentence_list(done)
-            return "repaired", sentence[0].upper() + sentence[1:] + "."
-        return "ready", ""
+            return "repaired", done
+        return "ready", []
 
     def report(self, info: FileInfo, opts: RepairOptions) -> dict:
         def clean(stats):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import MeshRejected
+from .errors import MeshRejected, Phrase
 
 # A full-arch intraoral scan is 100k-1M triangles; 5M leaves room for lab scanners while keeping the
 # pipeline's memory (about 250 bytes per triangle) bounded.
@@ -66,21 +66,21 @@ def load_file(path, progress=None) -> RawMesh:
 # Sniffing
 
 _OTHER_FORMATS = [
-    (b"PK\x03\x04", "a ZIP archive"),
-    (b"PK\x05\x06", "an empty ZIP archive"),
-    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
-    (b"\xff\xd8\xff", "a JPEG image"),
-    (b"GIF87a", "a GIF image"),
-    (b"GIF89a", "a GIF image"),
-    (b"%PDF", "a PDF document"),
-    (b"\x1f\x8b", "a gzip-compressed file"),
-    (b"Rar!\x1a\x07", "a RAR archive"),
-    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
-    (b"RIFF", "a RIFF media file (e.g. WebP or WAV)"),
-    (b"II*\x00", "a TIFF image"),
-    (b"MM\x00*", "a TIFF image"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Microsoft Office document"),
-    (b"glTF", "a glTF (GLB) model"),
+    (b"PK\x03\x04", Phrase("a ZIP archive")),
+    (b"PK\x05\x06", Phrase("an empty ZIP archive")),
+    (b"\x89PNG\r\n\x1a\n", Phrase("a PNG image")),
+    (b"\xff\xd8\xff", Phrase("a JPEG image")),
+    (b"GIF87a", Phrase("a GIF image")),
+    (b"GIF89a", Phrase("a GIF image")),
+    (b"%PDF", Phrase("a PDF document")),
+    (b"\x1f\x8b", Phrase("a gzip-compressed file")),
+    (b"Rar!\x1a\x07", Phrase("a RAR archive")),
+    (b"7z\xbc\xaf\x27\x1c", Phrase("a 7-Zip archive")),
+    (b"RIFF", Phrase("a RIFF media file (e.g. WebP or WAV)")),
+    (b"II*\x00", Phrase("a TIFF image")),
+    (b"MM\x00*", Phrase("a TIFF image")),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", Phrase("an old Microsoft Office document")),
+    (b"glTF", Phrase("a glTF (GLB) model")),
 ]
 
 
@@ -90,18 +90,18 @@ def _describe_other(head: bytes) -> str | None:
         if head.startswith(magic):
             return what
     if len(head) >= 132 and head[128:132] == b"DICM":
-        return "a DICOM image"
+        return Phrase("a DICOM image")
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if text.startswith((b"<!doctype html", b"<html", b"<head", b"<body")) or b"<html" in text[:1024]:
-        return "an HTML page (perhaps an error page saved instead of the download)"
+        return Phrase("an HTML page (perhaps an error page saved instead of the download)")
     if text.startswith(b"<?xml") or text.startswith(b"<"):
-        return "an XML/HTML document"
+        return Phrase("an XML/HTML document")
     if text.startswith((b"{", b"[")) and _looks_textual(head):
-        return "a JSON document"
+        return Phrase("a JSON document")
     if _looks_textual(head) and re.search(rb"(?m)^\s*v\s+[-+.\d]", head) and re.search(rb"(?m)^\s*(f|vn|vt)\s", head):
-        return "an OBJ model (export the scan as STL or PLY instead)"
+        return Phrase("an OBJ model (export the scan as STL or PLY instead)")
     if text.startswith(b"off") and _looks_textual(head):
-        return "an OFF model (export the scan as STL or PLY instead)"
+        return Phrase("an OFF model (export the scan as STL or PLY instead)")
     return None
 
 
@@ -143,7 +143,7 @@ def _read(path: Path, load: bool, progress=None) -> RawMesh:
 
     other = _describe_other(head)
     if other:
-        raise MeshRejected(f"This file is {other}, not an STL or PLY scan.")
+        raise MeshRejected("This file is %(kind)s, not an STL or PLY scan.", kind=other)
     if head.startswith(b"ply"):
         raise MeshRejected("The PLY header is malformed: the first line must be exactly 'ply'.")
     if _looks_textual(head[:1024]):
@@ -151,16 +151,16 @@ def _read(path: Path, load: bool, progress=None) -> RawMesh:
             "This file is text but neither an ASCII STL (starting with 'solid') nor a PLY file (starting with 'ply')."
         )
     if announced is None:
-        raise MeshRejected(f"This file is too short ({size:,} bytes) to be an STL or PLY scan.")
+        raise MeshRejected("This file is too short (%(size)s bytes) to be an STL or PLY scan.", size=size)
     expected = 84 + 50 * announced
     if size < expected:
         raise MeshRejected(
-            f"Binary STL is truncated: the header announces {announced:,} triangles ({expected:,} bytes) "
-            f"but the file has {size:,} bytes."
+            "Binary STL is truncated: the header announces %(announced)s triangles (%(expected)s bytes) "
+            "but the file has %(size)s bytes.", announced=announced, expected=expected, size=size
         )
     raise MeshRejected(
-        f"Binary STL does not match its header: the header announces {announced:,} triangles "
-        f"({expected:,} bytes) but the file has {size:,} bytes."
+        "Binary STL does not match its header: the header announces %(announced)s triangles "
+        "(%(expected)s bytes) but the file has %(size)s bytes.", announced=announced, expected=expected, size=size
     )
 
 
@@ -168,25 +168,28 @@ def _read(path: Path, load: bool, progress=None) -> RawMesh:
 # STL
 
 
-def _check_triangle_count(n: int, what: str = "The scan") -> None:
+def _check_triangle_count(n: int, file_format: str) -> None:
+    """`file_format`: "STL" or "PLY" (names, the same in every language)."""
     if n == 0:
-        raise MeshRejected(f"{what} contains no triangles.")
+        raise MeshRejected("The %(format)s file contains no triangles.", format=file_format)
     if n > MAX_TRIANGLES:
         raise MeshRejected(
-            f"{what} has {n:,} triangles; SmilePass accepts at most {MAX_TRIANGLES:,} "
-            "(export it with less detail or decimate it in the scanner software)."
+            "The %(format)s file has %(triangles)s triangles; SmilePass accepts at most %(limit)s "
+            "(export it with less detail or decimate it in the scanner software).", format=file_format,
+            triangles=n, limit=MAX_TRIANGLES
         )
 
 
-def _nonfinite_message(count: int) -> str:
-    return (
-        f"The scan contains invalid coordinates (NaN or infinity) in {count:,} "
-        f"{'vertex' if count == 1 else 'vertices'}; export it again from the scanner software."
-    )
+def _nonfinite(count: int) -> MeshRejected:
+    if count == 1:
+        return MeshRejected("The scan contains invalid coordinates (NaN or infinity) in 1 vertex; export it again "
+                            "from the scanner software.")
+    return MeshRejected("The scan contains invalid coordinates (NaN or infinity) in %(count)s vertices; export it "
+                        "again from the scanner software.", count=count)
 
 
 def _read_binary_stl(path: Path, n: int, load: bool, progress=None) -> RawMesh:
-    _check_triangle_count(n, "The STL file")
+    _check_triangle_count(n, "STL")
     info = FileInfo("stl-binary", n, None, ".stl")
     corners = np.empty((3 * n, 3), np.float32) if load else None
     bad = 0
@@ -208,7 +211,7 @@ def _read_binary_stl(path: Path, n: int, load: bool, progress=None) -> RawMesh:
             if progress is not None:
                 progress(done / n)
     if bad:
-        raise MeshRejected(_nonfinite_message(bad))
+        raise _nonfinite(bad)
     return RawMesh(info, corners if load else np.empty((0, 3), np.float32), None)
 
 
@@ -259,12 +262,12 @@ def _read_ascii_stl(path: Path, size: int, load: bool, progress=None) -> RawMesh
         raise MeshRejected("The ASCII STL has a vertex line that does not hold three coordinates.")
     if n_vertices != 3 * n_facets:
         raise MeshRejected(
-            f"The ASCII STL is truncated or malformed: it has {n_vertices:,} vertex lines for "
-            f"{n_facets:,} facets (every facet needs exactly 3)."
+            "The ASCII STL is truncated or malformed: it has %(vertices)s vertex lines for "
+            "%(facets)s facets (every facet needs exactly 3).", vertices=n_vertices, facets=n_facets
         )
-    _check_triangle_count(n_facets, "The STL file")
+    _check_triangle_count(n_facets, "STL")
     if bad:
-        raise MeshRejected(_nonfinite_message(bad))
+        raise _nonfinite(bad)
     info = FileInfo("stl-ascii", n_facets, None, ".stl")
     corners = np.concatenate(chunks) if load else np.empty((0, 3), np.float32)
     return RawMesh(info, corners, None)
@@ -330,20 +333,22 @@ def _parse_ply_header(path: Path, head: bytes):
         words = line.split()
         if not words or words[0] in ("comment", "obj_info"):
             continue
-        bad = f"The PLY header is malformed: line {number} ('{line.strip()[:60]}') is not valid."
+        bad = MeshRejected("The PLY header is malformed: line %(number)s ('%(line)s') is not valid.", number=number,
+                           line=line.strip()[:60])
         if words[0] == "format":
             if len(words) != 3 or fmt is not None:
-                raise MeshRejected(bad)
+                raise bad
             if words[1] not in ("ascii", "binary_little_endian", "binary_big_endian"):
-                raise MeshRejected(f"The PLY format '{words[1][:40]}' is unknown (expected ascii or binary).")
+                raise MeshRejected("The PLY format '%(format)s' is unknown (expected ascii or binary).",
+                                   format=words[1][:40])
             fmt = words[1]
         elif words[0] == "element":
             if len(words) != 3 or not words[2].isdigit():
-                raise MeshRejected(bad)
+                raise bad
             elements.append(_Element(words[1], int(words[2]), []))
         elif words[0] == "property":
             if not elements:
-                raise MeshRejected(bad)
+                raise bad
             if len(words) == 3 and words[1] in _PLY_TYPES:
                 elements[-1].props.append(_Prop(words[2], _PLY_TYPES[words[1]]))
             elif (len(words) == 5 and words[1] == "list" and words[2] in _PLY_TYPES and words[3] in _PLY_TYPES
@@ -351,9 +356,9 @@ def _parse_ply_header(path: Path, head: bytes):
                   and (words[4] not in _INDEX_NAMES or _PLY_TYPES[words[3]][0] in "iu")):
                 elements[-1].props.append(_Prop(words[4], _PLY_TYPES[words[3]], _PLY_TYPES[words[2]]))
             else:
-                raise MeshRejected(bad)
+                raise bad
         else:
-            raise MeshRejected(bad)
+            raise bad
     if fmt is None:
         raise MeshRejected("The PLY header is malformed: it has no 'format' line.")
     return fmt, elements, header_len
@@ -382,10 +387,11 @@ def _ply_geometry_elements(elements):
 
 def _check_limits(vertex, face) -> None:
     if face.count > MAX_TRIANGLES:
-        _check_triangle_count(face.count, "The PLY file")
+        _check_triangle_count(face.count, "PLY")
     if vertex.count > MAX_VERTICES:
         raise MeshRejected(
-            f"The PLY file declares {vertex.count:,} vertices; SmilePass accepts at most {MAX_VERTICES:,}."
+            "The PLY file declares %(vertices)s vertices; SmilePass accepts at most %(limit)s.",
+            vertices=vertex.count, limit=MAX_VERTICES
         )
 
 
@@ -444,7 +450,7 @@ def _vertex_colors(records, names) -> np.ndarray | None:
 def _check_vertices(xyz: np.ndarray) -> None:
     finite = np.isfinite(xyz).all(axis=1)
     if not finite.all():
-        raise MeshRejected(_nonfinite_message(int((~finite).sum())))
+        raise _nonfinite(int((~finite).sum()))
 
 
 def _check_indices(idx: np.ndarray, n_vertices: int) -> None:
@@ -454,15 +460,16 @@ def _check_indices(idx: np.ndarray, n_vertices: int) -> None:
         first = int(rows[0])
         value = int(idx[first][bad[first]][0])
         raise MeshRejected(
-            f"The PLY file is corrupt: face {first:,} refers to vertex {value:,}, but the file has "
-            f"only {n_vertices:,} vertices ({len(rows):,} faces are affected)."
+            "The PLY file is corrupt: face %(face)s refers to vertex %(vertex)s, but the file has "
+            "only %(vertices)s vertices (%(affected)s faces are affected).", face=first, vertex=value,
+            vertices=n_vertices, affected=len(rows)
         )
 
 
-def _not_triangle_message(face_number: int, corners: int) -> str:
-    return (
-        f"The PLY file has faces that are not triangles (face {face_number:,} has {corners:,} corners); "
-        "export the scan as a triangle mesh."
+def _not_triangle(face_number: int, corners: int) -> MeshRejected:
+    return MeshRejected(
+        "The PLY file has faces that are not triangles (face %(face)s has %(corners)s corners); "
+        "export the scan as a triangle mesh.", face=face_number, corners=corners
     )
 
 
@@ -474,8 +481,9 @@ def _read_ply_binary(path, size, header_len, fmt, elements, vertex, face, index,
     if needed > available:
         counts = _declared(e for e in elements if e.name in ("vertex", "face"))
         raise MeshRejected(
-            f"The PLY file is truncated or its header is wrong: it declares {counts}, which need at least "
-            f"{needed:,} bytes, but the file has only {available:,} bytes of data."
+            "The PLY file is truncated or its header is wrong: it declares %(counts)s, which need at least "
+            "%(needed)s bytes, but the file has only %(available)s bytes of data.", counts=counts, needed=needed,
+            available=available
         )
 
     _check_limits(vertex, face)
@@ -498,12 +506,13 @@ def _read_ply_binary(path, size, header_len, fmt, elements, vertex, face, index,
                 counts = records["__n_" + index.name]
                 wrong = np.flatnonzero(counts != 3)
                 if len(wrong):
-                    raise MeshRejected(_not_triangle_message(int(wrong[0]), int(counts[wrong[0]])))
+                    raise _not_triangle(int(wrong[0]), int(counts[wrong[0]]))
                 del records, counts
             if end > size:
                 raise MeshRejected(
-                    f"The PLY file is truncated: its {element.name} element needs {element.count * dtype.itemsize:,} "
-                    f"bytes but only {max(size - offset, 0):,} remain."
+                    "The PLY file is truncated: its %(element)s element needs %(needed)s bytes but only "
+                    "%(remaining)s remain.", element=element.name, needed=element.count * dtype.itemsize,
+                    remaining=max(size - offset, 0)
                 )
             if element is vertex or element is face:
                 records = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=(element.count,)) \
@@ -515,7 +524,7 @@ def _read_ply_binary(path, size, header_len, fmt, elements, vertex, face, index,
                     counts = records["__n_" + index.name]
                     wrong = np.flatnonzero(counts != 3)
                     if len(wrong):
-                        raise MeshRejected(_not_triangle_message(int(wrong[0]), int(counts[wrong[0]])))
+                        raise _not_triangle(int(wrong[0]), int(counts[wrong[0]]))
                     idx = np.array(records[index.name], dtype=np.int64).reshape(-1, 3)
                     del counts
                 del records
@@ -543,10 +552,11 @@ def _fixed_record_dtype(f, offset, element, order, size):
                 f.seek(pos)
                 raw = f.read(ct.itemsize)
                 if len(raw) < ct.itemsize:
-                    raise MeshRejected(f"The PLY file is truncated inside its {element.name} element.")
+                    raise MeshRejected("The PLY file is truncated inside its %(element)s element.",
+                                       element=element.name)
                 n = int(np.frombuffer(raw, ct)[0])
             if element.name == "face" and p.name in _INDEX_NAMES and n != 3:
-                raise MeshRejected(_not_triangle_message(0, n))
+                raise _not_triangle(0, n)
             fields.append(("__n_" + p.name, ct))
             fields.append((p.name, np.dtype(order + p.type), (n,)))
             pos += ct.itemsize + n * np.dtype(p.type).itemsize
@@ -556,8 +566,8 @@ def _fixed_record_dtype(f, offset, element, order, size):
     try:
         dtype = np.dtype(fields)
     except (ValueError, TypeError):
-        raise MeshRejected(f"The PLY header is malformed: the {element.name} element has repeated property names.") \
-            from None
+        raise MeshRejected("The PLY header is malformed: the %(element)s element has repeated property names.",
+                           element=element.name) from None
     has_lists = any(p.is_list for p in element.props)
     if not has_lists or element.count == 0:
         return dtype
@@ -577,8 +587,8 @@ def _fixed_record_dtype(f, offset, element, order, size):
 def _skip_variable_element(f, offset, element, order, size) -> int:
     if element.count > 100_000:
         raise MeshRejected(
-            f"The PLY file has a large '{element.name}' element with lists of varying length, "
-            "which SmilePass does not read."
+            "The PLY file has a large '%(element)s' element with lists of varying length, "
+            "which SmilePass does not read.", element=element.name
         )
     pos = offset
     for _ in range(element.count):
@@ -588,12 +598,14 @@ def _skip_variable_element(f, offset, element, order, size) -> int:
                 f.seek(pos)
                 raw = f.read(ct.itemsize)
                 if len(raw) < ct.itemsize:
-                    raise MeshRejected(f"The PLY file is truncated inside its {element.name} element.")
+                    raise MeshRejected("The PLY file is truncated inside its %(element)s element.",
+                                       element=element.name)
                 pos += ct.itemsize + int(np.frombuffer(raw, ct)[0]) * np.dtype(p.type).itemsize
             else:
                 pos += np.dtype(p.type).itemsize
         if pos > size:
-            raise MeshRejected(f"The PLY file is truncated inside its {element.name} element.")
+            raise MeshRejected("The PLY file is truncated inside its %(element)s element.",
+                                       element=element.name)
     return pos
 
 
@@ -617,8 +629,8 @@ def _read_ply_ascii(path, size, header_len, elements, vertex, face, index, load)
     if needed > available:
         counts = _declared(elements)
         raise MeshRejected(
-            f"The PLY file is truncated or its header is wrong: it declares {counts} (one line each), "
-            f"but it has only {available:,} lines of data."
+            "The PLY file is truncated or its header is wrong: it declares %(counts)s (one line each), "
+            "but it has only %(available)s lines of data.", counts=counts, available=available
         )
     _check_limits(vertex, face)
     xyz = colors = idx = None
@@ -650,7 +662,7 @@ def _read_ply_ascii(path, size, header_len, elements, vertex, face, index, load)
                 counts = table[:, col]
                 wrong = np.flatnonzero(counts != 3)
                 if len(wrong):
-                    raise MeshRejected(_not_triangle_message(int(wrong[0]), int(counts[wrong[0]])))
+                    raise _not_triangle(int(wrong[0]), int(counts[wrong[0]]))
                 raw_idx = table[:, col + 1:col + 4]
                 if (raw_idx != np.round(raw_idx)).any():
                     raise MeshRejected("The PLY file is corrupt: a face has a vertex index that is not a whole number.")
@@ -680,17 +692,19 @@ def _loadtxt(lines, element, width, count_column=None) -> np.ndarray:
         words = line.split()
         if count_column is not None and len(words) > count_column and words[count_column].isdigit() \
                 and int(words[count_column]) != 3:
-            raise MeshRejected(_not_triangle_message(number, int(words[count_column])))
+            raise _not_triangle(number, int(words[count_column]))
         if len(words) != width:
             raise MeshRejected(
-                f"The PLY file is malformed: {element.name} line {number + 1:,} has {len(words)} values "
-                f"where the header describes {width}."
+                "The PLY file is malformed: %(element)s line %(line)s has %(values)s values "
+                "where the header describes %(width)s.", element=element.name, line=number + 1, values=len(words),
+                width=width
             )
         try:
             [float(w) for w in words]
         except ValueError:
             raise MeshRejected(
-                f"The PLY file is malformed: {element.name} line {number + 1:,} contains something "
-                "that is not a number."
+                "The PLY file is malformed: %(element)s line %(line)s contains something "
+                "that is not a number.", element=element.name, line=number + 1
             ) from None
-    raise MeshRejected(f"The PLY file is malformed: its {element.name} data does not match the header.")
+    raise MeshRejected("The PLY file is malformed: its %(element)s data does not match the header.",
+                       element=element.name)
