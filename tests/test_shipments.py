@@ -115,3 +115,31 @@ def test_phases_shipped_together_are_one_tracker(clinician, support):
     assert in_db(lambda: Shipment.select().where(Shipment.case == case.id).count()) == 1
     with pytest.raises(shipments.ShipmentRefused):
         make_shipment(case, phases="   ")
+
+
+def test_staff_set_and_clear_the_carriers_date_of_a_shipment_in_transit(tracker, support, clinician):
+    url = f"/cases/shipments/{tracker.id}/carrier-date"
+    page = f"/cases/shipments/{tracker.id}"
+    support.get(page)
+    # Not in transit yet: refused with the reason, nothing stored.
+    refused = support.post(url, {"carrier_eta": "2026-11-26"})
+    assert refused.status_code == 422 and "in transit" in refused.get_data(as_text=True)
+    in_db(lambda: shipments.advance(tracker, user(SAM), carrier="UPS", tracking_number="1Z"))
+    assert 'action="/cases/shipments/%d/carrier-date"' % tracker.id in support.get(page).get_data(as_text=True)
+
+    assert support.post(url, {"carrier_eta": "2026-11-26"}).status_code == 303
+    assert reload(Shipment, tracker.id).carrier_eta == dt.date(2026, 11, 26)
+    fragment = support.post(url, {"carrier_eta": "2026-11-27"}, htmx=True)
+    assert fragment.status_code == 200 and "2026-11-27" in fragment.get_data(as_text=True)
+    assert "<html" not in fragment.get_data(as_text=True)
+    assert support.post(url, {"carrier_eta": ""}).status_code == 303
+    assert in_db(lambda: shipments.estimate(reload(Shipment, tracker.id)))[0] == "window"
+    details = in_db(lambda: [a.detail for a in AuditLog.select().where(AuditLog.action == "shipment_eta")
+                             .order_by(AuditLog.id)])
+    assert details == ["carrier date 2026-11-26", "carrier date 2026-11-27", "carrier date cleared"]
+
+    # The treating clinician sees the date but cannot set it; a form without the token is refused.
+    assert "carrier-date" not in clinician.get(page).get_data(as_text=True)
+    assert clinician.post(url, {"carrier_eta": "2026-12-01"}).status_code == 404
+    assert support.post(url, {"carrier_eta": "2026-12-01"}, csrf=False).status_code == 400
+    assert reload(Shipment, tracker.id).carrier_eta is None

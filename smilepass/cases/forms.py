@@ -38,6 +38,11 @@ class TransitForm(FlaskForm):
     carrier_eta = DateField(lazy_gettext("Carrier's delivery date"), validators=[Optional()])
 
 
+class CarrierDateForm(FlaskForm):
+    """The carrier's date for a shipment already in transit (often known only after pick-up)."""
+    carrier_eta = DateField(lazy_gettext("Carrier's delivery date"), validators=[Optional()])
+
+
 class ReopenForm(FlaskForm):
     reason = TextAreaField(lazy_gettext("Reason"), validators=[DataRequired(lazy_gettext("Write why.")), Length(max=1000)])
 

@@ -9,11 +9,11 @@ from flask_login import current_user, login_required
 
 from ..htmx import is_htmx, page_or_block, see_other
 from . import bp, shipments_bp
-from .forms import ImportForm, PlainForm, ReopenForm, TransitForm
+from .forms import CarrierDateForm, ImportForm, PlainForm, ReopenForm, TransitForm
 from .lookup import acting_user, int_arg, shipment_or_404, staff_only, tracker
 from .models import Holiday, PatientLink, Shipment, ShipmentState
 from .shipment_listing import STATE_SLUGS, shipment_page
-from .shipments import ShipmentRefused, advance, create_link, reopen, revoke_link
+from .shipments import ShipmentRefused, advance, create_link, reopen, revoke_link, set_carrier_eta
 from .tracking_import import ImportError_, apply_import, parse_import
 
 SHIPMENT = "cases/shipment.html"
@@ -21,12 +21,14 @@ SHIPMENTS = "cases/shipments.html"
 IMPORT = "cases/import.html"
 
 
-def _shipment_context(shipment: Shipment, error=None, transit_form=None, reopen_form=None, new_link=None):
+def _shipment_context(shipment: Shipment, error=None, transit_form=None, reopen_form=None, new_link=None,
+                      eta_form=None):
     return {
         "t": tracker(shipment, Holiday.dates()),
         "case": shipment.case,
         "error": error,
         "transit_form": transit_form or TransitForm(formdata=None),
+        "eta_form": eta_form or CarrierDateForm(formdata=None, carrier_eta=shipment.carrier_eta),
         "reopen_form": reopen_form or ReopenForm(formdata=None),
         "plain_form": PlainForm(formdata=None),
         "new_link": new_link,
@@ -67,6 +69,24 @@ def advance_shipment(shipment_id: int):
                 tracking_number=form.tracking_number.data, carrier_eta=form.carrier_eta.data)
     except ShipmentRefused as exc:
         return _shipment_response(found, status=422, transit_form=form, error=str(exc))
+    return _after_shipment_change(found)
+
+
+@bp.post("/shipments/<int:shipment_id>/carrier-date")
+@login_required
+def carrier_date(shipment_id: int):
+    """Set or clear the carrier's delivery date of a shipment in transit (clearing brings the
+    estimated window back)."""
+    found = shipment_or_404(shipment_id)
+    staff_only()
+    form = CarrierDateForm()
+    if not form.validate_on_submit():
+        return _shipment_response(found, status=422, eta_form=form, error=gettext("Check the fields below."))
+    if found.state != ShipmentState.IN_TRANSIT.value:
+        return _shipment_response(found, status=422, eta_form=form,
+                                  error=gettext("The carrier's date applies while the shipment is in transit."))
+    if form.carrier_eta.data != found.carrier_eta:
+        set_carrier_eta(found, acting_user(), form.carrier_eta.data)
     return _after_shipment_change(found)
 
 
