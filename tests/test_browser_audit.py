@@ -18,7 +18,7 @@ CLINICIAN = "dr.ada@clinic.test"
 
 
 def open_audit_log(page):
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Audit log").click()
+    page.get_by_role("navigation", name="Administration").get_by_role("link", name="Audit log").click()
     page.wait_for_url(re.compile(r"/admin/audit"))
 
 
