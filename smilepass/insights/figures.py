@@ -170,22 +170,23 @@ def sla(n: Numbers) -> Figure:
                    for label, s in targets], chart)
 
 
+def _counts(key: str, title: str, description: str, label_header: str, value_header: str, rows: list,
+            colour: str = charts.BRAND) -> Figure:
+    """A figure of one count per label: horizontal bars, and the same rows as its table and CSV."""
+    chart = charts.bars([r[0] for r in rows], [Series(value_header, [r[1] for r in rows], colour)], fmt=count)
+    return Figure(key, title, description, [label_header, value_header], rows, chart)
+
+
 def backlog_status(n: Numbers) -> Figure:
-    rows = [[Status(status).label, total] for status, total in n.backlog_status.items()]
-    chart = charts.bars([r[0] for r in rows], [Series(gettext("Tickets"), [r[1] for r in rows], charts.BRAND)],
-                        fmt=count)
-    return Figure("backlog-status", gettext("Backlog by status"),
-                  gettext("Unresolved tickets today, whatever the date range."),
-                  [gettext("Status"), gettext("Tickets")], rows, chart)
+    return _counts("backlog-status", gettext("Backlog by status"),
+                   gettext("Unresolved tickets today, whatever the date range."), gettext("Status"),
+                   gettext("Tickets"), [[Status(status).label, total] for status, total in n.backlog_status.items()])
 
 
 def backlog_category(n: Numbers) -> Figure:
-    rows = [[category_label(category), total] for category, total in n.backlog_category]
-    chart = charts.bars([r[0] for r in rows], [Series(gettext("Tickets"), [r[1] for r in rows], charts.BRAND)],
-                        fmt=count)
-    return Figure("backlog-category", gettext("Backlog by category"),
-                  gettext("Unresolved tickets today, whatever the date range."),
-                  [gettext("Category"), gettext("Tickets")], rows, chart)
+    return _counts("backlog-category", gettext("Backlog by category"),
+                   gettext("Unresolved tickets today, whatever the date range."), gettext("Category"),
+                   gettext("Tickets"), [[category_label(category), total] for category, total in n.backlog_category])
 
 
 def escalations(n: Numbers) -> Figure:
@@ -202,33 +203,27 @@ def escalations(n: Numbers) -> Figure:
 
 
 def scans(n: Numbers) -> Figure:
-    outcomes = n.scans
-    rows = [[str(OUTCOME_LABELS[key]), outcomes[key]] for key in metrics.SCAN_OUTCOMES]
-    chart = charts.bars([r[0] for r in rows], [Series(gettext("Scans"), [r[1] for r in rows], charts.BRAND)],
-                        fmt=count)
-    for rect, key in zip(chart.rects, metrics.SCAN_OUTCOMES):
+    figure = _counts("scans", gettext("Scans uploaded, repaired and needing a rescan"),
+                     gettext("Scans uploaded in the range, by the outcome of their latest repair."),
+                     gettext("Outcome"), gettext("Scans"),
+                     [[str(OUTCOME_LABELS[key]), n.scans[key]] for key in metrics.SCAN_OUTCOMES])
+    for rect, key in zip(figure.chart.rects, metrics.SCAN_OUTCOMES):
         rect.fill = OUTCOME_COLOURS[key]
-    return Figure("scans", gettext("Scans uploaded, repaired and needing a rescan"),
-                  gettext("Scans uploaded in the range, by the outcome of their latest repair."),
-                  [gettext("Outcome"), gettext("Scans")], rows, chart)
+    return figure
 
 
 def defects(n: Numbers) -> Figure:
-    rows = [[str(DEFECT_LABELS[kind]), total] for kind, total in n.defects]
-    chart = charts.bars([r[0] for r in rows], [Series(gettext("Scans"), [r[1] for r in rows], charts.WARN)],
-                        fmt=count)
-    return Figure("defects", gettext("Most common scan defects"),
-                  gettext("Of the scans uploaded in the range and checked, how many had each kind of defect."),
-                  [gettext("Defect"), gettext("Scans")], rows, chart)
+    return _counts("defects", gettext("Most common scan defects"),
+                   gettext("Of the scans uploaded in the range and checked, how many had each kind of defect."),
+                   gettext("Defect"), gettext("Scans"),
+                   [[str(DEFECT_LABELS[kind]), total] for kind, total in n.defects], charts.WARN)
 
 
 def cases(n: Numbers) -> Figure:
-    rows = [[_case_state_label(state), total] for state, total in n.cases.items()]
-    chart = charts.bars([r[0] for r in rows], [Series(gettext("Cases"), [r[1] for r in rows], charts.BRAND)],
-                        fmt=count)
-    return Figure("cases", gettext("Cases by tracker state"),
-                  gettext("All cases today, by the state of their newest shipment, whatever the date range."),
-                  [gettext("Tracker state"), gettext("Cases")], rows, chart)
+    return _counts("cases", gettext("Cases by tracker state"),
+                   gettext("All cases today, by the state of their newest shipment, whatever the date range."),
+                   gettext("Tracker state"), gettext("Cases"),
+                   [[_case_state_label(state), total] for state, total in n.cases.items()])
 
 
 def delivery(n: Numbers) -> Figure:
