@@ -27,7 +27,7 @@ bench: DEBS += wrk
 # from the environment or the command line (make run PORT=8000) to the
 # scripts, and exporting an unset one would pass it on as empty.
 
-.PHONY: help setup system-deps run migrate worker test bench clean translations
+.PHONY: help setup system-deps run migrate worker test lint bench clean translations
 
 help:
 	@echo 'make setup    install Debian packages, .venv, npm packages, $(HTMX)'
@@ -36,6 +36,7 @@ help:
 	@echo 'make worker   run one RQ worker (uses REDIS_URL)'
 	@echo 'make test     setup + Chromium, then pytest on SQLite and on PostgreSQL'
 	@echo '              (PYTEST_ARGS="-k auth -x" passes arguments to pytest)'
+	@echo 'make lint     ruff: style, import order and likely bugs (make test runs it first)'
 	@echo 'make bench    setup + wrk, then bench/web.py'
 	@echo 'make translations  re-extract marked strings and update the catalogues (then translate the new ones)'
 	@echo 'make clean    remove .venv, node_modules and static/vendor (keeps instance/)'
@@ -77,6 +78,9 @@ $(HTMX): node_modules/.installed
 	mkdir -p $(@D)
 	cp node_modules/htmx.org/dist/htmx.min.js $@
 
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+
 migrate: $(VENV)/.installed
 	$(BIN)/flask --app app migrate
 
@@ -86,7 +90,8 @@ run: setup migrate
 worker: $(VENV)/.installed
 	@exec $(BIN)/python -m workers.worker
 
-test: setup
+# Lint first: a finding fails the run before the tests start.
+test: setup lint
 	@exec bash scripts/test.sh
 
 bench: setup

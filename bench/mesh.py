@@ -35,8 +35,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from smilepass.mesh.readers import load_file  # noqa: E402
-from smilepass.mesh.topology import (  # noqa: E402
-    Edges, boundary_loop_sizes, duplicate_face_mask, face_shape, manifold_components)
+from smilepass.mesh.topology import Edges, boundary_loop_sizes, duplicate_face_mask, face_shape, manifold_components  # noqa: E402
 from smilepass.mesh.weld import weld_exact  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "testdata" / "meshes"

@@ -8,6 +8,17 @@
 -- done() prints one line, "BENCH {json}", that bench/web.py parses. Latency numbers from wrk
 -- are in microseconds; we report milliseconds.
 
+-- With BENCH_BODY_FILE set, every request is a POST of that file's bytes, sent with the
+-- Content-Type in BENCH_CONTENT_TYPE (the write-load row: a new request with a screenshot).
+local body_file = os.getenv("BENCH_BODY_FILE")
+if body_file then
+  local f = assert(io.open(body_file, "rb"))
+  wrk.method = "POST"
+  wrk.body = f:read("*a")
+  f:close()
+  wrk.headers["Content-Type"] = os.getenv("BENCH_CONTENT_TYPE")
+end
+
 function init(args)
   if #args == 0 then
     return  -- no request() defined: wrk keeps its static request

@@ -6,6 +6,8 @@
 Builds a throwaway instance with demo data, serves it with gunicorn, signs in as a clinician and
 as support staff, drives each URL with wrk (bench/p95.lua) and prints req/s, p95 latency and the
 ratio to /healthz, with the goals: table partial >= 35 %, full page >= 20 % of /healthz req/s.
+The write-load row files new requests with a screenshot each (POST, --connections at once): new
+requests per second, with any error counted; run it with --database-url for PostgreSQL.
 Practice Insights is timed one request at a time as well (goal: under 300 ms of server time).
 It only reports: exit 0 whether or not the goals are met (2 when wrk is missing).
 """
@@ -19,11 +21,13 @@ import resource
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.parse
+import zlib
 from http.cookies import SimpleCookie
 from pathlib import Path
 
@@ -142,17 +146,70 @@ def check(port, path, cookie, kind):
     return new_cookie
 
 
-def run_wrk(args, port, path, cookie, kind, rotate, duration=None):
+def run_wrk(args, port, path, cookie, kind, rotate, duration=None, post=None):
+    """post: (file with the request body, its Content-Type) to send POSTs instead of GETs."""
+    env = {**os.environ, "BENCH_BODY_FILE": str(post[0]), "BENCH_CONTENT_TYPE": post[1]} if post else None
     cmd = ["wrk", f"--threads={args.threads}", f"--connections={args.connections}",
            f"--duration={duration or args.duration}s",
            "--timeout=10s", "--script", str(LUA), "-H", f"User-Agent: {USER_AGENT}"]
     cmd += ["-H", f"Cookie: {cookie}"] if cookie else []
     cmd += ["-H", "HX-Request: true"] if kind == "partial" else []
     cmd += [f"http://127.0.0.1:{port}{path}"] + (["--", *rotate] if rotate else [])
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    line = next((l for l in out.splitlines() if l.startswith("BENCH ")), None)
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
+    line = next((row for row in out.splitlines() if row.startswith("BENCH ")), None)
     assert line, f"no BENCH line from wrk:\n{out}"
     return json.loads(line[len("BENCH "):])
+
+
+def new_request_form(port, cookie, workdir):
+    """The body of one New Request POST with a small PNG screenshot, written to a file for wrk, and
+    its Content-Type; the session's CSRF token is valid for every request of the run."""
+    status, _, cookie, html = request(port, "/support/", cookie)
+    token = CSRF_META.search(html)
+    assert status == 200 and token, f"/support/: HTTP {status}, CSRF meta found: {bool(token)}"
+    png = (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0))
+           + _png_chunk(b"IDAT", zlib.compress(b"".join(b"\x00" + b"\x40\x80\xc0" * 8 for _ in range(8))))
+           + _png_chunk(b"IEND", b""))
+    boundary = "benchboundary7e3f"
+    fields = {"csrf_token": token.group(1), "title": "Bench: tray does not fit",
+              "description": "Filed by bench/web.py to time new requests.", "priority": "1",
+              "category": "Scan & File Validation"}
+    body = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+                    for name, value in fields.items())
+    body += (f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="shot.png"\r\n'
+             "Content-Type: image/png\r\n\r\n").encode() + png + f"\r\n--{boundary}--\r\n".encode()
+    path = Path(workdir) / "new-request.body"
+    path.write_bytes(body)
+    return cookie, (path, f"multipart/form-data; boundary={boundary}")
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def check_post(port, cookie, post):
+    """One POST as wrk will send it: it must be accepted (303 to the new request), not refused."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("POST", "/support/tickets", body=Path(post[0]).read_bytes(),
+                 headers={"User-Agent": USER_AGENT, "Cookie": cookie, "Content-Type": post[1]})
+    resp = conn.getresponse()
+    resp.read()
+    conn.close()
+    assert resp.status == 303, f"POST /support/tickets: HTTP {resp.status} (not accepted)"
+
+
+def measure_writes(args, port, cookie, master_pid, workdir):
+    """The write-load row: new requests with a screenshot, --connections at once."""
+    cookie, post = new_request_form(port, cookie, workdir)
+    check_post(port, cookie, post)
+    label = f"new request + screenshot x{args.connections}"
+    print(f"  wrk {args.duration}s  {label:<32} clinician", flush=True)
+    busy0, ours0, t0 = *cpu_seconds(master_pid), time.monotonic()
+    result = run_wrk(args, port, "/support/tickets", cookie, "write", (), post=post)
+    busy1, ours1, t1 = *cpu_seconds(master_pid), time.monotonic()
+    other = max(0.0, (busy1 - busy0) - (ours1 - ours0)) / ((t1 - t0) * (os.cpu_count() or 1))
+    return {"endpoint": label, "user": "clinician", "kind": "write", "path": "/support/tickets", "rotate": [],
+            "other_cpu": round(other, 3), **result}
 
 
 def cpu_seconds(master_pid):
@@ -225,7 +282,7 @@ def insights_server_times(port, cookies):
     return rows
 
 
-def measure(args, port, cookies, master_pid):
+def measure(args, port, cookies, master_pid, workdir):
     run_wrk(args, port, "/healthz", "", "hello", (), duration=2)  # warm-up: first-request costs, caches
     rows = []
     for label, user, kind, path, rotate in plan():
@@ -242,6 +299,8 @@ def measure(args, port, cookies, master_pid):
         other = max(0.0, (busy1 - busy0) - (ours1 - ours0)) / ((t1 - t0) * (os.cpu_count() or 1))
         rows.append({"endpoint": label, "user": user, "kind": kind, "path": path, "rotate": list(rotate),
                      "other_cpu": round(other, 3), **result})
+    # Writes last but one: the tickets they add must not change what the read rows measured.
+    rows.insert(len(rows) - 1, measure_writes(args, port, cookies["clinician"], master_pid, workdir))
     hello = (rows[0]["rps"] + rows[-1]["rps"]) / 2
     for row in rows:
         row["ratio"] = row["rps"] / hello
@@ -305,7 +364,7 @@ def main():
               f"{args.connections} connections, {args.duration} s per run; {os.cpu_count()} CPUs")
         cookies = {user: sign_in(port, email) for user, email in [*USERS.items(), INSIGHTS_USER]}
         insights = insights_server_times(port, cookies)
-        rows, hello = measure(args, port, cookies, proc.pid)
+        rows, hello = measure(args, port, cookies, proc.pid, instance)
         report(rows, hello, demo_s, args)
         save(rows, {"migrate_s": migrate_s, "demo_s": demo_s, "hello_rps": hello, "insights_server_ms": insights},
              args)

@@ -2,6 +2,7 @@
 Generated with `pwmigrate generate`, plus the backfill."""
 from peewee import *
 
+
 def up(migrator, db):
     class User(Model):
         class Meta:

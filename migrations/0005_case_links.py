@@ -3,6 +3,7 @@ Generated with `pwmigrate generate`; the scan's ticket becoming optional was add
 diff does not see nullability changes). Python-side defaults (updated_at) need no column default."""
 from peewee import *
 
+
 def up(migrator, db):
     class Case(Model):
         class Meta:

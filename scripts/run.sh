@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Start SmilePass in the foreground: Redis (only if none is available),
-# one RQ worker and the gunicorn web server. `make run` calls this after
+# an RQ worker for the `default` queue (mail, sweeps, SLA), separate RQ
+# workers for the `scans` queue (so that a long repair never holds up the
+# rest), `rq cron` and the gunicorn web server. `make run` calls this after
 # installing everything and applying migrations.
 #
 # Environment:
@@ -8,6 +10,8 @@
 #                here when nothing answers there
 #   PORT         web port on 127.0.0.1 (default 5000)
 #   WEB_WORKERS  gunicorn worker processes (default 2)
+#   SCAN_WORKERS scan repair workers (default: one per spare core, i.e. the
+#                number of cores less one, at least 1)
 #
 # Ctrl-C (or SIGTERM, SIGHUP) stops everything this script started, and only that.
 # If any of them dies on its own, the rest are stopped and the exit is 1.
@@ -17,12 +21,15 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 
-PORT=${PORT:-5000}
+# Exported: the worker and the web server build mail links from it (unless SMILEPASS_BASE_URL is set).
+export PORT=${PORT:-5000}
 WEB_WORKERS=${WEB_WORKERS:-2}
+SCAN_WORKERS=${SCAN_WORKERS:-$(($(nproc) > 1 ? $(nproc) - 1 : 1))}
 VENV=.venv
 
 REDIS_PID=
 WORKER_PID=
+SCAN_PIDS=()
 CRON_PID=
 WEB_PID=
 stop_requested=
@@ -43,9 +50,24 @@ ensure_redis() {
     export REDIS_URL=redis://127.0.0.1:6379/0
 }
 
-start_worker() {
-    spawn "$VENV/bin/python" -m workers.worker
+# One worker for mail, sweeps and SLA jobs; scan repairs (which can take
+# minutes) get workers of their own.
+start_workers() {
+    local n
+    spawn "$VENV/bin/python" -m workers.worker default
     WORKER_PID=$SPAWNED_PID
+    for ((n = 0; n < SCAN_WORKERS; n++)); do
+        spawn "$VENV/bin/python" -m workers.worker scans
+        SCAN_PIDS+=("$SPAWNED_PID")
+    done
+    log "workers: 1 for default, $SCAN_WORKERS for scans"
+}
+
+# True while every scan worker runs.
+scan_workers_alive() {
+    local pid
+    for pid in "${SCAN_PIDS[@]}"; do alive "$pid" || return 1; done
+    return 0
 }
 
 # Periodic jobs (workers/cron.py): e.g. the outbox sweep that re-sends mail
@@ -67,8 +89,18 @@ start_web() {
 stop_all() {
     trap - EXIT
     trap '' INT TERM HUP
-    stop_pids "$WEB_PID" "$WORKER_PID" "$CRON_PID"
+    stop_pids "$WEB_PID" "$WORKER_PID" "${SCAN_PIDS[@]}" "$CRON_PID"
     stop_pids "$REDIS_PID"
+}
+
+# Where mail goes, as the app decides it (smilepass/config.py): without SMTP_HOST it waits in the outbox.
+mail_destination() {
+    if [ -n "${SMTP_HOST:-}" ]; then
+        echo "Mail is sent through the SMTP server $SMTP_HOST:${SMTP_PORT:-25}."
+    else
+        echo "Mail is kept in the outbox (no SMTP_HOST): read it under Administration → Outbox."
+    fi
+    echo "  Links in mails start with ${SMILEPASS_BASE_URL:-http://127.0.0.1:$PORT}."
 }
 
 # Print where to go once gunicorn really listens, so the URL is not shown
@@ -80,6 +112,7 @@ announce_when_up() {
             cat >&2 <<EOF
 
   SmilePass is running at http://127.0.0.1:$PORT/
+  $(mail_destination)
   First time? Create an admin account in another terminal:
       $VENV/bin/flask --app app users create you@clinic.example --role admin
   Press Ctrl-C to stop.
@@ -88,7 +121,7 @@ EOF
             return
         fi
         [ -n "$stop_requested" ] && return
-        alive "$WEB_PID" && alive "$WORKER_PID" && alive "$CRON_PID" || return
+        alive "$WEB_PID" && alive "$WORKER_PID" && scan_workers_alive && alive "$CRON_PID" || return
         sleep 0.1
     done
     warn "nothing listens on 127.0.0.1:$PORT after 30 s"
@@ -99,6 +132,7 @@ dead_children() {
     local names=()
     alive "$WEB_PID" || names+=(gunicorn)
     alive "$WORKER_PID" || names+=(worker)
+    scan_workers_alive || names+=("scan worker")
     alive "$CRON_PID" || names+=("rq cron")
     [ -z "$REDIS_PID" ] || alive "$REDIS_PID" || names+=(redis-server)
     echo "${names[*]}"
@@ -106,6 +140,7 @@ dead_children() {
 
 main() {
     [ -x "$VENV/bin/gunicorn" ] || die "$VENV is not set up: run 'make setup' first"
+    [[ $SCAN_WORKERS =~ ^[1-9][0-9]*$ ]] || die "SCAN_WORKERS must be a whole number of at least 1"
 
     # Set before anything starts, so an early Ctrl-C still cleans up.
     # HUP too: closing the terminal must not leave orphans behind.
@@ -114,7 +149,7 @@ main() {
 
     ensure_redis
     if [ -z "$stop_requested" ]; then
-        start_worker
+        start_workers
         start_cron
         start_web
         announce_when_up
@@ -122,9 +157,10 @@ main() {
 
     # Sleep until a child exits or a signal arrives (the trap makes
     # `wait -n` return early, which is exactly what we want).
-    local children=("$WEB_PID" "$WORKER_PID" "$CRON_PID")
+    local children=("$WEB_PID" "$WORKER_PID" "${SCAN_PIDS[@]}" "$CRON_PID")
     if [ -n "$REDIS_PID" ]; then children+=("$REDIS_PID"); fi
-    while [ -z "$stop_requested" ] && alive "$WEB_PID" && alive "$WORKER_PID" && alive "$CRON_PID" &&
+    while [ -z "$stop_requested" ] && alive "$WEB_PID" && alive "$WORKER_PID" && scan_workers_alive &&
+        alive "$CRON_PID" &&
         { [ -z "$REDIS_PID" ] || alive "$REDIS_PID"; }; do
         wait -n "${children[@]}" || true
     done

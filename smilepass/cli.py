@@ -4,7 +4,10 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from . import audit, db
-from .users import BadPassword, UserExists, create_user
+from .auth.users import BadPassword, UserExists, create_user
+from .backup import BackupError, create_backup, restore_backup
+from .demo import make_demo, make_demo_cases
+from .stewardship.reapply import reapply
 
 
 def register(app: Flask) -> None:
@@ -53,8 +56,6 @@ def create_user_command(email, role, name, password):
 @click.option("--password", default="demo-pass-2026", show_default=True, help="Password of every demo account.")
 def demo_command(ticket_count, clinicians, case_count, password):
     """Fill the database with realistic demo users, tickets and cases."""
-    from .demo import make_demo, make_demo_cases
-
     with db.database.connection_context():
         summary = make_demo(ticket_count, clinicians, password)
         if case_count:
@@ -69,8 +70,6 @@ def demo_command(ticket_count, clinicians, case_count, password):
 def backup_command(path):
     """Write one archive to PATH (a .tar, gzipped when it ends in .gz): a consistent database snapshot,
     every stored file and a manifest with their hashes, while the app keeps running."""
-    from .backup import BackupError, create_backup
-
     try:
         report = create_backup(current_app.config["DATABASE_URL"], current_app.config["UPLOAD_DIR"], path)
     except BackupError as exc:
@@ -87,8 +86,6 @@ def backup_command(path):
 def restore_command(path, force):
     """Restore a backup archive into this instance's database and upload folder, then migrate it.
     Stop the web server and workers of this instance first."""
-    from .backup import BackupError, restore_backup
-
     # The restore opens its own connections; one the app holds must not see the file replaced.
     if not db.database.is_closed():
         db.database.close()
@@ -102,8 +99,6 @@ def restore_command(path, force):
     click.echo("\n".join(report.lines()))
     # After the migrations (the erasure code needs today's schema): an erasure made after the
     # backup was taken must not come back with it.
-    from .stewardship.ledger import reapply
-
     try:
         outcome = reapply(current_app.config)
     except Exception as exc:  # the restore itself is done; say what is left to do
@@ -117,6 +112,4 @@ def restore_command(path, force):
 def reapply_erasures_command():
     """Erase again every patient in the erasure ledger whose cases are in the database. restore does
     this itself; run it after copying in a ledger that was missing at restore time."""
-    from .stewardship.ledger import reapply
-
     click.echo("\n".join(reapply(current_app.config).lines()))

@@ -32,6 +32,8 @@ def load(instance_path: str) -> dict:
     return {
         "SECRET_KEY": _secret_key(instance),
         "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{instance / 'smilepass.db'}",
+        # How long a write waits for SQLite's lock before the user is asked to try again (503).
+        "SQLITE_BUSY_TIMEOUT_MS": _int("SMILEPASS_SQLITE_BUSY_TIMEOUT_MS", 5000),
         "REDIS_URL": os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
         "UPLOAD_DIR": os.environ.get("SMILEPASS_UPLOAD_DIR") or str(instance / "uploads"),
         # Outside the database and the upload folder on purpose: a restore replaces those, and this
@@ -56,6 +58,8 @@ def load(instance_path: str) -> dict:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": os.environ.get("SMILEPASS_HTTPS", "") == "1",
+        # Served over HTTPS only (behind a TLS proxy): browsers are told never to try plain HTTP.
+        "HTTPS": os.environ.get("SMILEPASS_HTTPS", "") == "1",
         "SESSION_COOKIE_NAME": "smilepass_session",
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session, which idles out itself
         "CLINIC_NAME": os.environ.get("SMILEPASS_CLINIC_NAME", "SmilePass"),
@@ -69,5 +73,7 @@ def load(instance_path: str) -> dict:
         "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD", ""),
         "SMTP_STARTTLS": os.environ.get("SMTP_STARTTLS", "") == "1",
         "MAIL_FROM": os.environ.get("SMILEPASS_MAIL_FROM", "support@smilepass.local"),
-        "BASE_URL": os.environ.get("SMILEPASS_BASE_URL", "http://127.0.0.1:5000"),
+        # Links in mails. Unset, they point at the port this server listens on (`make run PORT=5077`
+        # hands PORT to the web server and the worker alike), so a local trial's links work.
+        "BASE_URL": os.environ.get("SMILEPASS_BASE_URL") or f"http://127.0.0.1:{_int('PORT', 5000)}",
     }

@@ -2,6 +2,7 @@
 
 The schema changes only through the numbered scripts in migrations/, applied with peewee's own
 migration runner (the same one `pwmigrate` drives)."""
+import sqlite3
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -15,19 +16,58 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 SQLITE_PRAGMAS = {
     "journal_mode": "wal",
-    "busy_timeout": 5000,
     "foreign_keys": 1,
     "synchronous": "normal",
     "cache_size": -16000,
 }
+# How long a statement waits for SQLite's write lock before it gives up (SMILEPASS_SQLITE_BUSY_TIMEOUT_MS).
+DEFAULT_BUSY_TIMEOUT_MS = 5000
+# SQLite's primary result code for "another connection holds the lock" (extended codes share the low byte).
+SQLITE_BUSY = 5
 
 
-def open_database(url: str) -> peewee.Database:
+class DatabaseBusy(peewee.OperationalError):
+    """SQLite's "database is locked": another connection held the write lock past the busy timeout.
+    Nothing of the transaction was written, and the same request a moment later can succeed (the web
+    side answers 503 with Retry-After and keeps what the user typed)."""
+
+
+def _is_busy(exc: peewee.OperationalError) -> bool:
+    original = getattr(exc, "orig", None)  # the driver's exception, which peewee wraps
+    return isinstance(original, sqlite3.OperationalError) and (original.sqlite_errorcode & 0xFF) == SQLITE_BUSY
+
+
+class SqliteDatabase(peewee.SqliteDatabase):
+    """peewee's SqliteDatabase, raising DatabaseBusy (an OperationalError) for "database is locked"."""
+
+    def execute_sql(self, sql, params=None):
+        try:
+            return super().execute_sql(sql, params)
+        except peewee.OperationalError as exc:
+            if _is_busy(exc):
+                raise DatabaseBusy(exc.orig, *exc.args) from exc
+            raise
+
+    def begin(self, lock_type=None):
+        try:
+            super().begin(lock_type)
+        except peewee.OperationalError as exc:
+            if _is_busy(exc):
+                raise DatabaseBusy(exc.orig, *exc.args) from exc
+            raise
+
+
+def open_database(url: str, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> peewee.Database:
     scheme = urlparse(url).scheme
     if scheme.startswith("sqlite"):
         path = url.split("sqlite:///", 1)[1]
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS)
+        # Every transaction begins IMMEDIATE, i.e. takes the write lock first (and waits up to the busy
+        # timeout for it). A deferred one that reads and then writes cannot wait: when another writer got
+        # there first SQLite answers BUSY at once rather than risk a deadlock, and the request is lost.
+        # Reads outside atomic() stay lock-free (WAL readers never wait for writers).
+        return SqliteDatabase(path, pragmas={**SQLITE_PRAGMAS, "busy_timeout": busy_timeout_ms},
+                              timeout=busy_timeout_ms / 1000, lock_type="IMMEDIATE")
     if scheme in ("postgres", "postgresql"):
         # A small pool: gunicorn's sync workers each hold at most one connection at a time.
         pooled = "postgresql+pool://" + url.split("://", 1)[1]
@@ -35,8 +75,8 @@ def open_database(url: str) -> peewee.Database:
     raise ValueError(f"DATABASE_URL scheme {scheme!r} is not supported (use sqlite:/// or postgresql://)")
 
 
-def bind(url: str) -> peewee.Database:
-    db = open_database(url)
+def bind(url: str, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> peewee.Database:
+    db = open_database(url, busy_timeout_ms)
     database.initialize(db)
     return db
 
@@ -99,7 +139,7 @@ def prepared(key, build, raw_rows=False, **values):
         slots = [next((name for name in values if p == getattr(markers, name)), None) for p in template]
         entry = _prepared[cache_key] = (query.model, sql, template, slots)
     model, sql, template, slots = entry
-    params = [values[slot] if slot else fixed for slot, fixed in zip(slots, template)]
+    params = [values[slot] if slot else fixed for slot, fixed in zip(slots, template, strict=True)]
     if raw_rows:
         return database.execute_sql(sql, params).fetchall()
     return model.raw(sql, *params)

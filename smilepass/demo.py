@@ -5,11 +5,26 @@ import json
 import random
 from collections import defaultdict
 
-from . import sla
+from .auth.security import hash_password
+from .auth.users import create_user
 from .db import database
-from .models import CATEGORIES, Message, Priority, Role, Status, Ticket, TicketCount, User, utcnow
-from .security import hash_password
-from .users import create_user
+from .models import (
+    CATEGORIES,
+    Case,
+    Escalation,
+    Message,
+    Priority,
+    Role,
+    Scan,
+    Shipment,
+    ShipmentState,
+    Status,
+    Ticket,
+    TicketCount,
+    User,
+    utcnow,
+)
+from .service import sla
 
 FIRST = ["Anna", "Ben", "Chloe", "David", "Elif", "Farah", "George", "Hana", "Ivan", "Julia", "Kofi", "Lena",
          "Marco", "Nadia", "Omar", "Priya", "Quentin", "Rosa", "Sven", "Tara", "Umar", "Vera", "Wen", "Yusuf"]
@@ -129,12 +144,11 @@ DEMO_DEFECTS = ["welded_vertices", "degenerate_removed", "duplicates_removed", "
 def _demo_escalations_and_scans(rng, escalated_ids, missed, scanned_ids, staff) -> None:
     """Escalation steps (automatic for a missed target, else by staff) and repaired scans with their
     reports: rows only, the demo has no scan files."""
-    from .models import Escalation, Scan
 
     tickets = {t.id: t for t in Ticket.select(Ticket.id, Ticket.requester, Ticket.created_at)
                .where(Ticket.id.in_(escalated_ids + scanned_ids))}
     steps = []
-    for ticket_id, automatic in zip(escalated_ids, missed):
+    for ticket_id, automatic in zip(escalated_ids, missed, strict=False):
         when = tickets[ticket_id].created_at + dt.timedelta(hours=rng.randint(4, 72))
         steps.append({"ticket": ticket_id, "level": 1, "actor": None if automatic else staff.id,
                       "reason": "Response target missed." if automatic else "Clinic asked for a supervisor.",
@@ -145,11 +159,11 @@ def _demo_escalations_and_scans(rng, escalated_ids, missed, scanned_ids, staff) 
     scans = []
     for ticket_id in scanned_ids:
         ticket = tickets[ticket_id]
-        report = {kind: (rng.randint(1, 40) if rng.random() < chance else 0)
-                  for kind, chance in zip(DEMO_DEFECTS, [0.5, 0.35, 0.3, 0.2, 0.25, 0.1, 0.45])}
-        report["holes_left_open"] = 1 if rng.random() < 0.08 else 0
+        fixed = {kind: (rng.randint(1, 40) if rng.random() < chance else 0)
+                 for kind, chance in zip(DEMO_DEFECTS, [0.5, 0.35, 0.3, 0.2, 0.25, 0.1, 0.45], strict=True)}
+        report = _demo_report(rng, fixed, holes_left_open=1 if rng.random() < 0.08 else 0)
         verdict = ("needs_rescan" if report["holes_left_open"] else
-                   "repaired" if any(report.values()) else "ready")
+                   "repaired" if any(fixed.values()) else "ready")
         scans.append({"ticket": ticket_id, "uploader": ticket.requester_id, "original_name": "upper-arch.stl",
                       "stored_name": f"demo-scan-{ticket_id}", "size": 50_000_084, "sha256": "0" * 64,
                       "file_format": "stl", "triangles": 1_000_000, "state": "done", "stage": "done",
@@ -159,6 +173,35 @@ def _demo_escalations_and_scans(rng, escalated_ids, missed, scanned_ids, staff) 
     for rows, model in ((steps, Escalation), (scans, Scan)):
         for start in range(0, len(rows), 1000):
             model.insert_many(rows[start:start + 1000]).execute()
+
+
+def _demo_report(rng, fixed: dict, holes_left_open: int) -> dict:
+    """A repair report of the same shape as a real repair's (mesh/pipeline.py), with made-up numbers
+    that agree with what was fixed: the scan panel shows demo scans exactly like real ones."""
+    triangles = 1_000_000
+    area = round(rng.uniform(2400, 3600), 1)
+    bbox = [round(rng.uniform(50, 62), 1), round(rng.uniform(40, 52), 1), round(rng.uniform(18, 26), 1)]
+    open_loops = fixed["holes_filled"] + holes_left_open
+    before = {"vertices": triangles // 2 + 2 + fixed["welded_vertices"], "triangles": triangles,
+              "boundary_loops": open_loops, "boundary_edges": open_loops * rng.randint(8, 40),
+              "non_manifold_edges": fixed["non_manifold_removed"], "components": 1 + fixed["fragments_removed"],
+              "duplicate_triangles": fixed["duplicates_removed"], "degenerate_triangles": fixed["degenerate_removed"],
+              "inconsistent_edges": fixed["flipped_triangles"] * 3, "bbox_mm": bbox, "surface_area_mm2": area,
+              "closed": open_loops == 0 and fixed["non_manifold_removed"] == 0}
+    removed = fixed["duplicates_removed"] + fixed["degenerate_removed"] + fixed["non_manifold_removed"]
+    added = fixed["holes_filled"] * rng.randint(10, 60)
+    after = {**before, "vertices": triangles // 2 + 2, "triangles": triangles - removed + added,
+             "boundary_loops": holes_left_open, "boundary_edges": holes_left_open * rng.randint(8, 40),
+             "non_manifold_edges": 0, "components": 1, "duplicate_triangles": 0, "degenerate_triangles": 0,
+             "inconsistent_edges": 0, "surface_area_mm2": round(area + added * 0.02, 1),
+             "closed": holes_left_open == 0}
+    return {"format": "stl", "before": before, "after": after, **fixed, "collapsed_edges": 0,
+            "fragment_triangles_removed": fixed["fragments_removed"] * rng.randint(20, 400),
+            "inconsistent_edges_left": 0, "fill_triangles_added": added, "holes_left_open": holes_left_open,
+            "open_hole_length_mm": round(holes_left_open * rng.uniform(4, 12), 1), "margin_loop_edges": 0,
+            "margin_loop_mm": 0.0, "pieces": 1, "piece_areas_mm2": [area], "options": {},
+            "stage_seconds": {"read": round(rng.uniform(0.8, 1.6), 2), "clean": round(rng.uniform(2, 5), 2),
+                              "write": round(rng.uniform(0.5, 1.2), 2)}}
 
 
 def _ensure_user(email, name, role, password_hash):
@@ -171,7 +214,6 @@ PLANS = ["Full case, 24 steps", "Full case, 18 steps", "Refinement 1", "Refineme
 
 def make_demo_cases(count: int) -> str:
     """Demo cases for the demo clinicians, each with a shipment in one of the three tracker states."""
-    from .cases.models import Case, Shipment, ShipmentState
 
     rng = random.Random(7)
     clinicians = list(User.select().where((User.role == Role.CLINICIAN.value) & User.email.endswith("@demo.smilepass.local")))
@@ -216,7 +258,6 @@ def _link_demo_tickets(rng, every: int = 3) -> int:
     the ticket table's case column (a join) is exercised. Rows are read straight from the cursor and
     written with one UPDATE … FROM (VALUES …) per 2,000 tickets: building that through peewee's
     expression tree would take longer than the update itself."""
-    from .cases.models import Case
 
     cases_by_clinician = defaultdict(list)
     demo_cases = Case.select(Case.id, Case.clinician).where(Case.case_number.startswith("DEMO-"))

@@ -8,7 +8,7 @@ from babel.dates import format_date, format_datetime
 from babel.lists import format_list
 from flask import Flask, has_request_context, request
 from flask.globals import _cv_app
-from flask_babel import Babel, force_locale, gettext
+from flask_babel import Babel, force_locale
 from flask_babel.speaklater import LazyString
 from flask_login import current_user
 from markupsafe import escape
@@ -102,32 +102,6 @@ def source_language():
     return force_locale(DEFAULT_LANGUAGE)
 
 
-# Display names of values that are stored in English or as keys; translated only when shown.
-ROLE_LABELS = {"clinician": lazy_gettext("clinician"), "support": lazy_gettext("support"),
-               "admin": lazy_gettext("admin")}
-CATEGORY_LABELS = {
-    "Technical Issues & Bugs": lazy_gettext("Technical Issues & Bugs"),
-    "Case Submission": lazy_gettext("Case Submission"),
-    "Scan & File Validation": lazy_gettext("Scan & File Validation"),
-    "Treatment Plan Feedback": lazy_gettext("Treatment Plan Feedback"),
-    "Production & Shipping": lazy_gettext("Production & Shipping"),
-    "Warranty & Replacement": lazy_gettext("Warranty & Replacement"),
-    "Billing & Insurance": lazy_gettext("Billing & Insurance"),
-    "Account & Access": lazy_gettext("Account & Access"),
-}
-COLOUR_LABELS = {"teal": lazy_gettext("Teal"), "blue": lazy_gettext("Blue"), "purple": lazy_gettext("Purple"),
-                 "pink": lazy_gettext("Pink"), "red": lazy_gettext("Red"), "orange": lazy_gettext("Orange"),
-                 "yellow": lazy_gettext("Yellow"), "green": lazy_gettext("Green"), "gray": lazy_gettext("Gray")}
-ARCH_LABELS = {"both": lazy_gettext("Both arches"), "upper": lazy_gettext("Upper arch"),
-               "lower": lazy_gettext("Lower arch")}
-# The scan repair's stages as the worker reports them (smilepass/mesh/pipeline.py).
-SCAN_STAGE_LABELS = {
-    "reading": lazy_gettext("Reading"), "cleaning": lazy_gettext("Cleaning"),
-    "orienting": lazy_gettext("Orienting"), "filling holes": lazy_gettext("Filling holes"),
-    "rendering": lazy_gettext("Rendering"), "saving": lazy_gettext("Saving"), "done": lazy_gettext("Done"),
-}
-
-
 class PerLanguage:
     """A table of ready-made HTML snippets (badges of the busiest tables), built once per language on
     first use instead of once per process."""
@@ -142,33 +116,6 @@ class PerLanguage:
         if table is None:
             table = self._tables[language] = self._build()
         return table
-
-
-def role_label(role: str) -> str:
-    return str(ROLE_LABELS.get(role, role))
-
-
-def category_label(category: str) -> str:
-    """Categories are stored as their English names; other (older or renamed) ones show as stored."""
-    label = CATEGORY_LABELS.get(category)
-    return str(label) if label is not None else category
-
-
-def colour_label(colour: str) -> str:
-    label = COLOUR_LABELS.get(colour)
-    return str(label) if label is not None else colour.capitalize()
-
-
-def arches_label(arches: str) -> str:
-    label = ARCH_LABELS.get(arches)
-    return str(label) if label is not None else arches.capitalize()
-
-
-def scan_stage_label(stage: str) -> str:
-    if not stage:
-        return ""
-    label = SCAN_STAGE_LABELS.get(stage.lower())
-    return str(label) if label is not None else stage.capitalize()
 
 
 def day_month_year(value) -> str:
@@ -202,10 +149,7 @@ def init_app(app: Flask) -> None:
     )
     # `<html lang>` follows the language the page is rendered in.
     app.add_template_global(current_language)
-    app.add_template_global(role_label)
-    for name, function in [("category_label", category_label), ("colour_label", colour_label),
-                           ("arches_label", arches_label), ("scan_stage_label", scan_stage_label),
-                           ("and_list", and_list), ("day_month_year", day_month_year),
+    for name, function in [("and_list", and_list), ("day_month_year", day_month_year),
                            ("local_datetime", local_datetime)]:
         app.add_template_filter(function, name)
 

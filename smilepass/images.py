@@ -8,8 +8,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageOps, UnidentifiedImageError
 from flask_babel import gettext
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 ALLOWED_FORMATS = {"PNG": ("image/png", ".png"), "JPEG": ("image/jpeg", ".jpg"), "WEBP": ("image/webp", ".webp")}
 # A screenshot of a 8K screen is 33 megapixels; anything far beyond is a decompression bomb.
@@ -61,7 +61,11 @@ def store_image(stream, upload_dir: str, max_bytes: int) -> StoredImage:
     stored_name = secrets.token_hex(16) + ext
     thumb_name = secrets.token_hex(16) + ".webp"
     _write_atomic(directory / stored_name, encoded.getvalue())
-    _write_atomic(directory / thumb_name, thumb_bytes.getvalue())
+    try:
+        _write_atomic(directory / thumb_name, thumb_bytes.getvalue())
+    except BaseException:
+        remove_stored(upload_dir, stored_name)  # a screenshot without its thumbnail is no use
+        raise
     payload = encoded.getvalue()
     return StoredImage(
         stored_name=stored_name,
@@ -100,11 +104,16 @@ def _open_checked(data: bytes) -> Image.Image:
 
 def _write_atomic(path: Path, payload: bytes) -> None:
     tmp = path.with_name(path.name + ".part")
-    with open(tmp, "wb") as fh:
-        fh.write(payload)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        # A full disk (or anything else) must not leave half a file behind.
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def remove_stored(upload_dir: str, *names: str | None) -> None:

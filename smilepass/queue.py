@@ -9,6 +9,10 @@ from rq.job import Job, JobStatus
 
 DEFAULT_QUEUE = "default"
 SCAN_QUEUE = "scans"
+# Job meta keys read by the worker (workers/worker.py): the function it enqueues, with the job's arguments and
+# the timeout, when it had to kill a work horse that ran past its timeout; and the timeout it records then.
+ON_TIMEOUT = "on_timeout"
+TIMED_OUT = "timed_out_after"
 # A job in one of these states will still run: enqueueing it again would do the work twice.
 PENDING = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 

@@ -5,8 +5,8 @@ the default. Reads go to the database each time: several web and worker processe
 per-process cache would keep serving an old value after an admin changes it."""
 import datetime as dt
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask_babel import gettext
@@ -155,6 +155,10 @@ DEFINITIONS = {
         lazy_gettext("Warranty window (days)"), 90, _int_between(1, 3650),
         lazy_gettext("A replacement request is inside the warranty when the aligner was delivered this many days "
                      "ago or less.")),
+    "transit_days": Definition(
+        lazy_gettext("Transit time (business days)"), 2, _int_between(0, 60),
+        lazy_gettext("How many business days a parcel usually travels. Delivery estimates are the shipping day "
+                     "plus this, give or take two business days.")),
     # Service levels (sla.py). Targets count business hours only: the hours and days below, minus
     # the clinic's holidays (Admin → Holidays), in the clinic's time zone.
     "time_zone": Definition(

@@ -2,22 +2,21 @@
 security headers and error pages."""
 import json
 import time
+from urllib.parse import parse_qsl, urlsplit
 
 import peewee
-from urllib.parse import urlsplit
-
-from flask import Flask, render_template, request, session, url_for
+from flask import Flask, redirect, render_template, request, session, url_for
+from flask_babel import gettext
 from flask_login import LoginManager, current_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from htmx_flask import Htmx
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
-from flask_babel import gettext
 
-from . import htmx
-from .db import database, prepared
+from . import busy, htmx, sessions
+from .db import DatabaseBusy, database
 from .i18n import lazy_gettext
-from .scans import stored_reason, verdict_reason_text
-from .models import STATUS_LABELS, Priority, Status, User
+from .models import STATUS_LABELS, Priority, Status, arches_label, category_label, colour_label, role_label
+from .params import BoundedIntConverter
 
 SEEN_RESOLUTION = 60  # seconds
 login_manager = LoginManager()
@@ -32,16 +31,11 @@ CONTENT_SECURITY_POLICY = (
 @login_manager.user_loader
 def load_user(session_id: str):
     # The id carries the user's session stamp: a password change renews the stamp, which ends
-    # every session made before it.
+    # every session made before it. The session itself must also still be open on the server.
     user_id, _, stamp = session_id.partition(":")
-    if not user_id.isdigit() or not stamp:
+    if not user_id.isdigit() or not stamp or len(user_id) > 18:
         return None
-    found = prepared(
-        "session-user",
-        lambda p: User.select().where((User.id == p.user_id) & (User.session_stamp == p.stamp) & User.is_active),
-        user_id=int(user_id), stamp=stamp,
-    )
-    return next(iter(found), None)
+    return sessions.load_user(int(user_id), stamp)
 
 
 @login_manager.unauthorized_handler
@@ -59,6 +53,8 @@ def unauthorized():
 
 
 def init_app(app: Flask) -> None:
+    # Every <int:…> in a route is capped at the largest id a database can hold: larger is a 404.
+    app.url_map.converters["int"] = BoundedIntConverter
     Htmx(app)
     csrf.init_app(app)
     login_manager.init_app(app)
@@ -86,6 +82,7 @@ def init_app(app: Flask) -> None:
         seen = session.get("seen")
         idle = app.config["SESSION_IDLE_SECONDS"]
         if "_user_id" in session and seen is not None and now - seen > idle:
+            sessions.end_current()
             logout_user()
             session.clear()
             session["expired"] = True
@@ -103,6 +100,8 @@ def init_app(app: Flask) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if app.config.get("HTTPS"):
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         if current_user and current_user.is_authenticated:
             # Pages with patient and ticket data must not linger in shared caches or history.
             response.headers.setdefault("Cache-Control", "no-store")
@@ -120,6 +119,11 @@ def init_app(app: Flask) -> None:
         return error_response(413, gettext("The upload is too large. Images may be at most %(image)s MB and scans at "
                                            "most %(scan)s MB.", image=image_mb, scan=scan_mb))
 
+    @app.errorhandler(DatabaseBusy)
+    def database_busy(err):
+        # SQLite's write lock stayed taken past the busy timeout: nothing was saved; ask to try again.
+        return busy.respond()
+
     @app.errorhandler(HTTPException)
     def http_error(err):
         return error_response(err.code or 500, error_message(err) if err.code != 404 else "")
@@ -130,7 +134,6 @@ def init_app(app: Flask) -> None:
 
     @app.get("/")
     def index():
-        from flask import redirect
         return redirect(url_for("support.index") if current_user.is_authenticated else url_for("auth.login"))
 
     page_urls: dict[tuple[str, str], str] = {}
@@ -148,8 +151,16 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["when"] = format_when
     app.jinja_env.filters["fromjson"] = json.loads
     app.jinja_env.filters["metric"] = format_metric
-    app.jinja_env.filters["stored_reason"] = stored_reason
-    app.jinja_env.globals["verdict_reason_text"] = verdict_reason_text
+    # Display names of stored values, defined beside what they name (smilepass/models).
+    app.jinja_env.globals["role_label"] = role_label
+    app.jinja_env.filters.update(category_label=category_label, colour_label=colour_label, arches_label=arches_label)
+    app.jinja_env.filters["query_pairs"] = query_pairs
+
+
+def query_pairs(url: str) -> list[tuple[str, str]]:
+    """A URL's query as (name, value) pairs, in order: the hidden fields of a GET form that asks for
+    exactly that URL (a sort button that works without JavaScript)."""
+    return parse_qsl(urlsplit(url).query, keep_blank_values=True)
 
 
 # What the common HTTP errors say to people, in their language. Werkzeug's own descriptions are
@@ -170,6 +181,7 @@ HTTP_ERROR_MESSAGES = {
     502: lazy_gettext("The server is temporarily unavailable. Please try again in a moment."),
     503: lazy_gettext("The server is temporarily unavailable. Please try again in a moment."),
     504: lazy_gettext("The server took too long to answer. Please try again in a moment."),
+    507: lazy_gettext("The server is out of space. Please try again later; if it keeps happening, tell support."),
 }
 
 

@@ -9,11 +9,16 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 from werkzeug.serving import make_server
 
-from smilepass import db, tickets
+from smilepass import db
+from smilepass.support import tickets
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 HTMX_FILE = ROOT / "static" / "vendor" / "htmx.min.js"
+# axe-core from npm (package.json pins it), injected by the tests, never served by the app.
+AXE_FILE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+# WCAG 2.5.5's size for a pointer target, in CSS pixels.
+TAP_TARGET_PX = 44
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -42,6 +47,12 @@ def chromium_missing_reason() -> str | None:
 def htmx_missing_reason() -> str | None:
     if not HTMX_FILE.exists():
         return f"{HTMX_FILE} is missing (`make setup` copies it from node_modules/htmx.org)"
+    return None
+
+
+def axe_missing_reason() -> str | None:
+    if not AXE_FILE.exists():
+        return f"{AXE_FILE} is missing (`make setup` installs the npm packages)"
     return None
 
 
@@ -149,7 +160,8 @@ def marker(page):
 
 
 def sort_link(page, label: str):
-    return page.locator("#ticket-table thead").get_by_role("link", name=label, exact=True)
+    """A column's sort control: a button in the header cell (a GET form without JavaScript)."""
+    return page.locator("#ticket-table thead").get_by_role("button", name=label, exact=True)
 
 
 def sorted_header(page):
@@ -181,3 +193,81 @@ def image_loaded(page, image_locator) -> None:
 
 def table_priorities(page) -> list[str]:
     return [text.strip() for text in page.locator("#ticket-table tbody tr td:nth-child(1)").all_inner_texts()]
+
+
+# Runs in the page: what makes a phone user scroll sideways, what sticks out of the screen, and which
+# controls are smaller than a fingertip. Links inside running text are exempt from the size (WCAG 2.5.5
+# "inline"); a checkbox or radio counts together with its label; anything inside a container that scrolls
+# sideways on its own (a wide table) may extend past the screen.
+LAYOUT_PROBLEMS_JS = """
+(minimum) => {
+  const problems = [];
+  const root = document.documentElement;
+  const viewport = window.innerWidth;
+  if (root.scrollWidth > viewport) problems.push(`the page is ${root.scrollWidth} px wide`);
+  const describe = (el) => {
+    const text = (el.innerText || el.value || el.getAttribute('aria-label') || el.name || '').trim().slice(0, 40);
+    const names = typeof el.className === 'string' ? el.className.trim() : '';
+    const classes = names ? '.' + names.split(/\\s+/).join('.') : '';
+    return `<${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}${classes}> "${text}"`;
+  };
+  const shown = (el) => el.checkVisibility({visibilityProperty: true, opacityProperty: true});
+  const scrollsOnItsOwn = (el) => {
+    for (let up = el.parentElement; up && up !== document.body; up = up.parentElement) {
+      const overflow = getComputedStyle(up).overflowX;
+      if (overflow === 'auto' || overflow === 'scroll') return true;
+    }
+    return false;
+  };
+  // Visually hidden on purpose: a 1 px box (a skip link until focused) or one moved off the left edge (a
+  // honeypot field for bots).
+  const tiny = (box) => (box.width <= 1 && box.height <= 1) || box.right <= 0;
+  for (const el of document.body.querySelectorAll('*')) {
+    if (!shown(el) || el.closest('svg')) continue;  // an SVG clips what lies outside its own box
+    const box = el.getBoundingClientRect();
+    if (tiny(box) || box.width === 0) continue;
+    if ((box.right > viewport + 1 || box.left < -1) && !scrollsOnItsOwn(el)) {
+      problems.push(`${describe(el)} sticks out (${Math.round(box.left)}..${Math.round(box.right)} px)`);
+    }
+  }
+  const controls = 'a[href], button, input:not([type=hidden]), select, textarea, summary, [role=button]';
+  const inRunningText = (el) => {
+    if (getComputedStyle(el).display !== 'inline') return false;
+    const block = el.parentElement.closest('p, li, td, dd, label, small, span, div, th, figcaption');
+    return block && block.innerText.trim().length > el.innerText.trim().length + 2;
+  };
+  for (const el of document.body.querySelectorAll(controls)) {
+    if (!shown(el)) continue;
+    let box = el.getBoundingClientRect();
+    if (tiny(box)) continue;
+    if (el.tagName === 'A' && inRunningText(el)) continue;
+    if ((el.type === 'checkbox' || el.type === 'radio') && el.labels && el.labels.length) {
+      box = el.labels[0].getBoundingClientRect();
+    }
+    if (box.width < minimum - 0.5 || box.height < minimum - 0.5) {
+      problems.push(`${describe(el)} is ${Math.round(box.width)} × ${Math.round(box.height)} px`);
+    }
+  }
+  return problems;
+}
+"""
+
+AXE_RUN_JS = """
+async () => {
+  const result = await axe.run(document, {resultTypes: ['violations']});
+  return result.violations
+    .filter(v => v.impact === 'serious' || v.impact === 'critical')
+    .map(v => `${v.id} (${v.impact}): ${v.help}; ` + v.nodes.slice(0, 3)
+      .map(n => n.target.join(' ') + ' ' + (n.failureSummary || '').replace(/\\s+/g, ' ')).join(' | '));
+}
+"""
+
+
+def layout_problems(page) -> list[str]:
+    return page.evaluate(LAYOUT_PROBLEMS_JS, TAP_TARGET_PX)
+
+
+def axe_violations(page) -> list[str]:
+    """axe-core's serious and critical findings; the context injected AXE_FILE as an init script
+    (which the page's Content-Security-Policy does not apply to)."""
+    return page.evaluate(AXE_RUN_JS)

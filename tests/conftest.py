@@ -1,24 +1,48 @@
 """Fixtures in the style of Flask's tutorial: `app`, `client`, signed-in clients per role, a fresh
 database per test. SQLite by default (a temp file per test); PostgreSQL when
 SMILEPASS_TEST_DATABASE_URL is set (migrated once, emptied between tests)."""
+import contextlib
+import datetime as dt
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
+import time_machine
+from argon2 import PasswordHasher
 
 from smilepass import create_app, db
+from smilepass.auth import security
+from smilepass.auth.users import create_user
+from smilepass.cases import patient
 from smilepass.models import ALL_MODELS
-from smilepass.cases.models import CASE_MODELS
-from smilepass.users import create_user
+
+from .parts import part_missing, require
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct-horse-battery-staple"
 PG_URL = os.environ.get("SMILEPASS_TEST_DATABASE_URL", "")
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+
+
+# Argon2 with its production cost takes about half a second per hash or check on this machine, and
+# almost every test signs people in (a hash to create each user, a check to sign in). Tests keep the
+# real argon2id algorithm with the cheapest parameters; a hash records its own parameters, so checking
+# works the same. Production cost is a property of argon2-cffi's defaults, not of SmilePass's code.
+FAST_PASSWORD_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def fast_password_hashing():
+    real = security._hasher
+    security._hasher = FAST_PASSWORD_HASHER
+    yield
+    security._hasher = real
 
 
 @pytest.fixture(scope="session")
@@ -48,28 +72,72 @@ def pg_ready():
 
 def _empty_postgres(url):
     database = db.bind(url)
-    tables = ", ".join(f'"{m._meta.table_name}"' for m in ALL_MODELS + CASE_MODELS)
+    tables = ", ".join(f'"{m._meta.table_name}"' for m in ALL_MODELS)
     with database.connection_context():
         database.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory):
+    """A SQLite file migrated once per test process: each test starts from a copy of it instead of
+    running every migration again (a dozen commits, each an fsync, per test)."""
+    if PG_URL:
+        return None
+    path = tmp_path_factory.mktemp("migrated") / "smilepass.db"
+    database = db.bind(f"sqlite:///{path}")
+    db.migrate()
+    with database.connection_context():
+        database.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the main file
+    database.close()
+    return path
+
+
 @pytest.fixture
-def database_url(tmp_path, pg_ready):
+def database_url(tmp_path, pg_ready, migrated_sqlite):
     if pg_ready:
         _empty_postgres(pg_ready)
         return pg_ready
-    return f"sqlite:///{tmp_path / 'smilepass.db'}"
+    path = tmp_path / "smilepass.db"
+    shutil.copyfile(migrated_sqlite, path)
+    return f"sqlite:///{path}"
+
+
+# Redis database numbers for tests: never 0 (`make run` keeps its queues there). Each pytest-xdist
+# worker (gw0, gw1 ...) gets one of its own, so parallel workers never flush or work each other's queues;
+# a run without xdist uses the last one. scripts/test.sh caps the worker count at MAX_XDIST_WORKERS.
+FIRST_WORKER_REDIS_DB = 1
+MAX_XDIST_WORKERS = 13
+SERIAL_REDIS_DB = 14
+
+
+def redis_db_number(xdist_worker: str) -> int:
+    """The Redis database for this pytest process: PYTEST_XDIST_WORKER "gw0" → 1, "gw1" → 2 ..."""
+    if not xdist_worker:
+        return SERIAL_REDIS_DB
+    index = int(xdist_worker.removeprefix("gw"))
+    if index >= MAX_XDIST_WORKERS:
+        raise RuntimeError(f"xdist worker {xdist_worker}: at most {MAX_XDIST_WORKERS} workers have a Redis "
+                           "database of their own (pass --maxprocesses)")
+    return FIRST_WORKER_REDIS_DB + index
 
 
 @pytest.fixture
 def redis_url():
-    # A database number of its own, so tests never touch a running instance's queues.
+    # A database number of its own, so tests never touch a running instance's queues or another worker's.
     base = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    return re.sub(r"/\d*$", "", base.rstrip("/")) + "/14"
+    number = redis_db_number(os.environ.get("PYTEST_XDIST_WORKER", ""))
+    return re.sub(r"/\d*$", "", base.rstrip("/")) + f"/{number}"
 
 
 @pytest.fixture
-def app(tmp_path, database_url, redis_url):
+def app_config():
+    """Settings the app fixture starts with on top of the test defaults (a module overrides this when
+    a setting must be there from the start, e.g. one the database is opened with)."""
+    return {}
+
+
+@pytest.fixture
+def app(tmp_path, database_url, redis_url, app_config):
     instance = tmp_path / "instance"
     app = create_app({
         "TESTING": True,
@@ -78,8 +146,15 @@ def app(tmp_path, database_url, redis_url):
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "UPLOAD_DIR": str(tmp_path / "uploads"),
+        # Rate-limit counts of this test alone: every test signs in (and asks for resets) from 127.0.0.1,
+        # and counts kept in Redis for an hour would otherwise carry from one test into the next.
+        "RATELIMIT_KEY_PREFIX": f"smilepass-patient-test-{uuid.uuid4().hex}",
+        **app_config,
     })
-    if not PG_URL:
+    # The limiter is one object per process and keeps the first app's prefix (flask-limiter reads the
+    # setting only while it has none); a process runs many apps only in tests.
+    patient.limiter._key_prefix = app.config["RATELIMIT_KEY_PREFIX"]
+    if database_url.startswith("sqlite"):  # PostgreSQL's test database is migrated once per run
         db.migrate()
     yield app
     if not db.database.is_closed():
@@ -188,6 +263,26 @@ def query(fn):
         return fn()
 
 
+@contextlib.contextmanager
+def recorded_sql():
+    """Every SQL statement the app runs inside the block, as (sql, params): a structural measure of
+    work (how many statements, which tables, whether LIMIT cuts the page) that does not depend on how
+    busy the machine is."""
+    statements = []
+    target = db.database.obj
+    run = target.execute_sql
+
+    def recording(sql, params=None, *args, **kwargs):
+        statements.append((sql, params))
+        return run(sql, params, *args, **kwargs)
+
+    target.execute_sql = recording
+    try:
+        yield statements
+    finally:
+        del target.execute_sql
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -232,9 +327,20 @@ def worker_env(app):
 
 
 def run_worker(app, timeout=120):
-    """One real RQ worker process in burst mode: it works what is queued, then exits."""
-    return subprocess.run([sys.executable, "-m", "workers.worker", "--burst"], cwd=ROOT, env=worker_env(app),
+    """One real RQ worker process in burst mode: it works what is queued, then exits. When the test
+    fixed the clock (time-machine), the worker starts at the test's "now" as well."""
+    command = ["-m", "workers.worker", "--burst"]
+    if time_machine.escape_hatch.is_travelling():
+        command = ["-m", "tests.worker_at", dt.datetime.now(dt.UTC).isoformat(), "--burst"]
+    return subprocess.run([sys.executable, *command], cwd=ROOT, env=worker_env(app),
                           capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def pg_client_tools():
+    """The PostgreSQL pass of a backup or restore test needs pg_dump and pg_restore on PATH."""
+    if PG_URL and not (shutil.which("pg_dump") and shutil.which("pg_restore")):
+        part_missing("pg_dump/pg_restore are not installed (make test installs postgresql-client)")
 
 
 @pytest.fixture
@@ -245,7 +351,7 @@ def redis_conn(redis_url):
     try:
         conn.ping()
     except Exception as exc:  # make test starts Redis; a bare pytest run may not have one
-        pytest.skip(f"Redis is not reachable at {redis_url}: {exc}")
+        part_missing(f"Redis is not reachable at {redis_url}: {exc}")
     conn.flushdb()
     yield conn
     conn.flushdb()
@@ -265,9 +371,7 @@ from .browser_support import (  # noqa: E402
 
 @pytest.fixture(scope="session")
 def chromium():
-    reason = chromium_missing_reason()
-    if reason:
-        pytest.skip(reason)
+    require(chromium_missing_reason())
     from playwright.sync_api import sync_playwright
 
     playwright = sync_playwright().start()
@@ -283,9 +387,7 @@ def chromium():
 
 @pytest.fixture
 def live_server(app):
-    reason = htmx_missing_reason()
-    if reason:
-        pytest.skip(reason)
+    require(htmx_missing_reason())
     server = LiveServer(app).start()
     yield server
     server.stop()
@@ -297,10 +399,11 @@ def new_page(chromium, live_server):
     At the end, fails the test on script errors, CSP refusals or exceptions in the app."""
     contexts, watchers = [], []
 
-    def open_page(javascript: bool = True):
-        # English whatever the machine's locale: the assertions read the source language.
+    def open_page(javascript: bool = True, locale: str = "en-US"):
+        # English whatever the machine's locale (the assertions read the source language), unless a test
+        # asks for another language through the browser's Accept-Language.
         context = chromium.new_context(viewport=VIEWPORT, java_script_enabled=javascript, base_url=live_server.url,
-                                       locale="en-US")
+                                       locale=locale)
         context.set_default_timeout(TIMEOUT_MS)
         context.set_default_navigation_timeout(TIMEOUT_MS)
         contexts.append(context)

@@ -2,6 +2,7 @@
 check of a written result. The arch surfaces themselves come from smilepass.mesh.synthetic."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,9 @@ from smilepass.mesh.readers import STL_RECORD, load_file
 from smilepass.mesh.topology import Edges, boundary_loop_sizes, duplicate_face_mask, face_shape
 from smilepass.mesh.weld import weld_exact
 
-SHARED_MESHES = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "meshes"
+# Beside the clone by default; SMILEPASS_TEST_MESHES points elsewhere (e.g. from a git worktree).
+SHARED_MESHES = Path(os.environ.get("SMILEPASS_TEST_MESHES")
+                     or Path(__file__).resolve().parents[2] / "shared" / "testdata" / "meshes")
 
 
 def binary_stl_bytes(corners: np.ndarray, header: bytes = b"test mesh") -> bytes:

@@ -14,8 +14,8 @@ from playhouse.migrations import Runner
 from smilepass import audit, db
 from smilepass.models import AuditLog, AuditLogIsAppendOnly, User
 
+from .case_helpers import ADA, make_case, user
 from .conftest import query
-from .test_cases_helpers import ADA, make_case, user
 
 
 def add_row(app, action="login", actor_email=None, obj=None, detail="", ip="192.0.2.1"):
@@ -142,9 +142,9 @@ def test_only_admins_see_the_log(clinician, support):
 def test_filters_combine_and_pages_go_back_in_time(app, admin, make_user):
     make_user(ADA)
     case = make_case(ADA)
-    for n in range(55):
+    for _ in range(55):
         add_row(app, "case_view", ADA, case, ip="198.51.100.10")
-    other = add_row(app, "case_view", "root@smilepass.test", case, ip="198.51.100.30")
+    add_row(app, "case_view", "root@smilepass.test", case, ip="198.51.100.30")
     insert_row(action="case_view", actor_email=ADA, object_type="case", object_id=str(case.id), ip="198.51.100.10",
                created_at=dt.datetime(2026, 1, 15, 9, 30))
 
@@ -230,7 +230,7 @@ def test_export_neutralises_formulas(app, admin):
 def test_export_follows_the_filter_streams_every_row_and_is_audited(app, admin, make_user):
     make_user(ADA)
     case = make_case(ADA)
-    for n in range(1203):  # more than two of the export's chunks
+    for _ in range(1203):  # more than two of the export's chunks
         insert_row(action="case_view", actor_email=ADA, object_type="case", object_id=str(case.id))
     insert_row(action="login", actor_email=ADA)
     table = export(admin, f"?action=case_view&object_type=case&object_id={case.id}")

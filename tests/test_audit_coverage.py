@@ -8,9 +8,9 @@ from PIL import Image
 
 from smilepass.models import Attachment, AuditLog, Case, Scan, Status, User
 
+from .case_helpers import TOKEN_URL
 from .conftest import Browser, query, run_worker
 from .scanfiles import arch_stl
-from .test_cases_helpers import TOKEN_URL
 
 ADDRESSES = {"dr.ada@clinic.test": "198.51.100.10", "sam@smilepass.test": "198.51.100.20",
              "root@smilepass.test": "198.51.100.30", "": "203.0.113.99"}

@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from smilepass.models import AuditLog, LoginThrottle, OutboxMail, PasswordReset, User, utcnow
-from smilepass.security import token_hash
+from smilepass.auth.tokens import token_hash
+from smilepass.models import AuditLog, LoginThrottle, OutboxMail, PasswordReset, Ticket, User
 
 from .conftest import PASSWORD, Browser, query
 
@@ -40,7 +40,13 @@ def test_unknown_email_and_wrong_password_read_the_same(client, make_user):
     assert FAILED in unknown.get_data(as_text=True)
 
 
-def test_three_failures_lock_the_address_for_twenty_minutes(client, make_user):
+@pytest.fixture
+def fixed_clock(time_machine):
+    time_machine.move_to(dt.datetime(2026, 12, 2, 10, 0, tzinfo=dt.UTC), tick=False)
+    return time_machine
+
+
+def test_three_failures_lock_the_address_for_twenty_minutes(fixed_clock, client, make_user):
     make_user("dr.ada@clinic.test")
     for _ in range(2):
         assert sign_in(client, "dr.ada@clinic.test", "wrong-password-1").status_code == 422
@@ -53,7 +59,7 @@ def test_three_failures_lock_the_address_for_twenty_minutes(client, make_user):
     assert locked.status_code == 429
     assert client.get("/support/").status_code == 303
     until = query(lambda: LoginThrottle.get(LoginThrottle.email == "dr.ada@clinic.test").locked_until)
-    assert dt.timedelta(minutes=19) < until - utcnow() <= dt.timedelta(minutes=20)
+    assert until == dt.datetime(2026, 12, 2, 10, 20)
     assert "account_locked" in actions()
 
 
@@ -64,11 +70,13 @@ def test_unknown_addresses_lock_the_same_way(client):
     assert "locked until" in response.get_data(as_text=True)
 
 
-def test_lock_ends_after_twenty_minutes(client, make_user):
+def test_lock_ends_after_twenty_minutes(fixed_clock, client, make_user):
     make_user("dr.ada@clinic.test")
     for _ in range(3):
         sign_in(client, "dr.ada@clinic.test", "wrong-password-1")
-    query(lambda: LoginThrottle.update(locked_until=utcnow() - dt.timedelta(seconds=1)).execute())
+    fixed_clock.shift(dt.timedelta(minutes=19, seconds=59))
+    assert sign_in(client, "dr.ada@clinic.test", PASSWORD).status_code == 429
+    fixed_clock.shift(dt.timedelta(seconds=1))
     assert sign_in(client, "dr.ada@clinic.test", PASSWORD).status_code == 303
 
 
@@ -120,11 +128,13 @@ def test_reset_link_works_once(client, make_user):
     assert sign_in(client, "dr.ada@clinic.test", first).status_code == 303
 
 
-def test_expired_reset_link_is_refused(client, make_user):
+def test_expired_reset_link_is_refused(fixed_clock, client, make_user):
     make_user("dr.ada@clinic.test")
     request_reset(client, "dr.ada@clinic.test")
     link = reset_link_from_outbox("dr.ada@clinic.test")
-    query(lambda: PasswordReset.update(expires_at=utcnow() - dt.timedelta(seconds=1)).execute())
+    fixed_clock.shift(dt.timedelta(minutes=59, seconds=59))
+    assert client.get(link).status_code == 200
+    fixed_clock.shift(dt.timedelta(seconds=1))  # an hour after it was sent
     assert client.get(link).status_code == 404
     attempt = client.post(link, {"password": "late-new-Password-11", "confirm": "late-new-Password-11"})
     assert attempt.status_code == 404
@@ -249,3 +259,46 @@ def test_form_sent_after_session_end_says_it_was_not_saved(app, clinician):
     assert response.headers["HX-Redirect"] == "/auth/login?next=/support/?sort%3Dtitle"
     page = clinician.get(response.headers["HX-Redirect"]).get_data(as_text=True)
     assert "was not saved because you were signed out" in page
+
+
+def test_a_temporary_password_set_by_an_admin_must_be_changed_at_first_sign_in(app, admin, client, make_user):
+    temporary, own = "handed-over-Password-7", "my-own-Password-2026"
+    admin.get("/admin/users")
+    created = admin.post("/admin/users", {"email": "dr.new@clinic.test", "name": "Dr New", "role": "clinician",
+                                          "password": temporary})
+    assert created.status_code == 303
+    assert query(lambda: User.by_email("dr.new@clinic.test").password_change_required) is True
+
+    assert sign_in(client, "dr.new@clinic.test", temporary).status_code == 303
+    # Every page leads to Password until the owner chose their own; htmx requests move the whole page.
+    for path in ("/support/", "/cases/", "/contact"):
+        response = client.get(path)
+        assert response.status_code == 303 and response.headers["Location"].endswith("/auth/password"), path
+    assert client.get("/support/?sort=status", htmx=True).headers["HX-Redirect"] == "/auth/password"
+    page = client.get("/auth/password").get_data(as_text=True)
+    assert "Your account has a temporary password. Choose your own to go on." in page
+    refused = client.post("/support/tickets", {"title": "x", "description": "y", "priority": "1"})
+    assert refused.status_code == 303 and refused.headers["Location"].endswith("/auth/password")
+    assert query(lambda: Ticket.select().count()) == 0
+
+    same = client.post("/auth/password", {"current": temporary, "password": temporary, "confirm": temporary})
+    assert same.status_code == 422
+    assert "Choose a password other than the temporary one." in same.get_data(as_text=True)
+    changed = client.post("/auth/password", {"current": temporary, "password": own, "confirm": own})
+    assert changed.status_code == 303
+    assert client.get("/support/").status_code == 200
+    assert query(lambda: User.by_email("dr.new@clinic.test").password_change_required) is False
+    assert "password_changed" in actions()
+
+    # People who chose their password themselves (here: created on the command line) go straight in.
+    make_user("dr.cli@clinic.test")
+    other = Browser(app)
+    other.login("dr.cli@clinic.test")
+    assert other.get("/support/").status_code == 200
+
+
+def test_role_names_are_capitalised_wherever_shown(admin, clinician):
+    page = admin.get("/admin/users").get_data(as_text=True)
+    assert "<td>Clinician</td>" in page and "<td>Admin</td>" in page
+    assert '<option value="clinician">Clinician</option>' in page
+    assert '<span class="role">Clinician</span>' in clinician.get("/support/").get_data(as_text=True)

@@ -9,7 +9,6 @@ import io
 import json
 import os
 import secrets
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -27,9 +26,7 @@ from smilepass.mesh.synthetic import arch
 from .conftest import PG_URL, ROOT, Browser, run_worker, worker_env
 from .meshgen import binary_stl_bytes, write_binary_ply
 
-
-pytestmark = pytest.mark.skipif(bool(PG_URL) and not shutil.which("pg_restore"),
-                                reason="pg_dump/pg_restore are not installed (make test installs postgresql-client)")
+pytestmark = pytest.mark.usefixtures("pg_client_tools")
 
 
 def png_bytes(seed: int) -> bytes:

@@ -5,6 +5,8 @@ import time
 
 import pytest
 
+from smilepass.models import Attachment, Priority, Status, Ticket
+
 from .browser_support import (
     PRIORITY_RANK,
     TICKET_NUMBER,
@@ -25,9 +27,9 @@ from .browser_support import (
     write_screenshot_png,
 )
 from .conftest import PASSWORD
-from smilepass.models import Attachment, Priority, Status, Ticket
+from .parts import import_part
 
-sync_api = pytest.importorskip("playwright.sync_api")
+sync_api = import_part("playwright.sync_api", "make setup installs the test extras")
 expect = sync_api.expect
 expect.set_options(timeout=TIMEOUT_MS)
 

@@ -6,8 +6,9 @@ import pytest
 
 from .browser_support import TIMEOUT_MS, artifact_path, marker, set_marker, sign_in
 from .conftest import PASSWORD
+from .parts import import_part
 
-sync_api = pytest.importorskip("playwright.sync_api")
+sync_api = import_part("playwright.sync_api", "make setup installs the test extras")
 expect = sync_api.expect
 expect.set_options(timeout=TIMEOUT_MS)
 

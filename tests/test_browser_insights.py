@@ -8,12 +8,13 @@ import re
 
 import pytest
 
+from smilepass.models import Case, Clinic, ClinicMember, Escalation, Priority, Scan, Shipment, Status, Ticket, utcnow
+
 from .browser_support import TIMEOUT_MS, artifact_path, marker, read_db, set_marker, sign_in
 from .conftest import PASSWORD
-from smilepass.cases.models import Shipment
-from smilepass.models import Case, Clinic, ClinicMember, Escalation, Priority, Scan, Status, Ticket, utcnow
+from .parts import import_part
 
-sync_api = pytest.importorskip("playwright.sync_api")
+sync_api = import_part("playwright.sync_api", "make setup installs the test extras")
 expect = sync_api.expect
 expect.set_options(timeout=TIMEOUT_MS)
 

@@ -1,13 +1,19 @@
-"""Business-day arithmetic and the ±2 business-day delivery window."""
+"""Business-day arithmetic on the clinic's calendar (weekdays and holidays)."""
 import datetime as dt
 
 import pytest
 
-from smilepass.cases.business_days import (add_business_days, business_days_between, eta_window,
-                                           is_business_day, subtract_business_days)
+from smilepass.service.calendar import (
+    Schedule,
+    add_business_days,
+    business_days_between,
+    is_business_day,
+    subtract_business_days,
+)
 
 D = dt.date
-HOLIDAYS = {D(2026, 12, 25), D(2026, 12, 28), D(2027, 1, 1)}
+# The clinic's calendar (Mon–Fri) with three holidays.
+HOLIDAYS = Schedule(holidays=frozenset({D(2026, 12, 25), D(2026, 12, 28), D(2027, 1, 1)}))
 
 
 def test_weekdays_and_weekends():
@@ -54,21 +60,9 @@ def test_negative_offsets_mirror_positive_ones():
         assert business_days_between(forward, start, HOLIDAYS) == -n
 
 
-def test_window_around_a_friday_target():
-    assert eta_window(D(2026, 11, 20)) == (D(2026, 11, 18), D(2026, 11, 24))
-
-
-def test_window_around_a_monday_target():
-    assert eta_window(D(2026, 11, 23)) == (D(2026, 11, 19), D(2026, 11, 25))
-
-
-def test_window_over_christmas_and_new_year():
-    assert eta_window(D(2026, 12, 24), HOLIDAYS) == (D(2026, 12, 22), D(2026, 12, 30))
-    assert eta_window(D(2026, 12, 31), HOLIDAYS) == (D(2026, 12, 29), D(2027, 1, 5))
-    # Without the holidays the same targets give narrower windows.
-    assert eta_window(D(2026, 12, 31)) == (D(2026, 12, 29), D(2027, 1, 4))
-
-
-def test_window_around_a_weekend_target():
-    # A target on a Saturday: two business days either side.
-    assert eta_window(D(2026, 11, 21)) == (D(2026, 11, 19), D(2026, 11, 24))
+def test_the_clinics_own_business_days_count():
+    """One calendar for service levels and deliveries: a clinic open Monday to Saturday counts Saturdays."""
+    six_days = Schedule(weekdays=frozenset(range(6)))
+    assert add_business_days(D(2026, 11, 20), 1, six_days) == D(2026, 11, 21)  # Friday → Saturday
+    assert add_business_days(D(2026, 11, 21), 1, six_days) == D(2026, 11, 23)  # Saturday → Monday
+    assert business_days_between(D(2026, 11, 20), D(2026, 11, 23), six_days) == 2

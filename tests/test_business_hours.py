@@ -1,10 +1,11 @@
 """Business-hour arithmetic: overnight, weekends, holidays, time zones and daylight-saving changes."""
 import datetime as dt
 import random
+from zoneinfo import ZoneInfoNotFoundError
 
 import pytest
 
-from smilepass.business_hours import NoBusinessHours, Schedule, add_business_time, business_time_between
+from smilepass.service.calendar import NoBusinessHours, Schedule, add_business_time, business_time_between
 
 H = dt.timedelta(hours=1)
 UTC_CLINIC = Schedule()  # 08:00–17:00 Monday to Friday, UTC
@@ -100,5 +101,5 @@ def test_a_schedule_without_any_open_day_fails_clearly():
 def test_schedule_checks_its_own_settings():
     with pytest.raises(ValueError):
         Schedule(opens=dt.time(17), closes=dt.time(8))
-    with pytest.raises(Exception):
+    with pytest.raises(ZoneInfoNotFoundError):
         Schedule(time_zone="Mars/Olympus_Mons")

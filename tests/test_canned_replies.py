@@ -116,3 +116,11 @@ def test_placeholders_are_escaped(support, browser_for, new_ticket):
         assert "<script>alert" not in text
         assert (f"Dear &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &lt;b&gt;SP-{ticket_id:06d}&lt;/b&gt; "
                 "{unknown}") in text
+
+
+def test_a_title_is_one_line(support):
+    for title in ("Scan\nreceived", "Scan\rreceived"):
+        response = create(support, title=title)
+        assert response.status_code == 422
+        assert "The title must be one line." in response.get_data(as_text=True)
+    assert query(lambda: CannedReply.select().count()) == 0

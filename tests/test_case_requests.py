@@ -6,11 +6,11 @@ import re
 
 import pytest
 
-from smilepass import settings, warranty
-from smilepass.cases.models import Case, Shipment
-from smilepass.models import AuditLog, CaseDetails, Ticket, utcnow
+from smilepass import settings
+from smilepass.models import AuditLog, Case, CaseDetails, Shipment, Ticket, utcnow
+from smilepass.support import warranty
 
-from .test_cases_helpers import ADA, BOB, ROOT, SAM, in_db, make_case, make_shipment, reload, user
+from .case_helpers import ADA, BOB, ROOT, SAM, in_db, make_case, make_shipment, reload, user
 
 REQUEST = {"title": "Tray 7 cracked", "description": "Cracked on insertion this morning.", "priority": "2",
            "category": "Warranty & Replacement"}

@@ -12,11 +12,11 @@ from werkzeug.datastructures import FileStorage
 from smilepass import db
 from smilepass.models import AuditLog, Scan, Ticket
 from smilepass.queue import SCAN_QUEUE
-from smilepass.uploads import StagedUploads
+from smilepass.scans.staging import StagedUploads
 
+from .case_helpers import ADA, BOB, make_case, user
 from .conftest import query, run_worker
 from .scanfiles import arch_stl
-from .test_cases_helpers import ADA, BOB, make_case, user
 from .test_scans import HTML_PAGE, scan_files
 
 RERUN = {"hole_percent": "5", "debris_percent": "1"}
@@ -231,7 +231,7 @@ def test_lost_job_of_a_case_scan_is_settled_by_the_sweep(app, clinician, redis_c
     redis_conn.flushdb()
     query(lambda: Scan.update(updated_at=dt.datetime(2020, 1, 1)).where(Scan.id == scan.id).execute())
     with app.app_context():
-        from smilepass.scans import sweep
+        from smilepass.scans.sweep import sweep
         query(lambda: sweep(app.config))
     assert query(lambda: Scan.get_by_id(scan.id)).state == "failed"
     page = clinician.get(f"/cases/{case.id}").get_data(as_text=True)

@@ -6,8 +6,8 @@ import tarfile
 import pytest
 
 from smilepass import db
+from smilepass.auth.security import verify_password
 from smilepass.models import AuditLog, Message, Ticket, User
-from smilepass.security import verify_password
 
 from .conftest import PG_URL, query
 
@@ -77,10 +77,7 @@ def test_backup_is_a_consistent_sqlite_copy(cli, tmp_path):
 
 
 @pytest.mark.skipif(not PG_URL, reason="PostgreSQL pass only")
-def test_backup_on_postgres_uses_pg_dump(cli, tmp_path):
-    import shutil
-    if not shutil.which("pg_dump"):
-        pytest.skip("pg_dump is not installed")
+def test_backup_on_postgres_uses_pg_dump(cli, tmp_path, pg_client_tools):
     target = tmp_path / "pg.tar"
     result = cli.invoke(args=["backup", str(target)])
     assert result.exit_code == 0, result.output
@@ -97,7 +94,7 @@ def test_database_is_wal_with_foreign_keys(app):
 
 
 def test_demo_cases(cli):
-    from smilepass.cases.models import Case, Shipment
+    from smilepass.models import Case, Shipment
     result = cli.invoke(args=["demo", "--tickets", "10", "--clinicians", "2", "--cases", "30"])
     assert result.exit_code == 0, result.output
     assert query(lambda: (Case.select().count(), Shipment.select().count())) == (30, 30)

@@ -3,9 +3,9 @@ client address and per sender address (Redis), mail to the supervisors (admins w
 none), and the supervisors' Contact inbox."""
 import pytest
 
-from smilepass.models import AuditLog, ContactRequest, OutboxMail, User
+from smilepass.models import AuditLog, ContactReply, ContactRequest, OutboxMail, User
 
-from .conftest import Browser, query
+from .conftest import Browser, query, run_worker
 
 FORM = {"name": "Dr Ada Lovelace", "email": "ada@clinic.test", "topic": "billing",
         "message": "We were charged twice for case 1042.\nPlease refund one."}
@@ -143,3 +143,73 @@ def test_mark_handled_is_audited_and_leaves_the_open_list(app, client, make_user
     lead.post(f"/contact/inbox/{first}/handled")
     assert query(lambda: AuditLog.select().where(AuditLog.action == "contact_handled").count()) == 2
     assert lead.post("/contact/inbox/999/handled").status_code == 404
+
+
+# Answering in the app ------------------------------------------------------------------------------
+
+ANSWER = "We refunded the second charge; it shows on your next statement."
+
+
+def test_contact_us_is_reachable_when_signed_in(clinician):
+    assert 'href="/contact"' in clinician.get("/support/").get_data(as_text=True)
+
+
+def test_a_supervisor_answers_in_the_app_and_the_worker_mails_it(app, client, make_user, redis_conn, smtp_sink):
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=smtp_sink.port)
+    make_user("lead@smilepass.test", "support", name="Lea Lead")
+    query(lambda: User.update(escalation_role="supervisor").where(User.email == "lead@smilepass.test").execute())
+    send(client)
+    contact = query(lambda: ContactRequest.get())
+    # The supervisors' mail leads to the message, where it is answered.
+    notice = query(lambda: OutboxMail.get(OutboxMail.to_addr == "lead@smilepass.test"))
+    assert f"/contact/inbox/{contact.id}" in notice.body
+    assert run_worker(app).returncode == 0  # the supervisors' mail goes first
+    smtp_sink.messages.clear()
+
+    lead = Browser(app)
+    lead.login("lead@smilepass.test")
+    inbox = lead.get("/contact/inbox").get_data(as_text=True)
+    assert f'href="/contact/inbox/{contact.id}"' in inbox
+    page = lead.get(f"/contact/inbox/{contact.id}").get_data(as_text=True)
+    assert "charged twice for case 1042" in page and "No answer yet." in page
+    assert lead.post(f"/contact/inbox/{contact.id}/answers", {"body": "  ", "handled": "y"}).status_code == 422
+    response = lead.post(f"/contact/inbox/{contact.id}/answers", {"body": ANSWER, "handled": "y"})
+    assert response.status_code == 303 and response.headers["Location"].endswith(f"/contact/inbox/{contact.id}#answers")
+
+    # Kept with the message, marked handled, audited; the mail waits for the worker.
+    reply = query(lambda: ContactReply.get())
+    assert (reply.contact_id, reply.body) == (contact.id, ANSWER)
+    assert query(lambda: ContactRequest.get().handled_at) is not None
+    audit = query(lambda: AuditLog.get(AuditLog.action == "contact_reply"))
+    assert audit.actor_email == "lead@smilepass.test" and audit.object_id == str(contact.id)
+    assert ANSWER not in audit.detail
+    page = lead.get(f"/contact/inbox/{contact.id}").get_data(as_text=True)
+    assert ANSWER in page and "waiting in the outbox" in page and "Handled by Lea Lead" in page
+    assert "1 answer" in lead.get("/contact/inbox?show=all").get_data(as_text=True)
+
+    result = run_worker(app)
+    assert result.returncode == 0, result.stderr
+    assert [envelope.rcpt_tos for envelope in smtp_sink.messages] == [["ada@clinic.test"]]
+    mailed = smtp_sink.messages[0].content.decode()
+    assert ANSWER in mailed and "Lea Lead, SmilePass support" in mailed
+    assert f"Subject: Your urgent message #{contact.id} to SmilePass" in mailed
+    assert "charged twice" not in mailed  # the sender's own words are not sent back
+    assert query(lambda: OutboxMail.get_by_id(reply.mail_id).sent_at) is not None
+    assert "mailed " in lead.get(f"/contact/inbox/{contact.id}").get_data(as_text=True)
+
+
+def test_answers_are_for_supervisors_and_admins_and_need_csrf(app, client, clinician, support, admin, make_user,
+                                                              clean_limits):
+    send(client)
+    contact = query(lambda: ContactRequest.get())
+    for browser in (clinician, support):
+        assert browser.get(f"/contact/inbox/{contact.id}").status_code == 404
+        assert browser.post(f"/contact/inbox/{contact.id}/answers", {"body": ANSWER}).status_code == 404
+    assert admin.get("/contact/inbox/999999").status_code == 404
+    assert admin.post(f"/contact/inbox/{contact.id}/answers", {"body": ANSWER}, csrf=False).status_code == 400
+    assert query(lambda: ContactReply.select().count()) == 0
+    # An admin may answer; leaving "Mark handled" unticked keeps the message open.
+    admin.get(f"/contact/inbox/{contact.id}")
+    assert admin.post(f"/contact/inbox/{contact.id}/answers", {"body": ANSWER}).status_code == 303
+    assert query(lambda: ContactRequest.get().handled_at) is None
+    assert query(lambda: OutboxMail.select().where(OutboxMail.to_addr == "ada@clinic.test").count()) == 1

@@ -15,14 +15,25 @@ from smilepass import backup, db
 from smilepass.models import AuditLog, Case, Scan, Ticket
 from smilepass.stewardship import ledger
 from smilepass.stewardship.erase import REAPPLIED
+from smilepass.stewardship.reapply import reapply
 
 from .conftest import PASSWORD, PG_URL, query, worker_env
 from .test_backup_restore import flask_cli, fresh_instance  # noqa: F401  (fresh_instance is a fixture)
-from .test_stewardship import (NAME, NEEDLES, NUMBER, OTHER_NAME, OTHER_NUMBER, build_other_patient, build_patient,
-                               create_case, files_on_disk, referenced_files, traces)
+from .test_stewardship import (
+    NAME,
+    NEEDLES,
+    NUMBER,
+    OTHER_NAME,
+    OTHER_NUMBER,
+    build_other_patient,
+    build_patient,
+    create_case,
+    files_on_disk,
+    referenced_files,
+    traces,
+)
 
-pytestmark = pytest.mark.skipif(bool(PG_URL) and not shutil.which("pg_restore"),
-                                reason="pg_dump/pg_restore are not installed (make test installs postgresql-client)")
+pytestmark = pytest.mark.usefixtures("pg_client_tools")
 
 
 def erase(admin, case_id, number):
@@ -36,7 +47,7 @@ def restore_env(app, url, upload_dir, instance):
 
 
 def test_an_erasure_after_the_backup_is_reapplied_by_the_restore(app, clinician, support, admin, redis_conn,
-                                                                 fresh_instance, tmp_path):
+                                                                 fresh_instance, tmp_path):  # noqa: F811 (fixture)
     patient = build_patient(clinician, support)
     other = build_other_patient(clinician)
     archive = tmp_path / "before-erasure.tar.gz"
@@ -99,7 +110,8 @@ def test_an_erasure_after_the_backup_is_reapplied_by_the_restore(app, clinician,
     assert "erasure ledger: 0 of 1 erasures re-applied" in again.stdout
 
 
-def test_a_restore_without_a_ledger_reapplies_nothing_and_says_so(app, clinician, admin, fresh_instance, tmp_path):
+def test_a_restore_without_a_ledger_reapplies_nothing_and_says_so(app, clinician, admin,
+                                                                  fresh_instance, tmp_path):  # noqa: F811 (fixture)
     case_id = create_case(clinician, NUMBER, NAME, "1987-03-09", "PX-44719")
     archive = tmp_path / "before-erasure.tar"
     backup.create_backup(app.config["DATABASE_URL"], app.config["UPLOAD_DIR"], archive)
@@ -111,7 +123,7 @@ def test_a_restore_without_a_ledger_reapplies_nothing_and_says_so(app, clinician
     assert restored.returncode == 0, restored.stderr[-3000:]
     expected = f"erasure ledger: none at {instance / 'erasure-ledger.jsonl'}; no erasure was re-applied"
     assert expected in restored.stdout
-    # Which is why the README says to move the ledger with the archive: the patient is back.
+    # Which is why the backup docs (docs/backup.md) say to move the ledger with the archive: the patient is back.
     db.bind(url)
     with db.database.connection_context():
         assert Case.select().where(Case.id == case_id).exists()
@@ -125,12 +137,12 @@ def test_only_the_very_case_that_was_erased_is_erased_again(app, clinician):
     ledger_path = Path(app.config["ERASURE_LEDGER"])
     stranger = ledger.Entry("2026-11-30T10:00:00.000000Z", {case_id: "2001-01-01T00:00:00"}, [1])
     ledger.append(ledger_path, stranger)
-    outcome = ledger.reapply(app.config)
+    outcome = reapply(app.config)
     assert (outcome.entries, outcome.erasures) == (1, 0)
     assert query(lambda: Case.select().where(Case.id == case_id).exists())
 
     ledger.append(ledger_path, ledger.entry_for([case], [2]))
-    outcome = ledger.reapply(app.config)
+    outcome = reapply(app.config)
     assert (outcome.entries, outcome.erasures, outcome.case_ids) == (2, 1, [case_id])
     assert not query(lambda: Case.select().where(Case.id == case_id).exists())
 

@@ -3,10 +3,9 @@ holder of the role), refusals, skipped steps, the record (who, when, why), the n
 ticket page (history for all, reasons and the Escalate form for staff only)."""
 import pytest
 
-from smilepass import escalation
 from smilepass.db import database
-from smilepass.models import (AuditLog, Clinic, ClinicMember, Escalation, Notification, Status, Ticket, Tier,
-                              User)
+from smilepass.models import AuditLog, Clinic, ClinicMember, Escalation, Notification, Status, Ticket, Tier, User
+from smilepass.service import escalation
 
 from .conftest import query
 

@@ -6,9 +6,9 @@ import pytest
 from PIL import Image
 
 from smilepass.models import Ticket
-from smilepass.request_quality import Quality, client_summary
+from smilepass.support.request_quality import Quality, client_summary
 
-from .test_cases_helpers import in_db
+from .case_helpers import in_db
 
 CHROME_WINDOWS = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
                   "Chrome/131.0.0.0 Safari/537.36")

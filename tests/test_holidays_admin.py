@@ -5,10 +5,9 @@ import re
 
 import pytest
 
-from smilepass.cases.models import Holiday
-from smilepass.models import AuditLog, utcnow
+from smilepass.models import AuditLog, Holiday, utcnow
 
-from .test_cases_helpers import ROOT, in_db, make_case, make_shipment
+from .case_helpers import ROOT, in_db, make_case, make_shipment
 
 
 def holidays():
@@ -132,10 +131,10 @@ def eta(browser, case):
 def test_a_new_holiday_moves_the_eta_window_on_the_case_page(clinician, support, admin):
     case = make_case()
     make_shipment(case, target=dt.date(2026, 11, 20))  # a Friday
-    assert eta(clinician, case) == "2026-11-18 – 2026-11-24"
+    assert eta(clinician, case) == "2026-11-23 – 2026-11-26"
     assert add(admin, "2026-11-23", "Clinic closed").status_code == 303  # the Monday after
-    assert eta(clinician, case) == "2026-11-18 – 2026-11-25"
+    assert eta(clinician, case) == "2026-11-24 – 2026-11-27"
     hid = in_db(lambda: Holiday.get().id)
     admin.get("/admin/holidays")
     assert admin.post(f"/admin/holidays/{hid}/delete").status_code == 303
-    assert eta(clinician, case) == "2026-11-18 – 2026-11-24"
+    assert eta(clinician, case) == "2026-11-23 – 2026-11-26"

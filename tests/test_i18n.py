@@ -12,8 +12,8 @@ from babel.messages.pofile import read_po
 
 from smilepass.models import AuditLog, Ticket, User
 
+from .case_helpers import make_case, make_shipment
 from .conftest import query
-from .test_cases_helpers import make_case, make_shipment
 from .test_insights import RANGE, csv_rows, practice  # noqa: F401 (practice is a fixture)
 from .test_scans import HTML_PAGE, file_scan
 
@@ -172,7 +172,7 @@ def test_audit_details_and_notifications_stay_in_english(clinician, support, new
 
 # Practice Insights, scan refusals and error pages in German ---------------------------------------
 
-def test_insights_speak_german(practice, admin):
+def test_insights_speak_german(practice, admin):  # noqa: F811 (practice is the imported fixture)
     choose(admin, "de")
     page = html(admin.get("/insights/", query_string=RANGE))
     backlog = page.split('id="figure-backlog-category"', 1)[1].split("</section>", 1)[0]
@@ -237,7 +237,7 @@ def test_stored_scan_failures_and_web_refusals_are_translated_when_shown(app):
     from flask_babel import force_locale
 
     from smilepass.mesh import MeshRejected
-    from smilepass.scans import rejection_text, stored_reason
+    from smilepass.scans.text import rejection_text, stored_reason
     refused = MeshRejected("The PLY file declares %(vertices)s vertices; SmilePass accepts at most %(limit)s.",
                            vertices=12_000_000, limit=10_000_000)
     with app.test_request_context(), force_locale("de"):
@@ -259,7 +259,7 @@ def test_verdict_reasons_are_shown_in_german(app, tmp_path):
 
     from smilepass.mesh import RepairOptions, repair
     from smilepass.mesh import synthetic as syn
-    from smilepass.scans import verdict_reason_text
+    from smilepass.scans.text import verdict_reason_text
 
     from .meshgen import write_binary_stl
     V, F = syn.arch(24_000, seed=3)

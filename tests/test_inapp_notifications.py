@@ -2,10 +2,10 @@
 POST with CSRF, htmx or not), and nobody reaching another user's notifications."""
 import re
 
-from smilepass import notifications
 from smilepass.models import AuditLog, Notification, Ticket
+from smilepass.notifications import inbox
 
-from .test_cases_helpers import ADA, BOB, in_db, user
+from .case_helpers import ADA, BOB, in_db, user
 
 
 def notify(email, text="SP-000001 is now Resolved", ticket_id=None):
@@ -30,9 +30,9 @@ def test_header_shows_the_unread_count(clinician, other_clinician):
 def test_unread_count_is_one_prepared_query(clinician):
     notify(ADA)
     ada = user(ADA)
-    assert in_db(lambda: notifications.unread_count(ada)) == 1
+    assert in_db(lambda: inbox.unread_count(ada)) == 1
     in_db(lambda: Notification.update(read_at=Notification.created_at).execute())
-    assert in_db(lambda: notifications.unread_count(ada)) == 0
+    assert in_db(lambda: inbox.unread_count(ada)) == 0
     from smilepass.db import _prepared
     assert any(key[1] == "unread-notifications" for key in _prepared)
 

@@ -8,9 +8,8 @@ import json
 
 import pytest
 
-from smilepass.cases.models import Shipment
 from smilepass.insights import charts, metrics
-from smilepass.models import (Case, Clinic, ClinicMember, Escalation, Scan, Status, Ticket, User)
+from smilepass.models import Case, Clinic, ClinicMember, Escalation, Scan, Shipment, Status, Ticket, User
 
 from .conftest import query
 

@@ -73,18 +73,18 @@ def test_sweep_sends_mail_written_while_redis_was_down(app, client, make_user, r
     assert query(lambda: OutboxMail.get().sent_at) is None
     # Redis is back: the periodic sweep (rq cron enqueues it) hands the mail to the worker.
     app.config["REDIS_URL"] = working_redis
-    Queue("default", connection=redis_conn).enqueue("smilepass.jobs.sweep_outbox")
+    Queue("default", connection=redis_conn).enqueue("smilepass.notifications.jobs.sweep_outbox")
     assert run_worker(app).returncode == 0
     assert len(sink.messages) == 1
     assert query(lambda: OutboxMail.get().sent_at) is not None
     # A second sweep finds nothing left to send.
-    Queue("default", connection=redis_conn).enqueue("smilepass.jobs.sweep_outbox")
+    Queue("default", connection=redis_conn).enqueue("smilepass.notifications.jobs.sweep_outbox")
     assert run_worker(app).returncode == 0
     assert len(sink.messages) == 1
 
 
 def test_sweep_does_not_enqueue_twice(app, client, make_user, redis_conn):
-    from smilepass.mail import enqueue_send
+    from smilepass.notifications.outbox import enqueue_send
     app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=free_port())
     make_user("dr.ada@clinic.test")
     ask_for_reset(client, "dr.ada@clinic.test")  # enqueues mail-1

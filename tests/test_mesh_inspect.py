@@ -2,7 +2,6 @@
 import struct
 import subprocess
 import sys
-import time
 import tracemalloc
 
 import numpy as np
@@ -11,8 +10,7 @@ import pytest
 from smilepass.mesh import FileInfo, MeshRejected, inspect_file
 from smilepass.mesh.synthetic import arch
 
-from .meshgen import (binary_stl_bytes, ply_header, write_ascii_ply, write_ascii_stl, write_binary_ply,
-                      write_binary_stl)
+from .meshgen import binary_stl_bytes, ply_header, write_ascii_ply, write_ascii_stl, write_binary_ply, write_binary_stl
 
 
 @pytest.fixture(scope="module")
@@ -229,15 +227,15 @@ def test_ply_declaring_a_billion_vertices_is_refused_at_once(tmp_path):
               "end_header\n")
     path.write_bytes(header.encode() + bytes(181 - len(header)))
     assert path.stat().st_size == 181
+    # "At once" measured as work, not time: the header's promise is checked against the file size
+    # before anything is allocated for a billion vertices (12 GB), so the peak stays tiny.
     tracemalloc.start()
-    start = time.perf_counter()
     message = refused(path)
-    elapsed = time.perf_counter() - start
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert "declares 1,000,000,000 vertices and 1 face" in message
     assert "at least 12,000,000,013 bytes" in message and "has only" in message
-    assert elapsed < 0.5 and peak < 2_000_000
+    assert peak < 2_000_000
 
 
 def test_ply_counts_beyond_the_file(tmp_path, small):

@@ -6,12 +6,12 @@ import json
 import numpy as np
 import pytest
 
-from smilepass.mesh import MeshRejected, RepairOptions, repair
+from smilepass.mesh import MeshRejected, RepairOptions, inspect_file, repair
 from smilepass.mesh import synthetic as syn
 from smilepass.mesh.holes import fill, find_loops
 from smilepass.mesh.topology import Edges
 
-from .meshgen import binary_stl_bytes, topology, write_binary_ply, write_binary_stl
+from .meshgen import binary_stl_bytes, topology, write_ascii_ply, write_ascii_stl, write_binary_ply, write_binary_stl
 
 STAGES = {"reading", "cleaning", "filling holes", "orienting", "rendering", "saving"}
 
@@ -214,8 +214,86 @@ def test_too_few_triangles_means_rescan_and_no_surface_is_refused(tmp_path):
     flat = np.zeros((30, 3), np.float32)
     flat[:, 0] = np.arange(30)
     (tmp_path / "line.stl").write_bytes(binary_stl_bytes(flat))
-    with pytest.raises(MeshRejected, match="no usable surface"):
+    with pytest.raises(MeshRejected, match="mostly degenerate: 10 of its 10 triangles"):
         run(tmp_path, tmp_path / "line.stl")
+
+
+@pytest.mark.parametrize("kind", syn.DEGENERATE_KINDS)
+def test_a_scan_of_mostly_degenerate_triangles_is_refused(tmp_path, kind):
+    """Identical facets, copies or zero-area faces making up most of the file: an export gone wrong.
+    The upload check refuses it at once, and so does the repair (for files that got past it: older
+    uploads, the command line)."""
+    V, F = syn.degenerate_scan(4_000, 0.6, kind)
+    path = write_binary_stl(tmp_path / f"{kind}.stl", V, F)
+    with pytest.raises(MeshRejected, match="mostly degenerate") as refused:
+        run(tmp_path, path)
+    bad = refused.value.params["bad"]
+    assert refused.value.params["triangles"] == 4000 and 2400 <= bad <= 2420  # the generated arch is about 1,600
+    assert str(refused.value) == (f"The scan is mostly degenerate: {bad:,} of its 4,000 triangles have no area or are "
+                                  "copies of other triangles; export it again from the scanner software.")
+    with pytest.raises(MeshRejected) as refused_at_upload:
+        inspect_file(path)
+    assert refused_at_upload.value.params == refused.value.params
+    assert not (tmp_path / "out" / "scan.repaired.stl").exists()
+
+
+def test_the_upload_check_counts_degenerate_triangles_in_every_format(tmp_path):
+    V, F = syn.degenerate_scan(3_000, 0.55, "duplicate")
+    copies = len(F) - len(np.unique(np.sort(F, axis=1), axis=0))
+    for path in (write_binary_stl(tmp_path / "d.stl", V, F), write_ascii_stl(tmp_path / "a.stl", V, F),
+                 write_binary_ply(tmp_path / "d.ply", V, F), write_ascii_ply(tmp_path / "a.ply", V, F)):
+        with pytest.raises(MeshRejected, match=f"{copies:,} of its 3,000 triangles"):
+            inspect_file(path)
+    V, F = syn.degenerate_scan(3_000, 0.45, "zero-area")
+    assert inspect_file(write_binary_stl(tmp_path / "z.stl", V, F)).triangles == 3_000
+
+
+@pytest.mark.parametrize("kind", syn.DEGENERATE_KINDS)
+def test_a_clean_scan_with_some_degenerate_triangles_is_repaired(tmp_path, clean_arch, kind):
+    V, F, margin = clean_arch
+    V, F = syn.add_degenerate(V, F, np.random.default_rng(4), 300, kind)
+    path = write_binary_stl(tmp_path / f"{kind}.stl", V, F)
+    assert inspect_file(path).triangles == len(F)
+    result = run(tmp_path, path)
+    assert result.verdict == "repaired", result.verdict_reason
+    r = result.report
+    assert r["degenerate_removed"] + r["duplicates_removed"] + r["collapsed_edges"] >= 300
+    assert_clean_open_arch(result, margin)
+
+
+def test_degenerate_and_duplicate_faces_never_reach_the_preview_renderer(tmp_path, clean_arch, monkeypatch):
+    """A ray tracer's BVH cannot split a heap of identical or coincident triangles (100,000 copies of one
+    facet kept the renderer busy for minutes): the previews draw each place once, and only triangles
+    with an area."""
+    from smilepass.mesh import previews, render
+
+    V, F, margin = clean_arch
+    rng = np.random.default_rng(5)
+    F = syn.punch_hole(V, F, syn.interior_vertex(V, F, rng), 0.6)
+    V, F = syn.add_debris(V, F, rng, count=2)
+    for kind in syn.DEGENERATE_KINDS:
+        V, F = syn.add_degenerate(V, F, rng, 2_000, kind)
+    drawn = []
+    real = render.render_before_after
+
+    def spy(camera, kept, removed, added, kept_flipped=None):
+        drawn.extend([kept, removed, added])
+        return real(camera, kept, removed, added, kept_flipped)
+
+    monkeypatch.setattr(previews.render, "render_before_after", spy)
+    result = repair(write_binary_stl(tmp_path / "heap.stl", V, F), tmp_path / "out", "heap")
+    assert result.verdict == "repaired" and result.preview_before.exists()
+    r = result.report
+    assert r["degenerate_removed"] + r["duplicates_removed"] >= 4_000 and r["fragments_removed"] == 2
+    kept, removed, added = drawn
+    assert len(removed[1]) >= 16 and len(added[1]) > 0  # the debris is drawn, and the filled hole
+    places = set()
+    for Vs, Fs in drawn:
+        corners = Vs[Fs].astype(np.float64)
+        area = np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1)
+        assert (area > 1e-9).all()
+        places.update(frozenset(map(tuple, tri)) for tri in corners.tolist())
+    assert len(places) == sum(len(Fs) for _, Fs in drawn)  # no two drawn triangles in the same place
 
 
 def test_zero_area_slivers_are_collapsed_without_leaving_slits(tmp_path, clean_arch):
@@ -298,8 +376,8 @@ def test_ply_upload_gives_binary_ply_and_stl_keeping_doubles_and_colours(tmp_pat
     out = run(tmp_path, tmp_path / "c.ply").repaired_path
     raw = load_file(out)
     assert raw.colors is not None and b"property uchar red" in out.read_bytes()[:500]
-    by_position = {tuple(p): tuple(c) for p, c in zip(V, rgb)}
-    assert all(by_position[tuple(p)] == tuple(c) for p, c in zip(raw.vertices, raw.colors))
+    by_position = {tuple(p): tuple(c) for p, c in zip(V, rgb, strict=True)}
+    assert all(by_position[tuple(p)] == tuple(c) for p, c in zip(raw.vertices, raw.colors, strict=True))
 
 
 def test_previews_and_atomic_outputs(tmp_path, clean_arch):
@@ -328,6 +406,20 @@ def test_previews_and_atomic_outputs(tmp_path, clean_arch):
     fractions = [f for _, f in calls]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(calls) >= 12
     assert set(result.report["stage_seconds"]) <= STAGES
+
+
+def test_the_file_is_read_once(tmp_path, clean_arch, monkeypatch):
+    """load_file() makes every check inspect_file() makes, in the same pass: the repair reads its input
+    once (a 100 MB ASCII STL costs seconds per read)."""
+    from smilepass.mesh import readers
+
+    reads = []
+    read = readers._read
+    monkeypatch.setattr(readers, "_read", lambda path, **kw: reads.append(path) or read(path, **kw))
+    V, F, margin = clean_arch
+    src = write_binary_stl(tmp_path / "once.stl", V, F)
+    assert run(tmp_path, src).verdict == "ready"
+    assert reads == [src]
 
 
 @pytest.mark.parametrize("fail_at", ["rendering", "saving"])
@@ -455,3 +547,20 @@ def test_job_timeout_during_the_open3d_import_stays_a_timeout(tmp_path):
     if out == "imported before the alarm":
         pytest.skip("Open3D imported in under 0.15 s here")
     assert out == "timeout"
+
+
+def test_components_through_a_heap_of_copies_match_csgraph():
+    """Faces around an edge shared by thousands of copies are one piece; counted without a label having
+    to travel round a ring of them (the numbering is the same as scipy's, in order of first face)."""
+    from smilepass.mesh.topology import face_components, manifold_components
+
+    V, F = syn.arch(3_000, seed=5)
+    V, F = syn.add_degenerate(V, F, np.random.default_rng(6), 5_000, "identical")
+    F = np.concatenate([F, [[len(V), len(V) + 1, len(V) + 2]]]).astype(F.dtype)  # and a loose triangle
+    V = np.concatenate([V, np.eye(3, dtype=V.dtype) * 500])
+    e = Edges(F, len(V))
+    assert e.counts.max() > 5_000
+    count, labels = manifold_components(e, through_non_manifold=True)
+    expected_count, expected = face_components(len(F), *e.pairs())
+    assert count == expected_count == 2
+    assert np.array_equal(labels, expected)

@@ -1,19 +1,87 @@
-"""Migrations build the schema the models describe, and the counts backfill is right."""
+"""Migrations build the schema the models describe (tables, columns, primary keys and every index, on
+the pass's database: SQLite or PostgreSQL), and the counts backfill is right."""
 import peewee
 from playhouse.migrations import Runner
 
 from smilepass import db
-from smilepass.models import ALL_MODELS
+from smilepass.models import ALL_MODELS, Draft
 
 
-def test_migrations_match_the_models(tmp_path):
+def declared_indexes(database, model) -> dict:
+    """The indexes the model asks for (index=True / unique=True fields, foreign keys, Meta.indexes and
+    add_index, partial ones included), as {(columns, unique, where): name}."""
+    found = {}
+    for index in model._meta.fields_to_index():
+        columns = tuple(expression.column_name for expression in index._expressions)
+        where = ""
+        if index._where is not None:
+            # The dialect's own CREATE INDEX text, so the condition reads like the introspected one.
+            where = database.get_sql_context().sql(index).query()[0].split(" WHERE ", 1)[1]
+        found[(columns, bool(index._unique), squeeze(where))] = index._name
+    return found
+
+
+def built_indexes(database, model) -> dict:
+    """The indexes the migrations built on the model's table, in the same form; the primary key's own
+    index (SQLite's autoindex of a composite or text key, PostgreSQL's *_pkey) is compared separately."""
+    table = model._meta.table_name
+    primary_key = tuple(database.get_primary_keys(table))
+    found = {}
+    for index in database.get_indexes(table):
+        if index.unique and tuple(index.columns) == primary_key:
+            continue
+        where = index.sql.split(" WHERE ", 1)[1] if index.sql and " WHERE " in index.sql else ""
+        found[(tuple(index.columns), bool(index.unique), squeeze(where))] = index.name
+    return found
+
+
+def squeeze(condition: str) -> str:
+    """A WHERE condition without quoting, brackets, spacing or case: SQLite keeps the text as written,
+    PostgreSQL hands back its own rendering."""
+    return "".join(ch for ch in condition.lower() if ch not in '"`() \n')
+
+
+def schema_differences(database, model) -> list[str]:
+    table = model._meta.table_name
+    problems = []
+    columns = {c.name for c in database.get_columns(table)}
+    wanted_columns = {f.column_name for f in model._meta.sorted_fields}
+    if columns != wanted_columns:
+        problems.append(f"{table}: columns {sorted(columns)} but the model has {sorted(wanted_columns)}")
+    primary_key = database.get_primary_keys(table)
+    wanted_key = [f.column_name for f in model._meta.get_primary_keys()]
+    if primary_key != wanted_key:
+        problems.append(f"{table}: primary key {primary_key} but the model has {wanted_key}")
+    built, declared = built_indexes(database, model), declared_indexes(database, model)
+    for key in declared.keys() - built.keys():
+        problems.append(f"{table}: the migrations lack index {declared[key]} {key}")
+    for key in built.keys() - declared.keys():
+        problems.append(f"{table}: the migrations built index {built[key]} {key} that no model declares")
+    return problems
+
+
+def test_migrations_match_the_models(app):
+    """On the database of this pass (migrated by the app fixture or, on PostgreSQL, once per process)."""
+    database = db.database
+    with database.connection_context():
+        assert {m._meta.table_name for m in ALL_MODELS} <= set(database.get_tables())
+        problems = [problem for model in ALL_MODELS for problem in schema_differences(database, model)]
+        compared = sum(len(declared_indexes(database, model)) for model in ALL_MODELS)
+    assert problems == []
+    assert compared >= 40  # every model's indexes were looked at, not an empty list
+
+
+def test_the_comparison_sees_a_missing_or_extra_index(tmp_path):
+    """The check above would notice a migration that forgot an index, or one no model knows about."""
     database = peewee.SqliteDatabase(str(tmp_path / "m.db"))
     Runner(database, str(db.MIGRATIONS_DIR)).up()
-    tables = set(database.get_tables())
-    assert {m._meta.table_name for m in ALL_MODELS} <= tables
-    for model in ALL_MODELS:
-        columns = {c.name for c in database.get_columns(model._meta.table_name)}
-        assert {f.column_name for f in model._meta.sorted_fields} == columns, model
+    partial = next(name for (_, _, where), name in built_indexes(database, Draft).items() if where)
+    database.execute_sql(f'DROP INDEX "{partial}"')
+    database.execute_sql('CREATE INDEX "draft_stray" ON "draft" ("content")')
+    problems = sorted(schema_differences(database, Draft))
+    assert len(problems) == 2, problems
+    assert "built index draft_stray" in problems[0]
+    assert "lack index draft_user_kind_without_ticket" in problems[1]
 
 
 def test_ticket_count_backfill(tmp_path):

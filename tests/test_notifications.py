@@ -8,15 +8,14 @@ import re
 import pytest
 from rq import Queue
 
-from smilepass import notifications
 from smilepass.cases import shipments
-from smilepass.cases.models import Shipment, UserPreference
 from smilepass.cases.tracking_import import apply_import, parse_import
 from smilepass.db import database
-from smilepass.models import AuditLog, OutboxMail, User
+from smilepass.models import AuditLog, OutboxMail, Shipment, User, UserPreference
+from smilepass.notifications import events, outbox
 
+from .case_helpers import ADA, BOB, ROOT, SAM, in_db, make_case, reload, user
 from .conftest import run_worker
-from .test_cases_helpers import ADA, BOB, ROOT, SAM, in_db, make_case, reload, user
 
 PATIENT = {"patient_name": "Jane Roe", "dob": dt.date(1990, 4, 2)}
 
@@ -51,14 +50,14 @@ def assert_no_patient_data(mail):
 
 def test_shipment_updates_apply_to_clinicians_and_default_on(clinician, support, admin):
     ada, sam, root = user(ADA), user(SAM), user(ROOT)
-    event = notifications.EVENTS["shipment_updates"]
-    assert event.default is True and event.audience == notifications.CLINICIAN
-    assert [e.key for e in notifications.events_for(ada)] == ["shipment_updates", "ticket_replies", "ticket_status"]
+    event = events.EVENTS["shipment_updates"]
+    assert event.default is True and event.audience == events.CLINICIAN
+    assert [e.key for e in events.events_for(ada)] == ["shipment_updates", "ticket_replies", "ticket_status"]
     staff_events = ["ticket_assigned", "ticket_escalated", "sla_warning"]  # see test_ticket_notifications.py
-    assert [e.key for e in notifications.events_for(sam)] == staff_events
-    assert [e.key for e in notifications.events_for(root)] == staff_events
-    assert in_db(lambda: notifications.wants(ada, "shipment_updates"))
-    assert not in_db(lambda: notifications.wants(sam, "shipment_updates"))
+    assert [e.key for e in events.events_for(sam)] == staff_events
+    assert [e.key for e in events.events_for(root)] == staff_events
+    assert in_db(lambda: events.wants(ada, "shipment_updates"))
+    assert not in_db(lambda: events.wants(sam, "shipment_updates"))
 
 
 def test_clinician_turns_shipment_mails_off_and_on(clinician):
@@ -73,13 +72,13 @@ def test_clinician_turns_shipment_mails_off_and_on(clinician):
     off = clinician.post("/account/notifications", ticket_events)
     assert off.status_code == 303 and off.headers["Location"].endswith("/account/notifications")
     assert in_db(lambda: UserPreference.get_value(user(ADA), "notify:shipment_updates")) == "off"
-    assert not in_db(lambda: notifications.wants(user(ADA), "shipment_updates"))
+    assert not in_db(lambda: events.wants(user(ADA), "shipment_updates"))
     html = clinician.get("/account/notifications").get_data(as_text=True)
     assert "Your email notifications are saved." in html
     assert not re.search(r'<input checked id="shipment_updates"', html)
 
     assert clinician.post("/account/notifications", {"shipment_updates": "y", **ticket_events}).status_code == 303
-    assert in_db(lambda: notifications.wants(user(ADA), "shipment_updates"))
+    assert in_db(lambda: events.wants(user(ADA), "shipment_updates"))
     rows = in_db(lambda: [(r.detail, r.actor_email, r.object_id) for r in AuditLog.select()
                           .where(AuditLog.action == "notification_preferences").order_by(AuditLog.id)])
     ada_id = str(user(ADA).id)
@@ -94,7 +93,7 @@ def test_clinician_turns_shipment_mails_off_and_on(clinician):
 def test_preferences_need_csrf_and_sign_in(app, clinician):
     refused = clinician.post("/account/notifications", {}, csrf=False)
     assert refused.status_code == 400
-    assert in_db(lambda: notifications.wants(user(ADA), "shipment_updates"))
+    assert in_db(lambda: events.wants(user(ADA), "shipment_updates"))
     anonymous = app.test_client().get("/account/notifications")
     assert anonymous.status_code == 303 and "/auth/login" in anonymous.headers["Location"]
 
@@ -122,7 +121,7 @@ def test_each_step_mails_the_treating_clinician_without_patient_data(app, clinic
     created, transit, delivered = (m.body for m in sent)
     base = app.config["BASE_URL"].rstrip("/")
     assert "A new shipment was created and is In Production." in created
-    assert "Expected delivery: between 2026-11-18 and 2026-11-24 (estimate)" in created
+    assert "Expected delivery: between 2026-11-23 and 2026-11-26 (estimate)" in created
     for line in ("Shipment update for case C-1001.", "The shipment is now In Transit.", "Phases: Aligners 1–12",
                  "State: In Transit", "Carrier: UPS", "Tracking number: 1Z999AA10123456784",
                  "Expected delivery: 2026-11-26 (carrier's date)", f"{base}/cases/{case.id}",
@@ -152,8 +151,8 @@ def test_no_mail_to_an_inactive_account(clinician, support):
 def test_no_mail_about_your_own_change(app, clinician):
     ada = user(ADA)
     with app.app_context():
-        assert in_db(lambda: notifications.notify("shipment_updates", ada, lambda: ("s", "b"), actor=ada)) is None
-        assert in_db(lambda: notifications.notify("shipment_updates", ada, lambda: ("s", "b"))) is not None
+        assert in_db(lambda: outbox.notify("shipment_updates", ada, lambda: ("s", "b"), actor=ada)) is None
+        assert in_db(lambda: outbox.notify("shipment_updates", ada, lambda: ("s", "b"))) is not None
 
 
 def test_reopen_mails_the_clinician(clinician, support, admin):
@@ -230,7 +229,7 @@ def test_jobs_are_queued_only_after_the_transaction_commits(app, clinician, supp
         with database.atomic():
             shipments.set_carrier_eta(reload(Shipment, shipment.id), user(SAM), dt.date(2026, 11, 27))
             assert queue.count == 1  # written, but not handed over while the transaction is open
-        assert notifications.hand_over() == 1
+        assert outbox.hand_over() == 1
     assert queue.count == 2
     assert sorted(job.id for job in queue.jobs) == sorted(f"mail-{m.id}" for m in mails())
 

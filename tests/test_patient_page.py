@@ -8,11 +8,12 @@ import secrets
 import pytest
 
 from smilepass import create_app
+from smilepass.auth.tokens import token_hash
 from smilepass.cases import shipments
-from smilepass.cases.models import PatientLink, Shipment
-from smilepass.models import AuditLog, utcnow
+from smilepass.models import AuditLog, PatientLink, Shipment
 
-from .test_cases_helpers import ADA, SAM, in_db, make_case, make_shipment, reload, user
+from .case_helpers import ADA, SAM, in_db, make_case, make_shipment, reload, user
+from .parts import part_missing
 
 LINK = re.compile(r'value="http://localhost(/p/[A-Za-z0-9_-]{43})"')
 
@@ -45,7 +46,7 @@ def test_owner_makes_a_link_shown_once_with_a_qr_code(clinician, shipment):
     path, html = new_link(clinician, shipment.id)
     link = in_db(lambda: PatientLink.get())
     token = path.rsplit("/", 1)[1]
-    assert link.token_hash == shipments.hash_token(token) and token not in link.token_hash
+    assert link.token_hash == token_hash(token) and token not in link.token_hash
     assert f'src="/cases/links/{link.id}/qr.svg"' in html
     qr = clinician.get(f"/cases/links/{link.id}/qr.svg")
     assert qr.status_code == 200 and qr.mimetype == "image/svg+xml" and qr.data.lstrip().startswith(b"<svg")
@@ -111,17 +112,23 @@ def test_revoked_link_is_404(clinician, shipment):
     assert reload(PatientLink, link.id).revoked_at is not None
 
 
-def test_thirty_days_after_delivery_is_404(clinician, shipment):
+@pytest.fixture
+def delivery_day(time_machine):
+    """Requested before the sign-in fixtures, so their sessions start at the same fixed moment."""
+    time_machine.move_to(dt.datetime(2026, 12, 2, 10, 0, tzinfo=dt.UTC), tick=False)
+    return time_machine
+
+
+def test_thirty_days_after_delivery_is_404(delivery_day, clinician, shipment):
     path, _ = new_link(clinician, shipment.id)
     sam = user(SAM)
     in_db(lambda: shipments.advance(reload(Shipment, shipment.id), sam, carrier="UPS", tracking_number="1Z"))
     in_db(lambda: shipments.advance(reload(Shipment, shipment.id), sam))
     assert clinician.client.get(path, environ_base={"REMOTE_ADDR": ip()}).status_code == 200
-    in_db(lambda: Shipment.update(delivered_at=utcnow() - dt.timedelta(days=29, hours=23))
-          .where(Shipment.id == shipment.id).execute())
+    # Delivered Wednesday 2 December 10:00 UTC: the link works until 1 January 10:00 UTC, not after.
+    delivery_day.shift(dt.timedelta(days=29, hours=23, minutes=59, seconds=59))
     assert clinician.client.get(path, environ_base={"REMOTE_ADDR": ip()}).status_code == 200
-    in_db(lambda: Shipment.update(delivered_at=utcnow() - dt.timedelta(days=30, minutes=1))
-          .where(Shipment.id == shipment.id).execute())
+    delivery_day.shift(dt.timedelta(seconds=1))
     reference = clinician.client.get("/p/nope", environ_base={"REMOTE_ADDR": ip()})
     _same_404(clinician.client.get(path, environ_base={"REMOTE_ADDR": ip()}), reference)
 
@@ -155,7 +162,7 @@ def live_redis(redis_url):
     try:
         conn.ping()
     except Exception as exc:
-        pytest.skip(f"Redis is not reachable at {redis_url}: {exc}")
+        part_missing(f"Redis is not reachable at {redis_url}: {exc}")
     return conn
 
 

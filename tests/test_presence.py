@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from smilepass import presence
 from smilepass.models import User
+from smilepass.staff import presence
 
 from .conftest import query
 

@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from smilepass import tickets
-from smilepass.models import AuditLog, Clinic, ClinicMember, Notification, Priority, Status, Tier, Ticket, User, utcnow
+from smilepass.models import AuditLog, Clinic, ClinicMember, Notification, Priority, Status, Ticket, Tier, User, utcnow
+from smilepass.support import tickets
 
 from .conftest import query
 
@@ -38,7 +38,13 @@ def requester(clinician):
     return "dr.ada@clinic.test"
 
 
-def test_queue_orders_by_tier_breach_priority_and_due(support, requester):
+@pytest.fixture
+def fixed_clock(time_machine):
+    """Requested before the sign-in fixtures, so their sessions start at the same fixed moment."""
+    time_machine.move_to(dt.datetime(2026, 12, 4, 16, 59, tzinfo=dt.UTC), tick=False)  # Friday, a minute to closing
+
+
+def test_queue_orders_by_tier_breach_priority_and_due(fixed_clock, support, requester):
     now = utcnow()
     hours = lambda n: now + dt.timedelta(hours=n)  # noqa: E731
     urgent, high, low = Priority.URGENT.value, Priority.HIGH.value, Priority.LOW.value

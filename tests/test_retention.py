@@ -6,6 +6,7 @@ import io
 import sys
 from pathlib import Path
 
+import pytest
 from rq import Queue
 
 from smilepass import settings
@@ -13,9 +14,9 @@ from smilepass.cases import shipments
 from smilepass.models import AuditLog, Scan, utcnow
 from smilepass.stewardship.retention import months_before, purge_expired_scans
 
+from .case_helpers import ADA, ROOT, SAM, make_case, make_shipment, user
 from .conftest import query, run_worker
 from .scanfiles import arch_stl
-from .test_cases_helpers import ADA, ROOT, SAM, make_case, make_shipment, user
 
 
 def upload_scan(browser, case, name="upper.stl"):
@@ -42,7 +43,14 @@ def scan_files(app, scan) -> list[Path]:
                                     scan.preview_before_name, scan.preview_after_name) if n]
 
 
-def test_expired_scans_are_purged_by_a_real_worker(app, clinician, support, admin, redis_conn):
+@pytest.fixture
+def new_years_eve(time_machine):
+    """23:59 UTC on 31 December (the cutoff 12 months back is 31 December 2025 23:59), in the worker too;
+    requested before the sign-in fixtures, so their sessions start at the same moment."""
+    time_machine.move_to(dt.datetime(2026, 12, 31, 23, 59, tzinfo=dt.UTC), tick=True)
+
+
+def test_expired_scans_are_purged_by_a_real_worker(new_years_eve, app, clinician, support, admin, redis_conn):
     now = utcnow()
     long_ago = now - dt.timedelta(days=420)
     expired = make_case(ADA, number="R-1")
@@ -84,7 +92,7 @@ def test_expired_scans_are_purged_by_a_real_worker(app, clinician, support, admi
         query(lambda: settings.set_value("scan_retention_months", "12", user(ROOT)))
 
     # Enqueued as rq cron enqueues it; the worker takes the default queue first, then the repairs.
-    Queue("default", connection=redis_conn).enqueue("smilepass.jobs.scan_retention")
+    Queue("default", connection=redis_conn).enqueue("smilepass.stewardship.jobs.scan_retention")
     result = run_worker(app, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
 

@@ -17,9 +17,11 @@ from rq import Queue
 
 from smilepass.models import Scan, Ticket
 from smilepass.queue import SCAN_QUEUE
-from smilepass.scans import enqueue_repair, scan_dir
+from smilepass.scans.queueing import enqueue_repair
+from smilepass.scans.storage import scan_dir
 
 from .conftest import ROOT, free_port, query, run_worker, worker_env
+from .parts import part_missing
 from .scanfiles import arch_stl
 
 
@@ -167,14 +169,14 @@ def test_duplicate_enqueue_does_the_work_once(app, clinician, redis_conn):
     assert run_worker(app).returncode == 0
     assert the_scan().attempts == 1
     # A job that arrives after the work is done does nothing.
-    Queue(SCAN_QUEUE, connection=redis_conn).enqueue("smilepass.jobs.repair_scan", scan.id, scan.run)
+    Queue(SCAN_QUEUE, connection=redis_conn).enqueue("smilepass.scans.jobs.repair_scan", scan.id, scan.run)
     assert run_worker(app).returncode == 0
     assert the_scan().attempts == 1
 
 
 def start_redis(port, directory):
     if not shutil.which("redis-server"):
-        pytest.skip("redis-server is not installed (make test installs it)")
+        part_missing("redis-server is not installed (make test installs it)")
     process = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                                 "--appendonly", "no", "--dir", str(directory)], stdout=subprocess.DEVNULL)
     for _ in range(100):
@@ -201,7 +203,7 @@ def test_redis_down_at_upload_then_back(app, clinician, tmp_path):
     # Redis is back: the periodic sweep hands the scan to a worker.
     redis = start_redis(port, tmp_path)
     try:
-        Queue("default", connection=Redis(port=port)).enqueue("smilepass.jobs.sweep_scans")
+        Queue("default", connection=Redis(port=port)).enqueue("smilepass.scans.jobs.sweep_scans")
         result = run_worker(app)
         assert result.returncode == 0, result.stderr[-2000:]
         assert the_scan().state == "done"
@@ -287,7 +289,7 @@ def test_whole_worker_killed_mid_job_is_picked_up_by_the_sweep(app, clinician, r
     for dead in Worker.all(connection=redis_conn):
         redis_conn.hset(dead.key, "last_heartbeat", long_ago)
     query(lambda: Scan.update(updated_at=dt.datetime(2020, 1, 1)).where(Scan.id == scan_id).execute())
-    Queue("default", connection=redis_conn).enqueue("smilepass.jobs.sweep_scans")
+    Queue("default", connection=redis_conn).enqueue("smilepass.scans.jobs.sweep_scans")
     result = run_worker(app)
     assert result.returncode == 0, result.stderr[-2000:]
     scan = query(lambda: Scan.get_by_id(scan_id))
@@ -302,7 +304,7 @@ def test_sweep_settles_a_lost_job_with_a_reason(app, clinician, redis_conn):
     redis_conn.flushdb()
     query(lambda: Scan.update(updated_at=dt.datetime(2020, 1, 1)).where(Scan.id == scan_id).execute())
     with app.app_context():
-        from smilepass.scans import sweep
+        from smilepass.scans.sweep import sweep
         query(lambda: sweep(app.config))
     scan = query(lambda: Scan.get_by_id(scan_id))
     assert scan.state == "failed" and "lost" in scan.error
@@ -321,7 +323,7 @@ def test_oversized_scan_is_refused_while_streaming(app, clinician, redis_conn):
 
 
 def test_sweep_removes_stale_temp_files_only(app, redis_conn):
-    from smilepass.scans import sweep
+    from smilepass.scans.sweep import sweep
     directory = scan_dir(app.config["UPLOAD_DIR"])
     old_tmp, old_part = directory / ".abc.repaired.stl.1234.tmp", directory / "deadbeef.part"
     fresh_tmp, kept = directory / ".new.repaired.stl.5678.tmp", directory / "0123abcd.stl"

@@ -7,7 +7,7 @@ import pytest
 from smilepass import settings
 from smilepass.models import AuditLog, Setting
 
-from .test_cases_helpers import ROOT, in_db
+from .case_helpers import ROOT, in_db
 
 VALID = {"tooth_notation": "universal", "warranty_days": "120"}
 

@@ -4,11 +4,10 @@ import datetime as dt
 
 import pytest
 
-from smilepass.cases import shipments
-from smilepass.cases.models import Case, Holiday, Shipment, ShipmentState
-from smilepass.models import AuditLog, utcnow
+from smilepass.cases import eta, shipments
+from smilepass.models import AuditLog, Case, Holiday, Shipment, ShipmentState, utcnow
 
-from .test_cases_helpers import ADA, ROOT, SAM, in_db, make_case, make_shipment, reload, user
+from .case_helpers import ADA, ROOT, SAM, in_db, make_case, make_shipment, reload, user
 
 
 @pytest.fixture
@@ -89,12 +88,13 @@ def test_only_admin_with_reason_reopens(tracker):
 
 def test_carrier_date_replaces_the_window(tracker):
     in_db(lambda: Holiday.create(date=dt.date(2026, 11, 23), name="Test holiday"))
-    kind, window = in_db(lambda: shipments.estimate(tracker))
-    # Friday target 2026-11-20: Wed 18th to Tue 24th, Monday 23rd being a holiday → Wed 25th.
-    assert kind == "window" and window == (dt.date(2026, 11, 18), dt.date(2026, 11, 25))
+    kind, window = in_db(lambda: eta.estimate(tracker))
+    # Friday target 2026-11-20, two days in transit: expected Wed 25th (Monday 23rd is a holiday), from the
+    # first business day after shipping (Tue 24th) to two business days after the expected day (Fri 27th).
+    assert kind == "window" and window == (dt.date(2026, 11, 24), dt.date(2026, 11, 27))
     in_db(lambda: shipments.advance(tracker, user(SAM), carrier="UPS", tracking_number="1Z",
                                     carrier_eta=dt.date(2026, 11, 26)))
-    assert in_db(lambda: shipments.estimate(reload(Shipment, tracker.id))) == ("carrier", dt.date(2026, 11, 26))
+    assert in_db(lambda: eta.estimate(reload(Shipment, tracker.id))) == ("carrier", dt.date(2026, 11, 26))
 
 
 def test_active_until_thirty_days_after_delivery(tracker):
@@ -125,7 +125,7 @@ def test_staff_set_and_clear_the_carriers_date_of_a_shipment_in_transit(tracker,
     refused = support.post(url, {"carrier_eta": "2026-11-26"})
     assert refused.status_code == 422 and "in transit" in refused.get_data(as_text=True)
     in_db(lambda: shipments.advance(tracker, user(SAM), carrier="UPS", tracking_number="1Z"))
-    assert 'action="/cases/shipments/%d/carrier-date"' % tracker.id in support.get(page).get_data(as_text=True)
+    assert f'action="/cases/shipments/{tracker.id}/carrier-date"' in support.get(page).get_data(as_text=True)
 
     assert support.post(url, {"carrier_eta": "2026-11-26"}).status_code == 303
     assert reload(Shipment, tracker.id).carrier_eta == dt.date(2026, 11, 26)
@@ -133,7 +133,7 @@ def test_staff_set_and_clear_the_carriers_date_of_a_shipment_in_transit(tracker,
     assert fragment.status_code == 200 and "2026-11-27" in fragment.get_data(as_text=True)
     assert "<html" not in fragment.get_data(as_text=True)
     assert support.post(url, {"carrier_eta": ""}).status_code == 303
-    assert in_db(lambda: shipments.estimate(reload(Shipment, tracker.id)))[0] == "window"
+    assert in_db(lambda: eta.estimate(reload(Shipment, tracker.id)))[0] == "window"
     details = in_db(lambda: [a.detail for a in AuditLog.select().where(AuditLog.action == "shipment_eta")
                              .order_by(AuditLog.id)])
     assert details == ["carrier date 2026-11-26", "carrier date 2026-11-27", "carrier date cleared"]

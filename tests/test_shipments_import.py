@@ -2,10 +2,9 @@
 import datetime as dt
 import io
 
-from smilepass.cases.models import Shipment
-from smilepass.models import AuditLog
+from smilepass.models import AuditLog, Shipment
 
-from .test_cases_helpers import in_db, make_case, make_shipment, reload
+from .case_helpers import in_db, make_case, make_shipment, reload
 
 
 def upload(browser, text, name="tracking.csv"):

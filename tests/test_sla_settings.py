@@ -5,10 +5,11 @@ import re
 
 import pytest
 
-from smilepass import settings, sla
+from smilepass import settings
 from smilepass.models import AuditLog
+from smilepass.service import sla
 
-from .test_cases_helpers import ROOT, in_db
+from .case_helpers import ROOT, in_db
 
 SLA_KEYS = ["time_zone", "business_hours", "business_days"] + [
     f"{kind}_hours_{name}" for name in ("urgent", "high", "normal", "low") for kind in ("response", "resolution")]

@@ -14,15 +14,28 @@ from pathlib import Path
 from PIL import Image
 
 from smilepass import db
-from smilepass.cases.models import CaseLabel, Label, PatientLink, Shipment
-from smilepass.models import (Attachment, AuditLog, Case, CaseDetails, Draft, Message, Notification, OutboxMail,
-                              Scan, Ticket)
+from smilepass.models import (
+    Attachment,
+    AuditLog,
+    Case,
+    CaseDetails,
+    CaseLabel,
+    Draft,
+    Label,
+    Message,
+    Notification,
+    OutboxMail,
+    PatientLink,
+    Scan,
+    Shipment,
+    Ticket,
+)
 from smilepass.stewardship import cleanup
 from smilepass.stewardship.patients import cases_of_patient, date_spellings
 
+from .case_helpers import ADA, BOB, make_case, user
 from .conftest import PASSWORD, query, run_worker
 from .scanfiles import arch_stl
-from .test_cases_helpers import ADA, BOB, make_case, user
 
 NAME = "Zebulonius Quarrington-Vexworth"
 DOB = "1987-03-09"
@@ -50,6 +63,8 @@ def create_case(browser, number, name, dob, clinic_id="", notes="") -> int:
                                            "clinic_patient_id": clinic_id, "treatment_plan": "Full case",
                                            "arches": "both", "notes": notes})
     assert response.status_code == 303, response.get_data(as_text=True)
+    # Follow it as a browser does: the case page shows (and so uses up) the "Case … created." notice.
+    assert browser.get(response.headers["Location"]).status_code == 200
     return int(response.headers["Location"].rsplit("/", 1)[1])
 
 
@@ -130,7 +145,7 @@ def every_value():
         cursor = database.execute_sql(f'SELECT * FROM "{table}"')
         columns = [c[0] for c in cursor.description]
         for row in cursor.fetchall():
-            for column, value in zip(columns, row):
+            for column, value in zip(columns, row, strict=True):
                 if value is not None:
                     yield table, column, value
 

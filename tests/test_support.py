@@ -4,8 +4,9 @@ import re
 
 import pytest
 
-from smilepass import sla, tickets
 from smilepass.models import Status, Ticket, TicketCount, User
+from smilepass.service import sla
+from smilepass.support import tickets
 
 from .conftest import query
 
@@ -115,7 +116,7 @@ SPECS = [
 ])
 def test_table_sorts_by_each_column(clinician, sort, expected_titles):
     ids = make_tickets("dr.ada@clinic.test", SPECS)
-    by_id = dict(zip(ids, [s[0] for s in SPECS]))
+    by_id = dict(zip(ids, [s[0] for s in SPECS], strict=True))
     html = clinician.get(f"/support/?sort={sort}", htmx=True).get_data(as_text=True)
     assert [by_id[i] for i in row_ids(html)] == expected_titles
 
@@ -125,8 +126,9 @@ def test_title_sort_and_its_reverse(clinician):
     up = clinician.get("/support/?sort=title", htmx=True).get_data(as_text=True)
     down = clinician.get("/support/?sort=-title", htmx=True).get_data(as_text=True)
     assert row_ids(up) == list(reversed(row_ids(down)))
-    # The header link of the active column asks for the reverse order.
-    assert 'href="/support/?sort=-title"' in up and 'aria-sort="ascending"' in up
+    # The header button of the active column asks for the reverse order, with htmx and as a plain form.
+    assert 'hx-get="/support/?sort=-title"' in up and 'aria-sort="ascending"' in up
+    assert '<input type="hidden" name="sort" value="-title">' in up
 
 
 def test_sort_partial_is_a_fragment_and_page_is_full(clinician):
@@ -146,7 +148,8 @@ def test_sort_choice_is_remembered_across_logout(clinician):
     clinician.login("dr.ada@clinic.test")
     html = clinician.get("/support/").get_data(as_text=True)
     # The header marked as sorted is Priority (the default, -date, would mark Date).
-    assert re.search(r'<th scope="col" aria-sort="descending">\s*<a [^>]*data-sort="priority"', html)
+    assert re.search(r'<th scope="col" aria-sort="descending">(?:(?!</th>).)*?<button [^>]*data-sort="priority"',
+                     html, re.S)
     assert row_ids(html) == row_ids(clinician.get("/support/?sort=-priority").get_data(as_text=True))
     assert query(lambda: User.by_email("dr.ada@clinic.test").ticket_sort) == "-priority"
 

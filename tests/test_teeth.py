@@ -1,8 +1,8 @@
 """Tooth numbers: FDI ↔ Universal mapping both ways, parsing what clinicians type, storage and display."""
 import pytest
 
-from smilepass import teeth
-from smilepass.teeth import FDI, UNIVERSAL, TeethRefused
+from smilepass.support import teeth
+from smilepass.support.teeth import FDI, UNIVERSAL, TeethRefused
 
 # The anchors of the mapping, from the chart every dental office has on the wall.
 PERMANENT = {1: 18, 8: 11, 9: 21, 16: 28, 17: 38, 24: 31, 25: 41, 32: 48, 3: 16, 14: 26, 19: 36, 30: 46}

@@ -6,12 +6,13 @@ import pytest
 from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
-from smilepass import notifications, sla
-from smilepass.cases.models import UserPreference
-from smilepass.models import EscalationRole, Notification, OutboxMail, Status, Ticket, User
+from smilepass.models import EscalationRole, Notification, OutboxMail, Status, Ticket, User, UserPreference
+from smilepass.notifications import events
+from smilepass.service import sla, warnings
+from smilepass.support import notices
 
+from .case_helpers import ADA, SAM, in_db, reload, user
 from .conftest import free_port, run_worker
-from .test_cases_helpers import ADA, SAM, in_db, reload, user
 
 SECRET = "Patient Jane Roe told us privately"
 
@@ -54,9 +55,9 @@ def call(app, fn):
 
 
 def test_registry_lists_ticket_events_per_role(clinician, support):
-    assert [e.key for e in notifications.events_for(user(ADA))] == [
+    assert [e.key for e in events.events_for(user(ADA))] == [
         "shipment_updates", "ticket_replies", "ticket_status"]
-    assert [e.key for e in notifications.events_for(user(SAM))] == [
+    assert [e.key for e in events.events_for(user(SAM))] == [
         "ticket_assigned", "ticket_escalated", "sla_warning"]
     html = support.get("/account/notifications").get_data(as_text=True)
     assert "A request is assigned to me" in html and "Support replies" not in html
@@ -124,20 +125,20 @@ def test_assignment_tells_the_assignee_not_the_actor(app, clinician, support, ma
     make_user("kim@smilepass.test", "support")
     kim, sam = user("kim@smilepass.test"), user(SAM)
     ticket = reload(Ticket, ticket_id)
-    assert call(app, lambda: notifications.ticket_assigned(ticket, kim, sam)) is True
+    assert call(app, lambda: notices.ticket_assigned(ticket, kim, sam)) is True
     [mail] = mails("kim@smilepass.test")
     assert ticket.number in mail.subject and "Jane" not in mail.subject + mail.body
     assert f"/support/tickets/{ticket_id}" in mail.body and "by Sam" in mail.body
     assert len(notes("kim@smilepass.test", "ticket_assigned")) == 1
     # Taking a ticket yourself: no notification, no mail.
-    assert call(app, lambda: notifications.ticket_assigned(ticket, sam, sam)) is False
+    assert call(app, lambda: notices.ticket_assigned(ticket, sam, sam)) is False
     assert notes(SAM) == [] and mails(SAM) == []
 
 
 def test_assignment_mail_off(app, clinician, support, new_ticket):
     turn_off(SAM, "ticket_assigned")
     ticket = reload(Ticket, new_ticket(clinician))
-    call(app, lambda: notifications.ticket_assigned(ticket, user(SAM), None))
+    call(app, lambda: notices.ticket_assigned(ticket, user(SAM), None))
     assert mails() == [] and len(notes(SAM, "ticket_assigned")) == 1
 
 
@@ -148,13 +149,13 @@ def test_escalation_tells_the_owner_with_the_reason_in_app_only(app, clinician, 
     ticket = reload(Ticket, new_ticket(clinician))
     ticket.escalation_level = 1
     lee, sam = user("lee@smilepass.test"), user(SAM)
-    call(app, lambda: notifications.ticket_escalated(ticket, lee, sam, "Clinic threatens to cancel"))
+    call(app, lambda: notices.ticket_escalated(ticket, lee, sam, "Clinic threatens to cancel"))
     [note] = notes("lee@smilepass.test", "ticket_escalated")
     assert "Support supervisor" in note.text and "Clinic threatens to cancel" in note.text
     [mail] = mails("lee@smilepass.test")
     assert ticket.number in mail.subject and "threatens" not in mail.body
     # No named owner: everyone holding the level's role; an automatic escalation has no actor.
-    call(app, lambda: notifications.ticket_escalated(ticket, None, None, "Response deadline passed"))
+    call(app, lambda: notices.ticket_escalated(ticket, None, None, "Response deadline passed"))
     assert len(notes("lee@smilepass.test", "ticket_escalated")) == 2
     assert "automatically" in notes("lee@smilepass.test")[-1].text
     assert notes(SAM) == []
@@ -164,7 +165,7 @@ def test_escalation_to_yourself_tells_nobody(app, clinician, support, new_ticket
     ticket = reload(Ticket, new_ticket(clinician))
     ticket.escalation_level = 1
     sam = user(SAM)
-    assert call(app, lambda: notifications.ticket_escalated(ticket, sam, sam, "mine")) is False
+    assert call(app, lambda: notices.ticket_escalated(ticket, sam, sam, "mine")) is False
     assert notes(SAM) == [] and mails() == []
 
 
@@ -175,7 +176,7 @@ def test_notifications_from_a_rolled_back_change_vanish(app, clinician, support,
 
     def assign_then_fail():
         with database.atomic():
-            notifications.ticket_assigned(ticket, user(SAM), None)
+            notices.ticket_assigned(ticket, user(SAM), None)
             raise RuntimeError("the assignment failed")
     with pytest.raises(RuntimeError):
         call(app, assign_then_fail)
@@ -189,27 +190,36 @@ def due_soon_stub(monkeypatch, tickets_due):
                         raising=False)
 
 
-def test_sla_warning_once_per_deadline(app, clinician, support, make_user, new_ticket, monkeypatch):
+@pytest.fixture
+def fixed_clock(time_machine):
+    """Requested before the sign-in fixtures, so their sessions start at the same fixed moment."""
+    time_machine.move_to(dt.datetime(2026, 12, 2, 10, 0, tzinfo=dt.UTC), tick=False)
+    return time_machine
+
+
+def test_sla_warning_once_per_deadline(fixed_clock, app, clinician, support, make_user, new_ticket, monkeypatch):
     make_user("lee@smilepass.test", "support")
     in_db(lambda: User.update(escalation_role=EscalationRole.SUPERVISOR.value)
           .where(User.email == "lee@smilepass.test").execute())
     ticket_id = new_ticket(clinician)
-    now = dt.datetime.utcnow()
+    now = dt.datetime(2026, 12, 2, 10, 0)
     in_db(lambda: Ticket.update(next_due_at=now + dt.timedelta(minutes=30)).where(Ticket.id == ticket_id).execute())
     due_soon_stub(monkeypatch, [ticket_id])
     # Unassigned: every supervisor hears about it.
-    assert call(app, lambda: notifications.sla_warnings(now)) == 1
+    assert call(app, lambda: warnings.sla_warnings(now)) == 1
     [note] = notes("lee@smilepass.test", "sla_warning")
     assert "first response" in note.text
     assert len(mails("lee@smilepass.test")) == 1
     # The periodic job runs again: the same deadline is not warned about twice.
-    assert call(app, lambda: notifications.sla_warnings(now + dt.timedelta(minutes=5))) == 0
+    assert call(app, lambda: warnings.sla_warnings(now + dt.timedelta(minutes=5))) == 0
     assert len(notes("lee@smilepass.test", "sla_warning")) == 1
     # The first reply sets a new (resolution) deadline; it is warned about again, to the assignee.
     in_db(lambda: Ticket.update(assignee=user(SAM).id).where(Ticket.id == ticket_id).execute())
+    fixed_clock.shift(dt.timedelta(minutes=1))
     reply(support, ticket_id, "Looking into it.")
-    later = dt.datetime.utcnow() + dt.timedelta(seconds=1)
-    assert call(app, lambda: notifications.sla_warnings(later)) == 1
+    fixed_clock.shift(dt.timedelta(minutes=1))
+    later = dt.datetime(2026, 12, 2, 10, 2)
+    assert call(app, lambda: warnings.sla_warnings(later)) == 1
     [warning] = notes(SAM, "sla_warning")
     assert "resolution" in warning.text
     assert len(notes("lee@smilepass.test", "sla_warning")) == 1
@@ -217,8 +227,8 @@ def test_sla_warning_once_per_deadline(app, clinician, support, make_user, new_t
 
 def test_sla_warning_window_comes_from_the_settings(app, clinician, new_ticket):
     with app.app_context():
-        assert in_db(notifications.sla_warning_window) == dt.timedelta(minutes=60)
-        assert isinstance(in_db(lambda: notifications.sla_warnings()), int)
+        assert in_db(warnings.sla_warning_window) == dt.timedelta(minutes=60)
+        assert isinstance(in_db(lambda: warnings.sla_warnings()), int)
 
 
 # Delivery --------------------------------------------------------------------------------------
@@ -251,7 +261,7 @@ def test_failed_send_is_shown_to_admins_and_retried(app, clinician, support, adm
     # The SMTP server is back; the periodic sweep hands the mail over again and it is sent.
     app.config.update(SMTP_PORT=smtp_sink.port)
     redis_conn.flushdb()  # the scheduled retry would wait for minutes; the sweep is what we test
-    Queue("default", connection=redis_conn).enqueue("smilepass.jobs.sweep_outbox")
+    Queue("default", connection=redis_conn).enqueue("smilepass.notifications.jobs.sweep_outbox")
     assert run_worker(app).returncode == 0
     assert len(smtp_sink.messages) == 1 and smtp_sink.messages[0].rcpt_tos == [ADA]
     mail = reload(OutboxMail, mail.id)

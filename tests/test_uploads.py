@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from smilepass.models import Attachment, Ticket
+from smilepass.models import Attachment, AuditLog, Ticket
 
 from .conftest import query
 
@@ -135,3 +135,56 @@ def test_other_clinicians_cannot_fetch_attachments(clinician, other_clinician, s
         assert other_clinician.get(path).status_code == 404
         assert support.get(path).status_code == 200
     assert other_clinician.get("/support/attachments/999999").status_code == 404
+
+
+# Screenshots with replies --------------------------------------------------------------------------
+
+def reply_with(browser, ticket_id, payload: bytes, filename: str, htmx=False, **fields):
+    browser.get(f"/support/tickets/{ticket_id}")
+    data = {"body": "Here is what I see now.", **fields, "image": (io.BytesIO(payload), filename)}
+    return browser.post(f"/support/tickets/{ticket_id}/replies", data, htmx=htmx, content_type="multipart/form-data")
+
+
+@pytest.mark.parametrize("htmx", [True, False])
+def test_a_reply_carries_a_reencoded_screenshot_shown_with_it(app, clinician, support, new_ticket, htmx):
+    ticket_id = new_ticket(clinician)
+    response = reply_with(clinician, ticket_id, jpeg_with_gps(), "IMG_0002.jpg", htmx=htmx)
+    assert response.status_code == (200 if htmx else 303)
+    attachment = query(lambda: Attachment.get())
+    message_id = query(lambda: Ticket.get_by_id(ticket_id).messages.get().id)
+    assert (attachment.ticket_id, attachment.message_id) == (ticket_id, message_id)
+    # The same checks and re-encoding as a New Request's screenshot: no EXIF, GPS or comment left.
+    data = (Path(app.config["UPLOAD_DIR"]) / attachment.stored_name).read_bytes()
+    assert b"PhoneMaker" not in data and b"Jane Doe" not in data and not Image.open(io.BytesIO(data)).getexif()
+    # Shown under the reply (not with the original request), to both sides.
+    for browser in (clinician, support):
+        page = browser.get(f"/support/tickets/{ticket_id}").get_data(as_text=True)
+        thread = page.split('<ol id="thread"', 1)[1].split("</ol>", 1)[0]
+        original = page.split('aria-label="Original request"', 1)[1].split("</section>", 1)[0]
+        assert f'/support/attachments/{attachment.id}/thumb' in thread
+        assert "/support/attachments/" not in original
+    assert query(lambda: AuditLog.select().where(AuditLog.action == "attachment_upload").count()) == 1
+
+
+def test_a_refused_reply_screenshot_keeps_the_text_and_stores_nothing(app, clinician, new_ticket):
+    ticket_id = new_ticket(clinician)
+    response = reply_with(clinician, ticket_id, b"<html><script>alert(1)</script></html>", "shot.png", htmx=True,
+                          body="Keep this reply")
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "The file is not a readable PNG, JPEG or WebP image." in html
+    assert "Keep this reply" in html
+    assert query(lambda: Ticket.get_by_id(ticket_id).messages.count()) == 0
+    assert query(lambda: Attachment.select().count()) == 0
+    assert os.listdir(app.config["UPLOAD_DIR"]) in ([], ["scans"])
+
+
+def test_a_screenshot_on_an_internal_note_is_for_staff_only(clinician, support, new_ticket):
+    ticket_id = new_ticket(clinician)
+    assert reply_with(support, ticket_id, png_with_gps(), "staff-only.png", internal="y").status_code == 303
+    attachment = query(lambda: Attachment.get())
+    for path in (f"/support/attachments/{attachment.id}", f"/support/attachments/{attachment.id}/thumb"):
+        assert clinician.get(path).status_code == 404
+        assert support.get(path).status_code == 200
+    assert "staff-only.png" not in clinician.get(f"/support/tickets/{ticket_id}").get_data(as_text=True)
+    assert "staff-only.png" in support.get(f"/support/tickets/{ticket_id}").get_data(as_text=True)

@@ -1,7 +1,11 @@
 """Periodic jobs, run by `rq cron workers.cron` (make run starts it beside the worker)."""
 from rq import cron
 
-from smilepass.jobs import refresh_statistics, scan_retention, sla_sweep, sweep_outbox, sweep_scans
+from smilepass.jobs import refresh_statistics
+from smilepass.notifications.jobs import sweep_outbox
+from smilepass.scans.jobs import sweep_scans
+from smilepass.service.jobs import sla_sweep
+from smilepass.stewardship.jobs import scan_retention
 
 cron.register(sweep_outbox, "default", interval=300, name="sweep-outbox")
 cron.register(sweep_scans, "default", interval=60, name="sweep-scans")

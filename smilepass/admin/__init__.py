@@ -1,7 +1,1 @@
-from flask import Blueprint
-
-bp = Blueprint("admin", __name__, url_prefix="/admin")
-
-from . import views  # noqa: E402,F401  (routes register on import)
-from . import clinic_views  # noqa: E402,F401
-from . import audit_views  # noqa: E402,F401
+"""Admin screens: users, the mail outbox, clinic settings, clinics with their tiers, holidays."""

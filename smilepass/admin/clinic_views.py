@@ -1,19 +1,23 @@
 """Admin → Clinics: the list with a New clinic form, and one clinic's page (name, tier, account
 manager, members). Rules live in clinics.py."""
-from flask import abort, flash, render_template, request, url_for
+from flask import Blueprint, abort, flash, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
-from flask_babel import gettext
 
 from ..auth.forms import looks_like_email
+from ..auth.guards import role_required, visible_or_404
 from ..htmx import see_other
-from ..models import TIER_LABELS, Clinic, Tier, User
-from . import bp, clinics
 from ..i18n import lazy_gettext
-from .views import ToggleForm, admin_required
+from ..models import TIER_LABELS, Clinic, Role, Tier, User
+from ..params import parse_int
+from . import clinics
+from .views import ToggleForm
+
+bp = Blueprint("clinics", __name__, url_prefix="/admin")
 
 LIST = "admin/clinics.html"
 DETAIL = "admin/clinic.html"
@@ -34,8 +38,8 @@ class ClinicForm(FlaskForm):
             SelectChoice(str(user.id), f"{user.display_name} ({user.email})") for user in clinics.staff_choices()]
 
     def manager(self) -> User | None:
-        raw = self.account_manager.data or ""
-        return User.get_or_none(User.id == int(raw)) if raw.isdigit() else None
+        user_id = parse_int(self.account_manager.data or "")
+        return User.get_or_none(User.id == user_id) if user_id is not None else None
 
 
 class MemberForm(FlaskForm):
@@ -60,23 +64,16 @@ def _save(form: ClinicForm, clinic: Clinic | None):
 
 
 @bp.route("/clinics", methods=["GET", "POST"])
-@admin_required
+@role_required(Role.ADMIN)
 def clinic_list():
     form = ClinicForm()
     if form.validate_on_submit():
         clinic = _save(form, None)
         if clinic is not None:
             flash(gettext("Clinic %(name)s created. Add its clinicians here.", name=clinic.name), "success")
-            return see_other(url_for("admin.clinic", clinic_id=clinic.id))
+            return see_other(url_for("clinics.clinic", clinic_id=clinic.id))
     status = 422 if request.method == "POST" else 200
     return render_template(LIST, form=form, clinics=clinics.listing(), Tier=Tier), status
-
-
-def _clinic_or_404(clinic_id: int) -> Clinic:
-    clinic = Clinic.get_or_none(Clinic.id == clinic_id)
-    if clinic is None:
-        abort(404)
-    return clinic
 
 
 def _detail(clinic: Clinic, form=None, member_form=None, status=200):
@@ -88,26 +85,26 @@ def _detail(clinic: Clinic, form=None, member_form=None, status=200):
 
 
 @bp.get("/clinics/<int:clinic_id>")
-@admin_required
+@role_required(Role.ADMIN)
 def clinic(clinic_id: int):
-    return _detail(_clinic_or_404(clinic_id))
+    return _detail(visible_or_404(Clinic, clinic_id))
 
 
 @bp.post("/clinics/<int:clinic_id>")
-@admin_required
+@role_required(Role.ADMIN)
 def update_clinic(clinic_id: int):
-    clinic = _clinic_or_404(clinic_id)
+    clinic = visible_or_404(Clinic, clinic_id)
     form = ClinicForm()
     if form.validate_on_submit() and _save(form, clinic) is not None:
         flash(gettext("Clinic %(name)s saved.", name=clinic.name), "success")
-        return see_other(url_for("admin.clinic", clinic_id=clinic.id))
+        return see_other(url_for("clinics.clinic", clinic_id=clinic.id))
     return _detail(clinic, form=form, status=422)
 
 
 @bp.post("/clinics/<int:clinic_id>/members")
-@admin_required
+@role_required(Role.ADMIN)
 def add_clinic_member(clinic_id: int):
-    clinic = _clinic_or_404(clinic_id)
+    clinic = visible_or_404(Clinic, clinic_id)
     form = MemberForm()
     if form.validate_on_submit():
         try:
@@ -116,17 +113,17 @@ def add_clinic_member(clinic_id: int):
             form.email.errors = [str(exc)]
         else:
             flash(gettext("%(email)s now belongs to %(clinic)s.", email=user.email, clinic=clinic.name), "success")
-            return see_other(url_for("admin.clinic", clinic_id=clinic.id))
+            return see_other(url_for("clinics.clinic", clinic_id=clinic.id))
     return _detail(clinic, member_form=form, status=422)
 
 
 @bp.post("/clinics/<int:clinic_id>/members/<int:user_id>/remove")
-@admin_required
+@role_required(Role.ADMIN)
 def remove_clinic_member(clinic_id: int, user_id: int):
-    clinic = _clinic_or_404(clinic_id)
+    clinic = visible_or_404(Clinic, clinic_id)
     ToggleForm().validate_on_submit()  # CSRF is checked app-wide
-    user = clinics.remove_member(clinic, user_id, _actor())
+    user = clinics.remove_member(clinic, visible_or_404(User, user_id).id, _actor())
     if user is None:
         abort(404)
     flash(gettext("%(email)s no longer belongs to %(clinic)s.", email=user.email, clinic=clinic.name), "info")
-    return see_other(url_for("admin.clinic", clinic_id=clinic.id))
+    return see_other(url_for("clinics.clinic", clinic_id=clinic.id))

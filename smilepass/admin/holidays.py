@@ -6,9 +6,8 @@ import peewee as pw
 from flask_babel import gettext
 
 from .. import audit
-from ..cases.models import Holiday
 from ..db import database
-from ..models import User
+from ..models import Holiday, User
 
 NAME_MAX = 80
 PAST_SHOWN = 60

@@ -1,38 +1,29 @@
 """Admin screens: users, the mail outbox (where reset links wait when there is no SMTP server), clinic
 settings and clinic holidays. The audit log is in audit_views.py."""
-from functools import wraps
-
-from flask import abort, flash, render_template, request, url_for
-from flask_login import current_user, login_required
+from flask import Blueprint, flash, render_template, request, url_for
+from flask_babel import gettext, ngettext
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import DateField, EmailField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, ValidationError
-from flask_babel import gettext, ngettext
 
-from .. import audit, drafts, escalation, settings
+from .. import audit, sessions, settings
 from ..auth.forms import looks_like_email
-from ..cases.models import Holiday
+from ..auth.guards import role_required, visible_or_404
+from ..auth.security import password_problem
+from ..auth.users import UserExists, create_user
 from ..db import database
 from ..htmx import see_other
-from ..i18n import ROLE_LABELS, lazy_gettext
-from ..models import OutboxMail, Role, User, utcnow
-from ..security import password_problem
-from ..users import UserExists, create_user
-from . import bp, holidays as clinic_holidays
+from ..i18n import lazy_gettext
+from ..models import ROLE_LABELS, Holiday, OutboxMail, Role, User
+from ..service import escalation, sla
+from ..support import drafts
+from . import holidays as clinic_holidays
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 PAGE = 50
-
-
-def admin_required(view):
-    @wraps(view)
-    @login_required
-    def wrapper(*args, **kwargs):
-        if not current_user.is_admin:
-            abort(404)
-        return view(*args, **kwargs)
-
-    return wrapper
 
 
 class NewUserForm(FlaskForm):
@@ -52,13 +43,13 @@ class ToggleForm(FlaskForm):
 
 
 @bp.route("/users", methods=["GET", "POST"])
-@admin_required
+@role_required(Role.ADMIN)
 def users():
     form = NewUserForm()
     status = 200
     if form.validate_on_submit():
         try:
-            user = create_user(form.email.data, form.password.data, form.role.data, form.name.data)
+            user = create_user(form.email.data, form.password.data, form.role.data, form.name.data, temporary=True)
         except UserExists as exc:
             form.email.errors.append(str(exc))
         else:
@@ -73,30 +64,40 @@ def users():
 
 
 @bp.post("/users/<int:user_id>/active")
-@admin_required
+@role_required(Role.ADMIN)
 def toggle_active(user_id: int):
     ToggleForm().validate_on_submit()
-    user = User.get_or_none(User.id == user_id)
-    if user is None:
-        abort(404)
+    user = visible_or_404(User, user_id)
     if user.id == current_user.id:
         flash(gettext("You cannot deactivate your own account."), "error")
     else:
         user.is_active = not user.is_active
         user.save()
         if not user.is_active:
+            sessions.end_all(user)
             drafts.forget_user(user)  # unreadable from now on, and they may name patients
         audit.record("user_activated" if user.is_active else "user_deactivated", user)
     return see_other(url_for("admin.users"))
 
 
+@bp.post("/users/<int:user_id>/sign-out")
+@role_required(Role.ADMIN)
+def sign_out_everywhere(user_id: int):
+    """End every session of a user (a lost laptop, a shared password): their copied cookies stop working."""
+    ToggleForm().validate_on_submit()  # CSRF is checked app-wide
+    user = visible_or_404(User, user_id)
+    ended = sessions.end_all(user, keep_id=sessions.current_id() if user.id == current_user.id else None)
+    audit.record("sessions_ended", user, detail=f"count={ended}")
+    flash(ngettext("%(email)s: %(num)d session signed out.", "%(email)s: %(num)d sessions signed out.", ended,
+                   email=user.email), "info")
+    return see_other(url_for("admin.users"))
+
+
 @bp.post("/users/<int:user_id>/escalation-role")
-@admin_required
+@role_required(Role.ADMIN)
 def set_escalation_role(user_id: int):
     ToggleForm().validate_on_submit()  # CSRF is checked app-wide
-    user = User.get_or_none(User.id == user_id)
-    if user is None:
-        abort(404)
+    user = visible_or_404(User, user_id)
     try:
         if escalation.set_role(user, request.form.get("escalation_role", ""), current_user._get_current_object()):
             label = dict(escalation.ROLE_CHOICES)[user.escalation_role]
@@ -107,7 +108,7 @@ def set_escalation_role(user_id: int):
 
 
 @bp.get("/outbox")
-@admin_required
+@role_required(Role.ADMIN)
 def outbox():
     mails = OutboxMail.select().order_by(OutboxMail.id.desc()).limit(PAGE)
     return render_template("admin/outbox.html", mails=mails)
@@ -142,7 +143,7 @@ def _settings_form():
 
 
 @bp.route("/settings", methods=["GET", "POST"], endpoint="settings")
-@admin_required
+@role_required(Role.ADMIN)
 def settings_page():
     form = _settings_form()
     if form.validate_on_submit():
@@ -171,7 +172,7 @@ class HolidayListForm(FlaskForm):
 
 
 def _holidays_page(form=None, list_form=None, status=200):
-    today = utcnow().date()
+    today = sla.clinic_today()  # holidays are days in the clinic's calendar
     return render_template("admin/holidays.html", form=form or HolidayForm(formdata=None),
                            list_form=list_form or HolidayListForm(formdata=None),
                            upcoming=clinic_holidays.upcoming(today), past=clinic_holidays.past(today),
@@ -179,13 +180,13 @@ def _holidays_page(form=None, list_form=None, status=200):
 
 
 @bp.get("/holidays")
-@admin_required
+@role_required(Role.ADMIN)
 def holidays():
     return _holidays_page()
 
 
 @bp.post("/holidays")
-@admin_required
+@role_required(Role.ADMIN)
 def add_holiday():
     form = HolidayForm()
     if form.validate_on_submit():
@@ -201,7 +202,7 @@ def add_holiday():
 
 
 @bp.post("/holidays/list")
-@admin_required
+@role_required(Role.ADMIN)
 def add_holiday_list():
     list_form = HolidayListForm()
     if list_form.validate_on_submit():
@@ -223,12 +224,10 @@ def add_holiday_list():
 
 
 @bp.post("/holidays/<int:holiday_id>/delete")
-@admin_required
+@role_required(Role.ADMIN)
 def delete_holiday(holiday_id: int):
     ToggleForm().validate_on_submit()  # CSRF is checked app-wide
-    holiday = Holiday.get_or_none(Holiday.id == holiday_id)
-    if holiday is None:
-        abort(404)
+    holiday = visible_or_404(Holiday, holiday_id)
     clinic_holidays.delete_holiday(holiday, current_user._get_current_object())
     flash(gettext("%(date)s (%(name)s) is no longer a clinic holiday.", date=holiday.date.isoformat(), name=holiday.name),
           "info")

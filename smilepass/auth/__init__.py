@@ -1,5 +1,1 @@
-from flask import Blueprint
-
-bp = Blueprint("auth", __name__, url_prefix="/auth")
-
-from . import views  # noqa: E402,F401  (routes register on import)
+"""Signing in and out, password resets and changes, and the accounts behind them."""

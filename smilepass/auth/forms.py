@@ -1,11 +1,11 @@
-from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField
 import re
 
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp, ValidationError
 
 from ..i18n import lazy_gettext
-from ..security import PASSWORD_MAX, password_problem
+from .security import PASSWORD_MAX, password_problem
 
 # Deliberately loose: clinics run internal domains (.local, .lan) that strict validators refuse.
 looks_like_email = Regexp(r"^[^@\s]+@[^@\s]+$", re.UNICODE, lazy_gettext("Enter an email address."))

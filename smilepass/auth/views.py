@@ -2,38 +2,73 @@
 import datetime as dt
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import force_locale, gettext
 from flask_login import current_user, login_required, login_user, logout_user
 
-from .. import audit
+from .. import audit, htmx, sessions
+from ..cases.patient import limiter
 from ..db import database
 from ..i18n import current_language, lazy_gettext
-from ..mail import queue_mail
 from ..models import PasswordReset, User, normalize_email, utcnow
-from ..security import (
-    Throttle,
-    burn_verify_time,
-    hash_password,
-    new_session_stamp,
-    new_token,
-    token_hash,
-    verify_password,
-)
-from . import bp
+from ..notifications.outbox import queue_mail
 from .forms import ChangePasswordForm, ForgotForm, LoginForm, NewPasswordForm
+from .security import Throttle, burn_verify_time, hash_password, new_session_stamp, verify_password
+from .tokens import new_token, token_hash
+
+bp = Blueprint("auth", __name__, url_prefix="/auth")
+
+# Per client address, on top of the per-email lockout: one address trying many emails, or asking for
+# reset mails in bulk, is slowed down whichever addresses it names. Only failed sign-ins count, so a
+# clinic behind one shared address signs in every morning as usual.
+RATE_LIMITS = {"LOGIN_RATE_LIMIT": "20 per 10 minutes", "FORGOT_RATE_LIMIT": "10 per hour",
+               "FORGOT_EMAIL_RATE_LIMIT": "3 per hour"}
+
+
+@bp.record_once
+def _rate_limit_defaults(state):
+    for key, value in RATE_LIMITS.items():
+        state.app.config.setdefault(key, value)
+
+
+def _reset_email_key() -> str:
+    return "forgot-email:" + normalize_email(request.form.get("email", ""))
+
+
+def _failed_sign_in(response) -> bool:
+    return response.status_code != 303
 
 SIGN_IN_FAILED = lazy_gettext("That email and password do not match an account.")
 
 
 def _safe_next(target: str | None) -> str:
-    # Only local paths: an open redirect after sign-in would make phishing easy.
-    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+    # Only local paths: an open redirect after sign-in would make phishing easy. No control characters
+    # (a CR/LF cannot go into a Location header) and no backslash (browsers read it as a slash, so a
+    # slash and a backslash would lead to another host).
+    if (target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc
+            and target.isprintable() and "\\" not in target):
         return target
     return url_for("support.index")
 
 
+# What someone who must replace a temporary password may still open: the Password page itself, signing
+# out, and what pages load (styles, scripts).
+OPEN_UNTIL_PASSWORD_CHANGED = {"auth.change_password", "auth.logout", "static", "healthz"}
+
+
+@bp.before_app_request
+def require_own_password():
+    """An account with a temporary password (set by an admin) sees nothing but the Password page until
+    its owner has chosen a password nobody else knows."""
+    if (not current_user.is_authenticated or not current_user.password_change_required
+            or request.endpoint in OPEN_UNTIL_PASSWORD_CHANGED):
+        return None
+    flash(gettext("Your account has a temporary password. Choose your own to go on."), "info")
+    return htmx.hx_redirect(url_for("auth.change_password"))
+
+
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"], deduct_when=_failed_sign_in)
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("support.index"))
@@ -47,14 +82,20 @@ def login():
         locked_until = Throttle.locked_until(email)
         if locked_until is None:
             user = User.by_email(email)
+            # The same password-hash work for every outcome: an unknown or deactivated account must not
+            # answer faster than a wrong password, or timing tells which accounts exist.
             if user is None:
                 burn_verify_time(form.password.data)
-            if user and user.is_active and verify_password(user.password_hash, form.password.data):
+                password_ok = False
+            else:
+                password_ok = verify_password(user.password_hash, form.password.data)
+            if user and user.is_active and password_ok:
                 Throttle.clear(email)
                 user.last_login_at = utcnow()
                 user.save()
                 session.clear()
                 login_user(user)
+                sessions.start(user)
                 audit.record("login", user, actor=user)
                 return redirect(_safe_next(request.args.get("next")), 303)
             locked_until = Throttle.record_failure(email)
@@ -73,6 +114,7 @@ def login():
 @login_required
 def logout():
     audit.record("logout", current_user._get_current_object())
+    sessions.end_current()
     logout_user()
     session.clear()
     flash(gettext("You are signed out."), "info")
@@ -80,6 +122,8 @@ def logout():
 
 
 @bp.route("/forgot", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["FORGOT_RATE_LIMIT"], methods=["POST"])
+@limiter.limit(lambda: current_app.config["FORGOT_EMAIL_RATE_LIMIT"], methods=["POST"], key_func=_reset_email_key)
 def forgot():
     form = ForgotForm()
     if form.validate_on_submit():
@@ -136,6 +180,7 @@ def reset(token: str):
             if not claimed:
                 return render_template("auth/reset_invalid.html"), 404
             _set_password(user, form.password.data)
+            sessions.end_all(user)
             Throttle.clear(user.email)
             audit.record("password_reset", user, actor=user)
         logout_user()
@@ -153,9 +198,12 @@ def change_password():
     if form.validate_on_submit():
         if not verify_password(user.password_hash, form.current.data):
             form.current.errors.append(gettext("That is not your current password."))
+        elif user.password_change_required and form.password.data == form.current.data:
+            form.password.errors.append(gettext("Choose a password other than the temporary one."))
         else:
             with database.atomic():
                 _set_password(user, form.password.data)
+                sessions.end_all(user, keep_id=sessions.current_id())
                 audit.record("password_changed", user)
             # This session goes on with the new stamp; every other one ends.
             login_user(user)
@@ -167,4 +215,5 @@ def change_password():
 def _set_password(user: User, password: str) -> None:
     user.password_hash = hash_password(password)
     user.session_stamp = new_session_stamp()
+    user.password_change_required = False  # chosen by its owner now (a reset link reaches only them)
     user.save()

@@ -4,8 +4,8 @@ from wtforms import DateField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
-from ..i18n import COLOUR_LABELS, lazy_gettext
-from .models import ARCHES, PALETTE
+from ..i18n import lazy_gettext
+from ..models import ARCHES, COLOUR_LABELS, PALETTE
 from .shipments import CARRIER_MAX, PHASES_MAX, TRACKING_MAX
 
 

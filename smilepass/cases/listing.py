@@ -9,8 +9,7 @@ from markupsafe import Markup
 
 from ..db import database, prepared
 from ..i18n import PerLanguage, lazy_gettext
-from ..models import User
-from .models import SHIPMENT_STATE_LABELS, Case, CaseCount, CaseLabel, Label, ShipmentState, UserPreference
+from ..models import SHIPMENT_STATE_LABELS, Case, CaseCount, CaseLabel, Label, ShipmentState, User, UserPreference
 
 SORT_COLUMNS = {
     "number": Case.case_number,

@@ -1,11 +1,13 @@
-"""Shared by the case views: the signed-in user, query arguments, and objects by id for the
-current user or 404 (another user's case or shipment is indistinguishable from a missing one)."""
-from flask import abort, request
+"""Shared by the case views: the signed-in user, query arguments and a shipment's tracker. Objects by
+id come from auth.guards.visible_or_404 (another user's case is indistinguishable from a missing one)."""
+from flask import request
 from flask_login import current_user
 
-from ..models import User
-from .models import Case, Shipment
-from .shipments import estimate, visible_links
+from ..models import Shipment, User
+from ..params import parse_int
+from ..service.calendar import Schedule
+from .eta import estimate
+from .shipments import visible_links
 
 
 def acting_user() -> User:
@@ -13,29 +15,10 @@ def acting_user() -> User:
 
 
 def int_arg(name, default=None):
-    value = request.args.get(name, "")
-    return int(value) if value.isdigit() else default
+    value = parse_int(request.args.get(name, ""))
+    return default if value is None else value
 
 
-def case_or_404(case_id: int) -> Case:
-    case = Case.get_visible(case_id, current_user)
-    if case is None:
-        abort(404)
-    return case
-
-
-def shipment_or_404(shipment_id: int) -> Shipment:
-    shipment = Shipment.get_visible(shipment_id, current_user)
-    if shipment is None:
-        abort(404)
-    return shipment
-
-
-def staff_only():
-    if not current_user.is_staff:
-        abort(404)
-
-
-def tracker(shipment: Shipment, holidays):
-    kind, value = estimate(shipment, holidays)
+def tracker(shipment: Shipment, schedule: Schedule):
+    kind, value = estimate(shipment, schedule)
     return {"shipment": shipment, "eta_kind": kind, "eta": value, "links": visible_links(shipment)}

@@ -2,16 +2,17 @@
 dates, the estimate, carrier and tracking number), rate-limited per client address."""
 import logging
 
-from flask import current_app, render_template
+from flask import Blueprint, current_app, render_template
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
 from .. import audit
-from .models import Holiday, ShipmentState
-from .shipments import estimate, shipment_for_token
-from . import patient_bp
+from ..models import ShipmentState
+from .eta import estimate
+from .shipments import shipment_for_token
 
 log = logging.getLogger(__name__)
+bp = Blueprint("patient", __name__, url_prefix="/p")
 DEFAULT_LIMIT = "30 per minute"
 
 # Redis-backed counts shared by all workers. If Redis is down the page still answers (fail open,
@@ -20,7 +21,7 @@ limiter = Limiter(get_remote_address, swallow_errors=True, in_memory_fallback_en
                   headers_enabled=False)
 
 
-@patient_bp.record_once
+@bp.record_once
 def _init_limiter(state):
     app = state.app
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
@@ -42,19 +43,19 @@ def _private(response, status):
     return response
 
 
-@patient_bp.errorhandler(429)
+@bp.errorhandler(429)
 def too_many(err):
     return _private(render_template("patient/too_many.html"), 429)
 
 
-@patient_bp.get("/<token>")
+@bp.get("/<token>")
 @limiter.limit(_limit)
 def status(token: str):
     shipment = shipment_for_token(token)
     if shipment is None:
         return _private(render_template("patient/not_found.html"), 404)
     audit.record("patient_page_view", shipment)  # who opened it is unknown; the address is kept
-    kind, value = estimate(shipment, Holiday.dates())
+    kind, value = estimate(shipment)
     steps = [
         (ShipmentState.IN_PRODUCTION.label, shipment.in_production_at),
         (ShipmentState.IN_TRANSIT.label, shipment.in_transit_at),

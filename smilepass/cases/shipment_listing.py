@@ -12,10 +12,10 @@ import peewee as pw
 from markupsafe import Markup
 
 from ..db import prepared
-from ..models import User
-from .business_days import eta_window
+from ..models import Case, Shipment, ShipmentCount, ShipmentState, User
+from ..service.calendar import Schedule
+from .eta import delivery_window, ships_on, transit_days
 from .listing import STATE_CELLS
-from .models import Case, Shipment, ShipmentCount, ShipmentState
 from .shipments import active_since
 
 DELIVERED = ShipmentState.DELIVERED.value
@@ -43,28 +43,36 @@ def _date(value) -> dt.date | None:
     return value if type(value) is dt.date else value.date()
 
 
-def _delivery(delivered_at, carrier_eta, target, window) -> str:
-    """What the Delivery column says: the delivery date, else the carrier's date, else the window."""
-    if delivered_at:
-        return _date(delivered_at).isoformat()
+def _timestamp(value) -> dt.datetime | None:
+    if value is None or value == "":
+        return None
+    return dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _delivery(state, delivered_at, carrier_eta, leaves_on, window, schedule) -> str:
+    """What the Delivery column says: the delivery date, else the carrier's date, else the window
+    (the same rules as eta.estimate, on raw rows)."""
+    if state == DELIVERED and delivered_at:
+        return schedule.local_date(_timestamp(delivered_at)).isoformat()
     if carrier_eta:
         return _date(carrier_eta).isoformat()
-    first, last = window(target)
+    first, last = window(leaves_on)
     return f"{first} – {last}"
 
 
-
-
-def _row(values, window, cells) -> Row:
-    shipment_id, case_id, number, phases, state, target, delivered_at, carrier_eta, carrier, tracking = values
+def _row(values, window, cells, schedule) -> Row:
+    (shipment_id, case_id, number, phases, state, target, in_transit_at, delivered_at, carrier_eta, carrier,
+     tracking) = values
     target = _date(target)
+    leaves_on = ships_on(state, target, _timestamp(in_transit_at), schedule)
     return Row(shipment_id, case_id, number, phases, cells[state], target.isoformat(),
-               _delivery(delivered_at, carrier_eta, target, window), carrier, tracking)
+               _delivery(state, delivered_at, carrier_eta, leaves_on, window, schedule), carrier, tracking)
 
 
 def _rows_query(p, state_filtered: bool, staff: bool, history: bool):
     query = (Shipment.select(Shipment.id, Shipment.case, Case.case_number, Shipment.phases, Shipment.state,
-                             Shipment.target_ship_date, Shipment.delivered_at, Shipment.carrier_eta,
+                             Shipment.target_ship_date, Shipment.in_transit_at, Shipment.delivered_at,
+                             Shipment.carrier_eta,
                              Shipment.carrier, Shipment.tracking_number)
              .join(Case, on=(Shipment.case == Case.id)))
     if not staff:
@@ -115,15 +123,16 @@ class ShipmentPage:
 
 
 def shipment_page(user: User, state: ShipmentState | None, history: bool, page: int, page_size: int,
-                  holidays, now: dt.datetime | None = None) -> ShipmentPage:
+                  schedule: Schedule, now: dt.datetime | None = None) -> ShipmentPage:
     page = max(page, 1)
     since = active_since(now)
     shape = (state is not None, user.is_staff, history)
     found = prepared(("shipment-rows", shape), lambda p: _rows_query(p, *shape), raw_rows=True,
                      clinician=user.id, delivered=DELIVERED, since=since, state=state.value if state else "",
                      limit=page_size + 1, offset=(page - 1) * page_size)
-    # Rows on one page share few target dates: each date's window is worked out once.
-    window = functools.lru_cache(maxsize=None)(lambda target: eta_window(target, holidays))
+    # Rows on one page share few shipping days: each day's window is worked out once.
+    transit = transit_days()
+    window = functools.lru_cache(maxsize=None)(lambda day: delivery_window(day, transit, schedule))
     cells = STATE_CELLS.current()
-    rows = [_row(values, window, cells) for values in found[:page_size]]
+    rows = [_row(values, window, cells, schedule) for values in found[:page_size]]
     return ShipmentPage(rows, state_counts(user, history, since), state, history, page, len(found) > page_size)

@@ -3,18 +3,24 @@ view and the CSV import of tracking numbers."""
 import io
 
 import segno
-from flask import abort, current_app, make_response, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, make_response, render_template, request, url_for
 from flask_babel import gettext
 from flask_login import current_user, login_required
 
+from .. import sessions
+from ..auth.guards import STAFF, require_role, role_required, visible_or_404
 from ..htmx import is_htmx, page_or_block, see_other
-from . import bp, shipments_bp
+from ..models import PatientLink, Role, Shipment, ShipmentState
+from ..params import page_arg
+from ..service import sla
 from .forms import CarrierDateForm, ImportForm, PlainForm, ReopenForm, TransitForm
-from .lookup import acting_user, int_arg, shipment_or_404, staff_only, tracker
-from .models import Holiday, PatientLink, Shipment, ShipmentState
+from .lookup import acting_user, tracker
 from .shipment_listing import STATE_SLUGS, shipment_page
 from .shipments import ShipmentRefused, advance, create_link, reopen, revoke_link, set_carrier_eta
 from .tracking_import import ImportError_, apply_import, parse_import
+
+# Trackers live under their cases (/cases/shipments/…); the Shipments view and the CSV import under /shipments.
+bp = Blueprint("shipments", __name__)
 
 SHIPMENT = "cases/shipment.html"
 SHIPMENTS = "cases/shipments.html"
@@ -24,7 +30,7 @@ IMPORT = "cases/import.html"
 def _shipment_context(shipment: Shipment, error=None, transit_form=None, reopen_form=None, new_link=None,
                       eta_form=None):
     return {
-        "t": tracker(shipment, Holiday.dates()),
+        "t": tracker(shipment, sla.schedule()),
         "case": shipment.case,
         "error": error,
         "transit_form": transit_form or TransitForm(formdata=None),
@@ -42,25 +48,25 @@ def _shipment_response(shipment: Shipment, status=200, **extra):
 def _after_shipment_change(shipment: Shipment):
     if is_htmx():
         return _shipment_response(shipment)
-    return see_other(url_for("cases.shipment", shipment_id=shipment.id))
+    return see_other(url_for("shipments.shipment", shipment_id=shipment.id))
 
 
-@bp.get("/shipments/<int:shipment_id>")
+@bp.get("/cases/shipments/<int:shipment_id>")
 @login_required
 def shipment(shipment_id: int):
-    found = shipment_or_404(shipment_id)
+    found = visible_or_404(Shipment, shipment_id)
     new_link = None
-    shown = session.pop("new_link", None)
+    shown = sessions.peek("new_link")
     if shown and shown.get("shipment") == found.id:
-        new_link = shown
+        new_link = sessions.take("new_link")
     return _shipment_response(found, new_link=new_link)
 
 
-@bp.post("/shipments/<int:shipment_id>/advance")
+@bp.post("/cases/shipments/<int:shipment_id>/advance")
 @login_required
 def advance_shipment(shipment_id: int):
-    found = shipment_or_404(shipment_id)
-    staff_only()
+    found = visible_or_404(Shipment, shipment_id)
+    require_role(*STAFF)
     form = TransitForm()
     if not form.validate_on_submit():
         return _shipment_response(found, status=422, transit_form=form, error=gettext("Check the fields below."))
@@ -72,13 +78,13 @@ def advance_shipment(shipment_id: int):
     return _after_shipment_change(found)
 
 
-@bp.post("/shipments/<int:shipment_id>/carrier-date")
+@bp.post("/cases/shipments/<int:shipment_id>/carrier-date")
 @login_required
 def carrier_date(shipment_id: int):
     """Set or clear the carrier's delivery date of a shipment in transit (clearing brings the
     estimated window back)."""
-    found = shipment_or_404(shipment_id)
-    staff_only()
+    found = visible_or_404(Shipment, shipment_id)
+    require_role(*STAFF)
     form = CarrierDateForm()
     if not form.validate_on_submit():
         return _shipment_response(found, status=422, eta_form=form, error=gettext("Check the fields below."))
@@ -90,13 +96,12 @@ def carrier_date(shipment_id: int):
     return _after_shipment_change(found)
 
 
-@bp.post("/shipments/<int:shipment_id>/reopen")
+@bp.post("/cases/shipments/<int:shipment_id>/reopen")
 @login_required
 def reopen_shipment(shipment_id: int):
-    found = shipment_or_404(shipment_id)
+    found = visible_or_404(Shipment, shipment_id)
     form = ReopenForm()
-    if not current_user.is_admin:
-        abort(403)
+    require_role(Role.ADMIN, refused=403)  # staff see the button's page, so this is a refusal, not a 404
     if not form.validate_on_submit():
         return _shipment_response(found, status=422, reopen_form=form, error=gettext("Write why the shipment goes back."))
     try:
@@ -107,37 +112,31 @@ def reopen_shipment(shipment_id: int):
 
 # Patient links -------------------------------------------------------------------------------
 
-def _link_or_404(link_id: int) -> PatientLink:
-    link = PatientLink.get_or_none(PatientLink.id == link_id)
-    if link is None or Shipment.get_visible(link.shipment_id, current_user) is None:
-        abort(404)
-    return link
-
-
-@bp.post("/shipments/<int:shipment_id>/links")
+@bp.post("/cases/shipments/<int:shipment_id>/links")
 @login_required
 def create_patient_link(shipment_id: int):
-    found = shipment_or_404(shipment_id)
+    found = visible_or_404(Shipment, shipment_id)
     PlainForm().validate_on_submit()  # CSRF is checked app-wide
     link, token = create_link(found, acting_user())
     new_link = {"shipment": found.id, "id": link.id, "url": url_for("patient.status", token=token, _external=True)}
-    # The token is never stored on the server: the QR image route reads it from the signed session,
-    # once.
-    session["qr_token"] = {"id": link.id, "token": token}
+    # The token is never stored in the database (only its hash is) nor in the cookie, which anyone
+    # holding it can read: the QR image route reads it once from this session's short-lived stash.
+    kept = sessions.stash("qr_token", {"id": link.id, "token": token})
     if is_htmx():
         return _shipment_response(found, new_link=new_link)
-    session["new_link"] = new_link
-    return see_other(url_for("cases.shipment", shipment_id=found.id))
+    if not kept or not sessions.stash("new_link", new_link):
+        # Without the stash (Redis down) the link can only be shown right now, not after a redirect.
+        return _shipment_response(found, new_link=new_link)
+    return see_other(url_for("shipments.shipment", shipment_id=found.id))
 
 
-@bp.get("/links/<int:link_id>/qr.svg")
+@bp.get("/cases/links/<int:link_id>/qr.svg")
 @login_required
 def link_qr(link_id: int):
-    link = _link_or_404(link_id)
-    pending = session.get("qr_token") or {}
-    if pending.get("id") != link.id or link.revoked_at is not None:
+    link = visible_or_404(PatientLink, link_id)
+    pending = sessions.peek("qr_token") or {}
+    if pending.get("id") != link.id or link.revoked_at is not None or not sessions.take("qr_token"):
         abort(404)
-    session.pop("qr_token", None)
     url = url_for("patient.status", token=pending["token"], _external=True)
     buffer = io.BytesIO()
     segno.make(url, error="m").save(buffer, kind="svg", scale=5, border=2, xmldecl=False, svgclass=None,
@@ -149,10 +148,10 @@ def link_qr(link_id: int):
     return response
 
 
-@bp.post("/links/<int:link_id>/revoke")
+@bp.post("/cases/links/<int:link_id>/revoke")
 @login_required
 def revoke_patient_link(link_id: int):
-    link = _link_or_404(link_id)
+    link = visible_or_404(PatientLink, link_id)
     PlainForm().validate_on_submit()
     revoke_link(link, acting_user())
     found = Shipment.get_visible(link.shipment_id, current_user)
@@ -160,12 +159,12 @@ def revoke_patient_link(link_id: int):
 
 # Shipments view ------------------------------------------------------------------------------
 
-@shipments_bp.get("/")
+@bp.get("/shipments/")
 @login_required
 def index():
     history = request.args.get("history") == "1"
     listing = shipment_page(acting_user(), STATE_SLUGS.get(request.args.get("state", "")), history,
-                            int_arg("page", 1), current_app.config["PAGE_SIZE"], Holiday.dates())
+                            page_arg(), current_app.config["PAGE_SIZE"], sla.schedule())
     state = listing.state
 
     def link(**changes):
@@ -181,17 +180,15 @@ def index():
                          page=listing.page, has_next=listing.has_next, link=link)
 
 
-@shipments_bp.get("/import")
-@login_required
+@bp.get("/shipments/import")
+@role_required(*STAFF)
 def import_form():
-    staff_only()
     return render_template(IMPORT, form=ImportForm(formdata=None), results=None, applied=False)
 
 
-@shipments_bp.post("/import")
-@login_required
+@bp.post("/shipments/import")
+@role_required(*STAFF)
 def import_csv():
-    staff_only()
     form = ImportForm()
     form.validate_on_submit()
     upload = form.file.data

@@ -2,16 +2,15 @@
 time recorded, every change audited. Only an admin, with a written reason, takes a tracker back
 from Delivered. A tracker stays in the active views until 30 days after delivery."""
 import datetime as dt
-import hashlib
-import secrets
+
 from flask_babel import gettext
 
-
-from .. import audit, notifications
+from .. import audit
+from ..auth.tokens import new_token, token_hash
 from ..db import database
-from ..models import User, utcnow
-from .business_days import eta_window
-from .models import Case, Holiday, PatientLink, Shipment, ShipmentState
+from ..models import Case, PatientLink, Shipment, ShipmentState, User, utcnow
+from ..notifications.outbox import hand_over
+from .notices import shipment_changed
 
 ACTIVE_DAYS = 30
 CARRIER_MAX = 60
@@ -38,15 +37,6 @@ def is_active(shipment: Shipment, now: dt.datetime | None = None) -> bool:
     return shipment.delivered_at is not None and shipment.delivered_at > active_since(now)
 
 
-def estimate(shipment: Shipment, holidays=None):
-    """("carrier", date) once the carrier gives a date, else ("window", (first, last))."""
-    if shipment.carrier_eta:
-        return "carrier", shipment.carrier_eta
-    if holidays is None:
-        holidays = Holiday.dates()
-    return "window", eta_window(shipment.target_ship_date, holidays)
-
-
 def refresh_case_state(case_id: int) -> None:
     """Keep Case.latest_state equal to the state of the case's newest shipment."""
     newest = Shipment.select(Shipment.state).where(Shipment.case == case_id).order_by(Shipment.id.desc()).first()
@@ -65,8 +55,8 @@ def create_shipment(case: Case, actor: User, phases: str, target_ship_date: dt.d
         shipment = Shipment.create(case=case.id, phases=phases, target_ship_date=target_ship_date)
         refresh_case_state(case.id)
         audit.record("shipment_create", shipment, f"case #{case.id}", actor=actor)
-        notifications.shipment_changed(shipment, actor, "created")
-    notifications.hand_over()
+        shipment_changed(shipment, actor, "created")
+    hand_over()
     return shipment
 
 
@@ -114,8 +104,8 @@ def advance(shipment: Shipment, actor: User, to_state: str | None = None, carrie
             # The tracking number leads to the patient's address: the shipment keeps it, not the trail.
             detail += f"; carrier {shipment.carrier}, tracking number set"
         audit.record("shipment_advance", shipment, detail, actor=actor)
-        notifications.shipment_changed(shipment, actor, "advanced")
-    notifications.hand_over()
+        shipment_changed(shipment, actor, "advanced")
+    hand_over()
     return shipment
 
 
@@ -127,8 +117,8 @@ def set_carrier_eta(shipment: Shipment, actor: User, carrier_eta: dt.date | None
         shipment.carrier_eta = carrier_eta
         shipment.save(only=[Shipment.carrier_eta])
         audit.record("shipment_eta", shipment, f"carrier date {carrier_eta or 'cleared'}", actor=actor)
-        notifications.shipment_changed(shipment, actor, "carrier_eta")
-    notifications.hand_over()
+        shipment_changed(shipment, actor, "carrier_eta")
+    hand_over()
     return shipment
 
 
@@ -151,22 +141,18 @@ def reopen(shipment: Shipment, actor: User, reason: str) -> Shipment:
         reason = audit.without(reason, *audit.patient_identifiers(shipment.case))
         audit.record("shipment_reopen", shipment, f"delivered {delivered_at:%Y-%m-%d %H:%M} undone: {reason}",
                      actor=actor)
-        notifications.shipment_changed(shipment, actor, "reopened")
-    notifications.hand_over()
+        shipment_changed(shipment, actor, "reopened")
+    hand_over()
     return shipment
 
 
 # Patient status links --------------------------------------------------------------------------
 
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def create_link(shipment: Shipment, actor: User) -> tuple[PatientLink, str]:
     """A new link; the token (256 random bits) is returned once and only its hash is stored."""
-    token = secrets.token_urlsafe(32)
+    token, digest = new_token()
     with database.atomic():
-        link = PatientLink.create(shipment=shipment.id, token_hash=hash_token(token), created_by=actor.id)
+        link = PatientLink.create(shipment=shipment.id, token_hash=digest, created_by=actor.id)
         audit.record("patient_link_create", link, f"shipment #{shipment.id}", actor=actor)
     return link, token
 
@@ -185,7 +171,7 @@ def shipment_for_token(token: str, now: dt.datetime | None = None) -> Shipment |
     if not token or len(token) > 100:
         return None
     link = (PatientLink.select(PatientLink, Shipment).join(Shipment)
-            .where((PatientLink.token_hash == hash_token(token)) & PatientLink.revoked_at.is_null())
+            .where((PatientLink.token_hash == token_hash(token)) & PatientLink.revoked_at.is_null())
             .first())
     if link is None or not is_active(link.shipment, now):
         return None

@@ -6,12 +6,14 @@ import csv
 import datetime as dt
 import io
 from dataclasses import dataclass
+
 from flask_babel import gettext
 
-from .. import audit, notifications
+from .. import audit
 from ..db import database
-from ..models import User, utcnow
-from .models import Case, Shipment, ShipmentState
+from ..models import Case, Shipment, ShipmentState, User
+from ..notifications.outbox import hand_over
+from ..service.sla import clinic_today
 from .shipments import CARRIER_MAX, TRACKING_MAX, ShipmentRefused, advance
 
 MAX_ROWS = 2000
@@ -50,7 +52,7 @@ def parse_import(data: bytes, today: dt.date | None = None) -> list[RowResult]:
         raise ImportError_(gettext("The file has no rows."))
     if len(numbered) > MAX_ROWS:
         raise ImportError_(gettext("At most %(count)s rows per file.", count=MAX_ROWS))
-    today = today or utcnow().date()
+    today = today or clinic_today()
     results, seen = [], set()
     for line, row in numbered:
         cells = [c.strip() for c in row] + [""] * 4
@@ -103,4 +105,4 @@ def apply_import(results: list[RowResult], actor: User) -> None:
         # Each row is audited as its shipment moves on; this row says they came from one file.
         audit.record("shipment_import", None, f"{len(results)} shipments to in_transit", actor=actor)
     # Each row's mail was written with its row; the worker hears of them now that all are committed.
-    notifications.hand_over()
+    hand_over()

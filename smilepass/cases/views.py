@@ -1,23 +1,25 @@
 """Cases: the list, the case form, the case page (with its shipment trackers) and labels."""
 import peewee as pw
-from wtforms.fields.choices import SelectChoice
-from flask import abort, flash, current_app, render_template, request, url_for
-from flask_login import current_user, login_required
+from flask import Blueprint, abort, current_app, flash, render_template, request, url_for
 from flask_babel import gettext
+from flask_login import current_user, login_required
+from wtforms.fields.choices import SelectChoice
 
 from .. import audit
+from ..auth.guards import STAFF, id_arg, require_role, visible_or_404
 from ..db import database
 from ..htmx import is_htmx, page_or_block, see_other
-from ..models import Role, User, utcnow
-from ..scans import scans_of_case
-from ..tickets import tickets_of_case
-from ..support.forms import RerunForm
-from . import bp
+from ..models import PALETTE, Case, CaseLabel, Label, Role, Scan, Shipment, User, utcnow
+from ..params import page_arg
+from ..scans.forms import RerunForm
+from ..service import sla
+from ..support.tickets import tickets_of_case
 from .forms import CaseForm, LabelForm, PlainForm, ShipmentForm, TransitForm
 from .listing import case_table, remembered_sort
-from .lookup import acting_user, case_or_404, int_arg, staff_only, tracker
-from .models import PALETTE, Case, CaseLabel, Holiday, Label, Shipment
+from .lookup import acting_user, tracker
 from .shipments import ShipmentRefused, create_shipment
+
+bp = Blueprint("cases", __name__, url_prefix="/cases")
 
 LIST = "cases/index.html"
 FORM = "cases/form.html"
@@ -31,11 +33,11 @@ def _table():
     user = acting_user()
     sort = remembered_sort(user, request.args.get("sort"))
     label = None
-    label_id = int_arg("label")
+    label_id = id_arg(request.args.get("label"))
     if label_id is not None:
-        label = Label.get_own(label_id, user)
+        label = Label.get_visible(label_id, user)
     return case_table(user, sort, request.args.get("state"), label, request.args.get("q", ""),
-                      int_arg("page", 1), current_app.config["PAGE_SIZE"], url_for("cases.index"))
+                      page_arg(), current_app.config["PAGE_SIZE"], url_for("cases.index"))
 
 
 @bp.get("/")
@@ -124,13 +126,14 @@ def create():
     case = _save_case(form, None)
     if case is None:
         return render_template(FORM, form=form, case=None), 422
+    flash(gettext("Case %(number)s created.", number=case.case_number), "success")
     return see_other(url_for("cases.detail", case_id=case.id))
 
 
 @bp.get("/<int:case_id>/edit")
 @login_required
 def edit(case_id: int):
-    case = case_or_404(case_id)
+    case = visible_or_404(Case, case_id)
     form = _prepare_form(CaseForm(formdata=None, obj=case))
     if current_user.is_staff:
         form.clinician.data = case.clinician_id
@@ -140,7 +143,7 @@ def edit(case_id: int):
 @bp.post("/<int:case_id>/edit")
 @login_required
 def update(case_id: int):
-    case = case_or_404(case_id)
+    case = visible_or_404(Case, case_id)
     form = _prepare_form(CaseForm())
     saved = _save_case(form, case)
     if saved is None:
@@ -152,20 +155,20 @@ def update(case_id: int):
 # Case detail, shipments ------------------------------------------------------------------------
 
 def _detail_context(case: Case, shipment_form=None):
-    holidays = Holiday.dates()
+    schedule = sla.schedule()
     user = acting_user()
     own_labels = list(Label.select().where(Label.owner == user.id).order_by(Label.name))
     attached_ids = {cl.label_id for cl in CaseLabel.select(CaseLabel.label).join(Label).where(
         (CaseLabel.case == case.id) & (Label.owner == user.id))}
     return {
         "case": case,
-        "trackers": [tracker(s, holidays) for s in case.shipments.order_by(Shipment.id.desc())],
+        "trackers": [tracker(s, schedule) for s in case.shipments.order_by(Shipment.id.desc())],
         "shipment_form": shipment_form or ShipmentForm(formdata=None),
         "transit_form": TransitForm(formdata=None),
         "plain_form": PlainForm(formdata=None),
         "attached": [lab for lab in own_labels if lab.id in attached_ids],
         "attachable": [lab for lab in own_labels if lab.id not in attached_ids],
-        "scans": scans_of_case(case.id, acting_user()),
+        "scans": Scan.of_case(case.id, acting_user()),
         "rerun_form": RerunForm(formdata=None),
         "new_link": None,
         "case_tickets": tickets_of_case(case.id, user),
@@ -175,7 +178,7 @@ def _detail_context(case: Case, shipment_form=None):
 @bp.get("/<int:case_id>")
 @login_required
 def detail(case_id: int):
-    case = case_or_404(case_id)
+    case = visible_or_404(Case, case_id)
     audit.record("case_view", case)
     return render_template(DETAIL, **_detail_context(case))
 
@@ -183,8 +186,8 @@ def detail(case_id: int):
 @bp.post("/<int:case_id>/shipments")
 @login_required
 def add_shipment(case_id: int):
-    case = case_or_404(case_id)
-    staff_only()
+    case = visible_or_404(Case, case_id)
+    require_role(*STAFF)
     form = ShipmentForm()
     if form.validate_on_submit():
         try:
@@ -243,9 +246,7 @@ def create_label():
 @bp.post("/labels/<int:label_id>")
 @login_required
 def rename_label(label_id: int):
-    label = Label.get_own(label_id, current_user)
-    if label is None:
-        abort(404)
+    label = visible_or_404(Label, label_id)
     form = LabelForm()
     if _save_label(form, label):
         return see_other(url_for("cases.labels"))
@@ -255,9 +256,7 @@ def rename_label(label_id: int):
 @bp.post("/labels/<int:label_id>/delete")
 @login_required
 def delete_label(label_id: int):
-    label = Label.get_own(label_id, current_user)
-    if label is None:
-        abort(404)
+    label = visible_or_404(Label, label_id)
     PlainForm().validate_on_submit()
     with database.atomic():
         audit.record("label_delete", label)
@@ -268,12 +267,12 @@ def delete_label(label_id: int):
 @bp.post("/<int:case_id>/labels")
 @login_required
 def attach_label(case_id: int):
-    case = case_or_404(case_id)
+    case = visible_or_404(Case, case_id)
     PlainForm().validate_on_submit()
-    raw = request.form.get("label", "")
-    label = Label.get_own(int(raw), current_user) if raw.isdigit() else None
+    label_id = id_arg(request.form.get("label"))
+    label = Label.get_visible(label_id, current_user) if label_id is not None else None
     if label is None:
-        abort(404)
+        abort(404)  # not one of the user's own labels, like a missing one
     with database.atomic():
         # Counted rows, not the new id: a label already on the case inserts nothing and is not audited.
         if CaseLabel.insert(case=case.id, label=label.id).on_conflict_ignore().as_rowcount().execute():
@@ -284,10 +283,8 @@ def attach_label(case_id: int):
 @bp.post("/<int:case_id>/labels/<int:label_id>/detach")
 @login_required
 def detach_label(case_id: int, label_id: int):
-    case = case_or_404(case_id)
-    label = Label.get_own(label_id, current_user)
-    if label is None:
-        abort(404)
+    case = visible_or_404(Case, case_id)
+    label = visible_or_404(Label, label_id)
     PlainForm().validate_on_submit()
     with database.atomic():
         if CaseLabel.delete().where((CaseLabel.case == case.id) & (CaseLabel.label == label.id)).execute():

@@ -1,5 +1,5 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, EmailField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
@@ -22,3 +22,10 @@ class ContactForm(FlaskForm):
 
 class HandledForm(FlaskForm):
     pass
+
+
+class AnswerForm(FlaskForm):
+    """A supervisor's answer to a Contact us message, mailed to the sender."""
+    body = TextAreaField(lazy_gettext("Your answer"), validators=[DataRequired(lazy_gettext("Write the answer first.")),
+                                                                 Length(max=MESSAGE_MAX)])
+    handled = BooleanField(lazy_gettext("Mark the message handled"), default=True)

@@ -1,16 +1,17 @@
 """Urgent contact requests: billing-impacting issues, security concerns, escalations. They skip
 the general queue: each is mailed straight to the support supervisors (admins when nobody holds
-that role) and waits in the supervisors' Contact inbox until one of them marks it handled."""
+that role) and waits in the supervisors' Contact inbox until one of them marks it handled. A
+supervisor answers in the app: the answer is mailed to the sender and kept with the message."""
 import datetime as dt
 
 from flask import current_app
+from peewee import JOIN, fn
 
 from .. import audit
 from ..db import database
 from ..i18n import in_english, lazy_gettext
-from ..mail import enqueue_send
-from ..models import ContactRequest, EscalationRole, OutboxMail, Role, User, normalize_email, utcnow
-from ..notifications import absolute_url
+from ..models import ContactReply, ContactRequest, EscalationRole, OutboxMail, Role, User, normalize_email, utcnow
+from ..notifications.outbox import absolute_url, enqueue_send
 
 TOPICS = [
     ("billing", lazy_gettext("Billing-impacting issue")),
@@ -30,11 +31,6 @@ def supervisors() -> list[User]:
     if found:
         return found
     return list(User.select().where((User.role == Role.ADMIN.value) & User.is_active).order_by(User.id))
-
-
-def may_read_inbox(user: User) -> bool:
-    return user.is_authenticated and (user.is_admin or (
-        user.is_staff and user.escalation_role == EscalationRole.SUPERVISOR.value))
 
 
 @in_english
@@ -66,8 +62,9 @@ def _mail(contact: ContactRequest, recipient: User) -> OutboxMail:
         f"From: {contact.name} <{contact.email}>" + (" (signed in)" if contact.user_id else " (not signed in)"),
         f"Received: {contact.created_at:%Y-%m-%d %H:%M} UTC", "",
         contact.message, "",
-        f"Contact inbox (sign-in needed): {absolute_url('contact.inbox')}",
-        "Reply to the sender by email, then mark the request handled in the inbox.",
+        f"Answer it in the app (sign-in needed; the answer is mailed to the sender): "
+        f"{absolute_url('contact.message', contact_id=contact.id)}",
+        f"Contact inbox: {absolute_url('contact.inbox')}",
     ])
     return OutboxMail.create(to_addr=recipient.email, subject=f"Urgent contact #{contact.id}: {topic}", body=body)
 
@@ -97,3 +94,53 @@ def mark_handled(contact: ContactRequest, actor: User, now: dt.datetime | None =
             contact.handled_by, contact.handled_at = actor, now
             audit.record("contact_handled", contact, detail=str(TOPIC_LABELS.get(contact.topic, contact.topic)), actor=actor)
     return bool(changed)
+
+
+def thread(contact: ContactRequest) -> list[ContactReply]:
+    """The answers given so far, oldest first, with their authors and mails."""
+    return list(ContactReply.select(ContactReply, User, OutboxMail)
+                .join(User, JOIN.LEFT_OUTER, on=(ContactReply.author == User.id)).switch(ContactReply)
+                .join(OutboxMail, JOIN.LEFT_OUTER, on=(ContactReply.mail == OutboxMail.id))
+                .where(ContactReply.contact == contact.id).order_by(ContactReply.id))
+
+
+def reply_counts(contacts: list[ContactRequest]) -> dict[int, int]:
+    """How many answers each of these messages has (for the inbox's rows)."""
+    if not contacts:
+        return {}
+    query = (ContactReply.select(ContactReply.contact, fn.COUNT(ContactReply.id).alias("n"))
+             .where(ContactReply.contact.in_([c.id for c in contacts])).group_by(ContactReply.contact))
+    return {row.contact_id: row.n for row in query}
+
+
+@in_english
+def answer(contact: ContactRequest, author: User, body: str, handled: bool,
+           now: dt.datetime | None = None) -> ContactReply:
+    """Keep the answer with the message and mail it to the sender, in one transaction (the worker gets
+    the mail after the commit); `handled` also marks the message handled, unless someone already had."""
+    now = now or utcnow()
+    body = body.strip()
+    with database.atomic():
+        mail = OutboxMail.create(to_addr=contact.email, subject=f"Your urgent message #{contact.id} to SmilePass",
+                                 body=_answer_mail_body(contact, author, body), created_at=now)
+        reply = ContactReply.create(contact=contact.id, author=author.id, body=body, mail=mail.id, created_at=now)
+        # Who answered and to which message, by id: the text may name a patient, the audit log outlives it.
+        audit.record("contact_reply", contact, detail=f"reply #{reply.id} mailed to the sender", actor=author)
+        if handled:
+            mark_handled(contact, author, now)
+    if current_app.config["SMTP_HOST"]:
+        enqueue_send(mail.id)
+    return reply
+
+
+def _answer_mail_body(contact: ContactRequest, author: User, body: str) -> str:
+    # The sender's own words are not repeated: they have them, and a mail is no place for more text
+    # than needed. The answer is what the supervisor wrote, signed with their name.
+    return "\n".join([
+        f"An answer to the message you sent to the SmilePass support supervisors on "
+        f"{contact.created_at:%Y-%m-%d} (#{contact.id}, {TOPIC_LABELS[contact.topic]}):", "",
+        body, "",
+        f"{author.display_name}, SmilePass support",
+        "",
+        f"To write to the supervisors again, use the Contact us form: {absolute_url('contact.contact')}",
+    ])

@@ -1,14 +1,18 @@
 """Contact us (GET+POST, no sign-in needed, rate-limited per client address and per sender
-address) and the Contact inbox (supervisors and admins)."""
-from flask import abort, current_app, flash, render_template, request, url_for
-from flask_login import current_user, login_required
+address) and the Contact inbox (supervisors and admins), where a message opens with its thread and
+the supervisors answer it."""
+from flask import Blueprint, current_app, flash, render_template, request, url_for
 from flask_babel import gettext
+from flask_login import current_user
 
+from ..auth.guards import id_arg, role_required, visible_or_404
 from ..cases.patient import limiter
 from ..htmx import is_htmx, see_other
-from ..models import ContactRequest, normalize_email
-from . import bp, urgent
-from .forms import ContactForm, HandledForm
+from ..models import CONTACT_INBOX_READERS, ContactRequest, normalize_email
+from . import urgent
+from .forms import AnswerForm, ContactForm, HandledForm
+
+bp = Blueprint("contact", __name__, url_prefix="/contact")
 
 DEFAULT_LIMIT = "5 per hour"
 
@@ -58,37 +62,54 @@ def sent():
     return render_template("contact/sent.html")
 
 
-def _inbox_reader_or_404():
-    if not urgent.may_read_inbox(current_user):
-        abort(404)
-    return current_user._get_current_object()
-
-
 @bp.get("/inbox")
-@login_required
+@role_required(*CONTACT_INBOX_READERS)
 def inbox():
-    _inbox_reader_or_404()
     show_handled = request.args.get("show") == "all"
     before = request.args.get("before", "")
-    rows = urgent.inbox(show_handled, int(before) if before.isdigit() else None)
+    rows = urgent.inbox(show_handled, id_arg(before))
     return render_template("contact/inbox.html", rows=rows, show_handled=show_handled, topics=urgent.TOPIC_LABELS,
-                           open_count=urgent.open_count(), page_size=urgent.INBOX_PAGE, handled_form=HandledForm())
+                           open_count=urgent.open_count(), page_size=urgent.INBOX_PAGE, handled_form=HandledForm(),
+                           reply_counts=urgent.reply_counts(rows))
+
+
+def _message_page(contact: ContactRequest, form: AnswerForm, status: int = 200):
+    return render_template("contact/message.html", contact=contact, topics=urgent.TOPIC_LABELS,
+                           thread=urgent.thread(contact), form=form, message_max=urgent.MESSAGE_MAX), status
+
+
+@bp.get("/inbox/<int:contact_id>")
+@role_required(*CONTACT_INBOX_READERS)
+def message(contact_id: int):
+    """One message with the answers given so far, and the form to answer it."""
+    return _message_page(visible_or_404(ContactRequest, contact_id), AnswerForm(formdata=None))
+
+
+@bp.post("/inbox/<int:contact_id>/answers")
+@role_required(*CONTACT_INBOX_READERS)
+def answer(contact_id: int):
+    reader = current_user._get_current_object()
+    contact = visible_or_404(ContactRequest, contact_id)
+    form = AnswerForm()
+    if not form.validate_on_submit():
+        return _message_page(contact, form, 422)
+    urgent.answer(contact, reader, form.body.data, handled=form.handled.data)
+    flash(gettext("Your answer to contact request #%(number)s is on its way to %(email)s.", number=contact.id,
+                  email=contact.email), "success")
+    return see_other(url_for("contact.message", contact_id=contact.id) + "#answers")
 
 
 @bp.post("/inbox/<int:contact_id>/handled")
-@login_required
+@role_required(*CONTACT_INBOX_READERS)
 def mark_handled(contact_id: int):
-    reader = _inbox_reader_or_404()
     HandledForm().validate_on_submit()  # CSRF is checked app-wide
-    contact = ContactRequest.get_or_none(ContactRequest.id == contact_id)
-    if contact is None:
-        abort(404)
-    if urgent.mark_handled(contact, reader):
+    contact = visible_or_404(ContactRequest, contact_id)
+    if urgent.mark_handled(contact, current_user._get_current_object()):
         message = gettext("Contact request #%(number)s is marked handled.", number=contact.id)
     else:
         message = gettext("Contact request #%(number)s was already handled.", number=contact.id)
     if is_htmx():
         return render_template("contact/_row.html", row=contact, topics=urgent.TOPIC_LABELS,
-                               handled_form=HandledForm())
+                               handled_form=HandledForm(), reply_counts=urgent.reply_counts([contact]))
     flash(message, "info")
     return see_other(url_for("contact.inbox", show=request.args.get("show") or None))

@@ -6,9 +6,7 @@ from functools import cached_property
 
 from flask_babel import format_date, format_decimal, gettext, lazy_gettext, ngettext
 
-from ..cases.models import ShipmentState
-from ..i18n import category_label
-from ..models import EscalationRole, Status
+from ..models import EscalationRole, ShipmentState, Status, category_label
 from . import charts, metrics
 from .charts import Series
 
@@ -199,7 +197,7 @@ def escalations(n: Numbers) -> Figure:
                   gettext("Steps up the escalation path taken in the range: by staff, or automatically when a "
                           "target was missed."),
                   [gettext("Level"), by_staff, automatic, gettext("Total")],
-                  [[label, e.by_staff, e.automatic, e.total] for label, e in zip(labels, steps)], chart)
+                  [[label, e.by_staff, e.automatic, e.total] for label, e in zip(labels, steps, strict=True)], chart)
 
 
 def scans(n: Numbers) -> Figure:
@@ -207,7 +205,7 @@ def scans(n: Numbers) -> Figure:
                      gettext("Scans uploaded in the range, by the outcome of their latest repair."),
                      gettext("Outcome"), gettext("Scans"),
                      [[str(OUTCOME_LABELS[key]), n.scans[key]] for key in metrics.SCAN_OUTCOMES])
-    for rect, key in zip(figure.chart.rects, metrics.SCAN_OUTCOMES):
+    for rect, key in zip(figure.chart.rects, metrics.SCAN_OUTCOMES, strict=False):
         rect.fill = OUTCOME_COLOURS[key]
     return figure
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from flask_babel import gettext, lazy_gettext
 
 from ..models import Clinic
+from ..params import parse_int
 from .metrics import Scope
 
 DEFAULT_WEEKS = 12
@@ -72,7 +73,8 @@ def parse(args, today: dt.date, clinic_filter: bool) -> Filters:
     clinic = None
     if typed["clinic"].strip():
         raw = typed["clinic"].strip()
-        clinic = Clinic.get_or_none(Clinic.id == int(raw)) if raw.isdigit() else None
+        clinic_id = parse_int(raw)
+        clinic = Clinic.get_or_none(Clinic.id == clinic_id) if clinic_id is not None else None
         if clinic is None:
             errors["clinic"] = gettext("Choose a clinic from the list.")
     if errors:

@@ -13,9 +13,20 @@ from dataclasses import dataclass
 
 import peewee as pw
 
-from ..cases.models import CaseCount, Shipment, ShipmentState
 from ..db import database, is_postgres
-from ..models import CATEGORIES, ClinicMember, Escalation, EscalationRole, Scan, ScanState, Status, Ticket
+from ..models import (
+    CATEGORIES,
+    CaseCount,
+    ClinicMember,
+    Escalation,
+    EscalationRole,
+    Scan,
+    ScanState,
+    Shipment,
+    ShipmentState,
+    Status,
+    Ticket,
+)
 
 UNRESOLVED = (Status.OPEN.value, Status.IN_PROGRESS.value, Status.WAITING.value)
 
@@ -237,7 +248,7 @@ def scan_defects(scope: Scope) -> list[tuple[str, int]]:
         return pw.fn.SUM(pw.Case(None, [(pw.fn.COALESCE(number, 0) > 0, 1)], 0))
 
     counts = database.execute(pw.Select([checked], [found(kind) for kind in DEFECT_KINDS])).fetchone()
-    totals = [(kind, int(n or 0)) for kind, n in zip(DEFECT_KINDS, counts)]
+    totals = [(kind, int(n or 0)) for kind, n in zip(DEFECT_KINDS, counts, strict=True)]
     return sorted(totals, key=lambda item: (-item[1], DEFECT_KINDS.index(item[0])))
 
 

@@ -6,31 +6,32 @@ staff get 404, like any page that is not theirs."""
 import csv
 import io
 
-from flask import Response, abort, request, url_for
-from flask_login import current_user, login_required
+from flask import Blueprint, Response, abort, request, url_for
+from flask_login import current_user
 
+from ..auth.guards import role_required
 from ..htmx import page_or_block
 from ..models import Clinic, EscalationRole, Role, User, utcnow
-from . import bp, figures, filters
+from ..spreadsheet import spreadsheet_safe
+from . import figures, filters
+
+bp = Blueprint("insights", __name__, url_prefix="/insights")
 
 PAGE = "insights/index.html"
-# Spreadsheets run a cell starting with one of these as a formula.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Who sees the whole practice; clinicians see their own numbers, other support staff get a 404.
+WHOLE_PRACTICE = (Role.ADMIN, EscalationRole.SUPERVISOR)
+READERS = (*WHOLE_PRACTICE, Role.CLINICIAN)
 
 
 def sees_whole_practice(user: User) -> bool:
-    return user.is_admin or (user.is_staff and user.escalation_role == EscalationRole.SUPERVISOR.value)
+    return user.holds(*WHOLE_PRACTICE)
 
 
 def _own_numbers_of() -> int | None:
     """The clinician whose numbers the signed-in user may see (themselves), or None for the whole
-    practice; 404 for anyone else."""
+    practice (the view's guard let in no one else)."""
     user = current_user._get_current_object()
-    if sees_whole_practice(user):
-        return None
-    if user.role == Role.CLINICIAN.value:
-        return user.id
-    abort(404)
+    return None if sees_whole_practice(user) else user.id
 
 
 def _filters(own_only: bool) -> filters.Filters:
@@ -38,7 +39,7 @@ def _filters(own_only: bool) -> filters.Filters:
 
 
 @bp.get("/")
-@login_required
+@role_required(*READERS)
 def index():
     clinician_id = _own_numbers_of()
     chosen = _filters(clinician_id is not None)
@@ -52,7 +53,7 @@ def index():
 
 
 @bp.get("/<key>.csv")
-@login_required
+@role_required(*READERS)
 def download(key: str):
     clinician_id = _own_numbers_of()
     build = figures.FIGURES.get(key)
@@ -64,17 +65,9 @@ def download(key: str):
     figure = build(figures.Numbers(chosen.scope(clinician_id)))
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow([neutralise(c) for c in figure.columns])
-    writer.writerows([[neutralise(c) for c in row] for row in figure.rows])
+    writer.writerow([spreadsheet_safe(c) for c in figure.columns])
+    writer.writerows([[spreadsheet_safe(c) for c in row] for row in figure.rows])
     name = f"insights-{key}-{chosen.start.isoformat()}-{chosen.end.isoformat()}.csv"
     return Response(out.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
-
-def neutralise(cell):
-    """A cell a spreadsheet would run as a formula gets a leading quote; numbers stay numbers."""
-    if cell is None:
-        return ""
-    if isinstance(cell, str) and cell.startswith(FORMULA_STARTS):
-        return "'" + cell
-    return cell if isinstance(cell, (int, float)) else str(cell)

@@ -11,6 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+from . import MeshRejected, RepairOptions, inspect_file, repair
+
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m smilepass.mesh", description="SmilePass scan pipeline")
@@ -24,8 +26,6 @@ def main(argv=None) -> int:
     ins = sub.add_parser("inspect", help="only the structural check")
     ins.add_argument("input", type=Path)
     args = parser.parse_args(argv)
-
-    from . import MeshRejected, RepairOptions, inspect_file, repair
 
     try:
         if args.command == "inspect":

@@ -48,6 +48,8 @@ def orient(V: np.ndarray, F: np.ndarray, edges: Edges, piece: np.ndarray, n_piec
         same = tails[h1] == tails[h2]
 
     if not known_consistent and same.any():
+        # Lazy: the web app imports smilepass.mesh but never gets here, and scipy would add
+        # about a third to its start-up (measured: `import smilepass`, then scipy).
         import scipy.sparse as sp
         from scipy.sparse import csgraph
 

@@ -6,8 +6,6 @@ the previews, inside render.py.
 from __future__ import annotations
 
 import dataclasses
-import os
-import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,12 +13,22 @@ from pathlib import Path
 import numpy as np
 
 from .errors import MeshRejected, Phrase, Sentence
-from .holes import find_loops, fill
+from .holes import fill, find_loops
 from .orient import orient
-from .readers import FileInfo, inspect_file, load_file
-from .topology import (Edges, duplicate_face_mask, face_shape, manifold_components, measure, repeated_corner_mask,
-                       tails_heads)
+from .outputs import AtomicOutputs
+from .previews import RepairedMesh, render_previews, save_previews
+from .readers import DEGENERATE_MAX_SHARE, FileInfo, load_file, mostly_degenerate
+from .topology import (
+    Edges,
+    duplicate_face_mask,
+    face_shape,
+    manifold_components,
+    measure,
+    repeated_corner_mask,
+    tails_heads,
+)
 from .weld import weld_exact, weld_nearby
+from .writers import write_ply, write_stl
 
 
 @dataclass
@@ -50,7 +58,7 @@ class RepairOptions:
     missing_max_perimeter_fraction: float = 1.0
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> "RepairOptions":
+    def from_dict(cls, d: dict | None) -> RepairOptions:
         """Options from JSON (e.g. a stored job); unknown keys are ignored, values are coerced."""
         values = {}
         for f in dataclasses.fields(cls):
@@ -134,9 +142,8 @@ def repair(src_path, out_dir, stem: str, options: RepairOptions | None = None, p
     t_start = time.perf_counter()
 
     steps.stage("reading")
-    inspect_file(src_path)  # refuses a malformed file before anything else happens
-    steps.at(0.15)
-    raw = load_file(src_path, progress=lambda x: steps.at(0.15 + 0.5 * x))
+    # One pass over the file: load_file() makes every check inspect_file() makes, before it allocates.
+    raw = load_file(src_path, progress=lambda x: steps.at(0.7 * x))
     info: FileInfo = raw.info
     steps.at(0.7)
     mesh = _Work.from_raw(raw, opts)
@@ -152,32 +159,19 @@ def repair(src_path, out_dir, stem: str, options: RepairOptions | None = None, p
     verdict, reason_parts = mesh.verdict()
     reason = reason_sentence([str(part) for part in reason_parts])
 
-    temps: list[tuple[Path, Path]] = []
-    try:
+    with AtomicOutputs() as outputs:
         preview_before = preview_after = None
         if preview:
             steps.stage("rendering")
-            from . import render
-
-            removed = mesh.removed_mask()
-            camera = render.camera_for(mesh.V, mesh.F, extra_points=np.take(mesh.V0, mesh.F0[removed].ravel(), axis=0))
-            steps.at(0.1)
             n_kept = len(mesh.F) - mesh.counts["fill_triangles_added"]
-            before, after = render.render_before_after(
-                camera, kept=(mesh.V, mesh.F[:n_kept]), removed=(mesh.V0, mesh.F0[removed]),
-                added=(mesh.V, mesh.F[n_kept:]), kept_flipped=mesh.flipped[:n_kept])
+            images = render_previews(RepairedMesh(mesh.V0, mesh.F0, mesh.removed_mask(), mesh.V, mesh.F, n_kept,
+                                                  mesh.flipped, mesh.min_height), progress=steps.at)
             steps.at(0.85)
             preview_before = out_dir / f"{stem}.before.png"
             preview_after = out_dir / f"{stem}.after.png"
-            for final, pixels in ((preview_before, before), (preview_after, after)):
-                tmp = _temp_name(final)
-                temps.append((tmp, final))
-                with open(tmp, "wb") as f:
-                    render.save_png(f, pixels)
+            save_previews(outputs, images, preview_before, preview_after)
 
         steps.stage("saving")
-        from .writers import write_ply, write_stl
-
         if output_path is not None:
             repaired_path = Path(output_path)
             as_ply = repaired_path.suffix.lower() == ".ply"
@@ -187,26 +181,13 @@ def repair(src_path, out_dir, stem: str, options: RepairOptions | None = None, p
             as_ply = info.extension == ".ply"
             repaired_stl = out_dir / f"{stem}.repaired.stl"
         if as_ply:
-            tmp = _temp_name(repaired_path)
-            temps.append((tmp, repaired_path))
-            with open(tmp, "wb") as f:
+            with outputs.open(repaired_path) as f:
                 write_ply(f, mesh.V, mesh.F, mesh.colors)
             steps.at(0.5)
         if repaired_stl is not None:
-            tmp = _temp_name(repaired_stl)
-            temps.append((tmp, repaired_stl))
-            with open(tmp, "wb") as f:
+            with outputs.open(repaired_stl) as f:
                 write_stl(f, mesh.V, mesh.F)
         steps.at(0.95)
-        for tmp, final in temps:
-            os.replace(tmp, final)
-        temps = []
-    finally:
-        for tmp, _ in temps:
-            try:
-                tmp.unlink()
-            except FileNotFoundError:
-                pass
     steps.done()
 
     report = mesh.report(info, opts)
@@ -217,10 +198,6 @@ def repair(src_path, out_dir, stem: str, options: RepairOptions | None = None, p
     # The same reason as templates and numbers, for showing it in the reader's language.
     report["verdict_reason_parts"] = [part.as_json() for part in reason_parts]
     return RepairResult(report, verdict, reason, repaired_path, repaired_stl, preview_before, preview_after)
-
-
-def _temp_name(final: Path) -> Path:
-    return final.with_name(f".{final.name}.{secrets.token_hex(4)}.tmp")
 
 
 def _sig(x: float) -> float:
@@ -288,7 +265,7 @@ class _Work:
     flipped: np.ndarray | None = None  # per face of F (before filling): winding reversed by orient()
 
     @classmethod
-    def from_raw(cls, raw, opts: RepairOptions) -> "_Work":
+    def from_raw(cls, raw, opts: RepairOptions) -> _Work:
         V, inverse, first = weld_exact(raw.vertices)
         if raw.faces is None:
             F = inverse.reshape(-1, 3)
@@ -337,11 +314,20 @@ class _Work:
         self.before, self.edges, self.piece = measured.stats, measured.edges, measured.labels
         self.areas, self.thin, duplicate = measured.areas, measured.thin, measured.duplicates
         del measured
+        # A file of mostly empty or repeated triangles is an export gone wrong: refuse it before the
+        # repair spends time on it (thin covers repeated corners: they have no area).
+        without_surface = int(np.count_nonzero(self.thin | duplicate))
+        if without_surface > DEGENERATE_MAX_SHARE * len(self.F):
+            raise mostly_degenerate(without_surface, len(self.F))
         steps.at(0.3)
 
-        # 1. Float-noise cracks: merge boundary vertices closer than the tolerance.
+        # 1. Float-noise cracks: merge boundary vertices closer than the tolerance. Only the boundary of
+        # faces with an area: a thin face goes in step 2 anyway, and a heap of them would put every one
+        # of their corners into the search (a scan half made of needles would search all its vertices).
         e = self.edges
-        boundary = np.unique(e.edge_vertices(np.flatnonzero(e.counts == 1)).ravel())
+        boundary_edges = np.flatnonzero(e.counts == 1)
+        boundary_edges = boundary_edges[~self.thin[e.order[e.starts[boundary_edges]] // 3]]
+        boundary = np.unique(e.edge_vertices(boundary_edges).ravel())
         F, merged = weld_nearby(self.V, self.F, boundary, self.opts.weld_tolerance * self.diag)
         c["welded_vertices"] = merged
         if merged:
@@ -474,6 +460,9 @@ class _Work:
         c = self.counts
         c["holes_filled"] = 0
         c["fill_triangles_added"] = 0
+        # Cleaning (removing duplicate and non-manifold triangles) opens holes of its own, so the loops
+        # found here can outnumber the uploaded scan's: the report accounts for every one of them.
+        c["loops_before_filling"] = loops.count
         if loops.count == 0:
             return
         first = np.unique(loops.label, return_index=True)[1]
@@ -497,6 +486,7 @@ class _Work:
             self.margin_edges = int(loops.edges[main])
             self.margin_length = float(loops.perimeter[main])
         left_open = ~margin & ~fillable
+        c["margin_loops"] = int(margin.sum())
         self.open_holes = int(left_open.sum())
         self.open_hole_length = float(loops.perimeter[left_open].sum())
         self.largest_open_hole = float(loops.perimeter[left_open].max()) if left_open.any() else 0.0
@@ -542,8 +532,9 @@ class _Work:
         """The verdict and its reason: one sentence, or (repaired) the list of what was done."""
         o, a = self.opts, self.after
         if a["triangles"] < o.min_triangles:
-            return "needs_rescan", [Sentence("The scan has only %(triangles)s usable triangles; a usable arch scan has "
-                                             "at least %(minimum)s.", triangles=a["triangles"], minimum=o.min_triangles)]
+            return "needs_rescan", [Sentence(
+                "The scan has only %(triangles)s usable triangles; a usable arch scan has at least %(minimum)s.",
+                triangles=a["triangles"], minimum=o.min_triangles)]
         large = int((self.pieces >= o.pieces_max_area_fraction * self.pieces.max()).sum())
         if large > 1:
             return "needs_rescan", [Sentence("The scan is in %(pieces)s large separate pieces; an arch scan should be "
@@ -595,6 +586,10 @@ class _Work:
             "holes_filled": c.get("holes_filled", 0),
             "fill_triangles_added": c.get("fill_triangles_added", 0),
             "holes_left_open": self.open_holes,
+            # loops_before_filling = holes_filled + holes_left_open + margin_loops, and the repaired scan's
+            # open loops are holes_left_open + margin_loops.
+            "loops_before_filling": c.get("loops_before_filling", 0),
+            "margin_loops": c.get("margin_loops", 0),
             "open_hole_length_mm": _sig(self.open_hole_length),
             "margin_loop_edges": self.margin_edges,
             "margin_loop_mm": _sig(self.margin_length),

@@ -3,6 +3,9 @@
 `inspect_file()` decides what a file is from its bytes (never from its name), checks that its structure
 is sound and refuses it with one specific sentence (`MeshRejected`) otherwise. `load_file()` runs the
 very same checks in the same pass and returns the arrays. No mesh library ever sees an unchecked file.
+One check is inspect_file()'s alone: a file whose triangles are mostly without a surface (no area, or
+the same corners as another triangle) is refused at once. repair() counts those on the welded mesh
+anyway (with the same definitions), so load_file() leaves that count to it.
 
 Binary formats are read in fixed-size chunks with numpy (never record by record in Python), so a
 100 MB upload costs about the size of its vertex array in memory; sizes announced in headers are
@@ -11,7 +14,6 @@ compared with the file size before anything is allocated.
 from __future__ import annotations
 
 import itertools
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +51,109 @@ class RawMesh:
     vertices: np.ndarray  # (n, 3) float32, or float64 for PLY files that store doubles
     faces: np.ndarray | None  # (m, 3) int32/int64 for PLY
     colors: np.ndarray | None = None  # (n, 3|4) uint8 PLY vertex colours, kept through the repair
+
+
+# More than this share of triangles without a surface of their own (no area, or a copy of another
+# triangle) and the file is refused: it is an export gone wrong, not a scan, and would only cost time.
+DEGENERATE_MAX_SHARE = 0.5
+
+
+def mostly_degenerate(bad: int, triangles: int) -> MeshRejected:
+    return MeshRejected(
+        "The scan is mostly degenerate: %(bad)s of its %(triangles)s triangles have no area or are copies of "
+        "other triangles; export it again from the scanner software.", bad=bad, triangles=triangles)
+
+
+# A triangle no higher over its longest edge than this fraction of the bounding-box diagonal has no
+# area to speak of (repair()'s definition with its default weld tolerance: RepairOptions.min_height).
+THIN_FRACTION = 1e-6
+
+
+class _SurfaceCount:
+    """Counts, while a file is read, the triangles without a surface of their own: thin ones (see
+    THIN_FRACTION: repeated corners, needles, corners on a line) and copies of another triangle's three
+    corners in either order. Keeps a 64-bit key per triangle with an area; when the bounding box is not
+    known beforehand (text files: read once), a float32 height per triangle as well."""
+
+    _SLICE = 1 << 14  # triangles per step: a few MB of temporaries
+
+    def __init__(self, diagonal: float | None = None):
+        self.diagonal = diagonal
+        self.triangles = 0
+        self.keys: list[np.ndarray] = []
+        self.heights: list[np.ndarray] = []
+        self.low = np.full(3, np.inf)
+        self.high = np.full(3, -np.inf)
+        self._rest = np.empty((0, 3), np.float32)  # corners of a facet a text block cut in two
+
+    def add(self, corners: np.ndarray) -> None:
+        """corners: (3k, 3) or (k, 3, 3), the corners of k triangles (text readers may pass any number of
+        corners: the ones of an unfinished triangle wait for the next call)."""
+        corners = corners.reshape(-1, 3)
+        if len(self._rest):
+            corners = np.concatenate([self._rest, corners])
+        whole = len(corners) - len(corners) % 3
+        self._rest = corners[whole:].copy()
+        corners = corners[:whole].reshape(-1, 3, 3)
+        for start in range(0, len(corners), self._SLICE):
+            self._add(np.ascontiguousarray(corners[start:start + self._SLICE]))
+
+    def _add(self, corners: np.ndarray) -> None:
+        self.triangles += len(corners)
+        # Column by column: numpy reduces a length-3 inner axis slowly.
+        a, b, c = ([np.ascontiguousarray(corners[:, k, j], dtype=np.float64) for j in range(3)] for k in range(3))
+        if self.diagonal is None:
+            self.low = np.minimum(self.low, [min(a[j].min(), b[j].min(), c[j].min()) for j in range(3)])
+            self.high = np.maximum(self.high, [max(a[j].max(), b[j].max(), c[j].max()) for j in range(3)])
+        with np.errstate(invalid="ignore", divide="ignore"):  # a text file's NaN is refused after reading
+            ab = [b[j] - a[j] for j in range(3)]
+            ac = [c[j] - a[j] for j in range(3)]
+            bc = [c[j] - b[j] for j in range(3)]
+            cross = [ab[1] * ac[2] - ab[2] * ac[1], ab[2] * ac[0] - ab[0] * ac[2], ab[0] * ac[1] - ab[1] * ac[0]]
+            twice_area = np.sqrt(cross[0] ** 2 + cross[1] ** 2 + cross[2] ** 2)
+            longest = np.maximum(np.maximum(ab[0] ** 2 + ab[1] ** 2 + ab[2] ** 2, ac[0] ** 2 + ac[1] ** 2 + ac[2] ** 2),
+                                 bc[0] ** 2 + bc[1] ** 2 + bc[2] ** 2)
+            np.sqrt(longest, out=longest)
+            del a, b, c, ab, ac, bc, cross
+            height = np.where(longest > 0, twice_area / longest, 0.0)
+        if self.diagonal is None:
+            self.heights.append(height.astype(np.float32))
+        else:
+            corners = corners[height > THIN_FRACTION * self.diagonal]
+        word = np.uint32 if corners.dtype.itemsize == 4 else np.uint64
+        bits = corners.view(word).astype(np.uint64)  # (k, 3, 3) coordinate bit patterns
+        corner_hash = bits[:, :, 0] * _MIX[0]
+        corner_hash ^= bits[:, :, 1]
+        corner_hash *= _MIX[1]
+        corner_hash ^= bits[:, :, 2]
+        corner_hash *= _MIX[2]
+        corner_hash ^= corner_hash >> np.uint64(29)
+        corner_hash.sort(axis=1)  # the same key whatever the corner order or winding
+        key = corner_hash[:, 0] * _MIX[0]
+        key ^= corner_hash[:, 1]
+        key *= _MIX[1]
+        key ^= corner_hash[:, 2]
+        key *= _MIX[2]
+        key ^= key >> np.uint64(31)
+        self.keys.append(key)
+
+    def check(self) -> None:
+        if not self.keys:
+            return
+        keys = np.concatenate(self.keys)
+        self.keys = []
+        if self.diagonal is None:
+            heights = np.concatenate(self.heights)
+            self.heights = []
+            keys = keys[heights > np.float32(THIN_FRACTION * float(np.linalg.norm(self.high - self.low)))]
+            del heights
+        keys.sort()
+        bad = self.triangles - len(keys) + int(np.count_nonzero(keys[1:] == keys[:-1]))
+        if bad > DEGENERATE_MAX_SHARE * self.triangles:
+            raise mostly_degenerate(bad, self.triangles)
+
+
+_MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0xFF51AFD7ED558CCD))
 
 
 def inspect_file(path) -> FileInfo:
@@ -192,6 +297,7 @@ def _read_binary_stl(path: Path, n: int, load: bool, progress=None) -> RawMesh:
     _check_triangle_count(n, "STL")
     info = FileInfo("stl-binary", n, None, ".stl")
     corners = np.empty((3 * n, 3), np.float32) if load else None
+    low, high = np.full(3, np.inf, np.float32), np.full(3, -np.inf, np.float32)
     bad = 0
     with open(path, "rb") as f:
         f.seek(84)
@@ -207,11 +313,24 @@ def _read_binary_stl(path: Path, n: int, load: bool, progress=None) -> RawMesh:
                 bad += int((~finite).sum())
             if load:
                 corners[3 * done:3 * (done + count)] = v
+            elif finite.all():
+                for k in range(3):  # column by column: numpy reduces a strided (n, 3) view slowly
+                    column = v[:, k]
+                    low[k], high[k] = min(low[k], column.min()), max(high[k], column.max())
             done += count
             if progress is not None:
                 progress(done / n)
     if bad:
         raise _nonfinite(bad)
+    if not load:
+        # A second pass (the file is in the page cache by now) that knows the bounding box keeps one
+        # key per triangle with an area and nothing else.
+        surface = _SurfaceCount(float(np.linalg.norm(high.astype(np.float64) - low)))
+        with open(path, "rb") as f:
+            f.seek(84)
+            for start in range(0, n, _CHUNK_TRIANGLES):
+                surface.add(np.fromfile(f, STL_RECORD, min(_CHUNK_TRIANGLES, n - start))["v"])
+        surface.check()
     return RawMesh(info, corners if load else np.empty((0, 3), np.float32), None)
 
 
@@ -222,6 +341,7 @@ _STL_VERTEX_WORD = re.compile(rb"\bvertex\b", re.IGNORECASE)
 
 def _read_ascii_stl(path: Path, size: int, load: bool, progress=None) -> RawMesh:
     chunks = []
+    surface = None if load else _SurfaceCount()
     n_vertices = 0
     n_facets = 0
     n_vertex_words = 0
@@ -252,6 +372,8 @@ def _read_ascii_stl(path: Path, size: int, load: bool, progress=None) -> RawMesh
                 n_vertices += len(xyz)
                 if load:
                     chunks.append(xyz.astype(np.float32))
+                else:
+                    surface.add(xyz.astype(np.float32))
             if not block:
                 break
             if progress is not None:
@@ -268,6 +390,8 @@ def _read_ascii_stl(path: Path, size: int, load: bool, progress=None) -> RawMesh
     _check_triangle_count(n_facets, "STL")
     if bad:
         raise _nonfinite(bad)
+    if surface is not None:
+        surface.check()
     info = FileInfo("stl-ascii", n_facets, None, ".stl")
     corners = np.concatenate(chunks) if load else np.empty((0, 3), np.float32)
     return RawMesh(info, corners, None)
@@ -466,6 +590,19 @@ def _check_indices(idx: np.ndarray, n_vertices: int) -> None:
         )
 
 
+def _check_surface(xyz: np.ndarray, idx: np.ndarray) -> None:
+    """The share of triangles without a surface (see _SurfaceCount), counted by coordinates: two
+    vertices at the same place are the same corner, as after repair()'s exact weld."""
+    used = np.zeros(len(xyz), bool)
+    used[idx.ravel()] = True
+    points = xyz[used].astype(np.float64)
+    surface = _SurfaceCount(float(np.linalg.norm(points.max(axis=0) - points.min(axis=0))) if len(points) else 0.0)
+    del used, points
+    for start in range(0, len(idx), _CHUNK_TRIANGLES):
+        surface.add(np.take(xyz, idx[start:start + _CHUNK_TRIANGLES].ravel(), axis=0))
+    surface.check()
+
+
 def _not_triangle(face_number: int, corners: int) -> MeshRejected:
     return MeshRejected(
         "The PLY file has faces that are not triangles (face %(face)s has %(corners)s corners); "
@@ -533,6 +670,7 @@ def _read_ply_binary(path, size, header_len, fmt, elements, vertex, face, index,
     _check_indices(idx, vertex.count)
     info = FileInfo("ply-binary", face.count, vertex.count, ".ply")
     if not load:
+        _check_surface(xyz, idx)
         return RawMesh(info, np.empty((0, 3), np.float32), None)
     faces = idx.astype(np.int32) if vertex.count < 2**31 - 1 else idx
     return RawMesh(info, xyz, faces, colors)
@@ -674,6 +812,7 @@ def _read_ply_ascii(path, size, header_len, elements, vertex, face, index, load)
     _check_indices(idx, vertex.count)
     info = FileInfo("ply-ascii", face.count, vertex.count, ".ply")
     if not load:
+        _check_surface(xyz, idx)
         return RawMesh(info, np.empty((0, 3), np.float32), None)
     faces = idx.astype(np.int32) if vertex.count < 2**31 - 1 else idx
     return RawMesh(info, xyz, faces, colors)

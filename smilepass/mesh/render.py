@@ -11,12 +11,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
+
+from .topology import face_cross
 
 WIDTH, HEIGHT = 640, 480
 FRONT = np.array([0.93, 0.90, 0.83])
 BACK = np.array([0.55, 0.62, 0.74])
-FILLED = np.array([1.00, 0.50, 0.05])  # orange: triangles added by hole filling
+FILLED = np.array([1.00, 0.40, 0.00])  # orange: triangles added by hole filling
 REMOVED = np.array([0.86, 0.12, 0.12])  # red: triangles the repair removed
+# A repaired area is often a few pixels across (a 0.3 mm hole in a 70 mm arch), so besides its own colour
+# each one gets a ring around it in that colour, MARK_RADIUS pixels out and MARK_WIDTH wide, and is lit
+# no darker than HIGHLIGHT_MIN_SHADE (a filling facing away from the light must not turn brown).
+MARK_RADIUS = 12
+MARK_WIDTH = 3
+HIGHLIGHT_MIN_SHADE = 0.75
 
 
 def _open3d():
@@ -24,7 +33,7 @@ def _open3d():
     (e.g. the RQ job timeout's SIGALRM arriving during the import) into ImportError("initialization
     failed"); re-raise the real exception so a timeout stays a timeout and is not retried as an error."""
     try:
-        import open3d as o3d
+        import open3d as o3d  # heavy and only for previews: imported when the first preview is drawn
     except ImportError as exc:
         cause = exc.__cause__ or exc.__context__
         if cause is not None and not isinstance(cause, ImportError):
@@ -46,8 +55,6 @@ class Camera:
 def camera_for(V: np.ndarray, F: np.ndarray, extra_points: np.ndarray | None = None) -> Camera:
     """Orthographic camera on the thinnest principal axis of the mesh, on the side its surface faces
     (an open arch scan: the occlusal view), framing the mesh and `extra_points` with a small margin."""
-    from .topology import face_cross
-
     used = np.zeros(len(V), bool)
     used[F.ravel()] = True
     pts = (V if used.all() else V[used]).astype(np.float64)
@@ -112,8 +119,27 @@ def _shade(camera: Camera, t, normals, colour) -> np.ndarray:
         base = np.where(facing[:, None] >= 0, FRONT, BACK)
         own = ~np.isnan(colour[hit][:, 0])
         base[own] = colour[hit][own]
+        shade[own] = np.maximum(shade[own], HIGHLIGHT_MIN_SHADE)
         image[hit] = base * shade[:, None]
+        painted = np.zeros(t.shape, bool)
+        painted[hit] = own
+        if painted.any():
+            ring = _dilate(painted, MARK_RADIUS) & ~_dilate(painted, MARK_RADIUS - MARK_WIDTH)
+            image[ring] = colour[painted][0]
     return (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    """`mask` grown by a disc of `radius` pixels (OR of the shifted copies; no image library needed)."""
+    grown = mask.copy()
+    height, width = mask.shape
+    for dy in range(-radius, radius + 1):
+        for dx in range(-radius, radius + 1):
+            if dx * dx + dy * dy > radius * radius or (dx == 0 and dy == 0):
+                continue
+            grown[max(dy, 0):height + min(dy, 0), max(dx, 0):width + min(dx, 0)] |= \
+                mask[max(-dy, 0):height + min(-dy, 0), max(-dx, 0):width + min(-dx, 0)]
+    return grown
 
 
 def render_before_after(camera: Camera, kept: tuple, removed: tuple, added: tuple,
@@ -148,6 +174,4 @@ def render_before_after(camera: Camera, kept: tuple, removed: tuple, added: tupl
 
 
 def save_png(f, pixels: np.ndarray) -> None:
-    from PIL import Image
-
     Image.fromarray(pixels, "RGB").save(f, "PNG", compress_level=6)

@@ -9,6 +9,10 @@ patches, non-manifold fins and float-noise cracks. All are deterministic for a g
 from __future__ import annotations
 
 import numpy as np
+from scipy.spatial import cKDTree
+
+from .topology import Edges
+from .writers import write_stl
 
 
 def arch(n_triangles: int = 200_000, *, teeth: int = 14, seed: int = 0, jitter: float = 0.005):
@@ -55,19 +59,13 @@ def arch(n_triangles: int = 200_000, *, teeth: int = 14, seed: int = 0, jitter: 
 
 def margin_edges(V: np.ndarray, F: np.ndarray) -> int:
     """Edges of the generated surface's margin (for checks): 2 (nt - 1) + 2 (ns - 1)."""
-    from .topology import Edges
-
     return int((Edges(F, len(V)).counts == 1).sum())
 
 
 def interior_vertex(V: np.ndarray, F: np.ndarray, rng: np.random.Generator, away: float = 3.0) -> int:
     """A random vertex at least `away` mm from the boundary."""
-    from .topology import Edges
-
     e = Edges(F, len(V))
     bv = np.unique(e.edge_vertices(np.flatnonzero(e.counts == 1)).ravel())
-    from scipy.spatial import cKDTree
-
     tree = cKDTree(V[bv])
     for _ in range(1000):
         p = int(rng.integers(0, len(V)))
@@ -134,6 +132,52 @@ def corners_with_cracks(V: np.ndarray, F: np.ndarray, rng: np.random.Generator, 
     return corners
 
 
+DEGENERATE_KINDS = ("identical", "duplicate", "zero-area")
+
+
+def add_degenerate(V: np.ndarray, F: np.ndarray, rng: np.random.Generator, count: int, kind: str):
+    """(V, F) with `count` faces without a surface of their own added at random positions in F:
+    "identical" copies of one face (an export bug repeating a facet), "duplicate" copies of random
+    faces (either winding), or "zero-area" faces: a third each with a repeated corner, with all three
+    corners at one new point, and needles along existing edges (a third corner on the edge: three
+    distinct corners, no area)."""
+    Vs, extra = [V], []
+    if kind == "identical":
+        extra = [np.repeat(F[int(rng.integers(0, len(F)))][None, :], count, axis=0)]
+    elif kind == "duplicate":
+        pick = F[rng.integers(0, len(F), count)]
+        reverse = rng.random(count) < 0.5
+        pick[reverse] = pick[reverse][:, (0, 2, 1)]
+        extra = [pick]
+    elif kind == "zero-area":
+        third = count // 3
+        faces = F[rng.integers(0, len(F), count)]
+        collapsed = faces[:third].copy()
+        collapsed[:, 1] = collapsed[:, 0]  # a repeated corner
+        points = len(V) + np.arange(third)
+        Vs.append((V[faces[third:2 * third, 0]] + np.float32(0.01)).astype(V.dtype))
+        at_a_point = np.repeat(points[:, None], 3, axis=1)  # three corners at one new point
+        rest = faces[2 * third:]
+        a, b = rest[:, 0], rest[:, 1]
+        on_edge = len(V) + third + np.arange(len(rest))
+        t = rng.uniform(0.2, 0.8, len(rest))[:, None]
+        Vs.append((V[a] * (1 - t) + V[b] * t).astype(V.dtype))
+        needles = np.stack([a, b, on_edge], axis=1)
+        extra = [collapsed, at_a_point, needles]
+    else:
+        raise ValueError(f"unknown kind {kind!r}; one of {DEGENERATE_KINDS}")
+    out = np.concatenate([F] + [e.astype(F.dtype) for e in extra])
+    return np.concatenate(Vs), out[rng.permutation(len(out))]
+
+
+def degenerate_scan(n_triangles: int, fraction: float, kind: str, seed: int = 1):
+    """An arch scan of n_triangles in all, `fraction` of them degenerate faces of `kind` (add_degenerate)."""
+    rng = np.random.default_rng(seed)
+    bad = int(round(n_triangles * fraction))
+    V, F = arch(n_triangles - bad, seed=seed)
+    return add_degenerate(V, F, rng, n_triangles - len(F), kind)
+
+
 def bench_scan(n_triangles: int = 1_000_000, seed: int = 1):
     """An arch scan with the defects a typical upload has: a few holes, floating debris, some
     duplicated triangles. Used by bench/mesh.py."""
@@ -147,7 +191,5 @@ def bench_scan(n_triangles: int = 1_000_000, seed: int = 1):
 
 
 def write_binary_stl(path, V: np.ndarray, F: np.ndarray) -> None:
-    from .writers import write_stl
-
     with open(path, "wb") as f:
         write_stl(f, V, F)

@@ -86,7 +86,7 @@ class Edges:
         self._he_edge = None
         self._twins = None
 
-    def flipped(self, F_new: np.ndarray, flipped: np.ndarray) -> "Edges":
+    def flipped(self, F_new: np.ndarray, flipped: np.ndarray) -> Edges:
         """The Edges after the faces in `flipped` had columns 1 and 2 swapped (same undirected edges:
         half-edges 0 and 2 of a flipped face trade places)."""
         out = Edges.__new__(Edges)
@@ -152,6 +152,8 @@ class Edges:
 
 def face_components(n_faces: int, h1: np.ndarray, h2: np.ndarray):
     """(count, labels) of faces connected through the given half-edge pairs (scipy csgraph)."""
+    # Lazy: the web app imports smilepass.mesh but never gets here, and scipy would add
+    # about a third to its start-up (measured: `import smilepass`, then scipy).
     import scipy.sparse as sp
     from scipy.sparse import csgraph
 
@@ -198,7 +200,12 @@ def components_from_pairs(n: int, a: np.ndarray, b: np.ndarray):
     return int(is_root.sum()), number[label]
 
 
-def manifold_components(edges: "Edges", through_non_manifold: bool = False):
+# An edge with more half-edges than this is left out of the ring links of manifold_components() and
+# joined afterwards: a label needs about one round per face to travel round a ring.
+_RING_MAX = 8
+
+
+def manifold_components(edges: Edges, through_non_manifold: bool = False):
     """(count, labels) of faces connected through manifold edges (and through non-manifold ones when
     asked), numbered 0.. in order of their first face.
 
@@ -206,15 +213,21 @@ def manifold_components(edges: "Edges", through_non_manifold: bool = False):
     itself), so each face has exactly three links. Components then come from min-label propagation
     with hooking and pointer jumping, all in numpy: about 10 rounds on a scan and 2-3x faster than
     csgraph (which converts the graph to float64 CSR and builds its transpose first). Falls back to
-    csgraph on inputs that do not converge quickly."""
+    csgraph on inputs that do not converge quickly. Edges shared by more than _RING_MAX faces (a heap
+    of copies of one triangle) join the components found without them afterwards, as a small graph."""
     m = edges.n_faces
     if m == 0:
         return 0, np.zeros(0, np.int64)
     n = len(edges.order)
+    crowded = None
     if through_non_manifold:
         nxt = np.arange(1, n + 1, dtype=np.int64)
         ends = np.append(edges.starts[1:], n) - 1
         nxt[ends] = edges.starts
+        crowded = np.flatnonzero(edges.counts > _RING_MAX)
+        if len(crowded):
+            in_crowded = np.repeat(edges.counts > _RING_MAX, edges.counts)
+            nxt[in_crowded] = np.flatnonzero(in_crowded)  # out of the ring: linked to itself
         partner = np.empty(n, np.int64)
         partner[edges.order] = edges.order[nxt]
         del nxt
@@ -238,7 +251,17 @@ def manifold_components(edges: "Edges", through_non_manifold: bool = False):
         return face_components(m, h1, h2)
     is_root = label == np.arange(m, dtype=label.dtype)  # every label is now its tree's root
     number = np.cumsum(is_root) - 1
-    return int(is_root.sum()), number[label]
+    count, labels = int(is_root.sum()), number[label]
+    if crowded is None or len(crowded) == 0:
+        return count, labels
+    # Join the pieces through the crowded edges: every face on one links to the edge's first face.
+    counts = edges.counts[crowded]
+    first = np.repeat(edges.starts[crowded], counts)
+    position = first + np.arange(len(first)) - np.repeat(np.cumsum(counts) - counts, counts)
+    a = labels[edges.order[first] // 3]
+    b = labels[edges.order[position] // 3]
+    count, joined = components_from_pairs(count, a, b)  # numbered by first piece: by first face still
+    return count, joined[labels]
 
 
 def face_areas(V: np.ndarray, F: np.ndarray) -> np.ndarray:

@@ -100,6 +100,8 @@ def near_pairs(P: np.ndarray, r: float) -> np.ndarray:
     cell = np.floor((P - P.min(axis=0)) / r).astype(np.int64) + 1  # +1: neighbours stay >= 0
     span = cell.max(axis=0) + 2
     if np.prod(span.astype(float)) >= 2.0**62:  # absurdly small r: fall back to a KD-tree
+        # Lazy: the web app imports smilepass.mesh but never gets here, and scipy would add
+        # about a third to its start-up (measured: `import smilepass`, then scipy).
         from scipy.spatial import cKDTree
 
         return cKDTree(P).query_pairs(r=r, output_type="ndarray")

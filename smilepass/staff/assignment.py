@@ -1,10 +1,14 @@
 """Who works a ticket, and changes to many tickets at once from the queue. Views call these."""
 from dataclasses import dataclass, field
+
 from flask_babel import gettext
 
-from .. import audit, notifications, tickets
+from .. import audit
 from ..db import database
 from ..models import Role, Status, Ticket, User
+from ..params import parse_int
+from ..support import tickets
+from ..support.notices import ticket_assigned
 
 STAFF_ROLES = [Role.SUPPORT.value, Role.ADMIN.value]
 # Where the queue's bulk "Set status" may send tickets (the workflow still decides per ticket).
@@ -26,9 +30,10 @@ def find_assignee(user_id) -> User | None:
     "none" means nobody (unassign)."""
     if user_id in (None, "", "none"):
         return None
-    if not str(user_id).isdigit():
+    user_id = parse_int(str(user_id))
+    if user_id is None:
         raise AssignmentRefused(gettext("Choose a staff member."))
-    user = User.get_or_none((User.id == int(user_id)) & User.role.in_(STAFF_ROLES) & User.is_active)
+    user = User.get_or_none((User.id == user_id) & User.role.in_(STAFF_ROLES) & User.is_active)
     if user is None:
         raise AssignmentRefused(gettext("Choose an active staff member."))
     return user
@@ -54,7 +59,7 @@ def assign(ticket: Ticket, assignee: User | None, actor: User) -> None:
         ticket.assignee = new_id
         ticket.save(only=[Ticket.assignee])
         audit.record("ticket_assign", ticket, detail=f"{_label(previous)} → {_label(assignee)}", actor=actor)
-    notifications.ticket_assigned(ticket, assignee, actor)
+    ticket_assigned(ticket, assignee, actor)
 
 
 @dataclass
@@ -71,7 +76,7 @@ class BulkResult:
 
 
 def parse_ticket_ids(values: list[str]) -> list[int]:
-    ids = sorted({int(v) for v in values if v.isdigit()})
+    ids = sorted({parse_int(v) for v in values if parse_int(v) is not None})
     if not ids:
         raise AssignmentRefused(gettext("Select at least one ticket."))
     if len(ids) > BULK_MAX:

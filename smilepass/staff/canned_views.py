@@ -1,24 +1,20 @@
 """Canned replies: the staff page that keeps them, and inserting one into a ticket's reply box."""
-from flask import abort, flash, render_template, request, url_for
+from flask import Blueprint, flash, render_template, request, url_for
 from flask_babel import gettext
 
+from ..auth.guards import STAFF, id_arg, role_required, visible_or_404
 from ..htmx import is_htmx, see_other
-from ..models import CannedReply
+from ..models import CannedReply, Ticket
 from ..support.forms import ReplyForm
 from ..support.views import DETAIL, _detail_context
-from . import bp, canned
+from . import canned
 from .forms import CannedForm, PostForm
-from .views import _ticket_or_404, _user, staff_required
+from .views import _user
+
+bp = Blueprint("canned", __name__, url_prefix="/queue")
 
 LIST = "staff/canned.html"
 EDIT = "staff/canned_edit.html"
-
-
-def _reply_or_404(reply_id: int) -> CannedReply:
-    reply = CannedReply.get_or_none(CannedReply.id == reply_id)
-    if reply is None:
-        abort(404)
-    return reply
 
 
 def _list_page(form, status=200):
@@ -27,13 +23,13 @@ def _list_page(form, status=200):
 
 
 @bp.get("/canned")
-@staff_required
+@role_required(*STAFF)
 def canned_list():
     return _list_page(CannedForm(formdata=None))
 
 
 @bp.post("/canned")
-@staff_required
+@role_required(*STAFF)
 def canned_create():
     form = CannedForm()
     if form.validate_on_submit():
@@ -43,14 +39,14 @@ def canned_create():
             form.title.errors = [str(exc)]
         else:
             flash(gettext("Canned reply “%(title)s” saved.", title=reply.title), "success")
-            return see_other(url_for("staff.canned_list"))
+            return see_other(url_for("canned.canned_list"))
     return _list_page(form, 422)
 
 
 @bp.route("/canned/<int:reply_id>", methods=["GET", "POST"])
-@staff_required
+@role_required(*STAFF)
 def canned_edit(reply_id: int):
-    reply = _reply_or_404(reply_id)
+    reply = visible_or_404(CannedReply, reply_id)
     form = CannedForm(obj=reply) if request.method == "GET" else CannedForm()
     status = 200
     if request.method == "POST":
@@ -61,21 +57,21 @@ def canned_edit(reply_id: int):
                 form.title.errors = [str(exc)]
             else:
                 flash(gettext("Canned reply “%(title)s” saved.", title=reply.title), "success")
-                return see_other(url_for("staff.canned_list"))
+                return see_other(url_for("canned.canned_list"))
         status = 422
     return render_template(EDIT, form=form, reply=reply, placeholders=canned.PLACEHOLDERS,
                            body_max=canned.BODY_MAX), status
 
 
 @bp.post("/canned/<int:reply_id>/delete")
-@staff_required
+@role_required(*STAFF)
 def canned_delete(reply_id: int):
-    reply = _reply_or_404(reply_id)
+    reply = visible_or_404(CannedReply, reply_id)
     PostForm().validate_on_submit()  # CSRF is checked app-wide; the form has no other fields.
     title = reply.title
     canned.delete(reply, _user())
     flash(gettext("Canned reply “%(title)s” deleted.", title=title), "info")
-    return see_other(url_for("staff.canned_list"))
+    return see_other(url_for("canned.canned_list"))
 
 
 @bp.app_template_global()
@@ -84,13 +80,13 @@ def canned_reply_choices() -> list[tuple[int, str]]:
 
 
 @bp.get("/tickets/<int:ticket_id>/canned")
-@staff_required
+@role_required(*STAFF)
 def canned_insert(ticket_id: int):
     """The reply box with the chosen canned reply added to what was typed: only the box for htmx,
     the whole ticket page without JS."""
-    ticket = _ticket_or_404(ticket_id)
-    chosen = request.args.get("canned", "")
-    reply = CannedReply.get_or_none(CannedReply.id == int(chosen)) if chosen.isdigit() else None
+    ticket = visible_or_404(Ticket, ticket_id)
+    chosen = id_arg(request.args.get("canned"))
+    reply = CannedReply.get_or_none(CannedReply.id == chosen) if chosen is not None else None
     draft = request.args.get("body", "")
     form = ReplyForm(formdata=None, body=canned.insert_into(draft, reply, ticket) if reply else draft)
     if reply is None:

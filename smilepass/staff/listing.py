@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 import peewee as pw
 
 from ..i18n import lazy_gettext
-from ..models import Clinic, ClinicMember, Priority, Status, Tier, Ticket, User, ticket_number, utcnow
+from ..models import Clinic, ClinicMember, Priority, Status, Ticket, Tier, User, ticket_number, utcnow
 
 OPEN_STATUSES = [Status.OPEN.value, Status.IN_PROGRESS.value, Status.WAITING.value]
 

@@ -1,48 +1,31 @@
 """The staff queue with its bulk changes, assignment from the ticket page, and the "someone else is
 replying" notice. Rules are in listing.py, assignment.py and ../presence.py."""
-from functools import wraps
-
-from flask import abort, current_app, flash, render_template, request, url_for
-from flask_login import current_user, login_required
+from flask import Blueprint, current_app, flash, render_template, request, url_for
 from flask_babel import gettext
+from flask_login import current_user
 
-from .. import presence
+from ..auth.guards import STAFF, role_required, visible_or_404
 from ..htmx import is_htmx, page_or_block, see_other
 from ..models import Status, Ticket
+from ..params import parse_int, parse_page
 from ..support.views import DETAIL, _detail_context
-from . import assignment, bp
+from . import assignment, presence
 from .listing import TABS, parse_tab, queue_page
+
+bp = Blueprint("staff", __name__, url_prefix="/queue")
 
 QUEUE = "staff/queue.html"
 ASSIGN_PANEL = "staff/_assign_panel.html"
 PRESENCE = "staff/_presence.html"
 
 
-def staff_required(view):
-    @wraps(view)
-    @login_required
-    def wrapper(*args, **kwargs):
-        if not current_user.is_staff:
-            abort(404)
-        return view(*args, **kwargs)
-
-    return wrapper
-
-
 def _user():
     return current_user._get_current_object()
 
 
-def _ticket_or_404(ticket_id: int) -> Ticket:
-    ticket = Ticket.get_or_none(Ticket.id == ticket_id)
-    if ticket is None:
-        abort(404)
-    return ticket
-
-
 def _queue_context(tab_key: str | None, page: str | None, result=None, error=None):
     tab = parse_tab(tab_key)
-    page = int(page) if page and page.isdigit() else 1
+    page = parse_page(page)
     return {
         "queue": queue_page(_user(), tab, page, current_app.config["PAGE_SIZE"], url_for("staff.queue")),
         "tabs": TABS,
@@ -54,14 +37,14 @@ def _queue_context(tab_key: str | None, page: str | None, result=None, error=Non
 
 
 @bp.get("/")
-@staff_required
+@role_required(*STAFF)
 def queue():
     context = _queue_context(request.args.get("tab"), request.args.get("page"))
     return page_or_block(QUEUE, "queue", **context)
 
 
 @bp.post("/bulk")
-@staff_required
+@role_required(*STAFF)
 def bulk():
     """Assign or set the status of the ticked tickets, each on its own; says which were refused."""
     form = request.form
@@ -73,7 +56,7 @@ def bulk():
             result = assignment.bulk_assign(ticket_ids, assignment.find_assignee(form.get("assignee")), _user())
         elif form.get("action") == "status":
             raw = form.get("status", "")
-            target = Status(int(raw)) if raw.isdigit() and int(raw) in Status._value2member_map_ else None
+            target = Status(parse_int(raw)) if parse_int(raw) in Status._value2member_map_ else None
             if target not in assignment.BULK_STATUSES:
                 raise assignment.AssignmentRefused(gettext("Choose a status."))
             result = assignment.bulk_status(ticket_ids, target, _user())
@@ -105,9 +88,9 @@ def assign_panel(ticket, error=None):
 
 
 @bp.post("/tickets/<int:ticket_id>/assign")
-@staff_required
+@role_required(*STAFF)
 def assign(ticket_id: int):
-    ticket = _ticket_or_404(ticket_id)
+    ticket = visible_or_404(Ticket, ticket_id)
     error = None
     try:
         assignee = assignment.find_assignee(request.form.get("assignee"))
@@ -135,11 +118,11 @@ def replying_now(ticket) -> list[str]:
 
 
 @bp.post("/tickets/<int:ticket_id>/presence")
-@staff_required
+@role_required(*STAFF)
 def report_presence(ticket_id: int):
     """Polled by the reply box: records whether this staff member is replying (the box has focus,
     or holds a draft) and answers with the notice about everyone else."""
-    ticket = _ticket_or_404(ticket_id)
+    ticket = visible_or_404(Ticket, ticket_id)
     is_replying = request.args.get("focus") == "1" or bool(request.form.get("body", "").strip())
     names = presence.report(ticket.id, _user(), is_replying)
     if not is_htmx():

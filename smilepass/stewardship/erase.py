@@ -9,14 +9,31 @@ import logging
 from dataclasses import dataclass, field
 
 from .. import audit
-from ..cases.models import CaseLabel, PatientLink, Shipment
 from ..db import database, is_postgres
-from ..models import (Attachment, Case, CaseDetails, ContactRequest, Draft, Escalation, Message, Notification,
-                      OutboxMail, Ticket, User)
+from ..models import (
+    Attachment,
+    Case,
+    CaseDetails,
+    CaseLabel,
+    ContactReply,
+    ContactRequest,
+    Draft,
+    Escalation,
+    Message,
+    Notification,
+    OutboxMail,
+    PatientLink,
+    Shipment,
+    Ticket,
+    User,
+)
 from . import cleanup, ledger
 from .patients import Identifiers, linked_ticket_ids, scan_condition
 
 log = logging.getLogger(__name__)
+
+# How long the checkpoint after an erasure may wait for readers, holding the write lock meanwhile.
+CHECKPOINT_WAIT_MS = 200
 
 # Free text that can mention a patient, outside the rows that are deleted. Each entry: the model,
 # its text columns, and the column tying a row to a request (None: found by searching only).
@@ -27,6 +44,7 @@ TEXT_COLUMNS = [
     (Escalation, ("reason",), "ticket"),
     (OutboxMail, ("subject", "body"), None),
     (ContactRequest, ("message",), None),
+    (ContactReply, ("body",), None),
     # Unsent text: a reply draft on one of the requests, or a New Request draft naming the patient.
     (Draft, ("content",), "ticket"),
 ]
@@ -198,7 +216,14 @@ def _flush_old_pages() -> None:
     checkpoint does what it can; the next one (SQLite's automatic ones) finishes the job."""
     if is_postgres():
         return
+    # A TRUNCATE checkpoint holds the write lock while it waits for readers (an online backup can read
+    # for minutes): waiting the full busy timeout would make every new request wait as long, and the
+    # slowest give up. So it waits briefly; what a reader still needs, a later checkpoint writes back.
+    previous = database.execute_sql("PRAGMA busy_timeout").fetchone()[0]
     try:
+        database.execute_sql(f"PRAGMA busy_timeout = {CHECKPOINT_WAIT_MS}")
         database.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     except Exception as exc:  # never fail an erasure that has committed
         log.warning("WAL checkpoint after erasure did not run: %s", exc)
+    finally:
+        database.execute_sql(f"PRAGMA busy_timeout = {int(previous)}")

@@ -13,9 +13,23 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..cases.models import CaseLabel, Label, PatientLink, Shipment
-from ..models import (Attachment, Case, CaseDetails, Message, Scan, Status, StatusChange, Ticket, User, utcnow)
-from ..scans import scan_dir
+from ..models import (
+    Attachment,
+    Case,
+    CaseDetails,
+    CaseLabel,
+    Label,
+    Message,
+    PatientLink,
+    Scan,
+    Shipment,
+    Status,
+    StatusChange,
+    Ticket,
+    User,
+    utcnow,
+)
+from ..scans.storage import scan_dir
 from .patients import scan_condition
 
 FORMAT = "smilepass-patient-export/1"

@@ -19,7 +19,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..db import database
 from ..models import Case
 
 log = logging.getLogger(__name__)
@@ -58,7 +57,7 @@ class Entry:
 
 
 def entry_for(cases: list[Case], tombstone_ids: list[int], now: dt.datetime | None = None) -> Entry:
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     return Entry(now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), {case.id: case_stamp(case) for case in cases},
                  list(tombstone_ids))
 
@@ -128,22 +127,3 @@ def cases_back(entry: Entry) -> list[Case]:
     """The entry's cases that exist in this database as the very cases that were erased."""
     candidates = Case.select().where(Case.id.in_(entry.case_ids)).order_by(Case.id)
     return [case for case in candidates if case_stamp(case) == entry.case_created_at[case.id]]
-
-
-def reapply(config) -> Reapplied:
-    """Erase again, in ledger order, the cases each entry erased that a restore brought back. Runs
-    on the app's database connection; call it after the restore's migrations."""
-    from .erase import erase_patient
-
-    path = Path(config["ERASURE_LEDGER"])
-    entries, unreadable = read(path)
-    outcome = Reapplied(path, path.is_file(), len(entries), unreadable)
-    for entry in entries:
-        with database.connection_context():
-            cases = cases_back(entry)
-            if not cases:
-                continue
-            erase_patient(cases, None, config, reapplying=True)
-        outcome.erasures += 1
-        outcome.case_ids += [case.id for case in cases]
-    return outcome

@@ -8,8 +8,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
-from ..models import Case, Scan, Ticket, User
-from ..cases.models import Shipment
+from ..models import Case, Scan, Shipment, Ticket, User
 
 REDACTED = "[removed]"
 # Name parts shorter than this (initials) are too common to remove from free text.

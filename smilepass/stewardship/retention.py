@@ -10,9 +10,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from .. import audit, settings
-from ..cases.models import Shipment, ShipmentState
 from ..db import database
-from ..models import Case, Scan, Ticket, utcnow
+from ..models import Case, Scan, Shipment, ShipmentState, Ticket, utcnow
 from . import cleanup
 
 SETTING = "scan_retention_months"

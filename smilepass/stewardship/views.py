@@ -4,29 +4,31 @@ the clinic that treats the patient). Support staff and other clinicians get a 40
 case. Both need the password typed again; refusals are audited too."""
 import tempfile
 
-from flask import abort, current_app, flash, render_template, send_file, url_for
+from flask import Blueprint, abort, current_app, flash, render_template, send_file, url_for
 from flask_babel import gettext
 from flask_login import current_user, login_required
 
 from .. import audit
+from ..auth.guards import role_required, visible_or_404
+from ..auth.security import verify_password
+from ..cases.patient import limiter
 from ..htmx import hx_redirect, page_or_block
-from ..models import Case
-from ..security import verify_password
-from . import bp
+from ..models import Case, Role
 from .erase import erase_patient
 from .export import export_patient
 from .forms import EraseForm, ReauthForm
 from .patients import cases_of_patient
 
+bp = Blueprint("stewardship", __name__, url_prefix="/cases")
+
 EXPORT = "stewardship/export.html"
 ERASE = "stewardship/erase.html"
 
 
-def _case_or_404(case_id: int, admin_only: bool) -> Case:
-    user = current_user
-    case = Case.get_visible(case_id, user)
-    allowed = case is not None and (user.is_admin or (not admin_only and case.clinician_id == user.id))
-    if not allowed:
+def _exportable_case(case_id: int) -> Case:
+    """The case if the user is an admin or its treating clinician; 404 for anyone else."""
+    case = visible_or_404(Case, case_id)
+    if not (current_user.is_admin or case.clinician_id == current_user.id):
         abort(404)
     return case
 
@@ -38,14 +40,25 @@ def _password_ok(form) -> bool:
 @bp.get("/<int:case_id>/export")
 @login_required
 def export_form(case_id: int):
-    case = _case_or_404(case_id, admin_only=False)
+    case = _exportable_case(case_id)
     return render_template(EXPORT, case=case, cases=cases_of_patient(case, current_user), form=ReauthForm(formdata=None))
+
+
+def _wrong_password(response) -> bool:
+    return response.status_code == 422
+
+
+@bp.record_once
+def _rate_limit_defaults(state):
+    state.app.config.setdefault("EXPORT_PASSWORD_RATE_LIMIT", "10 per hour")
 
 
 @bp.post("/<int:case_id>/export")
 @login_required
+# Per client address: the password prompt must not become a way to guess a signed-in user's password.
+@limiter.limit(lambda: current_app.config["EXPORT_PASSWORD_RATE_LIMIT"], deduct_when=_wrong_password)
 def export(case_id: int):
-    case = _case_or_404(case_id, admin_only=False)
+    case = _exportable_case(case_id)
     cases = cases_of_patient(case, current_user)
     form = ReauthForm()
     if form.validate_on_submit():
@@ -67,16 +80,16 @@ def export(case_id: int):
 
 
 @bp.get("/<int:case_id>/erase")
-@login_required
+@role_required(Role.ADMIN)
 def erase_form(case_id: int):
-    case = _case_or_404(case_id, admin_only=True)
+    case = visible_or_404(Case, case_id)
     return render_template(ERASE, case=case, cases=cases_of_patient(case, current_user), form=EraseForm(formdata=None))
 
 
 @bp.post("/<int:case_id>/erase")
-@login_required
+@role_required(Role.ADMIN)
 def erase(case_id: int):
-    case = _case_or_404(case_id, admin_only=True)
+    case = visible_or_404(Case, case_id)
     cases = cases_of_patient(case, current_user)
     form = EraseForm()
     if form.validate_on_submit():

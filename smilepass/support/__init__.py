@@ -1,7 +1,2 @@
-from flask import Blueprint
-
-bp = Blueprint("support", __name__, url_prefix="/support")
-
-from . import scan_views, views  # noqa: E402,F401  (routes register on import)
-from . import escalation_views  # noqa: E402,F401  (after views: it renders the ticket page)
-from . import draft_views  # noqa: E402,F401  (after views: it renders both forms' pages)
+"""The Support page (New Request beside the ticket table), the ticket page with its thread and status
+workflow, and the rules behind them: tickets, drafts, request quality, warranty windows, tooth notation."""

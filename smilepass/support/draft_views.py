@@ -1,16 +1,18 @@
 """Save draft / Discard draft on the New Request form and on a ticket's reply box. The buttons submit
 their form here (without JS a plain POST, then 303 back to the page, which shows the draft); with htmx
 saving answers only the small status box beside the buttons, so nothing typed is touched."""
-from flask import flash, render_template, request, url_for
+from flask import Blueprint, flash, render_template, request, url_for
 from flask_babel import gettext
 from flask_login import current_user, login_required
 
-from .. import drafts
+from ..auth.guards import visible_or_404
 from ..htmx import is_htmx, page_or_block, see_other
-from ..models import Status
-from . import bp
+from ..models import Status, Ticket
+from . import drafts
 from .forms import ReplyForm, TicketForm
-from .views import DETAIL, INDEX, _blank_form, _detail_context, _index_context, _visible_ticket_or_404
+from .views import DETAIL, INDEX, _blank_form, _detail_context, _index_context
+
+bp = Blueprint("drafts", __name__, url_prefix="/support")
 
 STATUS_BOX = "support/_draft_controls.html"
 
@@ -66,7 +68,7 @@ def discard_request_draft():
 @bp.post("/tickets/<int:ticket_id>/draft")
 @login_required
 def save_reply_draft(ticket_id: int):
-    ticket = _visible_ticket_or_404(ticket_id)  # someone else's ticket: 404, like a missing one
+    ticket = visible_or_404(Ticket, ticket_id)  # someone else's ticket: 404, like a missing one
     user = _user()
     if ticket.status_enum == Status.CLOSED:
         # Closed while the page was open: a draft here could never be sent, nor even be seen.
@@ -93,7 +95,7 @@ def save_reply_draft(ticket_id: int):
 @bp.post("/tickets/<int:ticket_id>/draft/discard")
 @login_required
 def discard_reply_draft(ticket_id: int):
-    ticket = _visible_ticket_or_404(ticket_id)
+    ticket = visible_or_404(Ticket, ticket_id)
     drafts.discard(_user(), drafts.REPLY, ticket.id)
     if is_htmx():
         return page_or_block(DETAIL, "conversation", reply_draft_discarded=True, **_detail_context(ticket))

@@ -1,13 +1,15 @@
+from flask_babel import gettext
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, DateField, DecimalField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, DateField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
-from flask_babel import gettext
 
-from .. import teeth as tooth_numbers
 from ..i18n import lazy_gettext
-from ..models import CATEGORIES, DEFAULT_CATEGORY, PRIORITY_LABELS, RESOLUTIONS, CaseDetails, Priority, utcnow
+from ..models import CATEGORIES, DEFAULT_CATEGORY, PRIORITY_LABELS, RESOLUTIONS, CaseDetails, Priority
+from ..service.sla import clinic_today
+from ..validators import one_line
+from . import teeth as tooth_numbers
 
 TITLE_MAX = 120
 DESCRIPTION_MAX = 500
@@ -19,11 +21,6 @@ TRACKING_MAX = CaseDetails.tracking_number.max_length
 STEP_MIN, STEP_MAX = 1, 100
 
 
-def _one_line(form, field):
-    if field.data and ("\n" in field.data or "\r" in field.data):
-        raise ValidationError(gettext("The title must be one line."))
-
-
 def _typed(field) -> bool:
     if field.raw_data:
         return str(field.raw_data[0]).strip() != ""
@@ -32,7 +29,7 @@ def _typed(field) -> bool:
 
 class TicketForm(FlaskForm):
     title = StringField(lazy_gettext("Title"), validators=[DataRequired(lazy_gettext("Give the request a title.")),
-                                                        Length(max=TITLE_MAX), _one_line])
+                                                        Length(max=TITLE_MAX), one_line])
     description = TextAreaField(
         lazy_gettext("Description"),
         validators=[DataRequired(lazy_gettext("Describe what you were doing and what happened.")),
@@ -76,7 +73,7 @@ class TicketForm(FlaskForm):
             raise ValidationError(str(exc)) from None
 
     def validate_last_aligner_delivered(self, field):
-        if field.data and field.data > utcnow().date():
+        if field.data and field.data > clinic_today():
             raise ValidationError(gettext("The delivery date cannot be in the future."))
 
     def has_details(self) -> bool:
@@ -109,15 +106,9 @@ class ReplyForm(FlaskForm):
                                                           Length(max=REPLY_MAX)])
     internal = BooleanField(lazy_gettext("Internal note (staff only)"))
     scan = FileField(lazy_gettext("Attach a scan (STL or PLY)"))
+    # Checked and re-encoded like the New Request's screenshot (scans.staging → images.store_image).
+    image = FileField(lazy_gettext("Attach a screenshot"))
 
 
 class StatusForm(FlaskForm):
     pass
-
-
-class RerunForm(FlaskForm):
-    """Staff: repair a scan again with other settings (percent of the scan's size)."""
-    hole_percent = DecimalField(lazy_gettext("Fill holes up to (percent of the scan's boundary)"), places=1, default=5,
-                                validators=[NumberRange(0, 50)])
-    debris_percent = DecimalField(lazy_gettext("Remove pieces smaller than (percent of the main surface)"), places=1, default=1,
-                                  validators=[NumberRange(0, 50)])

@@ -10,7 +10,6 @@ from urllib.parse import urlencode
 import peewee as pw
 from markupsafe import Markup
 
-
 from ..db import prepared
 from ..i18n import PerLanguage, lazy_gettext
 from ..models import Case, Priority, Status, Ticket, User, ticket_number

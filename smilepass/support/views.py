@@ -1,18 +1,25 @@
 """The Support page (new request beside the ticket table) and the ticket detail with its thread."""
 from pathlib import Path
 
-from flask import abort, current_app, flash, render_template, request, send_file, url_for
-from flask_login import current_user, login_required
+from flask import Blueprint, abort, current_app, flash, render_template, request, send_file, url_for
 from flask_babel import gettext
+from flask_login import current_user, login_required
 
-from .. import audit, drafts, notifications, request_quality, settings, sla, tickets
-from ..db import database
+from .. import audit, busy, settings
+from ..auth.guards import id_arg, visible_or_404
+from ..db import DatabaseBusy, database
 from ..htmx import blocks, is_htmx, page_or_block, see_other
 from ..models import CATEGORIES, RESOLUTIONS, Attachment, Case, Scan, Status, Ticket, utcnow
-from ..uploads import StagedUploads, UploadRefused
-from . import bp
-from .forms import DESCRIPTION_MAX, STEP_MAX, STEP_MIN, ReplyForm, RerunForm, StatusForm, TicketForm
+from ..notifications.outbox import hand_over
+from ..params import page_arg, parse_int
+from ..scans.forms import RerunForm
+from ..scans.staging import StagedUploads, UploadRefused
+from ..service import sla
+from . import drafts, request_quality, tickets
+from .forms import DESCRIPTION_MAX, STEP_MAX, STEP_MIN, ReplyForm, StatusForm, TicketForm
 from .listing import DEFAULT_SORT, parse_sort, parse_status, ticket_page
+
+bp = Blueprint("support", __name__, url_prefix="/support")
 
 INDEX = "support/index.html"
 DETAIL = "support/ticket.html"
@@ -27,14 +34,15 @@ def _table(user):
         user.save(only=[type(user).ticket_sort])
     sort = sort or parse_sort(user.ticket_sort) or DEFAULT_SORT
     status = parse_status(request.args.get("status"))
-    page = request.args.get("page", "1")
-    page = int(page) if page.isdigit() else 1
+    page = page_arg()
     return ticket_page(user, sort, status, page, current_app.config["PAGE_SIZE"], url_for("support.index"))
 
 
 def _index_context(form, created=None, draft=None, draft_restored=False):
     return {
         "form": form,
+        # Sentences above the form when it comes back because the database was busy (see busy.py).
+        "busy_notice": [],
         # The user's saved draft of this form (its Discard button), and whether the form shows it.
         "draft": draft,
         "draft_restored": draft_restored,
@@ -46,7 +54,7 @@ def _index_context(form, created=None, draft=None, draft_restored=False):
         "categories": CATEGORIES,
         "resolutions": RESOLUTIONS,
         "step_range": (STEP_MIN, STEP_MAX),
-        "today": utcnow().date().isoformat(),
+        "today": sla.clinic_today().isoformat(),
     }
 
 
@@ -75,12 +83,12 @@ def index():
         # The table partial (sorting, filters, pages) needs no form.
         return page_or_block(INDEX, "ticket_table", table=_table(current_user._get_current_object()))
     created = None
-    created_id = request.args.get("created", "")
-    if created_id.isdigit():
-        created = Ticket.get_visible(int(created_id), current_user)
+    created_id = id_arg(request.args.get("created"))
+    if created_id is not None:
+        created = Ticket.get_visible(created_id, current_user)
     # "New request about this case" from a case page; a case the user may not see is ignored.
-    case_id = request.args.get("case", "")
-    case = Case.get_visible(int(case_id), current_user) if case_id.isdigit() else None
+    case_id = id_arg(request.args.get("case"))
+    case = Case.get_visible(case_id, current_user) if case_id is not None else None
     draft = drafts.find(current_user, drafts.NEW_REQUEST)
     form = _draft_form(draft, case) if draft else _blank_form(case)
     return page_or_block(INDEX, "ticket_table", **_index_context(form, created, draft, draft_restored=draft is not None))
@@ -117,6 +125,7 @@ def create():
     user = current_user._get_current_object()
     valid = form.validate_on_submit()
     case = _linked_case(form, user)
+    status = 422
     if valid and not form.case_number.errors:
         try:
             with StagedUploads(current_app.config) as uploads:
@@ -132,22 +141,20 @@ def create():
                     drafts.discard(user, drafts.NEW_REQUEST)  # sent: the draft has done its job
         except UploadRefused as exc:
             form[exc.field].errors = [str(exc)]
+            status = exc.status
+        except DatabaseBusy:
+            # Nothing was saved: the form again with everything typed (htmx keeps its own in the page).
+            return busy.respond(lambda: render_template(INDEX, **{
+                **_index_context(form, draft=drafts.find(user, drafts.NEW_REQUEST)), "busy_notice": busy.notice()}))
         else:
-            notifications.hand_over()  # the account manager's mail, now that the request is committed
+            hand_over()  # the account manager's mail, now that the request is committed
             if is_htmx():
                 context = _index_context(_blank_form(), created=ticket)
                 return blocks(INDEX, ["new_request", "ticket_table_oob"], **context)
             return see_other(url_for("support.index", created=ticket.id))
     # Errors beside the fields, with what was typed kept.
-    return page_or_block(INDEX, "new_request", status=422,
+    return page_or_block(INDEX, "new_request", status=status,
                          **_index_context(form, draft=drafts.find(user, drafts.NEW_REQUEST)))
-
-
-def _visible_ticket_or_404(ticket_id: int) -> Ticket:
-    ticket = Ticket.get_visible(ticket_id, current_user)
-    if ticket is None:
-        abort(404)
-    return ticket
 
 
 def _detail_context(ticket, reply_form=None, status_error=None):
@@ -155,14 +162,18 @@ def _detail_context(ticket, reply_form=None, status_error=None):
     # The reply box comes back as the user left it in their draft, unless a form is being re-shown.
     reply_draft = drafts.find(user, drafts.REPLY, ticket.id)
     reply_draft_restored = reply_form is None and reply_draft is not None
+    attachments = list(Attachment.shown_to(ticket.attachments, user).order_by(Attachment.id))
     if reply_draft_restored:
         reply_form = ReplyForm(formdata=drafts.form_data(reply_draft))
     return {
+        "busy_notice": [],  # see create()
         "reply_draft": reply_draft,
         "reply_draft_restored": reply_draft_restored,
         "ticket": ticket,
         "thread": tickets.thread(ticket, user),
-        "attachments": list(ticket.attachments.order_by(Attachment.id)),
+        "attachments": attachments,
+        # Screenshots sent with replies, shown under their reply (only replies this user sees are shown).
+        "reply_attachments": tickets.by_message(attachments),
         "scans": list(Scan.shown_to(ticket.scans, user).order_by(Scan.id)),
         "rerun_form": RerunForm(formdata=None),
         "reply_form": reply_form or ReplyForm(formdata=None),
@@ -185,7 +196,7 @@ def _request_quality(ticket, user):
 @bp.get("/tickets/<int:ticket_id>")
 @login_required
 def detail(ticket_id: int):
-    ticket = _visible_ticket_or_404(ticket_id)
+    ticket = visible_or_404(Ticket, ticket_id)
     context = _detail_context(ticket)
     # Seeing the linked case's details, screenshots or scans is a view of patient data.
     if context["case_panel"] is not None or context["attachments"] or context["scans"]:
@@ -196,12 +207,14 @@ def detail(ticket_id: int):
 @bp.post("/tickets/<int:ticket_id>/replies")
 @login_required
 def reply(ticket_id: int):
-    ticket = _visible_ticket_or_404(ticket_id)
+    ticket = visible_or_404(Ticket, ticket_id)
     form = ReplyForm()
+    status = 422
     if form.validate_on_submit():
         user = current_user._get_current_object()
         try:
             with StagedUploads(current_app.config) as uploads:
+                uploads.add_image(form.image.data)
                 uploads.add_scan(form.scan.data)
                 with database.atomic():
                     result = tickets.add_reply(ticket, user, form.body.data, internal=form.internal.data)
@@ -211,23 +224,28 @@ def reply(ticket_id: int):
             form.body.errors = [str(exc)]
         except UploadRefused as exc:
             form[exc.field].errors = [str(exc)]
+            status = exc.status
+        except DatabaseBusy:
+            # Nothing was saved: the page again with the reply as typed (htmx keeps its own in the page).
+            return busy.respond(lambda: render_template(DETAIL, **{
+                **_detail_context(ticket, reply_form=form), "busy_notice": busy.notice()}))
         else:
-            notifications.hand_over()  # the reply's mail, now that its transaction has committed
+            hand_over()  # the reply's mail, now that its transaction has committed
             if is_htmx():
                 return blocks(DETAIL, ["conversation", "status_panel_oob", "scans_oob"], **_detail_context(ticket))
             return see_other(url_for("support.detail", ticket_id=ticket.id) + "#reply")
-    return page_or_block(DETAIL, "conversation", status=422, **_detail_context(ticket, reply_form=form))
+    return page_or_block(DETAIL, "conversation", status=status, **_detail_context(ticket, reply_form=form))
 
 
 @bp.post("/tickets/<int:ticket_id>/status")
 @login_required
 def change_status(ticket_id: int):
-    ticket = _visible_ticket_or_404(ticket_id)
+    ticket = visible_or_404(Ticket, ticket_id)
     StatusForm().validate_on_submit()  # CSRF is checked app-wide; the form has no other fields.
     raw = request.form.get("status", "")
     error = None
     try:
-        target = Status(int(raw)) if raw.isdigit() else None
+        target = Status(parse_int(raw)) if parse_int(raw) is not None else None
         if target is None:
             raise tickets.TransitionRefused(gettext("Choose a status."))
         tickets.change_status(ticket, current_user._get_current_object(), target)
@@ -248,21 +266,16 @@ def send_private(path: Path, mimetype: str, download_name: str | None = None):
     given a name; images shown inline are our own re-encoded previews and thumbnails."""
     response = send_file(path, mimetype=mimetype, as_attachment=download_name is not None,
                          download_name=download_name, max_age=0)
+    # no-store, not no-cache: patient files must not be written to a browser's or proxy's disk at all.
+    response.headers["Cache-Control"] = "no-store"
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
-
-
-def _attachment_or_404(attachment_id: int) -> Attachment:
-    attachment = Attachment.get_or_none(Attachment.id == attachment_id)
-    if attachment is None or Ticket.get_visible(attachment.ticket_id, current_user) is None:
-        abort(404)
-    return attachment
 
 
 @bp.get("/attachments/<int:attachment_id>")
 @login_required
 def download(attachment_id: int):
-    attachment = _attachment_or_404(attachment_id)
+    attachment = visible_or_404(Attachment, attachment_id)
     audit.record("attachment_download", attachment)
     return send_private(Path(current_app.config["UPLOAD_DIR"]) / attachment.stored_name, attachment.content_type,
                         download_name=attachment.original_name)
@@ -271,7 +284,7 @@ def download(attachment_id: int):
 @bp.get("/attachments/<int:attachment_id>/thumb")
 @login_required
 def thumbnail(attachment_id: int):
-    attachment = _attachment_or_404(attachment_id)
+    attachment = visible_or_404(Attachment, attachment_id)
     if not attachment.thumb_name:
         abort(404)
     audit.record("attachment_thumbnail", attachment)

@@ -27,6 +27,35 @@
     event.detail.elt.querySelectorAll("[data-counter]").forEach(updateCounter);
   });
 
+  // After a table or filter swaps in place (sorting, filters, pages), say what changed and move the focus to
+  // the new content: its heading, else its first cell. Regions say it in a [data-swap-summary] element the
+  // server renders; polling panels have none and are left alone.
+  document.addEventListener("htmx:afterSettle", function (event) {
+    // Only for what a GET brought (sorting, filters, pages): a sent form that also refreshes a table out of
+    // band (a new request) keeps its own confirmation in view.
+    var config = event.detail.requestConfig;
+    if (!config || config.verb !== "get") return;
+    var region = event.detail.elt;
+    if (!region || !region.querySelector) return;
+    var summary = region.querySelector("[data-swap-summary]");
+    if (!summary) return;
+    var announcer = document.getElementById("announcer");
+    if (announcer) {
+      announcer.textContent = "";
+      // A moment later, so screen readers notice the change even when the text is the same as before.
+      window.setTimeout(function () { announcer.textContent = summary.textContent.trim(); }, 50);
+    }
+    // Only when the swap took the focus away (the clicked sort button or chip was replaced): someone typing
+    // in a search field outside the region keeps their place.
+    var active = document.activeElement;
+    if (active && active !== document.body) return;
+    var target = region.querySelector("h1, h2, h3") || region.querySelector("tbody th, tbody td");
+    if (target) {
+      if (!target.hasAttribute("tabindex")) target.setAttribute("tabindex", "-1");
+      target.focus({ preventScroll: false });
+    }
+  });
+
   // A network failure (server down) must say so instead of silently doing nothing.
   document.addEventListener("htmx:sendError", function () {
     var flash = document.getElementById("flash");

@@ -1,0 +1,107 @@
+"""Degenerate-heavy scans against a clean one of the same size, stage by stage, previews included.
+
+    .venv/bin/python bench/mesh_degenerate.py [--triangles N] [--fraction F] [--repeat N]
+
+Generates (smilepass.mesh.synthetic) a clean arch scan of N triangles (default 500,000) and, of the same
+N triangles in all, arch scans whose share F (default 0.45, just under the refusal limit) are identical
+copies of one facet, copies of random facets, or zero-area faces, plus one made only of copies of one
+facet (issue 12: refused, after reading). Runs repair() on each in this process, with previews, in
+turns (so a busy machine slows all alike), and prints the median seconds of every stage and its ratio
+to the clean scan's. Open3D and scipy's graph module (orienting a changed mesh uses it) are imported
+before the first run, so no stage's time includes an import.
+A ratio well above 1 in any stage means degenerate input costs more than a clean scan: the case
+issue 12 forbids. Compare ratios within a run, not seconds across runs.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from smilepass.mesh import MeshRejected, repair  # noqa: E402
+from smilepass.mesh import synthetic as syn  # noqa: E402
+from smilepass.mesh.pipeline import STAGES  # noqa: E402
+from smilepass.mesh.render import _open3d  # noqa: E402
+
+
+def inputs(n: int, fraction: float, directory: Path) -> dict[str, Path]:
+    cases = {"clean": lambda: syn.arch(n, seed=1)}
+    for kind in syn.DEGENERATE_KINDS:
+        cases[f"{kind} {fraction:.0%}"] = lambda kind=kind: syn.degenerate_scan(n, fraction, kind)
+    facet = np.array([[0, 0, 0], [10, 0, 0], [0, 10, 0]], np.float32)
+    cases["one facet, copied"] = lambda: (facet, np.zeros((n, 3), np.int32) + np.arange(3, dtype=np.int32))
+    paths = {}
+    for name, make in cases.items():
+        V, F = make()
+        if name == "clean":
+            n = len(F)  # the arch generator rounds: every other input gets exactly as many triangles
+        path = directory / (name.replace(" ", "_").replace(",", "").replace("%", "pc") + ".stl")
+        syn.write_binary_stl(path, V, F)
+        paths[name] = path
+    return paths
+
+
+def run_once(path: Path, out: Path) -> dict:
+    t = time.perf_counter()
+    try:
+        result = repair(path, out, "bench", preview=True)
+    except MeshRejected:
+        return {"total": time.perf_counter() - t, "refused": True}
+    seconds = dict(result.report["stage_seconds"])
+    seconds["total"] = time.perf_counter() - t
+    seconds["verdict"] = result.verdict
+    return seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--triangles", type=int, default=500_000)
+    parser.add_argument("--fraction", type=float, default=0.45, help="share of degenerate faces (default 0.45)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per input (median)")
+    args = parser.parse_args()
+
+    _open3d()  # once, before any timing
+    import scipy.sparse.csgraph  # noqa: F401 - imported here so that no stage's time includes it
+    with tempfile.TemporaryDirectory(prefix="smilepass-bench-degenerate-") as tmp:
+        work = Path(tmp)
+        paths = inputs(args.triangles, args.fraction, work)
+        runs: dict[str, list[dict]] = {name: [] for name in paths}
+        for _ in range(args.repeat):
+            for name, path in paths.items():
+                runs[name].append(run_once(path, work / "out"))
+
+    columns = [*STAGES, "total"]
+    median = {name: {c: statistics.median(r.get(c, 0.0) for r in rs) for c in columns} for name, rs in runs.items()}
+    clean = median["clean"]
+    print(f"\nDegenerate-heavy scans vs a clean one, {args.triangles:,} triangles each, previews on "
+          f"({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; "
+          f"median of {args.repeat}; seconds, and x the clean scan's time)\n")
+    print(f"{'input':<24} {'outcome':<13}" + "".join(f"{c:>20}" for c in columns))
+    for name, stages in median.items():
+        outcome = "refused" if runs[name][-1].get("refused") else runs[name][-1]["verdict"]
+        cells = []
+        for c in columns:
+            if outcome == "refused" and c != "total":
+                cells.append(f"{'-':>20}")
+            elif name == "clean" or clean[c] < 0.005:
+                cells.append(f"{stages[c]:>20.3f}")
+            else:
+                cells.append(f"{stages[c]:>11.3f} ({stages[c] / clean[c]:>5.2f}x)")
+        print(f"{name:<24} {outcome:<13}" + "".join(cells))
+    worst = max((median[name][c] / clean[c], name, c) for name in median if name != "clean"
+                for c in columns if clean[c] >= 0.05 and (c == "total" or not runs[name][-1].get("refused")))
+    print(f"\nWorst ratio over stages taking >= 0.05 s on the clean scan: {worst[0]:.2f}x ({worst[1]}, {worst[2]})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""Intraoral scans and the state of their repair."""
+import enum
+
+import peewee as pw
+from peewee import JOIN
+
+from ..i18n import lazy_gettext
+from .accounts import User
+from .base import BaseModel, utcnow
+from .cases import Case
+from .tickets import Message, Ticket
+
+
+class ScanState(str, enum.Enum):
+    WAITING = "waiting"        # saved, but Redis was unreachable: the sweep hands it to a worker later
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    DONE = "done"
+    FAILED = "failed"
+
+
+# What a scan's progress bar says while it waits for a worker; once one runs, it names the stage.
+SCAN_STATE_LABELS = {ScanState.WAITING.value: lazy_gettext("Waiting for a worker"),
+                     ScanState.QUEUED.value: lazy_gettext("Queued")}
+
+
+class Scan(BaseModel):
+    """An intraoral scan (STL/PLY) attached to a ticket, a case or both, and the result of its latest
+    repair run."""
+    ticket = pw.ForeignKeyField(Ticket, null=True, backref="scans", on_delete="CASCADE")
+    case = pw.ForeignKeyField(Case, null=True, backref="scans", on_delete="SET NULL")
+    message = pw.ForeignKeyField(Message, null=True, backref="scans", on_delete="CASCADE")
+    uploader = pw.ForeignKeyField(User, on_delete="RESTRICT")
+    original_name = pw.CharField(max_length=255)  # display text only
+    stored_name = pw.CharField(max_length=64, unique=True)
+    size = pw.BigIntegerField()
+    sha256 = pw.CharField(max_length=64)
+    file_format = pw.CharField(max_length=16)
+    triangles = pw.IntegerField()
+    state = pw.CharField(max_length=16, default=ScanState.QUEUED.value, index=True)
+    stage = pw.CharField(max_length=32, default="")
+    progress = pw.FloatField(default=0.0)
+    run = pw.IntegerField(default=1)  # bumped by each re-run; a job for an older run does nothing
+    attempts = pw.IntegerField(default=0)
+    options = pw.TextField(default="{}")
+    error = pw.TextField(default="")
+    verdict = pw.CharField(max_length=16, default="")
+    verdict_reason = pw.TextField(default="")
+    report = pw.TextField(default="")
+    output_stem = pw.CharField(max_length=64, default="")
+    repaired_name = pw.CharField(max_length=80, default="")
+    repaired_stl_name = pw.CharField(max_length=80, default="")
+    preview_before_name = pw.CharField(max_length=80, default="")
+    preview_after_name = pw.CharField(max_length=80, default="")
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+    started_at = pw.DateTimeField(null=True)
+    finished_at = pw.DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("ticket",), False), (("case", "id"), False))
+
+    @property
+    def state_enum(self) -> ScanState:
+        return ScanState(self.state)
+
+    @property
+    def busy(self) -> bool:
+        return self.state in (ScanState.WAITING.value, ScanState.QUEUED.value, ScanState.PROCESSING.value)
+
+    @property
+    def job_id(self) -> str:
+        return f"scan-{self.id}-run{self.run}"
+
+    @classmethod
+    def shown_to(cls, query, user: User):
+        """Narrow a scan query to what this user may see of it: a scan sent with a staff-only
+        internal note is staff-only too."""
+        if user.is_staff:
+            return query
+        internal = Message.select(Message.id).where(Message.internal == True)  # noqa: E712
+        return query.where(cls.message.is_null() | cls.message.not_in(internal))
+
+    @classmethod
+    def of_case(cls, case_id: int, viewer: User) -> list:
+        """Every scan of a case the viewer may see, newest first: uploaded on the case page, sent with one
+        of its requests, or sent with a request before the request was linked to the case."""
+        its_tickets = Ticket.select(Ticket.id).where(Ticket.case == case_id)
+        # The uploader's name and the request's number come in the same query (one row per scan).
+        query = (cls.select(cls, User.id, User.name, User.email, Ticket.id, Ticket.requester)
+                 .join(User, on=(cls.uploader == User.id)).switch(cls)
+                 .join(Ticket, JOIN.LEFT_OUTER, on=(cls.ticket == Ticket.id))
+                 .where((cls.case == case_id) | cls.ticket.in_(its_tickets))
+                 .order_by(cls.id.desc()))
+        return list(cls.shown_to(query, viewer))
+
+    @classmethod
+    def get_visible(cls, scan_id: int, user: User):
+        """The scan if this user may see its ticket or its case, else None (callers answer 404
+        either way)."""
+        scan = cls.get_or_none(cls.id == scan_id)
+        if scan is None or (not user.is_staff and scan.message_id is not None and scan.message.internal):
+            return None
+        if scan.ticket_id is not None and Ticket.get_visible(scan.ticket_id, user) is not None:
+            return scan
+        if scan.case_id is not None and Case.get_visible(scan.case_id, user) is not None:
+            return scan
+        return None

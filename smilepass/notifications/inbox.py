@@ -1,0 +1,64 @@
+"""In-app notifications (the count in the header, My Account → Inbox), and telling people about a ticket:
+an in-app notification each (private, cheap, always) and, if their choice allows, a mail."""
+import peewee as pw
+
+from .. import audit
+from ..db import database, prepared
+from ..models import Notification, Ticket, User, utcnow
+from .outbox import absolute_url, hand_over, notify
+
+NOTIFICATION_TEXT_MAX = 300
+
+
+def tell(recipients: list[User], ticket: Ticket, event_key: str, actor: User | None, text: str,
+         subject: str, lines: list[str]) -> bool:
+    """One in-app notification per recipient (except the actor) and a mail to those who want it."""
+    told = False
+    link = None
+    with database.atomic():
+        for user in recipients:
+            if actor is not None and user.id == actor.id or not user.is_active:
+                continue
+            Notification.create(user=user.id, ticket=ticket.id, kind=event_key, text=text[:NOTIFICATION_TEXT_MAX])
+            told = True
+
+            def compose():
+                nonlocal link
+                link = link or absolute_url("support.detail", ticket_id=ticket.id)
+                return subject, "\n".join(lines + ["", f"Request page (sign-in needed): {link}"])
+            notify(event_key, user, compose, actor)
+    hand_over()
+    return told
+
+
+def unread_count(user: User) -> int:
+    """The header badge: on every page, so one prepared COUNT on the (user, read_at, id) index."""
+    def build(p):
+        return (Notification.select(pw.fn.COUNT(Notification.id))
+                .where((Notification.user == p.user) & Notification.read_at.is_null()))
+    rows = prepared("unread-notifications", build, raw_rows=True, user=user.id)
+    return int(rows[0][0]) if rows else 0
+
+
+def inbox(user: User, limit: int = 50) -> list[Notification]:
+    """The user's newest notifications first (unread and read)."""
+    return list(Notification.select().where(Notification.user == user.id)
+                .order_by(Notification.id.desc()).limit(limit))
+
+
+def mark_read(user: User, note: Notification) -> None:
+    """Mark one of the user's notifications read (the caller fetched it as theirs)."""
+    if note.read_at is None:
+        with database.atomic():
+            note.read_at = utcnow()
+            note.save(only=[Notification.read_at])
+            audit.record("notification_read", note, actor=user)
+
+
+def mark_all_read(user: User) -> int:
+    with database.atomic():
+        n = (Notification.update(read_at=utcnow())
+             .where((Notification.user == user.id) & Notification.read_at.is_null()).execute())
+        if n:
+            audit.record("notifications_read", user, f"{n} marked read", actor=user)
+    return n

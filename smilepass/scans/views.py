@@ -1,0 +1,191 @@
+"""Scan panels, on a ticket page or a case page: progress while the repair runs, then the verdict,
+report, previews and downloads; staff can run the repair again with other settings."""
+import json
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, current_app, render_template, request, url_for
+from flask_babel import gettext
+from flask_login import current_user, login_required
+
+from .. import audit
+from ..auth.guards import STAFF, require_role, visible_or_404
+from ..cases import views as case_views
+from ..cases.lookup import acting_user
+from ..db import database
+from ..htmx import STOP_POLLING, is_htmx, page_or_block, see_other
+from ..models import Case, Scan, Ticket, ticket_number
+from ..support.views import DETAIL, _detail_context, send_private
+from .forms import CaseScanForm, RerunForm
+from .queueing import rerun
+from .staging import StagedUploads, UploadRefused
+from .storage import scan_dir
+from .text import scan_progress_label, stored_reason, stored_report, verdict_reason_text
+
+bp = Blueprint("scans", __name__)
+# The panels' text helpers, for every template that includes a scan panel (ticket and case pages).
+bp.add_app_template_filter(stored_reason, "stored_reason")
+bp.add_app_template_filter(stored_report, "stored_report")
+bp.add_app_template_global(scan_progress_label, "scan_progress_label")
+bp.add_app_template_global(verdict_reason_text, "verdict_reason_text")
+
+SCAN_FILES = {
+    # kind: (column, download name suffix)
+    "original": ("stored_name", "original"),
+    "repaired": ("repaired_name", "repaired"),
+    "repaired-stl": ("repaired_stl_name", "repaired"),
+}
+
+
+def _page_url(page: tuple[str, int]) -> str:
+    kind, object_id = page
+    if kind == "ticket":
+        return url_for("support.detail", ticket_id=object_id)
+    return url_for("cases.detail", case_id=object_id)
+
+
+def _scan_page(scan: Scan) -> tuple[str, int]:
+    """The page that shows the scan's panel to this user, ("ticket", id) or ("case", id): the page
+    the request came from when that is one of the scan's pages (a scan sent with a request about a
+    case shows on both), else its ticket's page when the user may see it, else its case's page.
+    The referrer only chooses between these; it is never redirected to."""
+    pages = []
+    if scan.ticket_id is not None and Ticket.get_visible(scan.ticket_id, current_user) is not None:
+        pages.append(("ticket", scan.ticket_id))
+    if scan.case_id is not None and Case.get_visible(scan.case_id, current_user) is not None:
+        pages.append(("case", scan.case_id))
+    came_from = urlsplit(request.referrer or "").path
+    return next((page for page in pages if _page_url(page) == came_from), pages[0])
+
+
+def scan_page_url(scan: Scan) -> str:
+    return _page_url(_scan_page(scan)) + f"#scan-{scan.id}"
+
+
+def _page_with_rerun_errors(scan: Scan, form: RerunForm):
+    """Without htmx, a refused re-run shows the scan's page again with the errors beside the
+    fields of this scan's panel (the other panels keep a blank form)."""
+    failed_rerun = {"scan_id": scan.id, "form": form}
+    kind, object_id = _scan_page(scan)
+    if kind == "ticket":
+        context = _detail_context(Ticket.get_by_id(object_id))
+        return render_template(DETAIL, failed_rerun=failed_rerun, **context), 422
+    context = case_views._detail_context(Case.get_by_id(object_id))
+    return render_template(case_views.DETAIL, failed_rerun=failed_rerun, **context), 422
+
+
+@bp.get("/support/scans/<int:scan_id>")
+@login_required
+def scan_panel(scan_id: int):
+    """The scan's panel. Polled by htmx while the repair runs; answers 286 (stop polling) once it
+    has a final result, which it swaps in at the same time."""
+    scan = visible_or_404(Scan, scan_id)
+    if not is_htmx():
+        return see_other(scan_page_url(scan))
+    response = page_or_block(DETAIL, "scan_panel", scan=scan, rerun_form=RerunForm(formdata=None))
+    if not scan.busy:
+        # The panel now shows the verdict and report: audited once, not on each progress poll.
+        audit.record("scan_view", scan)
+        response.status_code = STOP_POLLING
+    return response
+
+
+@bp.get("/support/scans/<int:scan_id>/files/<kind>")
+@login_required
+def scan_file(scan_id: int, kind: str):
+    scan = visible_or_404(Scan, scan_id)
+    if kind not in SCAN_FILES or not getattr(scan, SCAN_FILES[kind][0]):
+        abort(404)
+    stored = getattr(scan, SCAN_FILES[kind][0])
+    audit.record("scan_download", scan, detail=kind)
+    return send_private(scan_dir(current_app.config["UPLOAD_DIR"]) / stored, "application/octet-stream",
+                        download_name=scan_download_name(scan, kind, stored))
+
+
+@bp.get("/support/scans/<int:scan_id>/preview/<which>")
+@login_required
+def scan_preview(scan_id: int, which: str):
+    scan = visible_or_404(Scan, scan_id)
+    name = {"before": scan.preview_before_name, "after": scan.preview_after_name}.get(which)
+    if not name:
+        abort(404)
+    audit.record("scan_preview", scan, detail=which)
+    return send_private(scan_dir(current_app.config["UPLOAD_DIR"]) / name, "image/png")
+
+
+@bp.post("/support/scans/<int:scan_id>/rerun")
+@login_required
+def scan_rerun(scan_id: int):
+    scan = visible_or_404(Scan, scan_id)
+    require_role(*STAFF)
+    form = RerunForm()
+    if form.validate_on_submit():
+        if scan.busy:
+            form.hole_percent.errors = [gettext("This scan is still being repaired; wait for the result first.")]
+        else:
+            options = {"hole_max_edges_fraction": float(form.hole_percent.data) / 100,
+                       "debris_max_area_fraction": float(form.debris_percent.data) / 100}
+            rerun(scan, options, current_app.config)
+            audit.record("scan_rerun", scan, detail=json.dumps(options))
+            if not is_htmx():
+                return see_other(scan_page_url(scan))
+            form = RerunForm(formdata=None)
+    if form.errors and not is_htmx():
+        return _page_with_rerun_errors(scan, form)
+    status = 422 if form.errors else 200
+    return page_or_block(DETAIL, "scan_panel", status=status, scan=scan, rerun_form=form)
+
+
+def scan_download_name(scan: Scan, kind: str, stored: str) -> str:
+    """Repaired files are named after the ticket (or, for a scan uploaded on a case page, the case
+    number) and date; the original keeps the name it came with."""
+    if kind == "original":
+        return scan.original_name
+    extension = "." + stored.rsplit(".", 1)[-1]
+    if scan.ticket_id is not None:
+        handle = ticket_number(scan.ticket_id)
+    else:
+        # Case numbers may contain "/", which is no part of a file name.
+        handle = scan.case.case_number.replace("/", "-")
+    return f"{handle}_{scan.created_at:%Y-%m-%d}_scan{scan.id}_repaired{extension}"
+
+
+# Uploads on a case page ----------------------------------------------------------------------------
+# Streamed, checked and queued for repair exactly like a scan sent with a request (staging.StagedUploads).
+
+CASE_SCANS = "scans/_case_scans.html"
+
+
+def _scans_section(case, status=200, scan_error=None):
+    """The Scans section alone (htmx), with a blank form or the upload's error."""
+    body = render_template(CASE_SCANS, case=case, scans=Scan.of_case(case.id, acting_user()),
+                           rerun_form=RerunForm(formdata=None), scan_error=scan_error)
+    return body, status
+
+
+@bp.post("/cases/<int:case_id>/scans")
+@login_required
+def upload_scan(case_id: int):
+    # Whoever may see the case (its clinician, staff) may add scans to it; anyone else gets a 404.
+    case = visible_or_404(Case, case_id)
+    form = CaseScanForm()
+    error = None
+    status = 422
+    if form.validate_on_submit():
+        user = acting_user()
+        try:
+            with StagedUploads(current_app.config) as uploads:
+                uploads.add_scan(form.scan.data)
+                with database.atomic():
+                    uploads.attach_to_case(case, user)  # audited there, like a scan sent with a request
+        except UploadRefused as exc:
+            error = str(exc)
+            status = exc.status
+        else:
+            if is_htmx():
+                return _scans_section(case)
+            return see_other(url_for("cases.detail", case_id=case.id) + "#scans")
+    else:
+        error = "; ".join(str(e) for e in form.scan.errors) or gettext("Choose an STL or PLY file to upload.")
+    if is_htmx():
+        return _scans_section(case, status, error)
+    return render_template(case_views.DETAIL, scan_error=error, **case_views._detail_context(case)), status

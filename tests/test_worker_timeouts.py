@@ -1,0 +1,115 @@
+"""Timeouts are final and scans have workers of their own, with real RQ workers (and `make run`'s script):
+a job past its timeout fails at once with the reason and is never retried, even when its work horse is
+stuck where the timeout signal cannot reach it; a long repair never holds up mail, sweeps or SLA jobs."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from rq import Queue, Retry, Worker
+from rq.job import Job, JobStatus
+from rq.registry import ScheduledJobRegistry
+
+from smilepass.models import Scan, ScanState
+from smilepass.queue import DEFAULT_QUEUE, ON_TIMEOUT, SCAN_QUEUE, TIMED_OUT
+
+from .conftest import ROOT, free_port, query, worker_env
+from .scanfiles import arch_stl
+from .test_scans import file_scan, the_scan
+
+DEADLINE = 180  # seconds: far beyond what these need; only there so that a hang fails the test
+
+
+def burst(app, *queues: str) -> subprocess.CompletedProcess:
+    """A real worker on these queues that works what is queued, then exits."""
+    return subprocess.run([sys.executable, "-m", "workers.worker", *queues, "--burst"], cwd=ROOT,
+                          env=worker_env(app), capture_output=True, text=True, timeout=DEADLINE)
+
+
+def test_a_repair_stuck_past_its_timeout_is_killed_and_failed_with_the_reason_not_retried(app, clinician,
+                                                                                          redis_conn):
+    file_scan(clinician, arch_stl())
+    scan = the_scan()
+    # The repair job of this scan, but stuck as in a mesh library's C code (the issue's 123 MB STL).
+    scans = Queue(SCAN_QUEUE, connection=redis_conn)
+    scans.empty()
+    query(lambda: Scan.update(state=ScanState.PROCESSING.value, attempts=1).where(Scan.id == scan.id).execute())
+    job = scans.enqueue("tests.worker_jobs.stuck_in_c", scan.id, scan.run, job_id=scan.job_id, job_timeout=2,
+                        retry=Retry(max=2, interval=[0]), meta={ON_TIMEOUT: "smilepass.scans.jobs.repair_timed_out"})
+    result = burst(app, SCAN_QUEUE)
+    assert result.returncode == 0, result.stderr[-3000:]
+    # Killed by our worker a few seconds after the timeout (rq alone waits a minute more, then retries).
+    assert "killing its work horse" in result.stdout + result.stderr, result.stdout[-3000:]
+    job = Job.fetch(job.id, connection=redis_conn)
+    assert job.get_status() == JobStatus.FAILED and job.meta[TIMED_OUT] == 2
+    assert scans.count == 0 and ScheduledJobRegistry(queue=scans).count == 0  # not retried
+    # The scan says why, at once: the worker queued the scan's own timeout handling on `default`.
+    assert Queue(DEFAULT_QUEUE, connection=redis_conn).count == 1
+    assert burst(app, DEFAULT_QUEUE).returncode == 0
+    failed = the_scan()
+    assert failed.state == "failed"
+    assert "took longer than 2 seconds and was stopped (attempt 1)" in failed.error
+    assert "not retried" in failed.error
+    page = clinician.get(f"/support/tickets/{failed.ticket_id}").get_data(as_text=True)
+    assert "took longer than 2 seconds and was stopped (attempt 1)" in page
+
+
+def test_a_job_that_times_out_is_not_retried(app, redis_conn, tmp_path):
+    marker = tmp_path / "runs"
+    job = Queue(DEFAULT_QUEUE, connection=redis_conn).enqueue(
+        "tests.worker_jobs.counted_sleep", str(marker), 30, job_timeout=1, retry=Retry(max=3))
+    result = burst(app, DEFAULT_QUEUE)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert Job.fetch(job.id, connection=redis_conn).get_status() == JobStatus.FAILED
+    assert "JobTimeoutException" in Job.fetch(job.id, connection=redis_conn).latest_result().exc_string
+    assert marker.read_text().count("run") == 1  # ran once: a timeout is final
+
+
+def test_other_failures_are_still_retried(app, redis_conn, tmp_path):
+    """Only timeouts are final: a job that fails otherwise keeps its retries."""
+    marker = tmp_path / "runs"
+    queue = Queue(DEFAULT_QUEUE, connection=redis_conn)
+    # A number that cannot be slept: the job raises (TypeError) after noting its run.
+    job = queue.enqueue("tests.worker_jobs.counted_sleep", str(marker), "not a number", retry=Retry(max=2))
+    assert burst(app, DEFAULT_QUEUE).returncode == 0
+    assert Job.fetch(job.id, connection=redis_conn).get_status() == JobStatus.FAILED
+    assert marker.read_text().count("run") == 3
+
+
+def worker_queues(connection) -> list[list[str]]:
+    return sorted(worker.queue_names() for worker in Worker.all(connection=connection))
+
+
+def test_make_run_gives_scans_workers_of_their_own(app, redis_conn, tmp_path):
+    env = {**worker_env(app), "PORT": str(free_port()), "WEB_WORKERS": "1", "SCAN_WORKERS": "2"}
+    run = subprocess.Popen(["bash", "scripts/run.sh"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + DEADLINE
+        while len(Worker.all(connection=redis_conn)) < 3:
+            assert run.poll() is None, run.stderr.read()[-3000:]
+            assert time.monotonic() < deadline, "the workers did not start"
+            time.sleep(0.2)
+        assert worker_queues(redis_conn) == [[DEFAULT_QUEUE], [SCAN_QUEUE], [SCAN_QUEUE]]
+        # Both scan workers busy with long repairs: mail, sweeps and SLA jobs still run at once.
+        scans = Queue(SCAN_QUEUE, connection=redis_conn)
+        long_repairs = [scans.enqueue("tests.worker_jobs.counted_sleep", str(tmp_path / f"repair{n}"), 120,
+                                      job_timeout=300) for n in range(2)]
+        while not all(Job.fetch(j.id, connection=redis_conn).get_status() == JobStatus.STARTED for j in long_repairs):
+            assert time.monotonic() < deadline, "the scan workers did not take the repairs"
+            time.sleep(0.2)
+        marker = tmp_path / "mail"
+        Queue(DEFAULT_QUEUE, connection=redis_conn).enqueue("tests.worker_jobs.note", str(marker))
+        while not marker.exists():
+            assert time.monotonic() < deadline, "the default job waited behind the repairs"
+            time.sleep(0.2)
+        assert all(Job.fetch(j.id, connection=redis_conn).get_status() == JobStatus.STARTED for j in long_repairs)
+    finally:
+        os.killpg(run.pid, signal.SIGTERM)  # run.sh stops what it started
+        try:
+            run.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+

@@ -1,0 +1,25 @@
+"""Job functions the worker tests enqueue (no tests here). The real RQ worker processes import them as
+`tests.worker_jobs.<name>`: they run from the repository root."""
+import signal
+import time
+from pathlib import Path
+
+
+def stuck_in_c(*args) -> None:
+    """Like a repair busy inside a mesh library's C code: rq's timeout signal (SIGALRM) cannot reach
+    Python code, so the job never notices its timeout. Takes the repair job's arguments."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+    time.sleep(600)
+
+
+def counted_sleep(marker: str, seconds: float) -> str:
+    """Notes each run in the marker file, then sleeps (in Python: a timeout interrupts it)."""
+    with open(marker, "a") as fh:
+        fh.write("run\n")
+    time.sleep(seconds)
+    return "slept"
+
+
+def note(marker: str) -> str:
+    Path(marker).write_text("done")
+    return "done"
