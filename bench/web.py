@@ -72,7 +72,9 @@ def redact(url):
 def flask_cli(env, *args):
     """`flask --app app ...` from the repo root; returns its wall time in seconds."""
     start = time.perf_counter()
-    subprocess.run([str(BIN / "flask"), "--app", "app", *args], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [str(BIN / "flask"), "--app", "app", *args], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
+    )
     return time.perf_counter() - start
 
 
@@ -137,12 +139,16 @@ def check(port, path, cookie, kind):
     """Fetch once as wrk will and assert a 200 of the right shape; returns the refreshed cookie
     (it carries the idle-timeout clock). For ?sort= this also stores the sort on the user, so
     the timed requests skip that write."""
-    status, location, new_cookie, body = request(port, path, cookie, {"HX-Request": "true"} if kind == "partial" else {})
+    status, location, new_cookie, body = request(
+        port, path, cookie, {"HX-Request": "true"} if kind == "partial" else {}
+    )
     assert status == 200, f"{path}: HTTP {status} {location} (not signed in?)"
     if kind != "hello":
         table = next(table for prefix, table in TABLE_IDS.items() if path.startswith(prefix))
         assert f'id="{table}"' in body, f"{path}: no {table}"
-        assert ("<html" in body) == (kind == "page"), f"{path}: expected {'a full page' if kind == 'page' else 'a fragment'}"
+        assert ("<html" in body) == (kind == "page"), (
+            f"{path}: expected {'a full page' if kind == 'page' else 'a fragment'}"
+        )
     return new_cookie
 
 

@@ -216,7 +216,9 @@ def make_demo_cases(count: int) -> str:
     """Demo cases for the demo clinicians, each with a shipment in one of the three tracker states."""
 
     rng = random.Random(7)
-    clinicians = list(User.select().where((User.role == Role.CLINICIAN.value) & User.email.endswith("@demo.smilepass.local")))
+    clinicians = list(
+        User.select().where((User.role == Role.CLINICIAN.value) & User.email.endswith("@demo.smilepass.local"))
+    )
     if not clinicians:
         return "demo cases: run demo first (no demo clinicians)"
     first_number = Case.select().count() + 1
@@ -239,8 +241,14 @@ def make_demo_cases(count: int) -> str:
         shipments = []
         for case in made:
             shipped = case.created_at + dt.timedelta(days=14)
-            row = {"case": case.id, "phases": "Aligners 1–12", "state": case.latest_state,
-                   "target_ship_date": shipped.date(), "in_production_at": case.created_at, "created_at": case.created_at}
+            row = {
+                "case": case.id,
+                "phases": "Aligners 1–12",
+                "state": case.latest_state,
+                "target_ship_date": shipped.date(),
+                "in_production_at": case.created_at,
+                "created_at": case.created_at,
+            }
             if case.latest_state != ShipmentState.IN_PRODUCTION.value:
                 row.update(in_transit_at=shipped, carrier=rng.choice(["DHL", "UPS", "FedEx"]),
                            tracking_number=f"1Z{rng.randint(10**9, 10**10 - 1)}")

@@ -62,8 +62,8 @@ def current_translations():
     """Flask-Babel's catalogue for the locale in force, without its per-call lookups through `g`
     (about a hundred strings on the Support page made those a quarter of its time). The locale
     Flask-Babel chose for this request, or set with force_locale, is read from its own namespace on
-    `g` (flask-babel 4, read through Flask 3's app-context variable); before the first string of a request it is not there yet, and Flask-Babel
-    itself selects it."""
+    `g` (flask-babel 4, read through Flask 3's app-context variable); before the first string of a
+    request it is not there yet, and Flask-Babel itself selects it."""
     app_ctx = _cv_app.get(None)
     babel_ctx = app_ctx.g.__dict__.get("_flask_babel") if app_ctx is not None else None
     locale = getattr(babel_ctx, "babel_locale", None)

@@ -82,12 +82,22 @@ def walk(app, clinician, support, admin, with_scan=False):
     ok(support.post(f"/support/tickets/{ticket_id}/replies", {"body": "Quibblestone again", "internal": "y"}))
     ok(support.post(f"/support/tickets/{ticket_id}/status", {"status": str(Status.WAITING.value)}))
     ok(support.post(f"/queue/tickets/{ticket_id}/assign", {"assignee": str(sam.id)}))
-    ok(support.post("/queue/bulk", {"ticket": str(ticket_id), "action": "assign", "assignee": "none", "tab": "unassigned"}))
+    ok(
+        support.post(
+            "/queue/bulk", {"ticket": str(ticket_id), "action": "assign", "assignee": "none", "tab": "unassigned"}
+        )
+    )
     ok(support.post(f"/support/tickets/{ticket_id}/escalate", {"reason": "Zebedee Quibblestone's mother called."}))
 
     # Shipments: create, advance, patient link (opened by the patient), revoke, import, reopen.
-    ok(support.post(f"/cases/{case.id}/shipments", {"phases": "Aligners 1–12 for Zebedee", "target_ship_date": "2026-11-20"}))
-    shipment_id = int(re.search(r'/cases/shipments/(\d+)"', support.get(f"/cases/{case.id}").get_data(as_text=True)).group(1))
+    ok(
+        support.post(
+            f"/cases/{case.id}/shipments", {"phases": "Aligners 1–12 for Zebedee", "target_ship_date": "2026-11-20"}
+        )
+    )
+    shipment_id = int(
+        re.search(r'/cases/shipments/(\d+)"', support.get(f"/cases/{case.id}").get_data(as_text=True)).group(1)
+    )
     made["shipment"] = shipment_id
     ok(support.post(f"/cases/shipments/{shipment_id}/advance",
                     {"to": "in_transit", "carrier": "UPS", "tracking_number": "1ZQUIBBLE"}))
@@ -101,10 +111,20 @@ def walk(app, clinician, support, admin, with_scan=False):
     ok(clinician.post(f"/cases/links/{link_id}/revoke"))
     ok(support.post(f"/cases/{case.id}/shipments", {"phases": "Refinement", "target_ship_date": "2026-11-27"}))
     support.get("/shipments/import")
-    ok(support.post("/shipments/import", {"file": (io.BytesIO(b"ZQ-2026-991,DHL,JDQUIBBLE,2026-11-20\n"), "ZQ-2026-991.csv")},
-                    content_type="multipart/form-data"), 200)
+    ok(
+        support.post(
+            "/shipments/import",
+            {"file": (io.BytesIO(b"ZQ-2026-991,DHL,JDQUIBBLE,2026-11-20\n"), "ZQ-2026-991.csv")},
+            content_type="multipart/form-data",
+        ),
+        200,
+    )
     ok(support.post(f"/cases/shipments/{shipment_id}/advance", {"to": "delivered"}))
-    ok(admin.post(f"/cases/shipments/{shipment_id}/reopen", {"reason": "Carrier returned Zebedee Quibblestone's parcel"}))
+    ok(
+        admin.post(
+            f"/cases/shipments/{shipment_id}/reopen", {"reason": "Carrier returned Zebedee Quibblestone's parcel"}
+        )
+    )
 
     # Admin: users, settings, holidays, clinics; support: canned replies.
     ok(admin.post("/admin/users", {"email": "nia@clinic.test", "name": "Nia", "role": "clinician",
@@ -126,8 +146,13 @@ def walk(app, clinician, support, admin, with_scan=False):
 def scan_paths(app, clinician, case):
     """A scan named after the patient, uploaded on the case page, repaired by a real worker, then its
     report, previews and files seen."""
-    ok(clinician.post(f"/cases/{case.id}/scans", {"scan": (io.BytesIO(arch_stl()), "ZQ-2026-991_QX-778812_Quibblestone.stl")},
-                      content_type="multipart/form-data"))
+    ok(
+        clinician.post(
+            f"/cases/{case.id}/scans",
+            {"scan": (io.BytesIO(arch_stl()), "ZQ-2026-991_QX-778812_Quibblestone.stl")},
+            content_type="multipart/form-data",
+        )
+    )
     scan = query(lambda: Scan.get(Scan.case == case.id))
     result = run_worker(app)
     assert result.returncode == 0, result.stderr[-2000:]

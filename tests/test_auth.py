@@ -183,7 +183,12 @@ def test_password_change_ends_other_sessions(app, make_user):
     assert elsewhere.get("/support/").status_code == 200
     new_password = "changed-Password-2026"
     here.get("/auth/password")
-    assert here.post("/auth/password", {"current": PASSWORD, "password": new_password, "confirm": new_password}).status_code == 303
+    assert (
+        here.post(
+            "/auth/password", {"current": PASSWORD, "password": new_password, "confirm": new_password}
+        ).status_code
+        == 303
+    )
     assert here.get("/support/").status_code == 200
     assert elsewhere.get("/support/").status_code == 303
     assert "password_changed" in actions()
@@ -238,7 +243,9 @@ def test_secure_cookie_over_https(app, make_user):
 def test_next_only_goes_to_local_paths(client, make_user):
     make_user("dr.ada@clinic.test")
     client.get("/auth/login")
-    response = client.post("/auth/login?next=https://evil.example/phish", {"email": "dr.ada@clinic.test", "password": PASSWORD})
+    response = client.post(
+        "/auth/login?next=https://evil.example/phish", {"email": "dr.ada@clinic.test", "password": PASSWORD}
+    )
     assert response.headers["Location"] == "/support/"
 
 

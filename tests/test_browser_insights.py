@@ -42,14 +42,23 @@ def seed(clinicians) -> dict:
                 response = 20 + (day * 37 + k * 53) % 600 if answered else None
                 resolution = (response or 0) + 200 + (day * 91 + k * 17) % 4000 if resolved else None
                 ticket = Ticket.create(
-                    requester=clinicians[(day + k) % len(clinicians)].id, title="Seeded", description="Seeded.",
-                    priority=Priority.NORMAL.value, category=CATEGORIES[(day + k) % len(CATEGORIES)],
-                    status=(Status.RESOLVED if resolved else [Status.OPEN, Status.IN_PROGRESS, Status.WAITING][k % 3]).value,
-                    created_at=created, updated_at=created,
-                    first_response_at=created + dt.timedelta(hours=1) if answered else None, response_minutes=response,
+                    requester=clinicians[(day + k) % len(clinicians)].id,
+                    title="Seeded",
+                    description="Seeded.",
+                    priority=Priority.NORMAL.value,
+                    category=CATEGORIES[(day + k) % len(CATEGORIES)],
+                    status=(
+                        Status.RESOLVED if resolved else [Status.OPEN, Status.IN_PROGRESS, Status.WAITING][k % 3]
+                    ).value,
+                    created_at=created,
+                    updated_at=created,
+                    first_response_at=created + dt.timedelta(hours=1) if answered else None,
+                    response_minutes=response,
                     response_breached=bool(response and response > 480),
                     resolved_at=min(now, created + dt.timedelta(hours=30)) if resolved else None,
-                    resolution_minutes=resolution, resolution_breached=bool(resolution and resolution > 3600))
+                    resolution_minutes=resolution,
+                    resolution_breached=bool(resolution and resolution > 3600),
+                )
                 if day < 28:
                     recent += 1
                 if response and response > 480:

@@ -187,7 +187,9 @@ def test_redirects_go_to_the_page_that_shows_the_scan(app, clinician, support, n
 
     # Without htmx, the panel's URL leads to the page that shows it.
     response = clinician.get(f"/support/scans/{case_only.id}")
-    assert response.status_code == 303 and response.headers["Location"].endswith(f"/cases/{case.id}#scan-{case_only.id}")
+    assert response.status_code == 303 and response.headers["Location"].endswith(
+        f"/cases/{case.id}#scan-{case_only.id}"
+    )
     response = clinician.get(f"/support/scans/{both.id}")
     assert response.headers["Location"].endswith(f"/support/tickets/{ticket_id}#scan-{both.id}")
     response = clinician.get(f"/support/scans/{both.id}", headers={"Referer": case_page})
@@ -260,7 +262,10 @@ def test_case_scan_is_repaired_by_a_worker_and_shows_on_the_case_page(app, clini
     assert clinician.get(f"/support/scans/{scan.id}/preview/after").data.startswith(b"\x89PNG")
     repaired = clinician.get(f"/support/scans/{scan.id}/files/repaired")
     disposition = repaired.headers["Content-Disposition"]
-    assert disposition.startswith("attachment;") and f"AL-2041_{scan.created_at:%Y-%m-%d}_scan{scan.id}_repaired.stl" in disposition
+    assert (
+        disposition.startswith("attachment;")
+        and f"AL-2041_{scan.created_at:%Y-%m-%d}_scan{scan.id}_repaired.stl" in disposition
+    )
     assert (len(repaired.data) - 84) % 50 == 0
     # Staff see the re-run form on the case page; the clinician does not.
     assert "Repair again" in support.get(f"/cases/{case.id}").get_data(as_text=True)

@@ -62,7 +62,10 @@ def test_other_clinicians_shipments_are_404(clinician, other_clinician, support)
     for sid in (shipment.id, missing):
         assert clinician.get(f"/cases/shipments/{sid}").status_code == 404
         assert clinician.post(f"/cases/shipments/{sid}/links").status_code == 404
-        assert clinician.post(f"/cases/shipments/{sid}/advance", {"carrier": "UPS", "tracking_number": "1"}).status_code == 404
+        assert (
+            clinician.post(f"/cases/shipments/{sid}/advance", {"carrier": "UPS", "tracking_number": "1"}).status_code
+            == 404
+        )
     assert "B-2" not in clinician.get("/shipments/?history=1").get_data(as_text=True)
     assert "B-2" in other_clinician.get("/shipments/").get_data(as_text=True)
     assert other_clinician.get(f"/cases/shipments/{shipment.id}").status_code == 200
@@ -186,7 +189,11 @@ def test_staff_advance_a_tracker_with_and_without_htmx(clinician, support):
                       {"to": "in_transit", "carrier": "UPS", "tracking_number": "1Z999", "carrier_eta": "2026-11-25"},
                       htmx=True)
     html = ok.get_data(as_text=True)
-    assert ok.status_code == 200 and "<html" not in html and html.lstrip().startswith(f'<article id="shipment-{shipment.id}"')
+    assert (
+        ok.status_code == 200
+        and "<html" not in html
+        and html.lstrip().startswith(f'<article id="shipment-{shipment.id}"')
+    )
     assert "Mark Delivered" in html and "Delivery (carrier's date)" in html and "2026-11-25" in html
     done = support.post(f"/cases/shipments/{shipment.id}/advance", {"to": "delivered"})
     assert done.status_code == 303
@@ -197,7 +204,9 @@ def test_staff_advance_a_tracker_with_and_without_htmx(clinician, support):
 def test_admin_reopens_with_reason_via_form(clinician, support, admin):
     case = make_case()
     shipment = make_shipment(case)
-    support.post(f"/cases/shipments/{shipment.id}/advance", {"to": "in_transit", "carrier": "UPS", "tracking_number": "1"})
+    support.post(
+        f"/cases/shipments/{shipment.id}/advance", {"to": "in_transit", "carrier": "UPS", "tracking_number": "1"}
+    )
     support.post(f"/cases/shipments/{shipment.id}/advance", {"to": "delivered"})
     assert support.post(f"/cases/shipments/{shipment.id}/reopen", {"reason": "Returned to sender"}).status_code == 403
     assert admin.post(f"/cases/shipments/{shipment.id}/reopen", {"reason": ""}).status_code == 422

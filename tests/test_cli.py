@@ -23,7 +23,9 @@ def test_migrate_is_idempotent(cli):
 
 
 def test_users_create_with_password_option(cli):
-    result = cli.invoke(args=["users", "create", "Owner@Clinic.test", "--role", "admin", "--password", "owner-Pass-2026"])
+    result = cli.invoke(
+        args=["users", "create", "Owner@Clinic.test", "--role", "admin", "--password", "owner-Pass-2026"]
+    )
     assert result.exit_code == 0, result.output
     user = query(lambda: User.by_email("owner@clinic.test"))
     assert user.role == "admin" and verify_password(user.password_hash, "owner-Pass-2026")

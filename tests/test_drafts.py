@@ -333,7 +333,9 @@ def test_reply_drafts_are_private_between_users(clinician, support, browser_for,
     # Staff keep the internal-note tick; a clinician's draft never carries one.
     staff_draft = query(lambda: Draft.get(Draft.user == user_id("sam@smilepass.test")))
     assert json.loads(staff_draft.content)["internal"] == "y"
-    assert '<input checked id="internal" name="internal"' in support.get(f"/support/tickets/{ticket_id}").get_data(as_text=True)
+    assert '<input checked id="internal" name="internal"' in support.get(f"/support/tickets/{ticket_id}").get_data(
+        as_text=True
+    )
     clinician.post(reply_draft_url(ticket_id), {"body": "Ada again", "internal": "y"})
     ada_draft = query(lambda: Draft.get(Draft.user == user_id("dr.ada@clinic.test")))
     assert "internal" not in json.loads(ada_draft.content)
@@ -385,5 +387,7 @@ def test_closing_a_ticket_removes_its_reply_drafts(clinician, support, new_ticke
     assert response.status_code == 422 and "This ticket is closed" in response.get_data(as_text=True)
     response = clinician.post(reply_draft_url(ticket_id), {"body": "Too late"})
     assert response.status_code == 303
-    assert "This ticket is closed, so the draft was not kept." in clinician.get(f"/support/tickets/{ticket_id}").get_data(as_text=True)
+    assert "This ticket is closed, so the draft was not kept." in clinician.get(
+        f"/support/tickets/{ticket_id}"
+    ).get_data(as_text=True)
     assert len(all_drafts()) == 2

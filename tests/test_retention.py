@@ -58,10 +58,18 @@ def test_expired_scans_are_purged_by_a_real_worker(new_years_eve, app, clinician
     old_scan = upload_scan(clinician, expired, "old.stl")
     backdate(old_scan, long_ago - dt.timedelta(days=30))
     # A request about the case that carried a scan: the case's scan too.
-    response = clinician.post("/support/tickets", {"title": "Tray loose", "description": "Since Monday.", "priority": "1",
-                                                   "category": "Production & Shipping", "case_number": "R-1",
-                                                   "scan": (io.BytesIO(arch_stl(rows=20, cols=60)), "req.stl")},
-                              content_type="multipart/form-data")
+    response = clinician.post(
+        "/support/tickets",
+        {
+            "title": "Tray loose",
+            "description": "Since Monday.",
+            "priority": "1",
+            "category": "Production & Shipping",
+            "case_number": "R-1",
+            "scan": (io.BytesIO(arch_stl(rows=20, cols=60)), "req.stl"),
+        },
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 303
     request_scan = query(lambda: Scan.get(Scan.original_name == "req.stl"))
     backdate(request_scan, long_ago)

@@ -137,8 +137,16 @@ def test_another_clinicians_scan_is_a_404(app, clinician, other_clinician, suppo
     for path in (f"/support/scans/{scan.id}", f"/support/scans/{scan.id}/files/original",
                  f"/support/scans/{scan.id}/preview/before"):
         assert other_clinician.get(path, htmx=True).status_code == 404
-    assert other_clinician.post(f"/support/scans/{scan.id}/rerun", {"hole_percent": "5", "debris_percent": "1"}).status_code == 404
-    assert clinician.post(f"/support/scans/{scan.id}/rerun", {"hole_percent": "5", "debris_percent": "1"}).status_code == 404
+    assert (
+        other_clinician.post(
+            f"/support/scans/{scan.id}/rerun", {"hole_percent": "5", "debris_percent": "1"}
+        ).status_code
+        == 404
+    )
+    assert (
+        clinician.post(f"/support/scans/{scan.id}/rerun", {"hole_percent": "5", "debris_percent": "1"}).status_code
+        == 404
+    )
     assert support.get(f"/support/scans/{scan.id}/files/original").status_code == 200
 
 

@@ -64,7 +64,9 @@ def test_user_text_is_escaped_in_page_partial_and_table(clinician, support, new_
         clinician.get(f"/support/tickets/{ticket_id}").get_data(as_text=True),
         clinician.get(f"/support/tickets/{ticket_id}", htmx=True).get_data(as_text=True),
         clinician.post(f"/support/tickets/{ticket_id}/replies", {"body": XSS_BODY}, htmx=True).get_data(as_text=True),
-        clinician.post("/support/tickets", {"title": XSS_TITLE, "description": XSS_BODY}, htmx=True).get_data(as_text=True),
+        clinician.post("/support/tickets", {"title": XSS_TITLE, "description": XSS_BODY}, htmx=True).get_data(
+            as_text=True
+        ),
     ]
     for html in views:
         assert XSS_TITLE not in html and XSS_BODY not in html
@@ -74,7 +76,9 @@ def test_user_text_is_escaped_in_page_partial_and_table(clinician, support, new_
 
 
 def test_xss_in_error_re_render_is_escaped(clinician):
-    html = clinician.post("/support/tickets", {"title": XSS_TITLE, "description": "x" * 501}, htmx=True).get_data(as_text=True)
+    html = clinician.post("/support/tickets", {"title": XSS_TITLE, "description": "x" * 501}, htmx=True).get_data(
+        as_text=True
+    )
     assert XSS_TITLE not in html and "&lt;script&gt;" in html
 
 

@@ -29,7 +29,9 @@ def stored_shipment_counts():
 
 
 def live_shipment_counts():
-    return {s: n for s, n in Shipment.select(Shipment.state, pw.fn.COUNT(Shipment.id)).group_by(Shipment.state).tuples()}
+    return {
+        s: n for s, n in Shipment.select(Shipment.state, pw.fn.COUNT(Shipment.id)).group_by(Shipment.state).tuples()
+    }
 
 
 def assert_counts_match():
@@ -72,7 +74,10 @@ def test_counts_follow_every_kind_of_change(people):
 
 
 def _chip_counts(html):
-    return {label: int(n) for label, n in re.findall(r'class="chip[^"]*"[^>]*>([A-Za-z ]+) <span class="count">(\d+)</span>', html)}
+    return {
+        label: int(n)
+        for label, n in re.findall(r'class="chip[^"]*"[^>]*>([A-Za-z ]+) <span class="count">(\d+)</span>', html)
+    }
 
 
 def test_quick_filter_counts_on_the_pages(people):

@@ -104,8 +104,13 @@ def build_patient(clinician, support) -> dict:
     support.get(f"/support/tickets/{ticket_id}")
     assert support.post(f"/support/tickets/{ticket_id}/replies",
                         {"body": f"We replace Zebulonius's tray (case {NUMBER}, DOB 03/09/1987)."}).status_code == 303
-    assert support.post(f"/support/tickets/{ticket_id}/replies",
-                        {"body": f"Quarrington-Vexworth: file {SCAN_NAME} was fine.", "internal": "y"}).status_code == 303
+    assert (
+        support.post(
+            f"/support/tickets/{ticket_id}/replies",
+            {"body": f"Quarrington-Vexworth: file {SCAN_NAME} was fine.", "internal": "y"},
+        ).status_code
+        == 303
+    )
     upload_case_scan(clinician, case_id, f"{CLINIC_ID}_lower.stl")
     # An unsent reply draft on the request.
     assert support.post(f"/support/tickets/{ticket_id}/draft", {"body": "Vexworth tray shipped?"}).status_code == 303
@@ -295,7 +300,9 @@ def test_export_contents_for_admin_and_treating_clinician(app, clinician, suppor
     [request] = first["requests"]
     assert request["title"] == f"Cracked tray for {NAME}" and request["case_details"]["tracking_number"] == TRACKING
     # The clinician never sees internal notes, in the export either.
-    assert [m["body"] for m in request["messages"]] == [f"We replace Zebulonius's tray (case {NUMBER}, DOB 03/09/1987)."]
+    assert [m["body"] for m in request["messages"]] == [
+        f"We replace Zebulonius's tray (case {NUMBER}, DOB 03/09/1987)."
+    ]
     [shot] = request["screenshots"]
     assert shot["file"] in names and archive.read(shot["file"]).startswith(b"\x89PNG")
     assert shot["file"].startswith(f"case-{NUMBER}/requests/{request['number']}/screenshot-")
@@ -309,7 +316,9 @@ def test_export_contents_for_admin_and_treating_clinician(app, clinician, suppor
         assert archive.read(scan["file"]) == original.read_bytes()
     assert {s["original_name"] for s in first["scans"]} == {SCAN_NAME, f"{CLINIC_ID}_lower.stl"}
     assert other_case["requests"] == [] and other_case["scans"] == []
-    assert not any("otterbourne" in n.lower() for n in names) and OTHER_NAME not in archive.read("patient.json").decode()
+    assert (
+        not any("otterbourne" in n.lower() for n in names) and OTHER_NAME not in archive.read("patient.json").decode()
+    )
 
     rows = query(lambda: list(AuditLog.select().where(AuditLog.action.startswith("patient_export"))
                               .order_by(AuditLog.id)))
@@ -336,7 +345,9 @@ def test_who_may_export_and_erase(app, clinician, other_clinician, support, admi
     assert "Export patient data" not in support_detail and "Erase patient" not in support_detail
     assert clinician.get(f"/cases/{case.id}/export").status_code == 200
     assert clinician.get(f"/cases/{case.id}/erase").status_code == 404
-    assert clinician.post(f"/cases/{case.id}/erase", {"confirm_number": NUMBER, "password": PASSWORD}).status_code == 404
+    assert (
+        clinician.post(f"/cases/{case.id}/erase", {"confirm_number": NUMBER, "password": PASSWORD}).status_code == 404
+    )
     for browser in (other_clinician, support):
         for path in ("export", "erase"):
             assert browser.get(f"/cases/{case.id}/{path}").status_code == 404

@@ -28,9 +28,15 @@ def test_page_has_the_form_beside_the_table(clinician):
 
 
 def test_filing_without_htmx_redirects_to_a_confirmation(clinician):
-    response = clinician.post("/support/tickets", {
-        "title": "Tray 7 cracked", "description": "Cracked on insertion.", "priority": "3", "category": "Warranty & Replacement",
-    })
+    response = clinician.post(
+        "/support/tickets",
+        {
+            "title": "Tray 7 cracked",
+            "description": "Cracked on insertion.",
+            "priority": "3",
+            "category": "Warranty & Replacement",
+        },
+    )
     assert response.status_code == 303
     page = clinician.get(response.headers["Location"]).get_data(as_text=True)
     ticket = query(lambda: Ticket.get())
@@ -42,7 +48,9 @@ def test_filing_without_htmx_redirects_to_a_confirmation(clinician):
 
 
 def test_filing_with_htmx_returns_fresh_form_and_table(clinician):
-    response = clinician.post("/support/tickets", {"title": "Viewer blank", "description": "3D viewer shows nothing."}, htmx=True)
+    response = clinician.post(
+        "/support/tickets", {"title": "Viewer blank", "description": "3D viewer shows nothing."}, htmx=True
+    )
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert "<html" not in html
@@ -55,7 +63,9 @@ def test_filing_with_htmx_returns_fresh_form_and_table(clinician):
 
 @pytest.mark.parametrize("htmx", [True, False])
 def test_errors_show_beside_fields_and_keep_what_was_typed(clinician, htmx):
-    response = clinician.post("/support/tickets", {"title": "Kept title", "description": "x" * 501, "priority": "2"}, htmx=htmx)
+    response = clinician.post(
+        "/support/tickets", {"title": "Kept title", "description": "x" * 501, "priority": "2"}, htmx=htmx
+    )
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     assert ("<html" in html) is (not htmx)
@@ -79,7 +89,9 @@ def test_title_and_description_are_required_and_bounded(clinician):
 
 def test_unknown_priority_or_category_is_refused(clinician):
     assert clinician.post("/support/tickets", {"title": "a", "description": "b", "priority": "9"}).status_code == 422
-    assert clinician.post("/support/tickets", {"title": "a", "description": "b", "category": "Pizza"}).status_code == 422
+    assert (
+        clinician.post("/support/tickets", {"title": "a", "description": "b", "category": "Pizza"}).status_code == 422
+    )
 
 
 def make_tickets(user_email, specs):

@@ -53,9 +53,11 @@ def test_internal_notes_are_for_staff_only(clinician, support, new_ticket):
     support.post(f"/support/tickets/{ticket_id}/replies", {"body": "Clinic owes two invoices", "internal": "y"})
     staff_view = support.get(f"/support/tickets/{ticket_id}").get_data(as_text=True)
     assert "Clinic owes two invoices" in staff_view and "Internal note" in staff_view
-    for html in (clinician.get(f"/support/tickets/{ticket_id}").get_data(as_text=True),
-                 clinician.get(f"/support/tickets/{ticket_id}", htmx=True).get_data(as_text=True),
-                 clinician.post(f"/support/tickets/{ticket_id}/replies", {"body": "hello"}, htmx=True).get_data(as_text=True)):
+    for html in (
+        clinician.get(f"/support/tickets/{ticket_id}").get_data(as_text=True),
+        clinician.get(f"/support/tickets/{ticket_id}", htmx=True).get_data(as_text=True),
+        clinician.post(f"/support/tickets/{ticket_id}/replies", {"body": "hello"}, htmx=True).get_data(as_text=True),
+    ):
         assert "Clinic owes two invoices" not in html
     # A note does not count as the first response, nor does it move the ticket.
     assert query(lambda: Ticket.get_by_id(ticket_id).first_response_at) is None

@@ -26,8 +26,12 @@ DETAIL = "admin/clinic.html"
 class ClinicForm(FlaskForm):
     name = StringField(lazy_gettext("Name"), validators=[DataRequired(lazy_gettext("Name the clinic.")),
                                                        Length(max=clinics.NAME_MAX)])
-    tier = SelectField(lazy_gettext("Tier"), choices=[SelectChoice(t.value, TIER_LABELS[t.value]) for t in Tier], coerce=int,
-                       default=Tier.STANDARD.value)
+    tier = SelectField(
+        lazy_gettext("Tier"),
+        choices=[SelectChoice(t.value, TIER_LABELS[t.value]) for t in Tier],
+        coerce=int,
+        default=Tier.STANDARD.value,
+    )
     account_manager = SelectField(
         lazy_gettext("Account manager"), validate_choice=False,
         description=lazy_gettext("Required for Enterprise: new requests go to them, and so do escalations."))
@@ -43,8 +47,10 @@ class ClinicForm(FlaskForm):
 
 
 class MemberForm(FlaskForm):
-    email = EmailField(lazy_gettext("Clinician's email"), validators=[DataRequired(lazy_gettext("Give the clinician's email.")),
-                                                        looks_like_email, Length(max=254)])
+    email = EmailField(
+        lazy_gettext("Clinician's email"),
+        validators=[DataRequired(lazy_gettext("Give the clinician's email.")), looks_like_email, Length(max=254)],
+    )
 
 
 def _actor():

@@ -96,13 +96,18 @@ def add_member(clinic: Clinic, email: str, actor: User) -> User:
     if user is None:
         raise ClinicRefused(gettext("No user with the address %(email)s.", email=email.strip()), "email")
     if user.role != Role.CLINICIAN.value:
-        raise ClinicRefused(gettext("%(email)s is not a clinician; only clinicians belong to clinics.", email=user.email),
-                            "email")
+        raise ClinicRefused(
+            gettext("%(email)s is not a clinician; only clinicians belong to clinics.", email=user.email), "email"
+        )
     current = ClinicMember.get_or_none(ClinicMember.user == user.id)
     if current is not None:
         where = gettext("this clinic") if current.clinic_id == clinic.id else current.clinic.name
-        raise ClinicRefused(gettext("%(email)s already belongs to %(clinic)s. Remove them there first.", email=user.email,
-                                    clinic=where), "email")
+        raise ClinicRefused(
+            gettext(
+                "%(email)s already belongs to %(clinic)s. Remove them there first.", email=user.email, clinic=where
+            ),
+            "email",
+        )
     with database.atomic():
         try:
             # The primary key on the user is what really keeps one clinic per clinician, also

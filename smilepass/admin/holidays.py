@@ -95,5 +95,7 @@ def add_many(entries: list[tuple[dt.date, str]], actor: User) -> tuple[int, list
                 holiday = Holiday.create(date=day, name=name)
                 audit.record("holiday_add", holiday, f"{day:%Y-%m-%d} {name}", actor=actor)
     except pw.IntegrityError:  # another admin added one of these dates meanwhile; nothing was added
-        raise HolidayRefused(gettext("The holidays changed while you were adding these. Send the list again.")) from None
+        raise HolidayRefused(
+            gettext("The holidays changed while you were adding these. Send the list again.")
+        ) from None
     return len(new), sorted(existing)

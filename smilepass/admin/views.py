@@ -195,8 +195,12 @@ def add_holiday():
         except clinic_holidays.HolidayRefused as exc:
             form.date.errors = [str(exc)]
         else:
-            flash(gettext("%(date)s (%(name)s) is now a clinic holiday.", date=holiday.date.isoformat(), name=holiday.name),
-                  "success")
+            flash(
+                gettext(
+                    "%(date)s (%(name)s) is now a clinic holiday.", date=holiday.date.isoformat(), name=holiday.name
+                ),
+                "success",
+            )
             return see_other(url_for("admin.holidays"))
     return _holidays_page(form=form, status=422)
 
@@ -229,6 +233,8 @@ def delete_holiday(holiday_id: int):
     ToggleForm().validate_on_submit()  # CSRF is checked app-wide
     holiday = visible_or_404(Holiday, holiday_id)
     clinic_holidays.delete_holiday(holiday, current_user._get_current_object())
-    flash(gettext("%(date)s (%(name)s) is no longer a clinic holiday.", date=holiday.date.isoformat(), name=holiday.name),
-          "info")
+    flash(
+        gettext("%(date)s (%(name)s) is no longer a clinic holiday.", date=holiday.date.isoformat(), name=holiday.name),
+        "info",
+    )
     return see_other(url_for("admin.holidays"))

@@ -73,7 +73,11 @@ def _repeats_private_text(detail: str, obj) -> bool:
         value = data.get(name)
         if isinstance(value, dt.date):
             value = value.isoformat()
-        if isinstance(value, str) and len(value.strip()) >= SHORTEST_PRIVATE_VALUE and value.strip().casefold() in lowered:
+        if (
+            isinstance(value, str)
+            and len(value.strip()) >= SHORTEST_PRIVATE_VALUE
+            and value.strip().casefold() in lowered
+        ):
             return True
     return False
 

@@ -107,7 +107,9 @@ def login():
         status = 422 if locked_until is None else 429
     elif request.method == "POST":
         status = 422
-    return render_template("auth/login.html", form=form, expired=expired, unsaved=unsaved, locked_until=locked_until), status
+    return render_template(
+        "auth/login.html", form=form, expired=expired, unsaved=unsaved, locked_until=locked_until
+    ), status
 
 
 @bp.post("/logout")
@@ -150,7 +152,9 @@ def forgot():
                     + gettext("If it was not you, ignore this message; your password stays as it is."),
                 )
         # Same answer whether or not the address has an account.
-        flash(gettext("If that address has an account, a reset link is on its way. It works once, for one hour."), "info")
+        flash(
+            gettext("If that address has an account, a reset link is on its way. It works once, for one hour."), "info"
+        )
         return redirect(url_for("auth.login"), 303)
     return render_template("auth/forgot.html", form=form), 422 if request.method == "POST" else 200
 

@@ -19,15 +19,19 @@ class CaseForm(FlaskForm):
                             validators=[DataRequired(lazy_gettext("Give the date of birth (YYYY-MM-DD)."))])
     clinic_patient_id = StringField(lazy_gettext("Clinic patient ID"), validators=[Optional(), Length(max=60)])
     treatment_plan = StringField(lazy_gettext("Treatment plan"), validators=[Optional(), Length(max=200)])
-    arches = SelectField(lazy_gettext("Arches"), choices=[SelectChoice(v, label) for v, label in ARCHES], default="both")
+    arches = SelectField(
+        lazy_gettext("Arches"), choices=[SelectChoice(v, label) for v, label in ARCHES], default="both"
+    )
     notes = TextAreaField(lazy_gettext("Notes"), validators=[Optional(), Length(max=5000)])
     # Staff only: the treating clinician (choices are filled in by the view).
     clinician = SelectField(lazy_gettext("Treating clinician"), coerce=int, validate_choice=False)
 
 
 class ShipmentForm(FlaskForm):
-    phases = StringField(lazy_gettext("Phases"), validators=[DataRequired(lazy_gettext("Say which phases ship together.")),
-                                               Length(max=PHASES_MAX)])
+    phases = StringField(
+        lazy_gettext("Phases"),
+        validators=[DataRequired(lazy_gettext("Say which phases ship together.")), Length(max=PHASES_MAX)],
+    )
     target_ship_date = DateField(lazy_gettext("Target shipping date"),
                                  validators=[DataRequired(lazy_gettext("Give the target date."))])
 
@@ -44,12 +48,16 @@ class CarrierDateForm(FlaskForm):
 
 
 class ReopenForm(FlaskForm):
-    reason = TextAreaField(lazy_gettext("Reason"), validators=[DataRequired(lazy_gettext("Write why.")), Length(max=1000)])
+    reason = TextAreaField(
+        lazy_gettext("Reason"), validators=[DataRequired(lazy_gettext("Write why.")), Length(max=1000)]
+    )
 
 
 class LabelForm(FlaskForm):
     name = StringField(lazy_gettext("Name"), validators=[DataRequired(lazy_gettext("Name the label.")), Length(max=40)])
-    color = SelectField(lazy_gettext("Colour"), choices=[SelectChoice(c, COLOUR_LABELS[c]) for c in PALETTE], default=PALETTE[0])
+    color = SelectField(
+        lazy_gettext("Colour"), choices=[SelectChoice(c, COLOUR_LABELS[c]) for c in PALETTE], default=PALETTE[0]
+    )
 
 
 class PlainForm(FlaskForm):

@@ -89,7 +89,9 @@ class CaseTable:
     def filters(self):
         links = [(gettext("All"), self.url(state=None), self.state is None, "", self.total)]
         for slug, value, label in STATE_FILTERS:
-            links.append((str(label), self.url(state=slug), self.state == slug, "ship-" + slug, self.counts.get(value, 0)))
+            links.append(
+                (str(label), self.url(state=slug), self.state == slug, "ship-" + slug, self.counts.get(value, 0))
+            )
         return links
 
 

@@ -26,8 +26,14 @@ def shipment_changed(shipment: Shipment, actor: User | None, change: str) -> Out
 
 
 def _shipment_body(shipment: Shipment, case: Case, state: ShipmentState, change: str) -> str:
-    lines = [f"Shipment update for case {case.case_number}.", "", SHIPMENT_CHANGES[change].format(state=state.label), "",
-             f"Phases: {shipment.phases}", f"State: {state.label}"]
+    lines = [
+        f"Shipment update for case {case.case_number}.",
+        "",
+        SHIPMENT_CHANGES[change].format(state=state.label),
+        "",
+        f"Phases: {shipment.phases}",
+        f"State: {state.label}",
+    ]
     if shipment.carrier:
         lines += [f"Carrier: {shipment.carrier}", f"Tracking number: {shipment.tracking_number}"]
     if state is ShipmentState.DELIVERED and shipment.delivered_at:

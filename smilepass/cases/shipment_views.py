@@ -103,7 +103,9 @@ def reopen_shipment(shipment_id: int):
     form = ReopenForm()
     require_role(Role.ADMIN, refused=403)  # staff see the button's page, so this is a refusal, not a 404
     if not form.validate_on_submit():
-        return _shipment_response(found, status=422, reopen_form=form, error=gettext("Write why the shipment goes back."))
+        return _shipment_response(
+            found, status=422, reopen_form=form, error=gettext("Write why the shipment goes back.")
+        )
     try:
         reopen(found, acting_user(), form.reason.data)
     except ShipmentRefused as exc:

@@ -86,8 +86,11 @@ def advance(shipment: Shipment, actor: User, to_state: str | None = None, carrie
         if target is ShipmentState.IN_TRANSIT:
             carrier = _clean(carrier, gettext("The carrier may be at most %(count)s characters.", count=CARRIER_MAX),
                              CARRIER_MAX)
-            tracking_number = _clean(tracking_number, gettext("The tracking number may be at most %(count)s characters.",
-                                                              count=TRACKING_MAX), TRACKING_MAX)
+            tracking_number = _clean(
+                tracking_number,
+                gettext("The tracking number may be at most %(count)s characters.", count=TRACKING_MAX),
+                TRACKING_MAX,
+            )
             if not carrier or not tracking_number:
                 raise ShipmentRefused(gettext("In Transit needs the carrier and the tracking number."))
             shipment.carrier, shipment.tracking_number = carrier, tracking_number

@@ -9,13 +9,20 @@ from .urgent import MESSAGE_MAX, TOPICS
 
 
 class ContactForm(FlaskForm):
-    name = StringField(lazy_gettext("Your name"), validators=[DataRequired(lazy_gettext("Tell us your name.")), Length(max=120)])
+    name = StringField(
+        lazy_gettext("Your name"), validators=[DataRequired(lazy_gettext("Tell us your name.")), Length(max=120)]
+    )
     email = EmailField(lazy_gettext("Email"), validators=[DataRequired(lazy_gettext("Give an address we can answer.")),
                                                           looks_like_email,
                                             Length(max=254)])
-    topic = SelectField(lazy_gettext("Topic"), choices=[SelectChoice("", lazy_gettext("Choose a topic"))] + [SelectChoice(*t) for t in TOPICS],
-                        validators=[DataRequired(lazy_gettext("Choose what this is about."))])
-    message = TextAreaField(lazy_gettext("Message"), validators=[DataRequired(lazy_gettext("Say what happened.")), Length(max=MESSAGE_MAX)])
+    topic = SelectField(
+        lazy_gettext("Topic"),
+        choices=[SelectChoice("", lazy_gettext("Choose a topic"))] + [SelectChoice(*t) for t in TOPICS],
+        validators=[DataRequired(lazy_gettext("Choose what this is about."))],
+    )
+    message = TextAreaField(
+        lazy_gettext("Message"), validators=[DataRequired(lazy_gettext("Say what happened.")), Length(max=MESSAGE_MAX)]
+    )
     # A honeypot: hidden from people, filled in by form-spamming robots.
     website = StringField(lazy_gettext("Leave this empty"))
 

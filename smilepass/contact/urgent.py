@@ -92,7 +92,9 @@ def mark_handled(contact: ContactRequest, actor: User, now: dt.datetime | None =
                    .where((ContactRequest.id == contact.id) & ContactRequest.handled_at.is_null()).execute())
         if changed:
             contact.handled_by, contact.handled_at = actor, now
-            audit.record("contact_handled", contact, detail=str(TOPIC_LABELS.get(contact.topic, contact.topic)), actor=actor)
+            audit.record(
+                "contact_handled", contact, detail=str(TOPIC_LABELS.get(contact.topic, contact.topic)), actor=actor
+            )
     return bool(changed)
 
 

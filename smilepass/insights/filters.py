@@ -60,7 +60,11 @@ def _date(value: str, errors: dict, name: str):
 def parse(args, today: dt.date, clinic_filter: bool) -> Filters:
     """Filters from the query string. `clinic_filter` is False for a clinician (their own numbers
     only): a clinic sent anyway is ignored."""
-    typed = {"from": args.get("from", ""), "to": args.get("to", ""), "clinic": args.get("clinic", "") if clinic_filter else ""}
+    typed = {
+        "from": args.get("from", ""),
+        "to": args.get("to", ""),
+        "clinic": args.get("clinic", "") if clinic_filter else "",
+    }
     errors: dict = {}
     default_start, default_end = last_weeks(today, DEFAULT_WEEKS)
     start = _date(typed["from"], errors, "from") if typed["from"].strip() else default_start

@@ -282,7 +282,10 @@ def production_to_delivery(scope: Scope) -> DeliveryTime:
     """Shipments delivered in range: how many, and the average days from In Production to Delivered,
     overall and per week of delivery."""
     if is_postgres():
-        days = pw.fn.EXTRACT(pw.NodeList((pw.SQL("EPOCH FROM"), Shipment.delivered_at - Shipment.in_production_at))) / 86400.0
+        days = (
+            pw.fn.EXTRACT(pw.NodeList((pw.SQL("EPOCH FROM"), Shipment.delivered_at - Shipment.in_production_at)))
+            / 86400.0
+        )
     else:
         days = pw.fn.julianday(Shipment.delivered_at) - pw.fn.julianday(Shipment.in_production_at)
     week = _week_of(Shipment.delivered_at)

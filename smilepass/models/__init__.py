@@ -62,10 +62,39 @@ from .tickets import (
                        ticket_number,
 )
 
-ALL_MODELS = [User, LoginThrottle, PasswordReset, UserPreference, UserSession, Clinic, ClinicMember, Case, Shipment, Label,
-              CaseLabel, PatientLink, CaseCount, ShipmentCount, Ticket, TicketCount, CaseDetails, Message,
-              StatusChange, Attachment, Scan, Escalation, CannedReply, Draft, OutboxMail, Notification,
-              ContactRequest, ContactReply, Setting, Holiday, AuditLog]
+ALL_MODELS = [
+    User,
+    LoginThrottle,
+    PasswordReset,
+    UserPreference,
+    UserSession,
+    Clinic,
+    ClinicMember,
+    Case,
+    Shipment,
+    Label,
+    CaseLabel,
+    PatientLink,
+    CaseCount,
+    ShipmentCount,
+    Ticket,
+    TicketCount,
+    CaseDetails,
+    Message,
+    StatusChange,
+    Attachment,
+    Scan,
+    Escalation,
+    CannedReply,
+    Draft,
+    OutboxMail,
+    Notification,
+    ContactRequest,
+    ContactReply,
+    Setting,
+    Holiday,
+    AuditLog,
+]
 
 __all__ = [
     "ALL_MODELS", "ARCHES", "CATEGORIES", "CATEGORY_LABELS", "COLOUR_LABELS", "CONTACT_INBOX_READERS", "ROLE_LABELS",

@@ -8,7 +8,11 @@ from ..i18n import lazy_gettext
 from .accounts import User
 from .base import BaseModel, utcnow
 
-ARCHES = [("both", lazy_gettext("Both arches")), ("upper", lazy_gettext("Upper arch")), ("lower", lazy_gettext("Lower arch"))]
+ARCHES = [
+    ("both", lazy_gettext("Both arches")),
+    ("upper", lazy_gettext("Upper arch")),
+    ("lower", lazy_gettext("Lower arch")),
+]
 # Label colours come from a fixed palette; each has a CSS class `label-<name>` in cases.css.
 COLOUR_LABELS = {"teal": lazy_gettext("Teal"), "blue": lazy_gettext("Blue"), "purple": lazy_gettext("Purple"),
                  "pink": lazy_gettext("Pink"), "red": lazy_gettext("Red"), "orange": lazy_gettext("Orange"),

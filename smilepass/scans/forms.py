@@ -16,5 +16,9 @@ class RerunForm(FlaskForm):
     """Staff: repair a scan again with other settings (percent of the scan's size)."""
     hole_percent = DecimalField(lazy_gettext("Fill holes up to (percent of the scan's boundary)"), places=1, default=5,
                                 validators=[NumberRange(0, 50)])
-    debris_percent = DecimalField(lazy_gettext("Remove pieces smaller than (percent of the main surface)"), places=1, default=1,
-                                  validators=[NumberRange(0, 50)])
+    debris_percent = DecimalField(
+        lazy_gettext("Remove pieces smaller than (percent of the main surface)"),
+        places=1,
+        default=1,
+        validators=[NumberRange(0, 50)],
+    )

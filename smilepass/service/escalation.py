@@ -142,7 +142,9 @@ def escalate(ticket: Ticket, actor: User | None, reason: str, now: dt.datetime |
                         & Ticket.status.not_in(CLOSED_STATES))
                  .execute())
         if not moved:
-            raise EscalationRefused(gettext("Someone else escalated or closed this request meanwhile. Reload the page."))
+            raise EscalationRefused(
+                gettext("Someone else escalated or closed this request meanwhile. Reload the page.")
+            )
         step = Escalation.create(ticket=ticket.id, level=level, owner=owner.id if owner else None,
                                  actor=actor.id if actor else None, reason=reason, created_at=now)
         ticket.escalation_level, ticket.escalation_owner, ticket.updated_at = level, owner, now
@@ -194,8 +196,16 @@ def history(ticket: Ticket) -> list[Step]:
     steps = []
     for row in rows:
         role = EscalationRole.for_level(row.level)
-        steps.append(Step(row.level, role.label if role else gettext("Level %(level)s", level=row.level), _name(row.owner_user),
-                          _name(row.actor_user), row.reason, row.created_at))
+        steps.append(
+            Step(
+                row.level,
+                role.label if role else gettext("Level %(level)s", level=row.level),
+                _name(row.owner_user),
+                _name(row.actor_user),
+                row.reason,
+                row.created_at,
+            )
+        )
     return steps
 
 
@@ -221,7 +231,9 @@ def escalate_breaches(breaches: list[tuple[Ticket, str]], now: dt.datetime | Non
 
 # Roles (Admin → Users) ----------------------------------------------------------------------------
 
-ROLE_CHOICES = [("", lazy_gettext("None"))] + [(role.value, ESCALATION_ROLE_LABELS[role.value]) for role in EscalationRole]
+ROLE_CHOICES = [("", lazy_gettext("None"))] + [
+    (role.value, ESCALATION_ROLE_LABELS[role.value]) for role in EscalationRole
+]
 
 
 def set_role(user: User, value: str, actor: User) -> bool:

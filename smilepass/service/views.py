@@ -19,8 +19,13 @@ PANEL = "support/_escalation.html"
 
 
 class EscalateForm(FlaskForm):
-    reason = TextAreaField(lazy_gettext("Reason"), validators=[DataRequired(lazy_gettext("Say why the request needs escalating.")),
-                                                 Length(max=escalation.REASON_MAX)])
+    reason = TextAreaField(
+        lazy_gettext("Reason"),
+        validators=[
+            DataRequired(lazy_gettext("Say why the request needs escalating.")),
+            Length(max=escalation.REASON_MAX),
+        ],
+    )
 
 
 @bp.app_template_global()

@@ -51,7 +51,9 @@ def replying(conn: Redis, ticket_id: int, exclude_user_id: int | None = None) ->
     gone = [m for m, name in zip(members, names, strict=True) if name is None]
     if gone:
         conn.srem(_set_key(ticket_id), *gone)
-    return sorted(name.decode() for m, name in zip(members, names, strict=True) if name is not None and m != exclude_user_id)
+    return sorted(
+        name.decode() for m, name in zip(members, names, strict=True) if name is not None and m != exclude_user_id
+    )
 
 
 def _ttl() -> float:

@@ -104,8 +104,10 @@ def assign(ticket_id: int):
         context = _detail_context(ticket)
         return render_template(DETAIL, assigning=assign_panel(ticket, error), **context), 422
     if ticket.assignee_id:
-        flash(gettext("%(number)s is now assigned to %(name)s.", number=ticket.number, name=ticket.assignee.display_name),
-              "info")
+        flash(
+            gettext("%(number)s is now assigned to %(name)s.", number=ticket.number, name=ticket.assignee.display_name),
+            "info",
+        )
     else:
         flash(gettext("%(number)s is now assigned to nobody.", number=ticket.number), "info")
     return see_other(url_for("support.detail", ticket_id=ticket.id))

@@ -56,7 +56,12 @@ def date_spellings(day: dt.date) -> set[str]:
     """A date as people write it: ISO, day-first and month-first with . / -, with and without
     leading zeros, two-digit years, and with the English month name."""
     d, m, y, yy = day.day, day.month, day.year, f"{day.year % 100:02d}"
-    forms = {f"{y:04d}-{m:02d}-{d:02d}", f"{y:04d}/{m:02d}/{d:02d}", f"{y:04d}.{m:02d}.{d:02d}", f"{y:04d}{m:02d}{d:02d}"}
+    forms = {
+        f"{y:04d}-{m:02d}-{d:02d}",
+        f"{y:04d}/{m:02d}/{d:02d}",
+        f"{y:04d}.{m:02d}.{d:02d}",
+        f"{y:04d}{m:02d}{d:02d}",
+    }
     for first, second in ((d, m), (m, d)):
         for sep in "./-":
             for a, b in ((f"{first:02d}", f"{second:02d}"), (str(first), str(second))):
@@ -91,7 +96,11 @@ class Identifiers:
         ids = cls()
         case_ids = [case.id for case in cases]
         for case in cases:
-            ids.strong |= {" ".join(case.patient_name.split()), case.case_number.strip(), case.clinic_patient_id.strip()}
+            ids.strong |= {
+                " ".join(case.patient_name.split()),
+                case.case_number.strip(),
+                case.clinic_patient_id.strip(),
+            }
             ids.weak |= name_parts(case.patient_name) | date_spellings(case.patient_dob)
         ids.strong = {s for s in ids.strong if len(s) >= NAME_PART_MIN}
         # A scan's file name counts when it contains an identifier (clinic7_PX-4471_2026-11-20.stl);

@@ -72,7 +72,9 @@ def _purge_case(case_id: int, cutoff: dt.datetime, months: int, config) -> Purge
             if not purged.scans:
                 return purged
             ids = ", ".join(f"#{scan.id}" for scan in purged.scans)
-            audit.record("scans_purged", Case(id=case_id), f"{len(purged.scans)} scans, retention {months} months: {ids}")
+            audit.record(
+                "scans_purged", Case(id=case_id), f"{len(purged.scans)} scans, retention {months} months: {ids}"
+            )
             journal = cleanup.FileJournal(config["UPLOAD_DIR"], [f for s in purged.scans for f in s.files]).write()
     except BaseException:
         if journal is not None:

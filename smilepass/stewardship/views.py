@@ -41,7 +41,9 @@ def _password_ok(form) -> bool:
 @login_required
 def export_form(case_id: int):
     case = _exportable_case(case_id)
-    return render_template(EXPORT, case=case, cases=cases_of_patient(case, current_user), form=ReauthForm(formdata=None))
+    return render_template(
+        EXPORT, case=case, cases=cases_of_patient(case, current_user), form=ReauthForm(formdata=None)
+    )
 
 
 def _wrong_password(response) -> bool:

@@ -84,7 +84,9 @@ class TicketForm(FlaskForm):
         valid = super().validate(extra_validators)
         if self.has_details() and not (self.case_number.data or "").strip():
             # Never drop what the clinician typed: ask which case it belongs to.
-            self.case_number.errors = list(self.case_number.errors) + [gettext("Enter the case these details are about.")]
+            self.case_number.errors = list(self.case_number.errors) + [
+                gettext("Enter the case these details are about.")
+            ]
             valid = False
         return valid
 

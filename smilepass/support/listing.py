@@ -69,8 +69,12 @@ class Row(NamedTuple):
     case_id: int | None  # None unless the viewer may open the case page
 
 
-_PRIORITY_CELLS = PerLanguage(lambda: {
-    p.value: Markup(f'<span class="priority priority-{p.name.lower()}">{Markup.escape(p.label)}</span>') for p in Priority})
+_PRIORITY_CELLS = PerLanguage(
+    lambda: {
+        p.value: Markup(f'<span class="priority priority-{p.name.lower()}">{Markup.escape(p.label)}</span>')
+        for p in Priority
+    }
+)
 _STATUS_CELLS = PerLanguage(lambda: {
     s.value: Markup(f'<span class="status status-{s.slug}">{Markup.escape(s.label)}</span>') for s in Status})
 

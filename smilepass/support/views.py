@@ -91,7 +91,9 @@ def index():
     case = Case.get_visible(case_id, current_user) if case_id is not None else None
     draft = drafts.find(current_user, drafts.NEW_REQUEST)
     form = _draft_form(draft, case) if draft else _blank_form(case)
-    return page_or_block(INDEX, "ticket_table", **_index_context(form, created, draft, draft_restored=draft is not None))
+    return page_or_block(
+        INDEX, "ticket_table", **_index_context(form, created, draft, draft_restored=draft is not None)
+    )
 
 
 @bp.get("/case-suggestions")

@@ -41,10 +41,13 @@ class WarrantyCheck:
             return gettext("No delivery date known")
         ago = (gettext("today") if self.days_ago == 0
                else ngettext("%(num)d day ago", "%(num)d days ago", self.days_ago))
-        facts = dict(delivered=self.delivered.isoformat(), ago=ago, window=self.window_days, until=self.until.isoformat())
+        facts = dict(
+            delivered=self.delivered.isoformat(), ago=ago, window=self.window_days, until=self.until.isoformat()
+        )
         if self.inside:
-            return gettext("Inside warranty: delivered %(delivered)s, %(ago)s (window %(window)s days, until %(until)s)",
-                           **facts)
+            return gettext(
+                "Inside warranty: delivered %(delivered)s, %(ago)s (window %(window)s days, until %(until)s)", **facts
+            )
         return gettext("Outside warranty: delivered %(delivered)s, %(ago)s (window %(window)s days, ended %(until)s)",
                        **facts)
 
