@@ -34,7 +34,7 @@ help:
 	@echo 'make run      setup + migrate, then Redis (if needed), a worker and the web server'
 	@echo 'make migrate  apply database migrations'
 	@echo 'make worker   run one RQ worker (uses REDIS_URL)'
-	@echo 'make test     setup + Chromium, then pytest on SQLite and on PostgreSQL'
+	@echo 'make test     setup + Chromium and Caddy, then pytest on SQLite and on PostgreSQL'
 	@echo '              (PYTEST_ARGS="-k auth -x" passes arguments to pytest)'
 	@echo 'make lint     ruff: style, import order and likely bugs (make test runs it first)'
 	@echo 'make bench    setup + wrk, then bench/web.py'
