@@ -27,7 +27,7 @@ bench: DEBS += wrk
 # from the environment or the command line (make run PORT=8000) to the
 # scripts, and exporting an unset one would pass it on as empty.
 
-.PHONY: help setup system-deps run migrate worker test lint bench clean translations
+.PHONY: help setup system-deps run migrate worker test lint bench clean translations install upgrade
 
 help:
 	@echo 'make setup    install Debian packages, .venv, npm packages, $(HTMX)'
@@ -40,6 +40,9 @@ help:
 	@echo 'make bench    setup + wrk, then bench/web.py'
 	@echo 'make translations  re-extract marked strings and update the catalogues (then translate the new ones)'
 	@echo 'make clean    remove .venv, node_modules and static/vendor (keeps instance/)'
+	@echo 'sudo make install HOST=portal.clinic.example  install as services: /opt/smilepass, systemd units,'
+	@echo '              Caddy with HTTPS, nightly backups (TLS=internal for a LAN-only name; docs/install.md)'
+	@echo 'sudo make upgrade  after git pull: backup (stops if it fails), install, migrate, restart, doctor'
 
 # Translations: the .po catalogues are source (in git), the .mo files build output.
 PO_FILES := $(wildcard smilepass/translations/*/LC_MESSAGES/messages.po)
@@ -96,6 +99,15 @@ test: setup lint
 
 bench: setup
 	$(BIN)/python bench/web.py
+
+# Production: services under systemd behind Caddy (docs/install.md). Only htmx is built here (npm);
+# the installer makes its own runtime venv and compiles the translations into /opt/smilepass.
+# HOST, TLS, DESTDIR, DATABASE_URL and REDIS_URL reach the scripts from the command line.
+install: $(HTMX)
+	@bash scripts/install.sh
+
+upgrade: $(HTMX)
+	@bash scripts/upgrade.sh
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor *.egg-info
