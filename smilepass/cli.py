@@ -1,12 +1,16 @@
-"""Flask CLI: `flask --app app migrate | users create | demo | backup | restore | reapply-erasures`."""
+"""Flask CLI: `flask --app app migrate | users create | demo | backup | restore | reapply-erasures | doctor`."""
+import datetime as dt
+from pathlib import Path
+
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from . import audit, db
 from .auth.users import BadPassword, UserExists, create_user
-from .backup import BackupError, create_backup, restore_backup
+from .backup import BackupError, create_backup, restore_backup, rotation
 from .demo import make_demo, make_demo_cases
+from .doctor import Status, run_checks
 from .stewardship.reapply import reapply
 
 
@@ -17,6 +21,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(backup_command)
     app.cli.add_command(restore_command)
     app.cli.add_command(reapply_erasures_command)
+    app.cli.add_command(doctor_command)
 
 
 @click.command("migrate")
@@ -66,17 +71,32 @@ def demo_command(ticket_count, clinicians, case_count, password):
 
 @click.command("backup")
 @with_appcontext
-@click.argument("path", type=click.Path(dir_okay=False, writable=True))
-def backup_command(path):
-    """Write one archive to PATH (a .tar, gzipped when it ends in .gz): a consistent database snapshot,
-    every stored file and a manifest with their hashes, while the app keeps running."""
+@click.argument("path", required=False, type=click.Path(dir_okay=False, writable=True))
+@click.option("--keep", type=click.IntRange(min=1), metavar="N",
+              help="After the backup, delete the oldest smilepass-*.tar.gz in BACKUP_DIR so that N remain.")
+def backup_command(path, keep):
+    """Write one archive (a .tar, gzipped when it ends in .gz): a consistent database snapshot, every stored
+    file and a manifest with their hashes, while the app keeps running. Without PATH it goes to
+    BACKUP_DIR/smilepass-<UTC time>.tar.gz (SMILEPASS_BACKUP_DIR). Exits non-zero when anything fails."""
+    if path and keep:
+        raise click.UsageError("--keep prunes the archives in BACKUP_DIR: leave out PATH to write one there")
+    backup_dir = Path(current_app.config["BACKUP_DIR"])
+    now = dt.datetime.now(dt.UTC)
     try:
-        report = create_backup(current_app.config["DATABASE_URL"], current_app.config["UPLOAD_DIR"], path)
-    except BackupError as exc:
-        raise click.ClickException(str(exc)) from None
+        target = Path(path) if path else rotation.new_archive_path(backup_dir, now)
+        report = create_backup(current_app.config["DATABASE_URL"], current_app.config["UPLOAD_DIR"], target, now)
+    except (BackupError, OSError) as exc:  # OSError: a folder that cannot be made or written, a full disk
+        raise click.ClickException(f"backup failed, no archive was written: {exc}") from None
     with db.database.connection_context():
         audit.record("backup_created", detail=f"{report.path} (command line)")
     click.echo("\n".join(report.lines()))
+    if keep:
+        try:
+            removed = rotation.prune(backup_dir, keep)
+        except OSError as exc:
+            raise click.ClickException(f"the backup was written, but deleting old archives failed: {exc}") from None
+        for old in removed:
+            click.echo(f"deleted the old backup {old}")
 
 
 @click.command("restore")
@@ -113,3 +133,16 @@ def reapply_erasures_command():
     """Erase again every patient in the erasure ledger whose cases are in the database. restore does
     this itself; run it after copying in a ledger that was missing at restore time."""
     click.echo("\n".join(reapply(current_app.config).lines()))
+
+
+@click.command("doctor")
+@with_appcontext
+def doctor_command():
+    """Check that this server is ready to run: database, Redis, workers, cron, mail, links, disk, backups,
+    Open3D. One line each, OK, WARN or FAIL; exits with status 1 when any check fails."""
+    checks = run_checks(current_app)
+    width = max(len(check.name) for check in checks)
+    for check in checks:
+        click.echo(f"{check.status.value:<4}  {check.name:<{width}}  {check.detail}")
+    if any(check.status is Status.FAIL for check in checks):
+        raise SystemExit(1)

@@ -39,6 +39,8 @@ def load(instance_path: str) -> dict:
         # Outside the database and the upload folder on purpose: a restore replaces those, and this
         # file must survive it (see stewardship/ledger.py).
         "ERASURE_LEDGER": str(instance / "erasure-ledger.jsonl"),
+        # Where `flask backup` without a PATH writes its archives (and `--keep` prunes, and `doctor` looks).
+        "BACKUP_DIR": os.environ.get("SMILEPASS_BACKUP_DIR") or str(instance / "backups"),
         "MAX_IMAGE_BYTES": image_mb * 1024 * 1024,
         "MAX_SCAN_BYTES": scan_mb * 1024 * 1024,
         # A request may carry a scan, an image and the form fields; anything larger is refused

@@ -9,6 +9,8 @@ from rq.job import Job, JobStatus
 
 DEFAULT_QUEUE = "default"
 SCAN_QUEUE = "scans"
+# Every queue the app enqueues on, in the order a worker takes them (mail and sweeps first).
+QUEUES = (DEFAULT_QUEUE, SCAN_QUEUE)
 # Job meta keys read by the worker (workers/worker.py): the function it enqueues, with the job's arguments and
 # the timeout, when it had to kill a work horse that ran past its timeout; and the timeout it records then.
 ON_TIMEOUT = "on_timeout"

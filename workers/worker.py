@@ -19,10 +19,8 @@ from rq import Queue, Worker
 from rq.timeouts import JobTimeoutException
 from rq.utils import now
 
-from smilepass.queue import DEFAULT_QUEUE, ON_TIMEOUT, SCAN_QUEUE, TIMED_OUT, warn_if_evicting
+from smilepass.queue import DEFAULT_QUEUE, ON_TIMEOUT, QUEUES, TIMED_OUT, warn_if_evicting
 
-# Mail and sweeps first: a scan repair can take a minute.
-QUEUES = [DEFAULT_QUEUE, SCAN_QUEUE]
 # How often the worker looks at its work horse (rq's default is 30 s), and how long past its timeout
 # a horse may take to stop by itself before the worker kills it (rq itself waits a minute more).
 MONITOR_SECONDS = 5
@@ -72,7 +70,7 @@ def main(argv: list[str]) -> int:
     connection = Redis.from_url(url)
     warn_if_evicting(connection)
     burst = "--burst" in argv
-    queues = [arg for arg in argv if not arg.startswith("--")] or QUEUES
+    queues = [arg for arg in argv if not arg.startswith("--")] or list(QUEUES)  # mail and sweeps first
     worker = SmilePassWorker(queues, connection=connection, exception_handlers=[timeouts_are_final],
                              job_monitoring_interval=MONITOR_SECONDS)
     worker.work(burst=burst, with_scheduler=True)

@@ -9,7 +9,8 @@ other tools call it alike. Where things are:
   kinds.py                          picks the kind, once, from a URL or a manifest
   archive.py                        the archive format and the manifest
   create.py, unpack.py, restore.py  writing a backup; reading and checking one; restoring it
-  reports.py, errors.py             what the operator is told"""
+  reports.py, errors.py             what the operator is told
+  rotation.py                       archives kept in one directory: their names, --keep, the newest"""
 from .archive import FORMAT, FORMAT_VERSION, MANIFEST, stored_files
 from .create import create_backup
 from .errors import BackupError
