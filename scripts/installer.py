@@ -7,7 +7,7 @@ Standard library only: it runs with the system's python3, before the app's venv 
     python3 scripts/installer.py get-env FILE NAME                prints NAME's value in FILE (exit 1: unset)
 
 A settings file is systemd's EnvironmentFile format: KEY=value lines, # comments. A block is a run of lines
-between blank lines; its variable is the last KEY= in it, set or commented out (#KEY=default)."""
+between blank lines: comments and the variables they describe, set or commented out (#KEY=default)."""
 import re
 import sys
 from pathlib import Path
@@ -34,12 +34,17 @@ def named(text: str) -> set[str]:
 
 
 def merge_env(existing: str, new: str) -> str:
+    """EXISTING, plus each block of NEW that names a variable EXISTING does not: with its comments, without
+    the lines of variables EXISTING already has (set or commented out)."""
     present = named(existing)
     missing = []
     for block in re.split(r"\n\s*\n", new.strip("\n")):
-        names = VARIABLE.findall(block)
-        if names and names[-1] not in present:
-            missing.append(block)
+        lines = block.splitlines()
+        names = [VARIABLE.match(line) for line in lines]
+        if not any(m and m.group(1) not in present for m in names):
+            continue
+        kept = [line for line, m in zip(lines, names, strict=True) if not m or m.group(1) not in present]
+        missing.append("\n".join(kept))
     if not missing:
         return existing
     return existing.rstrip("\n") + "\n\n" + "\n\n".join(missing) + "\n"
