@@ -195,7 +195,7 @@ def test_the_installed_copy_serves_the_app(installed, tmp_path, redis_url):
                 assert server.poll() is None, (tmp_path / "gunicorn.log").read_text()[-3000:]
                 assert time.monotonic() < deadline, "gunicorn did not answer within 60 s"
                 time.sleep(0.2)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=10) as response:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/auth/login", timeout=10) as response:
             assert response.status == 200 and b"<form" in response.read()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/static/vendor/htmx.min.js", timeout=10) as response:
             assert response.status == 200 and b"htmx" in response.read()
