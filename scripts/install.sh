@@ -135,6 +135,8 @@ runtime_venv() {
     # pip built the wheel inside the copy; its leftovers are not code.
     rm -rf "$app/build" "$app"/*.egg-info
     "$venv/bin/pybabel" -q compile -d "$app/smilepass/translations"
+    # Byte code now, as root: the services may not write to /opt/smilepass (ProtectSystem=strict).
+    "$venv/bin/python" -m compileall -q "$app/app.py" "$app/smilepass" "$app/workers" "$app/migrations" >/dev/null
 }
 
 # The settings file: written from deploy/smilepass.env.in the first time; later only the blocks of
