@@ -48,18 +48,21 @@ main() {
         log "stopping SmilePass for the upgrade"
         systemctl stop smilepass.target
     fi
-    # install.sh starts everything again (and says what failed if it cannot).
-    bash scripts/install.sh
+    # install.sh starts everything again.
+    if ! bash scripts/install.sh; then
+        printf '\nerror: installing the new version failed (see above). The backup from step 1 is in %s.\n' \
+            "$(setting SMILEPASS_BACKUP_DIR || echo "SMILEPASS_BACKUP_DIR")" >&2
+        printf '  Fix the cause and run make upgrade again; the services stay stopped until then.\n' >&2
+        exit 1
+    fi
 
     log "checking the installation (doctor)"
     doctor
 }
 
-keep() {
-    local value
-    value=$("${PYTHON:-python3}" scripts/installer.py get-env "$ENV_FILE" SMILEPASS_BACKUP_KEEP) || value=14
-    echo "$value"
-}
+setting() { "${PYTHON:-python3}" scripts/installer.py get-env "$ENV_FILE" "$1"; }
+
+keep() { setting SMILEPASS_BACKUP_KEEP || echo 14; }
 
 # doctor's exit status; while the services are still starting (a worker's first heartbeat), tried again.
 doctor() {

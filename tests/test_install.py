@@ -205,6 +205,18 @@ def test_the_installed_copy_serves_the_app(installed, tmp_path, redis_url):
         log.close()
 
 
+def test_the_command_line_reads_the_settings_as_systemd_does(installed, tmp_path, redis_url):
+    """Quoted values come through literally (a mail password may hold $, #, spaces or quotes); comments
+    and commented-out variables are not settings."""
+    settings = instance_settings(installed, tmp_path, redis_url)
+    with settings.open("a") as fh:
+        fh.write("SMTP_PASSWORD='p#ss w$rd \"x\"'\nSMILEPASS_CLINIC_NAME=\"Praxis am See\"\n")
+    script = "import os; print(repr((os.environ['SMTP_PASSWORD'], os.environ['SMILEPASS_CLINIC_NAME'], " \
+             "os.environ.get('SMTP_HOST'), os.environ['PYTHONPATH'])))"
+    result = smilepass_command(installed, settings, "python", "-c", script)
+    assert result.stdout.strip() == repr(('p#ss w$rd "x"', "Praxis am See", None, str(installed.app))), result.stderr
+
+
 def test_the_units(installed):
     units = installed.root / "etc/systemd/system"
     assert sorted(p.name for p in units.iterdir()) == sorted(UNITS)
