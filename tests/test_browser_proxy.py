@@ -11,6 +11,7 @@
   binds gunicorn to loopback only. The in-process checks of both settings are tests/test_proxy_fix.py."""
 import http.client
 import os
+import re
 import shutil
 import signal
 import ssl
@@ -26,6 +27,7 @@ from smilepass.install.caddy import render_caddyfile
 from smilepass.models import AuditLog, User, UserSession
 
 from .browser_support import TIMEOUT_MS, sign_in
+from .case_helpers import SAM, make_case, make_shipment
 from .conftest import CSRF_META, PASSWORD, ROOT, free_port, query, worker_env
 from .parts import import_part, part_missing
 
@@ -218,11 +220,12 @@ def test_signing_in_through_caddy_over_https(caddy, chromium, make_user):
 
 def test_the_audit_log_has_the_clients_address_not_caddys(caddy, make_user):
     make_user("dr.bea@clinic.test")
+    make_user(SAM, "support")
     assert caddy.root_cert.read_text().startswith("-----BEGIN CERTIFICATE-----")
     client = Client(lambda: caddy.connection(source_address=(CLIENT_ADDRESS, 0)))
     forged = {"X-Forwarded-For": FORGED}
     # Served over https at Caddy's host: a form without a same-origin Referer is refused (Flask-WTF checks
-    # it only on https requests, so this fails if the scheme or host did not come through).
+    # it only on https requests: the scheme and the host came through).
     assert client.sign_in("dr.bea@clinic.test", headers=forged).status == 400
     assert client.sign_in("dr.bea@clinic.test", headers=forged, referer="http://localhost/auth/login").status == 400
     response = client.sign_in("dr.bea@clinic.test", headers=forged, referer=f"{caddy.url}/auth/login")
@@ -235,6 +238,15 @@ def test_the_audit_log_has_the_clients_address_not_caddys(caddy, make_user):
     assert session_address("dr.bea@clinic.test") == CLIENT_ADDRESS
     signed_in, _ = client.send("GET", "/support/")
     assert signed_in.status == 200
+
+    # A link made for a patient (url_for(_external=True)) points at the portal over https, not at gunicorn.
+    shipment = make_shipment(make_case(owner_email="dr.bea@clinic.test"))
+    made, _ = client.send("POST", f"/cases/shipments/{shipment.id}/links", {"csrf_token": client.token},
+                          headers={"Referer": f"{caddy.url}/cases/shipments/{shipment.id}"})
+    assert made.status == 303, made.status
+    shown, html = client.send("GET", urllib.parse.urlsplit(made.getheader("Location")).path)
+    assert shown.status == 200
+    assert re.search(rf'value="{re.escape(caddy.url)}/p/[A-Za-z0-9_-]{{43}}"', html), html
 
 
 def test_a_forged_forwarded_for_straight_to_gunicorn(start_gunicorn, make_user):
