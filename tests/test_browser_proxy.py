@@ -8,7 +8,11 @@
   knows it is served over https at the proxy's host.
 - Straight to a second gunicorn as `make run` starts it (no trusted proxy), a forged X-Forwarded-For is
   ignored; the same request to the gunicorn that trusts one proxy is believed, which is why the install
-  binds gunicorn to loopback only. The in-process checks of both settings are tests/test_proxy_fix.py."""
+  binds gunicorn to loopback only.
+- A body announced over the app's upload limit is refused by Caddy with the 413 notice (in each language),
+  also for a browser sending all of it, instead of the bare 502 of a race between gunicorn and the upload.
+
+The in-process checks of both settings are tests/test_proxy_fix.py."""
 import http.client
 import os
 import re
@@ -23,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from smilepass import config
 from smilepass.install.caddy import render_caddyfile
 from smilepass.models import AuditLog, User, UserSession
 
@@ -40,6 +45,7 @@ FORGED = "203.0.113.9"
 # Only there so that a hang fails the test.
 START_SECONDS = 60
 HTTP_TIMEOUT = 30
+UPLOAD_LIMITS = {"SMILEPASS_MAX_SCAN_MB": "2", "SMILEPASS_MAX_IMAGE_MB": "1"}
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -139,8 +145,8 @@ def start_gunicorn(app, processes, tmp_path):
 
 
 class Caddy:
-    def __init__(self, https_port: int, root_cert: Path):
-        self.https_port, self.root_cert = https_port, root_cert
+    def __init__(self, https_port: int, root_cert: Path, body_limit: int):
+        self.https_port, self.root_cert, self.body_limit = https_port, root_cert, body_limit
         self.url = f"https://localhost:{https_port}"
 
     def ssl_context(self) -> ssl.SSLContext:
@@ -152,17 +158,21 @@ class Caddy:
 
 
 @pytest.fixture
-def caddy(app, start_gunicorn, processes, tmp_path):
+def caddy(app, start_gunicorn, processes, tmp_path, monkeypatch):
     """Caddy with the installer's Caddyfile for `localhost` in front of gunicorn that trusts one proxy."""
     executable = shutil.which("caddy")
     if executable is None:
         part_missing("caddy is not installed (`make test` installs Debian's caddy package)")
-    upstream = start_gunicorn(SMILEPASS_TRUSTED_PROXIES="1", SMILEPASS_HTTPS="1")
+    # Small upload limits, so that a test can send a body over them.
+    for name, value in UPLOAD_LIMITS.items():
+        monkeypatch.setenv(name, value)
+    body_limit = config.load(app.instance_path)["MAX_CONTENT_LENGTH"]
+    upstream = start_gunicorn(SMILEPASS_TRUSTED_PROXIES="1", SMILEPASS_HTTPS="1", **UPLOAD_LIMITS)
     https_port, data = free_port(), tmp_path / "caddy-data"
     caddyfile = tmp_path / "Caddyfile"
-    caddyfile.write_text(render_caddyfile("localhost", upstream=f"127.0.0.1:{upstream}",
-                                          max_body_bytes=app.config["MAX_CONTENT_LENGTH"], http_port=free_port(),
-                                          https_port=https_port, data_dir=str(data), admin="off"))
+    caddyfile.write_text(render_caddyfile("localhost", upstream=f"127.0.0.1:{upstream}", max_body_bytes=body_limit,
+                                          http_port=free_port(), https_port=https_port, data_dir=str(data),
+                                          admin="off"))
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path / "home"),
            "XDG_DATA_HOME": str(tmp_path / "xdg-data"), "XDG_CONFIG_HOME": str(tmp_path / "xdg-config")}
     log = tmp_path / "caddy.log"
@@ -170,7 +180,7 @@ def caddy(app, start_gunicorn, processes, tmp_path):
         process = subprocess.Popen([executable, "run", "--adapter", "caddyfile", "--config", str(caddyfile)],
                                    cwd=tmp_path, env=env, stdout=out, stderr=out, start_new_session=True)
     processes.append(process)
-    server = Caddy(https_port, data / "pki" / "authorities" / "local" / "root.crt")
+    server = Caddy(https_port, data / "pki" / "authorities" / "local" / "root.crt", body_limit)
 
     def proxies():
         if not server.root_cert.exists():
@@ -247,6 +257,50 @@ def test_the_audit_log_has_the_clients_address_not_caddys(caddy, make_user):
     shown, html = client.send("GET", urllib.parse.urlsplit(made.getheader("Location")).path)
     assert shown.status == 200
     assert re.search(rf'value="{re.escape(caddy.url)}/p/[A-Za-z0-9_-]{{43}}"', html), html
+
+
+def announce_body(caddy, size, send=64 * 1024):
+    """A POST whose headers announce `size` bytes, of which only the first `send` are sent before the answer
+    is read: what Caddy decides from the Content-Length alone."""
+    conn = caddy.connection()
+    try:
+        conn.putrequest("POST", "/auth/login")
+        conn.putheader("Content-Type", "application/x-www-form-urlencoded")
+        conn.putheader("Content-Length", str(size))
+        conn.endheaders()
+        conn.send(b"x" * min(send, size))
+        response = conn.getresponse()
+        return response, response.read().decode()
+    finally:
+        conn.close()
+
+
+def test_a_body_over_the_limit_is_refused_by_caddy_with_a_notice(caddy, chromium):
+    assert caddy.body_limit == 4 * 1024 * 1024
+    for size in (caddy.body_limit + 1, caddy.body_limit * 50):
+        response, page = announce_body(caddy, size)
+        assert response.status == 413, (size, response.status, page[:300])
+        assert "The upload is too large: at most 4 MB can be sent at once." in page
+        assert "Der Upload ist zu groß: Höchstens 4 MB" in page
+        # An htmx form shows it where it shows the app's own errors.
+        assert response.getheader("HX-Retarget") == "#flash"
+        assert response.getheader("Strict-Transport-Security") == "max-age=31536000"
+    # At the limit the body reaches the app (which refuses the form for want of a CSRF token).
+    response, page = announce_body(caddy, caddy.body_limit, send=caddy.body_limit)
+    assert response.status == 400 and "Your form expired or came from another site." in page
+
+    # A browser sending the whole body gets the notice too, not a proxy error.
+    context = chromium.new_context(base_url=caddy.url, ignore_https_errors=True)
+    try:
+        page = context.new_page()
+        page.goto("/auth/login")
+        status, text = page.evaluate("""async (size) => {
+            const response = await fetch("/auth/login", {method: "POST", body: new Uint8Array(size)});
+            return [response.status, await response.text()];
+        }""", caddy.body_limit + 1)
+        assert status == 413 and "at most 4 MB can be sent at once" in text
+    finally:
+        context.close()
 
 
 def test_a_forged_forwarded_for_straight_to_gunicorn(start_gunicorn, make_user):
