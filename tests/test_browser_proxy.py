@@ -145,8 +145,8 @@ def start_gunicorn(app, processes, tmp_path):
 
 
 class Caddy:
-    def __init__(self, https_port: int, root_cert: Path, body_limit: int):
-        self.https_port, self.root_cert, self.body_limit = https_port, root_cert, body_limit
+    def __init__(self, http_port: int, https_port: int, root_cert: Path, body_limit: int):
+        self.http_port, self.https_port, self.root_cert, self.body_limit = http_port, https_port, root_cert, body_limit
         self.url = f"https://localhost:{https_port}"
 
     def ssl_context(self) -> ssl.SSLContext:
@@ -168,10 +168,10 @@ def caddy(app, start_gunicorn, processes, tmp_path, monkeypatch):
         monkeypatch.setenv(name, value)
     body_limit = config.load(app.instance_path)["MAX_CONTENT_LENGTH"]
     upstream = start_gunicorn(SMILEPASS_TRUSTED_PROXIES="1", SMILEPASS_HTTPS="1", **UPLOAD_LIMITS)
-    https_port, data = free_port(), tmp_path / "caddy-data"
+    http_port, https_port, data = free_port(), free_port(), tmp_path / "caddy-data"
     caddyfile = tmp_path / "Caddyfile"
     caddyfile.write_text(render_caddyfile("localhost", upstream=f"127.0.0.1:{upstream}", max_body_bytes=body_limit,
-                                          http_port=free_port(), https_port=https_port, data_dir=str(data),
+                                          http_port=http_port, https_port=https_port, data_dir=str(data),
                                           admin="off"))
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path / "home"),
            "XDG_DATA_HOME": str(tmp_path / "xdg-data"), "XDG_CONFIG_HOME": str(tmp_path / "xdg-config")}
@@ -180,7 +180,7 @@ def caddy(app, start_gunicorn, processes, tmp_path, monkeypatch):
         process = subprocess.Popen([executable, "run", "--adapter", "caddyfile", "--config", str(caddyfile)],
                                    cwd=tmp_path, env=env, stdout=out, stderr=out, start_new_session=True)
     processes.append(process)
-    server = Caddy(https_port, data / "pki" / "authorities" / "local" / "root.crt", body_limit)
+    server = Caddy(http_port, https_port, data / "pki" / "authorities" / "local" / "root.crt", body_limit)
 
     def proxies():
         if not server.root_cert.exists():
@@ -226,6 +226,21 @@ def test_signing_in_through_caddy_over_https(caddy, chromium, make_user):
         assert session_cookie["secure"] and session_cookie["httpOnly"]
     finally:
         context.close()
+
+
+def test_plain_http_is_sent_to_https(caddy):
+    conn = http.client.HTTPConnection("127.0.0.1", caddy.http_port, timeout=HTTP_TIMEOUT)
+    try:
+        conn.request("GET", "/auth/login?next=/support/", headers={"Host": f"localhost:{caddy.http_port}"})
+        response = conn.getresponse()
+        response.read()
+    finally:
+        conn.close()
+    assert response.status == 308
+    # Caddy 2.6 leaves out the https port when it is its own https_port (443 on a real install).
+    location = urllib.parse.urlsplit(response.getheader("Location"))
+    assert (location.scheme, location.hostname, location.path, location.query) == (
+        "https", "localhost", "/auth/login", "next=/support/")
 
 
 def test_the_audit_log_has_the_clients_address_not_caddys(caddy, make_user):

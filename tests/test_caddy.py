@@ -50,7 +50,8 @@ def test_public_names_get_lets_encrypt(host):
 
 @pytest.mark.parametrize("host", ["192.168.1.20", "10.0.0.5", "::1", "fd00::20", "[fd00::20]", "smilepass",
                                   "localhost", "portal.local", "smilepass.lan", "portal.clinic.internal",
-                                  "portal.home.arpa", "portal.test", "app.localhost", "PORTAL.LAN."])
+                                  "portal.home.arpa", "portal.test", "app.localhost", "PORTAL.LAN.",
+                                  "portal.home", "portal.corp", "portal.intranet", "portal.private"])
 def test_lan_names_and_addresses_get_caddys_own_ca(host):
     assert tls_mode(host) == INTERNAL
 

@@ -21,8 +21,9 @@ PUBLIC = "public"
 INTERNAL = "internal"
 TLS_CHOICES = ("auto", INTERNAL, PUBLIC)
 # Names no public certificate authority will certify: reserved for LANs and tests (RFC 6762, 8375,
-# 6761) or in common use inside networks.
-INTERNAL_SUFFIXES = (".local", ".lan", ".internal", ".home.arpa", ".test", ".localhost")
+# 6761, ICANN's .internal) or in common use inside networks and never delegated (.lan, .home, .corp).
+INTERNAL_SUFFIXES = (".local", ".lan", ".internal", ".home.arpa", ".test", ".localhost", ".home", ".corp",
+                     ".intranet", ".private")
 # RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens.
 HOST_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 # host:port or unix/path: what reverse_proxy accepts as one upstream, without spaces or braces.
