@@ -4,8 +4,12 @@ A public host name gets a Let's Encrypt certificate (Caddy's automatic ACME); a 
 LAN knows (an IP address, a name without a dot, .lan, .local, ...) gets one from Caddy's own CA
 (`tls internal`), whose root the clinic installs on its computers once.
 
+A body announced larger than the app's MAX_CONTENT_LENGTH is refused by Caddy itself with a 413 notice in
+each of the app's languages (from the app's catalogues); HSTS, gzip for text and the proxy headers the app's
+ProxyFix reads (SMILEPASS_TRUSTED_PROXIES=1) complete it.
+
 The installer runs `python -m smilepass.install.caddy --host H --upstream U --max-body-bytes N` and writes
-what it prints to /etc/caddy/Caddyfile. Flask-free: nothing here needs the app or its database."""
+what it prints to /etc/caddy/Caddyfile. Nothing here needs the app, its database or a request."""
 import argparse
 import html
 import ipaddress
