@@ -3,9 +3,10 @@
 
 - Chromium signs in over HTTPS: the session cookie is Secure and HttpOnly, the page has Caddy's HSTS.
 - A plain HTTPS client that trusts only Caddy's own root signs in from another loopback address
-  (127.0.0.7), with a forged X-Forwarded-For: the audit row and the session have 127.0.0.7, neither
-  Caddy's 127.0.0.1 nor the forged address; a form without a same-origin Referer is refused, so the app
-  knows it is served over https at the proxy's host.
+  (127.0.0.7), with forged X-Forwarded-For/-Host/-Proto: the audit row and the session have 127.0.0.7,
+  neither Caddy's 127.0.0.1 nor the forged address; a form without a same-origin Referer is refused, so
+  the app knows it is served over https at the proxy's host, and a patient link it makes is
+  https://localhost:<port>/p/….
 - Straight to a second gunicorn as `make run` starts it (no trusted proxy), a forged X-Forwarded-For is
   ignored; the same request to the gunicorn that trusts one proxy is believed, which is why the install
   binds gunicorn to loopback only.
@@ -248,7 +249,8 @@ def test_the_audit_log_has_the_clients_address_not_caddys(caddy, make_user):
     make_user(SAM, "support")
     assert caddy.root_cert.read_text().startswith("-----BEGIN CERTIFICATE-----")
     client = Client(lambda: caddy.connection(source_address=(CLIENT_ADDRESS, 0)))
-    forged = {"X-Forwarded-For": FORGED}
+    # What a client may claim about itself; Caddy replaces all of it with what it saw.
+    forged = {"X-Forwarded-For": FORGED, "X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "http"}
     # Served over https at Caddy's host: a form without a same-origin Referer is refused (Flask-WTF checks
     # it only on https requests: the scheme and the host came through).
     assert client.sign_in("dr.bea@clinic.test", headers=forged).status == 400
@@ -267,9 +269,9 @@ def test_the_audit_log_has_the_clients_address_not_caddys(caddy, make_user):
     # A link made for a patient (url_for(_external=True)) points at the portal over https, not at gunicorn.
     shipment = make_shipment(make_case(owner_email="dr.bea@clinic.test"))
     made, _ = client.send("POST", f"/cases/shipments/{shipment.id}/links", {"csrf_token": client.token},
-                          headers={"Referer": f"{caddy.url}/cases/shipments/{shipment.id}"})
+                          headers={**forged, "Referer": f"{caddy.url}/cases/shipments/{shipment.id}"})
     assert made.status == 303, made.status
-    shown, html = client.send("GET", urllib.parse.urlsplit(made.getheader("Location")).path)
+    shown, html = client.send("GET", urllib.parse.urlsplit(made.getheader("Location")).path, headers=forged)
     assert shown.status == 200
     assert re.search(rf'value="{re.escape(caddy.url)}/p/[A-Za-z0-9_-]{{43}}"', html), html
 
