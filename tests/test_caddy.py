@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from smilepass import config
-from smilepass.install.caddy import INTERNAL, PUBLIC, render_caddyfile, tls_mode
+from smilepass.install.caddy import INTERNAL, PUBLIC, render_caddyfile, tls_mode, too_large_notice
 
 from .conftest import ROOT
 from .parts import part_missing
@@ -50,7 +50,8 @@ def test_public_names_get_lets_encrypt(host):
 
 @pytest.mark.parametrize("host", ["192.168.1.20", "10.0.0.5", "::1", "fd00::20", "[fd00::20]", "smilepass",
                                   "localhost", "portal.local", "smilepass.lan", "portal.clinic.internal",
-                                  "portal.home.arpa", "portal.test", "app.localhost", "PORTAL.LAN."])
+                                  "portal.home.arpa", "portal.test", "app.localhost", "PORTAL.LAN.",
+                                  "portal.home", "portal.corp", "portal.intranet", "portal.private"])
 def test_lan_names_and_addresses_get_caddys_own_ca(host):
     assert tls_mode(host) == INTERNAL
 
@@ -69,11 +70,23 @@ def test_a_public_name(limit):
     assert site.startswith("portal.clinic.example {\n")
     assert "tls " not in site  # Caddy's default: ACME (Let's Encrypt)
     assert 'Strict-Transport-Security "max-age=31536000; includeSubDomains"' in site
-    assert re.search(r"request_body \{\s+max_size (\d+)\s+\}", site).group(1) == str(limit) == str(56 * MB)
+    assert limit == 56 * MB
+    assert re.search(r"request_body \{\s+max_size (\d+)\s+\}", site).group(1) == str(limit)
+    # A longer Content-Length is answered by Caddy itself (tests/test_browser_proxy.py sends one).
+    too_large = re.search(r"@too_large expression `(.*)`", site).group(1)
+    assert too_large.endswith(f"int({{http.request.header.Content-Length}}) > {limit}")
+    assert re.search(r"handle @too_large \{[^}]*respond \"[^\n]*at most 56 MB[^\n]*\" 413\n\t\}", site)
     assert re.search(r"^\treverse_proxy 127\.0\.0\.1:8000$", site, re.M)
     assert "header Content-Type text/html*" in site and "event-stream" not in site
     assert "\tskip_install_trust\n" in text and "\tadmin localhost:2019\n" in text
     assert "http_port" not in text and "https_port" not in text and "storage" not in text
+
+
+def test_the_too_large_notice_is_in_every_language():
+    notice = too_large_notice(211 * MB)
+    assert ('<p class="notice notice-error" role="alert" lang="en">The upload is too large: at most 211 MB can be '
+            "sent at once. Choose a smaller file and send it again.</p>") in notice
+    assert '<p class="notice notice-error" role="alert" lang="de">Der Upload ist zu groß: Höchstens 211 MB' in notice
 
 
 def test_a_lan_name():

@@ -4,23 +4,36 @@ A public host name gets a Let's Encrypt certificate (Caddy's automatic ACME); a 
 LAN knows (an IP address, a name without a dot, .lan, .local, ...) gets one from Caddy's own CA
 (`tls internal`), whose root the clinic installs on its computers once.
 
+A body announced larger than the app's MAX_CONTENT_LENGTH is refused by Caddy itself with a 413 notice in
+each of the app's languages (from the app's catalogues); HSTS, gzip for text and the proxy headers the app's
+ProxyFix reads (SMILEPASS_TRUSTED_PROXIES=1) complete it.
+
 The installer runs `python -m smilepass.install.caddy --host H --upstream U --max-body-bytes N` and writes
-what it prints to /etc/caddy/Caddyfile. Flask-free: nothing here needs the app or its database."""
+what it prints to /etc/caddy/Caddyfile. Nothing here needs the app, its database or a request."""
 import argparse
+import html
 import ipaddress
 import re
 import sys
+from pathlib import Path
+
+from babel.support import Translations
+
+from ..i18n import LANGUAGES
 
 PUBLIC = "public"
 INTERNAL = "internal"
 TLS_CHOICES = ("auto", INTERNAL, PUBLIC)
 # Names no public certificate authority will certify: reserved for LANs and tests (RFC 6762, 8375,
-# 6761) or in common use inside networks.
-INTERNAL_SUFFIXES = (".local", ".lan", ".internal", ".home.arpa", ".test", ".localhost")
+# 6761, ICANN's .internal) or in common use inside networks and never delegated (.lan, .home, .corp).
+INTERNAL_SUFFIXES = (".local", ".lan", ".internal", ".home.arpa", ".test", ".localhost", ".home", ".corp",
+                     ".intranet", ".private")
 # RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens.
 HOST_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 # host:port or unix/path: what reverse_proxy accepts as one upstream, without spaces or braces.
 UPSTREAM = re.compile(r"^(unix/[\w./-]+|[\w.-]+:\d{1,5}|\[[0-9a-fA-F:.]+\]:\d{1,5})$")
+MB = 1024 * 1024
+TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 # One year, as browsers' preload lists expect.
 HSTS_MAX_AGE = 31536000
 # Compressed: text and the app's scripts. Not text/event-stream (a stream must reach the browser event
@@ -58,6 +71,28 @@ def tls_mode(host: str) -> str:
     return PUBLIC
 
 
+def too_large_notice(max_body_bytes: int) -> str:
+    """What Caddy answers (413) to a body over the limit: the notice in every language of the app, as a
+    fragment that reads as a page and that htmx puts into the page's message area (#flash) like the app's
+    own errors. Caddy cannot know the user's language, so it says it in each."""
+    size = max(1, round(max_body_bytes / MB))
+    notices = []
+    for language in LANGUAGES:
+        translations = Translations.load(str(TRANSLATIONS), [language])
+        text = translations.gettext("The upload is too large: at most %(size)s MB can be sent at once. Choose a "
+                                    "smaller file and send it again.") % {"size": size}
+        notices.append(f'<p class="notice notice-error" role="alert" lang="{language}">{html.escape(text)}</p>')
+    return "".join(notices)
+
+
+def _quoted(text: str) -> str:
+    """A Caddyfile string token. Braces would be read as placeholders and a backslash as an escape, so
+    none may be in it; quotes are escaped."""
+    if any(c in text for c in "{}\\\n"):
+        raise ValueError(f"cannot quote for a Caddyfile: {text!r}")
+    return '"' + text.replace('"', '\\"') + '"'
+
+
 def _site_address(host: str, https_port: int | None) -> str:
     address = f"[{host}]" if ":" in host else host  # an IPv6 address
     if https_port and https_port != 443:
@@ -70,7 +105,9 @@ def render_caddyfile(host: str, *, upstream: str = "127.0.0.1:8000", max_body_by
                      admin: str = "localhost:2019") -> str:
     """The whole Caddyfile for serving SmilePass at https://host.
 
-    max_body_bytes: the app's MAX_CONTENT_LENGTH (larger bodies are refused by Caddy too).
+    max_body_bytes: the app's MAX_CONTENT_LENGTH. A body announced larger (Content-Length) is refused by
+      Caddy itself with a 413 notice, before any of it reaches gunicorn; a body without a length (chunked)
+      is cut off at that size.
     tls: "auto" decides by the name (tls_mode), "internal" or "public" force it.
     http_port/https_port: other ports than 80/443 (tests run unprivileged on high ports).
     data_dir: where Caddy keeps certificates and its CA (default: its own data directory).
@@ -122,6 +159,16 @@ def render_caddyfile(host: str, *, upstream: str = "127.0.0.1:8000", max_body_by
         f'\t\tStrict-Transport-Security "{hsts}"',
         "\t\t-Server",
         "\t\tdefer",
+        "\t}",
+        # Refused here, from the Content-Length alone. Left to the app, its 413 races the upload: gunicorn
+        # answers and closes while Caddy still sends the body, and the user sees a bare 502.
+        f"\t@too_large expression `{{http.request.header.Content-Length}} != \"\" && "
+        f"int({{http.request.header.Content-Length}}) > {int(max_body_bytes)}`",
+        "\thandle @too_large {",
+        '\t\theader Content-Type "text/html; charset=utf-8"',
+        '\t\theader HX-Retarget "#flash"',
+        "\t\theader HX-Reswap innerHTML",
+        f"\t\trespond {_quoted(too_large_notice(int(max_body_bytes)))} 413",
         "\t}",
         "\trequest_body {",
         f"\t\tmax_size {int(max_body_bytes)}",
