@@ -4,12 +4,14 @@ counts must equal the manifest's and whose every file must hash to what the mani
 originals, the Attachment and Scan rows) recorded. Then the refusals: a damaged or altered archive,
 a target that already holds data, a backup of the other database kind or of a newer SmilePass; an
 older backup is upgraded by the migrations; and the same through `flask --app app backup/restore`."""
+import datetime as dt
 import hashlib
 import io
 import json
 import os
 import secrets
 import sqlite3
+import stat
 import subprocess
 import sys
 import tarfile
@@ -18,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import time_machine
 from PIL import Image
 
-from smilepass import backup, db
+from smilepass import backup, config, db
 from smilepass.mesh.synthetic import arch
 
 from .conftest import PG_URL, ROOT, Browser, run_worker, worker_env
@@ -433,3 +436,85 @@ def test_cli_round_trip(app, browser_for, fresh_instance, tmp_path):
     assert len([line for line in refused.stderr.splitlines() if line.strip()]) == 1
     # Nothing changed: the account created after the first restore is still there.
     assert counts_and_originals(url)[0]["user"] == counts["user"] + 1
+
+
+# Backups into a directory (issue #14): `flask backup` without PATH, `--keep N`, failures exit non-zero ------
+
+def backup_names(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir())
+
+
+def test_backup_without_path_goes_to_the_backup_dir_named_by_its_utc_time(app, tmp_path):
+    backup_dir = tmp_path / "nightly"
+    app.config["BACKUP_DIR"] = str(backup_dir)
+    taken = dt.datetime(2026, 12, 5, 1, 30, 7, tzinfo=dt.UTC)
+    cli = app.test_cli_runner()
+    with time_machine.travel(taken, tick=False):
+        first = cli.invoke(args=["backup"])
+        second = cli.invoke(args=["backup"])  # the same second: a name of its own, nothing overwritten
+    assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
+    assert backup_names(backup_dir) == ["smilepass-20261205T013007Z-2.tar.gz", "smilepass-20261205T013007Z.tar.gz"]
+    assert f"backup written to {backup_dir / 'smilepass-20261205T013007Z.tar.gz'}" in first.output
+    assert stat.S_IMODE(backup_dir.stat().st_mode) == 0o700  # patient data: the owner's only
+    with tarfile.open(backup_dir / "smilepass-20261205T013007Z.tar.gz") as tar:
+        manifest = json.loads(tar.extractfile(backup.MANIFEST).read())
+    assert manifest["created_at"] == "2026-12-05T01:30:07+00:00"  # the name and the manifest agree
+
+
+def test_keep_deletes_only_the_oldest_of_our_archives(app, tmp_path):
+    backup_dir = tmp_path / "nightly"
+    backup_dir.mkdir()
+    app.config["BACKUP_DIR"] = str(backup_dir)
+    ours = ["smilepass-20261201T013000Z.tar.gz", "smilepass-20261202T013000Z.tar.gz",
+            "smilepass-20261203T013000Z.tar.gz", "smilepass-20261203T013000Z-2.tar.gz"]
+    others = ["notes.txt", "smilepass-before-upgrade.tar.gz", "smilepass-20261130T013000Z.tar",
+              "other-20261101T013000Z.tar.gz", "smilepass-20261301T013000Z.tar.gz"]  # month 13: not a time
+    for name in ours + others:
+        (backup_dir / name).write_bytes(b"an older archive")
+    (backup_dir / "smilepass-20261101T013000Z.tar.gz").mkdir()  # a folder, whatever its name, stays
+    with time_machine.travel(dt.datetime(2026, 12, 5, 1, 30, tzinfo=dt.UTC), tick=False):
+        result = app.test_cli_runner().invoke(args=["backup", "--keep", "3"])
+    assert result.exit_code == 0, result.output
+    assert backup_names(backup_dir) == sorted(others + ["smilepass-20261101T013000Z.tar.gz",
+                                                       "smilepass-20261203T013000Z.tar.gz",
+                                                       "smilepass-20261203T013000Z-2.tar.gz",
+                                                       "smilepass-20261205T013000Z.tar.gz"])
+    assert f"deleted the old backup {backup_dir / ours[0]}" in result.output
+    assert f"deleted the old backup {backup_dir / ours[1]}" in result.output
+
+    with time_machine.travel(dt.datetime(2026, 12, 6, 1, 30, tzinfo=dt.UTC), tick=False):
+        again = app.test_cli_runner().invoke(args=["backup", "--keep", "1"])
+    assert again.exit_code == 0, again.output
+    kept = [name for name in backup_names(backup_dir) if name not in others]
+    assert kept == ["smilepass-20261101T013000Z.tar.gz", "smilepass-20261206T013000Z.tar.gz"]
+    with tarfile.open(backup_dir / kept[1]) as tar:
+        assert backup.MANIFEST in tar.getnames()  # the one kept is the new, real one
+
+
+def test_keep_needs_the_backup_dir_and_at_least_one(app, tmp_path):
+    cli = app.test_cli_runner()
+    with_path = cli.invoke(args=["backup", str(tmp_path / "x.tar.gz"), "--keep", "3"])
+    assert with_path.exit_code == 2 and "leave out PATH" in with_path.output
+    assert not (tmp_path / "x.tar.gz").exists()
+    assert cli.invoke(args=["backup", "--keep", "0"]).exit_code == 2
+
+
+def test_a_failed_backup_exits_non_zero_with_one_clear_line(app, tmp_path):
+    """`make upgrade` stops when the backup fails, and the systemd timer shows the failure."""
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the backup folder should be")
+    app.config["BACKUP_DIR"] = str(blocked / "backups")
+    result = app.test_cli_runner().invoke(args=["backup", "--keep", "14"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: backup failed, no archive was written: ")
+    assert "Traceback" not in result.output and blocked.read_text().startswith("a file")
+
+    inside = app.test_cli_runner().invoke(args=["backup", str(Path(app.config["UPLOAD_DIR"]) / "b.tar.gz")])
+    assert inside.exit_code == 1 and "outside the upload folder" in inside.output
+
+
+def test_backup_dir_comes_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.delenv("SMILEPASS_BACKUP_DIR", raising=False)
+    assert config.load(str(tmp_path / "inst"))["BACKUP_DIR"] == str(tmp_path / "inst" / "backups")
+    monkeypatch.setenv("SMILEPASS_BACKUP_DIR", "/var/backups/smilepass")
+    assert config.load(str(tmp_path / "inst"))["BACKUP_DIR"] == "/var/backups/smilepass"

@@ -139,6 +139,7 @@ def pages_for(role: str, world: dict) -> list[tuple[str, str]]:
         ("holidays", "/admin/holidays"),
         ("clinics", "/admin/clinics"),
         ("clinic", f"/admin/clinics/{world['clinic']}"),
+        ("system", "/admin/system"),
         ("case-erase", f"/cases/{world['case']}/erase"),
     ]
     if role == "clinician":

@@ -25,8 +25,8 @@ from .conftest import ROOT, free_port, worker_env
 
 BASE_URL = "https://portal.clinic.example"
 # Every line the doctor prints, in order.
-NAMES = ["database", "Redis", "worker: default", "worker: scans", "cron", "mail", "links in mails", "disk space",
-         "last backup", "Open3D"]
+NAMES = ["Database", "Redis", "Worker: default", "Worker: scans", "Cron", "Mail", "Links in mails", "Disk space",
+         "Last backup", "Open3D"]
 # Waiting for a started process to show up in Redis (a bounded wait for readiness, not a timing assertion).
 READY_WITHIN = 90
 
@@ -123,21 +123,21 @@ def test_all_ok_then_each_part_that_stops_fails(app, running_parts, smtp_sink, a
     found = lines(done.stdout)
     assert list(found) == NAMES, done.stdout + done.stderr
     assert {name: status for name, (status, _) in found.items()} == {
-        **{name: "OK" for name in NAMES}, "disk space": expected_disk(tmp_path)}, done.stdout
+        **{name: "OK" for name in NAMES}, "Disk space": expected_disk(tmp_path)}, done.stdout
     assert done.returncode == 0, done.stdout + done.stderr
     assert "maxmemory-policy noeviction" in found["Redis"][1]
-    assert found["worker: default"][1].startswith("1 alive") and found["worker: scans"][1].startswith("1 alive")
-    assert "rq cron alive (workers.cron, 5 periodic jobs)" in found["cron"][1]
-    assert f"127.0.0.1:{smtp_sink.port} answers (EHLO, NOOP)" in found["mail"][1]
-    assert found["links in mails"][1] == f"start with {BASE_URL}"
-    assert found["last backup"][1].startswith("smilepass-") and "taken 0 min ago" in found["last backup"][1]
+    assert found["Worker: default"][1].startswith("1 alive") and found["Worker: scans"][1].startswith("1 alive")
+    assert "rq cron alive (workers.cron, 5 periodic jobs)" in found["Cron"][1]
+    assert f"127.0.0.1:{smtp_sink.port} answers (EHLO, NOOP)" in found["Mail"][1]
+    assert found["Links in mails"][1] == f"start with {BASE_URL}"
+    assert found["Last backup"][1].startswith("smilepass-") and "taken 0 min ago" in found["Last backup"][1]
     assert found["Open3D"][1].startswith("Open3D 0.")
     assert smtp_sink.messages == []  # a test connection, no mail
 
     # A warning alone (mail waiting in the outbox) does not fail the command.
     app.config["SMTP_HOST"] = ""
     warned = doctor_cli(app)
-    assert lines(warned.output)["mail"][0] == "WARN" and "FAIL" not in warned.output
+    assert lines(warned.output)["Mail"][0] == "WARN" and "FAIL" not in warned.output
     assert warned.exit_code == 0, warned.output
     app.config["SMTP_HOST"] = "127.0.0.1"
 
@@ -146,7 +146,7 @@ def test_all_ok_then_each_part_that_stops_fails(app, running_parts, smtp_sink, a
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and 'href="/admin/system" aria-current="page"' in html
     for name in NAMES:
-        assert f'<th scope="row" class="nowrap">{name}</th>' in html
+        assert f"<strong>{name}</strong>" in html
     assert html.count('class="status check-ok"') == len(NAMES) - (expected_disk(tmp_path) != "OK")
     assert "check-fail" not in html
 
@@ -154,19 +154,19 @@ def test_all_ok_then_each_part_that_stops_fails(app, running_parts, smtp_sink, a
     # the same processes' last heartbeats are too old.
     with time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=15), tick=False):
         stale = by_name(run_checks(app))
-    assert [stale[name].status for name in ("worker: default", "worker: scans", "cron")] == [Status.FAIL] * 3
+    assert [stale[name].status for name in ("Worker: default", "Worker: scans", "Cron")] == [Status.FAIL] * 3
 
     # A queue whose worker stops fails on its own line; the other queue stays OK.
     stop(running_parts["scans"])
     result = doctor_cli(app)
     found = lines(result.output)
     assert result.exit_code == 1
-    assert found["worker: scans"][0] == "FAIL" and "no worker alive: scan repairs wait" in found["worker: scans"][1]
-    assert found["worker: default"][0] == "OK" and found["cron"][0] == "OK"
+    assert found["Worker: scans"][0] == "FAIL" and "no worker alive: scan repairs wait" in found["Worker: scans"][1]
+    assert found["Worker: default"][0] == "OK" and found["Cron"][0] == "OK"
 
     stop(running_parts["cron"])
     found = lines(doctor_cli(app).output)
-    assert found["cron"][0] == "FAIL" and "no rq cron has sent a heartbeat" in found["cron"][1]
+    assert found["Cron"][0] == "FAIL" and "no rq cron has sent a heartbeat" in found["Cron"][1]
 
     html = admin.get("/admin/system").get_data(as_text=True)
     assert html.count('class="status check-fail"') == 2 and "Something this server needs is not working" in html
@@ -178,9 +178,9 @@ def test_redis_unreachable_fails_with_exit_1(app):
     found = lines(result.output)
     assert result.exit_code == 1
     assert found["Redis"][0] == "FAIL" and "not reachable at 127.0.0.1:" in found["Redis"][1]
-    for name in ("worker: default", "worker: scans", "cron"):
+    for name in ("Worker: default", "Worker: scans", "Cron"):
         assert found[name] == ("FAIL", "cannot be checked: Redis is not reachable")
-    assert found["database"][0] == "OK"
+    assert found["Database"][0] == "OK"
 
 
 def test_no_worker_fails_with_exit_1(app, redis_conn):
@@ -188,9 +188,9 @@ def test_no_worker_fails_with_exit_1(app, redis_conn):
     found = lines(result.output)
     assert result.exit_code == 1
     assert found["Redis"][0] == "OK"
-    assert found["worker: default"][0] == "FAIL" and "mail, sweeps and service-level checks wait" in \
-        found["worker: default"][1]
-    assert found["worker: scans"][0] == "FAIL"
+    assert found["Worker: default"][0] == "FAIL" and "mail, sweeps and service-level checks wait" in \
+        found["Worker: default"][1]
+    assert found["Worker: scans"][0] == "FAIL"
 
 
 def test_pending_migrations_fail_with_exit_1(app):
@@ -207,8 +207,8 @@ def test_pending_migrations_fail_with_exit_1(app):
             runner.History.create(name=last, applied=applied)
     found = lines(result.output)
     assert result.exit_code == 1
-    assert found["database"] == ("FAIL", f"1 migration not applied ({last}): run flask --app app migrate")
-    assert lines(doctor_cli(app).output)["database"][0] == "OK"
+    assert found["Database"] == ("FAIL", f"1 migration not applied ({last}): run flask --app app migrate")
+    assert lines(doctor_cli(app).output)["Database"][0] == "OK"
 
 
 def test_mail_unset_warns_configured_fails_or_answers(app, smtp_sink):

@@ -24,7 +24,7 @@ OPEN3D_PROBE = ("import open3d as o3d; "
 
 
 def check_mail(probe) -> Check:
-    name = gettext("mail")
+    name = gettext("Mail")
     config = probe.config
     if not config.get("SMTP_HOST"):
         return Check(name, Status.WARN, gettext("no SMTP server is set (SMTP_HOST): mail waits in the outbox "
@@ -62,7 +62,7 @@ def _local(host: str) -> bool:
 
 
 def check_base_url(probe) -> Check:
-    name = gettext("links in mails")
+    name = gettext("Links in mails")
     url = probe.config.get("BASE_URL") or ""
     parts = urlsplit(url)
     # Unset, SMILEPASS_BASE_URL defaults to http://127.0.0.1:PORT (config.py), which the next test catches.

@@ -78,7 +78,7 @@ def queue_work(queue: str) -> str:
 def check_workers(probe) -> list[Check]:
     checks = []
     for queue in QUEUES:
-        name = gettext("worker: %(queue)s", queue=queue)
+        name = gettext("Worker: %(queue)s", queue=queue)
         if probe.redis is None:
             checks.append(Check(name, Status.FAIL, gettext("cannot be checked: Redis is not reachable")))
             continue
@@ -98,7 +98,7 @@ def check_workers(probe) -> list[Check]:
 
 
 def check_cron(probe) -> Check:
-    name = gettext("cron")
+    name = gettext("Cron")
     if probe.redis is None:
         return Check(name, Status.FAIL, gettext("cannot be checked: Redis is not reachable"))
     since = time.time() - DEFAULT_CRON_SCHEDULER_TTL

@@ -24,7 +24,7 @@ BACKUP_WARN_AGE = dt.timedelta(hours=36)
 
 
 def check_database(probe) -> Check:
-    name = gettext("database")
+    name = gettext("Database")
     kind = "PostgreSQL" if db.is_postgres() else "SQLite"
     # The web request already holds a connection: use it and leave it open; the CLI opens one here.
     opened_here = db.database.is_closed()
@@ -92,7 +92,7 @@ def check_disk(probe) -> Check:
     if status is not Status.OK:
         detail += " " + gettext("(uploads, scan repairs and backups need room: free at least %(size)s)",
                                 size=human_size(DISK_WARN_BYTES))
-    return Check(gettext("disk space"), status, detail)
+    return Check(gettext("Disk space"), status, detail)
 
 
 def _age(delta: dt.timedelta) -> str:
@@ -106,7 +106,7 @@ def _age(delta: dt.timedelta) -> str:
 
 
 def check_backup(probe) -> Check:
-    name = gettext("last backup")
+    name = gettext("Last backup")
     backup_dir = probe.config["BACKUP_DIR"]
     latest = rotation.newest(backup_dir)
     if latest is None:
