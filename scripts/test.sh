@@ -72,10 +72,8 @@ ensure_redis() {
 # -k "a and b" stays one argument, without eval-ing what the user typed.
 parse_pytest_args() {
     local arg
-    # At most 13 workers: each needs a Redis database of its own (1..13). loadgroup spreads the tests
-    # one by one as before, except those marked xdist_group(name), which stay together on one worker
-    # (tests/test_install.py builds one install for all its tests).
-    PYTEST=("$VENV/bin/python" -m pytest -n "${TEST_WORKERS:-auto}" --maxprocesses 13 --dist loadgroup)
+    # At most 13 workers: each needs a Redis database of its own (1..13).
+    PYTEST=("$VENV/bin/python" -m pytest -n "${TEST_WORKERS:-auto}" --maxprocesses 13)
     while IFS= read -r arg; do
         PYTEST+=("$arg")
     done < <(printf '%s' "${PYTEST_ARGS:-}" | xargs -r printf '%s\n')

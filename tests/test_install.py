@@ -4,9 +4,11 @@ files, their modes, the settings file (SECRET_KEY once, every README variable, a
 a runtime venv without test packages that serves the app from the installed copy, `systemd-analyze
 verify` on the units, `caddy validate` on the Caddyfile, and an upgrade that stops when its backup fails.
 
-Building the runtime venv takes a minute (pip, from its cache), so it happens once for the module; the
-tests that change the install (a re-run, upgrades) come last, in file order, and the module runs on one
-xdist worker (its xdist_group; scripts/test.sh distributes with --dist loadgroup)."""
+Building the runtime venv takes a minute (pip, from its cache), so it happens once per module and xdist
+worker (a worker that gets tests of this module builds its own install; xdist's `loadgroup`, which could
+keep them on one worker, does not group under pytest 9.2). Each worker runs its share in file order, so
+the tests that change the install (a re-run, upgrades) come last and read-only tests compare with the
+snapshot taken right after the first install."""
 import json
 import os
 import re
@@ -26,10 +28,8 @@ from smilepass import config
 from .conftest import PG_URL, ROOT, free_port
 from .parts import part_missing
 
-pytestmark = [
-    pytest.mark.xdist_group("install"),
-    pytest.mark.skipif(bool(PG_URL), reason="the installer does not use the test database: it runs in the SQLite pass"),
-]
+pytestmark = pytest.mark.skipif(bool(PG_URL), reason="the installer does not use the test database: it runs in the "
+                                                      "SQLite pass")
 
 HOST = "portal.clinic.example"
 # What Debian's caddy package puts in /etc/caddy/Caddyfile: the installer keeps it once.
