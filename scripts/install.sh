@@ -57,12 +57,15 @@ own() {
 
 installer() { "$PYTHON" scripts/installer.py "$@"; }
 
+# git in this checkout, even when root runs it in a checkout another user owns (git's safe.directory).
+git_here() { git -c safe.directory="$SRC" "$@"; }
+
 check() {
     if [ -z "$DESTDIR" ] && [ "$(id -u)" -ne 0 ]; then
         die "run it as root: sudo make install HOST=portal.clinic.example"
     fi
     [ -f static/vendor/htmx.min.js ] || die "static/vendor/htmx.min.js is missing: run 'sudo make install', which builds it"
-    command -v git >/dev/null 2>&1 && git rev-parse --git-dir >/dev/null 2>&1 ||
+    command -v git >/dev/null 2>&1 && git_here rev-parse --git-dir >/dev/null 2>&1 ||
         die "run it from a git checkout of SmilePass (the installed files are the tracked ones)"
 }
 
@@ -109,7 +112,10 @@ copy_code() {
     log "copying the code to $APP_DIR"
     rm -rf "$new" "$old"
     mkdir -p "$new" "$(dirname "$target")"
-    git ls-files -z -- . ':(exclude)tests/' ':(exclude)bench/' | tar --null -T - -cf - | tar -xf - -C "$new"
+    # Owned by root with ordinary modes, whoever owns the checkout: the service must not be able to
+    # change its own code, nor the user who cloned it.
+    git_here ls-files -z -- . ':(exclude)tests/' ':(exclude)bench/' | tar --null -T - -cf - |
+        tar --no-same-owner --no-same-permissions -xf - -C "$new"
     mkdir -p "$new/static/vendor"
     cp static/vendor/htmx.min.js "$new/static/vendor/"
     if [ -d "$target" ]; then
@@ -330,8 +336,15 @@ next_steps() {
     2. The first admin:  sudo smilepass users create you@clinic.example --role admin
     3. Check everything: sudo smilepass doctor
   Logs: journalctl -u 'smilepass-*' -f        Upgrade after git pull: sudo make upgrade
-
 EOF
+    if grep -q '^[[:space:]]*tls internal' "$(at "$CADDYFILE")"; then
+        cat >&2 <<EOF
+  HTTPS comes from Caddy's own CA (tls internal): install its root certificate on every computer that
+  opens the portal: /var/lib/caddy/.local/share/caddy/pki/authorities/local/root.crt (it appears with
+  the first HTTPS request; docs/install.md, "Trusting Caddy's root certificate").
+EOF
+    fi
+    echo >&2
 }
 
 main() {

@@ -331,6 +331,19 @@ def test_a_second_run_keeps_the_secret_key_and_the_admins_edits(installed):
     assert (installed.root / "etc/caddy/Caddyfile.before-smilepass").read_text() == DEBIAN_CADDYFILE
 
 
+def test_a_new_host_name_changes_the_links_and_the_caddyfile(installed, tmp_path):
+    result = run_script("install.sh", installed.root, HOST="smilepass.lan")
+    assert result.returncode == 0, result.stderr[-5000:]
+    values = env_values(installed.env_file.read_text())
+    assert values["SMILEPASS_BASE_URL"] == "https://smilepass.lan" and values["SMILEPASS_HOST"] == "smilepass.lan"
+    assert values["SMILEPASS_BACKUP_KEEP"] == "30"  # the rest of the admin's settings stay
+    text = (installed.root / "etc/caddy/Caddyfile").read_text()
+    assert "\nsmilepass.lan {\n\ttls internal\n" in text and HOST not in text  # a LAN name: Caddy's own CA
+    assert "root.crt" in result.stderr  # the admin is told to trust that CA
+    # Still the Caddyfile from before SmilePass, not the one of the first install.
+    assert (installed.root / "etc/caddy/Caddyfile.before-smilepass").read_text() == DEBIAN_CADDYFILE
+
+
 def test_upgrade_stops_when_the_backup_fails(installed, tmp_path, redis_url):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the backup folder's parent should be\n")
