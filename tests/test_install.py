@@ -239,6 +239,20 @@ def test_the_units(installed):
     assert "OnCalendar=*-*-* 02:30:00" in timer and "Persistent=true" in timer
 
 
+@pytest.mark.parametrize("instance, queue", [("default", "default"), ("scans-1", "scans"), ("scans-12", "scans")])
+def test_a_worker_instance_names_its_queue(installed, instance, queue):
+    """The worker's ExecStart after systemd's unescaping ($$ -> $, %% -> %, %i -> the instance), run by
+    sh with the python command replaced by echo: the queue the worker would be started on."""
+    unit = (installed.root / "etc/systemd/system/smilepass-worker@.service").read_text()
+    exec_start = re.search(r"^ExecStart=(.*)$", unit, re.MULTILINE).group(1)
+    command = re.sub(r"%(.)", lambda m: {"%": "%", "i": instance}[m.group(1)], exec_start).replace("$$", "$")
+    assert command.startswith("/bin/sh -c '")
+    script, args = command[len("/bin/sh -c '"):].rsplit("' ", 1)
+    echoed = script.replace("exec /opt/smilepass/venv/bin/python -m workers.worker", "echo")
+    result = subprocess.run(["/bin/sh", "-c", echoed, *args.split()], capture_output=True, text=True, check=True)
+    assert result.stdout == f"{queue}\n"
+
+
 def systemd_verify(root: Path, *units: str) -> subprocess.CompletedProcess:
     return subprocess.run(["systemd-analyze", "verify", f"--root={root}", "--man=no",
                            *[f"/etc/systemd/system/{u}" for u in units]], capture_output=True, text=True, timeout=120)
@@ -247,7 +261,8 @@ def systemd_verify(root: Path, *units: str) -> subprocess.CompletedProcess:
 def test_systemd_analyze_verify_accepts_the_units(installed):
     """`systemd-analyze verify --root=DESTDIR`: the units parse, every key is known, the units they need
     exist, and every ExecStart command is an executable inside the installed tree. verify exits 0 even
-    for an unknown key or a bad value (it ignores them), so any message counts as a failure."""
+    for an unknown key or a bad value (it ignores them), so any message counts as a failure. It does not
+    look up User= (systemd 252), so the user smilepass need not exist here."""
     if shutil.which("systemd-analyze") is None:
         part_missing("systemd-analyze is missing (Debian package systemd)")
     root = installed.root
