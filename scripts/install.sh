@@ -30,7 +30,9 @@ cd "$(dirname "$0")/.."
 
 DESTDIR=${DESTDIR:-}
 DESTDIR=${DESTDIR%/}
-PYTHON=${PYTHON:-python3}
+# Debian's python for the venv: a python3 found first on root's PATH (pyenv, conda) may live in /root,
+# which the service user cannot read.
+PYTHON=${PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}
 SERVICE_USER=smilepass
 APP_DIR=/opt/smilepass
 STATE_DIR=/var/lib/smilepass

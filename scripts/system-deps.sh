@@ -13,8 +13,10 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 
+# dpkg-query's one short line, compared whole: `dpkg -s | grep -q` fails under pipefail when grep quits
+# before dpkg has written a long description (SIGPIPE), and the package then looks missing.
 installed() {
-    dpkg -s "$1" 2>/dev/null | grep -q '^Status: install ok installed$'
+    [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
 }
 
 # The packages the toolchain itself needs, on top of those asked for.
