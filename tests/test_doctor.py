@@ -12,6 +12,8 @@ import time
 
 import pytest
 import time_machine
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 from playhouse.migrations import Runner
 
 from smilepass import db
@@ -222,6 +224,32 @@ def test_mail_unset_warns_configured_fails_or_answers(app, smtp_sink):
 
     app.config["SMTP_PORT"] = smtp_sink.port
     assert check_mail(probe(app)).status is Status.OK
+
+
+class Sink:
+    async def handle_DATA(self, server, session, envelope):
+        return "250 OK"
+
+
+def accept_clinic_login(server, session, envelope, mechanism, auth_data):
+    ok = (auth_data.login, auth_data.password) == (b"portal@clinic.example", b"s3cret-mail")
+    return AuthResult(success=ok, handled=False)  # handled=False: the server answers 535 itself
+
+
+def test_mail_logs_in_when_a_user_is_set(app):
+    controller = Controller(Sink(), hostname="127.0.0.1", port=free_port(), authenticator=accept_clinic_login,
+                            auth_require_tls=False)  # a test server without a certificate
+    controller.start()
+    try:
+        app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=controller.port, SMTP_USER="portal@clinic.example",
+                          SMTP_PASSWORD="s3cret-mail")
+        good = check_mail(probe(app))
+        app.config["SMTP_PASSWORD"] = "wrong"
+        bad = check_mail(probe(app))
+    finally:
+        controller.stop()
+    assert good.status is Status.OK and good.detail.endswith("answers (EHLO, login, NOOP)")
+    assert bad.status is Status.FAIL and "SMTPAuthenticationError" in bad.detail and "wrong" not in bad.detail
 
 
 def test_links_in_mails_warn_unless_https_to_a_real_host(app):
