@@ -1,5 +1,6 @@
 """Flask CLI: `flask --app app migrate | users create | demo | backup | restore | reapply-erasures | doctor`."""
 import datetime as dt
+import time
 from pathlib import Path
 
 import click
@@ -12,6 +13,9 @@ from .backup import BackupError, create_backup, restore_backup, rotation
 from .demo import make_demo, make_demo_cases
 from .doctor import Status, run_checks
 from .stewardship.reapply import reapply
+
+# `doctor --wait`: how long between two rounds of checks.
+DOCTOR_RETRY_SECONDS = 2
 
 
 def register(app: Flask) -> None:
@@ -137,12 +141,23 @@ def reapply_erasures_command():
 
 @click.command("doctor")
 @with_appcontext
-def doctor_command():
+@click.option("--wait", "wait_seconds", type=click.IntRange(min=0), default=0, show_default=True, metavar="SECONDS",
+              help="While a check fails, run them all again every few seconds, for up to SECONDS (right after a "
+                   "restart the workers and cron need a moment to report).")
+def doctor_command(wait_seconds):
     """Check that this server is ready to run: database, Redis, workers, cron, mail, links, disk, backups,
     Open3D. One line each, OK, WARN or FAIL; exits with status 1 when any check fails."""
-    checks = run_checks(current_app)
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        checks = run_checks(current_app)
+        failed = any(check.status is Status.FAIL for check in checks)
+        if not failed or time.monotonic() + DOCTOR_RETRY_SECONDS > deadline:
+            break
+        failing = ", ".join(check.name for check in checks if check.status is Status.FAIL)
+        click.echo(f"waiting: {failing} failed; checking again in {DOCTOR_RETRY_SECONDS} s", err=True)
+        time.sleep(DOCTOR_RETRY_SECONDS)
     width = max(len(check.name) for check in checks)
     for check in checks:
         click.echo(f"{check.status.value:<4}  {check.name:<{width}}  {check.detail}")
-    if any(check.status is Status.FAIL for check in checks):
+    if failed:
         raise SystemExit(1)

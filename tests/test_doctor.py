@@ -174,6 +174,33 @@ def test_all_ok_then_each_part_that_stops_fails(app, running_parts, smtp_sink, a
     assert html.count('class="status check-fail"') == 2 and "Something this server needs is not working" in html
 
 
+def test_wait_runs_the_checks_again_until_the_workers_report(app, redis_conn, tmp_path):
+    """`make upgrade` restarts the units, then runs `doctor --wait`: workers that take a moment to start are not
+    a failure, workers that never come are."""
+    env = worker_env(app)
+    doctor = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "doctor", "--wait", "240"], cwd=ROOT,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # The workers start only after the doctor's first round has found none (it says so on stderr).
+    first = doctor.stderr.readline()
+    assert first.startswith("waiting: Worker: default, Worker: scans, Cron failed"), first + doctor.stderr.read()
+    rq = os.path.join(os.path.dirname(sys.executable), "rq")
+    started = [start([sys.executable, "-m", "workers.worker", *QUEUES], app, tmp_path / "worker.log"),
+               start([rq, "cron", "--url", app.config["REDIS_URL"], "workers.cron"], app, tmp_path / "cron.log")]
+    try:
+        output, errors = doctor.communicate(timeout=300)
+    finally:
+        for process, log in started:
+            stop(process)
+            log.close()
+    found = lines(output)
+    assert doctor.returncode == 0, output + errors
+    assert [found[name][0] for name in ("Worker: default", "Worker: scans", "Cron")] == ["OK"] * 3
+
+    # Nothing comes: after the wait, the failure stands.
+    gone = app.test_cli_runner().invoke(args=["doctor", "--wait", "3"])
+    assert gone.exit_code == 1 and lines(gone.output)["Cron"][0] == "FAIL"
+
+
 def test_redis_unreachable_fails_with_exit_1(app):
     app.config["REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     result = doctor_cli(app)
