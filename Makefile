@@ -20,7 +20,7 @@ DEBS := redis-server libusb-1.0-0
 # chain, so each target still runs apt at most once.
 # pg_dump/pg_restore for the backup tests' PostgreSQL pass; any installed client counts (Debian's
 # server package brings a versioned one without the postgresql-client metapackage).
-test: DEBS += chromium chromium-driver $(if $(shell command -v pg_restore),,postgresql-client)
+test: DEBS += chromium chromium-driver caddy $(if $(shell command -v pg_restore),,postgresql-client)
 bench: DEBS += wrk
 
 # No `export` of PORT, REDIS_URL etc. here: make already hands variables
@@ -34,7 +34,7 @@ help:
 	@echo 'make run      setup + migrate, then Redis (if needed), a worker and the web server'
 	@echo 'make migrate  apply database migrations'
 	@echo 'make worker   run one RQ worker (uses REDIS_URL)'
-	@echo 'make test     setup + Chromium, then pytest on SQLite and on PostgreSQL'
+	@echo 'make test     setup + Chromium and Caddy, then pytest on SQLite and on PostgreSQL'
 	@echo '              (PYTEST_ARGS="-k auth -x" passes arguments to pytest)'
 	@echo 'make lint     ruff: style, import order and likely bugs (make test runs it first)'
 	@echo 'make bench    setup + wrk, then bench/web.py'

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config, db, i18n, web
 from .account import views as account_views
@@ -55,6 +56,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     Path(app.config["UPLOAD_DIR"]).mkdir(parents=True, exist_ok=True)
+    trust_proxies(app)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     db.bind(app.config["DATABASE_URL"], app.config["SQLITE_BUSY_TIMEOUT_MS"])
@@ -64,3 +66,13 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.register_blueprint(blueprint)
     register_cli(app)
     return app
+
+
+def trust_proxies(app: Flask) -> None:
+    """Behind TRUSTED_PROXIES reverse proxies (Caddy), take the client's address, scheme and host from the
+    X-Forwarded-* headers they set: request.remote_addr (the audit log, sessions, rate limits) is then the
+    client's and url_for(_external=True) gives https links. With 0 nothing is wrapped and those headers,
+    which any client can send, are ignored."""
+    count = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if count > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)

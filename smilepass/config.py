@@ -62,6 +62,9 @@ def load(instance_path: str) -> dict:
         "SESSION_COOKIE_SECURE": os.environ.get("SMILEPASS_HTTPS", "") == "1",
         # Served over HTTPS only (behind a TLS proxy): browsers are told never to try plain HTTP.
         "HTTPS": os.environ.get("SMILEPASS_HTTPS", "") == "1",
+        # How many reverse proxies in front of the app set X-Forwarded-For/-Proto/-Host (1 behind the
+        # install's Caddy). 0: those headers are ignored, so a client cannot forge its address.
+        "TRUSTED_PROXIES": _int("SMILEPASS_TRUSTED_PROXIES", 0),
         "SESSION_COOKIE_NAME": "smilepass_session",
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session, which idles out itself
         "CLINIC_NAME": os.environ.get("SMILEPASS_CLINIC_NAME", "SmilePass"),
