@@ -5,7 +5,6 @@ migration is pending; WARN for mail without SMTP, http links and an old backup."
 import datetime as dt
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from smilepass.doctor.runner import Probe
 from smilepass.doctor.storage import DISK_FAIL_BYTES, DISK_WARN_BYTES, check_backup, check_disk, disk_status
 from smilepass.queue import QUEUES
 
-from .conftest import ROOT, free_port, worker_env
+from .conftest import ROOT, free_port, stop_worker, worker_env
 
 BASE_URL = "https://portal.clinic.example"
 # Every line the doctor prints, in order.
@@ -74,18 +73,12 @@ def wait_for(condition, what: str, processes=()):
 
 def start(command, app, log_path):
     log = open(log_path, "w")
-    return subprocess.Popen(command, cwd=ROOT, env=worker_env(app), stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True), log
+    return subprocess.Popen(command, cwd=ROOT, env=worker_env(app), stdout=log, stderr=subprocess.STDOUT), log
 
 
 def stop(process) -> None:
     if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)  # the group this test started: the worker and its work horse
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_worker(process)  # SIGTERM: rq unregisters the worker (or the cron scheduler) as it exits
 
 
 @pytest.fixture
