@@ -4,6 +4,7 @@ with exit status 1 when Redis is unreachable, when a queue has no live worker, w
 migration is pending; WARN for mail without SMTP, http links and an old backup."""
 import datetime as dt
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -14,15 +15,18 @@ import time_machine
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from playhouse.migrations import Runner
+from redis import Redis
 
 from smilepass import db
 from smilepass.doctor import Status, run_checks
 from smilepass.doctor.outside import check_base_url, check_mail, check_open3d
+from smilepass.doctor.queueing import check_redis, check_workers
 from smilepass.doctor.runner import Probe
 from smilepass.doctor.storage import DISK_FAIL_BYTES, DISK_WARN_BYTES, check_backup, check_disk, disk_status
 from smilepass.queue import QUEUES
 
 from .conftest import ROOT, free_port, stop_worker, worker_env
+from .test_scans import start_redis
 
 BASE_URL = "https://portal.clinic.example"
 # Every line the doctor prints, in order.
@@ -125,7 +129,7 @@ def test_all_ok_then_each_part_that_stops_fails(app, running_parts, smtp_sink, a
     assert "rq cron alive (workers.cron, 5 periodic jobs)" in found["Cron"][1]
     assert f"127.0.0.1:{smtp_sink.port} answers (EHLO, NOOP)" in found["Mail"][1]
     assert found["Links in mails"][1] == f"start with {BASE_URL}"
-    assert found["Last backup"][1].startswith("smilepass-") and "taken 0 min ago" in found["Last backup"][1]
+    assert re.fullmatch(r"smilepass-\d{8}T\d{6}Z\.tar\.gz, taken \d+ min ago", found["Last backup"][1])
     assert found["Open3D"][1].startswith("Open3D 0.")
     assert smtp_sink.messages == []  # a test connection, no mail
 
@@ -203,6 +207,23 @@ def test_redis_unreachable_fails_with_exit_1(app):
     for name in ("Worker: default", "Worker: scans", "Cron"):
         assert found[name] == ("FAIL", "cannot be checked: Redis is not reachable")
     assert found["Database"][0] == "OK"
+
+
+def test_redis_that_evicts_keys_warns(app, tmp_path):
+    port = free_port()
+    server = start_redis(port, tmp_path)  # a private one: the policy of the shared test Redis stays as it is
+    try:
+        Redis(port=port).config_set("maxmemory-policy", "allkeys-lru")
+        app.config["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+        looked = probe(app)
+        check = check_redis(looked)
+        workers = check_workers(looked)
+    finally:
+        server.terminate()
+        server.wait()
+    assert check.status is Status.WARN and "evicts keys (maxmemory-policy allkeys-lru)" in check.detail
+    # Reachable all the same: the worker lines say there is no worker, not that Redis is down.
+    assert [w.detail.startswith("no worker alive") for w in workers] == [True, True]
 
 
 def test_no_worker_fails_with_exit_1(app, redis_conn):
