@@ -1,9 +1,11 @@
 """Flask CLI: `flask --app app migrate | users create | demo | backup | restore | reapply-erasures | doctor`."""
 import datetime as dt
+import sqlite3
 import time
 from pathlib import Path
 
 import click
+import peewee
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
@@ -89,7 +91,8 @@ def backup_command(path, keep):
     try:
         target = Path(path) if path else rotation.new_archive_path(backup_dir, now)
         report = create_backup(current_app.config["DATABASE_URL"], current_app.config["UPLOAD_DIR"], target, now)
-    except (BackupError, OSError) as exc:  # OSError: a folder that cannot be made or written, a full disk
+    # OSError: a folder that cannot be made or written, a full disk; the others: a database that cannot be read.
+    except (BackupError, OSError, sqlite3.Error, peewee.PeeweeException) as exc:
         raise click.ClickException(f"backup failed, no archive was written: {exc}") from None
     with db.database.connection_context():
         audit.record("backup_created", detail=f"{report.path} (command line)")
