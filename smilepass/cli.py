@@ -1,8 +1,11 @@
 """Flask CLI: `flask --app app migrate | users create | demo | backup | restore | reapply-erasures | doctor`."""
 import datetime as dt
+import sqlite3
+import time
 from pathlib import Path
 
 import click
+import peewee
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
@@ -12,6 +15,9 @@ from .backup import BackupError, create_backup, restore_backup, rotation
 from .demo import make_demo, make_demo_cases
 from .doctor import Status, run_checks
 from .stewardship.reapply import reapply
+
+# `doctor --wait`: how long between two rounds of checks.
+DOCTOR_RETRY_SECONDS = 2
 
 
 def register(app: Flask) -> None:
@@ -85,7 +91,8 @@ def backup_command(path, keep):
     try:
         target = Path(path) if path else rotation.new_archive_path(backup_dir, now)
         report = create_backup(current_app.config["DATABASE_URL"], current_app.config["UPLOAD_DIR"], target, now)
-    except (BackupError, OSError) as exc:  # OSError: a folder that cannot be made or written, a full disk
+    # OSError: a folder that cannot be made or written, a full disk; the others: a database that cannot be read.
+    except (BackupError, OSError, sqlite3.Error, peewee.PeeweeException) as exc:
         raise click.ClickException(f"backup failed, no archive was written: {exc}") from None
     with db.database.connection_context():
         audit.record("backup_created", detail=f"{report.path} (command line)")
@@ -137,12 +144,23 @@ def reapply_erasures_command():
 
 @click.command("doctor")
 @with_appcontext
-def doctor_command():
+@click.option("--wait", "wait_seconds", type=click.IntRange(min=0), default=0, show_default=True, metavar="SECONDS",
+              help="While a check fails, run them all again every few seconds, for up to SECONDS (right after a "
+                   "restart the workers and cron need a moment to report).")
+def doctor_command(wait_seconds):
     """Check that this server is ready to run: database, Redis, workers, cron, mail, links, disk, backups,
     Open3D. One line each, OK, WARN or FAIL; exits with status 1 when any check fails."""
-    checks = run_checks(current_app)
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        checks = run_checks(current_app)
+        failed = any(check.status is Status.FAIL for check in checks)
+        if not failed or time.monotonic() + DOCTOR_RETRY_SECONDS > deadline:
+            break
+        failing = ", ".join(check.name for check in checks if check.status is Status.FAIL)
+        click.echo(f"waiting: {failing} failed; checking again in {DOCTOR_RETRY_SECONDS} s", err=True)
+        time.sleep(DOCTOR_RETRY_SECONDS)
     width = max(len(check.name) for check in checks)
     for check in checks:
         click.echo(f"{check.status.value:<4}  {check.name:<{width}}  {check.detail}")
-    if any(check.status is Status.FAIL for check in checks):
+    if failed:
         raise SystemExit(1)

@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -334,6 +335,19 @@ def run_worker(app, timeout=120):
         command = ["-m", "tests.worker_at", dt.datetime.now(dt.UTC).isoformat(), "--burst"]
     return subprocess.run([sys.executable, *command], cwd=ROOT, env=worker_env(app),
                           capture_output=True, text=True, timeout=timeout)
+
+
+def stop_worker(process, timeout=120) -> None:
+    """SIGTERM, as systemd or Ctrl-C stops a worker: rq finishes the job in hand, then exits. The wait is
+    generous because a loaded 2-core machine can take tens of seconds for that; a worker that still
+    does not stop is killed, so it cannot take the next test's jobs."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise
 
 
 @pytest.fixture

@@ -512,6 +512,16 @@ def test_a_failed_backup_exits_non_zero_with_one_clear_line(app, tmp_path):
     inside = app.test_cli_runner().invoke(args=["backup", str(Path(app.config["UPLOAD_DIR"]) / "b.tar.gz")])
     assert inside.exit_code == 1 and "outside the upload folder" in inside.output
 
+    if app.config["DATABASE_URL"].startswith("sqlite"):  # a damaged database file
+        damaged = tmp_path / "damaged.db"
+        damaged.write_bytes(b"not a database " * 100)
+        app.config.update(DATABASE_URL=f"sqlite:///{damaged}", BACKUP_DIR=str(tmp_path / "nightly"))
+        broken = app.test_cli_runner().invoke(args=["backup"])
+        assert broken.exit_code == 1, broken.output
+        assert broken.output.startswith("Error: backup failed, no archive was written: ") and "Traceback" not in \
+            broken.output
+        assert list((tmp_path / "nightly").iterdir()) == []
+
 
 def test_backup_dir_comes_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv("SMILEPASS_BACKUP_DIR", raising=False)

@@ -313,11 +313,10 @@ def test_works_without_javascript(make_user, new_page, screenshot_png):
 
 
 def test_scan_upload_shows_progress_then_report_and_previews(app, make_user, new_page, redis_conn, tmp_path):
-    import signal
     import subprocess
     import sys
 
-    from .conftest import ROOT, worker_env
+    from .conftest import ROOT, stop_worker, worker_env
     from .scanfiles import arch_stl
 
     make_user(CLINICIAN)
@@ -341,8 +340,7 @@ def test_scan_upload_shows_progress_then_report_and_previews(app, make_user, new
     try:
         expect(panel.locator(".verdict")).to_contain_text("Repaired", timeout=90_000)
     finally:
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(timeout=30)
+        stop_worker(worker)
     expect(panel.locator("progress")).to_have_count(0)
     for image in panel.locator(".previews img").all():
         image_loaded(page, image)

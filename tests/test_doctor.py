@@ -4,24 +4,29 @@ with exit status 1 when Redis is unreachable, when a queue has no live worker, w
 migration is pending; WARN for mail without SMTP, http links and an old backup."""
 import datetime as dt
 import os
+import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
 
 import pytest
 import time_machine
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 from playhouse.migrations import Runner
+from redis import Redis
 
 from smilepass import db
 from smilepass.doctor import Status, run_checks
 from smilepass.doctor.outside import check_base_url, check_mail, check_open3d
+from smilepass.doctor.queueing import check_redis, check_workers
 from smilepass.doctor.runner import Probe
 from smilepass.doctor.storage import DISK_FAIL_BYTES, DISK_WARN_BYTES, check_backup, check_disk, disk_status
 from smilepass.queue import QUEUES
 
-from .conftest import ROOT, free_port, worker_env
+from .conftest import ROOT, free_port, stop_worker, worker_env
+from .test_scans import start_redis
 
 BASE_URL = "https://portal.clinic.example"
 # Every line the doctor prints, in order.
@@ -72,18 +77,12 @@ def wait_for(condition, what: str, processes=()):
 
 def start(command, app, log_path):
     log = open(log_path, "w")
-    return subprocess.Popen(command, cwd=ROOT, env=worker_env(app), stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True), log
+    return subprocess.Popen(command, cwd=ROOT, env=worker_env(app), stdout=log, stderr=subprocess.STDOUT), log
 
 
 def stop(process) -> None:
     if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)  # the group this test started: the worker and its work horse
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_worker(process)  # SIGTERM: rq unregisters the worker (or the cron scheduler) as it exits
 
 
 @pytest.fixture
@@ -130,7 +129,7 @@ def test_all_ok_then_each_part_that_stops_fails(app, running_parts, smtp_sink, a
     assert "rq cron alive (workers.cron, 5 periodic jobs)" in found["Cron"][1]
     assert f"127.0.0.1:{smtp_sink.port} answers (EHLO, NOOP)" in found["Mail"][1]
     assert found["Links in mails"][1] == f"start with {BASE_URL}"
-    assert found["Last backup"][1].startswith("smilepass-") and "taken 0 min ago" in found["Last backup"][1]
+    assert re.fullmatch(r"smilepass-\d{8}T\d{6}Z\.tar\.gz, taken \d+ min ago", found["Last backup"][1])
     assert found["Open3D"][1].startswith("Open3D 0.")
     assert smtp_sink.messages == []  # a test connection, no mail
 
@@ -172,6 +171,33 @@ def test_all_ok_then_each_part_that_stops_fails(app, running_parts, smtp_sink, a
     assert html.count('class="status check-fail"') == 2 and "Something this server needs is not working" in html
 
 
+def test_wait_runs_the_checks_again_until_the_workers_report(app, redis_conn, tmp_path):
+    """`make upgrade` restarts the units, then runs `doctor --wait`: workers that take a moment to start are not
+    a failure, workers that never come are."""
+    env = worker_env(app)
+    doctor = subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "doctor", "--wait", "240"], cwd=ROOT,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # The workers start only after the doctor's first round has found none (it says so on stderr).
+    first = doctor.stderr.readline()
+    assert first.startswith("waiting: Worker: default, Worker: scans, Cron failed"), first + doctor.stderr.read()
+    rq = os.path.join(os.path.dirname(sys.executable), "rq")
+    started = [start([sys.executable, "-m", "workers.worker", *QUEUES], app, tmp_path / "worker.log"),
+               start([rq, "cron", "--url", app.config["REDIS_URL"], "workers.cron"], app, tmp_path / "cron.log")]
+    try:
+        output, errors = doctor.communicate(timeout=300)
+    finally:
+        for process, log in started:
+            stop(process)
+            log.close()
+    found = lines(output)
+    assert doctor.returncode == 0, output + errors
+    assert [found[name][0] for name in ("Worker: default", "Worker: scans", "Cron")] == ["OK"] * 3
+
+    # Nothing comes: after the wait, the failure stands.
+    gone = app.test_cli_runner().invoke(args=["doctor", "--wait", "3"])
+    assert gone.exit_code == 1 and lines(gone.output)["Cron"][0] == "FAIL"
+
+
 def test_redis_unreachable_fails_with_exit_1(app):
     app.config["REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     result = doctor_cli(app)
@@ -181,6 +207,23 @@ def test_redis_unreachable_fails_with_exit_1(app):
     for name in ("Worker: default", "Worker: scans", "Cron"):
         assert found[name] == ("FAIL", "cannot be checked: Redis is not reachable")
     assert found["Database"][0] == "OK"
+
+
+def test_redis_that_evicts_keys_warns(app, tmp_path):
+    port = free_port()
+    server = start_redis(port, tmp_path)  # a private one: the policy of the shared test Redis stays as it is
+    try:
+        Redis(port=port).config_set("maxmemory-policy", "allkeys-lru")
+        app.config["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+        looked = probe(app)
+        check = check_redis(looked)
+        workers = check_workers(looked)
+    finally:
+        server.terminate()
+        server.wait()
+    assert check.status is Status.WARN and "evicts keys (maxmemory-policy allkeys-lru)" in check.detail
+    # Reachable all the same: the worker lines say there is no worker, not that Redis is down.
+    assert [w.detail.startswith("no worker alive") for w in workers] == [True, True]
 
 
 def test_no_worker_fails_with_exit_1(app, redis_conn):
@@ -222,6 +265,32 @@ def test_mail_unset_warns_configured_fails_or_answers(app, smtp_sink):
 
     app.config["SMTP_PORT"] = smtp_sink.port
     assert check_mail(probe(app)).status is Status.OK
+
+
+class Sink:
+    async def handle_DATA(self, server, session, envelope):
+        return "250 OK"
+
+
+def accept_clinic_login(server, session, envelope, mechanism, auth_data):
+    ok = (auth_data.login, auth_data.password) == (b"portal@clinic.example", b"s3cret-mail")
+    return AuthResult(success=ok, handled=False)  # handled=False: the server answers 535 itself
+
+
+def test_mail_logs_in_when_a_user_is_set(app):
+    controller = Controller(Sink(), hostname="127.0.0.1", port=free_port(), authenticator=accept_clinic_login,
+                            auth_require_tls=False)  # a test server without a certificate
+    controller.start()
+    try:
+        app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=controller.port, SMTP_USER="portal@clinic.example",
+                          SMTP_PASSWORD="s3cret-mail")
+        good = check_mail(probe(app))
+        app.config["SMTP_PASSWORD"] = "wrong"
+        bad = check_mail(probe(app))
+    finally:
+        controller.stop()
+    assert good.status is Status.OK and good.detail.endswith("answers (EHLO, login, NOOP)")
+    assert bad.status is Status.FAIL and "SMTPAuthenticationError" in bad.detail and "wrong" not in bad.detail
 
 
 def test_links_in_mails_warn_unless_https_to_a_real_host(app):

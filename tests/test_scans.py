@@ -20,7 +20,7 @@ from smilepass.queue import SCAN_QUEUE
 from smilepass.scans.queueing import enqueue_repair
 from smilepass.scans.storage import scan_dir
 
-from .conftest import ROOT, free_port, query, run_worker, worker_env
+from .conftest import ROOT, free_port, query, run_worker, stop_worker, worker_env
 from .parts import part_missing
 from .scanfiles import arch_stl
 
@@ -261,8 +261,7 @@ def test_worker_killed_mid_job_retries_then_finishes(app, clinician, redis_conn)
             assert time.monotonic() < deadline + 60, query(lambda: Scan.get_by_id(scan_id).error)
             time.sleep(0.1)
     finally:
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(timeout=30)
+        stop_worker(worker)
     scan = query(lambda: Scan.get_by_id(scan_id))
     assert scan.attempts == 2 and scan.verdict == "repaired"
     # The killed attempt left no partial files behind under a final name.
