@@ -150,7 +150,7 @@ runtime_venv() {
 # The settings file: written from deploy/smilepass.env.in the first time; later only the blocks of
 # variables it does not name yet are added, and HOST/TLS given on the command line are applied.
 settings() {
-    local file rendered merged nproc web_workers scan_workers
+    local file rendered merged nproc web_workers scan_workers host_given=$HOST tls_given=$TLS
     file=$(at "$ENV_FILE")
     nproc=$(nproc)
     web_workers=$((2 * nproc + 1))
@@ -177,18 +177,22 @@ settings() {
     if [ -f "$file" ]; then
         log "keeping $ENV_FILE (adding only variables it does not name)"
         installer merge-env "$file" "$rendered" >"$merged"
-        # A host or TLS mode given on the command line is a decision: it replaces the one on file.
-        set_env "$merged" SMILEPASS_HOST "$HOST"
-        set_env "$merged" SMILEPASS_TLS "$TLS"
-        if [ "$(installer get-env "$merged" SMILEPASS_BASE_URL)" != "https://$HOST" ]; then
-            log "SMILEPASS_BASE_URL becomes https://$HOST"
-            set_env "$merged" SMILEPASS_BASE_URL "https://$HOST"
+        # A host or TLS mode given on the command line is a decision: it replaces the one on file (and a
+        # new host the links in mails). Without one, the file's settings stand as they are.
+        [ -z "$tls_given" ] || set_env "$merged" SMILEPASS_TLS "$TLS"
+        if [ -n "$host_given" ]; then
+            set_env "$merged" SMILEPASS_HOST "$HOST"
+            if [ "$(installer get-env "$merged" SMILEPASS_BASE_URL)" != "https://$HOST" ]; then
+                log "SMILEPASS_BASE_URL becomes https://$HOST"
+                set_env "$merged" SMILEPASS_BASE_URL "https://$HOST"
+            fi
         fi
     else
         log "writing $ENV_FILE (new SECRET_KEY)"
         cp "$rendered" "$merged"
     fi
-    # Written in place (same inode, mode and owner): a file the admin made stricter stays so.
+    # Created 0640 before the secret goes in; mode and owner are put back on every run (the service
+    # must be able to read it, nobody else).
     [ -f "$file" ] || install -m 0640 /dev/null "$file"
     cat "$merged" >"$file"
     chmod 0640 "$file"

@@ -323,6 +323,7 @@ def test_a_second_run_keeps_the_secret_key_and_the_admins_edits(installed):
     text = re.sub(r"^DATABASE_URL=.*$", "DATABASE_URL=postgresql://smilepass@localhost/smilepass", text,
                   flags=re.MULTILINE)
     text = re.sub(r"\n# Only for `make run`.*?\n#PORT=8000\n", "\n", text, flags=re.DOTALL)
+    text = text.replace(f"SMILEPASS_BASE_URL=https://{HOST}", f"SMILEPASS_BASE_URL=https://{HOST}/portal")
     assert "PORT=" not in text.replace("_PORT=", "")
     installed.env_file.write_text(text)
     os.chmod(installed.env_file, 0o600)  # made stricter by the admin
@@ -336,7 +337,7 @@ def test_a_second_run_keeps_the_secret_key_and_the_admins_edits(installed):
     assert values["SMTP_HOST"] == "smtp.clinic.example"
     assert values["SMILEPASS_BACKUP_KEEP"] == "30"
     assert values["DATABASE_URL"] == "postgresql://smilepass@localhost/smilepass"
-    assert values["SMILEPASS_BASE_URL"] == f"https://{HOST}"
+    assert values["SMILEPASS_BASE_URL"] == f"https://{HOST}/portal"  # no HOST given: the admin's links stay
     assert after.count("SECRET_KEY=") == 1 and after.count("SMTP_HOST=") == 1
     assert "#PORT=8000" in after  # the missing variable came back, with its comment
     assert mode(installed.env_file) == 0o640
