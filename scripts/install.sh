@@ -91,16 +91,24 @@ system_user() {
     fi
 }
 
-# The instance and the backups: only the service user (and root) may look inside.
+# The settings' folder: root writes it, the service reads it.
+conf_dir() {
+    install -d -m 0750 "$(at "$CONF_DIR")"
+    own "root:$SERVICE_USER" "$(at "$CONF_DIR")"
+}
+
+# The instance, the uploads and the backups where the settings put them (the units may write only
+# there, and systemd refuses to start a unit whose ReadWritePaths= folder is missing): only the
+# service user (and root) may look inside.
 data_dirs() {
-    local dir
-    for dir in "$STATE_DIR" "$STATE_DIR/uploads" "$BACKUP_DIR"; do
+    local dir instance
+    instance=$(env_value SMILEPASS_INSTANCE || echo "$STATE_DIR")
+    for dir in "$instance" "$(env_value SMILEPASS_UPLOAD_DIR || echo "$instance/uploads")" \
+        "$(env_value SMILEPASS_BACKUP_DIR || echo "$BACKUP_DIR")"; do
         install -d -m 0750 "$(at "$dir")"
         chmod 0750 "$(at "$dir")"
         own "$SERVICE_USER:$SERVICE_USER" "$(at "$dir")"
     done
-    install -d -m 0750 "$(at "$CONF_DIR")"
-    own "root:$SERVICE_USER" "$(at "$CONF_DIR")"
 }
 
 # The tracked files of this checkout (as they are in the working tree) without tests and benchmarks,
@@ -359,8 +367,9 @@ main() {
     check
     system_packages
     system_user
-    data_dirs
+    conf_dir
     settings
+    data_dirs
     copy_code
     runtime_venv
     command_line

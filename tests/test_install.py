@@ -320,6 +320,7 @@ def test_a_second_run_keeps_the_secret_key_and_the_admins_edits(installed):
     # The admin sets up mail, keeps more backups, moves to a local PostgreSQL, removes the PORT block.
     text = text.replace("#SMTP_HOST=mail.clinic.example", "SMTP_HOST=smtp.clinic.example")
     text = text.replace("SMILEPASS_BACKUP_KEEP=14", "SMILEPASS_BACKUP_KEEP=30")
+    text = text.replace("SMILEPASS_BACKUP_DIR=/var/backups/smilepass", "SMILEPASS_BACKUP_DIR=/srv/backups/smilepass")
     text = re.sub(r"^DATABASE_URL=.*$", "DATABASE_URL=postgresql://smilepass@localhost/smilepass", text,
                   flags=re.MULTILINE)
     text = re.sub(r"\n# Only for `make run`.*?\n#PORT=8000\n", "\n", text, flags=re.DOTALL)
@@ -336,6 +337,8 @@ def test_a_second_run_keeps_the_secret_key_and_the_admins_edits(installed):
     assert values["SECRET_KEY"] == first["SECRET_KEY"]
     assert values["SMTP_HOST"] == "smtp.clinic.example"
     assert values["SMILEPASS_BACKUP_KEEP"] == "30"
+    assert values["SMILEPASS_BACKUP_DIR"] == "/srv/backups/smilepass"
+    assert mode(installed.root / "srv/backups/smilepass") == 0o750  # made, so the units can start
     assert values["DATABASE_URL"] == "postgresql://smilepass@localhost/smilepass"
     assert values["SMILEPASS_BASE_URL"] == f"https://{HOST}/portal"  # no HOST given: the admin's links stay
     assert after.count("SECRET_KEY=") == 1 and after.count("SMTP_HOST=") == 1
@@ -344,6 +347,7 @@ def test_a_second_run_keeps_the_secret_key_and_the_admins_edits(installed):
     assert not (installed.app / "removed-upstream.py").exists()
     web = (installed.root / "etc/systemd/system/smilepass-web.service").read_text()
     assert "postgresql.service" in web  # the units follow the settings
+    assert "ReadWritePaths=/var/lib/smilepass /srv/backups/smilepass\n" in web
     assert (installed.root / "etc/caddy/Caddyfile.before-smilepass").read_text() == DEBIAN_CADDYFILE
 
 
