@@ -85,10 +85,12 @@ def _ticket_texts(db, ids: list[int]) -> dict[int, list[list[str]]]:
 
 
 def _case_texts(db, ids: list[int]) -> dict[int, list[str]]:
+    """A case is found by its number, patient, clinic patient ID, tracking numbers and scan file names."""
     found = {}
-    for case_id, number in db.execute_sql(f'SELECT id, case_number FROM "case" WHERE id IN ({_in(db, ids)})',
-                                          ids).fetchall():
-        found[case_id] = [number]
+    for case_id, *texts in db.execute_sql(
+            f'SELECT id, case_number, patient_name, clinic_patient_id FROM "case" WHERE id IN ({_in(db, ids)})',
+            ids).fetchall():
+        found[case_id] = texts
     for case_id, tracking in db.execute_sql(
             f"SELECT case_id, tracking_number FROM shipment WHERE case_id IN ({_in(db, ids)})", ids).fetchall():
         found[case_id].append(tracking)
