@@ -62,7 +62,7 @@ def _in(db, ids) -> str:
     return ", ".join([db.param] * len(ids))
 
 
-def _ticket_texts(db, ids: list[int]) -> dict[int, list[list[str]]]:
+def ticket_texts(db, ids: list[int]) -> dict[int, list[list[str]]]:
     """(title, public body, internal) texts of these tickets."""
     found = {}
     rows = db.execute_sql(
@@ -84,7 +84,7 @@ def _ticket_texts(db, ids: list[int]) -> dict[int, list[list[str]]]:
     return found
 
 
-def _case_texts(db, ids: list[int]) -> dict[int, list[str]]:
+def case_texts(db, ids: list[int]) -> dict[int, list[str]]:
     """A case is found by its number, patient, clinic patient ID, tracking numbers and scan file names."""
     found = {}
     for case_id, *texts in db.execute_sql(
@@ -109,7 +109,7 @@ def reindex_tickets(ticket_ids, db=database) -> None:
     ids = sorted({int(i) for i in ticket_ids if i is not None})
     for start in range(0, len(ids), BATCH):
         chunk = ids[start:start + BATCH]
-        texts = _ticket_texts(db, chunk)
+        texts = ticket_texts(db, chunk)
         if _postgres(db):
             db.execute_sql(f"DELETE FROM search_ticket WHERE ticket_id IN ({_in(db, chunk)})", chunk)
             for ticket_id, (title, body, internal) in texts.items():
@@ -131,7 +131,7 @@ def reindex_cases(case_ids, db=database, with_tickets: bool = True) -> None:
     ids = sorted({int(i) for i in case_ids if i is not None})
     for start in range(0, len(ids), BATCH):
         chunk = ids[start:start + BATCH]
-        texts = _case_texts(db, chunk)
+        texts = case_texts(db, chunk)
         key = "case_id" if _postgres(db) else "rowid"
         db.execute_sql(f"DELETE FROM search_case WHERE {key} IN ({_in(db, chunk)})", chunk)
         for case_id, parts in texts.items():

@@ -18,6 +18,7 @@ QUERY_MAX = 200  # characters of what was typed that count; the rest is ignored
 GROUPS_MAX = 12  # words and phrases
 NUMBER = re.compile(r"^\s*(?:sp\s*[-‐]?\s*)?#?\s*0*(\d{1,9})\s*$", re.IGNORECASE)
 PHRASE = re.compile(r'"([^"]*)"')
+LOOSE_SPLIT = re.compile(r"[^\w\-‐./@+]+")
 
 
 @dataclass
@@ -74,13 +75,15 @@ def parse(typed: str | None) -> Search:
         terms = [stem(w) for w in WORD.findall(fold(phrase))]
         if terms:
             groups.append(Group(terms))
-    loose = rest.split()
+    # Words joined by - . / _ @ + (case numbers, file names, e-mail) stay together as a phrase; any other
+    # character between words (spaces, brackets, FTS syntax) separates them.
+    loose = [chunk for chunk in LOOSE_SPLIT.split(rest) if chunk]
     for position, chunk in enumerate(loose):
         terms = [stem(w) for w in WORD.findall(fold(chunk))]
         if not terms:
             continue
         # As you type: the last word, not yet followed by a space or a quote, may be unfinished.
-        typing = position == len(loose) - 1 and not text.endswith((" ", '"')) and chunk == loose[-1]
+        typing = position == len(loose) - 1 and text[-1:].isalnum()
         prefix = WORD.findall(fold(chunk))[-1][:TERM_MAX] if typing else ""
         groups.append(Group(terms, prefix=prefix))
     search.groups = groups[:GROUPS_MAX]
