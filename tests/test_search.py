@@ -1,5 +1,6 @@
 """Full-text search (smilepass/search): what is found, by whom, ranked how, and what hostile input
 does. Runs on both databases (SMILEPASS_TEST_DATABASE_URL for PostgreSQL)."""
+import io
 import re
 
 import peewee
@@ -13,6 +14,7 @@ from smilepass.search.snippet import highlight
 
 from .case_helpers import ADA, make_case
 from .conftest import query
+from .scanfiles import arch_stl
 
 ROWS = re.compile(r'<td class="title-cell"><a href="/support/tickets/(\d+)">')
 RESULTS = re.compile(r'<li><a href="/support/tickets/(\d+)">')
@@ -106,7 +108,7 @@ def test_title_matches_rank_first(clinician, new_ticket):
     assert found(clinician, "retainer")[-1] == body
 
 
-def test_case_number_tracking_and_file_names(app, clinician, other_clinician, support, new_ticket):
+def test_case_number_and_tracking_number(app, clinician, other_clinician, support, new_ticket):
     case = make_case(ADA, number="QX-7731", patient_name="Ines Vogelsang")
     query(lambda: index.reindex_cases([case.id]))  # made directly, not through the case form
     ticket_id = new_ticket(clinician, title="Shipment late", description="Still waiting.", case_number="QX-7731",
@@ -207,3 +209,16 @@ def test_terms():
     assert text.terms("Straße, STRASSE") == "strass strass"
     assert text.terms("SP-000042 tray_7") == "sp 000042 tray 7"
     assert text.terms("😀🦷") == ""
+
+
+def test_scan_file_names_and_a_scan_in_an_internal_note(app, clinician, support, new_ticket, redis_conn):
+    ticket_id = new_ticket(clinician, title="Scan rejected", description="Holes.",
+                           scan=(io.BytesIO(arch_stl()), "clinic7_lowerjaw_2026-11-20.stl"))
+    assert found(clinician, "lowerjaw") == [ticket_id]
+    response = support.post(f"/support/tickets/{ticket_id}/replies",
+                            {"body": "Lab's own re-export.", "internal": "y",
+                             "scan": (io.BytesIO(arch_stl()), "labsecret-reexport.stl")},
+                            content_type="multipart/form-data")
+    assert response.status_code == 303
+    assert found(support, "labsecret") == [ticket_id]
+    assert found(clinician, "labsecret") == []

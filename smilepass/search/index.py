@@ -77,10 +77,12 @@ def ticket_texts(db, ids: list[int]) -> dict[int, list[list[str]]]:
     for ticket_id, body, internal in messages.fetchall():
         found[ticket_id][2 if internal else 1].append(body)
     for table in ("scan", "attachment"):
-        names = db.execute_sql(f"SELECT ticket_id, original_name FROM {table} WHERE ticket_id IN ({_in(db, ids)})",
-                               ids)
-        for ticket_id, name in names.fetchall():
-            found[ticket_id][1].append(name)
+        # A file sent with an internal note is as internal as the note.
+        names = db.execute_sql(
+            f"SELECT f.ticket_id, f.original_name, m.internal FROM {table} f "
+            f"LEFT JOIN message m ON m.id = f.message_id WHERE f.ticket_id IN ({_in(db, ids)})", ids)
+        for ticket_id, name, internal in names.fetchall():
+            found[ticket_id][2 if internal else 1].append(name)
     return found
 
 
