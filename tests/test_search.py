@@ -222,3 +222,18 @@ def test_scan_file_names_and_a_scan_in_an_internal_note(app, clinician, support,
     assert response.status_code == 303
     assert found(support, "labsecret") == [ticket_id]
     assert found(clinician, "labsecret") == []
+
+
+def test_many_matches_filter_through_the_subquery(clinician, other_clinician, support, new_ticket, monkeypatch):
+    """Above FEW_MATCHES the table filters through the index subquery instead of a list of ids: the same
+    tickets, the same access."""
+    monkeypatch.setattr(search_query, "FEW_MATCHES", 0)
+    mine = new_ticket(clinician, title="Wobbly tray", description="x")
+    theirs = new_ticket(other_clinician, title="Wobbly aligner", description="y")
+    reply(support, theirs, NOTE, internal=True)
+    assert table_ids(clinician, "/support/?q=wobbly") == [mine]
+    assert sorted(table_ids(support, "/support/?q=wobbly")) == [mine, theirs]
+    assert table_ids(support, f"/support/?q={NOTE_WORD}") == [theirs]
+    assert table_ids(other_clinician, f"/support/?q={NOTE_WORD}") == []
+    assert table_ids(clinician, f"/support/?q=SP-{mine:06d}") == [mine]
+    assert table_ids(support, f"/queue/?q={NOTE_WORD}", htmx=False) == [theirs]

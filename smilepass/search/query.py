@@ -16,6 +16,7 @@ from .text import TERM_MAX, WORD, fold, stem
 
 QUERY_MAX = 200  # characters of what was typed that count; the rest is ignored
 GROUPS_MAX = 12  # words and phrases
+FEW_MATCHES = 2000  # up to this many, the ticket table gets the matching ids rather than the subquery
 NUMBER = re.compile(r"^\s*(?:sp\s*[-‐]?\s*)?#?\s*0*(\d{1,9})\s*$", re.IGNORECASE)
 PHRASE = re.compile(r'"([^"]*)"')
 LOOSE_SPLIT = re.compile(r"[^\w\-‐./@+]+")
@@ -92,20 +93,28 @@ def parse(typed: str | None) -> Search:
 
 def ticket_filter(user: User, search: Search):
     """A condition on Ticket for the ticket table: the tickets this search finds (visibility is the
-    table's own requester condition)."""
-    condition = None
+    table's own requester condition). One IN (subquery), the typed number included in it, so that the
+    planner can drive the query from the index's matches (an OR beside it would scan the tickets)."""
+    if not search:
+        return None
+    parts, params = [], []
     if search.groups:
         if is_postgres():
             column = "staff_doc" if user.is_staff else "public_doc"
-            sub = pw.SQL(f"(SELECT ticket_id FROM search_ticket WHERE {column} @@ to_tsquery('simple', %s))",
-                         [search.tsquery()])
+            parts.append(f"SELECT ticket_id FROM search_ticket WHERE {column} @@ to_tsquery('simple', %s)")
+            params.append(search.tsquery())
         else:
-            sub = pw.SQL("(SELECT rowid FROM search_ticket WHERE search_ticket MATCH ?)", [search.fts5(user.is_staff)])
-        condition = Ticket.id.in_(sub)
+            parts.append("SELECT rowid FROM search_ticket WHERE search_ticket MATCH ?")
+            params.append(search.fts5(user.is_staff))
     if search.number is not None:
-        by_number = Ticket.id == search.number
-        condition = by_number if condition is None else (condition | by_number)
-    return condition
+        parts.append(f"SELECT {int(search.number)}")
+    matches = " UNION ALL ".join(parts)
+    # Few matches (the usual case, and every "nothing found"): their ids, looked up by primary key. A
+    # planner handed the subquery walks the sort index checking each ticket, all of them when none match.
+    few = [i for (i,) in database.execute_sql(f"{matches} LIMIT {FEW_MATCHES + 1}", params).fetchall()]
+    if len(few) <= FEW_MATCHES:
+        return Ticket.id.in_(few)
+    return Ticket.id.in_(pw.SQL(f"({matches})", params))
 
 
 def ranked_tickets(user: User, search: Search, limit: int, offset: int = 0) -> tuple[list[int], int]:
