@@ -23,6 +23,7 @@ from ..models import (
     Notification,
     OutboxMail,
     PatientLink,
+    Scan,
     Shipment,
     Ticket,
     User,
@@ -94,12 +95,15 @@ def erase_patient(cases: list[Case], actor: User | None, config, reapplying: boo
                 identifiers = Identifiers.of(cases)
                 tickets = linked_ticket_ids(case_ids)
                 result.requests = len(tickets)
+                # Other cases that had one of the scans about to go (sent with a request about this patient).
+                scans_cases = {c for (c,) in Scan.select(Scan.case).where(scan_condition(case_ids, tickets)).tuples()}
                 files = _delete_rows(result, case_ids, tickets)
                 touched: set[int] = set(tickets)
                 result.rows_scrubbed = scrub_text(identifiers, tickets, touched)
                 # The index holds the same text: the cases' entries go, the scrubbed tickets' are
                 # rebuilt from the scrubbed rows, then the index is rewritten without the old terms.
                 search_index.forget_cases(case_ids)
+                search_index.reindex_cases(scans_cases - set(case_ids) - {None}, with_tickets=False)
                 search_index.reindex_tickets(touched)
                 search_index.compact()
                 note = REAPPLIED if reapplying else ""
