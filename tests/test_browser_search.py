@@ -53,6 +53,12 @@ def test_typing_in_the_support_search_filters_the_table(make_user, new_page):
     expect(page.locator("#ticket-table tbody")).to_contain_text("Nothing found for")
     page.wait_for_url(re.compile(r"status=resolved"))
     assert "q=scan" in page.url
+    # A new search keeps the status filter (its hidden field joins the search form).
+    box.fill("tray")
+    page.wait_for_url(re.compile(r"q=tray"))
+    assert "status=resolved" in page.url
+    box.fill("scan")
+    page.wait_for_url(re.compile(r"q=scan"))
     page.locator(".quick-filters").get_by_role("link", name=re.compile("All")).click()
     expect(rows).to_have_count(1)
     assert "q=scan" in page.url and marker(page) == 1
