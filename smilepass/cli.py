@@ -14,6 +14,7 @@ from .auth.users import BadPassword, UserExists, create_user
 from .backup import BackupError, create_backup, restore_backup, rotation
 from .demo import make_demo, make_demo_cases
 from .doctor import Status, run_checks
+from .search import index as search_index
 from .stewardship.reapply import reapply
 
 # `doctor --wait`: how long between two rounds of checks.
@@ -71,6 +72,8 @@ def demo_command(ticket_count, clinicians, case_count, password):
         summary = make_demo(ticket_count, clinicians, password)
         if case_count:
             summary += "\n" + make_demo_cases(case_count)
+        with db.database.atomic():
+            search_index.rebuild()  # the demo rows were inserted in bulk, past the index
     db.refresh_statistics()  # the planner's picture of the tables changed completely
     click.echo(summary)
 

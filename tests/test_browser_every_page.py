@@ -109,6 +109,7 @@ def pages_for(role: str, world: dict) -> list[tuple[str, str]]:
                 ("patient", world["patient"])]
     signed_in = [
         ("support", "/support/"),
+        ("search", "/search?q=cracked"),
         ("ticket", f"/support/tickets/{world['ticket']}"),
         ("cases", "/cases/"),
         ("case", f"/cases/{world['case']}"),

@@ -29,7 +29,9 @@ from smilepass.models import (
     Scan,
     Shipment,
     Ticket,
+    User,
 )
+from smilepass.search import query as search_query
 from smilepass.stewardship import cleanup
 from smilepass.stewardship.patients import cases_of_patient, date_spellings
 
@@ -186,6 +188,28 @@ def redis_mentions(conn, needles: list[bytes]) -> list:
     return found
 
 
+# The patient as the search index holds them (folded, stemmed, split into words): terms in its tables,
+# and on SQLite as the bytes of FTS5's content table.
+INDEX_TERMS = ["zebulonius", "quarrington", "vexworth", "zqv", "20931", "44719"]
+INDEX_NEEDLES = ["zebulonius quarrington vexworth", "zqv 20931", "px 44719"]
+
+
+def index_traces(needles) -> list:
+    return [found for found in traces(needles) if found[0].startswith("search_")]
+
+
+def sqlite_bytes(app) -> bytes:
+    path = Path(app.config["DATABASE_URL"].split("sqlite:///", 1)[1])
+    return b"".join(p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+
+
+def index_hits(typed: str) -> tuple[list[int], list[int]]:
+    """Ticket and case ids a staff search for this finds."""
+    staff = User.get(User.role == "support")
+    found = search_query.parse(typed)
+    return search_query.ranked_tickets(staff, found, 50)[0], [c.id for c in search_query.ranked_cases(staff, found, 50)]
+
+
 def test_erasure_leaves_no_trace_and_spares_the_other_patient(app, clinician, support, admin, redis_conn):
     patient = build_patient(clinician, support)
     other = build_other_patient(clinician)
@@ -202,6 +226,11 @@ def test_erasure_leaves_no_trace_and_spares_the_other_patient(app, clinician, su
         assert redis_conn.exists(f"rq:job:scan-{scan_id}-run1")
     # Before erasing, the patient is everywhere: the check below would see it.
     assert {n for _, _, n in query(lambda: traces(NEEDLES))} >= {n.lower() for n in NEEDLES}
+    # The search index too, as its terms (folded and stemmed: see smilepass/search/text.py).
+    assert {n for _, _, n in query(lambda: index_traces(INDEX_TERMS))} == set(INDEX_TERMS)
+    assert query(lambda: index_hits("Quarrington")) == ([patient["ticket"]], [patient["case"]])
+    if not db.is_postgres():
+        assert all(n.encode() in sqlite_bytes(app) for n in INDEX_NEEDLES)
     files_before = files_on_disk(app.config["UPLOAD_DIR"])
     # 2 screenshots with thumbnails; 3 scans: original, repaired (STL in, STL out), 2 previews.
     assert files_before == query(referenced_files) and len(files_before) == 2 * 2 + 3 * 4
@@ -227,11 +256,15 @@ def test_erasure_leaves_no_trace_and_spares_the_other_patient(app, clinician, su
 
     # No row of any table, on either database, names the patient.
     assert query(lambda: traces(NEEDLES)) == []
+    # Nor the search index: not its rows, and no search finds the request or case by the patient.
+    assert query(lambda: index_traces(INDEX_TERMS)) == []
+    for word in ("Quarrington", "Zebulonius", NUMBER, CLINIC_ID, TRACKING):
+        assert query(lambda word=word: index_hits(word)) == ([], []), word
     if not db.is_postgres():
-        # Nor do SQLite's free pages or its write-ahead log (secure_delete and a checkpoint).
-        path = Path(app.config["DATABASE_URL"].split("sqlite:///", 1)[1])
-        raw = b"".join(p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists())
-        assert [n for n in NEEDLES if n.encode() in raw] == []
+        # Nor do SQLite's free pages or its write-ahead log (secure_delete and a checkpoint), nor FTS5's
+        # shadow tables (whose old segments keep deleted terms until the index is rewritten).
+        raw = sqlite_bytes(app)
+        assert [n for n in NEEDLES + INDEX_NEEDLES if n.encode() in raw] == []
 
     # The request stays, scrubbed, with its replies; its case link and tracking number are gone.
     ticket = query(lambda: Ticket.get_by_id(patient["ticket"]))

@@ -10,6 +10,7 @@ from ..auth.tokens import new_token, token_hash
 from ..db import database
 from ..models import Case, PatientLink, Shipment, ShipmentState, User, utcnow
 from ..notifications.outbox import hand_over
+from ..search import index as search_index
 from .notices import shipment_changed
 
 ACTIVE_DAYS = 30
@@ -107,6 +108,7 @@ def advance(shipment: Shipment, actor: User, to_state: str | None = None, carrie
             # The tracking number leads to the patient's address: the shipment keeps it, not the trail.
             detail += f"; carrier {shipment.carrier}, tracking number set"
         audit.record("shipment_advance", shipment, detail, actor=actor)
+        search_index.reindex_cases([shipment.case_id], with_tickets=False)  # the tracking number
         shipment_changed(shipment, actor, "advanced")
     hand_over()
     return shipment

@@ -12,6 +12,7 @@ from ..htmx import is_htmx, page_or_block, see_other
 from ..models import PALETTE, Case, CaseLabel, Label, Role, Scan, Shipment, User, utcnow
 from ..params import page_arg
 from ..scans.forms import RerunForm
+from ..search import index as search_index
 from ..service import sla
 from ..support.tickets import tickets_of_case
 from .forms import CaseForm, LabelForm, PlainForm, ShipmentForm, TransitForm
@@ -100,6 +101,7 @@ def _save_case(form: CaseForm, case: Case | None):
                 case.save()
                 # Which fields changed, never their values (patient data).
                 audit.record("case_update", case, "changed: " + (", ".join(changed) or "nothing"))
+            search_index.reindex_cases([case.id])  # its number, also on the tickets about it
     except pw.IntegrityError:
         form.case_number.errors = [gettext("This case number is already in use.")]
         return None

@@ -11,6 +11,7 @@ from flask_babel import gettext
 from .. import audit
 from ..images import ImageRejected, remove_stored, store_image
 from ..models import Attachment, Scan, ScanState
+from ..search import index as search_index
 from .queueing import enqueue_repair
 from .storage import ScanRefused, remove_files, store_scan
 
@@ -79,11 +80,17 @@ class StagedUploads:
                                            original_name=self.image_name, **vars(self.image))
             audit.record("attachment_upload", attachment, f"ticket #{ticket.id}", actor=user)
         self._create_scan(user, ticket=ticket, message=message, case=ticket.case_id)
+        if self.image or self.scan:  # file names are searchable
+            search_index.reindex_tickets([ticket.id])
+            if self.scan and ticket.case_id:
+                search_index.reindex_cases([ticket.case_id], with_tickets=False)
 
     def attach_to_case(self, case, user) -> None:
         """Create the scan row for an upload on the case page (it belongs to no ticket); call inside
         a transaction, like attach."""
         self._create_scan(user, case=case)
+        if self.scan:
+            search_index.reindex_cases([case.id], with_tickets=False)
 
     def _create_scan(self, user, **owners) -> None:
         if self.scan:

@@ -13,6 +13,7 @@ import peewee as pw
 
 from ..i18n import lazy_gettext
 from ..models import Clinic, ClinicMember, Priority, Status, Ticket, Tier, User, ticket_number, utcnow
+from ..search import query as search_query
 
 OPEN_STATUSES = [Status.OPEN.value, Status.IN_PROGRESS.value, Status.WAITING.value]
 
@@ -44,9 +45,13 @@ def _tab_filter(tab: str, user: User):
     return Ticket.assignee.is_null()
 
 
-def tab_counts(user: User) -> dict[str, int]:
-    return {tab.key: Ticket.select().where(_tab_filter(tab.key, user) & Ticket.status.in_(OPEN_STATUSES)).count()
-            for tab in TABS}
+def tab_counts(user: User, found=None) -> dict[str, int]:
+    """Open tickets per tab (of those a search found, when given its condition)."""
+    counts = {}
+    for tab in TABS:
+        query = Ticket.select().where(_tab_filter(tab.key, user) & Ticket.status.in_(OPEN_STATUSES))
+        counts[tab.key] = (query if found is None else query.where(found)).count()
+    return counts
 
 
 class Row(NamedTuple):
@@ -95,19 +100,27 @@ class QueuePage:
     page: int
     has_next: bool
     base_url: str
+    q: str = ""  # the search typed (smilepass/search), kept in every link
 
     def url(self, tab: str | None = None, page: int = 1) -> str:
         params = {"tab": tab or self.tab.key}
         if page > 1:
             params["page"] = page
+        if self.q:
+            params["q"] = self.q
         return f"{self.base_url}?{urlencode(params)}"
 
 
 def queue_page(user: User, tab: Tab, page: int, page_size: int, base_url: str,
-               now: dt.datetime | None = None) -> QueuePage:
+               now: dt.datetime | None = None, q: str = "") -> QueuePage:
     now = now or utcnow()
     page = max(page, 1)
-    found = list(queue_query(tab.key, user, now).limit(page_size + 1).offset((page - 1) * page_size).dicts())
+    query = queue_query(tab.key, user, now)
+    search = search_query.parse(q)
+    condition = search_query.ticket_filter(user, search) if search else None
+    if condition is not None:
+        query = query.where(condition)
+    found = list(query.limit(page_size + 1).offset((page - 1) * page_size).dicts())
     rows = [Row(
         id=r["id"], number=ticket_number(r["id"]), title=r["title"],
         requester=r["requester_name"] or r["requester_email"], clinic=r["clinic_name"] or "",
@@ -116,4 +129,5 @@ def queue_page(user: User, tab: Tab, page: int, page_size: int, base_url: str,
         breached=is_breached(r["response_breached"], r["resolution_breached"], r["next_due_at"], now),
         assignee=r["assignee_name"] or r["assignee_email"] or "",
     ) for r in found[:page_size]]
-    return QueuePage(tab, rows, tab_counts(user), page, len(found) > page_size, base_url)
+    return QueuePage(tab, rows, tab_counts(user, condition), page, len(found) > page_size, base_url,
+                     search.text if search else "")

@@ -23,11 +23,11 @@ def _user():
     return current_user._get_current_object()
 
 
-def _queue_context(tab_key: str | None, page: str | None, result=None, error=None):
+def _queue_context(tab_key: str | None, page: str | None, result=None, error=None, q: str = ""):
     tab = parse_tab(tab_key)
     page = parse_page(page)
     return {
-        "queue": queue_page(_user(), tab, page, current_app.config["PAGE_SIZE"], url_for("staff.queue")),
+        "queue": queue_page(_user(), tab, page, current_app.config["PAGE_SIZE"], url_for("staff.queue"), q=q),
         "tabs": TABS,
         "staff": assignment.active_staff(),
         "bulk_statuses": assignment.BULK_STATUSES,
@@ -39,7 +39,7 @@ def _queue_context(tab_key: str | None, page: str | None, result=None, error=Non
 @bp.get("/")
 @role_required(*STAFF)
 def queue():
-    context = _queue_context(request.args.get("tab"), request.args.get("page"))
+    context = _queue_context(request.args.get("tab"), request.args.get("page"), q=request.args.get("q", ""))
     return page_or_block(QUEUE, "queue", **context)
 
 

@@ -23,10 +23,12 @@ from ..models import (
     Notification,
     OutboxMail,
     PatientLink,
+    Scan,
     Shipment,
     Ticket,
     User,
 )
+from ..search import index as search_index
 from . import cleanup, ledger
 from .patients import Identifiers, linked_ticket_ids, scan_condition
 
@@ -93,8 +95,17 @@ def erase_patient(cases: list[Case], actor: User | None, config, reapplying: boo
                 identifiers = Identifiers.of(cases)
                 tickets = linked_ticket_ids(case_ids)
                 result.requests = len(tickets)
+                # Other cases that had one of the scans about to go (sent with a request about this patient).
+                scans_cases = {c for (c,) in Scan.select(Scan.case).where(scan_condition(case_ids, tickets)).tuples()}
                 files = _delete_rows(result, case_ids, tickets)
-                result.rows_scrubbed = scrub_text(identifiers, tickets)
+                touched: set[int] = set(tickets)
+                result.rows_scrubbed = scrub_text(identifiers, tickets, touched)
+                # The index holds the same text: the cases' entries go, the scrubbed tickets' are
+                # rebuilt from the scrubbed rows, then the index is rewritten without the old terms.
+                search_index.forget_cases(case_ids)
+                search_index.reindex_cases(scans_cases - set(case_ids) - {None}, with_tickets=False)
+                search_index.reindex_tickets(touched)
+                search_index.compact()
                 note = REAPPLIED if reapplying else ""
                 tombstones = [audit.record("patient_erased", case, note + result.tombstone(case.id), actor=actor)
                               for case in cases]
@@ -149,10 +160,11 @@ def _delete_rows(result: Erasure, case_ids: list[int], tickets: list[int]) -> li
     return files
 
 
-def scrub_text(identifiers: Identifiers, tickets: list[int]) -> int:
+def scrub_text(identifiers: Identifiers, tickets: list[int], touched: set[int] | None = None) -> int:
     """Remove the identifiers from every text that can carry them: all of them (name parts and
     birth date too) from the requests about the patient; the specific ones (full name, case number,
-    clinic patient ID, file names, tracking numbers) from any row anywhere that contains one."""
+    clinic patient ID, file names, tracking numbers) from any row anywhere that contains one. The ids
+    of the tickets whose text changed go into `touched` (for the search index)."""
     searchable = identifiers.searchable()
     changed = 0
     for model, columns, ticket_column in TEXT_COLUMNS:
@@ -166,7 +178,9 @@ def scrub_text(identifiers: Identifiers, tickets: list[int]) -> int:
             condition = linked if condition is None else (condition | linked)
         if condition is None:
             continue
-        for row in model.select(model._meta.primary_key, *[getattr(model, c) for c in columns]).where(condition):
+        owner = [getattr(model, ticket_column)] if ticket_column not in (None, "id") else []
+        selected = [model._meta.primary_key, *owner, *[getattr(model, c) for c in columns]]
+        for row in model.select(*selected).where(condition):
             changes = {}
             for column in columns:
                 before = getattr(row, column) or ""
@@ -179,6 +193,8 @@ def scrub_text(identifiers: Identifiers, tickets: list[int]) -> int:
             if changes:
                 model.update(**changes).where(model._meta.primary_key == row._pk).execute()
                 changed += 1
+                if touched is not None and ticket_column is not None:
+                    touched.add(row.id if ticket_column == "id" else getattr(row, ticket_column + "_id"))
     return changed
 
 

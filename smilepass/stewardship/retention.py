@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from .. import audit, settings
 from ..db import database
 from ..models import Case, Scan, Shipment, ShipmentState, Ticket, utcnow
+from ..search import index as search_index
 from . import cleanup
 
 SETTING = "scan_retention_months"
@@ -71,6 +72,7 @@ def _purge_case(case_id: int, cutoff: dt.datetime, months: int, config) -> Purge
             purged = PurgedScans(cleanup.delete_scans(condition))
             if not purged.scans:
                 return purged
+            search_index.reindex_cases([case_id])  # the purged scans' file names
             ids = ", ".join(f"#{scan.id}" for scan in purged.scans)
             audit.record(
                 "scans_purged", Case(id=case_id), f"{len(purged.scans)} scans, retention {months} months: {ids}"

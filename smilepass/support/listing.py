@@ -4,6 +4,7 @@ This is the busiest screen, so rows come back as plain tuples and each cell's te
 once, rather than through model objects and template calls per cell."""
 import datetime as dt
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import NamedTuple
 from urllib.parse import urlencode
 
@@ -13,6 +14,7 @@ from markupsafe import Markup
 from ..db import prepared
 from ..i18n import PerLanguage, lazy_gettext
 from ..models import Case, Priority, Status, Ticket, User, ticket_number
+from ..search import query as search_query
 
 SORT_COLUMNS = {
     "priority": Ticket.priority,
@@ -104,6 +106,7 @@ class TablePage:
     counts: dict
     total: int
     base_url: str
+    q: str = ""  # the search typed (see smilepass/search), kept in every link of the table
 
     @property
     def sort_key(self) -> str:
@@ -142,6 +145,8 @@ class TablePage:
             params["status"] = status.slug
         if page > 1:
             params["page"] = page
+        if self.q:
+            params["q"] = self.q
         return f"{self.base_url}?{urlencode(params)}"
 
 
@@ -163,19 +168,31 @@ def _table_query(p, sort: str, filtered: bool, staff: bool):
     return query.order_by(*order).limit(p.limit).offset(p.offset)
 
 
-def ticket_page(user: User, sort: str, status: Status | None, page: int, page_size: int, base_url: str) -> TablePage:
+def ticket_page(user: User, sort: str, status: Status | None, page: int, page_size: int, base_url: str,
+                q: str = "") -> TablePage:
+    """One page of the table; with a search (q), only the tickets it finds, in the same sort, and the
+    filter counts are those of the tickets found."""
     page = max(page, 1)
     shape = (sort, status is not None, user.is_staff)
-    found = prepared(("ticket-table", shape), lambda p: _table_query(p, *shape), raw_rows=True,
-                     requester=user.id, status=status.value if status else 0,
-                     limit=page_size + 1, offset=(page - 1) * page_size)
+    values = dict(requester=user.id, status=status.value if status else 0, limit=page_size + 1,
+                  offset=(page - 1) * page_size)
+    search = search_query.parse(q)
+    if search:
+        condition = search_query.ticket_filter(user, search)
+        query = _table_query(SimpleNamespace(**values), *shape).where(condition)
+        found = list(query.tuples())
+        counted = (Ticket.visible_to(user).select(Ticket.status, pw.fn.COUNT(Ticket.id)).where(condition)
+                   .group_by(Ticket.status).tuples())
+        counts = {status_value: n for status_value, n in counted}
+    else:
+        found = prepared(("ticket-table", shape), lambda p: _table_query(p, *shape), raw_rows=True, **values)
+        counts = Ticket.status_counts(user)
     cells = (_PRIORITY_CELLS.current(), _STATUS_CELLS.current())  # this request's language, looked up once
     if user.is_staff:
         rows = [_row(*values[:8], requester=values[8] or values[9], cells=cells) for values in found[:page_size]]
     else:
         rows = [_row(*values[:6], values[6] if values[8] == user.id else None, values[7], cells=cells)
                 for values in found[:page_size]]
-    counts = Ticket.status_counts(user)
     return TablePage(
         tickets=rows,
         sort=sort,
@@ -185,4 +202,5 @@ def ticket_page(user: User, sort: str, status: Status | None, page: int, page_si
         counts=counts,
         total=sum(counts.values()),
         base_url=base_url,
+        q=search.text if search else "",
     )

@@ -22,6 +22,7 @@ from ..models import (
     ticket_number,
     utcnow,
 )
+from ..search import index as search_index
 from ..service import sla
 from . import notices, teeth, warranty
 
@@ -78,6 +79,7 @@ def create_ticket(requester: User, title: str, description: str, priority: int, 
         )
         if details:
             CaseDetails.create(ticket=ticket.id, **details)
+        search_index.reindex_tickets([ticket.id])
         TicketCount.bump(requester.id, ticket.status, 1)
         # The case by its id: its number, like anything else about the patient, stays out of the trail.
         audit.record("ticket_created", ticket, detail=f"case #{case.id}" if case is not None else "",
@@ -222,6 +224,7 @@ def add_reply(ticket: Ticket, user: User, body: str, internal: bool = False,
     with database.atomic():
         message = Message.create(ticket=ticket, author=user, body=body.strip(), internal=internal,
                                  created_at=now or utcnow())
+        search_index.reindex_tickets([ticket.id])  # an internal note goes into the staff-only column
         change = None
         if not internal:
             if user.is_staff and ticket.first_response_at is None:

@@ -35,7 +35,8 @@ def _table(user):
     sort = sort or parse_sort(user.ticket_sort) or DEFAULT_SORT
     status = parse_status(request.args.get("status"))
     page = page_arg()
-    return ticket_page(user, sort, status, page, current_app.config["PAGE_SIZE"], url_for("support.index"))
+    return ticket_page(user, sort, status, page, current_app.config["PAGE_SIZE"], url_for("support.index"),
+                       q=request.args.get("q", ""))
 
 
 def _index_context(form, created=None, draft=None, draft_restored=False):

@@ -1,0 +1,182 @@
+"""The search index: one entry per ticket and one per case, holding index terms (text.terms), never
+the original text (snippets are cut from the rows themselves, see snippet).
+
+SQLite: FTS5 tables (rowid = the ticket's or case's id) with columns title, body and internal: a
+clinician's query is limited to title and body, so internal notes can match for staff only.
+PostgreSQL: tables with tsvector columns and GIN indexes; `public_doc` (title weight A, body B) is
+what clinicians search, `staff_doc` adds internal notes (C).
+
+Every write that changes searchable text calls reindex_tickets / reindex_cases inside its own
+transaction, so the index is never behind what was committed. Plain SQL over the tables, not the
+models: migration 0016 builds the index with the same functions, against the schema of that day."""
+import peewee
+
+from ..db import database
+from .text import terms
+
+TICKET_TABLE = "search_ticket"
+CASE_TABLE = "search_case"
+BATCH = 500
+
+SQLITE_DDL = [
+    "CREATE VIRTUAL TABLE search_ticket USING fts5(title, body, internal, "
+    "tokenize = 'unicode61 remove_diacritics 2')",
+    "CREATE VIRTUAL TABLE search_case USING fts5(body, tokenize = 'unicode61 remove_diacritics 2')",
+    # Tickets are not deleted today and cases only by erasure, which also removes them here: these make
+    # sure of it.
+    "CREATE TRIGGER search_ticket_gone AFTER DELETE ON ticket BEGIN "
+    "DELETE FROM search_ticket WHERE rowid = old.id; END",
+    'CREATE TRIGGER search_case_gone AFTER DELETE ON "case" BEGIN '
+    "DELETE FROM search_case WHERE rowid = old.id; END",
+]
+POSTGRES_DDL = [
+    "CREATE TABLE search_ticket (ticket_id INTEGER PRIMARY KEY REFERENCES ticket (id) ON DELETE CASCADE, "
+    "public_doc TSVECTOR NOT NULL, staff_doc TSVECTOR NOT NULL)",
+    "CREATE INDEX search_ticket_public ON search_ticket USING GIN (public_doc)",
+    "CREATE INDEX search_ticket_staff ON search_ticket USING GIN (staff_doc)",
+    'CREATE TABLE search_case (case_id INTEGER PRIMARY KEY REFERENCES "case" (id) ON DELETE CASCADE, '
+    "doc TSVECTOR NOT NULL)",
+    "CREATE INDEX search_case_doc ON search_case USING GIN (doc)",
+]
+DROP = ["DROP TABLE IF EXISTS search_ticket", "DROP TABLE IF EXISTS search_case"]
+
+
+def _postgres(db) -> bool:
+    return isinstance(db.obj if isinstance(db, peewee.DatabaseProxy) else db, peewee.PostgresqlDatabase)
+
+
+def create(db=database) -> None:
+    for statement in POSTGRES_DDL if _postgres(db) else SQLITE_DDL:
+        db.execute_sql(statement)
+
+
+def drop(db=database) -> None:
+    if not _postgres(db):
+        db.execute_sql("DROP TRIGGER IF EXISTS search_ticket_gone")
+        db.execute_sql("DROP TRIGGER IF EXISTS search_case_gone")
+    for statement in DROP:
+        db.execute_sql(statement)
+
+
+def _in(db, ids) -> str:
+    return ", ".join([db.param] * len(ids))
+
+
+def ticket_texts(db, ids: list[int]) -> dict[int, list[list[str]]]:
+    """(title, public body, internal) texts of these tickets."""
+    found = {}
+    rows = db.execute_sql(
+        "SELECT t.id, t.title, t.description, t.tried, c.case_number, d.tracking_number FROM ticket t "
+        'LEFT JOIN "case" c ON c.id = t.case_id LEFT JOIN case_details d ON d.ticket_id = t.id '
+        f"WHERE t.id IN ({_in(db, ids)})", ids)
+    for ticket_id, title, description, tried, case_number, tracking in rows.fetchall():
+        number = f"SP-{ticket_id:06d}"
+        found[ticket_id] = [[title, number], [description, tried, case_number or "", tracking or ""], []]
+    messages = db.execute_sql(
+        f"SELECT ticket_id, body, internal FROM message WHERE ticket_id IN ({_in(db, ids)}) ORDER BY id", ids)
+    for ticket_id, body, internal in messages.fetchall():
+        found[ticket_id][2 if internal else 1].append(body)
+    for table in ("scan", "attachment"):
+        # A file sent with an internal note is as internal as the note.
+        names = db.execute_sql(
+            f"SELECT f.ticket_id, f.original_name, m.internal FROM {table} f "
+            f"LEFT JOIN message m ON m.id = f.message_id WHERE f.ticket_id IN ({_in(db, ids)})", ids)
+        for ticket_id, name, internal in names.fetchall():
+            found[ticket_id][2 if internal else 1].append(name)
+    return found
+
+
+def case_texts(db, ids: list[int]) -> dict[int, list[str]]:
+    """A case is found by its number, patient, clinic patient ID, tracking numbers and scan file names."""
+    found = {}
+    for case_id, *texts in db.execute_sql(
+            f'SELECT id, case_number, patient_name, clinic_patient_id FROM "case" WHERE id IN ({_in(db, ids)})',
+            ids).fetchall():
+        found[case_id] = texts
+    for case_id, tracking in db.execute_sql(
+            f"SELECT case_id, tracking_number FROM shipment WHERE case_id IN ({_in(db, ids)})", ids).fetchall():
+        found[case_id].append(tracking)
+    for case_id, name in db.execute_sql(
+            f"SELECT case_id, original_name FROM scan WHERE case_id IN ({_in(db, ids)})", ids).fetchall():
+        found[case_id].append(name)
+    return found
+
+
+def _joined(texts: list[str]) -> str:
+    return terms(" ".join(t for t in texts if t))
+
+
+def reindex_tickets(ticket_ids, db=database) -> None:
+    """Bring these tickets' entries up to date (a ticket that no longer exists loses its entry)."""
+    ids = sorted({int(i) for i in ticket_ids if i is not None})
+    for start in range(0, len(ids), BATCH):
+        chunk = ids[start:start + BATCH]
+        texts = ticket_texts(db, chunk)
+        if _postgres(db):
+            db.execute_sql(f"DELETE FROM search_ticket WHERE ticket_id IN ({_in(db, chunk)})", chunk)
+            for ticket_id, (title, body, internal) in texts.items():
+                db.execute_sql(
+                    "INSERT INTO search_ticket (ticket_id, public_doc, staff_doc) SELECT %s, p, "
+                    "p || setweight(to_tsvector('simple', %s), 'C') FROM (SELECT "
+                    "setweight(to_tsvector('simple', %s), 'A') || setweight(to_tsvector('simple', %s), 'B') AS p) x",
+                    [ticket_id, _joined(internal), _joined(title), _joined(body)])
+        else:
+            db.execute_sql(f"DELETE FROM search_ticket WHERE rowid IN ({_in(db, chunk)})", chunk)
+            for ticket_id, (title, body, internal) in texts.items():
+                db.execute_sql("INSERT INTO search_ticket (rowid, title, body, internal) VALUES (?, ?, ?, ?)",
+                               [ticket_id, _joined(title), _joined(body), _joined(internal)])
+
+
+def reindex_cases(case_ids, db=database, with_tickets: bool = True) -> None:
+    """Bring these cases' entries up to date, and those of the tickets about them (which carry the
+    case number)."""
+    ids = sorted({int(i) for i in case_ids if i is not None})
+    for start in range(0, len(ids), BATCH):
+        chunk = ids[start:start + BATCH]
+        texts = case_texts(db, chunk)
+        key = "case_id" if _postgres(db) else "rowid"
+        db.execute_sql(f"DELETE FROM search_case WHERE {key} IN ({_in(db, chunk)})", chunk)
+        for case_id, parts in texts.items():
+            if _postgres(db):
+                db.execute_sql("INSERT INTO search_case (case_id, doc) VALUES (%s, to_tsvector('simple', %s))",
+                               [case_id, _joined(parts)])
+            else:
+                db.execute_sql("INSERT INTO search_case (rowid, body) VALUES (?, ?)", [case_id, _joined(parts)])
+        if with_tickets:
+            tickets = db.execute_sql(f"SELECT id FROM ticket WHERE case_id IN ({_in(db, chunk)})", chunk).fetchall()
+            reindex_tickets([t for (t,) in tickets], db)
+
+
+def forget_cases(case_ids, db=database) -> None:
+    ids = [int(i) for i in case_ids]
+    if ids:
+        key = "case_id" if _postgres(db) else "rowid"
+        db.execute_sql(f"DELETE FROM search_case WHERE {key} IN ({_in(db, ids)})", ids)
+
+
+def rebuild(db=database) -> None:
+    """Index everything again (migration 0016, `flask demo`, or to repair)."""
+    for table, reindex in (("ticket", reindex_tickets), ('"case"', reindex_cases)):
+        db.execute_sql(f"DELETE FROM search_{table.strip(chr(34))}")
+        last = 0
+        while True:
+            ids = [i for (i,) in db.execute_sql(
+                f"SELECT id FROM {table} WHERE id > {db.param} ORDER BY id LIMIT {BATCH * 4}", [last]).fetchall()]
+            if not ids:
+                break
+            if reindex is reindex_cases:
+                reindex_cases(ids, db, with_tickets=False)
+            else:
+                reindex(ids, db)
+            last = ids[-1]
+    compact(db)
+
+
+def compact(db=database) -> None:
+    """SQLite: merge the FTS5 index into one segment. FTS5 marks deleted entries with tombstones and keeps
+    the old segments (with the deleted terms) until a merge; 'optimize' rewrites the whole index without
+    them, so after an erasure (with secure_delete on, which zeroes the freed pages) the terms are gone
+    from the file. PostgreSQL: nothing to do inside a transaction (see the erasure's VACUUM)."""
+    if not _postgres(db):
+        db.execute_sql("INSERT INTO search_ticket (search_ticket) VALUES ('optimize')")
+        db.execute_sql("INSERT INTO search_case (search_case) VALUES ('optimize')")

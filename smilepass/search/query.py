@@ -1,0 +1,185 @@
+"""What was typed, as a search: ticket numbers, words (the last one as a prefix while typing), phrases
+in quotes. Only letters and digits reach the database (text.WORD), each quoted by us, so FTS syntax
+typed by a user ("*", NEAR, OR, "-", ":", unbalanced quotes) is just words, and nothing raises.
+
+Access: a clinician's query matches their own tickets (and cases), in titles and public text only:
+internal notes are outside the columns it searches (SQLite: a column filter; PostgreSQL: public_doc),
+so they reach no result, snippet, count or ranking."""
+import re
+from dataclasses import dataclass, field
+
+import peewee as pw
+
+from ..db import database, is_postgres
+from ..models import Case, Ticket, User
+from .text import TERM_MAX, WORD, fold, stem
+
+QUERY_MAX = 200  # characters of what was typed that count; the rest is ignored
+GROUPS_MAX = 12  # words and phrases
+FEW_MATCHES = 2000  # up to this many, the ticket table gets the matching ids rather than the subquery
+NUMBER = re.compile(r"^\s*(?:sp\s*[-‐]?\s*)?#?\s*0*(\d{1,9})\s*$", re.IGNORECASE)
+PHRASE = re.compile(r'"([^"]*)"')
+LOOSE_SPLIT = re.compile(r"[^\w\-‐./@+]+")
+
+
+@dataclass
+class Group:
+    """A word (one term) or a phrase (terms in this order); prefix: the last term may go on."""
+    terms: list[str]
+    prefix: str = ""  # the unfinished last word as typed (folded): matches as its stem or as a prefix
+
+
+@dataclass
+class Search:
+    text: str
+    groups: list[Group] = field(default_factory=list)
+    number: int | None = None  # a ticket number: SP-000042, sp42, #42, 42
+
+    def __bool__(self) -> bool:
+        return bool(self.groups) or self.number is not None
+
+    @property
+    def words(self) -> list[str]:
+        """The folded terms, for highlighting."""
+        return [term for group in self.groups for term in group.terms]
+
+    def fts5(self, staff: bool) -> str:
+        parts = []
+        for group in self.groups:
+            part = '"' + " ".join(group.terms) + '"'
+            if group.prefix:
+                part = f'({part} OR "' + " ".join([*group.terms[:-1], group.prefix]) + '"*)'
+            parts.append(part)
+        expression = " AND ".join(parts)
+        return f"({expression})" if staff else f"{{title body}} : ({expression})"
+
+    def tsquery(self) -> str:
+        parts = []
+        for group in self.groups:
+            part = "(" + " <-> ".join(group.terms) + ")"
+            if group.prefix:
+                part = f"({part} | (" + " <-> ".join([*group.terms[:-1], group.prefix + ":*"]) + "))"
+            parts.append(part)
+        return " & ".join(parts)
+
+
+def parse(typed: str | None) -> Search:
+    text = (typed or "")[:QUERY_MAX]
+    search = Search(text.strip())
+    found = NUMBER.match(text)
+    if found:
+        search.number = int(found.group(1)) or None
+    phrases = PHRASE.findall(text)
+    rest = PHRASE.sub(" ", text).replace('"', " ")
+    groups = []
+    for phrase in phrases:
+        terms = [stem(w) for w in WORD.findall(fold(phrase))]
+        if terms:
+            groups.append(Group(terms))
+    # Words joined by - . / _ @ + (case numbers, file names, e-mail) stay together as a phrase; any other
+    # character between words (spaces, brackets, FTS syntax) separates them.
+    loose = [chunk for chunk in LOOSE_SPLIT.split(rest) if chunk]
+    for position, chunk in enumerate(loose):
+        terms = [stem(w) for w in WORD.findall(fold(chunk))]
+        if not terms:
+            continue
+        # As you type: the last word, not yet followed by a space or a quote, may be unfinished.
+        typing = position == len(loose) - 1 and text[-1:].isalnum()
+        prefix = WORD.findall(fold(chunk))[-1][:TERM_MAX] if typing else ""
+        groups.append(Group(terms, prefix=prefix))
+    search.groups = groups[:GROUPS_MAX]
+    return search
+
+
+def ticket_filter(user: User, search: Search):
+    """A condition on Ticket for the ticket table: the tickets this search finds (visibility is the
+    table's own requester condition). One IN (subquery), the typed number included in it, so that the
+    planner can drive the query from the index's matches (an OR beside it would scan the tickets)."""
+    if not search:
+        return None
+    parts, params = [], []
+    if search.groups:
+        if is_postgres():
+            column = "staff_doc" if user.is_staff else "public_doc"
+            parts.append(f"SELECT ticket_id FROM search_ticket WHERE {column} @@ to_tsquery('simple', %s)")
+            params.append(search.tsquery())
+        else:
+            parts.append("SELECT rowid FROM search_ticket WHERE search_ticket MATCH ?")
+            params.append(search.fts5(user.is_staff))
+    if search.number is not None:
+        parts.append(f"SELECT {int(search.number)}")
+    matches = " UNION ALL ".join(parts)
+    # Few matches (the usual case, and every "nothing found"): their ids, looked up by primary key. A
+    # planner handed the subquery walks the sort index checking each ticket, all of them when none match.
+    few = [i for (i,) in database.execute_sql(f"{matches} LIMIT {FEW_MATCHES + 1}", params).fetchall()]
+    if len(few) <= FEW_MATCHES:
+        return Ticket.id.in_(few)
+    return Ticket.id.in_(pw.SQL(f"({matches})", params))
+
+
+def ranked_tickets(user: User, search: Search, limit: int, offset: int = 0) -> tuple[list[int], int]:
+    """Ids of the tickets found, best first (the ticket with the typed number, then by rank: title
+    matches count ten times a body match; ties newest first), and how many there are in all."""
+    condition = ticket_filter(user, search)
+    if condition is None:
+        return [], 0
+    total = _count(user, search, condition)
+    first = []
+    if search.number is not None and Ticket.get_visible(search.number, user) is not None:
+        first = [search.number]
+    if not search.groups:
+        return first[offset:offset + limit], total
+    owner = "" if user.is_staff else f" AND t.requester_id = {database.param}"
+    owner_params = [] if user.is_staff else [user.id]
+    if is_postgres():
+        column = "staff_doc" if user.is_staff else "public_doc"
+        sql = (f"SELECT t.id FROM search_ticket s JOIN ticket t ON t.id = s.ticket_id, to_tsquery('simple', %s) q "
+               f"WHERE s.{column} @@ q{owner} ORDER BY ts_rank(s.{column}, q) DESC, t.id DESC")
+        params = [search.tsquery(), *owner_params]
+    elif user.is_staff:
+        # Staff may see every ticket: the index alone answers, without a join (bm25: lower is better).
+        sql = ("SELECT rowid FROM search_ticket WHERE search_ticket MATCH ? "
+               "ORDER BY bm25(search_ticket, 10.0, 1.0, 1.0), rowid DESC")
+        params = [search.fts5(True)]
+    else:
+        # For clinicians internal notes weigh nothing, not even in the order.
+        sql = (f"SELECT t.id FROM search_ticket JOIN ticket t ON t.id = search_ticket.rowid "
+               f"WHERE search_ticket MATCH ?{owner} ORDER BY bm25(search_ticket, 10.0, 1.0, 0.0), t.id DESC")
+        params = [search.fts5(False), *owner_params]
+    skip = max(offset - len(first), 0)
+    rows = database.execute_sql(f"{sql} LIMIT {int(limit) + len(first)} OFFSET {skip}", params).fetchall()
+    found = [i for (i,) in rows if i not in first]
+    ids = (first + found) if offset == 0 else found
+    return ids[:limit], total
+
+
+def _count(user: User, search: Search, condition) -> int:
+    """How many tickets the search finds for this user. Staff on SQLite: counted in the index alone
+    (ten times faster than through the ticket table), plus the numbered ticket if the words miss it."""
+    if not (user.is_staff and search.groups and not is_postgres()):
+        return Ticket.visible_to(user).where(condition).count()
+    match = search.fts5(True)
+    counted = "SELECT COUNT(*) FROM search_ticket WHERE search_ticket MATCH ?"
+    total = database.execute_sql(counted, [match]).fetchone()[0]
+    if search.number is not None and Ticket.select().where(Ticket.id == search.number).exists():
+        total += 1 - database.execute_sql(counted + " AND rowid = ?", [match, search.number]).fetchone()[0]
+    return total
+
+
+def ranked_cases(user: User, search: Search, limit: int) -> list[Case]:
+    """The cases this user may see that the search finds, best first."""
+    if not search.groups:
+        return []
+    owner = "" if user.is_staff else f" AND c.clinician_id = {database.param}"
+    owner_params = [] if user.is_staff else [user.id]
+    if is_postgres():
+        sql = (f"SELECT c.id FROM search_case s JOIN \"case\" c ON c.id = s.case_id, to_tsquery('simple', %s) q "
+               f"WHERE s.doc @@ q{owner} ORDER BY ts_rank(s.doc, q) DESC, c.id DESC LIMIT {int(limit)}")
+        params = [search.tsquery(), *owner_params]
+    else:
+        sql = (f'SELECT c.id FROM search_case JOIN "case" c ON c.id = search_case.rowid WHERE search_case MATCH ?'
+               f"{owner} ORDER BY bm25(search_case), c.id DESC LIMIT {int(limit)}")
+        params = [search.fts5(True), *owner_params]
+    ids = [i for (i,) in database.execute_sql(sql, params).fetchall()]
+    cases = {c.id: c for c in Case.select().where(Case.id.in_(ids))} if ids else {}
+    return [cases[i] for i in ids if i in cases]

@@ -1,0 +1,239 @@
+"""Full-text search (smilepass/search): what is found, by whom, ranked how, and what hostile input
+does. Runs on both databases (SMILEPASS_TEST_DATABASE_URL for PostgreSQL)."""
+import io
+import re
+
+import peewee
+import pytest
+from playhouse.migrations import Runner
+
+from smilepass import db
+from smilepass.search import index, text
+from smilepass.search import query as search_query
+from smilepass.search.snippet import highlight
+
+from .case_helpers import ADA, make_case
+from .conftest import query
+from .scanfiles import arch_stl
+
+ROWS = re.compile(r'<td class="title-cell"><a href="/support/tickets/(\d+)">')
+RESULTS = re.compile(r'<li><a href="/support/tickets/(\d+)">')
+NOTE = "Clinic owes two invoices, overdrawn account flagged"
+NOTE_WORD = "overdrawn"
+
+
+def table_ids(browser, url: str, htmx: bool = True) -> list[int]:
+    response = browser.get(url, htmx=htmx)
+    assert response.status_code == 200, response.get_data(as_text=True)[-500:]
+    return [int(i) for i in ROWS.findall(response.get_data(as_text=True))]
+
+
+def found(browser, typed: str) -> list[int]:
+    response = browser.get("/search", query_string={"q": typed})
+    assert response.status_code == 200, response.get_data(as_text=True)[-500:]
+    return [int(i) for i in RESULTS.findall(response.get_data(as_text=True))]
+
+
+def reply(browser, ticket_id: int, body: str, internal: bool = False):
+    data = {"body": body, **({"internal": "y"} if internal else {})}
+    assert browser.post(f"/support/tickets/{ticket_id}/replies", data).status_code == 303
+
+
+def test_words_replies_and_who_finds_them(clinician, other_clinician, support, new_ticket):
+    mine = new_ticket(clinician, title="Aligner tray cracked", description="Cracked on insertion, tray 7.")
+    theirs = new_ticket(other_clinician, title="Login trouble", description="Password reset mail never came.")
+    reply(clinician, mine, "The replacement shipment arrived with a wobbly attachment template.")
+    reply(support, mine, NOTE, internal=True)
+    # The owner finds the reply's word, on the Support table and on /search; another clinician does not.
+    assert table_ids(clinician, "/support/?q=wobbly") == [mine]
+    assert found(clinician, "wobbly") == [mine]
+    assert table_ids(other_clinician, "/support/?q=wobbly") == []
+    assert found(other_clinician, "wobbly") == []
+    assert found(other_clinician, "password") == [theirs] and found(clinician, "password") == []
+    # Staff see everything, internal notes included.
+    assert found(support, "wobbly") == [mine] and found(support, NOTE_WORD) == [mine]
+    assert table_ids(support, f"/support/?q={NOTE_WORD}") == [mine]
+    assert table_ids(support, f"/queue/?q={NOTE_WORD}", htmx=False) == [mine]
+
+
+def test_internal_note_words_never_reach_a_clinician(clinician, support, new_ticket):
+    ticket_id = new_ticket(clinician, title="Billing question", description="Invoice 12 looks wrong.")
+    reply(support, ticket_id, NOTE, internal=True)
+    for typed in (NOTE_WORD, "overdr", f'"{NOTE_WORD} account"', f"invoice {NOTE_WORD}"):
+        page = clinician.get("/search", query_string={"q": typed}).get_data(as_text=True)
+        assert RESULTS.findall(page) == [], typed
+        # Nothing of the note shows (the words never typed: the page repeats what was).
+        assert "flagged" not in page and "owes" not in page and "Nothing found for" in page
+        table = clinician.get(f"/support/?q={typed}", htmx=True).get_data(as_text=True)
+        assert ROWS.findall(table) == [] and "Nothing found for" in table
+        # The filter counts are those of the tickets found: zero, not one.
+        assert '<span class="count">1</span>' not in table
+    # A word of both the request and the note: found, but the excerpt never shows the note.
+    page = clinician.get("/search", query_string={"q": "invoice"}).get_data(as_text=True)
+    assert RESULTS.findall(page) == [str(ticket_id)] and NOTE_WORD not in page and "Internal note" not in page
+    staff_page = support.get("/search", query_string={"q": NOTE_WORD}).get_data(as_text=True)
+    assert f"<mark>{NOTE_WORD}</mark>" in staff_page and "Internal note:" in staff_page
+
+
+def test_ticket_numbers(clinician, new_ticket):
+    ids = [new_ticket(clinician, title=f"Request {n}", description="Nothing special.") for n in range(3)]
+    second = ids[1]
+    for typed in (f"SP-{second:06d}", str(second), f"sp{second}", f"#{second}"):
+        assert found(clinician, typed)[:1] == [second], typed
+        assert second in table_ids(clinician, f"/support/?q={typed}"), typed
+
+
+def test_stemming_diacritics_prefix_and_phrase(clinician, new_ticket):
+    bruch = new_ticket(clinician, title="Bruch der Schiene", description="Die Schiene hat einen Bruch am Rand.")
+    cafe = new_ticket(clinician, title="Attachments", description="Die Zähne überprüfen, Café-Termin am Montag.")
+    trays = new_ticket(clinician, title="Trays fractured", description="Several fractures along the upper trays.")
+    assert found(clinician, "Brüche") == [bruch]
+    assert found(clinician, "bruche") == [bruch]
+    assert found(clinician, "zahne") == [cafe] and found(clinician, "Überprüfen") == [cafe]
+    assert found(clinician, "fracture") == [trays] and found(clinician, "tray") == [trays]
+    # As you type: the last word is a prefix; a finished one (followed by a space) is not.
+    assert found(clinician, "schie") == [bruch]
+    assert found(clinician, "schie ") == []
+    # Phrases in quotes keep their order; loose words need not.
+    assert found(clinician, '"upper trays"') == [trays]
+    assert found(clinician, '"trays upper"') == []
+    assert found(clinician, "trays upper") == [trays]
+
+
+def test_title_matches_rank_first(clinician, new_ticket):
+    body = new_ticket(clinician, title="Question", description="The retainer is loose, retainer again.")
+    title = new_ticket(clinician, title="Retainer loose", description="Please look.")
+    older_title = new_ticket(clinician, title="Old retainer", description="See photos.")
+    assert found(clinician, "retainer")[0] in (title, older_title)
+    assert found(clinician, "retainer")[-1] == body
+
+
+def test_case_number_and_tracking_number(app, clinician, other_clinician, support, new_ticket):
+    case = make_case(ADA, number="QX-7731", patient_name="Ines Vogelsang")
+    query(lambda: index.reindex_cases([case.id]))  # made directly, not through the case form
+    ticket_id = new_ticket(clinician, title="Shipment late", description="Still waiting.", case_number="QX-7731",
+                           tracking_number="1Z999AA10123456784")
+    assert found(clinician, "QX-7731") == [ticket_id]
+    assert found(clinician, "1Z999AA10123456784") == [ticket_id]
+    # The case itself, for those who may see it.
+    page = clinician.get("/search", query_string={"q": "Vogelsang"}).get_data(as_text=True)
+    assert f'href="/cases/{case.id}"' in page and "<mark>Vogelsang</mark>" in page
+    assert f'href="/cases/{case.id}"' in support.get("/search?q=Vogelsang").get_data(as_text=True)
+    assert f'href="/cases/{case.id}"' not in other_clinician.get("/search?q=Vogelsang").get_data(as_text=True)
+    assert found(other_clinician, "QX-7731") == []
+
+
+HOSTILE = [
+    '"', '""', '"unbalanced', "*", "tray*", "**", "NEAR", "NEAR(tray cracked, 2)", "tray OR cracked", "OR",
+    "-tray", "- -", ":", "title:tray", "{title}: tray", "^tray", "tray AND", "AND", "NOT tray", "(", ")",
+    "'; DROP TABLE ticket; --", "1' OR '1'='1", "%", "_", "\\", "\x00", "😀", "🦷 tray", "مرحبا بالعالم",
+    "שלום", "tray" * 2500, "a " * 5000, "x" * 10000, "SP-", "SP-9999999999999", "0", "-1", "&<>'\"",
+    "tray & cracked", "tray | cracked", "tray:*", "!tray", "<->", "tray <-> cracked",
+]
+
+
+@pytest.mark.parametrize("typed", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_input_never_fails(clinician, support, typed):
+    for browser in (clinician, support):
+        for url in ("/search", "/support/"):
+            response = browser.get(url, query_string={"q": typed}, htmx=url != "/search")
+            assert response.status_code == 200, (url, response.get_data(as_text=True)[-300:])
+        assert browser is clinician or support.get("/queue/", query_string={"q": typed}).status_code == 200
+
+
+def test_hostile_input_finds_what_it_can(clinician, new_ticket):
+    ticket_id = new_ticket(clinician, title="Tray cracked", description="Cracked near the OR of tooth 21.")
+    assert found(clinician, "NEAR(tray cracked)") == [ticket_id]  # words, not syntax
+    assert found(clinician, "tray OR nothingmatches") == []  # OR is a word: both must match
+    assert found(clinician, '"tray cracked') == [ticket_id]
+    assert found(clinician, "tray:*") == [ticket_id]
+    assert found(clinician, "🦷 tray") == [ticket_id]
+    assert found(clinician, "tray " * 2000) == [ticket_id]  # 10,000 characters, cut at 200
+    page = clinician.get("/search", query_string={"q": "😀"}).get_data(as_text=True)
+    assert "Nothing found for" in page
+    page = clinician.get("/search", query_string={"q": "no such words anywhere"}).get_data(as_text=True)
+    assert "Nothing found for" in page
+
+
+def test_snippets_are_escaped(clinician, new_ticket):
+    ticket_id = new_ticket(clinician, title="<b>bold</b> title",
+                           description='<script>alert("tray")</script> the tray <img src=x onerror=alert(1)>')
+    page = clinician.get("/search", query_string={"q": "tray"}).get_data(as_text=True)
+    assert RESULTS.findall(page) == [str(ticket_id)]
+    assert "<script>alert" not in page and "<img src=x" not in page and "<b>bold</b>" not in page
+    assert "&lt;script&gt;" in page and "<mark>tray</mark>" in page
+    marked, hit = highlight("<mark>x</mark> tray", search_query.parse("tray"))
+    assert hit and str(marked) == "&lt;mark&gt;x&lt;/mark&gt; <mark>tray</mark>"
+
+
+def test_search_box_is_a_get_form_that_keeps_sort_and_status(clinician, new_ticket):
+    new_ticket(clinician, title="Tray cracked", description="x")
+    page = clinician.get("/support/?status=open&q=tray").get_data(as_text=True)
+    assert 'role="search" method="get" action="/support/"' in page
+    assert 'hx-trigger="input changed delay:300ms, search"' in page
+    assert 'name="status" value="open" form="ticket-search"' in page
+    assert 'value="tray"' in page
+    # Links of the table (filters, sort, pages) keep the search.
+    assert "q=tray" in re.search(r'<nav class="quick-filters".*?</nav>', page, re.S).group(0)
+
+
+def test_index_kept_in_step_and_rebuilt(app, clinician, support, new_ticket):
+    ticket_id = new_ticket(clinician, title="Alpha", description="Bravo")
+    reply(support, ticket_id, "charlie delta")
+    assert found(clinician, "charlie") == [ticket_id]
+
+    def rebuild():
+        with db.database.atomic():
+            index.rebuild()
+    query(rebuild)
+    assert found(clinician, "charlie") == [ticket_id] and found(clinician, "alpha") == [ticket_id]
+
+
+def test_the_migration_indexes_existing_tickets(tmp_path):
+    database = peewee.SqliteDatabase(str(tmp_path / "m.db"), pragmas={"foreign_keys": 1})
+    runner = Runner(database, str(db.MIGRATIONS_DIR))
+    runner.up("0001_initial")
+    database.execute_sql(
+        "INSERT INTO user (email, name, role, password_hash, session_stamp, is_active, ticket_sort, created_at) "
+        "VALUES ('a@x.test', '', 'clinician', 'h', 's', 1, '-date', '2026-01-01')")
+    database.execute_sql(
+        "INSERT INTO ticket (requester_id, title, description, priority, category, status, created_at, updated_at) "
+        "VALUES (1, 'Brüche', 'Zahnschienen gebrochen', 0, 'c', 0, '2026-01-01', '2026-01-01')")
+    runner.up()
+    rows = database.execute_sql("SELECT rowid, title, body FROM search_ticket").fetchall()
+    assert rows == [(1, "bruch sp 000001", "zahnschi gebroch")]
+
+
+def test_terms():
+    assert text.terms("Brüche") == text.terms("Bruch") == "bruch"
+    assert text.terms("Straße, STRASSE") == "strass strass"
+    assert text.terms("SP-000042 tray_7") == "sp 000042 tray 7"
+    assert text.terms("😀🦷") == ""
+
+
+def test_scan_file_names_and_a_scan_in_an_internal_note(app, clinician, support, new_ticket, redis_conn):
+    ticket_id = new_ticket(clinician, title="Scan rejected", description="Holes.",
+                           scan=(io.BytesIO(arch_stl()), "clinic7_lowerjaw_2026-11-20.stl"))
+    assert found(clinician, "lowerjaw") == [ticket_id]
+    response = support.post(f"/support/tickets/{ticket_id}/replies",
+                            {"body": "Lab's own re-export.", "internal": "y",
+                             "scan": (io.BytesIO(arch_stl()), "labsecret-reexport.stl")},
+                            content_type="multipart/form-data")
+    assert response.status_code == 303
+    assert found(support, "labsecret") == [ticket_id]
+    assert found(clinician, "labsecret") == []
+
+
+def test_many_matches_filter_through_the_subquery(clinician, other_clinician, support, new_ticket, monkeypatch):
+    """Above FEW_MATCHES the table filters through the index subquery instead of a list of ids: the same
+    tickets, the same access."""
+    monkeypatch.setattr(search_query, "FEW_MATCHES", 0)
+    mine = new_ticket(clinician, title="Wobbly tray", description="x")
+    theirs = new_ticket(other_clinician, title="Wobbly aligner", description="y")
+    reply(support, theirs, NOTE, internal=True)
+    assert table_ids(clinician, "/support/?q=wobbly") == [mine]
+    assert sorted(table_ids(support, "/support/?q=wobbly")) == [mine, theirs]
+    assert table_ids(support, f"/support/?q={NOTE_WORD}") == [theirs]
+    assert table_ids(other_clinician, f"/support/?q={NOTE_WORD}") == []
+    assert table_ids(clinician, f"/support/?q=SP-{mine:06d}") == [mine]
+    assert table_ids(support, f"/queue/?q={NOTE_WORD}", htmx=False) == [theirs]
