@@ -61,6 +61,7 @@ from .tickets import (
                        category_label,
                        ticket_number,
 )
+from .twofactor import RecoveryCode, SecurityKey, TrustedBrowser, TwoFactor
 
 ALL_MODELS = [
     User,
@@ -94,6 +95,10 @@ ALL_MODELS = [
     Setting,
     Holiday,
     AuditLog,
+    TwoFactor,
+    SecurityKey,
+    RecoveryCode,
+    TrustedBrowser,
 ]
 
 __all__ = [
@@ -105,6 +110,8 @@ __all__ = [
     "LoginThrottle",
     "Message", "Notification", "OutboxMail", "PasswordReset", "PatientLink", "Priority", "Role", "Scan",
     "ScanState", "Setting", "Shipment", "ShipmentCount", "ShipmentState", "Status", "StatusChange", "Ticket",
-    "TicketCount", "Tier", "User", "UserPreference", "UserSession", "arches_label", "category_label", "colour_label",
+    "TicketCount", "Tier",
+    "TwoFactor", "SecurityKey", "RecoveryCode", "TrustedBrowser",
+    "User", "UserPreference", "UserSession", "arches_label", "category_label", "colour_label",
     "normalize_email", "role_label", "ticket_number", "utcnow",
 ]

@@ -182,6 +182,8 @@ class UserSession(BaseModel):
     last_seen_at = pw.DateTimeField(default=utcnow)
     user_agent = pw.CharField(max_length=255, default="")
     address = pw.CharField(max_length=64, default="")
+    # "" until this session passed the second step of sign-in, then the factor it used (see twofa).
+    second_factor = pw.CharField(max_length=20, default="")
 
 
 class UserPreference(BaseModel):
