@@ -30,13 +30,15 @@ from .staff import views as staff_views
 from .stewardship import views as stewardship_views
 from .support import draft_views
 from .support import views as support_views
+from .twofa import views as twofa_views
 
 ROOT = Path(__file__).resolve().parent.parent
 
 # Importing a view module registers its routes on its blueprint; the order is the order of the
-# admin's and the header's menus, which is also how a newcomer reads the product.
+# admin's and the header's menus, which is also how a newcomer reads the product. Two-factor sign-in comes
+# first: its gate must run before every other check of a signed-in request (a temporary password's too).
 BLUEPRINTS = (
-    auth_views.bp, support_views.bp, draft_views.bp, escalation_views.bp, scan_views.bp, staff_views.bp,
+    twofa_views.bp, auth_views.bp, support_views.bp, draft_views.bp, escalation_views.bp, scan_views.bp, staff_views.bp,
     canned_views.bp, case_views.bp, shipment_views.bp, patient.bp, account_views.bp, session_views.bp,
     contact_views.bp, search_views.bp,
     stewardship_views.bp, insights_views.bp, admin_views.bp, clinic_views.bp, audit_views.bp, doctor_views.bp,

@@ -9,11 +9,12 @@ import peewee
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
-from . import audit, db
+from . import audit, db, twofa
 from .auth.users import BadPassword, UserExists, create_user
 from .backup import BackupError, create_backup, restore_backup, rotation
 from .demo import make_demo, make_demo_cases
 from .doctor import Status, run_checks
+from .models import User
 from .search import index as search_index
 from .stewardship.reapply import reapply
 
@@ -58,6 +59,19 @@ def create_user_command(email, role, name, password):
             raise click.ClickException(str(exc)) from None
         audit.record("user_created", user, detail=f"role={role} (command line)")
     click.echo(f"created {role} {user.email}")
+
+
+@users.command("reset-2fa")
+@click.argument("email")
+def reset_2fa_command(email):
+    """Remove every second factor of EMAIL's account (a lost phone): audited, the user is mailed and
+    signed out everywhere."""
+    with db.database.connection_context():
+        user = User.by_email(email)
+        if user is None:
+            raise click.ClickException(f"no account signs in with {email}")
+        twofa.reset(user, None, how="command line")
+    click.echo(f"second factors of {user.email} removed")
 
 
 @click.command("demo")

@@ -197,6 +197,27 @@ DEFINITIONS["scan_retention_months"] = Definition(
     lazy_gettext("Scans (original, repaired, previews) of a case whose latest shipment was delivered this many "
                  "months ago are deleted for good. 0 keeps them forever."))
 
+# Two-factor sign-in (twofa): which roles must use a second factor. A fresh install's default comes from
+# SMILEPASS_2FA_DEFAULT_POLICY (roles separated by commas; "none" for none), else support and admins.
+TWOFA_CHOICES = (("required", lazy_gettext("Required")), ("optional", lazy_gettext("Optional")))
+
+
+def _default_twofa_roles() -> set[str]:
+    text = os.environ.get("SMILEPASS_2FA_DEFAULT_POLICY")
+    if text is None:
+        return {"support", "admin"}
+    return {part.strip().lower() for part in text.split(",") if part.strip()}
+
+
+for _role, _label in (("clinician", lazy_gettext("clinicians")), ("support", lazy_gettext("support staff")),
+                      ("admin", lazy_gettext("admins"))):
+    DEFINITIONS[f"twofa_{_role}"] = Definition(
+        lazy_gettext("Require two-factor sign-in for %(role)s", role=_label),
+        "required" if _role in _default_twofa_roles() else "optional", _choice("required", "optional"),
+        lazy_gettext("Required: after the password, %(role)s without an authenticator app or security key can only "
+                     "set one up.", role=_label), TWOFA_CHOICES)
+del _role, _label
+
 
 def get(key: str):
     definition = DEFINITIONS[key]

@@ -150,6 +150,9 @@ def app(tmp_path, database_url, redis_url, app_config):
         # Rate-limit counts of this test alone: every test signs in (and asks for resets) from 127.0.0.1,
         # and counts kept in Redis for an hour would otherwise carry from one test into the next.
         "RATELIMIT_KEY_PREFIX": f"smilepass-patient-test-{uuid.uuid4().hex}",
+        # The two-factor policy (support and admins must enrol) is off unless a test turns it on
+        # (app_config {"TWOFA_POLICY_OFF": False}): every other test signs staff in with a password alone.
+        "TWOFA_POLICY_OFF": True,
         **app_config,
     })
     # The limiter is one object per process and keeps the first app's prefix (flask-limiter reads the

@@ -8,7 +8,7 @@ from wtforms import DateField, EmailField, PasswordField, SelectField, StringFie
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from .. import audit, sessions, settings
+from .. import audit, sessions, settings, twofa
 from ..auth.forms import looks_like_email
 from ..auth.guards import role_required, visible_or_404
 from ..auth.security import password_problem
@@ -87,6 +87,7 @@ def sign_out_everywhere(user_id: int):
     ToggleForm().validate_on_submit()  # CSRF is checked app-wide
     user = visible_or_404(User, user_id)
     ended = sessions.end_all(user, keep_id=sessions.current_id() if user.id == current_user.id else None)
+    twofa.forget_browsers(user)
     audit.record("sessions_ended", user, detail=f"count={ended}")
     flash(ngettext("%(email)s: %(num)d session signed out.", "%(email)s: %(num)d sessions signed out.", ended,
                    email=user.email), "info")

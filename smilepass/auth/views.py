@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import force_locale, gettext
 from flask_login import current_user, login_required, login_user, logout_user
 
-from .. import audit, htmx, sessions
+from .. import audit, htmx, sessions, twofa
 from ..cases.patient import limiter
 from ..db import database
 from ..i18n import current_language, lazy_gettext
@@ -221,3 +221,4 @@ def _set_password(user: User, password: str) -> None:
     user.session_stamp = new_session_stamp()
     user.password_change_required = False  # chosen by its owner now (a reset link reaches only them)
     user.save()
+    twofa.forget_browsers(user)  # a new password: every browser trusted for the second step must ask again

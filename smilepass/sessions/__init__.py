@@ -61,7 +61,8 @@ def load_user(user_id: int, stamp: str) -> User | None:
         return None
     rows = prepared(
         "session-user",
-        lambda p: User.select(User, UserSession.id.alias("session_id"), UserSession.last_seen_at.alias("seen"))
+        lambda p: User.select(User, UserSession.id.alias("session_id"), UserSession.last_seen_at.alias("seen"),
+                              UserSession.second_factor.alias("second_factor"))
         .join(UserSession, on=(UserSession.user == User.id))
         .where((User.id == p.user_id) & (User.session_stamp == p.stamp) & User.is_active
                & (UserSession.key_hash == p.key_hash)).objects(),
@@ -81,6 +82,7 @@ def load_user(user_id: int, stamp: str) -> User | None:
     if now - seen >= SEEN_RESOLUTION:
         UserSession.update(last_seen_at=now).where(UserSession.id == user.session_id).execute()
     g.user_session_id = user.session_id
+    g.second_factor = user.second_factor  # "" while the second step of sign-in is pending (see twofa)
     return user
 
 
