@@ -125,10 +125,16 @@ def test_a_security_key_registers_signs_in_and_is_removed(local_page, make_user)
 
         password_step(page)
         page.wait_for_url(re.compile(r"/auth/two-factor"))
+        page.get_by_label("Trust this browser for 30 days").check()
         page.get_by_role("button", name="Use security key").click()
         page.wait_for_url(re.compile(r":\d+/support/$"))
         assert read_db(lambda: [s.second_factor for s in UserSession.select()]) == ["key"]
         assert read_db(lambda: SecurityKey.get().last_used_at) is not None
+        assert any(cookie["name"] == "smilepass_trusted" for cookie in page.context.cookies())
+        # Trusted: the next sign-in in this browser needs the password only.
+        sign_out(page)
+        password_step(page)
+        page.wait_for_url(re.compile(r":\d+/support/$"))
 
         # Another browser, with an authenticator of its own but not this credential, cannot pass.
         other = local_page()

@@ -259,6 +259,7 @@ def test_policy_sends_support_and_admins_without_a_factor_to_enrol(app, clock, m
     assert response.status_code == 303 and response.headers["Location"].endswith("/account/two-factor/app")
     assert staff.get("/staff/queue", htmx=True).headers["HX-Redirect"].endswith("/account/two-factor/app")
     assert staff.get("/account/security").status_code == 303
+    assert staff.get("/account/two-factor/keys").status_code == 200  # a security key instead of an app
     secret, codes = enrol_app(staff)
     assert len(codes) == 10
     assert staff.get("/support/").status_code == 200

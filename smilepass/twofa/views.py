@@ -22,7 +22,8 @@ bp = Blueprint("twofa", __name__)
 OPEN_BETWEEN_STEPS = {"twofa.challenge", "twofa.key_options", "twofa.key_verify", "auth.logout", "static",
                       "healthz"}
 # Open, in addition, to a user whom the policy requires to enrol but who has no factor yet.
-OPEN_FOR_ENROLMENT = {"twofa.enrol_app", "twofa.recovery_codes", "twofa.register_options", "twofa.register_key"}
+OPEN_FOR_ENROLMENT = {"twofa.enrol_app", "twofa.recovery_codes", "twofa.keys", "twofa.register_options",
+                      "twofa.register_key"}
 
 
 def _next_target() -> str | None:
@@ -62,12 +63,14 @@ def gate():
     return htmx.hx_redirect(url_for("twofa.enrol_app"))
 
 
-def _passed(factor: str, trust: bool, target: str | None):
+def _passed(factor: str, trust: bool, target: str | None, as_json: bool = False):
+    """This session passed its second step: on to the page it came for (a redirect, or for the security
+    key's script JSON naming it), with the trust cookie when asked for."""
     user = current_user._get_current_object()
     twofa.mark_passed(factor)
     twofa.clear_failures(user)
     audit.record("twofa_passed", user, detail=factor)
-    response = redirect(_safe_next(target), 303)
+    response = jsonify(redirect=_safe_next(target)) if as_json else redirect(_safe_next(target), 303)
     if trust:
         response.set_cookie(twofa.TRUST_COOKIE, twofa.trust_browser(user), max_age=twofa.TRUST_DAYS * 86400,
                             httponly=True, samesite="Lax", secure=current_app.config.get("SESSION_COOKIE_SECURE"))
@@ -244,13 +247,13 @@ def key_verify():
     user = current_user._get_current_object()
     if twofa.locked_until(user):
         abort(429)
+    body = request.get_json(silent=True) or {}
     try:
-        security_keys.authenticate(user, (request.get_json(silent=True) or {}).get("credential"))
+        security_keys.authenticate(user, body.get("credential"))
     except security_keys.KeyRefused:
         twofa.record_failure(user, "security key")
         return jsonify(error=gettext("The security key was not accepted.")), 422
-    response = _passed("key", False, request.args.get("next"))
-    return jsonify(redirect=response.location)
+    return _passed("key", body.get("trust") is True, request.args.get("next"), as_json=True)
 
 
 # Admin reset -------------------------------------------------------------------------------------

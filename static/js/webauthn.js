@@ -83,7 +83,10 @@
       }
       return navigator.credentials.get({publicKey: requestOptions(options)});
     }).then(function (credential) {
-      return post(box.getAttribute("data-verify-url"), {credential: credentialJSON(credential), name: name});
+      // On the second step, the form's "Trust this browser" box counts for the key too.
+      var trust = document.querySelector('input[name="trust"]');
+      return post(box.getAttribute("data-verify-url"),
+        {credential: credentialJSON(credential), name: name, trust: Boolean(trust && trust.checked)});
     }).then(function (r) {
       return r.json().then(function (body) {
         if (!r.ok || !body.redirect) { throw new Error(body.error || "refused"); }
