@@ -120,6 +120,9 @@ def pages_for(role: str, world: dict) -> list[tuple[str, str]]:
         ("notifications", "/account/notifications"),
         ("language", "/account/language"),
         ("password", "/auth/password"),
+        ("security", "/account/security"),
+        ("two-factor-app", "/account/two-factor/app"),
+        ("security-keys", "/account/two-factor/keys"),
         ("contact", "/contact"),
         ("case-export", f"/cases/{world['case']}/export"),
     ]
