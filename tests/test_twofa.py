@@ -327,7 +327,37 @@ def test_removing_the_app_is_audited_and_ends_the_second_step(app, enrolled, clo
     assert clinician.post("/account/two-factor/app/remove").status_code == 303
     assert not query(lambda: twofa.has_totp(user()))
     assert "twofa_removed" in actions()
+    assert query(lambda: RecoveryCode.select().count()) == 0  # no factor left: no way back needed
     assert password_only(app).get("/support/").status_code == 200  # no factor, policy off
+
+
+@pytest.mark.parametrize("app_config", [{"TWOFA_POLICY_OFF": False}])
+def test_a_required_user_cannot_remove_the_last_factor(app, clock, make_user, app_config):
+    make_user(SAM, "support")
+    staff = password_only(app, SAM)
+    enrol_app(staff)
+    staff.get("/account/security")
+    refused = staff.post("/account/two-factor/app/remove")
+    assert refused.status_code == 303
+    assert query(lambda: twofa.has_totp(user(SAM)))
+    assert "add another" in staff.get("/account/security").get_data(as_text=True)
+    # With a second factor (a key) the app may go.
+    query(lambda: SecurityKey.create(user=user(SAM).id, name="Blue", credential_id="abc", public_key="def"))
+    assert staff.post("/account/two-factor/app/remove").status_code == 303
+    assert not query(lambda: twofa.has_totp(user(SAM)))
+
+
+def test_a_trusted_browser_is_asked_again_after_thirty_days(app, enrolled, clock):
+    secret, _ = enrolled
+    browser = password_only(app)
+    browser.post(CHALLENGE, {"code": code_at(secret, START + dt.timedelta(seconds=30)), "trust": "y"})
+    cookie = browser.client.get_cookie(twofa.TRUST_COOKIE).value
+    clock.shift(dt.timedelta(days=30, minutes=1))
+    later = Browser(app)
+    later.client.set_cookie(twofa.TRUST_COOKIE, cookie)
+    later.get("/auth/login")
+    later.post("/auth/login", {"email": ADA, "password": PASSWORD})
+    assert pending(later.get("/support/"))
 
 
 def test_an_admin_resets_a_users_second_factors(app, enrolled, clock, admin):

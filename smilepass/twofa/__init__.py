@@ -77,6 +77,16 @@ def has_factor(user: User) -> bool:
     return has_totp(user) or SecurityKey.select().where(SecurityKey.user == user.id).exists()
 
 
+def factor_count(user: User) -> int:
+    return int(has_totp(user)) + SecurityKey.select().where(SecurityKey.user == user.id).count()
+
+
+def drop_recovery_codes_without_factor(user: User) -> None:
+    """Recovery codes stand in for a factor; with the last factor gone they go too."""
+    if not has_factor(user):
+        RecoveryCode.delete().where(RecoveryCode.user == user.id).execute()
+
+
 def recovery_codes_left(user: User) -> int:
     return RecoveryCode.select().where((RecoveryCode.user == user.id) & RecoveryCode.used_at.is_null()).count()
 
@@ -188,6 +198,7 @@ def remove_totp(user: User) -> None:
         TwoFactor.update(totp_secret="", totp_confirmed_at=None, updated_at=utcnow()).where(
             TwoFactor.user == user.id).execute()
         forget_browsers(user)
+        drop_recovery_codes_without_factor(user)
         audit.record("twofa_removed", user, detail="authenticator app")
 
 

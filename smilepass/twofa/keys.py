@@ -26,7 +26,7 @@ from webauthn.helpers.structs import (
 from .. import audit
 from ..db import database
 from ..models import SecurityKey, User, utcnow
-from . import ISSUER, forget_browsers
+from . import ISSUER, drop_recovery_codes_without_factor, forget_browsers
 
 CHALLENGE = "webauthn_challenge"
 NAME_MAX = 60
@@ -120,5 +120,6 @@ def remove(user: User, key_id: int) -> bool:
         removed = SecurityKey.delete().where((SecurityKey.id == key_id) & (SecurityKey.user == user.id)).execute()
         if removed:
             forget_browsers(user)
+            drop_recovery_codes_without_factor(user)
             audit.record("twofa_removed", user, detail=f"security key #{key_id}")
     return bool(removed)

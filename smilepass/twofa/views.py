@@ -136,6 +136,15 @@ def enrol_app():
                            for i in range(0, len(secret), 4)), qr=qr), status
 
 
+def _last_required_factor(user: User) -> bool:
+    """Whether removing one factor would leave a user whom the policy requires without any: refused."""
+    if twofa.required_for(user) and twofa.factor_count(user) <= 1:
+        flash(gettext("Your clinic requires a second factor for your role: add another before removing this "
+                      "one."), "error")
+        return True
+    return False
+
+
 @bp.post("/account/two-factor/app/remove")
 @login_required
 def remove_app():
@@ -143,6 +152,8 @@ def remove_app():
     user = current_user._get_current_object()
     if not twofa.has_totp(user):
         abort(404)
+    if _last_required_factor(user):
+        return htmx.see_other(url_for("sessions.security"))
     twofa.remove_totp(user)
     flash(gettext("The authenticator app is removed."), "info")
     return htmx.see_other(url_for("sessions.security"))
@@ -226,8 +237,13 @@ def register_key():
 @login_required
 def remove_key(key_id: int):
     PlainForm().validate_on_submit()
-    if not security_keys.remove(current_user._get_current_object(), key_id):
+    user = current_user._get_current_object()
+    if not any(key.id == key_id for key in twofa.keys_of(user)):
         abort(404)  # not this user's key, or gone already
+    if _last_required_factor(user):
+        return htmx.see_other(url_for("twofa.keys"))
+    if not security_keys.remove(user, key_id):
+        abort(404)
     flash(gettext("The security key is removed."), "info")
     return htmx.see_other(url_for("twofa.keys"))
 
