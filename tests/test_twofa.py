@@ -167,8 +167,10 @@ def test_between_the_two_steps_every_route_redirects_to_the_second_step(app, enr
             assert partial.get_data() == b""
             checked += 1
     assert checked > 60
-    # The second step itself is open, and signing out.
-    assert browser.get(CHALLENGE).status_code == 200
+    # The second step itself is open (and shows nothing of the account or the app), and signing out.
+    step = browser.get(CHALLENGE)
+    assert step.status_code == 200
+    assert 'class="mainnav"' not in step.get_data(as_text=True) and "Dr.Ada" not in step.get_data(as_text=True)
     assert browser.post("/auth/logout").status_code == 303
 
 

@@ -40,6 +40,11 @@ def _safe_next(target: str | None) -> str:
     return url_for("support.index")
 
 
+@bp.record_once
+def _template_helpers(state):
+    state.app.jinja_env.globals["second_step_pending"] = lambda: twofa.session_factor() not in twofa.PASSED
+
+
 @bp.before_app_request
 def gate():
     if request.endpoint in OPEN_BETWEEN_STEPS or not current_user.is_authenticated:
