@@ -63,8 +63,9 @@ def gate():
         return None
     if request.endpoint in OPEN_FOR_ENROLMENT:
         return None
-    flash(gettext("Your clinic requires two-factor sign-in for your role. Set up an authenticator app or a "
-                  "security key to go on."), "info")
+    if _next_target() is not None:  # said once on the page, not on every refused partial
+        flash(gettext("Your clinic requires two-factor sign-in for your role. Set up an authenticator app or a "
+                      "security key to go on."), "info")
     return htmx.hx_redirect(url_for("twofa.enrol_app"))
 
 
