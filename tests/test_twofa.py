@@ -401,3 +401,33 @@ def test_the_totp_key_cannot_be_read_with_another_secret_key(app, enrolled, tmp_
                         "UPLOAD_DIR": str(tmp_path / "up2")})
     with other.app_context():
         assert not query(lambda: twofa.check_totp(user(), code_at(enrolled[0], START)))
+
+
+def test_a_refused_security_key_answer_counts_towards_the_lock(app, clock, clinician):
+    key = query(lambda: SecurityKey.create(user=user().id, name="Blue", credential_id="abc", public_key="def"))
+    browser = password_only(app)
+    assert pending(browser.get("/support/"))
+    headers = {"X-CSRFToken": browser.token}
+    options = browser.client.post("/auth/two-factor/key/options", headers=headers)
+    assert options.status_code == 200 and options.get_json()["allowCredentials"][0]["id"] == key.credential_id
+    forged = {"credential": {"id": "abc", "rawId": "abc", "type": "public-key",
+                             "response": {"clientDataJSON": "e30", "authenticatorData": "AA", "signature": "AA"}}}
+    refused = browser.client.post("/auth/two-factor/key", json=forged, headers=headers)
+    assert refused.status_code == 422 and "error" in refused.get_json()
+    assert query(lambda: TwoFactor.get(TwoFactor.user == user().id).failures) == 1
+    # The challenge was taken: answering again without new options is refused too.
+    assert browser.client.post("/auth/two-factor/key", json=forged, headers=headers).status_code == 422
+    assert pending(browser.get("/support/"))
+
+
+def test_the_second_step_comes_before_a_temporary_password_is_replaced(app, clock, admin, make_user):
+    admin.get("/admin/users")
+    created = admin.post("/admin/users", {"email": SAM, "name": "Sam", "role": "support",
+                                          "password": "temporary-long-pass-2026"})
+    assert created.status_code == 303
+    query(lambda: SecurityKey.create(user=user(SAM).id, name="Blue", credential_id="xyz", public_key="def"))
+    browser = Browser(app)
+    browser.get("/auth/login")
+    browser.post("/auth/login", {"email": SAM, "password": "temporary-long-pass-2026"})
+    assert pending(browser.get("/auth/password"))
+    assert pending(browser.get("/support/"))
