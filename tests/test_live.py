@@ -12,7 +12,8 @@ import urllib.parse
 import pytest
 
 from smilepass.live import events, stream
-from smilepass.models import Message, Status, StatusChange, Ticket, User
+from smilepass.models import Message, Scan, Status, StatusChange, Ticket, User
+from smilepass.scans import repair
 from smilepass.support import tickets
 
 from .conftest import ROOT, free_port, query, worker_env
@@ -250,6 +251,19 @@ def test_the_unread_count_is_published_to_the_users_channel(app, redis_conn, cli
     assert "inbox" in heard(pubsub)
     part = clinician.get(f"/support/tickets/{ticket_id}/parts?kind=inbox", htmx=True).get_data(as_text=True)
     assert 'id="inbox-link"' in part and "unread-count" in part
+
+
+def test_a_scan_changing_state_in_the_worker_is_published(app, redis_conn, clinician, new_ticket):
+    """The repair job runs without a request: its state change goes out at once (after its write)."""
+    ticket_id = new_ticket(clinician)
+    public = listen(redis_conn, app, ticket_id, False)
+    with app.app_context():
+        ticket = Ticket.get_by_id(ticket_id)
+        scan = Scan.create(ticket=ticket_id, uploader=ticket.requester_id, original_name="upper.stl",
+                           stored_name="x" * 32, size=84, sha256="0" * 64, file_format="stl", triangles=1)
+        repair.fail(scan.id, scan.run, "The file is not a mesh.")
+        repair._update(scan.id, scan.run, progress=0.5)  # progress alone: the panel's own poll shows it
+    assert heard(public) == ["scans"]
 
 
 def test_channel_names_carry_the_redis_database():
