@@ -10,7 +10,7 @@
 #                here when nothing answers there
 #   PORT         web port on 127.0.0.1 (default 5000)
 #   WEB_WORKERS  gunicorn worker processes (default 2)
-#   WEB_THREADS  threads per worker (default 32): each open ticket page holds
+#   WEB_THREADS  threads per worker (default 64): each open ticket page holds
 #                one for its live event stream (docs/live.md)
 #   SCAN_WORKERS scan repair workers (default: one per spare core, i.e. the
 #                number of cores less one, at least 1)
@@ -26,7 +26,7 @@ cd "$(dirname "$0")/.."
 # Exported: the worker and the web server build mail links from it (unless SMILEPASS_BASE_URL is set).
 export PORT=${PORT:-5000}
 WEB_WORKERS=${WEB_WORKERS:-2}
-WEB_THREADS=${WEB_THREADS:-32}
+WEB_THREADS=${WEB_THREADS:-64}
 SCAN_WORKERS=${SCAN_WORKERS:-$(($(nproc) > 1 ? $(nproc) - 1 : 1))}
 VENV=.venv
 

@@ -73,6 +73,9 @@ def load(instance_path: str) -> dict:
         # and how often it pings.
         "LIVE_STREAM_SECONDS": _int("SMILEPASS_LIVE_STREAM_SECONDS", 300),
         "LIVE_PING_SECONDS": _int("SMILEPASS_LIVE_PING_SECONDS", 10),
+        # Streams one web process holds at most (each holds a thread): keep it below gunicorn's --threads
+        # (WEB_THREADS), so requests always find a free thread; pages beyond it poll every 15 s instead.
+        "LIVE_MAX_STREAMS": _int("SMILEPASS_LIVE_MAX_STREAMS", 48),
         "LOCKOUT_ATTEMPTS": 3,
         "LOCKOUT_SECONDS": 20 * 60,
         "RESET_TOKEN_SECONDS": 60 * 60,

@@ -150,6 +150,22 @@ class TestRedisDown:
         assert page.status_code == 200 and "Saved even without Redis." in page.get_data(as_text=True)
 
 
+class TestStreamCap:
+    @pytest.fixture
+    def app_config(self):
+        return {"LIVE_STREAM_SECONDS": 1, "LIVE_PING_SECONDS": 1, "LIVE_MAX_STREAMS": 1}
+
+    def test_streams_beyond_the_cap_get_204_until_one_ends(self, app, redis_conn, clinician, new_ticket):
+        ticket_id = new_ticket(clinician)
+        status, first = stream_events(clinician, ticket_id)
+        assert status == 200
+        assert stream_events(clinician, ticket_id)[0] == 204  # this page polls instead
+        read_events(first)  # the first stream ends (its lifetime is over): its thread is free again
+        status, third = stream_events(clinician, ticket_id)
+        assert status == 200
+        read_events(third)
+
+
 def test_a_reply_after_news_is_answered_409_with_the_text_kept_and_sent_anyway(app, redis_conn, clinician,
                                                                               support, new_ticket):
     ticket_id = new_ticket(clinician)

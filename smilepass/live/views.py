@@ -2,6 +2,7 @@
 (after_app_request), so every rule that calls events.changed() is covered without each view calling
 send itself."""
 import logging
+import threading
 
 from flask import Blueprint, Response, current_app
 from flask_login import current_user, login_required
@@ -15,6 +16,35 @@ from . import events, stream
 
 bp = Blueprint("live", __name__, url_prefix="/live")
 log = logging.getLogger(__name__)
+
+
+class _Open:
+    """How many streams this process holds open: each holds a gunicorn thread, and a worker whose
+    threads are all streaming would leave every other request waiting in its queue."""
+
+    def __init__(self):
+        self.count, self.lock = 0, threading.Lock()
+
+    def take(self, limit: int) -> bool:
+        with self.lock:
+            if self.count >= limit:
+                return False
+            self.count += 1
+            return True
+
+    def give_back(self) -> None:
+        with self.lock:
+            self.count -= 1
+
+
+open_streams = _Open()
+
+
+def _held(body):
+    try:
+        yield from body
+    finally:
+        open_streams.give_back()
 
 
 @bp.after_app_request
@@ -43,16 +73,20 @@ def ticket_events(ticket_id: int):
     user = current_user._get_current_object()
     url = current_app.config["REDIS_URL"]
     channels = [events.ticket_channel(url, ticket.id, staff=user.is_staff), events.user_channel(url, user.id)]
+    if not open_streams.take(current_app.config["LIVE_MAX_STREAMS"]):
+        log.warning("live: %d streams open in this process, no more (the page polls)", open_streams.count)
+        return Response(status=204)
     try:
         pubsub = redis_connection(url).pubsub(ignore_subscribe_messages=True)
         pubsub.subscribe(*channels)
     except (RedisError, OSError) as exc:
+        open_streams.give_back()
         log.warning("live: Redis unavailable, no event stream: %s", exc)
         return Response(status=204)
     # The database is not needed while streaming: the request's teardown gives the connection back.
     body = stream.events(pubsub, lifetime=current_app.config["LIVE_STREAM_SECONDS"],
                          ping=current_app.config["LIVE_PING_SECONDS"])
-    response = Response(body, mimetype="text/event-stream")
+    response = Response(_held(body), mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"  # nginx and others: do not buffer this response
     return response
