@@ -76,6 +76,8 @@ def load(instance_path: str) -> dict:
         # Streams one web process holds at most (each holds a thread): keep it below gunicorn's --threads
         # (WEB_THREADS), so requests always find a free thread; pages beyond it poll every 15 s instead.
         "LIVE_MAX_STREAMS": _int("SMILEPASS_LIVE_MAX_STREAMS", 48),
+        # How often a ticket page asks whether its thread moved (the fallback when no stream reaches it).
+        "LIVE_POLL_SECONDS": _int("SMILEPASS_LIVE_POLL_SECONDS", 15),
         "LOCKOUT_ATTEMPTS": 3,
         "LOCKOUT_SECONDS": 20 * 60,
         "RESET_TOKEN_SECONDS": 60 * 60,

@@ -10,7 +10,7 @@ from smilepass.models import User
 from smilepass.support import tickets
 
 from .browser_support import TIMEOUT_MS, artifact_path, marker, read_db, set_marker, sign_in
-from .conftest import PASSWORD
+from .conftest import PASSWORD, free_port
 from .parts import import_part
 
 sync_api = import_part("playwright.sync_api", "make setup installs the test extras")
@@ -79,3 +79,32 @@ def test_a_staff_reply_appears_on_the_clinicians_open_page(make_user, new_page, 
     expect(staff.locator("#thread")).to_contain_text(typed)
     expect(staff.locator("#status-panel .status-large")).to_have_text(re.compile("In Progress"))
     assert marker(staff) == 1
+
+
+class TestWithoutRedis:
+    """Redis down: no stream (204), the page says live updates are paused, and the poll shows the
+    reload notice once the thread moved; the page itself and replies work as before."""
+
+    @pytest.fixture
+    def app_config(self):
+        return {"REDIS_URL": f"redis://127.0.0.1:{free_port()}/0", "LIVE_POLL_SECONDS": 1}
+
+    def test_the_page_polls_and_offers_a_reload(self, make_user, new_page):
+        ada = make_user(CLINICIAN, name="Dr. Ada")
+        make_user(SUPPORT, "support", name="Sam Support")
+        ticket_id = read_db(lambda: tickets.create_ticket(User.get_by_id(ada.id), "Tray 4 cracked",
+                                                          "The upper tray cracked.", 1, "Warranty & Replacement").id)
+        clinician, staff = new_page(), new_page()
+        sign_in(clinician, CLINICIAN, PASSWORD)
+        sign_in(staff, SUPPORT, PASSWORD)
+        clinician.goto(f"/support/tickets/{ticket_id}")
+        expect(clinician.locator(".live-off")).to_be_visible()
+        expect(clinician.locator("#live-poll .notice")).to_have_count(0)
+        staff.goto(f"/support/tickets/{ticket_id}")
+        staff.locator("#reply textarea[name=body]").fill("A new tray 4 is on its way.")
+        staff.get_by_role("button", name="Send reply").click()
+        expect(staff.locator("#thread")).to_contain_text("A new tray 4 is on its way.")
+        notice = clinician.locator("#live-poll .notice")
+        expect(notice).to_contain_text("New replies or changes on this ticket.")
+        notice.get_by_role("link", name="Reload").click()
+        expect(clinician.locator("#thread")).to_contain_text("A new tray 4 is on its way.")
