@@ -3,6 +3,7 @@ SSE stream with the viewer's rights, fetched as page parts; replies and status c
 something else arrived are answered 409 with what arrived; two status changes at once never lose one
 silently. Real Redis pub/sub, the real stream generator over the app, a real gunicorn (gthread) where
 a stream must not hold the worker."""
+import datetime as dt
 import http.client
 import signal
 import subprocess
@@ -10,13 +11,14 @@ import time
 import urllib.parse
 
 import pytest
+import time_machine
 
 from smilepass.live import events, stream
 from smilepass.models import Message, Scan, Status, StatusChange, Ticket, User
 from smilepass.scans import repair
 from smilepass.support import tickets
 
-from .conftest import ROOT, free_port, query, worker_env
+from .conftest import ROOT, Browser, free_port, query, worker_env
 from .test_write_load import Client
 
 # Only there so that a broken stream fails instead of hanging: a stream in these tests ends on its own.
@@ -386,3 +388,24 @@ def test_gthread_gunicorn_serves_pages_and_events_while_streams_are_open(app, ma
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+def test_an_open_live_page_does_not_keep_an_idle_session_alive(app, make_user, redis_conn):
+    """The page's own polls and parts are not the user's activity: after the idle limit (30 minutes)
+    without a click the session ends, and the next poll sends the page to sign-in."""
+    make_user("dr.ada@clinic.test")
+    with time_machine.travel(dt.datetime(2026, 12, 7, 9, 0, tzinfo=dt.UTC), tick=False) as clock:
+        ada = Browser(app)
+        ada.login("dr.ada@clinic.test")
+        response = ada.post("/support/tickets", {"title": "Tray cracked", "description": "Tray 4 cracked.",
+                                                 "priority": "1", "category": "Warranty & Replacement"},
+                            content_type="multipart/form-data")
+        ticket_id = int(response.headers["Location"].rsplit("created=", 1)[1])
+        poll = f"/support/tickets/{ticket_id}/parts?kind=poll&seen=0.0"
+        for _ in range(6):  # 24 minutes of the page polling by itself
+            clock.shift(dt.timedelta(minutes=4))
+            assert ada.get(poll, htmx=True).status_code == 200
+            assert ada.get(f"/support/tickets/{ticket_id}/parts?kind=thread", htmx=True).status_code == 200
+        clock.shift(dt.timedelta(minutes=7))  # 31 minutes since the last thing Ada did
+        response = ada.get(poll, htmx=True)
+        assert response.status_code == 401 and "/auth/login" in response.headers["HX-Redirect"]
