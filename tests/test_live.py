@@ -16,6 +16,7 @@ import time_machine
 from smilepass.live import events, stream
 from smilepass.models import Message, Scan, Status, StatusChange, Ticket, User
 from smilepass.scans import repair
+from smilepass.staff import assignment
 from smilepass.support import tickets
 
 from .conftest import ROOT, Browser, free_port, query, worker_env
@@ -282,6 +283,22 @@ def test_a_scan_changing_state_in_the_worker_is_published(app, redis_conn, clini
         repair.fail(scan.id, scan.run, "The file is not a mesh.")
         repair._update(scan.id, scan.run, progress=0.5)  # progress alone: the panel's own poll shows it
     assert heard(public) == ["scans"]
+
+
+def test_presence_and_assignment_reach_staff_pages_only(app, redis_conn, clinician, support, new_ticket):
+    ticket_id = new_ticket(clinician)
+    public, staff = listen(redis_conn, app, ticket_id, False), listen(redis_conn, app, ticket_id, True)
+    url = f"/queue/tickets/{ticket_id}/presence"
+    support.get(f"/support/tickets/{ticket_id}")
+    assert support.post(url + "?focus=1", {}, htmx=True).status_code == 200
+    assert support.post(url, {"body": "Still typing"}, htmx=True).status_code == 200  # no news: not sent again
+    assert support.post(url, {"body": ""}, htmx=True).status_code == 200  # stopped replying
+    assert heard(staff) == ["presence", "presence"]
+    with app.app_context():
+        sam = User.get(User.email == "sam@smilepass.test")
+        assignment.assign(Ticket.get_by_id(ticket_id), sam, sam)
+    assert heard(staff) == ["assignment"]
+    assert heard(public, 0.5) == []
 
 
 def test_channel_names_carry_the_redis_database():

@@ -1,8 +1,9 @@
 """Telling open pages that something changed. Rules call `changed()` / `inbox_changed()` inside their
-transaction; nothing is published until no transaction is open any more (`send()`), so a page never
-fetches a state that is not committed yet. A web request sends what is left after its response
-(`after_request` in views.py) and drops it when the request failed; a worker or CLI command without a
-request sends at once when its transaction has ended.
+transaction; nothing is published until no transaction is open any more, so a page never fetches a
+state that is not committed yet. A web request sends after its response (`after_request` in views.py)
+and drops what it queued when the request failed. Without a request (an RQ job, a CLI command) the
+rules call `send()` after their transaction, as they call `hand_over()` for mail; what a rolled-back
+transaction queued there goes out with the next send, which costs an open page one needless refresh.
 
 Messages carry no text, only which part of the page changed (THREAD, STATUS, ...): the page then
 fetches that part with the viewer's own rights, so a channel can never leak what a viewer may not see.

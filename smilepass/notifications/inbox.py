@@ -30,6 +30,7 @@ def tell(recipients: list[User], ticket: Ticket, event_key: str, actor: User | N
                 return subject, "\n".join(lines + ["", f"Request page (sign-in needed): {link}"])
             notify(event_key, user, compose, actor)
     hand_over()
+    live.send()
     return told
 
 
@@ -56,6 +57,7 @@ def mark_read(user: User, note: Notification) -> None:
             note.save(only=[Notification.read_at])
             audit.record("notification_read", note, actor=user)
             live.inbox_changed(user.id)  # the badge on the user's other open pages
+        live.send()
 
 
 def mark_all_read(user: User) -> int:
@@ -65,4 +67,5 @@ def mark_all_read(user: User) -> int:
         if n:
             audit.record("notifications_read", user, f"{n} marked read", actor=user)
             live.inbox_changed(user.id)
+    live.send()
     return n

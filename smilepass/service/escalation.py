@@ -160,6 +160,7 @@ def escalate(ticket: Ticket, actor: User | None, reason: str, now: dt.datetime |
         detail += f"; reason: {reason}" if actor is None else f"; reason on step #{step.id}"
         audit.record("ticket_escalated", ticket, detail=detail, actor=actor)
         live.changed(ticket.id, live.ESCALATION)
+    live.send()  # committed (the SLA job has no request that would send it later)
     _tell(ticket, owner, actor, reason)
     return step
 

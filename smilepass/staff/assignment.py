@@ -61,6 +61,7 @@ def assign(ticket: Ticket, assignee: User | None, actor: User) -> None:
         ticket.save(only=[Ticket.assignee])
         audit.record("ticket_assign", ticket, detail=f"{_label(previous)} → {_label(assignee)}", actor=actor)
         live.changed(ticket.id, live.ASSIGNMENT, staff_only=True)
+    live.send()
     ticket_assigned(ticket, assignee, actor)
 
 

@@ -201,6 +201,7 @@ def change_status(ticket: Ticket, user: User, to_status: Status, now: dt.datetim
         raise TransitionRefused(gettext("A ticket cannot move from %(old)s to %(new)s.", old=from_status.label,
                                             new=to_status.label))
     change = _move(ticket, user, to_status, now)
+    live.send()  # committed: open pages hear it (a web request sends after its response)
     notices.ticket_status_changed(ticket, change, user)
     return change
 
@@ -267,6 +268,7 @@ def add_reply(ticket: Ticket, user: User, body: str, internal: bool = False,
         ticket.save(only=ticket.dirty_fields)  # only what changed: a concurrent status move stays
         live.changed(ticket.id, live.THREAD, staff_only=internal)
         audit.record("ticket_note" if internal else "ticket_reply", ticket, actor=user)
+    live.send()  # committed: open pages hear it (a web request sends after its response)
     notices.ticket_replied(ticket, message, user)  # tells nobody about an internal note
     return ReplyResult(message, change)
 
