@@ -11,6 +11,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 HTMX := static/vendor/htmx.min.js
+HTMX_SSE := static/vendor/htmx-ext-sse.min.js
 
 # Debian packages every task needs: Redis is the job queue's broker and
 # libusb is loaded by open3d-cpu. scripts/system-deps.sh adds python3-venv
@@ -48,7 +49,7 @@ help:
 PO_FILES := $(wildcard smilepass/translations/*/LC_MESSAGES/messages.po)
 MO_FILES := $(PO_FILES:.po=.mo)
 
-setup: system-deps $(VENV)/.installed $(HTMX) $(MO_FILES)
+setup: system-deps $(VENV)/.installed $(HTMX) $(HTMX_SSE) $(MO_FILES)
 
 %.mo: %.po | $(VENV)/.installed
 	$(BIN)/pybabel compile -i $< -o $@
@@ -81,6 +82,11 @@ $(HTMX): node_modules/.installed
 	mkdir -p $(@D)
 	cp node_modules/htmx.org/dist/htmx.min.js $@
 
+# The SSE extension for htmx 2 (live ticket pages, docs/live.md), served the same way.
+$(HTMX_SSE): node_modules/.installed
+	mkdir -p $(@D)
+	cp node_modules/htmx-ext-sse/dist/sse.min.js $@
+
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 
@@ -103,10 +109,10 @@ bench: setup
 # Production: services under systemd behind Caddy (docs/install.md). Only htmx is built here (npm);
 # the installer makes its own runtime venv and compiles the translations into /opt/smilepass.
 # HOST, TLS, DESTDIR, DATABASE_URL and REDIS_URL reach the scripts from the command line.
-install: $(HTMX)
+install: $(HTMX) $(HTMX_SSE)
 	@bash scripts/install.sh
 
-upgrade: $(HTMX)
+upgrade: $(HTMX) $(HTMX_SSE)
 	@bash scripts/upgrade.sh
 
 clean:

@@ -9,6 +9,9 @@ ratio to /healthz, with the goals: table partial >= 35 %, full page >= 20 % of /
 The write-load row files new requests with a screenshot each (POST, --connections at once): new
 requests per second, with any error counted; run it with --database-url for PostgreSQL.
 Practice Insights is timed one request at a time as well (goal: under 300 ms of server time).
+The live rows time the Support page with no ticket page open and with --streams open ticket pages
+(their live event streams, docs/live.md) in the same run: goal, at most 10 % slower. --live-only runs
+just those (and /healthz).
 It only reports: exit 0 whether or not the goals are met (2 when wrk is missing).
 """
 import argparse
@@ -61,6 +64,9 @@ def parse_args():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="gunicorn workers (default: CPUs)")
     p.add_argument("--database-url", default="", help="default: SQLite in the temp instance")
+    p.add_argument("--streams", type=int, default=50, help="open ticket pages (event streams) in the live rows")
+    p.add_argument("--web-threads", type=int, default=64, help="gunicorn gthread threads per worker")
+    p.add_argument("--live-only", action="store_true", help="only the live rows")
     return p.parse_args()
 
 
@@ -78,14 +84,16 @@ def flask_cli(env, *args):
     return time.perf_counter() - start
 
 
-def start_gunicorn(env, workers, log_path):
+def start_gunicorn(env, workers, log_path, threads=64):
     with socket.socket() as s:  # a free port: bind to 0 and let the kernel pick
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with open(log_path, "wb") as log:  # the child keeps its own copy of the descriptor
         # A session of its own: Ctrl-C reaches only us, and we stop gunicorn in order.
-        proc = subprocess.Popen([str(BIN / "gunicorn"), "--workers", str(workers), "--bind", f"127.0.0.1:{port}",
-                                 "app:app"], cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
+        # gthread, as scripts/run.sh and the systemd unit run it (an open ticket page's stream holds a thread).
+        proc = subprocess.Popen([str(BIN / "gunicorn"), "--workers", str(workers), "--worker-class", "gthread",
+                                 "--threads", str(threads), "--bind", f"127.0.0.1:{port}", "app:app"],
+                                cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and proc.poll() is None:
         try:
@@ -316,6 +324,56 @@ def measure(args, port, cookies, master_pid, workdir):
     return rows, hello
 
 
+LIVE_GOAL = 0.90  # the Support page with --streams ticket pages open: at least 90 % of its req/s without
+
+
+def open_streams(port, cookie, count):
+    """count open ticket pages' event streams (as the clinician, on one of their tickets): sockets that
+    stay open, as browsers keep them. Returns (the sockets, how many the server accepted with 200)."""
+    status, _, cookie, html = request(port, "/support/", cookie)
+    ticket = re.search(r'href="/support/tickets/(\d+)"', html)
+    assert status == 200 and ticket, "no ticket of the clinician's on /support/"
+    socks, accepted = [], 0
+    for _ in range(count):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        sock.sendall((f"GET /live/tickets/{ticket.group(1)}/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                      f"User-Agent: {USER_AGENT}\r\nCookie: {cookie}\r\nAccept: text/event-stream\r\n\r\n").encode())
+        head = sock.recv(4096).decode(errors="replace")
+        accepted += head.startswith("HTTP/1.1 200")
+        socks.append(sock)
+    return socks, accepted
+
+
+def measure_live(args, port, cookies, master_pid):
+    """The Support page (full page, as support staff) without and then with --streams ticket pages open."""
+    rows = []
+    cookie = check(port, "/support/", cookies["support"], "page")
+    for label, count in (("/support/ page, no ticket open", 0), (f"/support/ page, {args.streams} open", args.streams)):
+        socks, accepted = open_streams(port, cookies["clinician"], count) if count else ([], 0)
+        try:
+            print(f"  wrk {args.duration}s  {label:<32} support ({accepted}/{count} streams accepted)", flush=True)
+            busy0, ours0, t0 = *cpu_seconds(master_pid), time.monotonic()
+            result = run_wrk(args, port, "/support/", cookie, "page", ())
+            busy1, ours1, t1 = *cpu_seconds(master_pid), time.monotonic()
+        finally:
+            for sock in socks:
+                sock.close()
+        other = max(0.0, (busy1 - busy0) - (ours1 - ours0)) / ((t1 - t0) * (os.cpu_count() or 1))
+        rows.append({"endpoint": label, "user": "support", "kind": "live", "path": "/support/", "rotate": [],
+                     "streams": count, "streams_accepted": accepted, "other_cpu": round(other, 3), **result})
+    base = rows[0]["rps"]
+    print(f"\n{'live ticket pages':<40} {'req/s':>8} {'p95 ms':>8} {'vs none':>8}  goal")
+    for row in rows:
+        row["vs_no_streams"] = row["rps"] / base if base else 0.0
+        verdict = "" if not row["streams"] else (
+            f"{'PASS' if row['vs_no_streams'] >= LIVE_GOAL else 'FAIL'} (>= {LIVE_GOAL:.0%})")
+        print(f"{row['endpoint']:<40} {row['rps']:>8.1f} {row['p95_ms']:>8.2f} {row['vs_no_streams']:>7.1%}  {verdict}")
+        if row["streams"] and row["streams_accepted"] < row["streams"]:
+            print(f"WARNING: only {row['streams_accepted']} of {row['streams']} streams were accepted "
+                  "(Redis unreachable, or more than SMILEPASS_LIVE_MAX_STREAMS per worker)")
+    return rows
+
+
 def report(rows, hello, demo_s, args):
     print(f"\n{'endpoint':<32} {'user':<9} {'req/s':>8} {'p95 ms':>8} {'vs hello':>9} {'errors':>6} "
           f"{'other CPU':>9}  goal")
@@ -365,15 +423,20 @@ def main():
         print(f"instance {instance}: migrate {migrate_s:.1f} s, demo --tickets {args.tickets} --cases {args.cases} "
               f"{demo_s:.1f} s "
               f"({'PASS' if demo_s < DEMO_GOAL_S else 'FAIL'}: goal < {DEMO_GOAL_S} s)")
-        proc, port = start_gunicorn(env, args.workers, Path(instance) / "gunicorn.log")
-        print(f"gunicorn: {args.workers} workers on 127.0.0.1:{port}; wrk: {args.threads} threads, "
+        proc, port = start_gunicorn(env, args.workers, Path(instance) / "gunicorn.log", args.web_threads)
+        print(f"gunicorn: {args.workers} gthread workers x {args.web_threads} threads on 127.0.0.1:{port}; "
+              f"wrk: {args.threads} threads, "
               f"{args.connections} connections, {args.duration} s per run; {os.cpu_count()} CPUs")
         cookies = {user: sign_in(port, email) for user, email in [*USERS.items(), INSIGHTS_USER]}
+        live = measure_live(args, port, cookies, proc.pid)
+        if args.live_only:
+            save(live, {"migrate_s": migrate_s, "demo_s": demo_s}, args)
+            return
         insights = insights_server_times(port, cookies)
         rows, hello = measure(args, port, cookies, proc.pid, instance)
         report(rows, hello, demo_s, args)
-        save(rows, {"migrate_s": migrate_s, "demo_s": demo_s, "hello_rps": hello, "insights_server_ms": insights},
-             args)
+        save(rows + live, {"migrate_s": migrate_s, "demo_s": demo_s, "hello_rps": hello,
+                           "insights_server_ms": insights}, args)
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         sys.exit(130)

@@ -127,7 +127,7 @@ copy_code() {
     git_here ls-files -z -- . ':(exclude)tests/' ':(exclude)bench/' | tar --null -T - -cf - |
         tar --no-same-owner --no-same-permissions -xf - -C "$new"
     mkdir -p "$new/static/vendor"
-    cp static/vendor/htmx.min.js "$new/static/vendor/"
+    cp static/vendor/htmx.min.js static/vendor/htmx-ext-sse.min.js "$new/static/vendor/"
     if [ -d "$target" ]; then
         [ -d "$target/venv" ] && mv "$target/venv" "$new/venv"
         mv "$target" "$old"

@@ -10,6 +10,8 @@
 #                here when nothing answers there
 #   PORT         web port on 127.0.0.1 (default 5000)
 #   WEB_WORKERS  gunicorn worker processes (default 2)
+#   WEB_THREADS  threads per worker (default 64): each open ticket page holds
+#                one for its live event stream (docs/live.md)
 #   SCAN_WORKERS scan repair workers (default: one per spare core, i.e. the
 #                number of cores less one, at least 1)
 #
@@ -24,6 +26,7 @@ cd "$(dirname "$0")/.."
 # Exported: the worker and the web server build mail links from it (unless SMILEPASS_BASE_URL is set).
 export PORT=${PORT:-5000}
 WEB_WORKERS=${WEB_WORKERS:-2}
+WEB_THREADS=${WEB_THREADS:-64}
 SCAN_WORKERS=${SCAN_WORKERS:-$(($(nproc) > 1 ? $(nproc) - 1 : 1))}
 VENV=.venv
 
@@ -78,7 +81,8 @@ start_cron() {
 }
 
 start_web() {
-    spawn "$VENV/bin/gunicorn" --workers "$WEB_WORKERS" \
+    # gthread: a live ticket page's event stream holds a thread, not a whole worker.
+    spawn "$VENV/bin/gunicorn" --workers "$WEB_WORKERS" --worker-class gthread --threads "$WEB_THREADS" \
         --bind "127.0.0.1:$PORT" app:app
     WEB_PID=$SPAWNED_PID
 }

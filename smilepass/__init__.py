@@ -21,6 +21,7 @@ from .cli import register as register_cli
 from .contact import views as contact_views
 from .doctor import views as doctor_views
 from .insights import views as insights_views
+from .live import views as live_views
 from .scans import views as scan_views
 from .search import views as search_views
 from .service import views as escalation_views
@@ -40,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BLUEPRINTS = (
     twofa_views.bp, auth_views.bp, support_views.bp, draft_views.bp, escalation_views.bp, scan_views.bp, staff_views.bp,
     canned_views.bp, case_views.bp, shipment_views.bp, patient.bp, account_views.bp, session_views.bp,
-    contact_views.bp, search_views.bp,
+    contact_views.bp, search_views.bp, live_views.bp,
     stewardship_views.bp, insights_views.bp, admin_views.bp, clinic_views.bp, audit_views.bp, doctor_views.bp,
 )
 

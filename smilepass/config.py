@@ -69,6 +69,15 @@ def load(instance_path: str) -> dict:
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session, which idles out itself
         "CLINIC_NAME": os.environ.get("SMILEPASS_CLINIC_NAME", "SmilePass"),
         "PAGE_SIZE": _int("SMILEPASS_PAGE_SIZE", 25),
+        # Live ticket pages (docs/live.md): how long one event stream lasts before the browser reconnects,
+        # and how often it pings.
+        "LIVE_STREAM_SECONDS": _int("SMILEPASS_LIVE_STREAM_SECONDS", 300),
+        "LIVE_PING_SECONDS": _int("SMILEPASS_LIVE_PING_SECONDS", 10),
+        # Streams one web process holds at most (each holds a thread): keep it below gunicorn's --threads
+        # (WEB_THREADS), so requests always find a free thread; pages beyond it poll every 15 s instead.
+        "LIVE_MAX_STREAMS": _int("SMILEPASS_LIVE_MAX_STREAMS", 48),
+        # How often a ticket page asks whether its thread moved (the fallback when no stream reaches it).
+        "LIVE_POLL_SECONDS": _int("SMILEPASS_LIVE_POLL_SECONDS", 15),
         "LOCKOUT_ATTEMPTS": 3,
         "LOCKOUT_SECONDS": 20 * 60,
         "RESET_TOKEN_SECONDS": 60 * 60,

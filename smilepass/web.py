@@ -88,7 +88,7 @@ def init_app(app: Flask) -> None:
             session["expired"] = True
         # Written at most once a minute: a changed session is re-signed and re-sent, which is
         # work on every request for no gain at this resolution.
-        if seen is None or now - seen >= SEEN_RESOLUTION:
+        if seen is None or (now - seen >= SEEN_RESOLUTION and not sessions.passive_request()):
             session["seen"] = now
         if not session.permanent:
             session.permanent = True

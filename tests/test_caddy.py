@@ -77,6 +77,8 @@ def test_a_public_name(limit):
     assert too_large.endswith(f"int({{http.request.header.Content-Length}}) > {limit}")
     assert re.search(r"handle @too_large \{[^}]*respond \"[^\n]*at most 56 MB[^\n]*\" 413\n\t\}", site)
     assert re.search(r"^\treverse_proxy 127\.0\.0\.1:8000$", site, re.M)
+    # Live ticket pages: their event streams are passed on unbuffered.
+    assert re.search(r"^\treverse_proxy /live/\* 127\.0\.0\.1:8000 \{\n\t\tflush_interval -1\n\t\}$", site, re.M)
     assert "header Content-Type text/html*" in site and "event-stream" not in site
     assert "\tskip_install_trust\n" in text and "\tadmin localhost:2019\n" in text
     assert "http_port" not in text and "https_port" not in text and "storage" not in text

@@ -179,8 +179,12 @@ def render_caddyfile(host: str, *, upstream: str = "127.0.0.1:8000", max_body_by
         *(f"\t\t\theader Content-Type {content_type}" for content_type in COMPRESSIBLE),
         "\t\t}",
         "\t}",
-        # Caddy flushes text/event-stream responses at once by itself (no flush_interval needed), and
-        # sets X-Forwarded-For/-Proto/-Host from the connection, which the app's ProxyFix trusts
+        # The live ticket pages' event streams (docs/live.md): every event goes out at once, never held in a
+        # buffer. Caddy would flush an event stream by itself; this says so for all of /live/ in any case.
+        f"\treverse_proxy /live/* {upstream} {{",
+        "\t\tflush_interval -1",
+        "\t}",
+        # Caddy sets X-Forwarded-For/-Proto/-Host from the connection, which the app's ProxyFix trusts
         # (SMILEPASS_TRUSTED_PROXIES=1).
         f"\treverse_proxy {upstream}",
         "}",

@@ -4,6 +4,7 @@ import peewee as pw
 
 from .. import audit
 from ..db import database, prepared
+from ..live import events as live
 from ..models import Notification, Ticket, User, utcnow
 from .outbox import absolute_url, hand_over, notify
 
@@ -20,6 +21,7 @@ def tell(recipients: list[User], ticket: Ticket, event_key: str, actor: User | N
             if actor is not None and user.id == actor.id or not user.is_active:
                 continue
             Notification.create(user=user.id, ticket=ticket.id, kind=event_key, text=text[:NOTIFICATION_TEXT_MAX])
+            live.inbox_changed(user.id)
             told = True
 
             def compose():
@@ -28,6 +30,7 @@ def tell(recipients: list[User], ticket: Ticket, event_key: str, actor: User | N
                 return subject, "\n".join(lines + ["", f"Request page (sign-in needed): {link}"])
             notify(event_key, user, compose, actor)
     hand_over()
+    live.send()
     return told
 
 
@@ -53,6 +56,8 @@ def mark_read(user: User, note: Notification) -> None:
             note.read_at = utcnow()
             note.save(only=[Notification.read_at])
             audit.record("notification_read", note, actor=user)
+            live.inbox_changed(user.id)  # the badge on the user's other open pages
+        live.send()
 
 
 def mark_all_read(user: User) -> int:
@@ -61,4 +66,6 @@ def mark_all_read(user: User) -> int:
              .where((Notification.user == user.id) & Notification.read_at.is_null()).execute())
         if n:
             audit.record("notifications_read", user, f"{n} marked read", actor=user)
+            live.inbox_changed(user.id)
+    live.send()
     return n

@@ -4,6 +4,7 @@ import json
 import secrets
 import time
 
+from ..live import events as live
 from ..mesh import MeshRejected, RepairOptions, repair
 from ..models import Scan, ScanState, utcnow
 from .reasons import timeout_reason
@@ -15,7 +16,13 @@ PROGRESS_EVERY = 0.4  # seconds between progress writes within a stage
 def _update(scan_id: int, run: int, **fields) -> int:
     """Change the row only if it still belongs to this run (a re-run supersedes older jobs)."""
     fields.setdefault("updated_at", utcnow())
-    return Scan.update(**fields).where((Scan.id == scan_id) & (Scan.run == run)).execute()
+    updated = Scan.update(**fields).where((Scan.id == scan_id) & (Scan.run == run)).execute()
+    if updated and "state" in fields:
+        # An open ticket page shows the new state at once (progress within a state: the panel's own poll).
+        ticket_id = Scan.select(Scan.ticket).where(Scan.id == scan_id).scalar()
+        if ticket_id is not None:
+            live.changed(ticket_id, live.SCANS)
+    return updated
 
 
 def run_repair(scan_id: int, run: int, config) -> str:

@@ -20,6 +20,7 @@ from flask_babel import gettext
 from .. import audit
 from ..db import database
 from ..i18n import lazy_gettext, source_language
+from ..live import events as live
 from ..models import (
     ESCALATION_ROLE_LABELS,
     Clinic,
@@ -158,6 +159,8 @@ def escalate(ticket: Ticket, actor: User | None, reason: str, now: dt.datetime |
         # row points to. The SLA job's reason is its own wording ("First response target missed").
         detail += f"; reason: {reason}" if actor is None else f"; reason on step #{step.id}"
         audit.record("ticket_escalated", ticket, detail=detail, actor=actor)
+        live.changed(ticket.id, live.ESCALATION)
+    live.send()  # committed (the SLA job has no request that would send it later)
     _tell(ticket, owner, actor, reason)
     return step
 

@@ -26,6 +26,13 @@ log = logging.getLogger(__name__)
 
 SESSION_KEY = "sid"  # the cookie's entry holding the random session key
 SEEN_RESOLUTION = dt.timedelta(seconds=60)  # last-seen is written at most this often per session
+# Requests an open page makes by itself (a live ticket page's event stream and its polls and parts,
+# docs/live.md): they are not the user's activity, so an idle session still ends while the page is open.
+PASSIVE_ENDPOINTS = frozenset({"live.ticket_events", "support.live_parts"})
+
+
+def passive_request() -> bool:
+    return request.endpoint in PASSIVE_ENDPOINTS
 STASH_SECONDS = 10 * 60
 
 
@@ -79,7 +86,7 @@ def load_user(user_id: int, stamp: str) -> User | None:
         UserSession.delete().where(UserSession.id == user.session_id).execute()
         session["expired"] = True
         return None
-    if now - seen >= SEEN_RESOLUTION:
+    if now - seen >= SEEN_RESOLUTION and not passive_request():
         UserSession.update(last_seen_at=now).where(UserSession.id == user.session_id).execute()
     g.user_session_id = user.session_id
     g.second_factor = user.second_factor  # "" while the second step of sign-in is pending (see twofa)

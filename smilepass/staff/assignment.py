@@ -5,6 +5,7 @@ from flask_babel import gettext
 
 from .. import audit
 from ..db import database
+from ..live import events as live
 from ..models import Role, Status, Ticket, User
 from ..params import parse_int
 from ..support import tickets
@@ -59,6 +60,8 @@ def assign(ticket: Ticket, assignee: User | None, actor: User) -> None:
         ticket.assignee = new_id
         ticket.save(only=[Ticket.assignee])
         audit.record("ticket_assign", ticket, detail=f"{_label(previous)} → {_label(assignee)}", actor=actor)
+        live.changed(ticket.id, live.ASSIGNMENT, staff_only=True)
+    live.send()
     ticket_assigned(ticket, assignee, actor)
 
 

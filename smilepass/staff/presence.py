@@ -11,6 +11,7 @@ from flask import current_app
 from redis import Redis
 from redis.exceptions import RedisError
 
+from ..live import events as live
 from ..models import User
 from ..queue import redis_connection
 
@@ -26,20 +27,24 @@ def _set_key(ticket_id: int) -> str:
     return f"presence:ticket:{ticket_id}"
 
 
-def mark_replying(conn: Redis, ticket_id: int, user: User, ttl: float = TTL_SECONDS) -> None:
+def mark_replying(conn: Redis, ticket_id: int, user: User, ttl: float = TTL_SECONDS) -> bool:
+    """Returns whether this is news (the user was not marked as replying a moment ago)."""
     ttl_ms = max(int(ttl * 1000), 1)
     pipe = conn.pipeline()
-    pipe.set(_user_key(ticket_id, user.id), user.display_name, px=ttl_ms)
+    pipe.set(_user_key(ticket_id, user.id), user.display_name, px=ttl_ms, get=True)
     pipe.sadd(_set_key(ticket_id), user.id)
     pipe.pexpire(_set_key(ticket_id), ttl_ms)
-    pipe.execute()
+    previous, _added, _ = pipe.execute()
+    return previous is None
 
 
-def clear(conn: Redis, ticket_id: int, user: User) -> None:
+def clear(conn: Redis, ticket_id: int, user: User) -> bool:
+    """Returns whether the user was marked as replying."""
     pipe = conn.pipeline()
     pipe.delete(_user_key(ticket_id, user.id))
     pipe.srem(_set_key(ticket_id), user.id)
-    pipe.execute()
+    deleted, _ = pipe.execute()
+    return bool(deleted)
 
 
 def replying(conn: Redis, ticket_id: int, exclude_user_id: int | None = None) -> list[str]:
@@ -65,10 +70,9 @@ def report(ticket_id: int, user: User, is_replying: bool) -> list[str]:
     unreachable (the notice is a courtesy, never a reason for an error page)."""
     try:
         conn = redis_connection()
-        if is_replying:
-            mark_replying(conn, ticket_id, user, _ttl())
-        else:
-            clear(conn, ticket_id, user)
+        news = mark_replying(conn, ticket_id, user, _ttl()) if is_replying else clear(conn, ticket_id, user)
+        if news:
+            live.changed(ticket_id, live.PRESENCE, staff_only=True)  # "Sam is replying" on other staff pages
         return replying(conn, ticket_id, exclude_user_id=user.id)
     except (RedisError, OSError) as exc:
         log.warning("presence: Redis unavailable: %s", exc)

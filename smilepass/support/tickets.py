@@ -4,10 +4,12 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from flask_babel import gettext
+from peewee import fn
 
 from .. import audit, settings
 from ..db import database
 from ..i18n import source_language
+from ..live import events as live
 from ..models import (
     RESOLUTIONS,
     Case,
@@ -29,6 +31,14 @@ from . import notices, teeth, warranty
 
 class TransitionRefused(Exception):
     pass
+
+
+class StatusConflict(TransitionRefused):
+    """Someone else changed the status since the page was loaded: nothing was changed."""
+
+    def __init__(self, message: str, current: Status):
+        super().__init__(message)
+        self.current = current
 
 
 # Where staff may move a ticket from each status. Closed is final.
@@ -176,7 +186,12 @@ def case_panel(ticket: Ticket, viewer: User, today: dt.date | None = None) -> Ca
     )
 
 
-def change_status(ticket: Ticket, user: User, to_status: Status, now: dt.datetime | None = None) -> StatusChange:
+def change_status(ticket: Ticket, user: User, to_status: Status, now: dt.datetime | None = None,
+                  expected: Status | None = None) -> StatusChange:
+    """Move the ticket to to_status. expected: the status the user saw; if it is no longer the ticket's
+    status (someone else moved it meanwhile), StatusConflict and nothing changes."""
+    if expected is not None and ticket.status_enum != expected:
+        raise _conflict(ticket)
     from_status = ticket.status_enum
     if to_status == from_status:
         raise TransitionRefused(gettext("The ticket is already %(status)s.", status=to_status.label))
@@ -186,13 +201,26 @@ def change_status(ticket: Ticket, user: User, to_status: Status, now: dt.datetim
         raise TransitionRefused(gettext("A ticket cannot move from %(old)s to %(new)s.", old=from_status.label,
                                             new=to_status.label))
     change = _move(ticket, user, to_status, now)
+    live.send()  # committed: open pages hear it (a web request sends after its response)
     notices.ticket_status_changed(ticket, change, user)
     return change
+
+
+def _conflict(ticket: Ticket) -> StatusConflict:
+    current = Status(Ticket.select(Ticket.status).where(Ticket.id == ticket.id).scalar())
+    return StatusConflict(gettext("Meanwhile someone else moved this ticket to %(status)s. Nothing was changed.",
+                                  status=current.label), current)
 
 
 def _move(ticket: Ticket, user: User, to_status: Status, now: dt.datetime | None = None) -> StatusChange:
     now = now or utcnow()
     with database.atomic():
+        # Compare and set: the row moves only from the status this ticket object was read with, so of
+        # two people moving it at the same moment the later one is told instead of overwriting.
+        moved = (Ticket.update(status=to_status.value)
+                 .where((Ticket.id == ticket.id) & (Ticket.status == ticket.status)).execute())
+        if moved != 1:
+            raise _conflict(ticket)
         change = StatusChange.create(ticket=ticket, actor=user, from_status=ticket.status, to_status=to_status,
                                      created_at=now)
         sla.status_changed(ticket, ticket.status_enum, to_status, now)
@@ -200,7 +228,8 @@ def _move(ticket: Ticket, user: User, to_status: Status, now: dt.datetime | None
         TicketCount.bump(ticket.requester_id, to_status.value, 1)
         ticket.status = to_status.value
         ticket.updated_at = change.created_at
-        ticket.save()
+        ticket.save(only=ticket.dirty_fields)  # only what changed: a concurrent write elsewhere stays
+        live.changed(ticket.id, live.STATUS)
         if to_status == Status.CLOSED:
             Draft.forget_ticket(ticket.id)  # Closed is final: the reply box is gone for good
         with source_language():  # the audit trail is written in one language
@@ -236,8 +265,10 @@ def add_reply(ticket: Ticket, user: User, body: str, internal: bool = False,
                 # The clinician answered what staff were waiting for.
                 change = _move(ticket, user, Status.IN_PROGRESS, message.created_at)
         ticket.updated_at = message.created_at
-        ticket.save()
+        ticket.save(only=ticket.dirty_fields)  # only what changed: a concurrent status move stays
+        live.changed(ticket.id, live.THREAD, staff_only=internal)
         audit.record("ticket_note" if internal else "ticket_reply", ticket, actor=user)
+    live.send()  # committed: open pages hear it (a web request sends after its response)
     notices.ticket_replied(ticket, message, user)  # tells nobody about an internal note
     return ReplyResult(message, change)
 
@@ -263,3 +294,38 @@ def by_message(attachments: list) -> dict[int, list]:
         if attachment.message_id is not None:
             grouped.setdefault(attachment.message_id, []).append(attachment)
     return grouped
+
+
+# What the viewer has seen (live pages and conflicts) ---------------------------------------------
+
+def version(ticket: Ticket, viewer: User) -> str:
+    """The thread as this viewer sees it, in a few characters: the newest reply (a clinician: the newest
+    public one) and the newest status change. A page sends back the version it was rendered with; a
+    different one means something arrived since (internal notes never change a clinician's version)."""
+    messages = Message.select(fn.MAX(Message.id)).where(Message.ticket == ticket.id)
+    if not viewer.is_staff:
+        messages = messages.where(Message.internal == False)  # noqa: E712
+    changes = StatusChange.select(fn.MAX(StatusChange.id)).where(StatusChange.ticket == ticket.id)
+    return f"{messages.scalar() or 0}.{changes.scalar() or 0}"
+
+
+def parse_version(raw: str | None) -> tuple[int, int] | None:
+    """(newest reply id, newest status change id) from version(); None for anything else."""
+    message, dot, change = (raw or "").strip()[:40].partition(".")
+    if not dot or not message.isdigit() or not change.isdigit():
+        return None
+    return int(message), int(change)
+
+
+def arrived_since(ticket: Ticket, viewer: User, seen: tuple[int, int]) -> list:
+    """The thread items (as thread() gives them) this viewer has not seen: newer than `seen`."""
+    last_message, last_change = seen
+    return [(kind, item) for kind, item in thread(ticket, viewer)
+            if item.id > (last_message if kind == "message" else last_change)]
+
+
+def last_mover(ticket: Ticket) -> str:
+    """The name of who made the ticket's latest status change ("" if nobody did)."""
+    change = (StatusChange.select(StatusChange, User).join(User).where(StatusChange.ticket == ticket.id)
+              .order_by(StatusChange.id.desc()).first())
+    return change.actor.display_name if change else ""

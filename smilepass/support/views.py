@@ -160,7 +160,7 @@ def create():
                          **_index_context(form, draft=drafts.find(user, drafts.NEW_REQUEST)))
 
 
-def _detail_context(ticket, reply_form=None, status_error=None):
+def _detail_context(ticket, reply_form=None, status_error=None, arrived=None, status_confirm=None):
     user = current_user._get_current_object()
     # The reply box comes back as the user left it in their draft, unless a form is being re-shown.
     reply_draft = drafts.find(user, drafts.REPLY, ticket.id)
@@ -186,6 +186,13 @@ def _detail_context(ticket, reply_form=None, status_error=None):
         "case_panel": tickets.case_panel(ticket, user),
         "quality": _request_quality(ticket, user),
         "sla_clock": sla.clock(ticket, utcnow()),
+        # Live page (docs/live.md): the thread's version as rendered, sent back by the forms and the poll.
+        "live_version": tickets.version(ticket, user),
+        "live_news": False,
+        # A reply or status change sent after something else arrived: what arrived, and (status) the
+        # status the user asked for, to confirm.
+        "arrived": arrived or [],
+        "status_confirm": status_confirm,
     }
 
 
@@ -215,6 +222,13 @@ def reply(ticket_id: int):
     status = 422
     if form.validate_on_submit():
         user = current_user._get_current_object()
+        arrived = _arrived(ticket, user)
+        if arrived:
+            # Something came in while the reply was typed: show it, keep the text, ask to send anyway.
+            context = _detail_context(ticket, reply_form=form, arrived=arrived)
+            if is_htmx():
+                return blocks(DETAIL, ["conversation", "status_panel_oob"], status=409, **context)
+            return render_template(DETAIL, **context), 409
         try:
             with StagedUploads(current_app.config) as uploads:
                 uploads.add_image(form.image.data)
@@ -246,22 +260,92 @@ def change_status(ticket_id: int):
     ticket = visible_or_404(Ticket, ticket_id)
     StatusForm().validate_on_submit()  # CSRF is checked app-wide; the form has no other fields.
     raw = request.form.get("status", "")
+    user = current_user._get_current_object()
     error = None
+    status = 422
+    confirm = None
+    arrived = []
     try:
         target = Status(parse_int(raw)) if parse_int(raw) is not None else None
         if target is None:
             raise tickets.TransitionRefused(gettext("Choose a status."))
-        tickets.change_status(ticket, current_user._get_current_object(), target)
+        # The status the user saw (compare and set): another person's move in between is never overwritten.
+        expected = parse_int(request.form.get("from_status", ""))
+        expected = Status(expected) if expected in {s.value for s in Status} else None
+        if expected is not None and expected != ticket.status_enum:
+            raise tickets.StatusConflict("", ticket.status_enum)
+        arrived = _arrived(ticket, user)
+        if arrived:
+            confirm = target  # a reply came in since the page was loaded: ask before moving
+        else:
+            tickets.change_status(ticket, user, target, expected=expected)
+    except tickets.StatusConflict as exc:
+        who = tickets.last_mover(ticket)
+        error = (gettext("Meanwhile %(name)s moved this ticket to %(status)s. Nothing was changed.",
+                         name=who, status=exc.current.label) if who else
+                 gettext("Meanwhile someone else moved this ticket to %(status)s. Nothing was changed.",
+                         status=exc.current.label))
+        status = 409
+        ticket = Ticket.get_by_id(ticket.id)
     except (tickets.TransitionRefused, ValueError) as exc:
         error = str(exc) if isinstance(exc, tickets.TransitionRefused) else gettext("Unknown status.")
-    if error is None and not is_htmx():
+    if error is None and confirm is None and not is_htmx():
         flash(gettext("%(number)s is now %(status)s.", number=ticket.number, status=ticket.status_enum.label), "info")
         return see_other(url_for("support.detail", ticket_id=ticket.id))
-    context = _detail_context(ticket, status_error=error)
-    status = 422 if error else 200
+    context = _detail_context(ticket, status_error=error, arrived=arrived if confirm else None,
+                              status_confirm=confirm)
+    status = 409 if confirm else (status if error else 200)
     if is_htmx():
         return blocks(DETAIL, ["status_panel", "thread_oob"], status=status, **context)
     return render_template(DETAIL, **context), status
+
+
+def _arrived(ticket, user) -> list:
+    """What arrived since the page the form came from was rendered (its `seen` version), unless the
+    user already chose to send anyway (`confirm`). Forms without a version (older pages) are not asked."""
+    seen = tickets.parse_version(request.form.get("seen"))
+    if seen is None or request.form.get("confirm") == "1":
+        return []
+    return tickets.arrived_since(ticket, user, seen)
+
+
+# The parts of a ticket page a live event names (live/events.py), as out-of-band blocks of DETAIL.
+LIVE_PARTS = {
+    "thread": ["thread_oob"],
+    "status": ["status_panel_oob", "thread_oob"],
+    "assignment": ["assign_panel_oob"],
+    "escalation": ["escalation_oob"],
+    "scans": ["scans_oob"],
+    "presence": ["presence_oob"],
+    "inbox": ["inbox_link_oob"],
+    "all": ["thread_oob", "status_panel_oob", "assign_panel_oob", "escalation_oob", "scans_oob",
+            "presence_oob", "inbox_link_oob"],
+}
+STAFF_PARTS = {"assign_panel_oob", "presence_oob"}
+
+
+@bp.get("/tickets/<int:ticket_id>/parts")
+@login_required
+def live_parts(ticket_id: int):
+    """The parts of the ticket page a live event said changed (?kind=thread|status|…), fetched with the
+    viewer's own rights; kind=poll is the 15-second check of pages without a live stream: it answers
+    with the "new replies — reload" notice when the thread moved past ?seen=."""
+    ticket = visible_or_404(Ticket, ticket_id)
+    user = current_user._get_current_object()
+    kind = request.args.get("kind", "")
+    if kind == "poll":
+        context = {"ticket": ticket, "live_version": request.args.get("seen", "")[:40]}
+        context["live_news"] = tickets.version(ticket, user) != context["live_version"]
+        return page_or_block(DETAIL, "live_poll", **context) if is_htmx() else see_other(
+            url_for("support.detail", ticket_id=ticket.id))
+    names = LIVE_PARTS.get(kind)
+    if names is None:
+        abort(404)
+    if not is_htmx():
+        return see_other(url_for("support.detail", ticket_id=ticket.id))
+    names = [n for n in names if user.is_staff or n not in STAFF_PARTS]
+    # The poll's version moves along, so a page kept current by the stream never shows the reload notice.
+    return blocks(DETAIL, names + ["live_poll_oob"], **_detail_context(ticket))
 
 
 def send_private(path: Path, mimetype: str, download_name: str | None = None):

@@ -68,4 +68,21 @@
       flash.appendChild(p);
     }
   });
+
+  // Live ticket pages (docs/live.md). The SSE extension keeps the stream and fetches the parts an event
+  // names; here: say when live updates are off (the 15 s poll carries on), and after a reconnect fetch
+  // every part once, since events sent while the stream was down are not repeated.
+  document.addEventListener("htmx:sseError", function (event) {
+    var notice = event.target.querySelector && event.target.querySelector(".live-off");
+    if (notice) notice.hidden = false;
+  });
+  document.addEventListener("htmx:sseOpen", function (event) {
+    var live = event.target;
+    var notice = live.querySelector && live.querySelector(".live-off");
+    if (notice) notice.hidden = true;
+    if (live.dataset.liveOpened) {
+      htmx.trigger(live.querySelector("[hx-trigger='live-resync']"), "live-resync");
+    }
+    live.dataset.liveOpened = "1";
+  });
 })();
