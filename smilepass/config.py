@@ -78,6 +78,9 @@ def load(instance_path: str) -> dict:
         "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD", ""),
         "SMTP_STARTTLS": os.environ.get("SMTP_STARTTLS", "") == "1",
         "MAIL_FROM": os.environ.get("SMILEPASS_MAIL_FROM", "support@smilepass.local"),
+        # The support mailbox replies go to (plus-addressed per ticket and user, docs/mail-in.md); unset,
+        # MAIL_FROM's address is used.
+        "MAIL_REPLY_ADDRESS": os.environ.get("SMILEPASS_MAIL_REPLY_ADDRESS", ""),
         # Links in mails. Unset, they point at the port this server listens on (`make run PORT=5077`
         # hands PORT to the web server and the worker alike), so a local trial's links work.
         "BASE_URL": os.environ.get("SMILEPASS_BASE_URL") or f"http://127.0.0.1:{_int('PORT', 5000)}",

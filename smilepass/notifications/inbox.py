@@ -5,6 +5,7 @@ import peewee as pw
 from .. import audit
 from ..db import database, prepared
 from ..models import Notification, Ticket, User, utcnow
+from .mailthread import subject_for
 from .outbox import absolute_url, hand_over, notify
 
 NOTIFICATION_TEXT_MAX = 300
@@ -12,7 +13,8 @@ NOTIFICATION_TEXT_MAX = 300
 
 def tell(recipients: list[User], ticket: Ticket, event_key: str, actor: User | None, text: str,
          subject: str, lines: list[str]) -> bool:
-    """One in-app notification per recipient (except the actor) and a mail to those who want it."""
+    """One in-app notification per recipient (except the actor) and a mail to those who want it. The
+    mail's subject is `[SP-000042] subject`; the recipient may answer it by mail (smilepass/mailin)."""
     told = False
     link = None
     with database.atomic():
@@ -25,8 +27,10 @@ def tell(recipients: list[User], ticket: Ticket, event_key: str, actor: User | N
             def compose():
                 nonlocal link
                 link = link or absolute_url("support.detail", ticket_id=ticket.id)
-                return subject, "\n".join(lines + ["", f"Request page (sign-in needed): {link}"])
-            notify(event_key, user, compose, actor)
+                return subject_for(ticket.number, subject), "\n".join(
+                    lines + ["", f"Request page (sign-in needed): {link}",
+                             "You can answer this mail: your reply is added to the request."])
+            notify(event_key, user, compose, actor, ticket_id=ticket.id)
     hand_over()
     return told
 
