@@ -81,6 +81,8 @@ def load(instance_path: str) -> dict:
         # The support mailbox replies go to (plus-addressed per ticket and user, docs/mail-in.md); unset,
         # MAIL_FROM's address is used.
         "MAIL_REPLY_ADDRESS": os.environ.get("SMILEPASS_MAIL_REPLY_ADDRESS", ""),
+        # Incoming mail (smilepass/mailin): larger mails are refused whole.
+        "MAIL_IN_MAX_BYTES": _int("SMILEPASS_MAIL_IN_MAX_MB", 25) * 1024 * 1024,
         # Links in mails. Unset, they point at the port this server listens on (`make run PORT=5077`
         # hands PORT to the web server and the worker alike), so a local trial's links work.
         "BASE_URL": os.environ.get("SMILEPASS_BASE_URL") or f"http://127.0.0.1:{_int('PORT', 5000)}",

@@ -123,6 +123,8 @@ ACTIONS = {
     "ticket_created": lazy_gettext("Request filed"),
     "ticket_view": lazy_gettext("Request with patient data viewed"),
     "ticket_reply": lazy_gettext("Reply"),
+    "ticket_reply_mail": lazy_gettext("Reply by email"),
+    "mail_refused": lazy_gettext("Incoming mail refused"),
     "ticket_note": lazy_gettext("Internal note"),
     "ticket_status": lazy_gettext("Status changed"),
     "ticket_assign": lazy_gettext("Assigned"),
