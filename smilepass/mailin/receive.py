@@ -54,19 +54,23 @@ class Outcome:
         return self.status == REFUSED
 
 
-def take(raw: bytes, config, envelope_recipient: str = "") -> Outcome:
-    """Take one RFC 5322 message. Raises TemporaryFailure when it should be offered again later."""
+def take(raw: bytes, config, envelope_recipient: str = "", oversized: bool = False) -> Outcome:
+    """Take one RFC 5322 message. Raises TemporaryFailure when it should be offered again later.
+    `oversized`: only the header was fetched, the whole mail is larger than MAIL_IN_MAX_BYTES."""
     try:
-        return _take(raw, config, envelope_recipient)
+        return _take(raw, config, envelope_recipient, oversized)
     except (peewee.OperationalError, peewee.InterfaceError, RedisError) as exc:
         log.warning("incoming mail left for a retry: %s", type(exc).__name__)
         raise TemporaryFailure(f"{type(exc).__name__}: {exc}") from exc
 
 
-def _take(raw: bytes, config, envelope_recipient: str) -> Outcome:
+def _take(raw: bytes, config, envelope_recipient: str, oversized: bool) -> Outcome:
     message_id = parse.message_id_of(raw)
     if InboundMail.select().where(InboundMail.message_id == message_id).exists():
         return Outcome(DUPLICATE, "this Message-ID was taken before", EX_OK)
+    if oversized:
+        reason = f"mail too large: more than {config['MAIL_IN_MAX_BYTES']} bytes"
+        return _record(message_id, parse.sender_of(raw), REFUSED, reason, EX_OK)
     try:
         mail = parse.parse(raw, config["MAIL_IN_MAX_BYTES"])
     except parse.MailRefused as exc:
