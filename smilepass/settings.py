@@ -197,6 +197,14 @@ DEFINITIONS["scan_retention_months"] = Definition(
     lazy_gettext("Scans (original, repaired, previews) of a case whose latest shipment was delivered this many "
                  "months ago are deleted for good. 0 keeps them forever."))
 
+# Answers by email (smilepass/mailin): a mail to the bare support address may open a request.
+MAIL_NEW_REQUEST_CHOICES = (("off", lazy_gettext("Off")), ("on", lazy_gettext("On")))
+DEFINITIONS["mail_new_requests"] = Definition(
+    lazy_gettext("New requests by email"), "off", _choice("off", "on"),
+    lazy_gettext("When on, a mail from an active clinician's address to the support mailbox (without a reply "
+                 "address of a request) opens a new request with priority Low and is confirmed by mail."),
+    MAIL_NEW_REQUEST_CHOICES)
+
 
 def get(key: str):
     definition = DEFINITIONS[key]

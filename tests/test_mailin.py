@@ -13,11 +13,23 @@ from pathlib import Path
 
 import pytest
 
+from smilepass import settings
 from smilepass.mailin import receive
-from smilepass.models import Attachment, AuditLog, InboundMail, Message, OutboxMail, Status, Ticket
+from smilepass.models import (
+    DEFAULT_CATEGORY,
+    Attachment,
+    AuditLog,
+    InboundMail,
+    Message,
+    OutboxMail,
+    Priority,
+    Status,
+    Ticket,
+)
 from smilepass.notifications import mailthread
 
-from .case_helpers import ADA, BOB, in_db, user
+from .case_helpers import ADA, BOB, SAM, in_db, user
+from .case_helpers import ROOT as ROOT_ADMIN
 from .conftest import ROOT, free_port, worker_env
 from .test_ticket_notifications import set_status
 
@@ -267,3 +279,45 @@ def test_database_down_is_a_temporary_failure_and_nothing_is_lost(app, waiting_t
     result = subprocess.run(command, input=raw, cwd=ROOT, env=worker_env(app), capture_output=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert len(replies(waiting_ticket)) == 1
+
+
+def test_new_request_by_mail_is_off_by_default(app, clinician):
+    outcome = take(app, eml(app, "new_request.eml", 1))
+    assert (outcome.status, outcome.reason) == ("refused", "sent to the support mailbox without a reply token")
+    assert in_db(lambda: Ticket.select().count()) == 0 and audit_actions("mail_refused") == []
+
+
+def turn_on_new_requests(make_user):
+    make_user(ROOT_ADMIN, "admin")
+    in_db(lambda: settings.set_value("mail_new_requests", "on", user(ROOT_ADMIN)))
+
+
+def test_new_request_by_mail_from_a_clinician_is_filed_and_confirmed(app, clinician, make_user):
+    turn_on_new_requests(make_user)
+    outcome = take(app, eml(app, "new_request.eml", 1))
+    assert (outcome.status, outcome.exit_code) == ("accepted", 0)
+    ticket = in_db(lambda: Ticket.get_by_id(outcome.ticket_id))
+    assert ticket.requester_id == user(ADA).id and ticket.title == "Aligner tray cracked after two days"
+    assert ticket.priority == Priority.LOW.value and ticket.category == DEFAULT_CATEGORY
+    assert ticket.description == ("The upper tray of stage 4 cracked at tooth 21 after two days of wear.\n"
+                                  "Can you send a replacement?")
+    [created] = audit_actions("ticket_created_mail")
+    assert created.actor_email == ADA and created.object_id == str(ticket.id)
+    [confirmation] = in_db(lambda: list(OutboxMail.select().where(OutboxMail.to_addr == ADA)))
+    assert confirmation.subject == f"[{ticket.number}] Request received"
+    assert f"{ticket.response_due_at:%Y-%m-%d %H:%M} UTC" in confirmation.body
+    assert "Aligner" not in confirmation.subject + confirmation.body  # the title stays out of mails
+    # Answering the confirmation adds a reply to the new request.
+    assert confirmation.reply_to == mailthread.reply_address(app.config, ticket.id, user(ADA).id)
+    assert take(app, eml(app, "gmail_alternative.eml", ticket.id)).status == "accepted"
+    assert [m.body for m in replies(ticket.id)] == ["Done, the new file is uploaded. Can you check tooth 21?"]
+
+
+def test_new_request_by_mail_from_anyone_else_is_refused_unanswered(app, clinician, support, make_user):
+    turn_on_new_requests(make_user)
+    for sender in ("stranger@elsewhere.example", SAM):
+        outcome = take(app, eml(app, "new_request.eml", 1, sender=sender))
+        assert outcome.status == "refused" and "no clinician's" in outcome.reason
+    assert in_db(lambda: Ticket.select().count()) == 0
+    assert in_db(lambda: OutboxMail.select().count()) == 0
+    assert len(audit_actions("mail_refused")) == 2

@@ -124,6 +124,7 @@ ACTIONS = {
     "ticket_view": lazy_gettext("Request with patient data viewed"),
     "ticket_reply": lazy_gettext("Reply"),
     "ticket_reply_mail": lazy_gettext("Reply by email"),
+    "ticket_created_mail": lazy_gettext("Request filed by email"),
     "mail_refused": lazy_gettext("Incoming mail refused"),
     "ticket_note": lazy_gettext("Internal note"),
     "ticket_status": lazy_gettext("Status changed"),

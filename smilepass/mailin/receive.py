@@ -11,21 +11,33 @@ import contextlib
 import datetime as dt
 import io
 import logging
+import re
 from dataclasses import dataclass
 from types import SimpleNamespace
 
 import peewee
 from redis.exceptions import RedisError
 
-from .. import audit
+from .. import audit, settings
 from ..db import database
 from ..i18n import in_english
-from ..models import InboundMail, OutboxMail, Status, Ticket, User, normalize_email, utcnow
+from ..models import (
+    DEFAULT_CATEGORY,
+    InboundMail,
+    OutboxMail,
+    Priority,
+    Role,
+    Status,
+    Ticket,
+    User,
+    normalize_email,
+    utcnow,
+)
 from ..notifications import mailthread
 from ..notifications.outbox import hand_over, queue_mail
 from ..scans.staging import StagedUploads, UploadRefused
 from ..support import tickets
-from ..support.forms import REPLY_MAX
+from ..support.forms import DESCRIPTION_MAX, REPLY_MAX, TITLE_MAX
 from . import parse
 
 log = logging.getLogger(__name__)
@@ -35,6 +47,7 @@ EX_OK, EX_NOUSER, EX_TEMPFAIL = 0, 67, 75
 ACCEPTED, REFUSED, IGNORED, CLOSED, DUPLICATE = "accepted", "refused", "ignored", "closed", "duplicate"
 AUTO_ANSWER_INTERVAL = dt.timedelta(hours=1)
 SCAN_EXTENSIONS = (".stl", ".ply")
+SUBJECT_PREFIX = re.compile(r"^\s*((re|aw|fwd?|wg|tr)\s*:\s*)+", re.IGNORECASE)
 
 
 class TemporaryFailure(Exception):
@@ -81,7 +94,7 @@ def _take(raw: bytes, config, envelope_recipient: str, oversized: bool) -> Outco
     if token is None:
         return _record(message_id, mail.sender, REFUSED, "not addressed to the support mailbox", EX_NOUSER)
     if token == "":
-        return _record(message_id, mail.sender, REFUSED, "sent to the support mailbox without a reply token", EX_OK)
+        return _new_request(config, message_id, mail)
     found = mailthread.read_token(config["SECRET_KEY"], token)
     if found is None:
         return _suspicious(message_id, mail, None, "reply token not genuine")
@@ -153,28 +166,34 @@ def _reply(config, message_id: str, mail: parse.ParsedMail, ticket: Ticket, user
     return outcome
 
 
+def _stage(stack: contextlib.ExitStack, config, mail: parse.ParsedMail) -> tuple[list[StagedUploads], list[str]]:
+    """Check and store the attachments like uploads in the app (images re-encoded, scans queued for
+    repair, random names in the upload directory); a note for each one not taken. A failure later on
+    removes the stored files again (StagedUploads, closed by the caller's stack)."""
+    staged, notes = [], []
+    for attachment in mail.attachments:
+        kind = _attachment_kind(attachment)
+        if not kind:
+            notes.append(f"(Attachment \"{attachment.filename}\" was not taken: only screenshots and "
+                         "STL/PLY scans can be sent.)")
+            continue
+        uploads = stack.enter_context(StagedUploads(config))
+        upload = SimpleNamespace(filename=attachment.filename, stream=io.BytesIO(attachment.data))
+        try:
+            uploads.add_image(upload) if kind == "image" else uploads.add_scan(upload)
+        except UploadRefused as exc:
+            if exc.status == 507:  # the disk is full: try the whole mail again later
+                raise TemporaryFailure(str(exc)) from None
+            notes.append(f"(Attachment \"{attachment.filename}\" was not taken: {exc})")
+            continue
+        staged.append(uploads)
+    return staged, notes
+
+
 def _reply_with_files(config, message_id: str, mail: parse.ParsedMail, ticket: Ticket, user: User) -> Outcome:
-    """Stage the attachments (checked and stored like uploads in the app), then the reply and its rows in
-    one transaction; a failure on the way removes the stored files again (StagedUploads)."""
-    notes = []
+    """The attachments, then the reply and its rows in one transaction."""
     with contextlib.ExitStack() as stack:
-        staged = []
-        for attachment in mail.attachments:
-            kind = _attachment_kind(attachment)
-            if not kind:
-                notes.append(f"(Attachment \"{attachment.filename}\" was not taken: only screenshots and "
-                             "STL/PLY scans can be sent.)")
-                continue
-            uploads = stack.enter_context(StagedUploads(config))
-            upload = SimpleNamespace(filename=attachment.filename, stream=io.BytesIO(attachment.data))
-            try:
-                uploads.add_image(upload) if kind == "image" else uploads.add_scan(upload)
-            except UploadRefused as exc:
-                if exc.status == 507:  # the disk is full: try the whole mail again later
-                    raise TemporaryFailure(str(exc)) from None
-                notes.append(f"(Attachment \"{attachment.filename}\" was not taken: {exc})")
-                continue
-            staged.append(uploads)
+        staged, notes = _stage(stack, config, mail)
         body = mail.text
         if len(body) > REPLY_MAX:
             body = body[:REPLY_MAX - 60].rstrip() + "\n(The rest of the mail was cut off.)"
@@ -191,6 +210,51 @@ def _reply_with_files(config, message_id: str, mail: parse.ParsedMail, ticket: T
                 uploads.attach(ticket, user, message=result.message)
             audit.record("ticket_reply_mail", ticket, detail=_verdicts(mail), actor=user)
     return Outcome(ACCEPTED, "", EX_OK, ticket.id)
+
+
+def _new_request(config, message_id: str, mail: parse.ParsedMail) -> Outcome:
+    """A mail to the bare support mailbox. With Admin → Settings → "New requests by email" on, one from a
+    known, active clinician's address opens a request (Title = subject, Technical Issues & Bugs, Low) and
+    is confirmed by mail with its number and due time; anything else is recorded and dropped."""
+    no_token = "sent to the support mailbox without a reply token"
+    if settings.get("mail_new_requests") != "on":
+        return _record(message_id, mail.sender, REFUSED, no_token, EX_OK)
+    user = User.by_email(mail.sender)
+    if user is None or not user.is_active or user.role != Role.CLINICIAN.value:
+        return _suspicious(message_id, mail, None, "new request by email from an address that is no clinician's")
+    if mail.authentication.get("dmarc") == "fail":
+        return _suspicious(message_id, mail, None, "receiving server found DMARC failed")
+    title = " ".join(SUBJECT_PREFIX.sub("", mail.subject).split())[:TITLE_MAX] or "Request by email"
+    try:
+        with contextlib.ExitStack() as stack:
+            staged, notes = _stage(stack, config, mail)
+            text = "\n\n".join(part for part in [mail.text, *notes] if part) or "(Sent by email.)"
+            description = text if len(text) <= DESCRIPTION_MAX else text[:DESCRIPTION_MAX - 40].rstrip() + " […]"
+            with database.atomic():
+                ticket = tickets.create_ticket(user, title, description, Priority.LOW.value, DEFAULT_CATEGORY)
+                InboundMail.create(message_id=message_id, sender=mail.sender, status=ACCEPTED, ticket=ticket,
+                                   user=user, authentication=_verdicts(mail)[:300])
+                message = tickets.add_reply(ticket, user, text[:REPLY_MAX]).message if text != description else None
+                for uploads in staged:
+                    uploads.attach(ticket, user, message=message)
+                audit.record("ticket_created_mail", ticket, detail=_verdicts(mail), actor=user)
+    except peewee.IntegrityError:
+        return Outcome(DUPLICATE, "this Message-ID was taken before", EX_OK)
+    _confirm(config, ticket, user)
+    hand_over()
+    return Outcome(ACCEPTED, "new request", EX_OK, ticket.id)
+
+
+@in_english
+def _confirm(config, ticket: Ticket, user: User) -> None:
+    """The confirmation of a request filed by mail: its number and when the first response is due; the
+    mail joins the request's thread, so answering it adds a reply."""
+    queue_mail(user.email, mailthread.subject_for(ticket.number, "Request received"),
+               f"Your request {ticket.number} was received.\n"
+               f"A first response is due by {ticket.response_due_at:%Y-%m-%d %H:%M} UTC.\n\n"
+               "You can answer this mail: your reply is added to the request.\n",
+               in_reply_to=mailthread.thread_root(config, ticket.id),
+               reply_to=mailthread.reply_address(config, ticket.id, user.id))
 
 
 @in_english

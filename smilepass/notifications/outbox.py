@@ -29,10 +29,12 @@ from .events import EVENTS, wants
 log = logging.getLogger(__name__)
 
 
-def queue_mail(to_addr: str, subject: str, body: str, automatic: bool = False, in_reply_to: str = "") -> OutboxMail:
-    """A mail about no event (a password reset, an automatic answer to an incoming mail): out now."""
+def queue_mail(to_addr: str, subject: str, body: str, automatic: bool = False, in_reply_to: str = "",
+               reply_to: str = "") -> OutboxMail:
+    """A mail about no event (a password reset, an answer to an incoming mail): out now."""
     mail = OutboxMail.create(to_addr=to_addr, subject=subject, body=body, automatic=automatic,
-                             in_reply_to=in_reply_to, message_id=mailthread.new_message_id(current_app.config))
+                             in_reply_to=in_reply_to, reply_to=reply_to,
+                             message_id=mailthread.new_message_id(current_app.config))
     if current_app.config["SMTP_HOST"]:
         enqueue_send(mail.id)
     return mail
