@@ -21,7 +21,7 @@ DEBS := redis-server libusb-1.0-0
 # chain, so each target still runs apt at most once.
 # pg_dump/pg_restore for the backup tests' PostgreSQL pass; any installed client counts (Debian's
 # server package brings a versioned one without the postgresql-client metapackage).
-test: DEBS += chromium chromium-driver caddy $(if $(shell command -v pg_restore),,postgresql-client)
+test: DEBS += chromium chromium-driver caddy dovecot-imapd $(if $(shell command -v pg_restore),,postgresql-client)
 bench: DEBS += wrk
 
 # No `export` of PORT, REDIS_URL etc. here: make already hands variables

@@ -1,4 +1,5 @@
-"""Flask CLI: `flask --app app migrate | users create | demo | backup | restore | reapply-erasures | doctor`."""
+"""Flask CLI: `flask --app app migrate | users create | demo | backup | restore | reapply-erasures | doctor
+| mail receive`."""
 import datetime as dt
 import sqlite3
 import time
@@ -15,6 +16,7 @@ from .backup import BackupError, create_backup, restore_backup, rotation
 from .demo import make_demo, make_demo_cases
 from .doctor import Status, run_checks
 from .models import User
+from .mailin.cli import mail_group
 from .search import index as search_index
 from .stewardship.reapply import reapply
 
@@ -30,6 +32,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(restore_command)
     app.cli.add_command(reapply_erasures_command)
     app.cli.add_command(doctor_command)
+    app.cli.add_command(mail_group)
 
 
 @click.command("migrate")

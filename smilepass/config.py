@@ -87,6 +87,18 @@ def load(instance_path: str) -> dict:
         "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD", ""),
         "SMTP_STARTTLS": os.environ.get("SMTP_STARTTLS", "") == "1",
         "MAIL_FROM": os.environ.get("SMILEPASS_MAIL_FROM", "support@smilepass.local"),
+        # The support mailbox replies go to (plus-addressed per ticket and user, docs/mail-in.md); unset,
+        # MAIL_FROM's address is used.
+        "MAIL_REPLY_ADDRESS": os.environ.get("SMILEPASS_MAIL_REPLY_ADDRESS", ""),
+        # Incoming mail (smilepass/mailin): larger mails are refused whole.
+        "MAIL_IN_MAX_BYTES": _int("SMILEPASS_MAIL_IN_MAX_MB", 25) * 1024 * 1024,
+        # The support mailbox polled every minute over IMAP (mailin/imap.py); no host, no polling.
+        "IMAP_HOST": os.environ.get("SMILEPASS_IMAP_HOST", ""),
+        "IMAP_PORT": _int("SMILEPASS_IMAP_PORT", 0),  # 0: 993 for ssl, 143 for starttls and plain
+        "IMAP_SECURITY": os.environ.get("SMILEPASS_IMAP_SECURITY", "ssl"),  # ssl, starttls, plain (loopback)
+        "IMAP_USER": os.environ.get("SMILEPASS_IMAP_USER", ""),
+        "IMAP_PASSWORD": os.environ.get("SMILEPASS_IMAP_PASSWORD", ""),
+        "IMAP_CA_FILE": os.environ.get("SMILEPASS_IMAP_CA_FILE", ""),  # a private CA's certificate, if any
         # Links in mails. Unset, they point at the port this server listens on (`make run PORT=5077`
         # hands PORT to the web server and the worker alike), so a local trial's links work.
         "BASE_URL": os.environ.get("SMILEPASS_BASE_URL") or f"http://127.0.0.1:{_int('PORT', 5000)}",

@@ -217,6 +217,13 @@ for _role, _label in (("clinician", lazy_gettext("clinicians")), ("support", laz
         lazy_gettext("Required: after the password, %(role)s without an authenticator app or security key can only "
                      "set one up.", role=_label), TWOFA_CHOICES)
 del _role, _label
+# Answers by email (smilepass/mailin): a mail to the bare support address may open a request.
+MAIL_NEW_REQUEST_CHOICES = (("off", lazy_gettext("Off")), ("on", lazy_gettext("On")))
+DEFINITIONS["mail_new_requests"] = Definition(
+    lazy_gettext("New requests by email"), "off", _choice("off", "on"),
+    lazy_gettext("When on, a mail from an active clinician's address to the support mailbox (without a reply "
+                 "address of a request) opens a new request with priority Low and is confirmed by mail."),
+    MAIL_NEW_REQUEST_CHOICES)
 
 
 def get(key: str):

@@ -126,7 +126,7 @@ def test_all_ok_then_each_part_that_stops_fails(app, running_parts, smtp_sink, a
     assert done.returncode == 0, done.stdout + done.stderr
     assert "maxmemory-policy noeviction" in found["Redis"][1]
     assert found["Worker: default"][1].startswith("1 alive") and found["Worker: scans"][1].startswith("1 alive")
-    assert "rq cron alive (workers.cron, 5 periodic jobs)" in found["Cron"][1]
+    assert "rq cron alive (workers.cron, 6 periodic jobs)" in found["Cron"][1]
     assert f"127.0.0.1:{smtp_sink.port} answers (EHLO, NOOP)" in found["Mail"][1]
     assert found["Links in mails"][1] == f"start with {BASE_URL}"
     assert re.fullmatch(r"smilepass-\d{8}T\d{6}Z\.tar\.gz, taken \d+ min ago", found["Last backup"][1])

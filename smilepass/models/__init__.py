@@ -38,7 +38,7 @@ from .cases import (
                        colour_label,
 )
 from .clinic import Holiday, Setting
-from .messaging import CONTACT_INBOX_READERS, ContactReply, ContactRequest, Notification, OutboxMail
+from .messaging import CONTACT_INBOX_READERS, ContactReply, ContactRequest, InboundMail, Notification, OutboxMail
 from .scans import SCAN_STATE_LABELS, Scan, ScanState
 from .tickets import (
                        CATEGORIES,
@@ -89,6 +89,7 @@ ALL_MODELS = [
     CannedReply,
     Draft,
     OutboxMail,
+    InboundMail,
     Notification,
     ContactRequest,
     ContactReply,
@@ -107,7 +108,7 @@ __all__ = [
     "RESOLUTIONS", "SHIPMENT_STATE_LABELS", "STATUS_LABELS", "TIER_LABELS", "Attachment", "AuditLog",
     "AuditLogIsAppendOnly", "BaseModel", "CannedReply", "Case", "CaseCount", "CaseDetails", "CaseLabel", "Clinic",
     "ClinicMember", "ContactReply", "ContactRequest", "Draft", "Escalation", "EscalationRole", "Holiday", "Label",
-    "LoginThrottle",
+    "InboundMail", "LoginThrottle",
     "Message", "Notification", "OutboxMail", "PasswordReset", "PatientLink", "Priority", "Role", "Scan",
     "ScanState", "Setting", "Shipment", "ShipmentCount", "ShipmentState", "Status", "StatusChange", "Ticket",
     "TicketCount", "Tier",

@@ -15,6 +15,13 @@ class OutboxMail(BaseModel):
     sent_at = pw.DateTimeField(null=True)
     attempts = pw.IntegerField(default=0)
     last_error = pw.TextField(default="")
+    # Threading (notifications/mailthread.py): this mail's own Message-ID, the ticket thread's root it
+    # refers to, and the tokened address answers go to; "" for mails about no ticket.
+    message_id = pw.CharField(max_length=255, default="")
+    in_reply_to = pw.CharField(max_length=255, default="")
+    reply_to = pw.CharField(max_length=254, default="")
+    # An automatic answer to an incoming mail (mailin): at most one per address per hour.
+    automatic = pw.BooleanField(default=False)
 
 
 class Notification(BaseModel):
@@ -68,3 +75,16 @@ class ContactReply(BaseModel):
 
     class Meta:
         indexes = ((("contact", "id"), False),)
+
+
+class InboundMail(BaseModel):
+    """One mail that came in (smilepass/mailin), whatever became of it: its Message-ID is taken once
+    only, and a refused mail keeps the reason. The mail itself is not kept (it may name a patient)."""
+    message_id = pw.CharField(max_length=255, unique=True)
+    status = pw.CharField(max_length=20)  # accepted, refused, ignored, closed
+    reason = pw.CharField(max_length=300, default="")
+    sender = pw.CharField(max_length=254, default="")
+    ticket = pw.ForeignKeyField(Ticket, null=True, on_delete="SET NULL")
+    user = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
+    authentication = pw.CharField(max_length=300, default="")  # the receiving server's dkim/spf/dmarc verdicts
+    received_at = pw.DateTimeField(default=utcnow, index=True)

@@ -6,6 +6,7 @@ from .. import audit
 from ..db import database, prepared
 from ..live import events as live
 from ..models import Notification, Ticket, User, utcnow
+from .mailthread import subject_for
 from .outbox import absolute_url, hand_over, notify
 
 NOTIFICATION_TEXT_MAX = 300
@@ -13,7 +14,8 @@ NOTIFICATION_TEXT_MAX = 300
 
 def tell(recipients: list[User], ticket: Ticket, event_key: str, actor: User | None, text: str,
          subject: str, lines: list[str]) -> bool:
-    """One in-app notification per recipient (except the actor) and a mail to those who want it."""
+    """One in-app notification per recipient (except the actor) and a mail to those who want it. The
+    mail's subject is `[SP-000042] subject`; the recipient may answer it by mail (smilepass/mailin)."""
     told = False
     link = None
     with database.atomic():
@@ -27,8 +29,10 @@ def tell(recipients: list[User], ticket: Ticket, event_key: str, actor: User | N
             def compose():
                 nonlocal link
                 link = link or absolute_url("support.detail", ticket_id=ticket.id)
-                return subject, "\n".join(lines + ["", f"Request page (sign-in needed): {link}"])
-            notify(event_key, user, compose, actor)
+                return subject_for(ticket.number, subject), "\n".join(
+                    lines + ["", f"Request page (sign-in needed): {link}",
+                             "You can answer this mail: your reply is added to the request."])
+            notify(event_key, user, compose, actor, ticket_id=ticket.id)
     hand_over()
     live.send()
     return told

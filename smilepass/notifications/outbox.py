@@ -23,13 +23,18 @@ from ..db import database
 from ..i18n import in_english
 from ..models import OutboxMail, User, utcnow
 from ..queue import enqueue_once, get_queue
+from . import mailthread
 from .events import EVENTS, wants
 
 log = logging.getLogger(__name__)
 
 
-def queue_mail(to_addr: str, subject: str, body: str) -> OutboxMail:
-    mail = OutboxMail.create(to_addr=to_addr, subject=subject, body=body)
+def queue_mail(to_addr: str, subject: str, body: str, automatic: bool = False, in_reply_to: str = "",
+               reply_to: str = "") -> OutboxMail:
+    """A mail about no event (a password reset, an answer to an incoming mail): out now."""
+    mail = OutboxMail.create(to_addr=to_addr, subject=subject, body=body, automatic=automatic,
+                             in_reply_to=in_reply_to, reply_to=reply_to,
+                             message_id=mailthread.new_message_id(current_app.config))
     if current_app.config["SMTP_HOST"]:
         enqueue_send(mail.id)
     return mail
@@ -64,6 +69,14 @@ def send_now(mail: OutboxMail, config) -> None:
     message["From"] = config["MAIL_FROM"]
     message["To"] = mail.to_addr
     message["Subject"] = mail.subject
+    # Stored with the mail, so a retry sends the same Message-ID (rows older than 0017 make one up).
+    message["Message-ID"] = mail.message_id or mailthread.new_message_id(config)
+    if mail.in_reply_to:
+        message["In-Reply-To"] = mail.in_reply_to
+        message["References"] = mail.in_reply_to
+    if mail.reply_to:
+        message["Reply-To"] = mail.reply_to
+    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: auto-responders stay quiet
     message.set_content(mail.body)
     mail.attempts += 1
     try:
@@ -89,10 +102,11 @@ _waiting = threading.local()
 
 @in_english
 def notify(event_key: str, recipient: User, compose: Callable[[], tuple[str, str]],
-           actor: User | None = None) -> OutboxMail | None:
+           actor: User | None = None, ticket_id: int | None = None) -> OutboxMail | None:
     """Write a mail to the outbox if the recipient wants this event, is active, and did not cause
     it themselves; `compose()` gives its subject and body, and runs only then. Call this inside the
-    change's transaction, then `hand_over()` after it."""
+    change's transaction, then `hand_over()` after it. A mail about a ticket joins the ticket's thread
+    and can be answered by mail (mailthread)."""
     if actor is not None and actor.id == recipient.id:
         return None
     if not wants(recipient, event_key):
@@ -105,7 +119,13 @@ def notify(event_key: str, recipient: User, compose: Callable[[], tuple[str, str
     subject, body = compose()
     footer = (f"\n\nYou get this because \"{EVENTS[event_key].label}\" is on in My Account → Email notifications:\n"
               f"{absolute_url('account.notifications')}\n")
-    mail = OutboxMail.create(to_addr=recipient.email, subject=subject[:200], body=body + footer)
+    config = current_app.config
+    threading_headers = {}
+    if ticket_id is not None:
+        threading_headers = {"in_reply_to": mailthread.thread_root(config, ticket_id),
+                             "reply_to": mailthread.reply_address(config, ticket_id, recipient.id)}
+    mail = OutboxMail.create(to_addr=recipient.email, subject=subject[:200], body=body + footer,
+                             message_id=mailthread.new_message_id(config), **threading_headers)
     if not hasattr(_waiting, "ids"):
         _waiting.ids = []
     _waiting.ids.append(mail.id)

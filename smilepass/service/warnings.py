@@ -36,7 +36,7 @@ def sla_warnings(now=None, within: dt.timedelta | None = None) -> int:
         due = f"{ticket.next_due_at:%Y-%m-%d %H:%M} UTC"
         if tell(recipients, ticket, "sla_warning", None,
                  text=f"{ticket.number}: the {which} deadline ({due}) passes soon: {ticket.title}",
-                 subject=f"{ticket.number}: {which} due by {due}",
+                 subject=f"{which} due by {due}",
                  lines=[f"Request {ticket.number} reaches its {which} deadline at {due}."]):
             warned += 1
     return warned

@@ -19,7 +19,7 @@ def ticket_assigned(ticket: Ticket, assignee: User | None, actor: User | None) -
     by = f" by {actor.display_name}" if actor is not None else ""
     return tell([assignee], ticket, "ticket_assigned", actor,
                  text=f"{ticket.number} was assigned to you{by}: {ticket.title}",
-                 subject=f"{ticket.number} is assigned to you",
+                 subject="Request is assigned to you",
                  lines=[f"Request {ticket.number} was assigned to you{by}."])
 
 
@@ -35,7 +35,7 @@ def ticket_escalated(ticket: Ticket, owner: User | None, actor: User | None, rea
     if reason.strip():
         text += f": {reason.strip()}"
     return tell(recipients, ticket, "ticket_escalated", actor, text=text,
-                 subject=f"{ticket.number} is escalated to you",
+                 subject="Request is escalated to you",
                  lines=[f"Request {ticket.number} was escalated to you ({level}){by}.",
                         "The reason is on the request page."])
 
@@ -49,7 +49,7 @@ def ticket_replied(ticket: Ticket, message, actor: User) -> bool:
     requester = User.get_by_id(ticket.requester_id)
     return tell([requester], ticket, "ticket_replies", actor,
                  text=f"{actor.display_name} replied on {ticket.number}: {ticket.title}",
-                 subject=f"{ticket.number}: new reply from SmilePass support",
+                 subject="New reply from SmilePass support",
                  lines=[f"{actor.display_name} replied on your request {ticket.number}:", "",
                         *("> " + line for line in message.body.splitlines()), "",
                         f"Status: {ticket.status_enum.label}"])
@@ -62,5 +62,5 @@ def ticket_status_changed(ticket: Ticket, change, actor: User) -> bool:
     before, after = Status(change.from_status).label, Status(change.to_status).label
     return tell([requester], ticket, "ticket_status", actor,
                  text=f"{ticket.number} is now {after} (was {before}): {ticket.title}",
-                 subject=f"{ticket.number} is now {after}",
+                 subject=f"Request is now {after}",
                  lines=[f"Your request {ticket.number} moved from {before} to {after}."])
