@@ -18,7 +18,6 @@ from rq import Queue
 from smilepass.models import Scan, Ticket
 from smilepass.queue import SCAN_QUEUE
 from smilepass.scans.queueing import enqueue_repair
-from smilepass.scans.storage import scan_dir
 
 from .conftest import ROOT, free_port, query, run_worker, stop_worker, worker_env
 from .parts import part_missing
@@ -331,7 +330,8 @@ def test_oversized_scan_is_refused_while_streaming(app, clinician, redis_conn):
 
 def test_sweep_removes_stale_temp_files_only(app, redis_conn):
     from smilepass.scans.sweep import sweep
-    directory = scan_dir(app.config["UPLOAD_DIR"])
+    directory = Path(app.config["UPLOAD_DIR"]) / "scans"
+    directory.mkdir(parents=True, exist_ok=True)
     old_tmp, old_part = directory / ".abc.repaired.stl.1234.tmp", directory / "deadbeef.part"
     fresh_tmp, kept = directory / ".new.repaired.stl.5678.tmp", directory / "0123abcd.stl"
     for path in (old_tmp, old_part, fresh_tmp, kept):
