@@ -18,6 +18,7 @@ from rq import Queue
 from smilepass.models import Scan, Ticket
 from smilepass.queue import SCAN_QUEUE
 from smilepass.scans.queueing import enqueue_repair
+from smilepass.storage import for_config
 
 from .conftest import ROOT, free_port, query, run_worker, stop_worker, worker_env
 from .parts import part_missing
@@ -39,7 +40,15 @@ def scan_files(app):
     return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
 
 
-def test_scan_with_a_ticket_is_repaired_end_to_end(app, clinician, redis_conn):
+@pytest.fixture
+def app_config(request):
+    """The end-to-end test runs on both storages (the upload folder and a real S3 bucket)."""
+    if "storage_settings" in request.fixturenames:
+        return request.getfixturevalue("storage_settings")
+    return {}
+
+
+def test_scan_with_a_ticket_is_repaired_end_to_end(app, clinician, redis_conn, storage_settings):
     response = file_scan(clinician, arch_stl())
     assert response.status_code == 303
     scan = the_scan()
@@ -76,7 +85,14 @@ def test_scan_with_a_ticket_is_repaired_end_to_end(app, clinician, redis_conn):
     assert disposition.startswith("attachment;") and f"SP-{scan.ticket_id:06d}_" in disposition
     assert disposition.rstrip('"').endswith("_repaired.stl")
     assert repaired.headers["X-Content-Type-Options"] == "nosniff"
+    assert repaired.headers["Cache-Control"] == "no-store"
     assert (len(repaired.data) - 84) % 50 == 0
+    # Where the files are: in the bucket when one is configured, and then nothing in the upload folder.
+    stored = {o.key for o in for_config(app.config).list()}
+    names = {scan.stored_name, scan.repaired_name, scan.preview_before_name, scan.preview_after_name}
+    assert {f"scans/{name}" for name in names} <= stored
+    assert scan.repaired_name.startswith(scan.sha256[:32])  # outputs are named after the input's hash
+    assert (scan_files(app) == []) == bool(storage_settings)
 
 
 HTML_PAGE = b"<!doctype html><html><body>Sign in to your scanner portal</body></html>"
