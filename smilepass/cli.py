@@ -17,6 +17,7 @@ from .doctor import Status, run_checks
 from .search import index as search_index
 from .stewardship.reapply import reapply
 from .storage import StorageUnavailable, for_config
+from .storage.cli import storage_group
 
 # `doctor --wait`: how long between two rounds of checks.
 DOCTOR_RETRY_SECONDS = 2
@@ -30,6 +31,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(restore_command)
     app.cli.add_command(reapply_erasures_command)
     app.cli.add_command(doctor_command)
+    app.cli.add_command(storage_group)
 
 
 @click.command("migrate")

@@ -174,14 +174,10 @@ def s3_server():
 
 
 @pytest.fixture
-def s3_bucket(s3_server):
-    """A fresh bucket of the S3 server for one test; the app settings that use it are s3_settings."""
-    return s3_server.create_bucket(f"t{uuid.uuid4().hex[:20]}")
-
-
-@pytest.fixture
-def s3_settings(s3_server, s3_bucket):
-    return s3_server.settings(s3_bucket, "files")
+def s3_settings(s3_server):
+    """App settings for a fresh place in the S3 server's bucket: a prefix of this test's own (SeaweedFS
+    gives each bucket volumes of its own, so a bucket per test would soon run out of them)."""
+    return s3_server.settings(s3_server.bucket, f"t{uuid.uuid4().hex[:16]}")
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -41,6 +41,7 @@ class S3Server:
     process: subprocess.Popen
     folder: Path
     log_path: Path
+    bucket: str = "smilepass-tests"  # made at start; each test uses a prefix of its own
 
     def settings(self, bucket: str, prefix: str = "") -> dict:
         """The app settings that point at this server."""
@@ -92,7 +93,7 @@ def start() -> tuple[S3Server | None, str | None]:
     log_path = folder / "weed.log"
     command = [
         binary, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={folder / 'data'}",
-        "-master.telemetry=false", "-master.volumeSizeLimitMB=64", "-volume.max=50",
+        "-master.telemetry=false", "-master.volumeSizeLimitMB=64", "-volume.max=200",
         f"-master.port={ports['master']}", f"-master.port.grpc={ports['master.grpc']}",
         f"-volume.port={ports['volume']}", f"-volume.port.grpc={ports['volume.grpc']}",
         f"-filer.port={ports['filer']}", f"-filer.port.grpc={ports['filer.grpc']}",
@@ -104,7 +105,7 @@ def start() -> tuple[S3Server | None, str | None]:
                                    env={**os.environ, "HOME": str(folder)})
     server = S3Server(f"http://127.0.0.1:{ports['s3']}", process, folder, log_path)
     deadline = time.monotonic() + START_TIMEOUT
-    probe_bucket = "smilepass-probe"
+    probe_bucket = server.bucket
     last_error = ""
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -12,9 +12,9 @@ from flask_babel import gettext, ngettext
 from playhouse.migrations import Runner
 
 from .. import db
-from ..storage import StorageUnavailable, for_config
 from ..backup import rotation
 from ..backup.reports import human_size
+from ..storage import StorageUnavailable, for_config
 from .record import Check, Status, first_line, worst
 
 # Free space: below the first the admin is warned (a few large scans and one backup still fit), below the
