@@ -98,6 +98,7 @@ def start() -> tuple[S3Server | None, str | None]:
         f"-volume.port={ports['volume']}", f"-volume.port.grpc={ports['volume.grpc']}",
         f"-filer.port={ports['filer']}", f"-filer.port.grpc={ports['filer.grpc']}",
         "-s3", f"-s3.port={ports['s3']}", f"-s3.port.grpc={ports['s3.grpc']}", f"-s3.config={config}",
+        "-s3.port.iceberg=0", "-s3.port.lance=0",
         f"-iam.port={ports['iam']}", f"-metricsPort={ports['metrics']}",
     ]
     with open(log_path, "wb") as log:
