@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -116,14 +115,6 @@ class Storage(ABC):
         """Write, read back and delete a small object; raises StorageUnavailable saying what failed."""
 
 
-def copy_stream(source, out, limit: int | None = None) -> int:
-    size = 0
-    while chunk := source.read(CHUNK):
-        size += len(chunk)
-        out.write(chunk)
-    return size
-
-
 def copy_between(source: Storage, target: Storage, key: str) -> str:
     """Copy one file from one storage to another through a temp file; returns its SHA-256."""
     with target.workdir() as folder:
@@ -131,7 +122,3 @@ def copy_between(source: Storage, target: Storage, key: str) -> str:
         digest = source.get_to(key, temporary)
         target.put_file(key, temporary, move=True)
     return digest
-
-
-def remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
