@@ -182,6 +182,21 @@ def test_staff_rerun_with_other_settings(app, clinician, support, redis_conn):
     assert not any(name in scan_files(app) for name in first_outputs)
 
 
+def test_a_repeated_repair_writes_the_same_files_not_a_second_set(app, clinician, redis_conn):
+    from smilepass.scans.repair import run_repair
+    file_scan(clinician, arch_stl())
+    assert run_worker(app).returncode == 0
+    first = the_scan()
+    files = scan_files(app)
+    # As a worker killed after storing the outputs but before the row said "done" leaves it.
+    query(lambda: Scan.update(state="processing").where(Scan.id == first.id).execute())
+    with app.app_context():
+        assert query(lambda: run_repair(first.id, first.run, app.config)) == "repaired"
+    again = the_scan()
+    assert again.repaired_name == first.repaired_name and again.preview_after_name == first.preview_after_name
+    assert scan_files(app) == files  # the same keys, written again: exactly one set
+
+
 def test_duplicate_enqueue_does_the_work_once(app, clinician, redis_conn):
     file_scan(clinician, arch_stl())
     scan = the_scan()
