@@ -18,6 +18,7 @@ from rq import Queue
 from smilepass.models import Scan, Ticket
 from smilepass.queue import SCAN_QUEUE
 from smilepass.scans.queueing import enqueue_repair
+from smilepass.scans.repair import run_repair
 from smilepass.storage import for_config
 
 from .conftest import ROOT, free_port, query, run_worker, stop_worker, worker_env
@@ -183,7 +184,6 @@ def test_staff_rerun_with_other_settings(app, clinician, support, redis_conn):
 
 
 def test_a_repeated_repair_writes_the_same_files_not_a_second_set(app, clinician, redis_conn):
-    from smilepass.scans.repair import run_repair
     file_scan(clinician, arch_stl())
     assert run_worker(app).returncode == 0
     first = the_scan()
