@@ -29,6 +29,7 @@ from .sessions import views as session_views
 from .staff import canned_views
 from .staff import views as staff_views
 from .stewardship import views as stewardship_views
+from .storage import web as storage_web
 from .support import draft_views
 from .support import views as support_views
 from .twofa import views as twofa_views
@@ -65,6 +66,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     db.bind(app.config["DATABASE_URL"], app.config["SQLITE_BUSY_TIMEOUT_MS"])
     web.init_app(app)
+    storage_web.init_app(app)
     i18n.init_app(app)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)

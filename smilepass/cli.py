@@ -15,10 +15,12 @@ from .auth.users import BadPassword, UserExists, create_user
 from .backup import BackupError, create_backup, restore_backup, rotation
 from .demo import make_demo, make_demo_cases
 from .doctor import Status, run_checks
-from .models import User
 from .mailin.cli import mail_group
+from .models import User
 from .search import index as search_index
 from .stewardship.reapply import reapply
+from .storage import StorageUnavailable, for_config
+from .storage.cli import storage_group
 
 # `doctor --wait`: how long between two rounds of checks.
 DOCTOR_RETRY_SECONDS = 2
@@ -33,6 +35,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(reapply_erasures_command)
     app.cli.add_command(doctor_command)
     app.cli.add_command(mail_group)
+    app.cli.add_command(storage_group)
 
 
 @click.command("migrate")
@@ -110,9 +113,10 @@ def backup_command(path, keep):
     now = dt.datetime.now(dt.UTC)
     try:
         target = Path(path) if path else rotation.new_archive_path(backup_dir, now)
-        report = create_backup(current_app.config["DATABASE_URL"], current_app.config["UPLOAD_DIR"], target, now)
-    # OSError: a folder that cannot be made or written, a full disk; the others: a database that cannot be read.
-    except (BackupError, OSError, sqlite3.Error, peewee.PeeweeException) as exc:
+        report = create_backup(current_app.config["DATABASE_URL"], for_config(current_app.config), target, now)
+    # OSError: a folder that cannot be made or written, a full disk; the others: a database that cannot be read,
+    # the file storage (a bucket) that cannot be reached.
+    except (BackupError, OSError, sqlite3.Error, peewee.PeeweeException, StorageUnavailable) as exc:
         raise click.ClickException(f"backup failed, no archive was written: {exc}") from None
     with db.database.connection_context():
         audit.record("backup_created", detail=f"{report.path} (command line)")
@@ -137,8 +141,8 @@ def restore_command(path, force):
     if not db.database.is_closed():
         db.database.close()
     try:
-        report = restore_backup(path, current_app.config["DATABASE_URL"], current_app.config["UPLOAD_DIR"], force)
-    except BackupError as exc:
+        report = restore_backup(path, current_app.config["DATABASE_URL"], for_config(current_app.config), force)
+    except (BackupError, StorageUnavailable) as exc:
         raise click.ClickException(str(exc)) from None
     # After the row counts were checked: the restored trail then says when and from what it came back.
     with db.database.connection_context():

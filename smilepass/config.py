@@ -36,6 +36,15 @@ def load(instance_path: str) -> dict:
         "SQLITE_BUSY_TIMEOUT_MS": _int("SMILEPASS_SQLITE_BUSY_TIMEOUT_MS", 5000),
         "REDIS_URL": os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
         "UPLOAD_DIR": os.environ.get("SMILEPASS_UPLOAD_DIR") or str(instance / "uploads"),
+        # Stored files: empty keeps them in UPLOAD_DIR; s3://bucket/prefix puts them in an S3-compatible
+        # bucket (smilepass/storage/, docs/scale-out.md). Keys empty: boto3 looks for credentials itself.
+        "STORAGE_URL": os.environ.get("SMILEPASS_STORAGE_URL", ""),
+        "S3_ENDPOINT_URL": os.environ.get("SMILEPASS_S3_ENDPOINT", ""),
+        "S3_REGION": os.environ.get("SMILEPASS_S3_REGION", ""),
+        "S3_ACCESS_KEY_ID": os.environ.get("SMILEPASS_S3_ACCESS_KEY_ID", ""),
+        "S3_SECRET_ACCESS_KEY": os.environ.get("SMILEPASS_S3_SECRET_ACCESS_KEY", ""),
+        # Where files on their way to or from the bucket wait (scans being checked, repairs): this host's disk.
+        "STORAGE_WORK_DIR": os.environ.get("SMILEPASS_STORAGE_WORK_DIR") or str(instance / "work"),
         # Outside the database and the upload folder on purpose: a restore replaces those, and this
         # file must survive it (see stewardship/ledger.py).
         "ERASURE_LEDGER": str(instance / "erasure-ledger.jsonl"),

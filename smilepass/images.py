@@ -1,15 +1,15 @@
 """Screenshots: checked, re-encoded with Pillow (so EXIF, GPS and comments are gone), stored under
-random names outside static/, with a small thumbnail."""
+random names in the file storage (never under static/), with a small thumbnail."""
 import hashlib
 import io
-import os
 import secrets
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 from flask_babel import gettext
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .storage import Storage, StorageUnavailable
 
 ALLOWED_FORMATS = {"PNG": ("image/png", ".png"), "JPEG": ("image/jpeg", ".jpg"), "WEBP": ("image/webp", ".webp")}
 # A screenshot of a 8K screen is 33 megapixels; anything far beyond is a decompression bomb.
@@ -32,7 +32,7 @@ class StoredImage:
     height: int
 
 
-def store_image(stream, upload_dir: str, max_bytes: int) -> StoredImage:
+def store_image(stream, storage: Storage, max_bytes: int) -> StoredImage:
     data = stream.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise ImageRejected(gettext("The image is larger than %(size)s MB.", size=max_bytes // (1024 * 1024)))
@@ -56,15 +56,13 @@ def store_image(stream, upload_dir: str, max_bytes: int) -> StoredImage:
     thumb_bytes = io.BytesIO()
     thumb.save(thumb_bytes, "WEBP", quality=80)
 
-    directory = Path(upload_dir)
-    directory.mkdir(parents=True, exist_ok=True)
     stored_name = secrets.token_hex(16) + ext
     thumb_name = secrets.token_hex(16) + ".webp"
-    _write_atomic(directory / stored_name, encoded.getvalue())
+    storage.put_bytes(stored_name, encoded.getvalue())
     try:
-        _write_atomic(directory / thumb_name, thumb_bytes.getvalue())
+        storage.put_bytes(thumb_name, thumb_bytes.getvalue())
     except BaseException:
-        remove_stored(upload_dir, stored_name)  # a screenshot without its thumbnail is no use
+        remove_stored(storage, stored_name)  # a screenshot without its thumbnail is no use
         raise
     payload = encoded.getvalue()
     return StoredImage(
@@ -102,24 +100,12 @@ def _open_checked(data: bytes) -> Image.Image:
         raise ImageRejected(gettext("The file is not a readable PNG, JPEG or WebP image.")) from None
 
 
-def _write_atomic(path: Path, payload: bytes) -> None:
-    tmp = path.with_name(path.name + ".part")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        # A full disk (or anything else) must not leave half a file behind.
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def remove_stored(upload_dir: str, *names: str | None) -> None:
+def remove_stored(storage: Storage, *names: str | None) -> None:
+    """Remove stored screenshots; with the storage unreachable they stay (unreferenced files are
+    removed by `flask storage orphans`)."""
     for name in names:
         if name:
             try:
-                (Path(upload_dir) / name).unlink()
-            except FileNotFoundError:
+                storage.delete(name)
+            except StorageUnavailable:
                 pass

@@ -23,6 +23,7 @@ from smilepass.auth.users import create_user
 from smilepass.cases import patient
 from smilepass.models import ALL_MODELS
 
+from . import s3_server as s3_server_module
 from .parts import part_missing, require
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,6 +164,37 @@ def app(tmp_path, database_url, redis_url, app_config):
     yield app
     if not db.database.is_closed():
         db.database.close()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3 server (SeaweedFS) for this pytest process, started on first use."""
+    server, missing = s3_server_module.start()
+    if server is None:
+        part_missing(missing)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_settings(s3_server):
+    """App settings for a fresh place in the S3 server's bucket: a prefix of this test's own (SeaweedFS
+    gives each bucket volumes of its own, so a bucket per test would soon run out of them)."""
+    return s3_server.settings(s3_server.bucket, f"t{uuid.uuid4().hex[:16]}")
+
+
+@pytest.fixture(params=["local", "s3"])
+def storage_backend(request):
+    """Parametrises a test over both storages: "local" (the upload folder) and "s3" (a bucket of a real
+    SeaweedFS). A test module that uses it overrides app_config with `**storage_settings`."""
+    return request.param
+
+
+@pytest.fixture
+def storage_settings(request, storage_backend):
+    if storage_backend == "local":
+        return {}
+    return request.getfixturevalue("s3_settings")
 
 
 class Browser:
@@ -327,6 +359,12 @@ def worker_env(app):
         "SECRET_KEY": app.config["SECRET_KEY"],
         "SMTP_HOST": app.config["SMTP_HOST"],
         "SMTP_PORT": str(app.config["SMTP_PORT"]),
+        # The file storage (empty: the upload folder above; else a bucket of the test's S3 server).
+        "SMILEPASS_STORAGE_URL": app.config.get("STORAGE_URL", ""),
+        "SMILEPASS_S3_ENDPOINT": app.config.get("S3_ENDPOINT_URL", ""),
+        "SMILEPASS_S3_REGION": app.config.get("S3_REGION", ""),
+        "SMILEPASS_S3_ACCESS_KEY_ID": app.config.get("S3_ACCESS_KEY_ID", ""),
+        "SMILEPASS_S3_SECRET_ACCESS_KEY": app.config.get("S3_SECRET_ACCESS_KEY", ""),
     }
 
 

@@ -30,8 +30,8 @@ from .test_scans import start_redis
 
 BASE_URL = "https://portal.clinic.example"
 # Every line the doctor prints, in order.
-NAMES = ["Database", "Redis", "Worker: default", "Worker: scans", "Cron", "Mail", "Links in mails", "Disk space",
-         "Last backup", "Open3D"]
+NAMES = ["Database", "Redis", "Worker: default", "Worker: scans", "Cron", "Mail", "Links in mails", "File storage",
+         "Disk space", "Last backup", "Open3D"]
 # Waiting for a started process to show up in Redis (a bounded wait for readiness, not a timing assertion).
 READY_WITHIN = 90
 

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from smilepass import create_app, images
+from smilepass import create_app
 from smilepass.auth import security
 from smilepass.models import Attachment, OutboxMail, Scan, ScanState, Ticket, User
+from smilepass.storage import local as storage_local
 
 from .case_helpers import make_case
 from .conftest import PASSWORD, Browser, query
@@ -69,7 +70,7 @@ def test_a_full_disk_leaves_no_temp_file_and_keeps_the_form(app, clinician, monk
     def disk_full(fd):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(images.os, "fsync", disk_full)
+    monkeypatch.setattr(storage_local.os, "fsync", disk_full)
     response = file_request(clinician, title="Grey screen after the upload")
     assert response.status_code == 507
     html = response.get_data(as_text=True)
@@ -90,7 +91,7 @@ def test_a_full_disk_while_writing_the_thumbnail_removes_the_image_too(app, clin
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real_fsync(fd)
 
-    monkeypatch.setattr(images.os, "fsync", second_write_fails)
+    monkeypatch.setattr(storage_local.os, "fsync", second_write_fails)
     assert file_request(clinician).status_code == 507
     assert len(writes) == 2 and stored_files(app) == []
 

@@ -18,7 +18,8 @@ from rq import Queue
 from smilepass.models import Scan, Ticket
 from smilepass.queue import SCAN_QUEUE
 from smilepass.scans.queueing import enqueue_repair
-from smilepass.scans.storage import scan_dir
+from smilepass.scans.repair import run_repair
+from smilepass.storage import for_config
 
 from .conftest import ROOT, free_port, query, run_worker, stop_worker, worker_env
 from .parts import part_missing
@@ -40,7 +41,15 @@ def scan_files(app):
     return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
 
 
-def test_scan_with_a_ticket_is_repaired_end_to_end(app, clinician, redis_conn):
+@pytest.fixture
+def app_config(request):
+    """The end-to-end test runs on both storages (the upload folder and a real S3 bucket)."""
+    if "storage_settings" in request.fixturenames:
+        return request.getfixturevalue("storage_settings")
+    return {}
+
+
+def test_scan_with_a_ticket_is_repaired_end_to_end(app, clinician, redis_conn, storage_settings):
     response = file_scan(clinician, arch_stl())
     assert response.status_code == 303
     scan = the_scan()
@@ -77,7 +86,14 @@ def test_scan_with_a_ticket_is_repaired_end_to_end(app, clinician, redis_conn):
     assert disposition.startswith("attachment;") and f"SP-{scan.ticket_id:06d}_" in disposition
     assert disposition.rstrip('"').endswith("_repaired.stl")
     assert repaired.headers["X-Content-Type-Options"] == "nosniff"
+    assert repaired.headers["Cache-Control"] == "no-store"
     assert (len(repaired.data) - 84) % 50 == 0
+    # Where the files are: in the bucket when one is configured, and then nothing in the upload folder.
+    stored = {o.key for o in for_config(app.config).list()}
+    names = {scan.stored_name, scan.repaired_name, scan.preview_before_name, scan.preview_after_name}
+    assert {f"scans/{name}" for name in names} <= stored
+    assert scan.repaired_name.startswith(scan.sha256[:32])  # outputs are named after the input's hash
+    assert (scan_files(app) == []) == bool(storage_settings)
 
 
 HTML_PAGE = b"<!doctype html><html><body>Sign in to your scanner portal</body></html>"
@@ -165,6 +181,20 @@ def test_staff_rerun_with_other_settings(app, clinician, support, redis_conn):
     assert scan.state == "done" and json.loads(scan.report)["holes_filled"] == 0
     # The first run's files are replaced, not left behind.
     assert not any(name in scan_files(app) for name in first_outputs)
+
+
+def test_a_repeated_repair_writes_the_same_files_not_a_second_set(app, clinician, redis_conn):
+    file_scan(clinician, arch_stl())
+    assert run_worker(app).returncode == 0
+    first = the_scan()
+    files = scan_files(app)
+    # As a worker killed after storing the outputs but before the row said "done" leaves it.
+    query(lambda: Scan.update(state="processing").where(Scan.id == first.id).execute())
+    with app.app_context():
+        assert query(lambda: run_repair(first.id, first.run, app.config)) == "repaired"
+    again = the_scan()
+    assert again.repaired_name == first.repaired_name and again.preview_after_name == first.preview_after_name
+    assert scan_files(app) == files  # the same keys, written again: exactly one set
 
 
 def test_duplicate_enqueue_does_the_work_once(app, clinician, redis_conn):
@@ -331,7 +361,8 @@ def test_oversized_scan_is_refused_while_streaming(app, clinician, redis_conn):
 
 def test_sweep_removes_stale_temp_files_only(app, redis_conn):
     from smilepass.scans.sweep import sweep
-    directory = scan_dir(app.config["UPLOAD_DIR"])
+    directory = Path(app.config["UPLOAD_DIR"]) / "scans"
+    directory.mkdir(parents=True, exist_ok=True)
     old_tmp, old_part = directory / ".abc.repaired.stl.1234.tmp", directory / "deadbeef.part"
     fresh_tmp, kept = directory / ".new.repaired.stl.5678.tmp", directory / "0123abcd.stl"
     for path in (old_tmp, old_part, fresh_tmp, kept):

@@ -34,6 +34,7 @@ from smilepass.models import (
 from smilepass.search import query as search_query
 from smilepass.stewardship import cleanup
 from smilepass.stewardship.patients import cases_of_patient, date_spellings
+from smilepass.storage import for_config
 
 from .case_helpers import ADA, BOB, make_case, user
 from .conftest import PASSWORD, query, run_worker
@@ -439,12 +440,13 @@ def test_a_journal_left_by_a_killed_erasure_is_settled(app, clinician, redis_con
     files = [f"scans/{scan.stored_name}", f"scans/{orphan.name}", "../outside.txt"]
     (upload_dir.parent / "outside.txt").write_text("never touched")
     with app.app_context():
-        journal = query(lambda: cleanup.FileJournal(str(upload_dir), files).write())
+        storage = for_config(app.config)
+        journal = query(lambda: cleanup.FileJournal(storage, files).write())
         # A fresh journal may belong to a transaction still running elsewhere: left alone.
-        assert query(lambda: cleanup.settle_pending(str(upload_dir))) == 0 and orphan.exists()
+        assert query(lambda: cleanup.settle_pending(storage)) == 0 and orphan.exists()
         an_hour_ago = time.time() - 3600
-        os.utime(journal.path, (an_hour_ago, an_hour_ago))
-        assert query(lambda: cleanup.settle_pending(str(upload_dir))) == 1
+        os.utime(upload_dir / journal.key, (an_hour_ago, an_hour_ago))
+        assert query(lambda: cleanup.settle_pending(storage)) == 1
     assert not orphan.exists()
     assert (upload_dir / "scans" / scan.stored_name).exists()  # its row survived (a rolled-back erasure)
     assert (upload_dir.parent / "outside.txt").exists()

@@ -1,7 +1,8 @@
 """The archive format: a tar file (gzip-compressed when its name ends in .gz or .tgz) holding
 
   database.sqlite3 | database.pgdump   a consistent snapshot of the database (kinds.DATABASE_MEMBERS)
-  files/<name>, files/scans/<name>     every stored file, as it is under UPLOAD_DIR
+  files/<name>, files/scans/<name>     every stored file, by its storage key (the same in a folder and in
+                                       a bucket, so a backup of one restores into the other)
   manifest.json                        what the rest must be: sizes, SHA-256 hashes, row counts
 
 and the rules both sides keep: which paths may be in it, how members are hashed on the way in and
@@ -64,14 +65,18 @@ class _HashingReader:
         return data
 
 
-def add_file(archive: tarfile.TarFile, name: str, fileobj) -> dict:
-    """Write an open file as member `name`; returns its manifest entry (size and SHA-256)."""
-    stat = os.fstat(fileobj.fileno())
+def add_file(archive: tarfile.TarFile, name: str, fileobj, size: int | None = None,
+             mtime: float | None = None) -> dict:
+    """Write an open file as member `name` (size and mtime from the file itself unless given, e.g. for
+    an object read from a bucket); returns its manifest entry (size and SHA-256)."""
+    if size is None:
+        stat = os.fstat(fileobj.fileno())
+        size, mtime = stat.st_size, stat.st_mtime
     info = tarfile.TarInfo(name)
-    info.size, info.mtime, info.mode = stat.st_size, int(stat.st_mtime), 0o600
+    info.size, info.mtime, info.mode = size, int(mtime or 0), 0o600
     reader = _HashingReader(fileobj)
     archive.addfile(info, reader)
-    return {"size": stat.st_size, "sha256": reader.digest.hexdigest()}
+    return {"size": size, "sha256": reader.digest.hexdigest()}
 
 
 def copy_hashing(source, destination: Path) -> dict:

@@ -1,7 +1,8 @@
 """Writing a backup: the database is snapshotted first and the files copied after, so every file a
 snapshot row names is already on disk (uploads store the file before the row that points to it
 commits). A file deleted in between is reported in the manifest, not fatal. Files no row names are
-kept as well: a feature that stores files this code does not know about yet must never lose them."""
+kept as well: a feature that stores files this code does not know about yet must never lose them.
+Files come from the configured storage: the upload folder or an S3 bucket alike."""
 from __future__ import annotations
 
 import datetime as dt
@@ -12,6 +13,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from ..storage import Storage
+from ..storage.local import LocalStorage
 from . import kinds
 from .archive import (
     FILES_PREFIX,
@@ -21,20 +24,26 @@ from .archive import (
     add_file,
     manifest_bytes,
     safe_relative,
-    stored_files,
 )
 from .errors import BackupError
 from .kind import DatabaseKind, Snapshot
 from .reports import BackupReport
 
 
-def create_backup(database_url: str, upload_dir: str | Path, target: str | Path,
+def as_storage(files: str | Path | Storage) -> Storage:
+    """A storage, or an upload folder as one."""
+    return files if isinstance(files, Storage) else LocalStorage(files)
+
+
+def create_backup(database_url: str, files: str | Path | Storage, target: str | Path,
                   now: dt.datetime | None = None) -> BackupReport:
-    """Write the archive to `target` (under a temp name, renamed when complete)."""
+    """Write the archive to `target` (under a temp name, renamed when complete); `files` is the storage
+    (or the upload folder) whose files go in."""
     kind = kinds.for_url(database_url)
-    upload_dir, target = Path(upload_dir), Path(target)
-    if target.resolve().is_relative_to(upload_dir.resolve()):
-        raise BackupError(f"write the backup outside the upload folder {upload_dir} (the next backup would hold it)")
+    storage, target = as_storage(files), Path(target)
+    if isinstance(storage, LocalStorage) and target.resolve().is_relative_to(storage.root.resolve()):
+        raise BackupError(f"write the backup outside the upload folder {storage.root} (the next backup would "
+                          f"hold it)")
     now = now or dt.datetime.now(dt.UTC)
     target.parent.mkdir(parents=True, exist_ok=True)
     compressed = target.name.endswith((".gz", ".tgz"))
@@ -47,7 +56,7 @@ def create_backup(database_url: str, upload_dir: str | Path, target: str | Path,
             with os.fdopen(fd, "wb") as raw:
                 mode = "w:gz" if compressed else "w"
                 with tarfile.open(fileobj=raw, mode=mode, format=tarfile.PAX_FORMAT) as archive:
-                    manifest = _write_members(archive, kind, snapshot, upload_dir, now)
+                    manifest = _write_members(archive, kind, snapshot, storage, now)
                     data = manifest_bytes(manifest)
                     info = tarfile.TarInfo(MANIFEST)
                     info.size, info.mtime, info.mode = len(data), int(now.timestamp()), 0o600
@@ -61,21 +70,24 @@ def create_backup(database_url: str, upload_dir: str | Path, target: str | Path,
     return BackupReport(target, manifest)
 
 
-def _write_members(archive: tarfile.TarFile, kind: DatabaseKind, snapshot: Snapshot, upload_dir: Path,
+def _write_members(archive: tarfile.TarFile, kind: DatabaseKind, snapshot: Snapshot, storage: Storage,
                    now: dt.datetime) -> dict:
     """The database and the stored files, in that order; returns the manifest that describes them."""
     with open(snapshot.path, "rb") as fh:
         database = {"kind": kind.name, "member": kind.member, **add_file(archive, kind.member, fh),
                     **snapshot.details}
     files, missing, mismatches = [], [], []
-    on_disk = set(stored_files(upload_dir)) if upload_dir.exists() else set()
-    for path in sorted(on_disk | set(snapshot.references)):
+    stored = {found.key: found for found in storage.list()}
+    for path in sorted(set(stored) | set(snapshot.references)):
         if not safe_relative(path):
             # Only a hand-edited row could name such a path; it is never read outside the folder.
             missing.append(path)
             continue
+        found = stored.get(path) or storage.stat(path)
         try:
-            fh = open(upload_dir / path, "rb")
+            if found is None:
+                raise FileNotFoundError(path)
+            fh = storage.open(path)
         except FileNotFoundError:
             # Deleted between the snapshot and now (or lost earlier): say so, keep going.
             if path in snapshot.references:
@@ -83,7 +95,7 @@ def _write_members(archive: tarfile.TarFile, kind: DatabaseKind, snapshot: Snaps
             continue
         with fh:
             entry = {"path": path, "referenced": path in snapshot.references,
-                     **add_file(archive, FILES_PREFIX + path, fh)}
+                     **add_file(archive, FILES_PREFIX + path, fh, found.size, found.modified)}
         recorded = snapshot.references.get(path)
         if recorded and recorded != entry["sha256"]:
             mismatches.append({"path": path, "recorded": recorded, "actual": entry["sha256"]})

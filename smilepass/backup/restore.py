@@ -1,45 +1,40 @@
 """Restoring a backup into an instance: refuse a target that holds data (unless forced), check the
-whole archive (unpack.py), then put the files and the database in place, compare the row counts with
+whole archive (unpack.py), then put the files (into whichever storage is configured: the upload folder or
+a bucket, whatever the backup was taken from) and the database in place, compare the row counts with
 the manifest, migrate, and give the scans the lost job queue held back to the scan sweep."""
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from playhouse.migrations import Runner
 
 from ..db import MIGRATIONS_DIR, open_database
 from ..models import Scan, ScanState
+from ..storage import Storage
 from . import kinds
-from .archive import stored_files
+from .create import as_storage
 from .errors import BackupError
 from .kind import DatabaseKind
 from .reports import RestoreReport
 from .unpack import unpack_and_verify
 
 
-def restore_backup(archive_path: str | Path, database_url: str, upload_dir: str | Path,
+def restore_backup(archive_path: str | Path, database_url: str, files: str | Path | Storage,
                    force: bool = False) -> RestoreReport:
-    """Restore the archive into the instance at database_url/upload_dir. Nothing in the target
-    changes until the whole archive has been read and checked."""
+    """Restore the archive into the instance at database_url and `files` (its storage, or its upload
+    folder). Nothing in the target changes until the whole archive has been read and checked."""
     kind = kinds.for_url(database_url)
-    archive_path, upload_dir = Path(archive_path), Path(upload_dir)
+    archive_path, storage = Path(archive_path), as_storage(files)
     if not archive_path.is_file():
         raise BackupError(f"no backup at {archive_path}")
     if not force:
-        _refuse_if_holding_data(kind, database_url, upload_dir)
-    upload_dir.mkdir(parents=True, exist_ok=True)
-    # Inside the upload folder, so moving each file into place is an atomic rename.
-    staging = Path(tempfile.mkdtemp(dir=upload_dir, prefix=".restore-"))
-    try:
+        _refuse_if_holding_data(kind, database_url, storage)
+    # Local storage: inside the upload folder, so moving each file into place is an atomic rename.
+    with storage.workdir() as staging:
         manifest = unpack_and_verify(archive_path, staging, kind)
-        already = set(stored_files(upload_dir))
-        restored = _place_files(manifest, staging, upload_dir)
+        already = {found.key for found in storage.list()}
+        restored = _place_files(manifest, staging, storage)
         kind.restore(database_url, staging / manifest["database"]["member"])
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     counts = kind.counts(database_url)
     differing = [f"{table} {counts.get(table)} (manifest {expected})"
                  for table, expected in manifest["row_counts"].items() if counts.get(table) != expected]
@@ -51,23 +46,21 @@ def restore_backup(archive_path: str | Path, database_url: str, upload_dir: str 
     return RestoreReport(manifest, restored, applied, requeued, counts, left_alone)
 
 
-def _refuse_if_holding_data(kind: DatabaseKind, url: str, upload_dir: Path) -> None:
+def _refuse_if_holding_data(kind: DatabaseKind, url: str, storage: Storage) -> None:
     filled = sorted(table for table, count in kind.existing_counts(url).items() if count)
     if filled:
         raise BackupError(f"the target database already holds data ({', '.join(filled[:5])}"
                           f"{', ...' if len(filled) > 5 else ''}); restore into a fresh instance or pass --force "
                           f"to replace it")
-    if upload_dir.exists() and stored_files(upload_dir):
-        raise BackupError(f"the upload folder {upload_dir} already holds files; restore into a fresh instance "
-                          f"or pass --force")
+    if next(storage.list(), None) is not None:
+        raise BackupError(f"the file storage {storage.describe()} already holds files; restore into a fresh "
+                          f"instance or pass --force")
 
 
-def _place_files(manifest: dict, staging: Path, upload_dir: Path) -> int:
+def _place_files(manifest: dict, staging: Path, storage: Storage) -> int:
     for entry in manifest["files"]:
-        destination = upload_dir / entry["path"]
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        # A rename within one file system: each file appears whole or not at all.
-        os.replace(staging / "files" / entry["path"], destination)
+        # Each file appears whole or not at all (a rename in a folder, one PUT or multipart upload in a bucket).
+        storage.put_file(entry["path"], staging / "files" / entry["path"], move=True)
     return len(manifest["files"])
 
 

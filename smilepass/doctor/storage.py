@@ -1,5 +1,6 @@
-"""The database (reachable, every migration applied), disk space where the instance keeps its data, and
-how old the newest backup in BACKUP_DIR is."""
+"""The database (reachable, every migration applied), the file storage (reachable; a bucket exists; a probe
+object is written, read back and deleted), disk space where the instance keeps its data, and how old the
+newest backup in BACKUP_DIR is."""
 from __future__ import annotations
 
 import datetime as dt
@@ -13,6 +14,7 @@ from playhouse.migrations import Runner
 from .. import db
 from ..backup import rotation
 from ..backup.reports import human_size
+from ..storage import StorageUnavailable, for_config
 from .record import Check, Status, first_line, worst
 
 # Free space: below the first the admin is warned (a few large scans and one backup still fit), below the
@@ -52,6 +54,24 @@ def check_database(probe) -> Check:
     last = migrations[-1].name if migrations else "-"
     return Check(name, Status.OK, gettext("%(kind)s, migrated (%(count)s migrations, the last %(last)s)", kind=kind,
                                           count=len(migrations), last=last))
+
+
+def check_file_storage(probe) -> Check:
+    name = gettext("File storage")
+    try:
+        storage = for_config(probe.config)
+    except ValueError as exc:  # a malformed SMILEPASS_STORAGE_URL
+        return Check(name, Status.FAIL, str(exc))
+    try:
+        storage.probe()
+    except StorageUnavailable as exc:
+        return Check(name, Status.FAIL, gettext("%(where)s cannot be used: %(error)s", where=storage.describe(),
+                                                error=str(exc)))
+    if storage.kind == "s3":
+        return Check(name, Status.OK, gettext("bucket %(where)s: a probe object was written, read and deleted",
+                                              where=storage.describe()))
+    return Check(name, Status.OK, gettext("folder %(where)s: a probe file was written, read and deleted",
+                                          where=storage.describe()))
 
 
 def _few(names: list[str]) -> str:

@@ -1,14 +1,20 @@
 """The body of the scan repair job: state changes and results on the Scan row, around the
-Flask-free pipeline in smilepass.mesh. Progress goes to the row too, so the page can poll it."""
+Flask-free pipeline in smilepass.mesh. Progress goes to the row too, so the page can poll it.
+
+The worker shares nothing with the web server but the database, Redis and the file storage: it fetches
+the upload into a work folder of its own (checking its SHA-256 against the row), repairs it there and
+puts the outputs back under keys made of the input's hash, the repair settings and the scan id. A retried
+job (a killed worker, the storage down for a moment) writes the very same keys, never a second set."""
+import hashlib
 import json
-import secrets
 import time
 
 from ..live import events as live
 from ..mesh import MeshRejected, RepairOptions, repair
 from ..models import Scan, ScanState, utcnow
+from ..storage import for_config
 from .reasons import timeout_reason
-from .storage import remove_files, scan_dir
+from .storage import remove_files, scan_key
 
 PROGRESS_EVERY = 0.4  # seconds between progress writes within a stage
 
@@ -33,8 +39,8 @@ def run_repair(scan_id: int, run: int, config) -> str:
         return "already done"
     _update(scan_id, run, state=ScanState.PROCESSING.value, stage="reading", progress=0.0,
             attempts=Scan.attempts + 1, started_at=utcnow(), error="")
-    directory = scan_dir(config["UPLOAD_DIR"])
-    stem = secrets.token_hex(16)
+    storage = for_config(config)
+    stem = output_stem(scan)
     last = {"stage": None, "at": 0.0}
 
     def progress(stage: str, fraction: float) -> None:
@@ -43,26 +49,48 @@ def run_repair(scan_id: int, run: int, config) -> str:
             last.update(stage=stage, at=now)
             _update(scan_id, run, stage=stage, progress=max(0.0, min(1.0, fraction)))
 
-    try:
-        result = repair(directory / scan.stored_name, directory, stem,
-                        options=RepairOptions.from_dict(json.loads(scan.options or "{}")), progress=progress)
-    except MeshRejected as exc:
-        fail(scan_id, run, str(exc))
-        return "refused"
+    with storage.workdir() as folder:
+        source = storage.local_path(scan_key(scan.stored_name))
+        if source is None:  # in a bucket: fetch it to this host, and make sure it is what was uploaded
+            source = folder / scan.stored_name
+            if storage.get_to(scan_key(scan.stored_name), source) != scan.sha256:
+                fail(scan_id, run, "The stored scan no longer matches the uploaded file (its SHA-256 differs). "
+                                   "Upload it again.")
+                return "damaged"
+        try:
+            result = repair(source, folder / "out", stem,
+                            options=RepairOptions.from_dict(json.loads(scan.options or "{}")), progress=progress)
+        except MeshRejected as exc:
+            fail(scan_id, run, str(exc))
+            return "refused"
+        new_outputs = [result.repaired_path.name, result.repaired_stl_path.name, result.preview_before.name,
+                       result.preview_after.name]
+        # The STL of an STL upload is the repaired file itself: stored once.
+        for path in dict.fromkeys([result.repaired_path, result.repaired_stl_path, result.preview_before,
+                                   result.preview_after]):
+            storage.put_file(scan_key(path.name), path, move=True)
     old_outputs = [scan.repaired_name, scan.repaired_stl_name, scan.preview_before_name, scan.preview_after_name]
     updated = _update(
         scan_id, run, state=ScanState.DONE.value, stage="done", progress=1.0, finished_at=utcnow(),
         verdict=result.verdict, verdict_reason=result.verdict_reason, report=json.dumps(result.report),
-        output_stem=stem, repaired_name=result.repaired_path.name, repaired_stl_name=result.repaired_stl_path.name,
-        preview_before_name=result.preview_before.name, preview_after_name=result.preview_after.name,
+        output_stem=stem, repaired_name=new_outputs[0], repaired_stl_name=new_outputs[1],
+        preview_before_name=new_outputs[2], preview_after_name=new_outputs[3],
     )
-    new_outputs = [result.repaired_path.name, result.repaired_stl_path.name, result.preview_before.name,
-                   result.preview_after.name]
     if updated:
-        remove_files(config["UPLOAD_DIR"], [name for name in old_outputs if name and name not in new_outputs])
-    else:  # re-run meanwhile: these outputs belong to nobody
-        remove_files(config["UPLOAD_DIR"], new_outputs)
+        remove_files(storage, [name for name in old_outputs if name and name not in new_outputs])
+    else:  # re-run meanwhile: these outputs belong to nobody, unless the new run wrote the same keys
+        current = Scan.get_or_none(Scan.id == scan_id)
+        keep = {current.repaired_name, current.repaired_stl_name, current.preview_before_name,
+                current.preview_after_name} if current is not None else set()
+        remove_files(storage, [name for name in new_outputs if name not in keep])
     return result.verdict
+
+
+def output_stem(scan: Scan) -> str:
+    """The outputs' names: the input's hash, the settings and the scan (two scans of the same file never
+    share outputs, so erasing one cannot take the other's)."""
+    settings = hashlib.sha256((scan.options or "{}").encode()).hexdigest()[:8]
+    return f"{scan.sha256[:32]}-{settings}-{scan.id}"
 
 
 def fail(scan_id: int, run: int, reason: str) -> None:

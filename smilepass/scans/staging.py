@@ -12,6 +12,7 @@ from .. import audit
 from ..images import ImageRejected, remove_stored, store_image
 from ..models import Attachment, Scan, ScanState
 from ..search import index as search_index
+from ..storage import StorageUnavailable, for_config
 from .queueing import enqueue_repair
 from .storage import ScanRefused, remove_files, store_scan
 
@@ -34,6 +35,12 @@ def _out_of_space(field: str) -> UploadRefused:
                                         "typed is kept; try again later or tell support."), status=507)
 
 
+def _storage_unreachable(field: str) -> UploadRefused:
+    return UploadRefused(field, gettext("The file storage cannot be reached, so the file could not be stored. "
+                                        "What you typed is kept; try again in a moment or tell support."),
+                         status=503)
+
+
 class StagedUploads:
     def __init__(self, config):
         self.config = config
@@ -42,6 +49,7 @@ class StagedUploads:
         self.scan = None
         self.scan_name = ""
         self.scans: list[Scan] = []
+        self.storage = for_config(config)
 
     def __enter__(self):
         return self
@@ -50,9 +58,11 @@ class StagedUploads:
         if not (upload and upload.filename):
             return
         try:
-            self.image = store_image(upload.stream, self.config["UPLOAD_DIR"], self.config["MAX_IMAGE_BYTES"])
+            self.image = store_image(upload.stream, self.storage, self.config["MAX_IMAGE_BYTES"])
         except ImageRejected as exc:
             raise UploadRefused("image", str(exc)) from None
+        except StorageUnavailable:
+            raise _storage_unreachable("image") from None
         except OSError as exc:
             if exc.errno in DISK_FULL:
                 raise _out_of_space("image") from None
@@ -63,9 +73,11 @@ class StagedUploads:
         if not (upload and upload.filename):
             return
         try:
-            self.scan = store_scan(upload.stream, self.config["UPLOAD_DIR"], self.config["MAX_SCAN_BYTES"])
+            self.scan = store_scan(upload.stream, self.storage, self.config["MAX_SCAN_BYTES"])
         except ScanRefused as exc:
             raise UploadRefused("scan", str(exc)) from None
+        except StorageUnavailable:
+            raise _storage_unreachable("scan") from None
         except OSError as exc:
             if exc.errno in DISK_FULL:
                 raise _out_of_space("scan") from None
@@ -107,7 +119,7 @@ class StagedUploads:
                 enqueue_repair(scan, self.config)
             return False
         if self.image:
-            remove_stored(self.config["UPLOAD_DIR"], self.image.stored_name, self.image.thumb_name)
+            remove_stored(self.storage, self.image.stored_name, self.image.thumb_name)
         if self.scan:
-            remove_files(self.config["UPLOAD_DIR"], [self.scan.stored_name])
+            remove_files(self.storage, [self.scan.stored_name])
         return False

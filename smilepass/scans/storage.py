@@ -1,15 +1,15 @@
-"""Stored scan files: an upload is streamed to disk in chunks (never whole in memory), hashed and
-checked before anything else reads it; repaired outputs sit beside the originals under random names."""
+"""Stored scan files: an upload is streamed to this host's disk in chunks (never whole in memory), hashed
+and checked there, and only then put into the file storage (a folder or a bucket) under "scans/<random
+name>"; repaired outputs sit beside the originals, named after the input's hash (see repair.py)."""
 import hashlib
 import logging
-import os
 import secrets
 from dataclasses import dataclass
-from pathlib import Path
 
 from flask_babel import gettext
 
 from ..mesh import MeshRejected, inspect_file
+from ..storage import Storage, StorageUnavailable
 from .text import rejection_text
 
 log = logging.getLogger(__name__)
@@ -30,20 +30,21 @@ class StoredScan:
     triangles: int
 
 
-def scan_dir(upload_dir: str) -> Path:
-    path = Path(upload_dir) / "scans"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+SCAN_FOLDER = "scans"
 
 
-def store_scan(stream, upload_dir: str, max_bytes: int) -> StoredScan:
-    """Copy the upload to disk in chunks (never whole in memory), hashing as it goes, then check its
-    structure before anything else reads it. A refused file leaves nothing behind."""
-    directory = scan_dir(upload_dir)
+def scan_key(name: str) -> str:
+    """The storage key of a scan file (an upload, a repaired mesh or a preview) by its stored name."""
+    return f"{SCAN_FOLDER}/{name}"
+
+
+def store_scan(stream, storage: Storage, max_bytes: int) -> StoredScan:
+    """Copy the upload to a work folder in chunks (never whole in memory), hashing as it goes, check its
+    structure, then store it. A refused file leaves nothing behind."""
     token = secrets.token_hex(16)
-    part = directory / f"{token}.part"
-    digest, size = hashlib.sha256(), 0
-    try:
+    with storage.workdir() as folder:
+        part = folder / f"{token}.part"
+        digest, size = hashlib.sha256(), 0
         with open(part, "wb") as out:
             while chunk := stream.read(CHUNK):
                 size += len(chunk)
@@ -59,10 +60,7 @@ def store_scan(stream, upload_dir: str, max_bytes: int) -> StoredScan:
         except MeshRejected as exc:
             raise ScanRefused(rejection_text(exc)) from None
         stored_name = token + info.extension
-        os.replace(part, directory / stored_name)
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
+        storage.put_file(scan_key(stored_name), part, move=True)
     return StoredScan(stored_name, size, digest.hexdigest(), info.format, info.triangles)
 
 
@@ -70,10 +68,12 @@ def _megabytes(size: int) -> str:
     return f"{size / (1024 * 1024):g} MB" if size >= 1024 * 1024 else f"{size / (1024 * 1024):.1f} MB"
 
 
-def remove_files(upload_dir: str, names) -> None:
-    directory = scan_dir(upload_dir)
+def remove_files(storage: Storage, names) -> None:
+    """Remove scan files by stored name; with the storage unreachable they stay (`flask storage orphans`
+    removes files no row names)."""
     for name in names:
         if name:
-            (directory / name).unlink(missing_ok=True)
-
-
+            try:
+                storage.delete(scan_key(name))
+            except StorageUnavailable:
+                log.warning("a scan file stays in the storage for now (unreachable)")

@@ -1,6 +1,8 @@
 """The scan sweep (every minute from `rq cron`): reconcile scans with the queue so that no scan waits or
 "processes" forever, and remove temp files that killed uploads and repairs left."""
 import datetime as dt
+import shutil
+from pathlib import Path
 
 from rq import Worker
 from rq.job import Job, JobStatus
@@ -8,15 +10,15 @@ from rq.job import Job, JobStatus
 from ..mesh.errors import Sentence
 from ..models import Scan, ScanState, utcnow
 from ..queue import SCAN_QUEUE, TIMED_OUT, get_queue, job_status
+from ..storage.local import WORK
 from .queueing import enqueue_repair
 from .reasons import timeout_reason
-from .storage import scan_dir
 
 
 def sweep(config) -> dict:
     """Reconcile scans with the queue: enqueue those that waited for Redis, and settle those whose
     job is gone or failed (a worker killed for good, a horse that died on its last retry)."""
-    counts = {"enqueued": 0, "failed": 0, "temp_files_removed": remove_stale_temp_files(config["UPLOAD_DIR"])}
+    counts = {"enqueued": 0, "failed": 0, "temp_files_removed": remove_stale_temp_files(config)}
     connection = get_queue(SCAN_QUEUE, config["REDIS_URL"]).connection
     for scan in Scan.select().where(Scan.state == ScanState.WAITING.value).order_by(Scan.id).limit(200):
         if enqueue_repair(scan, config):
@@ -50,14 +52,22 @@ def sweep(config) -> dict:
 STALE_TEMP = dt.timedelta(hours=1)
 
 
-def remove_stale_temp_files(upload_dir: str) -> int:
-    """Partial uploads (*.part) and unfinished repair outputs (*.tmp) that a killed process left."""
+def remove_stale_temp_files(config) -> int:
+    """Partial uploads (*.part) and unfinished repair outputs (*.tmp) that a killed process left in the
+    scans folder (older versions wrote them there), and work folders of killed uploads and repairs: in
+    the upload folder (local storage) and in this host's STORAGE_WORK_DIR (a bucket)."""
     cutoff = (dt.datetime.now() - STALE_TEMP).timestamp()
     removed = 0
-    for path in scan_dir(upload_dir).iterdir():
+    scans = Path(config["UPLOAD_DIR"]) / "scans"
+    for path in scans.iterdir() if scans.is_dir() else ():
         if path.suffix in (".part", ".tmp") and path.stat().st_mtime < cutoff:
             path.unlink(missing_ok=True)
             removed += 1
+    for parent in (Path(config["UPLOAD_DIR"]) / WORK, Path(config.get("STORAGE_WORK_DIR") or "/nonexistent")):
+        for folder in parent.iterdir() if parent.is_dir() else ():
+            if folder.is_dir() and folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
     return removed
 
 

@@ -14,11 +14,12 @@ from ..cases.lookup import acting_user
 from ..db import database
 from ..htmx import STOP_POLLING, is_htmx, page_or_block, see_other
 from ..models import Case, Scan, Ticket, ticket_number
-from ..support.views import DETAIL, _detail_context, send_private
+from ..storage.web import send_stored
+from ..support.views import DETAIL, _detail_context
 from .forms import CaseScanForm, RerunForm
 from .queueing import rerun
 from .staging import StagedUploads, UploadRefused
-from .storage import scan_dir
+from .storage import scan_key
 from .text import scan_progress_label, stored_reason, stored_report, verdict_reason_text
 
 bp = Blueprint("scans", __name__)
@@ -97,8 +98,8 @@ def scan_file(scan_id: int, kind: str):
         abort(404)
     stored = getattr(scan, SCAN_FILES[kind][0])
     audit.record("scan_download", scan, detail=kind)
-    return send_private(scan_dir(current_app.config["UPLOAD_DIR"]) / stored, "application/octet-stream",
-                        download_name=scan_download_name(scan, kind, stored))
+    return send_stored(scan_key(stored), "application/octet-stream",
+                       download_name=scan_download_name(scan, kind, stored))
 
 
 @bp.get("/support/scans/<int:scan_id>/preview/<which>")
@@ -109,7 +110,7 @@ def scan_preview(scan_id: int, which: str):
     if not name:
         abort(404)
     audit.record("scan_preview", scan, detail=which)
-    return send_private(scan_dir(current_app.config["UPLOAD_DIR"]) / name, "image/png")
+    return send_stored(scan_key(name), "image/png")
 
 
 @bp.post("/support/scans/<int:scan_id>/rerun")

@@ -1,19 +1,18 @@
 """Removing a patient's files and queued work safely: shared by erasure and retention.
 
 Rows and files cannot change in one transaction, so deletions are journalled: before the commit
-that deletes the rows, the names of their files go into a small journal file (random stored names
-only, never a patient's identifier). After the commit the files are removed and the journal with
-them. If the process dies in between, the next erasure or the hourly retention job settles the
-journal: it removes each listed file that no row points at any more, and keeps the ones whose rows
-survived (the transaction rolled back). So nothing is orphaned and nothing live is lost."""
+that deletes the rows, the names of their files go into a small journal file in the file storage
+(random stored names only, never a patient's identifier; in a bucket, so any host can settle it).
+After the commit the files are removed and the journal with them. If the process dies in between,
+the next erasure or the hourly retention job settles the journal: it removes each listed file that
+no row points at any more, and keeps the ones whose rows survived (the transaction rolled back). So
+nothing is orphaned and nothing live is lost."""
 import datetime as dt
 import json
 import logging
-import os
 import secrets
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from redis.exceptions import RedisError
 from rq.command import send_stop_job_command
@@ -21,6 +20,7 @@ from rq.job import Job, JobStatus
 
 from ..models import Attachment, Scan
 from ..queue import redis_connection
+from ..storage import Storage, StorageUnavailable, valid_key
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ SCAN_FILE_COLUMNS = (Scan.stored_name, Scan.repaired_name, Scan.repaired_stl_nam
 class DeletedScan:
     id: int
     run: int
-    files: list[str]  # paths relative to UPLOAD_DIR
+    files: list[str]  # storage keys
 
 
 def delete_scans(condition) -> list[DeletedScan]:
@@ -52,33 +52,34 @@ def delete_attachments(condition) -> tuple[int, list[str]]:
 
 
 class FileJournal:
-    def __init__(self, upload_dir: str, files: list[str]):
-        self.upload_dir = Path(upload_dir)
+    def __init__(self, storage: Storage, files: list[str]):
+        self.storage = storage
         self.files = files
-        self.path = None
+        self.key = None
 
     def write(self) -> "FileJournal":
-        """Call inside the transaction, before it commits."""
-        directory = self.upload_dir / JOURNAL_DIR
-        directory.mkdir(parents=True, exist_ok=True)
-        self.path = directory / f"{secrets.token_hex(8)}.json"
-        part = self.path.with_suffix(".part")
-        with open(part, "w") as fh:
-            json.dump(self.files, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(part, self.path)
+        """Call inside the transaction, before it commits (StorageUnavailable rolls it back)."""
+        self.key = f"{JOURNAL_DIR}/{secrets.token_hex(8)}.json"
+        self.storage.put_bytes(self.key, json.dumps(self.files).encode())
         return self
 
     def discard(self) -> None:
         """The transaction rolled back: the files stay with their rows."""
-        if self.path is not None:
-            self.path.unlink(missing_ok=True)
+        if self.key is not None:
+            try:
+                self.storage.delete(self.key)
+            except StorageUnavailable:
+                log.warning("a deletion journal stays in the storage for now (unreachable)")
 
     def settle(self) -> int:
-        """After the commit: remove the files no row points at, then the journal."""
-        removed = remove_unreferenced(self.upload_dir, self.files)
-        self.discard()
+        """After the commit: remove the files no row points at, then the journal. With the storage
+        unreachable both stay, and the next erasure or the hourly retention job settles them."""
+        try:
+            removed = remove_unreferenced(self.storage, self.files)
+            self.storage.delete(self.key)
+        except StorageUnavailable as exc:
+            log.warning("files of deleted rows stay in the storage for now (%s)", exc)
+            return 0
         return removed
 
 
@@ -93,24 +94,14 @@ def _referenced(relative: str) -> bool:
         (Attachment.stored_name == relative) | (Attachment.thumb_name == relative)).exists()
 
 
-def _safe_path(upload_dir: Path, relative: str) -> Path | None:
-    # Journal entries are our own random names; still, never follow one out of the upload folder.
-    if "/" in relative.removeprefix("scans/") or relative.startswith(("/", ".")) or ".." in relative:
-        return None
-    return upload_dir / relative
-
-
-def remove_unreferenced(upload_dir: Path, files: list[str]) -> int:
+def remove_unreferenced(storage: Storage, files: list[str]) -> int:
     removed = 0
-    for relative in files:
-        path = _safe_path(Path(upload_dir), relative)
-        if path is None or _referenced(relative):
+    for key in files:
+        # Journal entries are our own random names; still, never follow one out of the storage.
+        if not valid_key(key) or "/" in key.removeprefix("scans/") or _referenced(key):
             continue
-        try:
-            path.unlink()
+        if storage.delete(key):
             removed += 1
-        except FileNotFoundError:
-            pass
     return removed
 
 
@@ -120,26 +111,26 @@ def remove_unreferenced(upload_dir: Path, files: list[str]) -> int:
 LEFT_BEHIND = dt.timedelta(minutes=10)
 
 
-def settle_pending(upload_dir: str) -> int:
-    """Finish the journals a killed process left behind; returns the number of files removed."""
-    directory = Path(upload_dir) / JOURNAL_DIR
-    if not directory.is_dir():
-        return 0
+def settle_pending(storage: Storage) -> int:
+    """Finish the journals a killed process left behind; returns the number of files removed (0 with the
+    storage unreachable: they wait for the next run)."""
     removed = 0
     cutoff = time.time() - LEFT_BEHIND.total_seconds()
-    for path in sorted(directory.glob("*.json")):
-        if path.stat().st_mtime > cutoff:
-            continue
-        try:
-            files = json.loads(path.read_text())
-        except (OSError, ValueError):
-            log.warning("unreadable deletion journal %s left in place", path)
-            continue
-        removed += remove_unreferenced(Path(upload_dir), [f for f in files if isinstance(f, str)])
-        path.unlink(missing_ok=True)
-    for part in directory.glob("*.part"):  # a journal whose writer died before the commit
-        if part.stat().st_mtime <= cutoff:
-            part.unlink(missing_ok=True)
+    try:
+        for journal in storage.list(JOURNAL_DIR + "/"):
+            if journal.modified > cutoff or not journal.key.endswith(".json"):
+                continue
+            try:
+                files = json.loads(storage.read_bytes(journal.key))
+            except (OSError, ValueError):
+                log.warning("unreadable deletion journal %s left in place", journal.key)
+                continue
+            if not isinstance(files, list):
+                continue
+            removed += remove_unreferenced(storage, [f for f in files if isinstance(f, str)])
+            storage.delete(journal.key)
+    except StorageUnavailable as exc:
+        log.warning("deletion journals wait: %s", exc)
     return removed
 
 

@@ -29,6 +29,7 @@ from ..models import (
     User,
 )
 from ..search import index as search_index
+from ..storage import for_config
 from . import cleanup, ledger
 from .patients import Identifiers, linked_ticket_ids, scan_condition
 
@@ -87,7 +88,7 @@ def erase_patient(cases: list[Case], actor: User | None, config, reapplying: boo
     case_ids = [case.id for case in cases]
     result = Erasure(case_ids)
     entry = None
-    cleanup.settle_pending(config["UPLOAD_DIR"])
+    cleanup.settle_pending(for_config(config))
     journal = None
     with _secure_delete():
         try:
@@ -112,7 +113,7 @@ def erase_patient(cases: list[Case], actor: User | None, config, reapplying: boo
                 if not reapplying:
                     entry = ledger.entry_for(cases, tombstones)
                 Case.delete().where(Case.id.in_(case_ids)).execute()
-                journal = cleanup.FileJournal(config["UPLOAD_DIR"], files).write()
+                journal = cleanup.FileJournal(for_config(config), files).write()
         except BaseException:
             if journal is not None:
                 journal.discard()

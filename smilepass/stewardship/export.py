@@ -29,7 +29,9 @@ from ..models import (
     User,
     utcnow,
 )
-from ..scans.storage import scan_dir
+from ..scans.storage import scan_key
+from ..storage import Storage
+from ..storage.base import CHUNK
 from .patients import scan_condition
 
 FORMAT = "smilepass-patient-export/1"
@@ -43,26 +45,28 @@ class ExportSummary:
     files: int
 
 
-def export_patient(cases: list[Case], viewer: User, upload_dir: str, out) -> ExportSummary:
+def export_patient(cases: list[Case], viewer: User, storage: Storage, out) -> ExportSummary:
     """Write the ZIP for these cases (one patient's, as the viewer may see them) to the binary file
     object `out`."""
-    files: list[tuple[Path, str]] = []
+    files: list[tuple[str, str]] = []  # (storage key, name in the ZIP)
     document = {
         "format": FORMAT,
         "exported_at": _iso(utcnow()),
         "patient": {"name": cases[0].patient_name, "date_of_birth": _iso(cases[0].patient_dob),
                     "clinic_patient_ids": sorted({c.clinic_patient_id for c in cases if c.clinic_patient_id})},
-        "cases": [_case(case, viewer, Path(upload_dir), files) for case in cases],
+        "cases": [_case(case, viewer, storage, files) for case in cases],
     }
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
         archive.writestr("patient.json", json.dumps(document, indent=2, ensure_ascii=False))
-        for path, name in files:
-            archive.write(path, name)  # read from disk in chunks
+        for key, name in files:
+            with storage.open(key) as source, archive.open(name, "w", force_zip64=True) as target:
+                while chunk := source.read(CHUNK):  # in chunks, never a whole scan in memory
+                    target.write(chunk)
     return ExportSummary(cases=len(cases), requests=sum(len(c["requests"]) for c in document["cases"]),
                          scans=sum(len(c["scans"]) for c in document["cases"]), files=len(files))
 
 
-def _case(case: Case, viewer: User, upload_dir: Path, files: list) -> dict:
+def _case(case: Case, viewer: User, storage: Storage, files: list) -> dict:
     folder = f"case-{safe_name(case.case_number)}"
     shipments = case.shipments.order_by(Shipment.id)
     labels = Label.select(Label.name).join(CaseLabel).where(CaseLabel.case == case.id)
@@ -81,8 +85,8 @@ def _case(case: Case, viewer: User, upload_dir: Path, files: list) -> dict:
         "updated_at": _iso(case.updated_at),
         "labels": sorted(label.name for label in labels),
         "shipments": [_shipment(s) for s in shipments],
-        "requests": [_request(ticket, viewer, upload_dir, folder, files) for ticket in _requests(case, viewer)],
-        "scans": [_scan(scan, upload_dir, folder, files) for scan in _scans(case, viewer)],
+        "requests": [_request(ticket, viewer, storage, folder, files) for ticket in _requests(case, viewer)],
+        "scans": [_scan(scan, storage, folder, files) for scan in _scans(case, viewer)],
     }
 
 
@@ -102,7 +106,7 @@ def _requests(case: Case, viewer: User):
     return Ticket.visible_to(viewer).where(Ticket.case == case.id).order_by(Ticket.id)
 
 
-def _request(ticket: Ticket, viewer: User, upload_dir: Path, folder: str, files: list) -> dict:
+def _request(ticket: Ticket, viewer: User, storage: Storage, folder: str, files: list) -> dict:
     messages = Message.select(Message, User).join(User).where(Message.ticket == ticket.id).order_by(Message.id)
     if not viewer.is_staff:
         messages = messages.where(Message.internal == False)  # noqa: E712
@@ -110,7 +114,7 @@ def _request(ticket: Ticket, viewer: User, upload_dir: Path, folder: str, files:
     screenshots = []
     for attachment in Attachment.select().where(Attachment.ticket == ticket.id).order_by(Attachment.id):
         name = f"{folder}/requests/{ticket.number}/screenshot-{attachment.id}-{safe_name(attachment.original_name)}"
-        screenshots.append({"file": _add(files, upload_dir / attachment.stored_name, name),
+        screenshots.append({"file": _add(storage, files, attachment.stored_name, name),
                             "original_name": attachment.original_name, "content_type": attachment.content_type,
                             "size": attachment.size, "sha256": attachment.sha256,
                             "uploaded_at": _iso(attachment.created_at)})
@@ -139,8 +143,7 @@ def _scans(case: Case, viewer: User):
     return Scan.shown_to(query, viewer)
 
 
-def _scan(scan: Scan, upload_dir: Path, folder: str, files: list) -> dict:
-    directory = scan_dir(str(upload_dir))
+def _scan(scan: Scan, storage: Storage, folder: str, files: list) -> dict:
     stem = f"{folder}/scans/{scan.id}-{safe_name(Path(scan.original_name).stem)}"
     report = None
     if scan.report:
@@ -154,25 +157,25 @@ def _scan(scan: Scan, upload_dir: Path, folder: str, files: list) -> dict:
         "request": Ticket(id=scan.ticket_id).number if scan.ticket_id else None,
         "state": scan.state, "verdict": scan.verdict, "verdict_reason": scan.verdict_reason, "error": scan.error,
         "repair_report": report,
-        "file": _add(files, directory / scan.stored_name, f"{stem}{Path(scan.stored_name).suffix}"),
+        "file": _add(storage, files, scan_key(scan.stored_name), f"{stem}{Path(scan.stored_name).suffix}"),
         "repaired_file": None, "repaired_stl_file": None,
     }
     if scan.message_id is not None and Message.get_by_id(scan.message_id).internal:
         entry["internal"] = True
     if scan.repaired_name:
-        entry["repaired_file"] = _add(files, directory / scan.repaired_name,
+        entry["repaired_file"] = _add(storage, files, scan_key(scan.repaired_name),
                                       f"{stem}-repaired{Path(scan.repaired_name).suffix}")
     if scan.repaired_stl_name and scan.repaired_stl_name != scan.repaired_name:
-        entry["repaired_stl_file"] = _add(files, directory / scan.repaired_stl_name,
+        entry["repaired_stl_file"] = _add(storage, files, scan_key(scan.repaired_stl_name),
                                           f"{stem}-repaired{Path(scan.repaired_stl_name).suffix}")
     return entry
 
 
-def _add(files: list, path: Path, name: str) -> str | None:
+def _add(storage: Storage, files: list, key: str, name: str) -> str | None:
     """Queue a file for the archive; None in the JSON when it is gone (purged by retention)."""
-    if not path.is_file():
+    if not storage.exists(key):
         return None
-    files.append((path, name))
+    files.append((key, name))
     return name
 
 

@@ -13,6 +13,7 @@ from .. import audit, settings
 from ..db import database
 from ..models import Case, Scan, Shipment, ShipmentState, Ticket, utcnow
 from ..search import index as search_index
+from ..storage import for_config
 from . import cleanup
 
 SETTING = "scan_retention_months"
@@ -41,7 +42,7 @@ def expired_case_ids(cutoff: dt.datetime) -> list[int]:
 def purge_expired_scans(config, now: dt.datetime | None = None) -> dict:
     """The periodic job's work: purge what the setting says, and finish any deletion a killed
     process left (cleanup's journals, jobs of scans that are gone)."""
-    counts = {"cases": 0, "scans": 0, "files": cleanup.settle_pending(config["UPLOAD_DIR"]), "jobs": 0}
+    counts = {"cases": 0, "scans": 0, "files": cleanup.settle_pending(for_config(config)), "jobs": 0}
     months = settings.get(SETTING)
     if months:
         cutoff = months_before(now or utcnow(), months)
@@ -77,7 +78,7 @@ def _purge_case(case_id: int, cutoff: dt.datetime, months: int, config) -> Purge
             audit.record(
                 "scans_purged", Case(id=case_id), f"{len(purged.scans)} scans, retention {months} months: {ids}"
             )
-            journal = cleanup.FileJournal(config["UPLOAD_DIR"], [f for s in purged.scans for f in s.files]).write()
+            journal = cleanup.FileJournal(for_config(config), [f for s in purged.scans for f in s.files]).write()
     except BaseException:
         if journal is not None:
             journal.discard()

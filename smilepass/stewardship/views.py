@@ -14,6 +14,7 @@ from ..auth.security import verify_password
 from ..cases.patient import limiter
 from ..htmx import hx_redirect, page_or_block
 from ..models import Case, Role
+from ..storage import for_config
 from .erase import erase_patient
 from .export import export_patient
 from .forms import EraseForm, ReauthForm
@@ -68,7 +69,7 @@ def export(case_id: int):
             # Deleted as soon as it is closed (after the response is sent): patient data stays on
             # the server only while it streams out.
             archive = tempfile.TemporaryFile(prefix="smilepass-export-")
-            summary = export_patient(cases, current_user, current_app.config["UPLOAD_DIR"], archive)
+            summary = export_patient(cases, current_user, for_config(current_app.config), archive)
             audit.record("patient_export", case, f"cases {', '.join(str(c.id) for c in cases)}; requests "
                          f"{summary.requests}, scans {summary.scans}, files {summary.files}")
             archive.seek(0)

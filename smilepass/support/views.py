@@ -1,7 +1,6 @@
 """The Support page (new request beside the ticket table) and the ticket detail with its thread."""
-from pathlib import Path
 
-from flask import Blueprint, abort, current_app, flash, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, flash, render_template, request, url_for
 from flask_babel import gettext
 from flask_login import current_user, login_required
 
@@ -15,6 +14,7 @@ from ..params import page_arg, parse_int
 from ..scans.forms import RerunForm
 from ..scans.staging import StagedUploads, UploadRefused
 from ..service import sla
+from ..storage.web import send_stored
 from . import drafts, request_quality, tickets
 from .forms import DESCRIPTION_MAX, STEP_MAX, STEP_MIN, ReplyForm, StatusForm, TicketForm
 from .listing import DEFAULT_SORT, parse_sort, parse_status, ticket_page
@@ -348,24 +348,12 @@ def live_parts(ticket_id: int):
     return blocks(DETAIL, names + ["live_poll_oob"], **_detail_context(ticket))
 
 
-def send_private(path: Path, mimetype: str, download_name: str | None = None):
-    """A stored file: never cached, sandboxed if opened directly, and a download (attachment) when
-    given a name; images shown inline are our own re-encoded previews and thumbnails."""
-    response = send_file(path, mimetype=mimetype, as_attachment=download_name is not None,
-                         download_name=download_name, max_age=0)
-    # no-store, not no-cache: patient files must not be written to a browser's or proxy's disk at all.
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
-
-
 @bp.get("/attachments/<int:attachment_id>")
 @login_required
 def download(attachment_id: int):
     attachment = visible_or_404(Attachment, attachment_id)
     audit.record("attachment_download", attachment)
-    return send_private(Path(current_app.config["UPLOAD_DIR"]) / attachment.stored_name, attachment.content_type,
-                        download_name=attachment.original_name)
+    return send_stored(attachment.stored_name, attachment.content_type, download_name=attachment.original_name)
 
 
 @bp.get("/attachments/<int:attachment_id>/thumb")
@@ -375,4 +363,4 @@ def thumbnail(attachment_id: int):
     if not attachment.thumb_name:
         abort(404)
     audit.record("attachment_thumbnail", attachment)
-    return send_private(Path(current_app.config["UPLOAD_DIR"]) / attachment.thumb_name, "image/webp")
+    return send_stored(attachment.thumb_name, "image/webp")

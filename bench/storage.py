@@ -1,0 +1,78 @@
+"""File storage benchmark: a real SeaweedFS bucket against the local folder, in the same run.
+
+    .venv/bin/python bench/storage.py [--mb 20] [--repeat 3]
+
+For each backend: put (a scan-sized file from disk: one PUT below 8 MB, a multipart upload above),
+get (the file back to a local temp file, as a repair worker fetches its input) and small puts (a
+screenshot and its thumbnail, 200 KB). Prints MB/s per backend and the ratio S3/local. SeaweedFS runs on
+this machine (tests/s3_server.py), so the numbers show the protocol's and the gateway's cost, not a
+network's: compare ratios within one run, not absolute times across machines.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from smilepass.storage.local import LocalStorage  # noqa: E402
+from smilepass.storage.s3 import S3Storage  # noqa: E402
+from tests import s3_server  # noqa: E402
+
+
+def timed(action, repeat: int) -> float:
+    runs = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        action()
+        runs.append(time.perf_counter() - start)
+    return statistics.median(runs)
+
+
+def measure(storage, source: Path, small: bytes, work: Path, repeat: int) -> dict:
+    size_mb = source.stat().st_size / 1e6
+    put = timed(lambda: storage.put_file("scans/bench.stl", source), repeat)
+    get = timed(lambda: storage.get_to("scans/bench.stl", work / "back.stl"), repeat)
+    small_put = timed(lambda: [storage.put_bytes(f"bench-{i}.png", small) for i in range(10)], repeat) / 10
+    storage.delete("scans/bench.stl")
+    for i in range(10):
+        storage.delete(f"bench-{i}.png")
+    return {"put MB/s": size_mb / put, "get MB/s": size_mb / get, "small put ms": small_put * 1000}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mb", type=int, default=20, help="size of the scan-sized file (default 20 MB)")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    server, missing = s3_server.start()
+    if server is None:
+        sys.exit(f"SeaweedFS could not start: {missing}")
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            work = Path(folder)
+            source = work / "scan.stl"
+            source.write_bytes(os.urandom(args.mb * 1024 * 1024))
+            small = os.urandom(200 * 1024)
+            local = LocalStorage(work / "uploads")
+            bucket = S3Storage(server.bucket, "bench", endpoint_url=server.endpoint, region=s3_server.REGION,
+                               access_key=s3_server.ACCESS_KEY, secret_key=s3_server.SECRET_KEY, work_root=str(work))
+            results = {"local": measure(local, source, small, work, args.repeat),
+                       "s3": measure(bucket, source, small, work, args.repeat)}
+    finally:
+        server.stop()
+    print(f"{args.mb} MB file, median of {args.repeat} runs")
+    print(f"{'':14}{'local':>12}{'s3':>12}{'s3/local':>10}")
+    for metric in results["local"]:
+        a, b = results["local"][metric], results["s3"][metric]
+        print(f"{metric:14}{a:12.1f}{b:12.1f}{b / a:10.2f}")
+
+
+if __name__ == "__main__":
+    main()
