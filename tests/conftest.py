@@ -365,6 +365,9 @@ def worker_env(app):
         "SMILEPASS_S3_REGION": app.config.get("S3_REGION", ""),
         "SMILEPASS_S3_ACCESS_KEY_ID": app.config.get("S3_ACCESS_KEY_ID", ""),
         "SMILEPASS_S3_SECRET_ACCESS_KEY": app.config.get("S3_SECRET_ACCESS_KEY", ""),
+        # A web server or worker started by a test follows the test's two-factor policy: off unless the
+        # test turned it on (app_config {"TWOFA_POLICY_OFF": False}).
+        **({"SMILEPASS_2FA_DEFAULT_POLICY": "none"} if app.config.get("TWOFA_POLICY_OFF") else {}),
     }
 
 
