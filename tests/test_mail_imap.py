@@ -2,15 +2,19 @@
 into it by IMAP APPEND, and the poller (the rq cron job, run by a real RQ worker) takes them as it would in
 production: replies land in their ticket and move to Processed, refused mails move to Rejected, and a
 temporary failure leaves the mail unseen in INBOX for the next poll."""
+import contextlib
 import imaplib
+import socket
 import subprocess
 import sys
+import threading
 
 import pytest
 from rq import Queue
 
-from smilepass import db
+from smilepass import db, jobs
 from smilepass.mailin import imap
+from smilepass.mailin import jobs as mailin_jobs
 from smilepass.models import InboundMail, Message, Status
 
 from . import dovecot
@@ -151,3 +155,79 @@ def test_plain_imap_only_to_this_machine(app):
     app.config.update(IMAP_HOST="imap.clinic.example", IMAP_SECURITY="plain")
     with pytest.raises(imap.ImapSettingsError):
         imap._mailbox(app.config)
+
+
+class GatedProxy:
+    """A TCP relay in front of Dovecot that hands a connection on only once the test opens the gate: a
+    poll connecting through it hangs like one on a sluggish mail server, holding the poll lock meanwhile."""
+
+    def __init__(self, target_port: int):
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.connected, self.gate = threading.Event(), threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connected.set()
+            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+
+    def _relay(self, client):
+        self.gate.wait()
+        upstream = socket.create_connection(("127.0.0.1", self.target_port))
+        for source, target in ((client, upstream), (upstream, client)):
+            threading.Thread(target=self._copy, args=(source, target), daemon=True).start()
+
+    @staticmethod
+    def _copy(source, target):
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                target.sendall(data)
+        with contextlib.suppress(OSError):
+            target.shutdown(socket.SHUT_WR)
+
+    def close(self):
+        self.gate.set()
+        self.listener.close()
+
+
+def test_a_slow_poll_is_not_overlapped_by_the_next(app, waiting_ticket, imap_server, redis_conn, monkeypatch):
+    """The cron job runs every minute; a poll still busy then makes the next one stand aside (a Redis lock
+    with a timeout), so the same unseen mail is never fetched by two workers at once."""
+    proxy = GatedProxy(imap_server.port)
+    configure(app, imap_server)
+    app.config["IMAP_PORT"] = proxy.port
+    deliver(imap_server, eml(app, "thunderbird_plain.eml", waiting_ticket))
+    # First poll: a real worker running the cron job, stuck at the mail server's door.
+    job = Queue("default", connection=redis_conn).enqueue("smilepass.mailin.jobs.poll_imap")
+    env = {**worker_env(app), "SMILEPASS_IMAP_HOST": "127.0.0.1", "SMILEPASS_IMAP_PORT": str(proxy.port),
+           "SMILEPASS_IMAP_SECURITY": "plain", "SMILEPASS_IMAP_USER": imap_server.user,
+           "SMILEPASS_IMAP_PASSWORD": imap_server.password}
+    worker = subprocess.Popen([sys.executable, "-m", "workers.worker", "--burst"], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proxy.connected.wait(120), "the worker's poll never reached the mail server"
+        lock_ttl = redis_conn.pttl(mailin_jobs.POLL_LOCK)
+        assert 0 < lock_ttl <= mailin_jobs.POLL_LOCK_TIMEOUT * 1000  # a dead worker's lock runs out
+        # Second poll, the next minute's, in this process while the first still waits: it stands aside
+        # without touching the mailbox.
+        monkeypatch.setattr(jobs, "app", lambda: app)
+        assert mailin_jobs.poll_imap() == mailin_jobs.ALREADY_POLLING
+        assert folder_count(imap_server, "INBOX", "UNSEEN") == 1
+    finally:
+        proxy.gate.set()
+        output, _ = worker.communicate(timeout=120)
+    proxy.close()
+    assert worker.returncode == 0, output
+    job.refresh()
+    assert job.return_value() == "taken 1, rejected 0, left 0", output
+    assert len(replies(waiting_ticket)) == 1
+    # The first poll gave the lock back: the one after it polls again (and finds nothing new).
+    assert redis_conn.exists(mailin_jobs.POLL_LOCK) == 0
+    app.config["IMAP_PORT"] = imap_server.port
+    assert mailin_jobs.poll_imap() == "taken 0, rejected 0, left 0"
