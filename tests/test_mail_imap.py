@@ -21,6 +21,7 @@ from . import dovecot
 from .case_helpers import in_db
 from .conftest import ROOT, free_port, worker_env
 from .parts import part_missing
+from .test_mail_contact import answered_message, contact_eml, from_sender
 from .test_mailin import eml
 from .test_ticket_notifications import set_status
 
@@ -115,6 +116,20 @@ def test_poller_takes_replies_and_files_mails_away(app, waiting_ticket, imap_ser
     deliver(imap_server, good)
     assert poll(app).statuses == ["duplicate"]
     assert len(replies(waiting_ticket)) == 1
+
+
+def test_poller_takes_a_reply_to_a_contact_answer(app, make_user, imap_server):
+    """The sender's answer to a supervisor's answer to a Contact us message comes in by IMAP as well; a
+    forged one (another sender with the same token) goes to Rejected and joins nothing."""
+    configure(app, imap_server)
+    contact_id = answered_message(app, make_user)
+    deliver(imap_server, contact_eml(app, "contact_reply_outlook.eml", contact_id),
+            contact_eml(app, "contact_reply_apple.eml", contact_id, sender="mallory@evil.example"))
+    result = poll(app)
+    assert (result.taken, result.rejected, result.statuses) == (1, 1, ["accepted", "refused"])
+    [reply] = from_sender(contact_id)
+    assert reply.body.startswith("Danke. Die zweite Abbuchung")
+    assert folder_count(imap_server, imap.PROCESSED) == 1 and folder_count(imap_server, imap.REJECTED) == 1
 
 
 def test_temporary_failure_leaves_the_mail_unseen_in_inbox(app, waiting_ticket, imap_server):

@@ -1,7 +1,8 @@
 """Urgent contact requests: billing-impacting issues, security concerns, escalations. They skip
 the general queue: each is mailed straight to the support supervisors (admins when nobody holds
 that role) and waits in the supervisors' Contact inbox until one of them marks it handled. A
-supervisor answers in the app: the answer is mailed to the sender and kept with the message."""
+supervisor answers in the app: the answer is mailed to the sender and kept with the message. The sender
+may answer that mail: their reply joins the message's thread (smilepass/mailin) and reopens it."""
 import datetime as dt
 
 from flask import current_app
@@ -11,6 +12,7 @@ from .. import audit
 from ..db import database
 from ..i18n import in_english, lazy_gettext
 from ..models import ContactReply, ContactRequest, EscalationRole, OutboxMail, Role, User, normalize_email, utcnow
+from ..notifications import mailthread
 from ..notifications.outbox import absolute_url, enqueue_send
 
 TOPICS = [
@@ -123,8 +125,13 @@ def answer(contact: ContactRequest, author: User, body: str, handled: bool,
     now = now or utcnow()
     body = body.strip()
     with database.atomic():
+        config = current_app.config
+        # Threaded under the message's own root, with a reply address only this sender's answer gets into.
         mail = OutboxMail.create(to_addr=contact.email, subject=f"Your urgent message #{contact.id} to SmilePass",
-                                 body=_answer_mail_body(contact, author, body), created_at=now)
+                                 body=_answer_mail_body(contact, author, body), created_at=now,
+                                 message_id=mailthread.new_message_id(config),
+                                 in_reply_to=mailthread.contact_thread_root(config, contact.id),
+                                 reply_to=mailthread.contact_reply_address(config, contact.id, contact.email))
         reply = ContactReply.create(contact=contact.id, author=author.id, body=body, mail=mail.id, created_at=now)
         # Who answered and to which message, by id: the text may name a patient, the audit log outlives it.
         audit.record("contact_reply", contact, detail=f"reply #{reply.id} mailed to the sender", actor=author)
@@ -144,5 +151,43 @@ def _answer_mail_body(contact: ContactRequest, author: User, body: str) -> str:
         body, "",
         f"{author.display_name}, SmilePass support",
         "",
-        f"To write to the supervisors again, use the Contact us form: {absolute_url('contact.contact')}",
+        "You can answer this mail: your reply is added to your message.",
+        f"For anything new, please use the Contact us form: {absolute_url('contact.contact')}",
     ])
+
+
+@in_english
+def sender_replied(contact: ContactRequest, body: str,
+                   now: dt.datetime | None = None) -> tuple[ContactReply, list[OutboxMail]]:
+    """The sender's answer by mail (smilepass/mailin checked token and address): kept in the message's
+    thread, the message reopened if it was handled, and the supervisors told (by id and link: the text
+    stays in the app). Call inside the caller's transaction; `hand_over_mails(mails)` after it commits."""
+    now = now or utcnow()
+    reply = ContactReply.create(contact=contact.id, author=None, body=body.strip(), from_sender=True,
+                                created_at=now)
+    audit.record("contact_reply_mail", contact, detail=f"reply #{reply.id} by email from the sender",
+                 actor=contact.user if contact.user_id else None)
+    reopened = (ContactRequest.update(handled_by=None, handled_at=None)
+                .where((ContactRequest.id == contact.id) & ContactRequest.handled_at.is_null(False)).execute())
+    if reopened:
+        contact.handled_by, contact.handled_at = None, None
+        audit.record("contact_reopened", contact, detail="the sender answered by email")
+    return reply, [_reply_notice(contact, recipient, bool(reopened)) for recipient in supervisors()]
+
+
+def _reply_notice(contact: ContactRequest, recipient: User, reopened: bool) -> OutboxMail:
+    topic = TOPIC_LABELS[contact.topic]
+    body = "\n".join([
+        f"The sender of urgent contact request #{contact.id} ({topic}) answered by email."
+        + (" The request is open again." if reopened else ""), "",
+        f"Read it in the app (sign-in needed): {absolute_url('contact.message', contact_id=contact.id)}",
+    ])
+    return OutboxMail.create(to_addr=recipient.email, subject=f"Urgent contact #{contact.id}: the sender answered",
+                             body=body)
+
+
+def hand_over_mails(mails: list[OutboxMail]) -> None:
+    """After the transaction that wrote them: to the worker (without SMTP they wait in the outbox)."""
+    if current_app.config["SMTP_HOST"]:
+        for mail in mails:
+            enqueue_send(mail.id)

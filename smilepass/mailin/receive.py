@@ -1,7 +1,9 @@
-"""What becomes of one incoming mail. A reply is taken only when the address's token is genuine, the
+"""What becomes of one incoming mail. A reply to a ticket's mail is taken only when the address's token is genuine, the
 sender's address is the address of the user the token names, that user may still see the ticket and the
 receiving server did not find the mail forged (DMARC); then it is added through the same code path as a
-reply in the app (status, SLA, notifications, audit). Every mail leaves an InboundMail row with what
+reply in the app (status, SLA, notifications, audit). A reply to the answer to a Contact us message is
+taken only when its token (a kind of its own) was made for that message and the sender's address, and
+comes from that address; it joins the message's thread and reopens it. Every mail leaves an InboundMail row with what
 became of it; a Message-ID is taken once only.
 
 Refusals never answer the sender (no backscatter): the mail is recorded, audited where it smells of
@@ -19,10 +21,12 @@ import peewee
 from redis.exceptions import RedisError
 
 from .. import audit, settings
+from ..contact import urgent
 from ..db import database
 from ..i18n import in_english
 from ..models import (
     DEFAULT_CATEGORY,
+    ContactRequest,
     InboundMail,
     OutboxMail,
     Priority,
@@ -95,6 +99,8 @@ def _take(raw: bytes, config, envelope_recipient: str, oversized: bool) -> Outco
         return _record(message_id, mail.sender, REFUSED, "not addressed to the support mailbox", EX_NOUSER)
     if token == "":
         return _new_request(config, message_id, mail)
+    if mailthread.is_contact_token(token):
+        return _contact_reply(config, message_id, mail, token)
     found = mailthread.read_token(config["SECRET_KEY"], token)
     if found is None:
         return _suspicious(message_id, mail, None, "reply token not genuine")
@@ -123,11 +129,12 @@ def _token(config, addresses: list[str]) -> str | None:
 
 
 def _record(message_id: str, sender: str, status: str, reason: str, exit_code: int,
-            ticket: Ticket | None = None, user: User | None = None, authentication: str = "") -> Outcome:
+            ticket: Ticket | None = None, user: User | None = None, authentication: str = "",
+            contact: ContactRequest | None = None) -> Outcome:
     try:
         with database.atomic():
             InboundMail.create(message_id=message_id, sender=sender[:254], status=status, reason=reason[:300],
-                               ticket=ticket, user=user, authentication=authentication[:300])
+                               ticket=ticket, user=user, authentication=authentication[:300], contact=contact)
     except peewee.IntegrityError:  # the same mail, taken at the same moment by another process
         return Outcome(DUPLICATE, "this Message-ID was taken before", EX_OK)
     log.info("incoming mail %s: %s (%s)", message_id, status, reason)
@@ -138,11 +145,13 @@ def _verdicts(mail: parse.ParsedMail) -> str:
     return " ".join(f"{method}={verdict}" for method, verdict in sorted(mail.authentication.items()))
 
 
-def _suspicious(message_id: str, mail: parse.ParsedMail, ticket: Ticket | None, reason: str) -> Outcome:
+def _suspicious(message_id: str, mail: parse.ParsedMail, ticket: Ticket | None, reason: str,
+                contact: ContactRequest | None = None) -> Outcome:
     """A mail that may be forged or misdirected: recorded and audited, never answered."""
-    outcome = _record(message_id, mail.sender, REFUSED, reason, EX_OK, ticket, authentication=_verdicts(mail))
+    outcome = _record(message_id, mail.sender, REFUSED, reason, EX_OK, ticket, authentication=_verdicts(mail),
+                      contact=contact)
     if outcome.status == REFUSED:
-        audit.record("mail_refused", ticket, detail=reason)
+        audit.record("mail_refused", ticket or contact, detail=reason)
     return outcome
 
 
@@ -210,6 +219,37 @@ def _reply_with_files(config, message_id: str, mail: parse.ParsedMail, ticket: T
                 uploads.attach(ticket, user, message=result.message)
             audit.record("ticket_reply_mail", ticket, detail=_verdicts(mail), actor=user)
     return Outcome(ACCEPTED, "", EX_OK, ticket.id)
+
+
+def _contact_reply(config, message_id: str, mail: parse.ParsedMail, token: str) -> Outcome:
+    """The sender's answer to a supervisor's answer to their Contact us message."""
+    contact_id = mailthread.contact_of_token(token)
+    contact = ContactRequest.get_or_none(ContactRequest.id == contact_id) if contact_id else None
+    if contact is None or not mailthread.contact_token_matches(config["SECRET_KEY"], token, contact.id, contact.email):
+        return _suspicious(message_id, mail, None, "contact reply token not genuine")
+    if normalize_email(mail.sender) != contact.email:
+        return _suspicious(message_id, mail, None, "sender is not the address the contact message came from",
+                           contact)
+    if mail.authentication.get("dmarc") == "fail":
+        return _suspicious(message_id, mail, None, "receiving server found DMARC failed", contact)
+    # A contact message holds text only: files are for requests, where the scan and image checks run.
+    notes = [f"(Attachment \"{a.filename}\" was not taken: files cannot be sent to a contact message.)"
+             for a in mail.attachments]
+    body = mail.text
+    if len(body) > urgent.MESSAGE_MAX - 200:
+        body = body[:urgent.MESSAGE_MAX - 260].rstrip() + "\n(The rest of the mail was cut off.)"
+    body = "\n\n".join(part for part in [body, *notes] if part)
+    if not mail.text.strip():
+        return _record(message_id, mail.sender, REFUSED, "no new text", EX_OK, contact=contact)
+    try:
+        with database.atomic():
+            InboundMail.create(message_id=message_id, sender=mail.sender, status=ACCEPTED, contact=contact,
+                               user=contact.user_id, authentication=_verdicts(mail)[:300])
+            _, notices = urgent.sender_replied(contact, body)
+    except peewee.IntegrityError:
+        return Outcome(DUPLICATE, "this Message-ID was taken before", EX_OK)
+    urgent.hand_over_mails(notices)
+    return Outcome(ACCEPTED, "contact message", EX_OK)
 
 
 def _new_request(config, message_id: str, mail: parse.ParsedMail) -> Outcome:

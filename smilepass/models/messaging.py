@@ -65,13 +65,15 @@ class ContactRequest(BaseModel):
         return cls.get_if_allowed(viewer.holds(*CONTACT_INBOX_READERS), contact_id)
 
 class ContactReply(BaseModel):
-    """A supervisor's answer to a Contact us message, written in the app and mailed to the sender; the
-    thread stays with the message. The mail is the outbox row that carried it (None once it is gone)."""
+    """One entry of a Contact us message's thread: a supervisor's answer, written in the app and mailed to
+    the sender (the mail is the outbox row that carried it, None once it is gone), or the sender's own
+    answer to such a mail (`from_sender`, taken by smilepass/mailin; no author, no mail)."""
     contact = pw.ForeignKeyField(ContactRequest, backref="replies", on_delete="CASCADE")
     author = pw.ForeignKeyField(User, null=True, backref="contact_replies", on_delete="SET NULL")
     body = pw.TextField()
     mail = pw.ForeignKeyField(OutboxMail, null=True, on_delete="SET NULL")
     created_at = pw.DateTimeField(default=utcnow)
+    from_sender = pw.BooleanField(default=False)
 
     class Meta:
         indexes = ((("contact", "id"), False),)
@@ -86,5 +88,6 @@ class InboundMail(BaseModel):
     sender = pw.CharField(max_length=254, default="")
     ticket = pw.ForeignKeyField(Ticket, null=True, on_delete="SET NULL")
     user = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
+    contact = pw.ForeignKeyField(ContactRequest, null=True, on_delete="SET NULL")  # a reply to a Contact us answer
     authentication = pw.CharField(max_length=300, default="")  # the receiving server's dkim/spf/dmarc verdicts
     received_at = pw.DateTimeField(default=utcnow, index=True)
