@@ -87,3 +87,21 @@ def test_mail_about_no_ticket_has_no_reply_token(app, client, make_user):
     client.post("/auth/forgot", {"email": ADA})
     [mail] = mails(ADA)
     assert mail.message_id and mail.reply_to == "" and mail.in_reply_to == ""
+
+
+def test_contact_token_is_for_one_message_and_one_sender_address():
+    token = mailthread.contact_token("k1", 12, "Billing@Clinic.test")
+    assert token.startswith("c12.") and len(token.rsplit(".", 1)[1]) == 16
+    assert mailthread.contact_of_token(token) == 12 and mailthread.is_contact_token(token)
+    assert mailthread.contact_token_matches("k1", token, 12, "billing@clinic.test")  # addresses compare lower case
+    assert mailthread.contact_token_matches("k1", token.upper(), 12, "billing@clinic.test")
+    mac = token.rsplit(".", 1)[1]
+    assert not mailthread.contact_token_matches("k1", f"c13.{mac}", 13, "billing@clinic.test")  # another message
+    assert not mailthread.contact_token_matches("k1", token, 12, "mallory@evil.test")  # another sender
+    assert not mailthread.contact_token_matches("k2", token, 12, "billing@clinic.test")  # another installation
+    # A ticket token's key is not a contact token's key: the same numbers give other MACs.
+    assert mac != mailthread.reply_token("k1", 12, 0).rsplit(".", 1)[1]
+    assert mailthread.read_token("k1", token) is None and mailthread.contact_of_token("t12.u7.aaaaaaaaaaaaaaaa") is None
+    address = mailthread.contact_reply_address(CONFIG, 12, "billing@clinic.test")
+    assert address == f"support+{mailthread.contact_token('test-secret-key', 12, 'billing@clinic.test')}@clinic.example"
+    assert mailthread.contact_thread_root(CONFIG, 12) == "<smilepass-contact-12@clinic.example>"

@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 from .. import audit, settings
 from ..contact import urgent
 from ..db import database
-from ..i18n import in_english
+from ..i18n import fast_gettext as gettext
 from ..models import (
     DEFAULT_CATEGORY,
     ContactRequest,
@@ -38,7 +38,7 @@ from ..models import (
     utcnow,
 )
 from ..notifications import mailthread
-from ..notifications.outbox import hand_over, queue_mail
+from ..notifications.outbox import hand_over, mail_language, queue_mail
 from ..scans.staging import StagedUploads, UploadRefused
 from ..support import tickets
 from ..support.forms import DESCRIPTION_MAX, REPLY_MAX, TITLE_MAX
@@ -285,26 +285,28 @@ def _new_request(config, message_id: str, mail: parse.ParsedMail) -> Outcome:
     return Outcome(ACCEPTED, "new request", EX_OK, ticket.id)
 
 
-@in_english
 def _confirm(config, ticket: Ticket, user: User) -> None:
     """The confirmation of a request filed by mail: its number and when the first response is due; the
-    mail joins the request's thread, so answering it adds a reply."""
-    queue_mail(user.email, mailthread.subject_for(ticket.number, "Request received"),
-               f"Your request {ticket.number} was received.\n"
-               f"A first response is due by {ticket.response_due_at:%Y-%m-%d %H:%M} UTC.\n\n"
-               "You can answer this mail: your reply is added to the request.\n",
-               in_reply_to=mailthread.thread_root(config, ticket.id),
-               reply_to=mailthread.reply_address(config, ticket.id, user.id))
+    mail joins the request's thread, so answering it adds a reply. In the user's language."""
+    with mail_language(user):
+        queue_mail(user.email, mailthread.subject_for(ticket.number, gettext("Request received")),
+                   "\n".join([gettext("Your request %(number)s was received.", number=ticket.number),
+                              gettext("A first response is due by %(due)s UTC.",
+                                      due=f"{ticket.response_due_at:%Y-%m-%d %H:%M}"), "",
+                              gettext("You can answer this mail: your reply is added to the request."), ""]),
+                   in_reply_to=mailthread.thread_root(config, ticket.id),
+                   reply_to=mailthread.reply_address(config, ticket.id, user.id))
 
 
-@in_english
 def _answer_closed(config, ticket: Ticket, user: User) -> None:
     """One "this request is closed" answer per address per hour at most (mail loops stop here)."""
     since = utcnow() - AUTO_ANSWER_INTERVAL
     if OutboxMail.select().where((OutboxMail.to_addr == user.email) & OutboxMail.automatic
                                  & (OutboxMail.created_at > since)).exists():
         return
-    queue_mail(user.email, mailthread.subject_for(ticket.number, "This request is closed"),
-               f"Your mail to request {ticket.number} was not added: the request is closed.\n"
-               "If you need more help, please open a new request in SmilePass.\n",
-               automatic=True, in_reply_to=mailthread.thread_root(config, ticket.id))
+    with mail_language(user):
+        queue_mail(user.email, mailthread.subject_for(ticket.number, gettext("This request is closed")),
+                   "\n".join([gettext("Your mail to request %(number)s was not added: the request is closed.",
+                                      number=ticket.number),
+                              gettext("If you need more help, please open a new request in SmilePass."), ""]),
+                   automatic=True, in_reply_to=mailthread.thread_root(config, ticket.id))

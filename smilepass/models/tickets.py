@@ -156,6 +156,17 @@ class Ticket(BaseModel):
         """The ticket if this user may see it, else None (callers answer 404 either way)."""
         return cls.visible_to(user).where(cls.id == ticket_id).first()
 
+    def is_participant(self, user: User) -> bool:
+        """Whether the user takes part in this ticket's conversation, so a mail to them may quote it: an
+        active user who may see the ticket and is its requester, assignee or escalation owner, or wrote
+        a public reply in it."""
+        if not user.is_active or Ticket.get_visible(self.id, user) is None:
+            return False
+        if user.id in (self.requester_id, self.assignee_id, self.escalation_owner_id):
+            return True
+        return Message.select(Message.id).where((Message.ticket == self.id) & (Message.author == user.id)
+                                                & ~Message.internal).exists()
+
     @classmethod
     def status_counts(cls, user: User) -> dict[int, int]:
         return TicketCount.for_user(user)

@@ -4,6 +4,7 @@ import peewee as pw
 
 from .. import audit
 from ..db import database, prepared
+from ..i18n import fast_gettext as gettext
 from ..live import events as live
 from ..models import Notification, Ticket, User, utcnow
 from .mailthread import subject_for
@@ -13,9 +14,12 @@ NOTIFICATION_TEXT_MAX = 300
 
 
 def tell(recipients: list[User], ticket: Ticket, event_key: str, actor: User | None, text: str,
-         subject: str, lines: list[str]) -> bool:
+         subject: str, lines: list[str], quote: str = "") -> bool:
     """One in-app notification per recipient (except the actor) and a mail to those who want it. The
-    mail's subject is `[SP-000042] subject`; the recipient may answer it by mail (smilepass/mailin)."""
+    mail's subject is `[SP-000042] subject`; the recipient may answer it by mail (smilepass/mailin).
+    Subject and lines may be lazy strings: each mail is written in its recipient's language (outbox.notify).
+    `quote`, a public reply's text, is quoted only in the mails of the ticket's participants; the others
+    are sent to the request page for it."""
     told = False
     link = None
     with database.atomic():
@@ -26,12 +30,17 @@ def tell(recipients: list[User], ticket: Ticket, event_key: str, actor: User | N
             live.inbox_changed(user.id)
             told = True
 
-            def compose():
+            def compose(user=user):
                 nonlocal link
                 link = link or absolute_url("support.detail", ticket_id=ticket.id)
-                return subject_for(ticket.number, subject), "\n".join(
-                    lines + ["", f"Request page (sign-in needed): {link}",
-                             "You can answer this mail: your reply is added to the request."])
+                body = [str(line) for line in lines]
+                if quote and ticket.is_participant(user):
+                    body += ["", *("> " + line for line in quote.splitlines())]
+                elif quote:
+                    body += ["", gettext("The reply is on the request page.")]
+                return subject_for(ticket.number, str(subject)), "\n".join(body + [
+                    "", gettext("Request page (sign-in needed): %(link)s", link=link),
+                    gettext("You can answer this mail: your reply is added to the request.")])
             notify(event_key, user, compose, actor, ticket_id=ticket.id)
     hand_over()
     live.send()

@@ -16,11 +16,13 @@ from collections.abc import Callable
 from email.message import EmailMessage
 
 from flask import current_app, has_app_context
+from flask_babel import force_locale
 from redis.exceptions import RedisError
 from rq import Retry
 
 from ..db import database
-from ..i18n import in_english
+from ..i18n import DEFAULT_LANGUAGE, LANGUAGES
+from ..i18n import fast_gettext as gettext
 from ..models import OutboxMail, User, utcnow
 from ..queue import enqueue_once, get_queue
 from . import mailthread
@@ -100,13 +102,13 @@ def send_now(mail: OutboxMail, config) -> None:
 _waiting = threading.local()
 
 
-@in_english
 def notify(event_key: str, recipient: User, compose: Callable[[], tuple[str, str]],
            actor: User | None = None, ticket_id: int | None = None) -> OutboxMail | None:
     """Write a mail to the outbox if the recipient wants this event, is active, and did not cause
-    it themselves; `compose()` gives its subject and body, and runs only then. Call this inside the
-    change's transaction, then `hand_over()` after it. A mail about a ticket joins the ticket's thread
-    and can be answered by mail (mailthread)."""
+    it themselves; `compose()` gives its subject and body, and runs only then, in the recipient's
+    language (My Account → Language; the source language when they chose none: a mail has no browser to
+    ask). Call this inside the change's transaction, then `hand_over()` after it. A mail about a ticket
+    joins the ticket's thread and can be answered by mail (mailthread)."""
     if actor is not None and actor.id == recipient.id:
         return None
     if not wants(recipient, event_key):
@@ -116,9 +118,10 @@ def notify(event_key: str, recipient: User, compose: Callable[[], tuple[str, str
         # script calling the model functions does not, and writes no mail.
         log.warning("no application context: %r mail to user %s not written", event_key, recipient.id)
         return None
-    subject, body = compose()
-    footer = (f"\n\nYou get this because \"{EVENTS[event_key].label}\" is on in My Account → Email notifications:\n"
-              f"{absolute_url('account.notifications')}\n")
+    with mail_language(recipient):
+        subject, body = compose()
+        footer = "\n\n" + gettext("You get this because \"%(event)s\" is on in My Account → Email notifications:",
+                                   event=EVENTS[event_key].label) + f"\n{absolute_url('account.notifications')}\n"
     config = current_app.config
     threading_headers = {}
     if ticket_id is not None:
@@ -130,6 +133,11 @@ def notify(event_key: str, recipient: User, compose: Callable[[], tuple[str, str
         _waiting.ids = []
     _waiting.ids.append(mail.id)
     return mail
+
+
+def mail_language(user: User):
+    """`with mail_language(user):` strings in the user's chosen language, the source language without one."""
+    return force_locale(user.language if user.language in LANGUAGES else DEFAULT_LANGUAGE)
 
 
 def hand_over() -> int:

@@ -4,6 +4,7 @@ import datetime as dt
 import peewee as pw
 
 from .. import settings
+from ..i18n import lazy_gettext
 from ..models import EscalationRole, Notification, StatusChange, Ticket, User, utcnow
 from ..notifications.inbox import tell
 from . import sla
@@ -34,10 +35,18 @@ def sla_warnings(now=None, within: dt.timedelta | None = None) -> int:
         recipients = _sla_recipients(ticket)
         which = "first response" if ticket.first_response_at is None else "resolution"
         due = f"{ticket.next_due_at:%Y-%m-%d %H:%M} UTC"
+        # Each mail in its recipient's language (lazy strings; notifications/outbox.notify).
+        if ticket.first_response_at is None:
+            subject = lazy_gettext("First response due by %(due)s", due=due)
+            line = lazy_gettext("Request %(number)s reaches its first response deadline at %(due)s.",
+                                number=ticket.number, due=due)
+        else:
+            subject = lazy_gettext("Resolution due by %(due)s", due=due)
+            line = lazy_gettext("Request %(number)s reaches its resolution deadline at %(due)s.",
+                                number=ticket.number, due=due)
         if tell(recipients, ticket, "sla_warning", None,
                  text=f"{ticket.number}: the {which} deadline ({due}) passes soon: {ticket.title}",
-                 subject=f"{which} due by {due}",
-                 lines=[f"Request {ticket.number} reaches its {which} deadline at {due}."]):
+                 subject=subject, lines=[line]):
             warned += 1
     return warned
 
