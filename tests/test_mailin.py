@@ -6,12 +6,15 @@ shaped like those of real mail programs."""
 import base64
 import datetime as dt
 import hashlib
+import io
 import subprocess
 import sys
 import uuid
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from smilepass import settings
 from smilepass.mailin import receive
@@ -23,6 +26,8 @@ from smilepass.models import (
     Message,
     OutboxMail,
     Priority,
+    Scan,
+    ScanState,
     Status,
     Ticket,
 )
@@ -30,7 +35,8 @@ from smilepass.notifications import mailthread
 
 from .case_helpers import ADA, BOB, SAM, in_db, user
 from .case_helpers import ROOT as ROOT_ADMIN
-from .conftest import ROOT, free_port, worker_env
+from .conftest import ROOT, free_port, run_worker, worker_env
+from .scanfiles import arch_stl
 from .test_ticket_notifications import set_status
 
 FIXTURES = Path(__file__).parent / "mail"
@@ -321,3 +327,68 @@ def test_new_request_by_mail_from_anyone_else_is_refused_unanswered(app, clinici
     assert in_db(lambda: Ticket.select().count()) == 0
     assert in_db(lambda: OutboxMail.select().count()) == 0
     assert len(audit_actions("mail_refused")) == 2
+
+
+def mail_with_files(app, ticket_id, files, text="The new scan is attached.") -> bytes:
+    """A reply as Thunderbird sends one with attachments (multipart/mixed), built with `email`."""
+    message = EmailMessage()
+    message["From"] = f"Dr Ada <{ADA}>"
+    message["To"] = mailthread.reply_address(app.config, ticket_id, user(ADA).id)
+    message["Subject"] = "Re: [SP-000001] New reply from SmilePass support"
+    message["Message-ID"] = f"<{uuid.uuid4().hex}@mail.clinic.test>"
+    message["In-Reply-To"] = mailthread.thread_root(app.config, ticket_id)
+    message.set_content(text)
+    for name, data, maintype, subtype in files:
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+    return message.as_bytes()
+
+
+def test_scan_sent_by_mail_goes_through_the_scan_checks_and_repair(app, waiting_ticket, redis_conn):
+    raw = mail_with_files(app, waiting_ticket, [("upper_arch.stl", arch_stl(20, 60), "model", "stl")])
+    assert take(app, raw).status == "accepted"
+    [message] = replies(waiting_ticket)
+    [scan] = in_db(lambda: list(Scan.select().where(Scan.message == message.id)))
+    assert scan.original_name == "upper_arch.stl" and scan.stored_name != "upper_arch.stl"
+    assert scan.state == ScanState.QUEUED.value and scan.triangles > 0
+    assert [row.object_id for row in audit_actions("scan_upload")] == [str(scan.id)]
+    # A real worker repairs it as it would an upload in the app.
+    result = run_worker(app)
+    assert result.returncode == 0, result.stderr
+    assert in_db(lambda: Scan.get_by_id(scan.id).state) == ScanState.DONE.value
+
+
+def test_files_failing_the_app_checks_or_limits_are_refused_with_a_note(app, waiting_ticket):
+    app.config["MAX_IMAGE_BYTES"] = 1000
+    big_image = io.BytesIO()
+    Image.effect_noise((200, 200), 80).convert("RGB").save(big_image, "PNG")
+    raw = mail_with_files(app, waiting_ticket, [
+        ("not_a_scan.stl", b"solid nothing here\nendsolid\n", "model", "stl"),
+        ("screen.png", big_image.getvalue(), "image", "png"),
+    ])
+    assert take(app, raw).status == "accepted"
+    [message] = replies(waiting_ticket)
+    assert message.body.startswith("The new scan is attached.")
+    assert 'Attachment "not_a_scan.stl" was not taken: ' in message.body
+    assert 'Attachment "screen.png" was not taken: ' in message.body
+    assert in_db(lambda: Scan.select().count()) == 0 and in_db(lambda: Attachment.select().count()) == 0
+
+
+@pytest.mark.parametrize("header, reason", [
+    ("Precedence: bulk", "Precedence: bulk"),
+    ("X-Autoreply: yes", "X-Autoreply header"),
+    ("List-Id: <news.clinic.test>", "List-Id header"),
+], ids=["precedence-bulk", "x-autoreply", "list"])
+def test_other_automatic_mail_creates_nothing(app, waiting_ticket, header, reason):
+    raw = eml(app, "thunderbird_plain.eml", waiting_ticket).replace(b"MIME-Version: 1.0",
+                                                                   header.encode() + b"\nMIME-Version: 1.0")
+    outcome = take(app, raw)
+    assert (outcome.status, outcome.reason) == ("ignored", reason)
+    no_trace(waiting_ticket)
+
+
+def test_delivery_report_from_a_mail_daemon_creates_nothing(app, waiting_ticket):
+    """A DSN (multipart/report) with a Return-Path that is not empty, from MAILER-DAEMON."""
+    raw = eml(app, "bounce_dsn.eml", waiting_ticket).replace(b"Return-Path: <>", b"Return-Path: <x@mx.test>")
+    outcome = take(app, raw)
+    assert (outcome.status, outcome.reason) == ("ignored", "delivery or read report")
+    no_trace(waiting_ticket)
