@@ -266,3 +266,12 @@ def test_the_same_message_id_joins_once(app, answered):
     assert take(app, raw).status == "accepted"
     assert take(app, raw).status == "duplicate"
     assert len(from_sender(answered)) == 1
+
+
+def test_a_reply_with_nothing_new_is_refused(app, answered):
+    raw = contact_eml(app, "contact_reply_apple.eml", answered).replace(
+        b"Thank you, I see the refund now.\nCould you also send a corrected invoice?\n", b"")
+    mails_before = outbox_count()
+    outcome = take(app, raw)
+    assert (outcome.status, outcome.reason) == ("refused", "no new text")
+    no_trace(answered, mails_before)
