@@ -16,7 +16,7 @@ from smilepass.mailin import receive
 from smilepass.models import AuditLog, ContactReply, ContactRequest, InboundMail, OutboxMail, User
 from smilepass.notifications import mailthread
 
-from .case_helpers import in_db
+from .case_helpers import ADA, in_db
 from .conftest import Browser, run_worker
 
 FIXTURES = Path(__file__).parent / "mail"
@@ -275,3 +275,24 @@ def test_a_reply_with_nothing_new_is_refused(app, answered):
     outcome = take(app, raw)
     assert (outcome.status, outcome.reason) == ("refused", "no new text")
     no_trace(answered, mails_before)
+
+
+def test_a_signed_in_sender_gets_the_answer_in_their_language(app, clinician, make_user):
+    """Sent while signed in by a clinician who reads German: the answer mail is German; the token and the
+    threading are the same."""
+    make_user(LEAD, "support", name="Lea Lead")
+    in_db(lambda: User.update(language="de").where(User.email == ADA).execute())
+
+    def make():
+        ada = User.by_email(ADA)
+        contact = urgent.submit("Dr Ada", ADA, "billing", "Doppelt abgebucht.", ada, "127.0.0.1")
+        return urgent.answer(contact, User.by_email(LEAD), ANSWER, handled=False).mail
+    with app.app_context():
+        mail = in_db(make)
+    contact_id = in_db(lambda: ContactRequest.get().id)
+    assert mail.subject == f"Ihre dringende Nachricht #{contact_id} an SmilePass"
+    assert f"an die SmilePass-Support-Leitung geschickt haben (#{contact_id}, Problem mit Auswirkung auf die " \
+        "Abrechnung):" in mail.body
+    assert "Lea Lead, SmilePass-Support" in mail.body and ANSWER in mail.body
+    assert "Sie können auf diese E-Mail antworten" in mail.body
+    assert mail.reply_to == mailthread.contact_reply_address(app.config, contact_id, ADA)

@@ -246,3 +246,12 @@ def test_a_slow_poll_is_not_overlapped_by_the_next(app, waiting_ticket, imap_ser
     assert redis_conn.exists(mailin_jobs.POLL_LOCK) == 0
     app.config["IMAP_PORT"] = imap_server.port
     assert mailin_jobs.poll_imap() == "taken 0, rejected 0, left 0"
+
+
+def test_no_poll_without_redis_for_the_lock(app, monkeypatch):
+    """Without Redis no poll can tell whether another runs: it leaves the mailbox alone (its mail waits for
+    the next minute) instead of risking two at once."""
+    app.config.update(IMAP_HOST="127.0.0.1", IMAP_PORT=free_port(), IMAP_SECURITY="plain",
+                      REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    monkeypatch.setattr(jobs, "app", lambda: app)
+    assert mailin_jobs.poll_imap() == "Redis unavailable: ConnectionError"

@@ -6,14 +6,16 @@ may answer that mail: their reply joins the message's thread (smilepass/mailin) 
 import datetime as dt
 
 from flask import current_app
+from flask_babel import force_locale
 from peewee import JOIN, fn
 
 from .. import audit
 from ..db import database
-from ..i18n import in_english, lazy_gettext
+from ..i18n import DEFAULT_LANGUAGE, in_english, lazy_gettext
+from ..i18n import fast_gettext as gettext
 from ..models import ContactReply, ContactRequest, EscalationRole, OutboxMail, Role, User, normalize_email, utcnow
 from ..notifications import mailthread
-from ..notifications.outbox import absolute_url, enqueue_send
+from ..notifications.outbox import absolute_url, enqueue_send, mail_language
 
 TOPICS = [
     ("billing", lazy_gettext("Billing-impacting issue")),
@@ -127,8 +129,10 @@ def answer(contact: ContactRequest, author: User, body: str, handled: bool,
     with database.atomic():
         config = current_app.config
         # Threaded under the message's own root, with a reply address only this sender's answer gets into.
-        mail = OutboxMail.create(to_addr=contact.email, subject=f"Your urgent message #{contact.id} to SmilePass",
-                                 body=_answer_mail_body(contact, author, body), created_at=now,
+        with _senders_language(contact):
+            subject = gettext("Your urgent message #%(number)s to SmilePass", number=contact.id)
+            text = _answer_mail_body(contact, author, body)
+        mail = OutboxMail.create(to_addr=contact.email, subject=subject, body=text, created_at=now,
                                  message_id=mailthread.new_message_id(config),
                                  in_reply_to=mailthread.contact_thread_root(config, contact.id),
                                  reply_to=mailthread.contact_reply_address(config, contact.id, contact.email))
@@ -142,17 +146,24 @@ def answer(contact: ContactRequest, author: User, body: str, handled: bool,
     return reply
 
 
+def _senders_language(contact: ContactRequest):
+    """The answer goes out in the sender's language when they were signed in and chose one (anyone else:
+    the source language; the form asks for no language)."""
+    return mail_language(contact.user) if contact.user_id else force_locale(DEFAULT_LANGUAGE)
+
+
 def _answer_mail_body(contact: ContactRequest, author: User, body: str) -> str:
     # The sender's own words are not repeated: they have them, and a mail is no place for more text
     # than needed. The answer is what the supervisor wrote, signed with their name.
     return "\n".join([
-        f"An answer to the message you sent to the SmilePass support supervisors on "
-        f"{contact.created_at:%Y-%m-%d} (#{contact.id}, {TOPIC_LABELS[contact.topic]}):", "",
+        gettext("An answer to the message you sent to the SmilePass support supervisors on %(date)s "
+                "(#%(number)s, %(topic)s):", date=f"{contact.created_at:%Y-%m-%d}", number=contact.id,
+                topic=TOPIC_LABELS[contact.topic]), "",
         body, "",
-        f"{author.display_name}, SmilePass support",
+        gettext("%(name)s, SmilePass support", name=author.display_name),
         "",
-        "You can answer this mail: your reply is added to your message.",
-        f"For anything new, please use the Contact us form: {absolute_url('contact.contact')}",
+        gettext("You can answer this mail: your reply is added to your message."),
+        gettext("For anything new, please use the Contact us form: %(link)s", link=absolute_url('contact.contact')),
     ])
 
 
