@@ -2,14 +2,17 @@
 the text around it follows the recipient's My Account → Language (German catalogue), whoever caused the
 mail and whatever language they read; a public reply is quoted to participants, never to anyone else, and
 an internal note reaches no mail at all."""
+import datetime as dt
+
 import pytest
 
 from smilepass.models import Message, OutboxMail, Status, Ticket, User
 from smilepass.notifications.inbox import tell
 from smilepass.support import notices
 
-from .case_helpers import ADA, BOB, SAM, in_db, reload, user
+from .case_helpers import ADA, BOB, SAM, in_db, make_case, reload, user
 from .test_mailin import eml, take, turn_on_new_requests
+from .test_notifications import ship, to_transit
 from .test_ticket_notifications import SECRET, call, mails, reply, set_status
 
 KIM = "kim@smilepass.test"
@@ -141,3 +144,22 @@ def test_mails_answering_mail_are_in_the_users_language(app, clinician, support,
     assert closed.subject == f"[{ticket.number}] Diese Anfrage ist geschlossen"
     assert "wurde nicht hinzugefügt: Die Anfrage ist geschlossen." in closed.body
     assert "stellen Sie bitte eine neue Anfrage in SmilePass" in closed.body
+
+
+def test_shipment_mails_follow_the_clinicians_language(app, clinician, support):
+    """Not a ticket mail, but written by the same notify(): all German for a German reader, not English
+    text around German state names."""
+    speaks(ADA, "de")
+    case = make_case(patient_name="Jane Roe", dob=dt.date(1990, 4, 2))
+    shipment = ship(support, case)
+    to_transit(support, shipment, eta="2026-11-26")
+    created, transit = mails(ADA)
+    assert created.subject == "Fall C-1001: Lieferung In Produktion"
+    assert "Eine neue Lieferung wurde angelegt und ist in Produktion." in created.body
+    assert "Voraussichtliche Zustellung: zwischen " in created.body
+    for line in ("Neuigkeiten zur Lieferung für Fall C-1001.", "Die Lieferung ist jetzt: Im Versand.",
+                 "Stand: Im Versand", "Versanddienstleister: UPS", "Sendungsnummer: 1Z999AA10123456784",
+                 "Voraussichtliche Zustellung: 2026-11-26 (Datum des Versanddienstleisters)",
+                 f"/cases/{case.id}", "Sie erhalten diese E-Mail, weil"):
+        assert line in transit.body, line
+    assert "Jane" not in created.body + transit.body and "shipment" not in transit.body

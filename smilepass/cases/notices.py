@@ -1,15 +1,17 @@
-"""What a shipment change tells the treating clinician (by mail, if their choice allows). No patient
-name or birth date: the case number identifies the case."""
-from ..i18n import in_english
+"""What a shipment change tells the treating clinician (by mail, if their choice allows), in their
+language (notify() writes each mail in its recipient's). No patient name or birth date: the case number
+identifies the case."""
+from ..i18n import fast_gettext as gettext
+from ..i18n import in_english, lazy_gettext
 from ..models import Case, OutboxMail, Shipment, ShipmentState, User
 from ..notifications.outbox import absolute_url, notify
 from .eta import estimate
 
 SHIPMENT_CHANGES = {
-    "created": "A new shipment was created and is In Production.",
-    "advanced": "The shipment is now {state}.",
-    "carrier_eta": "The carrier's delivery date changed.",
-    "reopened": "An administrator took the shipment back from Delivered to In Transit.",
+    "created": lazy_gettext("A new shipment was created and is In Production."),
+    "advanced": "",  # "The shipment is now <state>." (_change_line)
+    "carrier_eta": lazy_gettext("The carrier's delivery date changed."),
+    "reopened": lazy_gettext("An administrator took the shipment back from Delivered to In Transit."),
 }
 
 
@@ -21,28 +23,37 @@ def shipment_changed(shipment: Shipment, actor: User | None, change: str) -> Out
     state = ShipmentState(shipment.state)
 
     def compose():
-        return f"Case {case.case_number}: shipment {state.label}", _shipment_body(shipment, case, state, change)
+        return (gettext("Case %(number)s: shipment %(state)s", number=case.case_number, state=state.label),
+                _shipment_body(shipment, case, state, change))
     return notify("shipment_updates", clinician, compose, actor)
+
+
+def _change_line(change: str, state: ShipmentState) -> str:
+    if change == "advanced":
+        return gettext("The shipment is now %(state)s.", state=state.label)
+    return str(SHIPMENT_CHANGES[change])
 
 
 def _shipment_body(shipment: Shipment, case: Case, state: ShipmentState, change: str) -> str:
     lines = [
-        f"Shipment update for case {case.case_number}.",
+        gettext("Shipment update for case %(number)s.", number=case.case_number),
         "",
-        SHIPMENT_CHANGES[change].format(state=state.label),
+        _change_line(change, state),
         "",
-        f"Phases: {shipment.phases}",
-        f"State: {state.label}",
+        gettext("Phases: %(phases)s", phases=shipment.phases),
+        gettext("State: %(state)s", state=state.label),
     ]
     if shipment.carrier:
-        lines += [f"Carrier: {shipment.carrier}", f"Tracking number: {shipment.tracking_number}"]
+        lines += [gettext("Carrier: %(carrier)s", carrier=shipment.carrier),
+                  gettext("Tracking number: %(number)s", number=shipment.tracking_number)]
     if state is ShipmentState.DELIVERED and shipment.delivered_at:
-        lines.append(f"Delivered: {shipment.delivered_at:%Y-%m-%d}")
+        lines.append(gettext("Delivered: %(date)s", date=f"{shipment.delivered_at:%Y-%m-%d}"))
     else:
         kind, eta = estimate(shipment)
         if kind == "carrier":
-            lines.append(f"Expected delivery: {eta:%Y-%m-%d} (carrier's date)")
+            lines.append(gettext("Expected delivery: %(date)s (carrier's date)", date=f"{eta:%Y-%m-%d}"))
         else:
-            lines.append(f"Expected delivery: between {eta[0]:%Y-%m-%d} and {eta[1]:%Y-%m-%d} (estimate)")
-    lines += ["", f"Case page (sign-in needed): {absolute_url('cases.detail', case_id=case.id)}"]
+            lines.append(gettext("Expected delivery: between %(start)s and %(end)s (estimate)",
+                                 start=f"{eta[0]:%Y-%m-%d}", end=f"{eta[1]:%Y-%m-%d}"))
+    lines += ["", gettext("Case page (sign-in needed): %(link)s", link=absolute_url('cases.detail', case_id=case.id))]
     return "\n".join(lines)
