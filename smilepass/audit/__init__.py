@@ -186,6 +186,8 @@ ACTIONS = {
     "contact_request": lazy_gettext("Urgent contact received"),
     "contact_handled": lazy_gettext("Urgent contact handled"),
     "contact_reply": lazy_gettext("Urgent contact answered"),
+    "contact_reply_mail": lazy_gettext("Urgent contact: the sender answered by email"),
+    "contact_reopened": lazy_gettext("Urgent contact reopened"),
     "audit_export": lazy_gettext("Audit log exported"),
     "backup_created": lazy_gettext("Backup taken"),
     "backup_restored": lazy_gettext("Backup restored"),
