@@ -255,3 +255,20 @@ def test_no_poll_without_redis_for_the_lock(app, monkeypatch):
                       REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
     monkeypatch.setattr(jobs, "app", lambda: app)
     assert mailin_jobs.poll_imap() == "Redis unavailable: ConnectionError"
+
+
+def test_a_mail_over_the_size_limit_is_rejected_from_its_header(app, waiting_ticket, imap_server):
+    """The server's RFC822.SIZE decides: only the header of a too large mail is fetched, and it goes to
+    Rejected with its reason recorded; the small one beside it is taken."""
+    configure(app, imap_server)
+    app.config["MAIL_IN_MAX_BYTES"] = 4000
+    small = eml(app, "thunderbird_plain.eml", waiting_ticket)
+    head, _ = eml(app, "thunderbird_plain.eml", waiting_ticket).split(b"\n\n", 1)
+    large = head + b"\n\n" + b"Thanks, here is a long story.\n" * 400
+    deliver(imap_server, large, small)
+    result = poll(app)
+    assert (result.taken, result.rejected, result.statuses) == (1, 1, ["refused", "accepted"])
+    refused = in_db(lambda: InboundMail.get(InboundMail.status == "refused"))
+    assert refused.reason == "mail too large: more than 4000 bytes" and refused.sender == "dr.ada@clinic.test"
+    assert len(replies(waiting_ticket)) == 1
+    assert folder_count(imap_server, imap.REJECTED) == 1 and folder_count(imap_server, imap.PROCESSED) == 1
