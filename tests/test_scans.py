@@ -41,14 +41,6 @@ def scan_files(app):
     return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
 
 
-@pytest.fixture
-def app_config(request):
-    """The end-to-end test runs on both storages (the upload folder and a real S3 bucket)."""
-    if "storage_settings" in request.fixturenames:
-        return request.getfixturevalue("storage_settings")
-    return {}
-
-
 def test_scan_with_a_ticket_is_repaired_end_to_end(app, clinician, redis_conn, storage_settings):
     response = file_scan(clinician, arch_stl())
     assert response.status_code == 303
