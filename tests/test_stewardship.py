@@ -6,8 +6,6 @@ a real RQ worker repairing the scans."""
 import datetime as dt
 import io
 import json
-import os
-import time
 import zipfile
 from pathlib import Path
 
@@ -436,27 +434,27 @@ def test_birth_date_spellings():
             "March 9, 1987", "Mar 9 1987", "19870309"} <= spellings
 
 
-def test_a_journal_left_by_a_killed_erasure_is_settled(app, clinician, redis_conn):
+def test_a_journal_left_by_a_killed_erasure_is_settled(app, clinician, redis_conn, storage_settings, time_machine):
+    time_machine.move_to(dt.datetime.now(dt.UTC), tick=True)
     case = make_case(ADA)
     upload_case_scan(clinician, case.id, "upper.stl")
     scan = query(lambda: Scan.get())
     upload_dir = Path(app.config["UPLOAD_DIR"])
-    orphan = upload_dir / "scans" / "0123456789abcdef0123456789abcdef.stl"
-    orphan.write_bytes(b"left by an erasure whose process died after the commit")
-    files = [f"scans/{scan.stored_name}", f"scans/{orphan.name}", "../outside.txt"]
+    orphan = "scans/0123456789abcdef0123456789abcdef.stl"
     (upload_dir.parent / "outside.txt").write_text("never touched")
+    files = [f"scans/{scan.stored_name}", orphan, "../outside.txt"]
     with app.app_context():
         storage = for_config(app.config)
-        journal = query(lambda: cleanup.FileJournal(storage, files).write())
+        storage.put_bytes(orphan, b"left by an erasure whose process died after the commit")
+        query(lambda: cleanup.FileJournal(storage, files).write())
         # A fresh journal may belong to a transaction still running elsewhere: left alone.
-        assert query(lambda: cleanup.settle_pending(storage)) == 0 and orphan.exists()
-        an_hour_ago = time.time() - 3600
-        os.utime(upload_dir / journal.key, (an_hour_ago, an_hour_ago))
+        assert query(lambda: cleanup.settle_pending(storage)) == 0 and storage.exists(orphan)
+        time_machine.shift(dt.timedelta(hours=1, minutes=1))  # the journal is an hour old now
         assert query(lambda: cleanup.settle_pending(storage)) == 1
-    assert not orphan.exists()
-    assert (upload_dir / "scans" / scan.stored_name).exists()  # its row survived (a rolled-back erasure)
+        assert not storage.exists(orphan)
+        assert storage.exists(f"scans/{scan.stored_name}")  # its row survived (a rolled-back erasure)
+        assert list(storage.list(cleanup.JOURNAL_DIR + "/")) == []
     assert (upload_dir.parent / "outside.txt").exists()
-    assert list((upload_dir / cleanup.JOURNAL_DIR).iterdir()) == []
 
 
 def test_orphan_scan_jobs_are_forgotten(app, clinician, redis_conn):
