@@ -150,10 +150,12 @@ def test_upload_on_web_1_worker_1_killed_mid_repair_worker_2_repairs_download_on
         work1 = Path(hosts["worker1"]["SMILEPASS_INSTANCE"]) / "work"
         assert [p.name for p in work1.iterdir()]  # the horse's work folder: the fetched scan, the outputs
 
-        # The host goes down hard: worker and work horse SIGKILLed mid-repair.
-        os.kill(horse, signal.SIGKILL)
+        # The host goes down hard: worker and work horse SIGKILLed mid-repair (the worker first, so that it
+        # cannot see its horse die and hand the job back itself: nobody is left on this host to do so).
         worker1.kill()
         worker1.wait()
+        os.kill(horse, signal.SIGKILL)
+        assert query(lambda: Scan.get_by_id(scan.id).state) == "processing"
         # Time passes: the dead worker's heartbeat goes stale, and the scan has had no news for a while.
         long_ago = dt.datetime(2020, 1, 1).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         for dead in Worker.all(connection=redis_conn):
