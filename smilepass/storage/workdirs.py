@@ -80,14 +80,17 @@ def remove_abandoned(config: Mapping, now: float | None = None) -> int:
     for parent in dict.fromkeys(work_parents(config)):
         try:
             entries = list(parent.iterdir())
-        except (FileNotFoundError, NotADirectoryError):
+        except OSError:  # none yet, or not ours to read: nothing to clean, and no reason not to start
             continue
         for entry in entries:
-            if not abandoned(entry, now):
-                continue
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                entry.unlink(missing_ok=True)
+            try:
+                if not abandoned(entry, now):
+                    continue
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink(missing_ok=True)
+            except OSError:
+                continue  # gone meanwhile, or not ours: the periodic sweep tries again
             removed += 1
     return removed
