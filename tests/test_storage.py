@@ -324,3 +324,17 @@ def test_a_worker_starting_removes_what_a_killed_one_left(app, redis_conn, tmp_p
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert not left.exists()
+
+
+def test_a_web_server_starting_removes_what_killed_uploads_left(tmp_path, database_url):
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    name = f"smilepass-{host_name()}-{ended.pid}-abcd1234"
+    left = [tmp_path / "uploads" / ".work" / name, tmp_path / "work" / name]  # the folder's and a bucket's
+    for folder in left:
+        folder.mkdir(parents=True)
+        (folder / "upload.part").write_bytes(b"half an upload")
+    create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path / "instance"), "SECRET_KEY": "k",
+                "DATABASE_URL": database_url, "UPLOAD_DIR": str(tmp_path / "uploads"),
+                "STORAGE_WORK_DIR": str(tmp_path / "work")})
+    assert [folder for folder in left if folder.exists()] == []
