@@ -6,6 +6,7 @@ import logging
 import os
 from pathlib import Path
 
+import click
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -29,12 +30,15 @@ from .sessions import views as session_views
 from .staff import canned_views
 from .staff import views as staff_views
 from .stewardship import views as stewardship_views
+from .storage import StorageSettingsError, check_settings
 from .storage import web as storage_web
+from .storage.workdirs import remove_abandoned
 from .support import draft_views
 from .support import views as support_views
 from .twofa import views as twofa_views
 
 ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger(__name__)
 
 # Importing a view module registers its routes on its blueprint; the order is the order of the
 # admin's and the header's menus, which is also how a newcomer reads the product. Two-factor sign-in comes
@@ -47,8 +51,12 @@ BLUEPRINTS = (
 )
 
 
+def default_instance_path() -> str:
+    return os.environ.get("SMILEPASS_INSTANCE") or str(ROOT / "instance")
+
+
 def create_app(test_config: dict | None = None) -> Flask:
-    instance_path = os.environ.get("SMILEPASS_INSTANCE") or str(ROOT / "instance")
+    instance_path = default_instance_path()
     if test_config and test_config.get("INSTANCE_PATH"):
         instance_path = test_config["INSTANCE_PATH"]
     app = Flask(
@@ -63,6 +71,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     Path(app.config["UPLOAD_DIR"]).mkdir(parents=True, exist_ok=True)
     trust_proxies(app)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    check_storage_settings(app)
+    # A web host's own leftovers: work folders of uploads whose process was killed (workers do theirs).
+    remove_abandoned(app.config)
 
     db.bind(app.config["DATABASE_URL"], app.config["SQLITE_BUSY_TIMEOUT_MS"])
     web.init_app(app)
@@ -72,6 +83,18 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.register_blueprint(blueprint)
     register_cli(app)
     return app
+
+
+def check_storage_settings(app: Flask) -> None:
+    """Storage settings that cannot work stop the web server (and a worker, workers/worker.py) at start, with
+    the reason, rather than turn the first upload into an error page. A `flask` command still starts, so that
+    `flask doctor` can say what is wrong (its File storage line) and a fix can be tried."""
+    try:
+        check_settings(app.config)
+    except StorageSettingsError as exc:
+        if click.get_current_context(silent=True) is None:
+            raise
+        log.error("file storage settings: %s", exc)
 
 
 def trust_proxies(app: Flask) -> None:

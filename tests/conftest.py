@@ -22,6 +22,7 @@ from smilepass.auth import security
 from smilepass.auth.users import create_user
 from smilepass.cases import patient
 from smilepass.models import ALL_MODELS
+from smilepass.storage import for_config
 
 from . import s3_server as s3_server_module
 from .parts import part_missing, require
@@ -132,9 +133,12 @@ def redis_url():
 
 
 @pytest.fixture
-def app_config():
+def app_config(request):
     """Settings the app fixture starts with on top of the test defaults (a module overrides this when
-    a setting must be there from the start, e.g. one the database is opened with)."""
+    a setting must be there from the start, e.g. one the database is opened with). A test that takes the
+    `storage_settings` fixture runs twice: on the upload folder and on a bucket of a real S3 server."""
+    if "storage_settings" in request.fixturenames:
+        return dict(request.getfixturevalue("storage_settings"))
     return {}
 
 
@@ -195,6 +199,15 @@ def storage_settings(request, storage_backend):
     if storage_backend == "local":
         return {}
     return request.getfixturevalue("s3_settings")
+
+
+def stored_keys(app, prefix: str = "") -> list[str]:
+    """The keys of every stored file, from whichever storage the app has (a folder or a bucket)."""
+    return [found.key for found in for_config(app.config).list(prefix)]
+
+
+def stored_bytes(app, key: str) -> bytes:
+    return for_config(app.config).read_bytes(key)
 
 
 class Browser:

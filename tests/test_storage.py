@@ -4,18 +4,21 @@ nothing lost), orphans, the move of a folder into a bucket, and backups across b
 import hashlib
 import io
 import os
+import subprocess
+import sys
 import time
 
 import pytest
 from PIL import Image
 
-from smilepass import backup
+from smilepass import backup, create_app
 from smilepass.models import Attachment, Scan, Ticket
-from smilepass.storage import StorageUnavailable, for_config
+from smilepass.storage import StorageSettingsError, StorageUnavailable, for_config, settings_problem
 from smilepass.storage.maintenance import remove_orphans
 from smilepass.storage.s3 import PART_SIZE
+from smilepass.storage.workdirs import folder_prefix, host_name, remove_abandoned
 
-from .conftest import free_port, query, run_worker
+from .conftest import ROOT, free_port, query, run_worker, worker_env
 from .scanfiles import arch_stl
 from .test_backup_restore import fresh_instance  # noqa: F401 (a fixture)
 
@@ -205,3 +208,133 @@ def test_the_doctor_says_when_the_bucket_cannot_be_used(app):
     done = app.test_cli_runner().invoke(args=["doctor"])
     line = next(line for line in done.output.splitlines() if "File storage" in line)
     assert line.startswith("FAIL") and "s3://smilepass-files" in line
+
+
+# Settings that cannot work: said at start, never a 500 at the first upload ------------------------------------
+
+MALFORMED = [
+    ({"STORAGE_URL": "smilepass-files/clinic-a"}, "must be empty (the upload folder) or s3://bucket"),
+    ({"STORAGE_URL": "https://s3.example.net/smilepass-files"}, "must be empty (the upload folder) or s3://bucket"),
+    ({"STORAGE_URL": "s3:/smilepass-files"}, "names the bucket ''"),
+    ({"STORAGE_URL": "s3://Smilepass_Files"}, "names the bucket 'Smilepass_Files'"),
+    ({"STORAGE_URL": "s3://ab"}, "3 to 63 lowercase letters"),
+    ({"STORAGE_URL": "s3://AKIA123:secret@smilepass-files"}, "keys go in SMILEPASS_S3_ACCESS_KEY_ID"),
+    ({"STORAGE_URL": "s3://smilepass-files/a/../b"}, "unusable prefix"),
+    ({"STORAGE_URL": "s3://smilepass-files", "S3_ENDPOINT_URL": "minio.internal:9000"},
+     "SMILEPASS_S3_ENDPOINT must be empty (AWS) or the server's address"),
+    ({"STORAGE_URL": "s3://smilepass-files", "S3_ATTEMPTS": "three"}, "S3_ATTEMPTS must be a whole number"),
+]
+
+
+@pytest.mark.parametrize("settings, message", MALFORMED)
+def test_malformed_storage_settings_are_named(settings, message):
+    assert message in settings_problem(settings)
+    with pytest.raises(StorageSettingsError, match="SMILEPASS_|S3_ATTEMPTS"):
+        for_config({"UPLOAD_DIR": "/nonexistent", **settings})
+
+
+@pytest.mark.parametrize("settings", [{}, {"STORAGE_URL": "s3://smilepass-files"},
+                                      {"STORAGE_URL": "s3://smilepass.files/clinic-a/2026",
+                                       "S3_ENDPOINT_URL": "http://10.0.0.5:9000", "S3_ATTEMPTS": 2}])
+def test_good_storage_settings_pass(settings):
+    assert settings_problem(settings) is None
+
+
+def test_the_app_does_not_start_with_a_malformed_storage_url(tmp_path, database_url):
+    with pytest.raises(StorageSettingsError, match="names the bucket 'Smilepass_Files'"):
+        create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path / "instance"), "SECRET_KEY": "k",
+                    "DATABASE_URL": database_url, "UPLOAD_DIR": str(tmp_path / "uploads"),
+                    "STORAGE_URL": "s3://Smilepass_Files"})
+
+
+def bad_url_env(app) -> dict:
+    return {**worker_env(app), "SMILEPASS_STORAGE_URL": "s3://Smilepass_Files"}
+
+
+def test_a_web_server_and_a_worker_refuse_to_start_and_say_why(app, redis_conn, tmp_path):
+    worker = subprocess.run([sys.executable, "-m", "workers.worker", "--burst"], cwd=ROOT, env=bad_url_env(app),
+                            capture_output=True, text=True, timeout=120)
+    assert worker.returncode == 2
+    assert "SmilePass worker not started: SMILEPASS_STORAGE_URL names the bucket 'Smilepass_Files'" in worker.stderr
+    web = subprocess.run([str(ROOT / ".venv" / "bin" / "gunicorn"), "--workers", "1", "--bind",
+                          f"127.0.0.1:{free_port()}", "app:app"], cwd=ROOT, env=bad_url_env(app),
+                         capture_output=True, text=True, timeout=120)
+    assert web.returncode != 0  # gunicorn: "Worker failed to boot", and the reason above it
+    assert "StorageSettingsError: SMILEPASS_STORAGE_URL names the bucket 'Smilepass_Files'" in web.stderr
+
+
+def test_the_doctor_names_a_malformed_storage_url(app, redis_conn):
+    done = subprocess.run([str(ROOT / ".venv" / "bin" / "flask"), "--app", "app", "doctor"], cwd=ROOT,
+                          env=bad_url_env(app), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr[-2000:]
+    line = next(line for line in done.stdout.splitlines() if "File storage" in line)
+    assert line.startswith("FAIL") and "names the bucket 'Smilepass_Files'" in line
+
+
+def test_settings_broken_after_start_give_a_503_that_keeps_the_form(app, clinician):
+    app.config.update(STORAGE_URL="s3://Smilepass_Files")  # e.g. `flask run`, which starts to let doctor speak
+    response = file_request(clinician, title="Typed title stays")
+    assert response.status_code == 503
+    html = response.get_data(as_text=True)
+    assert "The file storage cannot be reached" in html and 'value="Typed title stays"' in html
+    assert query(lambda: (Ticket.select().count(), Attachment.select().count(), Scan.select().count())) == (0, 0, 0)
+
+
+# Work folders killed processes leave on a host -------------------------------------------------------------
+
+def test_work_folders_of_dead_processes_go_live_and_young_ones_stay(app, tmp_path):
+    work = tmp_path / "work"
+    app.config.update(STORAGE_WORK_DIR=str(work))
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    alive = subprocess.Popen(["sleep", "600"])
+    host = host_name()
+    try:
+        names = {
+            "dead": f"smilepass-{host}-{ended.pid}-abcd1234",
+            "alive": f"smilepass-{host}-{alive.pid}-abcd1234",
+            "mine": f"{folder_prefix()}abcd1234",
+            "other host, young": f"smilepass-{host}x-{ended.pid}-abcd1234",
+            "other host, old": f"smilepass-{host}x-{alive.pid}-efgh5678",
+            "old style, old": "smilepass-qrst9876",
+        }
+        for name in names.values():
+            (work / name).mkdir(parents=True)
+            (work / name / "scan.stl").write_bytes(b"half a scan")
+        two_hours_ago = time.time() - 7200
+        for which in ("other host, old", "old style, old"):
+            os.utime(work / names[which], (two_hours_ago, two_hours_ago))
+        assert remove_abandoned(app.config) == 3
+        assert sorted(p.name for p in work.iterdir()) == sorted(
+            names[which] for which in ("alive", "mine", "other host, young"))
+    finally:
+        alive.kill()
+        alive.wait()
+
+
+def test_a_worker_starting_removes_what_a_killed_one_left(app, redis_conn, tmp_path):
+    app.config.update(STORAGE_WORK_DIR=str(tmp_path / "work"))
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    left = tmp_path / "work" / f"smilepass-{host_name()}-{ended.pid}-abcd1234"
+    left.mkdir(parents=True)
+    (left / "input.stl").write_bytes(b"half a scan")
+    env = {**worker_env(app), "SMILEPASS_STORAGE_WORK_DIR": str(tmp_path / "work")}
+    result = subprocess.run([sys.executable, "-m", "workers.worker", "--burst"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert not left.exists()
+
+
+def test_a_web_server_starting_removes_what_killed_uploads_left(tmp_path, database_url):
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    name = f"smilepass-{host_name()}-{ended.pid}-abcd1234"
+    left = [tmp_path / "uploads" / ".work" / name, tmp_path / "work" / name]  # the folder's and a bucket's
+    for folder in left:
+        folder.mkdir(parents=True)
+        (folder / "upload.part").write_bytes(b"half an upload")
+    create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path / "instance"), "SECRET_KEY": "k",
+                "DATABASE_URL": database_url, "UPLOAD_DIR": str(tmp_path / "uploads"),
+                "STORAGE_WORK_DIR": str(tmp_path / "work")})
+    assert [folder for folder in left if folder.exists()] == []

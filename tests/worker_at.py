@@ -5,8 +5,10 @@ import sys
 
 import time_machine
 
+from tests.s3_server import sign_with_the_real_clock
 from workers.worker import main
 
 if __name__ == "__main__":
+    sign_with_the_real_clock()
     with time_machine.travel(sys.argv[1], tick=True):
         sys.exit(main(sys.argv[2:]))

@@ -19,7 +19,10 @@ from rq import Queue, Worker
 from rq.timeouts import JobTimeoutException
 from rq.utils import now
 
+from smilepass import config, default_instance_path
 from smilepass.queue import DEFAULT_QUEUE, ON_TIMEOUT, QUEUES, TIMED_OUT, warn_if_evicting
+from smilepass.storage import settings_problem
+from smilepass.storage.workdirs import remove_abandoned
 
 # How often the worker looks at its work horse (rq's default is 30 s), and how long past its timeout
 # a horse may take to stop by itself before the worker kills it (rq itself waits a minute more).
@@ -42,6 +45,8 @@ def timeouts_are_final(job, exc_type, exc_value, traceback) -> bool:
 
 
 class SmilePassWorker(Worker):
+    settings: dict = {}  # the app's settings (config.load), read once at start
+
     def maintain_heartbeats(self, job, execution):
         super().maintain_heartbeats(job, execution)
         over = seconds_over_timeout(job)
@@ -53,6 +58,8 @@ class SmilePassWorker(Worker):
 
     def handle_work_horse_killed(self, job, retpid, ret_val, rusage):
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)
+        # The horse's work folder (a scan half downloaded or repaired) goes now, not when the worker restarts.
+        remove_abandoned(self.settings)
         over = seconds_over_timeout(job)
         if over is None or over < 0:
             return  # died of something else (out of memory, killed by hand): rq retries as usual
@@ -66,6 +73,14 @@ class SmilePassWorker(Worker):
 
 
 def main(argv: list[str]) -> int:
+    settings = config.load(default_instance_path())
+    # Storage settings that cannot work stop the worker at once with the reason (not every job after it).
+    problem = settings_problem(settings)
+    if problem:
+        print(f"SmilePass worker not started: {problem}", file=sys.stderr)
+        return 2
+    # Work folders that killed uploads and repairs on this host left (each host sweeps its own disk).
+    remove_abandoned(settings)
     url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
     connection = Redis.from_url(url)
     warn_if_evicting(connection)
@@ -73,6 +88,7 @@ def main(argv: list[str]) -> int:
     queues = [arg for arg in argv if not arg.startswith("--")] or list(QUEUES)  # mail and sweeps first
     worker = SmilePassWorker(queues, connection=connection, exception_handlers=[timeouts_are_final],
                              job_monitoring_interval=MONITOR_SECONDS)
+    worker.settings = settings
     worker.work(burst=burst, with_scheduler=True)
     return 0
 

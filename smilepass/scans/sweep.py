@@ -1,7 +1,6 @@
 """The scan sweep (every minute from `rq cron`): reconcile scans with the queue so that no scan waits or
 "processes" forever, and remove temp files that killed uploads and repairs left."""
 import datetime as dt
-import shutil
 from pathlib import Path
 
 from rq import Worker
@@ -10,7 +9,7 @@ from rq.job import Job, JobStatus
 from ..mesh.errors import Sentence
 from ..models import Scan, ScanState, utcnow
 from ..queue import SCAN_QUEUE, TIMED_OUT, get_queue, job_status
-from ..storage.local import WORK
+from ..storage.workdirs import remove_abandoned
 from .queueing import enqueue_repair
 from .reasons import timeout_reason
 
@@ -54,8 +53,9 @@ STALE_TEMP = dt.timedelta(hours=1)
 
 def remove_stale_temp_files(config) -> int:
     """Partial uploads (*.part) and unfinished repair outputs (*.tmp) that a killed process left in the
-    scans folder (older versions wrote them there), and work folders of killed uploads and repairs: in
-    the upload folder (local storage) and in this host's STORAGE_WORK_DIR (a bucket)."""
+    scans folder (older versions wrote them there), and work folders of killed uploads and repairs on this
+    host: in the upload folder (local storage) and in STORAGE_WORK_DIR (a bucket). Every worker host also
+    does the latter itself (storage/workdirs.py), since only one of them runs this sweep."""
     cutoff = (dt.datetime.now() - STALE_TEMP).timestamp()
     removed = 0
     scans = Path(config["UPLOAD_DIR"]) / "scans"
@@ -63,12 +63,7 @@ def remove_stale_temp_files(config) -> int:
         if path.suffix in (".part", ".tmp") and path.stat().st_mtime < cutoff:
             path.unlink(missing_ok=True)
             removed += 1
-    for parent in (Path(config["UPLOAD_DIR"]) / WORK, Path(config.get("STORAGE_WORK_DIR") or "/nonexistent")):
-        for folder in parent.iterdir() if parent.is_dir() else ():
-            if folder.is_dir() and folder.stat().st_mtime < cutoff:
-                shutil.rmtree(folder, ignore_errors=True)
-                removed += 1
-    return removed
+    return removed + remove_abandoned(config)
 
 
 # A busy RQ worker reports every 30 s while its horse works; three missed reports means it is dead

@@ -10,6 +10,7 @@ or a migration moves files between them unchanged. `for_config(app.config)` give
 When the storage cannot be reached every call raises StorageUnavailable, which a web request answers
 with a 503 that keeps what the user typed (see smilepass/storage/web.py), and a job retries."""
 from .base import Storage, StorageUnavailable, StoredObject, valid_key
-from .choose import for_config, is_s3
+from .choose import StorageSettingsError, check_settings, for_config, is_s3, settings_problem
 
-__all__ = ["Storage", "StorageUnavailable", "StoredObject", "for_config", "is_s3", "valid_key"]
+__all__ = ["Storage", "StorageSettingsError", "StorageUnavailable", "StoredObject", "check_settings", "for_config",
+           "is_s3", "settings_problem", "valid_key"]

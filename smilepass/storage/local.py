@@ -11,9 +11,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .base import CHUNK, Storage, StorageUnavailable, StoredObject, check_key
+from .workdirs import WORK, folder_prefix
 
 TEMP_SUFFIXES = (".part", ".tmp")
-WORK = ".work"  # hidden: never listed, never backed up
 
 
 class LocalStorage(Storage):
@@ -110,7 +110,7 @@ class LocalStorage(Storage):
         self._reachable()
         parent = self.root / WORK
         parent.mkdir(exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=parent) as folder:
+        with tempfile.TemporaryDirectory(dir=parent, prefix=folder_prefix()) as folder:
             yield Path(folder)
 
     def probe(self) -> None:

@@ -16,6 +16,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .base import Storage, StorageUnavailable, StoredObject, check_key, valid_key
+from .workdirs import folder_prefix
 
 PART_SIZE = 8 * 1024 * 1024
 MISSING = {"NoSuchKey", "404", "NotFound"}
@@ -160,7 +161,7 @@ class S3Storage(Storage):
     def workdir(self) -> Iterator[Path]:
         if self.work_root:
             Path(self.work_root).mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=self.work_root, prefix="smilepass-") as folder:
+        with tempfile.TemporaryDirectory(dir=self.work_root, prefix=folder_prefix()) as folder:
             yield Path(folder)
 
     def probe(self) -> None:

@@ -11,7 +11,7 @@ from flask_babel import gettext
 from .. import busy
 from ..htmx import blocks, is_htmx
 from .base import StorageUnavailable
-from .choose import for_config
+from .choose import StorageSettingsError, for_config
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 30
@@ -44,8 +44,9 @@ def send_stored(key: str, mimetype: str, download_name: str | None = None):
     return response
 
 
-def respond_unavailable(exc: StorageUnavailable):
-    """The 503 for a request that needed the storage while it could not be reached."""
+def respond_unavailable(exc: StorageUnavailable | StorageSettingsError):
+    """The 503 for a request that needed the storage while it could not be reached (or, under a `flask`
+    command that started with settings that cannot work, could not be used)."""
     log.warning("file storage unreachable: %s %s answered 503 (%s)", request.method, request.endpoint, exc)
     message = unreachable_text()
     if is_htmx():
@@ -68,3 +69,4 @@ def respond_unavailable(exc: StorageUnavailable):
 
 def init_app(app) -> None:
     app.register_error_handler(StorageUnavailable, respond_unavailable)
+    app.register_error_handler(StorageSettingsError, respond_unavailable)
