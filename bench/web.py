@@ -43,12 +43,14 @@ SORT_KEYS = ["priority", "date", "title", "category", "status"]
 CASE_SORT_KEYS = ["number", "patient", "plan", "state", "date"]
 # Which table each page must contain: a redirect to sign-in or an error page would time as "fast".
 TABLE_IDS = {"/support/": "ticket-table", "/cases/": "case-table", "/shipments/": "shipment-table",
-             "/insights/": "insights"}
+             "/insights/": "insights", "/queue/": "queue"}
 # Practice Insights is for admins (and supervisors): its runs sign in as the demo admin.
 INSIGHTS_USER = ("admin", "admin@demo.smilepass.local")
 INSIGHTS_GOAL_MS = 300  # server time per page at 100,000 tickets / 20,000 cases, one request at a time
 INSIGHTS_SAMPLES = 15
-GOALS = {"page": 0.20, "partial": 0.35}  # share of /healthz req/s
+GOALS = {"page": 0.20, "partial": 0.35, "search": 0.30}  # share of /healthz req/s
+# The search rows (issue 15): a word in many tickets and a prefix, through the Support page's table partial.
+SEARCHES = [("search partial ?q=tray", "/support/?q=tray"), ("search partial ?q=scan*", "/support/?q=scan*")]
 DEMO_GOAL_S = 60
 USER_AGENT = "smilepass-bench"  # flask-login's session protection hashes it: urllib and wrk agree
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
@@ -67,6 +69,7 @@ def parse_args():
     p.add_argument("--streams", type=int, default=50, help="open ticket pages (event streams) in the live rows")
     p.add_argument("--web-threads", type=int, default=64, help="gunicorn gthread threads per worker")
     p.add_argument("--live-only", action="store_true", help="only the live rows")
+    p.add_argument("--only", default="", help="only the rows whose label contains this (and /healthz), e.g. support")
     return p.parse_args()
 
 
@@ -148,7 +151,7 @@ def check(port, path, cookie, kind):
     (it carries the idle-timeout clock). For ?sort= this also stores the sort on the user, so
     the timed requests skip that write."""
     status, location, new_cookie, body = request(
-        port, path, cookie, {"HX-Request": "true"} if kind == "partial" else {}
+        port, path, cookie, {"HX-Request": "true"} if kind in ("partial", "search") else {}
     )
     assert status == 200, f"{path}: HTTP {status} {location} (not signed in?)"
     if kind != "hello":
@@ -167,7 +170,7 @@ def run_wrk(args, port, path, cookie, kind, rotate, duration=None, post=None):
            f"--duration={duration or args.duration}s",
            "--timeout=10s", "--script", str(LUA), "-H", f"User-Agent: {USER_AGENT}"]
     cmd += ["-H", f"Cookie: {cookie}"] if cookie else []
-    cmd += ["-H", "HX-Request: true"] if kind == "partial" else []
+    cmd += ["-H", "HX-Request: true"] if kind in ("partial", "search") else []
     cmd += [f"http://127.0.0.1:{port}{path}"] + (["--", *rotate] if rotate else [])
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
     line = next((row for row in out.splitlines() if row.startswith("BENCH ")), None)
@@ -254,6 +257,10 @@ def plan():
         # A header click always changes the sort: here every request also writes the user row.
         flip = ("/support/?sort=title", "/support/?sort=-title")
         runs.append(("partial title<->-title (writes)", user, "partial", flip[0], flip))
+        runs += [(label, user, "search", path, ()) for label, path in SEARCHES]
+    # The staff queue (support only): its default tab as a page and as the htmx partial.
+    runs += [("/queue/ full page", "support", "page", "/queue/", ()),
+             ("queue partial", "support", "partial", "/queue/?tab=unassigned", ())]
     for user in USERS:
         runs.append(("/cases/ full page", user, "page", "/cases/", ()))
         runs += [(f"cases partial ?sort={key}", user, "partial", f"/cases/?sort={key}", ()) for key in CASE_SORT_KEYS]
@@ -300,6 +307,8 @@ def measure(args, port, cookies, master_pid, workdir):
     run_wrk(args, port, "/healthz", "", "hello", (), duration=2)  # warm-up: first-request costs, caches
     rows = []
     for label, user, kind, path, rotate in plan():
+        if args.only and label != "/healthz" and args.only not in label and args.only not in path:
+            continue
         cookie = cookies.get(user, "")
         if label.startswith("partial, remembered"):
             cookie = check(port, "/support/?sort=-date", cookie, "partial")
@@ -314,7 +323,8 @@ def measure(args, port, cookies, master_pid, workdir):
         rows.append({"endpoint": label, "user": user, "kind": kind, "path": path, "rotate": list(rotate),
                      "other_cpu": round(other, 3), **result})
     # Writes last but one: the tickets they add must not change what the read rows measured.
-    rows.insert(len(rows) - 1, measure_writes(args, port, cookies["clinician"], master_pid, workdir))
+    if not args.only:
+        rows.insert(len(rows) - 1, measure_writes(args, port, cookies["clinician"], master_pid, workdir))
     hello = (rows[0]["rps"] + rows[-1]["rps"]) / 2
     for row in rows:
         row["ratio"] = row["rps"] / hello
@@ -431,11 +441,11 @@ def main():
               f"wrk: {args.threads} threads, "
               f"{args.connections} connections, {args.duration} s per run; {os.cpu_count()} CPUs")
         cookies = {user: sign_in(port, email) for user, email in [*USERS.items(), INSIGHTS_USER]}
-        live = measure_live(args, port, cookies, proc.pid)
+        live = measure_live(args, port, cookies, proc.pid) if not args.only else []
         if args.live_only:
             save(live, {"migrate_s": migrate_s, "demo_s": demo_s}, args)
             return
-        insights = insights_server_times(port, cookies)
+        insights = insights_server_times(port, cookies) if not args.only else []
         rows, hello = measure(args, port, cookies, proc.pid, instance)
         report(rows, hello, demo_s, args)
         save(rows + live, {"migrate_s": migrate_s, "demo_s": demo_s, "hello_rps": hello,
