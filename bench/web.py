@@ -1,11 +1,15 @@
 """Web benchmark: the Support page and its sorted table partial against the /healthz hello endpoint.
 
     .venv/bin/python bench/web.py [--tickets 100000] [--duration 10] [--connections 8]
-                                  [--threads 2] [--workers N] [--database-url URL]
+                                  [--threads 2] [--workers N] [--database-url URL] [--only TEXT]
 
 Builds a throwaway instance with demo data, serves it with gunicorn, signs in as a clinician and
 as support staff, drives each URL with wrk (bench/p95.lua) and prints req/s, p95 latency and the
-ratio to /healthz, with the goals: table partial >= 35 %, full page >= 20 % of /healthz req/s.
+ratio to /healthz, with the goals: table partial >= 35 %, full page >= 20 %, search partial >= 30 % of
+/healthz req/s. Beside it, the server's CPU time per request and /healthz's over it (the same ratio by
+CPU time, which other load on a shared machine disturbs far less than req/s). The staff queue is timed
+too (support, its default tab). --only TEXT runs just the rows whose label or path contains TEXT (e.g.
+--only /support/), for a quicker look.
 The write-load row files new requests with a screenshot each (POST, --connections at once): new
 requests per second, with any error counted; run it with --database-url for PostgreSQL.
 Practice Insights is timed one request at a time as well (goal: under 300 ms of server time).
