@@ -69,10 +69,10 @@ def current_translations():
     locale = getattr(babel_ctx, "babel_locale", None)
     if locale is None:
         return flask_babel.get_translations()
-    key = str(locale)
-    translations = _catalogues.get(key)
+    # Keyed by the Locale itself: hashing it is cheaper than str(), which builds its identifier each time.
+    translations = _catalogues.get(locale)
     if translations is None:
-        translations = _catalogues[key] = flask_babel.get_translations()
+        translations = _catalogues[locale] = flask_babel.get_translations()
     return translations
 
 

@@ -194,8 +194,9 @@ class TicketCount(BaseModel):
             query = cls.select(cls.status, pw.fn.SUM(cls.n).alias("total")).group_by(cls.status)
             return query if user.is_staff else query.where(cls.requester == p.requester)
 
-        rows = prepared(("status-counts", user.is_staff), build, requester=user.id)
-        return {row.status: int(row.total) for row in rows if row.total}
+        # Plain rows: two numbers each, no model objects (this runs on every view of the ticket table).
+        rows = prepared(("status-counts", user.is_staff), build, raw_rows=True, requester=user.id)
+        return {status: int(total) for status, total in rows if total}
 
     @classmethod
     def recount(cls) -> None:

@@ -3,11 +3,15 @@
 from flask import Blueprint, abort, current_app, flash, render_template, request, url_for
 from flask_babel import gettext
 from flask_login import current_user, login_required
+from flask_wtf.csrf import generate_csrf
+from jinja2_fragments.flask import render_block
+from markupsafe import Markup
 
 from .. import audit, busy, settings
 from ..auth.guards import id_arg, visible_or_404
 from ..db import DatabaseBusy, database
 from ..htmx import blocks, is_htmx, page_or_block, see_other
+from ..i18n import current_language
 from ..models import CATEGORIES, RESOLUTIONS, Attachment, Case, Scan, Status, Ticket, utcnow
 from ..notifications.outbox import hand_over
 from ..params import page_arg, parse_int
@@ -91,10 +95,40 @@ def index():
     case_id = id_arg(request.args.get("case"))
     case = Case.get_visible(case_id, current_user) if case_id is not None else None
     draft = drafts.find(current_user, drafts.NEW_REQUEST)
+    if draft is None and case is None and created is None:
+        # The usual visit: the empty form, which is the same for everyone of a role (see _blank_form_html).
+        context = _index_context(None)
+        return page_or_block(INDEX, "ticket_table", new_request_html=_blank_form_html(context), **context)
     form = _draft_form(draft, case) if draft else _blank_form(case)
     return page_or_block(
         INDEX, "ticket_table", **_index_context(form, created, draft, draft_restored=draft is not None)
     )
+
+
+# Stands for the session's CSRF token in a stored form: the only part of the empty form that is the user's own.
+_CSRF_SLOT = "\x00csrf\x00"
+_BLANK_FORMS_KEPT = 64  # (language, notation, role, day, script root) combinations: a handful a day
+
+
+def _blank_form_html(context: dict) -> Markup:
+    """The empty New Request form as HTML, rendered once per app for what it depends on (language, the
+    clinic's tooth notation, staff or not, today's date as the date field's maximum, the URL prefix) and
+    then reused with this session's CSRF token. Building the WTForms form and rendering its template
+    were a third of the Support page's time. The notation is read per request, so a changed setting
+    shows at once; the cache lives on the app, so each test's app starts empty."""
+    notation = settings.get("tooth_notation")
+    key = (current_language(), notation, current_user.is_staff, context["today"], request.script_root)
+    forms = current_app.extensions.setdefault("smilepass.blank_forms", {})
+    html = forms.get(key)
+    if html is None:
+        token = generate_csrf()
+        rendered = render_block(INDEX, "new_request", **{**context, "form": _blank_form()})
+        if token not in rendered:  # a form without the token cannot be shared; never expected
+            return Markup(rendered)
+        if len(forms) >= _BLANK_FORMS_KEPT:
+            forms.clear()
+        html = forms[key] = rendered.replace(token, _CSRF_SLOT)
+    return Markup(html.replace(_CSRF_SLOT, generate_csrf()))
 
 
 @bp.get("/case-suggestions")
