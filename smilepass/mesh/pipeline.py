@@ -21,6 +21,7 @@ from .readers import DEGENERATE_MAX_SHARE, FileInfo, load_file, mostly_degenerat
 from .topology import (
     Edges,
     duplicate_face_mask,
+    edge_loop_sizes,
     face_shape,
     manifold_components,
     measure,
@@ -464,6 +465,7 @@ class _Work:
         # found here can outnumber the uploaded scan's: the report accounts for every one of them.
         c["loops_before_filling"] = loops.count
         if loops.count == 0:
+            self.after = self._after_filling(e, loops, np.zeros(0, bool), len(self.F))
             return
         first = np.unique(loops.label, return_index=True)[1]
         loop_piece = self.piece[loops.halfedges[first] // 3]
@@ -504,15 +506,58 @@ class _Work:
         c["fill_triangles_added"] = int(added)
         if len(self.F) != n_before + added:
             raise RuntimeError("hole filling lost triangles")
+        chosen = np.zeros(loops.count, bool)
+        chosen[which] = True
+        self.after = self._after_filling(e, loops, chosen, n_before)
 
     def finish(self) -> None:
         if self.F is self.F0 and self.V is self.V0:  # nothing was changed at all
             self.after = dict(self.before)
             return
-        # Filling joins a hole's new triangles to the piece around it, so the pieces stay the pieces.
-        self.after = measure(self.V, self.F, self.min_height, edges=self.edges, areas=self.areas,
-                             thin=self.thin, components=len(self.pieces)).stats
+        if self.after is None:  # fill_holes() could not tell: count again
+            # Filling joins a hole's new triangles to the piece around it, so the pieces stay the pieces.
+            self.after = measure(self.V, self.F, self.min_height, edges=self.edges, areas=self.areas,
+                                 thin=self.thin, components=len(self.pieces)).stats
         self.edges = None
+
+    def _after_filling(self, e: Edges, loops, chosen: np.ndarray, n_before: int) -> dict | None:
+        """The repaired mesh's report numbers, from what cleaning, orienting and filling know, instead of
+        sorting its edges again (measure() would find the same; tests/test_mesh_repair.py checks that).
+        Cleaning left no duplicate, degenerate or unused vertex behind and orient() counted the
+        inconsistent edges; filling adds manifold, consistently wound edges and vertices inside the
+        bounding box, and closes exactly the boundary edges of the loops it filled. None when a filled
+        three-edge loop repeats the face next to it (then measure() counts)."""
+        F, new = self.F, self.F[n_before:]
+        filled = chosen[loops.label]  # per boundary half-edge
+        tri = np.flatnonzero(filled & (loops.edges[loops.label] == 3)) if len(new) else np.zeros(0, np.int64)
+        if len(tri):
+            h = loops.halfedges[tri]
+            third = F[h // 3, (h % 3 + 2) % 3]  # the face's corner opposite the boundary edge
+            if np.any(third == loops.heads[loops.successor[tri]]):
+                return None
+        open_edges = ~filled
+        ev = np.stack([loops.tails[open_edges], loops.heads[open_edges]], axis=1)
+        n_boundary = int(open_edges.sum())
+        nm = int((e.counts > 2).sum())
+        degenerate = int(np.count_nonzero(self.thin)) + int(np.count_nonzero(repeated_corner_mask(new)
+                                                                               & ~self.thin[n_before:]))
+        V = self.V
+        box = [float(x) for x in V.max(axis=0).astype(np.float64) - V.min(axis=0).astype(np.float64)] \
+            if len(V) else [0.0, 0.0, 0.0]
+        return {
+            "vertices": len(V),
+            "triangles": int(len(F)),
+            "boundary_loops": len(edge_loop_sizes(ev)),
+            "boundary_edges": n_boundary,
+            "non_manifold_edges": nm,
+            "components": len(self.pieces),
+            "duplicate_triangles": 0,
+            "degenerate_triangles": degenerate,
+            "inconsistent_edges": int(self.counts.get("inconsistent_edges_left", 0)),
+            "bbox_mm": box,
+            "surface_area_mm2": float(self.areas.sum()),
+            "closed": bool(len(F) > 0 and n_boundary == 0 and nm == 0),
+        }
 
     def removed_mask(self) -> np.ndarray:
         kept = np.zeros(len(self.F0), bool)

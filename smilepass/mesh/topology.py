@@ -371,7 +371,13 @@ def boundary_loop_sizes(edges: Edges) -> list[int]:
     b = np.flatnonzero(edges.counts == 1)
     if len(b) == 0:
         return []
-    ev = edges.edge_vertices(b)
+    return edge_loop_sizes(edges.edge_vertices(b))
+
+
+def edge_loop_sizes(ev: np.ndarray) -> list[int]:
+    """Edges per connected piece of the (k, 2) vertex pairs `ev` (see boundary_loop_sizes)."""
+    if len(ev) == 0:
+        return []
     verts, inv = np.unique(ev.ravel(), return_inverse=True)
     inv = inv.reshape(-1, 2)
     _, labels = components_from_pairs(len(verts), inv[:, 0], inv[:, 1])
