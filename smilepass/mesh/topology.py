@@ -264,6 +264,25 @@ def manifold_components(edges: Edges, through_non_manifold: bool = False):
     return count, joined[labels]
 
 
+def components_through(edges: Edges, node: np.ndarray, n_nodes: int) -> int:
+    """Number of components of the faces of `edges` connected through any shared edge (what
+    manifold_components(edges, through_non_manifold=True) counts), when the faces are already grouped
+    into `n_nodes` nodes (`node` per face) known to be connected: e.g. the pieces of the same faces with
+    some removed. Every half-edge links its face to the first face of its edge (a star: one round even
+    for a heap of copies on one edge), and only links between different nodes go into the small graph."""
+    rest = np.ones(len(edges.order), bool)
+    rest[edges.starts] = False
+    pos = np.flatnonzero(rest)
+    del rest
+    first = np.repeat(edges.starts, edges.counts)[pos]
+    a = np.take(node, np.take(edges.order, first) // 3)
+    b = np.take(node, np.take(edges.order, pos) // 3)
+    del first, pos
+    differ = a != b
+    count, _ = components_from_pairs(n_nodes, a[differ], b[differ])
+    return int(count)
+
+
 def face_areas(V: np.ndarray, F: np.ndarray) -> np.ndarray:
     cx, cy, cz = face_cross(V, F)
     return 0.5 * np.sqrt(cx * cx + cy * cy + cz * cz)
@@ -320,12 +339,16 @@ def face_shape(V: np.ndarray, F: np.ndarray, min_height: float):
 
 
 def duplicate_face_mask(F: np.ndarray, n_vertices: int) -> np.ndarray:
-    """True for every face whose vertex set already appeared earlier (either winding)."""
-    if len(F) == 0:
-        return np.zeros(0, bool)
+    """True for every face whose vertex set already appeared earlier (either winding): the first of
+    each set is kept. Sorts packed integer keys (one plain sort when there is no copy at all, which is
+    the common case); no np.unique, no Python loop."""
+    m = len(F)
+    mask = np.zeros(m, bool)
+    if m == 0:
+        return mask
+    x, y, z = F[:, 0], F[:, 1], F[:, 2]
     bits = max(1, (n_vertices - 1).bit_length())
     if 3 * bits <= 63:
-        x, y, z = F[:, 0], F[:, 1], F[:, 2]
         lo = np.minimum(np.minimum(x, y), z).astype(np.int64)
         hi = np.maximum(np.maximum(x, y), z).astype(np.int64)
         keys = x.astype(np.int64)  # becomes the middle one: x + y + z - lo - hi
@@ -339,25 +362,30 @@ def duplicate_face_mask(F: np.ndarray, n_vertices: int) -> np.ndarray:
         keys |= hi
         del lo, hi
         sorted_keys = np.sort(keys)
-        same = sorted_keys[1:] == sorted_keys[:-1]
-        if not same.any():
-            return np.zeros(len(F), bool)
-        repeated = sorted_keys[1:][same]
-        del sorted_keys, same
-        mask = np.zeros(len(F), bool)
-        if len(repeated) == 0:
+        if not (sorted_keys[1:] == sorted_keys[:-1]).any():
             return mask
-        candidates = np.flatnonzero(np.isin(keys, repeated))
-        _, first = np.unique(keys[candidates], return_index=True)
-        mask[candidates] = True
-        mask[candidates[first]] = False
-        return mask
-    x, y, z = F[:, 0], F[:, 1], F[:, 2]
-    lo, hi = np.minimum(np.minimum(x, y), z), np.maximum(np.maximum(x, y), z)
-    mid = x.astype(np.int64) + y + z - lo - hi
-    order, new = sort_by_columns([lo, mid, hi], n_vertices)  # ties in order of face number
-    mask = np.zeros(len(F), bool)
-    mask[order[~new]] = True
+        del sorted_keys
+        order = np.argsort(keys)
+        sorted_keys = keys[order]
+        del keys
+        new = np.empty(m, bool)
+        new[0] = True
+        np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=new[1:])
+        del sorted_keys
+    else:
+        lo, hi = np.minimum(np.minimum(x, y), z), np.maximum(np.maximum(x, y), z)
+        mid = x.astype(np.int64) + y + z - lo - hi
+        order, new = sort_by_columns([lo, mid, hi], n_vertices)
+        del lo, mid, hi
+    # Every face of a set is marked, then the first face of each set (the lowest number) unmarked.
+    group = np.cumsum(new, dtype=np.int64)
+    group -= 1
+    first = np.full(int(group[-1]) + 1, m, np.int64)
+    np.minimum.at(first, group, order)
+    repeat = ~new
+    repeat[:-1] |= ~new[1:]  # the start of a set that has a second face
+    mask[order[repeat]] = True
+    mask[first[group[repeat]]] = False
     return mask
 
 
@@ -424,9 +452,11 @@ def in_background(fn, *args):
 
 def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None = None,
             areas: np.ndarray | None = None, thin: np.ndarray | None = None,
-            components: int | None = None) -> Measured:
+            components: int | None = None, count_components: bool = True) -> Measured:
     """Count what the report shows for a mesh. The per-face half (shape, duplicates, bounding box)
-    runs in a second thread while this one sorts the edges and finds the components."""
+    runs in a second thread while this one sorts the edges and finds the components.
+    count_components=False leaves stats["components"] None (the caller counts them later, see
+    components_through()): a repair that removes faces finds the pieces of what is left anyway."""
     m = len(F)
 
     def per_face():
@@ -448,7 +478,7 @@ def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None
         boundary_edges = int((edges.counts == 1).sum())
         nm = int((edges.counts > 2).sum())
         labels = None
-        if components is None:
+        if components is None and count_components:
             if nm == 0:
                 components, labels = manifold_components(edges)
             else:
@@ -463,7 +493,7 @@ def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None
         "boundary_loops": loops,
         "boundary_edges": boundary_edges,
         "non_manifold_edges": nm,
-        "components": int(components),
+        "components": None if components is None else int(components),
         "duplicate_triangles": int(duplicates.sum()),
         "degenerate_triangles": degenerate,
         "inconsistent_edges": int(same.sum()),
