@@ -193,6 +193,8 @@ def components_from_pairs(n: int, a: np.ndarray, b: np.ndarray):
         if np.array_equal(new, label):
             break
         label = new
+        if np.array_equal(label[a], label[b]):  # every edge inside one tree: the next round changes nothing
+            break
     else:
         return face_components(n, 3 * a, 3 * b)
     is_root = label == np.arange(n)
@@ -268,18 +270,30 @@ def components_through(edges: Edges, node: np.ndarray, n_nodes: int) -> int:
     """Number of components of the faces of `edges` connected through any shared edge (what
     manifold_components(edges, through_non_manifold=True) counts), when the faces are already grouped
     into `n_nodes` nodes (`node` per face) known to be connected: e.g. the pieces of the same faces with
-    some removed. Every half-edge links its face to the first face of its edge (a star: one round even
-    for a heap of copies on one edge), and only links between different nodes go into the small graph."""
-    rest = np.ones(len(edges.order), bool)
-    rest[edges.starts] = False
-    pos = np.flatnonzero(rest)
-    del rest
-    first = np.repeat(edges.starts, edges.counts)[pos]
-    a = np.take(node, np.take(edges.order, first) // 3)
-    b = np.take(node, np.take(edges.order, pos) // 3)
-    del first, pos
-    differ = a != b
-    count, _ = components_from_pairs(n_nodes, a[differ], b[differ])
+    some removed. Every half-edge links its node to the smallest node on its edge (a star: one round
+    even for a heap of copies on one edge), and only links between different nodes go into the graph."""
+    if len(edges.order) == 0:
+        return int(n_nodes)
+    at = np.take(node, edges.order // 3)  # node of each half-edge, in edge order
+    # Only edges whose faces lie in different nodes link anything: each of their half-edges to the
+    # edge's smallest node (a star, and the links that stay inside one node are left out).
+    low = np.minimum.reduceat(at, edges.starts)
+    mixed = np.flatnonzero(np.maximum.reduceat(at, edges.starts) != low)
+    counts = edges.counts[mixed]
+    centre = np.repeat(low[mixed], counts)
+    pos = np.repeat(edges.starts[mixed] - (np.cumsum(counts) - counts), counts) + np.arange(len(centre))
+    other = at[pos]
+    differ = other != centre
+    centre, other = centre[differ], other[differ]
+    # Usually one hook settles it (every removed face lies on an edge of a kept piece): each node
+    # joins the smallest centre it is linked to; when every link then joins equal labels, those are
+    # the components.
+    label = np.arange(n_nodes, dtype=np.int64)
+    np.minimum.at(label, other, centre)
+    label = _jump_to_roots(label)
+    if np.array_equal(label[centre], label[other]):
+        return int(np.count_nonzero(label == np.arange(n_nodes)))
+    count, _ = components_from_pairs(n_nodes, centre, other)
     return int(count)
 
 
@@ -413,8 +427,16 @@ def edge_loop_sizes(ev: np.ndarray) -> list[int]:
 
 
 def boundary_vertex_components(edges: Edges) -> int:
-    """Number of boundary loops (see boundary_loop_sizes)."""
-    return len(boundary_loop_sizes(edges))
+    """Number of boundary loops (see boundary_loop_sizes). Vertex numbers serve as the graph's nodes
+    as they are (no np.unique)."""
+    b = np.flatnonzero(edges.counts == 1)
+    if len(b) == 0:
+        return 0
+    ev = edges.edge_vertices(b)
+    count, labels = components_from_pairs(edges.n_vertices, ev[:, 0], ev[:, 1])
+    seen = np.zeros(count, bool)
+    seen[labels[ev[:, 0]]] = True
+    return int(np.count_nonzero(seen))
 
 
 @dataclass
