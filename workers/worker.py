@@ -19,6 +19,7 @@ from rq import Queue, Worker
 from rq.timeouts import JobTimeoutException
 from rq.utils import now
 
+import smilepass.webapp  # noqa: F401 - loaded once here, so every forked work horse starts with the app's modules
 from smilepass.queue import DEFAULT_QUEUE, ON_TIMEOUT, QUEUES, TIMED_OUT, warn_if_evicting
 
 # How often the worker looks at its work horse (rq's default is 30 s), and how long past its timeout
