@@ -334,7 +334,7 @@ class _Work:
         boundary = np.unique(e.edge_vertices(boundary_edges).ravel())
         F, merged = weld_nearby(self.V, self.F, boundary, self.opts.weld_tolerance * self.diag)
         c["welded_vertices"] = merged
-        input_edges = e
+        input_edges = e  # for counting the input's pieces in step 5, when faces go before that
         if merged:
             self.F, self.edges, self.piece, duplicate = F, None, None, None
         elif self.before["degenerate_triangles"] == 0 and self.before["non_manifold_edges"] == 0 \
@@ -362,6 +362,8 @@ class _Work:
         self._check_left(Phrase("after removing degenerate and duplicate triangles"))
         steps.at(0.5)
 
+        if input_edges is not None and input_edges is not self.edges:
+            input_edges.slim()  # kept only for counting the input's pieces
         # 4. Non-manifold edges: keep the two best faces of each edge.
         removed = 0
         for _ in range(4):
@@ -414,7 +416,7 @@ class _Work:
         kept = self.provenance
         if not np.array_equal(self.F, np.take(self.F0, kept, axis=0)):  # welded or collapsed: count afresh
             return int(manifold_components(input_edges, through_non_manifold=True)[0])
-        node = np.full(len(self.F0), -1, np.int64)
+        node = np.full(len(self.F0), -1, np.int32 if len(self.F0) < 2**31 else np.int64)
         node[kept] = self.piece
         removed = np.flatnonzero(node < 0)
         node[removed] = n_pieces + np.arange(len(removed))
