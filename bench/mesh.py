@@ -1,24 +1,28 @@
-"""Scan pipeline benchmark: SmilePass (python -m smilepass.mesh) next to ADMesh, in the same run.
+"""Scan pipeline benchmark: SmilePass (python -m smilepass.mesh) next to MeshLib and ADMesh, in the same run.
 
-    .venv/bin/python bench/mesh.py [files...] [--repeat N] [--triangles N] [--json OUT.json]
+    .venv/bin/python bench/mesh.py [files...] [--repeat N] [--sizes 1000000,2000000,4000000] [--json OUT.json]
 
-Default files: the shared test meshes (../shared/testdata/meshes, when present) and two generated
-arch scans of --triangles triangles (default 1,000,000; binary STL in a temp dir): one with the defects
-an upload typically has (holes, debris, duplicated triangles), one clean (ADMesh's fastest case).
+Default files: the shared test meshes (../shared/testdata/meshes, when present), a generated arch scan
+with the defects an upload typically has (holes, debris, duplicated triangles) for every size in
+--sizes (binary STL in a temp dir), and a clean one of the first size (ADMesh's fastest case).
 
 Each tool runs in its own subprocess; wall time and peak RSS come from os.wait4 in a small launcher
 process (ru_maxrss of the tool alone, not inherited from this process). SmilePass runs with
 --no-preview for the comparison; a second run with previews gives the rendering time (from its
-report) and the peak memory with Open3D loaded. ADMesh reads only STL,
-so PLY inputs are converted to binary STL for it first (not timed). Both outputs are then measured
-with the same topology counter (smilepass.mesh.topology): non-manifold edges, duplicate and
-degenerate triangles, pieces, boundary loops, and whether the input's largest loop (an arch scan's
-gum margin) is still open. The machine may be busy (CI): compare ratios within one run, not absolute
-times across runs.
+report) and the peak memory with Open3D loaded. MeshLib (`pip install -e .[bench]`; never a runtime
+dependency) runs its full-quality chain, bench/meshlib_chain.py (degeneracies, debris, holes but the
+margin). ADMesh (Debian package) reads only STL, so PLY inputs are converted to binary STL for the
+other tools first (not timed). Every output is then measured with the same topology counter
+(smilepass.mesh.topology): non-manifold edges, duplicate and degenerate triangles, pieces, boundary
+loops, and whether the input's largest loop (an arch scan's gum margin) is still open.
+Goals (issue 20), printed per generated scan: wall time <= MeshLib's on the same file, peak memory
+<= 250 MB per million triangles, 4M <= 4.4x the 1M time, previews adding <= 1 s at 1M.
+The machine may be busy (CI): compare ratios within one run, not absolute times across runs.
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -41,7 +45,9 @@ from smilepass.mesh.weld import weld_exact  # noqa: E402
 SHARED = ROOT.parent / "shared" / "testdata" / "meshes"
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 ADMESH = shutil.which("admesh")
-GOAL_RATIO, GOAL_MB = 2.0, 500
+MESHLIB = importlib.util.find_spec("meshlib") is not None
+MESHLIB_CHAIN = str(ROOT / "bench" / "meshlib_chain.py")
+GOAL_MB_PER_MILLION, GOAL_GROWTH, GOAL_PREVIEW_S = 250, 4.4, 1.0
 
 
 # Linux carries a process's RSS high-water mark over fork and exec, so a child started directly from
@@ -112,16 +118,18 @@ def _thin(V: np.ndarray, F: np.ndarray) -> np.ndarray:
 
 
 
-def generated(n: int, directory: Path) -> list[Path]:
-    """Two generated arch scans of n triangles: one with typical upload defects, one clean."""
+def generated(sizes: list[int], directory: Path) -> list[Path]:
+    """An arch scan with typical upload defects per size, and a clean one of the first size."""
     from smilepass.mesh.synthetic import arch, bench_scan, write_binary_stl
 
+    jobs = [(f"arch_{n // 1000}k_defects.stl", lambda n=n: bench_scan(n)) for n in sizes]
+    jobs.append((f"arch_{sizes[0] // 1000}k_clean.stl", lambda: arch(sizes[0], seed=2)))
     out = []
-    for name, make in ((f"arch_{n // 1000}k_defects.stl", lambda: bench_scan(n)),
-                       (f"arch_{n // 1000}k_clean.stl", lambda: arch(n, seed=2))):
+    for name, make in jobs:
         path = directory / name
         V, F = make()
         write_binary_stl(path, V, F)
+        del V, F
         out.append(path)
     return out
 
@@ -153,14 +161,30 @@ def bench_file(src: Path, work: Path, repeat: int) -> dict:
         row["smilepass"]["with_preview_wall_s"] = pv[0]
         row["smilepass"]["with_preview_peak_mb"] = pv[1]
 
-    if ADMESH:
-        adm_in = src
-        if ext == ".ply":  # ADMesh reads STL only: convert (untimed) with the same numpy writer
-            from smilepass.mesh.synthetic import write_binary_stl
+    stl_in = src
+    if ext == ".ply" and (ADMESH or MESHLIB):  # convert (untimed) with the same numpy writer
+        from smilepass.mesh.synthetic import write_binary_stl
 
-            raw = load_file(src)
-            adm_in = out_dir / "input_for_admesh.stl"
-            write_binary_stl(adm_in, raw.vertices, raw.faces)
+        raw = load_file(src)
+        stl_in = out_dir / "input_as.stl"
+        write_binary_stl(stl_in, raw.vertices, raw.faces)
+        del raw
+    if MESHLIB:
+        ml_out = out_dir / "meshlib.stl"
+        ml_report = out_dir / "meshlib.json"
+        runs = [timed([PYTHON, MESHLIB_CHAIN, str(stl_in), str(ml_out), "--report", str(ml_report)])
+                for _ in range(repeat)]
+        if runs[-1][2] != 0 or not ml_out.exists():
+            row["meshlib"] = {"error": runs[-1][3][-200:] or f"exit {runs[-1][2]}"}
+        else:
+            try:
+                q = quality(ml_out, margin)
+            except Exception as exc:  # noqa: BLE001 - report what the other tool wrote
+                q = {"error": str(exc)}
+            row["meshlib"] = {"wall_s": statistics.median(r[0] for r in runs), "peak_mb": max(r[1] for r in runs),
+                              "stage_seconds": json.loads(ml_report.read_text())["stage_seconds"], "quality": q}
+    if ADMESH:
+        adm_in = stl_in
         adm_out = out_dir / "admesh.stl"
         cmd = [ADMESH, f"--write-binary-stl={adm_out}", "--exact", "--nearby", "--remove-unconnected",
                "--fill-holes", "--normal-directions", "--normal-values", str(adm_in)]
@@ -192,7 +216,7 @@ def print_table(rows: list[dict]) -> None:
     print("-" * len(head))
     for row in rows:
         print(f"{row['file'][:34]:<34} {'input':<10} {'':>7} {'':>8}  {fmt_quality(row['input'])}")
-        for tool in ("smilepass", "admesh"):
+        for tool in ("smilepass", "meshlib", "admesh"):
             r = row.get(tool)
             if not r:
                 continue
@@ -200,24 +224,72 @@ def print_table(rows: list[dict]) -> None:
                 print(f"{'':<34} {tool:<10} error: {r['error'][:80]}")
                 continue
             print(f"{'':<34} {tool:<10} {r['wall_s']:>7.2f} {r['peak_mb']:>8.0f}  {fmt_quality(r['quality'])}")
-        s, a = row.get("smilepass", {}), row.get("admesh", {})
-        if "wall_s" in s and "wall_s" in a:
-            row["ratio"] = s["wall_s"] / a["wall_s"]
-            print(f"{'':<34} {'ratio':<10} {row['ratio']:>7.2f}x   verdict {s['verdict']}; preview +"
-                  f"{s['preview_s']:.2f} s (peak {s['with_preview_peak_mb']:.0f} MB with Open3D); "
-                  f"stages {', '.join(f'{k} {v:.2f}' for k, v in s['stage_seconds'].items())}")
+        s = row.get("smilepass", {})
+        if "wall_s" in s:
+            parts = []
+            for tool in ("meshlib", "admesh"):
+                other = row.get(tool, {})
+                if "wall_s" in other:
+                    row[f"ratio_{tool}"] = s["wall_s"] / other["wall_s"]
+                    parts.append(f"{row[f'ratio_{tool}']:.2f}x {tool}")
+            print(f"{'':<34} {'ratio':<10} {', '.join(parts) or '-'}; verdict {s['verdict']}; preview +"
+                  f"{s['preview_s']:.2f} s (peak {s['with_preview_peak_mb']:.0f} MB with Open3D)")
+            print(f"{'':<34} {'stages':<10} smilepass "
+                  + ", ".join(f"{k} {v:.2f}" for k, v in s["stage_seconds"].items()))
+            if "stage_seconds" in row.get("meshlib", {}):
+                print(f"{'':<34} {'':<10} meshlib   "
+                      + ", ".join(f"{k} {v:.2f}" for k, v in row["meshlib"]["stage_seconds"].items()))
         print()
+
+
+def print_goals(rows: list[dict], generated_names: set[str]) -> None:
+    """Issue 20's goals for the generated scans with defects."""
+    by_size = {}
+    for row in rows:
+        s = row.get("smilepass", {})
+        if row["file"] not in generated_names or "_defects" not in row["file"] or "wall_s" not in s:
+            continue
+        n = row["input"]["triangles"]
+        by_size[n] = row
+        million = n / 1e6
+        ml = row.get("meshlib", {})
+        if "wall_s" in ml:
+            time_part = (f"time {'met' if s['wall_s'] <= ml['wall_s'] else 'NOT met'} "
+                         f"({s['wall_s']:.2f} s vs MeshLib {ml['wall_s']:.2f} s: {s['wall_s'] / ml['wall_s']:.2f}x)")
+        else:
+            time_part = "time not compared (no meshlib)"
+        limit = GOAL_MB_PER_MILLION * million
+        print(f"Goal for {row['file']} ({n:,} triangles): <= MeshLib's wall time: {time_part}; "
+              f"<= {limit:.0f} MB peak: {'met' if s['peak_mb'] <= limit else 'NOT met'} ({s['peak_mb']:.0f} MB, "
+              f"{s['peak_mb'] / million:.0f} MB per million); previews +{s['preview_s']:.2f} s"
+              + (f" ({'met' if s['preview_s'] <= GOAL_PREVIEW_S else 'NOT met'} at 1M)"
+                 if 0.9 <= million <= 1.1 else ""))
+    sizes = sorted(by_size)
+    if len(sizes) >= 2:
+        small, big = by_size[sizes[0]], by_size[sizes[-1]]
+        factor = sizes[-1] / sizes[0]
+        growth = big["smilepass"]["wall_s"] / small["smilepass"]["wall_s"]
+        allowed = GOAL_GROWTH * factor / 4
+        print(f"Growth {sizes[0]:,} -> {sizes[-1]:,} triangles ({factor:.1f}x): SmilePass {growth:.2f}x, "
+              f"goal <= {allowed:.2f}x: {'met' if growth <= allowed else 'NOT met'}"
+              + (f"; MeshLib {big['meshlib']['wall_s'] / small['meshlib']['wall_s']:.2f}x"
+                 if "wall_s" in big.get("meshlib", {}) and "wall_s" in small.get("meshlib", {}) else ""))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="*", type=Path)
     parser.add_argument("--repeat", type=int, default=1, help="runs per tool and file (median time)")
-    parser.add_argument("--triangles", type=int, default=1_000_000, help="size of the generated arch scan")
+    parser.add_argument("--sizes", default="1000000,2000000,4000000",
+                        help="comma-separated triangle counts of the generated scans")
+    parser.add_argument("--triangles", type=int, help="one generated size (same as --sizes N)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
+    sizes = [args.triangles] if args.triangles else [int(x) for x in args.sizes.split(",") if x.strip()]
     if not ADMESH:
-        print("admesh not found (Debian package 'admesh'): timing SmilePass alone", file=sys.stderr)
+        print("admesh not found (Debian package 'admesh'): not compared", file=sys.stderr)
+    if not MESHLIB:
+        print("meshlib not installed (pip install -e '.[bench]'): not compared", file=sys.stderr)
 
     with tempfile.TemporaryDirectory(prefix="smilepass-bench-") as tmp:
         work = Path(tmp)
@@ -227,7 +299,7 @@ def main() -> int:
             if SHARED.is_dir():
                 files = sorted(p for p in SHARED.iterdir() if p.suffix.lower() in (".stl", ".ply"))
             t = time.perf_counter()
-            generated_paths = generated(args.triangles, work)
+            generated_paths = generated(sizes, work)
             print(f"generated {', '.join(p.name for p in generated_paths)} in {time.perf_counter() - t:.1f} s",
                   file=sys.stderr)
             files += generated_paths
@@ -235,20 +307,11 @@ def main() -> int:
         for src in files:
             print(f"... {src.name}", file=sys.stderr)
             rows.append(bench_file(src, work, args.repeat))
-        print(f"\nSmilePass scan pipeline vs ADMesh ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs, "
-              f"load {os.getloadavg()[0]:.1f}); NM = non-manifold edges, flip = edges walked the same way by "
-              "both faces, margin = input's largest boundary loop still open\n")
+        print(f"\nSmilePass scan pipeline vs MeshLib and ADMesh ({time.strftime('%Y-%m-%d %H:%M')}, "
+              f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}); NM = non-manifold edges, flip = edges walked "
+              "the same way by both faces, margin = input's largest boundary loop still open\n")
         print_table(rows)
-        for big in (r for r in rows if r["file"] in {p.name for p in generated_paths}):
-            s = big.get("smilepass", {})
-            if "wall_s" not in s:
-                continue
-            ratio = big.get("ratio")
-            time_part = "time not compared (no admesh)" if ratio is None else \
-                f"time {'met' if ratio <= GOAL_RATIO else 'NOT met'} ({ratio:.2f}x)"
-            print(f"Goal for {big['file']} ({big['input']['triangles']:,} triangles): <= {GOAL_RATIO:.0f}x ADMesh "
-                  f"wall time and <= {GOAL_MB} MB peak: {time_part}, memory "
-                  f"{'met' if s['peak_mb'] <= GOAL_MB else 'NOT met'} ({s['peak_mb']:.0f} MB)")
+        print_goals(rows, {p.name for p in generated_paths})
         if args.json:
             args.json.write_text(json.dumps(rows, indent=2) + "\n")
     return 0

@@ -261,6 +261,36 @@ def test_a_clean_scan_with_some_degenerate_triangles_is_repaired(tmp_path, clean
     assert_clean_open_arch(result, margin)
 
 
+def test_the_repaired_scans_numbers_are_what_counting_it_again_finds(tmp_path, clean_arch):
+    """The report's "after" numbers are worked out from what the repair did (no second edge sort):
+    they must equal what measure() counts on the repaired mesh itself."""
+    from smilepass.mesh.pipeline import _Work
+    from smilepass.mesh.readers import load_file
+    from smilepass.mesh.topology import measure
+    from smilepass.mesh.weld import weld_exact
+
+    V, F, margin = clean_arch
+    rng = np.random.default_rng(11)
+    for _ in range(3):
+        F = syn.punch_hole(V, F, syn.interior_vertex(V, F, rng), 0.4)
+    V, F = syn.add_debris(V, F, rng, count=2)
+    F, _ = syn.flip_patch(V, F, syn.interior_vertex(V, F, rng), 1.0)
+    F = syn.add_duplicates(F, rng, 40, back_to_back=True)
+    for kind in syn.DEGENERATE_KINDS:
+        V, F = syn.add_degenerate(V, F, rng, 200, kind)
+    result = run(tmp_path, write_binary_stl(tmp_path / "s.stl", V, F))
+    r = result.report
+    assert r["holes_filled"] == 3 and r["flipped_triangles"] > 0 and r["degenerate_removed"] > 0
+    raw = load_file(result.repaired_path)
+    V2, inverse, _ = weld_exact(raw.vertices)
+    F2 = inverse.reshape(-1, 3)
+    min_height = _Work.from_raw(load_file(tmp_path / "s.stl"), RepairOptions()).min_height
+    counted = measure(V2, F2, min_height, components=r["after"]["components"]).stats
+    counted["surface_area_mm2"] = pytest.approx(counted["surface_area_mm2"], rel=1e-5)  # the report rounds
+    counted["bbox_mm"] = pytest.approx(counted["bbox_mm"], rel=1e-5)
+    assert r["after"] == counted
+
+
 def test_degenerate_and_duplicate_faces_never_reach_the_preview_renderer(tmp_path, clean_arch, monkeypatch):
     """A ray tracer's BVH cannot split a heap of identical or coincident triangles (100,000 copies of one
     facet kept the renderer busy for minutes): the previews draw each place once, and only triangles

@@ -19,10 +19,11 @@ from rq import Queue, Worker
 from rq.timeouts import JobTimeoutException
 from rq.utils import now
 
-from smilepass import config, default_instance_path
+from smilepass import config
 from smilepass.queue import DEFAULT_QUEUE, ON_TIMEOUT, QUEUES, TIMED_OUT, warn_if_evicting
 from smilepass.storage import settings_problem
 from smilepass.storage.workdirs import remove_abandoned
+from smilepass.webapp import default_instance_path  # loads the app's modules once: forked work horses start with them
 
 # How often the worker looks at its work horse (rq's default is 30 s), and how long past its timeout
 # a horse may take to stop by itself before the worker kills it (rq itself waits a minute more).

@@ -166,8 +166,13 @@ def add_degenerate(V: np.ndarray, F: np.ndarray, rng: np.random.Generator, count
         extra = [collapsed, at_a_point, needles]
     else:
         raise ValueError(f"unknown kind {kind!r}; one of {DEGENERATE_KINDS}")
-    out = np.concatenate([F] + [e.astype(F.dtype) for e in extra])
-    return np.concatenate(Vs), out[rng.permutation(len(out))]
+    # Spread over the file, the scan's own faces keeping their order (an exporter that repeats or
+    # squashes facets does not shuffle the rest; a shuffled file would be slower to repair whatever
+    # it contains, and bench/mesh_degenerate.py compares like with like).
+    extra = np.concatenate([e.astype(F.dtype) for e in extra])
+    extra = extra[rng.permutation(len(extra))]
+    at = np.sort(rng.integers(0, len(F) + 1, len(extra)))
+    return np.concatenate(Vs), np.insert(F, at, extra, axis=0)
 
 
 def degenerate_scan(n_triangles: int, fraction: float, kind: str, seed: int = 1):

@@ -79,9 +79,14 @@ class Edges:
         self.n_faces = len(F)
         self.n_vertices = n_vertices
         tails, heads = tails_heads(F)
-        self.order, new = sort_by_columns([np.minimum(tails, heads), np.maximum(tails, heads)], n_vertices)
-        self.starts = np.flatnonzero(new)
-        self.counts = np.diff(np.append(self.starts, len(new))).astype(np.int32)
+        order, new = sort_by_columns([np.minimum(tails, heads), np.maximum(tails, heads)], n_vertices)
+        # int32 half-edge numbers when they fit: half the memory, and every later gather is faster.
+        index_type = np.int32 if len(order) < 2**31 else np.int64
+        self.order = order.astype(index_type)
+        del order
+        self.starts = np.flatnonzero(new).astype(index_type)
+        del new
+        self.counts = np.diff(np.append(self.starts, len(self.order))).astype(np.int32)
         self._tails, self._heads = tails, heads
         self._he_edge = None
         self._twins = None
@@ -100,6 +105,12 @@ class Edges:
         out._he_edge = None
         out._twins = None
         return out
+
+    def slim(self) -> Edges:
+        """Drop what only the vertex pairs need (heads, twins, edge ids): the grouping of half-edges
+        into edges (order, starts, counts) stays, e.g. for components_through() later."""
+        self._heads = self._he_edge = self._twins = None
+        return self
 
     @property
     def n_edges(self) -> int:
@@ -142,7 +153,7 @@ class Edges:
         """The other half-edge of each manifold edge, -1 for boundary and non-manifold edges (cached;
         a copy the caller may modify unless copy=False)."""
         if self._twins is None:
-            twin = np.full(len(self.order), -1, np.int64)
+            twin = np.full(len(self.order), -1, self.order.dtype)
             h1, h2 = self.pairs(only_manifold=True)
             twin[h1] = h2
             twin[h2] = h1
@@ -193,6 +204,8 @@ def components_from_pairs(n: int, a: np.ndarray, b: np.ndarray):
         if np.array_equal(new, label):
             break
         label = new
+        if np.array_equal(label[a], label[b]):  # every edge inside one tree: the next round changes nothing
+            break
     else:
         return face_components(n, 3 * a, 3 * b)
     is_root = label == np.arange(n)
@@ -264,6 +277,37 @@ def manifold_components(edges: Edges, through_non_manifold: bool = False):
     return count, joined[labels]
 
 
+def components_through(edges: Edges, node: np.ndarray, n_nodes: int) -> int:
+    """Number of components of the faces of `edges` connected through any shared edge (what
+    manifold_components(edges, through_non_manifold=True) counts), when the faces are already grouped
+    into `n_nodes` nodes (`node` per face) known to be connected: e.g. the pieces of the same faces with
+    some removed. Every half-edge links its node to the smallest node on its edge (a star: one round
+    even for a heap of copies on one edge), and only links between different nodes go into the graph."""
+    if len(edges.order) == 0:
+        return int(n_nodes)
+    at = np.take(node, edges.order // 3)  # node of each half-edge, in edge order
+    # Only edges whose faces lie in different nodes link anything: each of their half-edges to the
+    # edge's smallest node (a star, and the links that stay inside one node are left out).
+    low = np.minimum.reduceat(at, edges.starts)
+    mixed = np.flatnonzero(np.maximum.reduceat(at, edges.starts) != low)
+    counts = edges.counts[mixed]
+    centre = np.repeat(low[mixed], counts)
+    pos = np.repeat(edges.starts[mixed] - (np.cumsum(counts) - counts), counts) + np.arange(len(centre))
+    other = at[pos]
+    differ = other != centre
+    centre, other = centre[differ], other[differ]
+    # Usually one hook settles it (every removed face lies on an edge of a kept piece): each node
+    # joins the smallest centre it is linked to; when every link then joins equal labels, those are
+    # the components.
+    label = np.arange(n_nodes, dtype=np.int64)
+    np.minimum.at(label, other, centre)
+    label = _jump_to_roots(label)
+    if np.array_equal(label[centre], label[other]):
+        return int(np.count_nonzero(label == np.arange(n_nodes)))
+    count, _ = components_from_pairs(n_nodes, centre, other)
+    return int(count)
+
+
 def face_areas(V: np.ndarray, F: np.ndarray) -> np.ndarray:
     cx, cy, cz = face_cross(V, F)
     return 0.5 * np.sqrt(cx * cx + cy * cy + cz * cz)
@@ -320,12 +364,16 @@ def face_shape(V: np.ndarray, F: np.ndarray, min_height: float):
 
 
 def duplicate_face_mask(F: np.ndarray, n_vertices: int) -> np.ndarray:
-    """True for every face whose vertex set already appeared earlier (either winding)."""
-    if len(F) == 0:
-        return np.zeros(0, bool)
+    """True for every face whose vertex set already appeared earlier (either winding): the first of
+    each set is kept. Sorts packed integer keys (one plain sort when there is no copy at all, which is
+    the common case); no np.unique, no Python loop."""
+    m = len(F)
+    mask = np.zeros(m, bool)
+    if m == 0:
+        return mask
+    x, y, z = F[:, 0], F[:, 1], F[:, 2]
     bits = max(1, (n_vertices - 1).bit_length())
     if 3 * bits <= 63:
-        x, y, z = F[:, 0], F[:, 1], F[:, 2]
         lo = np.minimum(np.minimum(x, y), z).astype(np.int64)
         hi = np.maximum(np.maximum(x, y), z).astype(np.int64)
         keys = x.astype(np.int64)  # becomes the middle one: x + y + z - lo - hi
@@ -339,25 +387,30 @@ def duplicate_face_mask(F: np.ndarray, n_vertices: int) -> np.ndarray:
         keys |= hi
         del lo, hi
         sorted_keys = np.sort(keys)
-        same = sorted_keys[1:] == sorted_keys[:-1]
-        if not same.any():
-            return np.zeros(len(F), bool)
-        repeated = sorted_keys[1:][same]
-        del sorted_keys, same
-        mask = np.zeros(len(F), bool)
-        if len(repeated) == 0:
+        if not (sorted_keys[1:] == sorted_keys[:-1]).any():
             return mask
-        candidates = np.flatnonzero(np.isin(keys, repeated))
-        _, first = np.unique(keys[candidates], return_index=True)
-        mask[candidates] = True
-        mask[candidates[first]] = False
-        return mask
-    x, y, z = F[:, 0], F[:, 1], F[:, 2]
-    lo, hi = np.minimum(np.minimum(x, y), z), np.maximum(np.maximum(x, y), z)
-    mid = x.astype(np.int64) + y + z - lo - hi
-    order, new = sort_by_columns([lo, mid, hi], n_vertices)  # ties in order of face number
-    mask = np.zeros(len(F), bool)
-    mask[order[~new]] = True
+        del sorted_keys
+        order = np.argsort(keys)
+        sorted_keys = keys[order]
+        del keys
+        new = np.empty(m, bool)
+        new[0] = True
+        np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=new[1:])
+        del sorted_keys
+    else:
+        lo, hi = np.minimum(np.minimum(x, y), z), np.maximum(np.maximum(x, y), z)
+        mid = x.astype(np.int64) + y + z - lo - hi
+        order, new = sort_by_columns([lo, mid, hi], n_vertices)
+        del lo, mid, hi
+    # Every face of a set is marked, then the first face of each set (the lowest number) unmarked.
+    group = np.cumsum(new, dtype=np.int64)
+    group -= 1
+    first = np.full(int(group[-1]) + 1, m, np.int64)
+    np.minimum.at(first, group, order)
+    repeat = ~new
+    repeat[:-1] |= ~new[1:]  # the start of a set that has a second face
+    mask[order[repeat]] = True
+    mask[first[group[repeat]]] = False
     return mask
 
 
@@ -371,7 +424,13 @@ def boundary_loop_sizes(edges: Edges) -> list[int]:
     b = np.flatnonzero(edges.counts == 1)
     if len(b) == 0:
         return []
-    ev = edges.edge_vertices(b)
+    return edge_loop_sizes(edges.edge_vertices(b))
+
+
+def edge_loop_sizes(ev: np.ndarray) -> list[int]:
+    """Edges per connected piece of the (k, 2) vertex pairs `ev` (see boundary_loop_sizes)."""
+    if len(ev) == 0:
+        return []
     verts, inv = np.unique(ev.ravel(), return_inverse=True)
     inv = inv.reshape(-1, 2)
     _, labels = components_from_pairs(len(verts), inv[:, 0], inv[:, 1])
@@ -379,8 +438,16 @@ def boundary_loop_sizes(edges: Edges) -> list[int]:
 
 
 def boundary_vertex_components(edges: Edges) -> int:
-    """Number of boundary loops (see boundary_loop_sizes)."""
-    return len(boundary_loop_sizes(edges))
+    """Number of boundary loops (see boundary_loop_sizes). Vertex numbers serve as the graph's nodes
+    as they are (no np.unique)."""
+    b = np.flatnonzero(edges.counts == 1)
+    if len(b) == 0:
+        return 0
+    ev = edges.edge_vertices(b)
+    count, labels = components_from_pairs(edges.n_vertices, ev[:, 0], ev[:, 1])
+    seen = np.zeros(count, bool)
+    seen[labels[ev[:, 0]]] = True
+    return int(np.count_nonzero(seen))
 
 
 @dataclass
@@ -418,9 +485,11 @@ def in_background(fn, *args):
 
 def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None = None,
             areas: np.ndarray | None = None, thin: np.ndarray | None = None,
-            components: int | None = None) -> Measured:
+            components: int | None = None, count_components: bool = True) -> Measured:
     """Count what the report shows for a mesh. The per-face half (shape, duplicates, bounding box)
-    runs in a second thread while this one sorts the edges and finds the components."""
+    runs in a second thread while this one sorts the edges and finds the components.
+    count_components=False leaves stats["components"] None (the caller counts them later, see
+    components_through()): a repair that removes faces finds the pieces of what is left anyway."""
     m = len(F)
 
     def per_face():
@@ -442,7 +511,7 @@ def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None
         boundary_edges = int((edges.counts == 1).sum())
         nm = int((edges.counts > 2).sum())
         labels = None
-        if components is None:
+        if components is None and count_components:
             if nm == 0:
                 components, labels = manifold_components(edges)
             else:
@@ -457,7 +526,7 @@ def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None
         "boundary_loops": loops,
         "boundary_edges": boundary_edges,
         "non_manifold_edges": nm,
-        "components": int(components),
+        "components": None if components is None else int(components),
         "duplicate_triangles": int(duplicates.sum()),
         "degenerate_triangles": degenerate,
         "inconsistent_edges": int(same.sum()),
