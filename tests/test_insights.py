@@ -142,7 +142,8 @@ def test_escalations_by_level_staff_or_automatic(practice):
 
 def test_scan_outcomes_and_defects(practice):
     outcomes = query(lambda: metrics.scan_outcomes(scope()))
-    assert outcomes == {"uploaded": 5, "ready": 1, "repaired": 1, "needs_rescan": 1, "failed": 1, "in_progress": 1}
+    assert outcomes == {"uploaded": 5, "ready": 1, "repaired": 1, "check": 0, "needs_rescan": 1, "failed": 1,
+                        "in_progress": 1}
     defects = query(lambda: metrics.scan_defects(scope()))
     # Checked scans in range: holes filled in two, one hole left open, duplicates in one; February's
     # debris is out of range.

@@ -86,11 +86,13 @@ OUTCOME_LABELS = {
     "uploaded": lazy_gettext("Uploaded"),
     "ready": lazy_gettext("Ready as sent"),
     "repaired": lazy_gettext("Repaired"),
+    "check": lazy_gettext("To check (several bodies)"),
     "needs_rescan": lazy_gettext("Needs a rescan"),
     "failed": lazy_gettext("Repair failed"),
     "in_progress": lazy_gettext("Still being repaired"),
 }
 OUTCOME_COLOURS = {"uploaded": charts.BRAND, "ready": charts.OK, "repaired": charts.BRAND,
+                   "check": charts.WARN,
                    "needs_rescan": charts.WARN, "failed": charts.DANGER, "in_progress": charts.MUTED}
 
 

@@ -35,7 +35,7 @@ UNRESOLVED = (Status.OPEN.value, Status.IN_PROGRESS.value, Status.WAITING.value)
 DEFECT_KINDS = ["holes_filled", "holes_left_open", "fragments_removed", "duplicates_removed",
                 "degenerate_removed", "non_manifold_removed", "flipped_triangles", "welded_vertices"]
 
-SCAN_OUTCOMES = ["uploaded", "ready", "repaired", "needs_rescan", "failed", "in_progress"]
+SCAN_OUTCOMES = ["uploaded", "ready", "repaired", "check", "needs_rescan", "failed", "in_progress"]
 
 
 @dataclass(frozen=True)
@@ -218,7 +218,7 @@ def scan_outcomes(scope: Scope) -> dict[str, int]:
     out = dict.fromkeys(SCAN_OUTCOMES, 0)
     for state, verdict, n in database.execute(query).fetchall():
         out["uploaded"] += n
-        if state == ScanState.DONE.value and verdict in ("ready", "repaired", "needs_rescan"):
+        if state == ScanState.DONE.value and verdict in ("ready", "repaired", "check", "needs_rescan"):
             out[verdict] += n
         elif state == ScanState.FAILED.value:
             out["failed"] += n
