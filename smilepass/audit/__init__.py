@@ -31,6 +31,7 @@ PRIVATE_COLUMNS = {
     "Shipment": ("phases", "tracking_number"),
     "Escalation": ("reason",),
     "ContactRequest": ("message",),
+    "RescanRequest": ("note",),
 }
 # Values this short match ordinary words ("Open -> In Progress" contains a title "In").
 SHORTEST_PRIVATE_VALUE = 3

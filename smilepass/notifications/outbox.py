@@ -16,11 +16,12 @@ from collections.abc import Callable
 from email.message import EmailMessage
 
 from flask import current_app, has_app_context
+from flask_babel import force_locale, gettext
 from redis.exceptions import RedisError
 from rq import Retry
 
 from ..db import database
-from ..i18n import in_english
+from ..i18n import DEFAULT_LANGUAGE, in_english
 from ..models import OutboxMail, User, utcnow
 from ..queue import enqueue_once, get_queue
 from . import mailthread
@@ -102,11 +103,13 @@ _waiting = threading.local()
 
 @in_english
 def notify(event_key: str, recipient: User, compose: Callable[[], tuple[str, str]],
-           actor: User | None = None, ticket_id: int | None = None) -> OutboxMail | None:
+           actor: User | None = None, ticket_id: int | None = None, in_their_language: bool = False
+           ) -> OutboxMail | None:
     """Write a mail to the outbox if the recipient wants this event, is active, and did not cause
     it themselves; `compose()` gives its subject and body, and runs only then. Call this inside the
     change's transaction, then `hand_over()` after it. A mail about a ticket joins the ticket's thread
-    and can be answered by mail (mailthread)."""
+    and can be answered by mail (mailthread). in_their_language: compose() and the footer run in the
+    recipient's language (English when they chose none: a mail has no browser to ask)."""
     if actor is not None and actor.id == recipient.id:
         return None
     if not wants(recipient, event_key):
@@ -116,9 +119,10 @@ def notify(event_key: str, recipient: User, compose: Callable[[], tuple[str, str
         # script calling the model functions does not, and writes no mail.
         log.warning("no application context: %r mail to user %s not written", event_key, recipient.id)
         return None
-    subject, body = compose()
-    footer = (f"\n\nYou get this because \"{EVENTS[event_key].label}\" is on in My Account → Email notifications:\n"
-              f"{absolute_url('account.notifications')}\n")
+    with force_locale((recipient.language or DEFAULT_LANGUAGE) if in_their_language else DEFAULT_LANGUAGE):
+        subject, body = compose()
+        footer = "\n\n" + gettext("You get this because \"%(event)s\" is on in My Account → Email notifications:",
+                                   event=EVENTS[event_key].label) + f"\n{absolute_url('account.notifications')}\n"
     config = current_app.config
     threading_headers = {}
     if ticket_id is not None:
