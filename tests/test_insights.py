@@ -250,7 +250,7 @@ def test_csv_neutralises_formulas(practice, admin):
 def test_page_charts_are_accessible_svg_and_escaped(practice, admin):
     query(lambda: Clinic.update(name="<b>North</b> & Co").where(Clinic.id == practice["north"].id).execute())
     html = admin.get("/insights/", query_string={**RANGE, "clinic": practice["north"].id}).get_data(as_text=True)
-    assert html.count('role="img"') == 10
+    assert html.count('role="img"') == 14
     assert '<title id="chart-tickets-t">Tickets opened and resolved per week</title>' in html
     assert "&lt;b&gt;North&lt;/b&gt; &amp; Co" in html and "<b>North</b>" not in html
     # The numbers as a table too, and a CSV link with the same filters.
