@@ -6,6 +6,7 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from smilepass.models import (
@@ -25,7 +26,7 @@ from smilepass.scans import rescans
 from .conftest import query, run_worker
 from .meshgen import SHARED_MESHES
 from .parts import part_missing
-from .scanfiles import arch_stl
+from .scanfiles import arch_stl, arch_surface, binary_stl
 
 ADA = "dr.ada@clinic.test"
 # A scan whose big hole the repair must leave open (13 × 30 missing patches): it suggests "holes".
@@ -127,7 +128,9 @@ def test_rescan_request_end_to_end(app, clinician, support, redis_conn):
     assert f'action="/support/scans/{scan.id}/rescan"' not in page
 
     # A hostile file in the thread is refused as ever, and answers nothing.
-    for payload in (HTML_PAGE, arch_stl()[:-1000]):
+    vertices, faces = arch_surface()
+    mostly_copies = binary_stl(vertices, np.concatenate([faces, faces, faces]))
+    for payload in (HTML_PAGE, arch_stl()[:-1000], mostly_copies):
         assert send_scan(clinician, ticket_id, payload).status_code == 422
     assert query(lambda: RescanRequest.get_by_id(request.id).is_open)
     assert query(lambda: Scan.select().count()) == 1
