@@ -146,6 +146,7 @@ def test_rescan_request_end_to_end(app, clinician, support, redis_conn):
     assert query(lambda: RescanRequest.get_by_id(request.id).fulfilled_by_scan_id) == new_scan.id
     page = support.get(f"/support/tickets/{ticket_id}").get_data(as_text=True)
     assert "answered by a new scan on" in page and f'href="#scan-{new_scan.id}"' in page
+    assert "The rescan asked for on" in page and f'href="#scan-{scan.id}"' in page  # on the new scan's panel
     # Audited by codes and ids, never the note.
     actions = query(lambda: [(r.action, r.detail) for r in AuditLog.select().where(
         AuditLog.action.startswith("rescan_")).order_by(AuditLog.id)])

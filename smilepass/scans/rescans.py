@@ -167,9 +167,14 @@ class RescanState:
     suggests, and (staff) the form with its errors."""
     request: RescanRequest | None
     suggested: list[str]
+    answers: RescanRequest | None = None  # the request this scan answered, if any
     form: object = None
     error: str | None = None
 
     @property
     def reasons_text(self) -> str:
         return reason_list(self.request.reason_codes) if self.request else ""
+
+    @property
+    def answered_reasons_text(self) -> str:
+        return reason_list(self.answers.reason_codes) if self.answers else ""

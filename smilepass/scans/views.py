@@ -38,7 +38,8 @@ def rescan_state(scan: Scan, failed_rescan=None) -> rescans.RescanState | None:
     one of this scan with its errors."""
     if scan.ticket_id is None:
         return None
-    state = rescans.RescanState(RescanRequest.latest_for(scan.id), rescans.suggested_reasons(scan))
+    state = rescans.RescanState(RescanRequest.latest_for(scan.id), rescans.suggested_reasons(scan),
+                                RescanRequest.get_or_none(RescanRequest.fulfilled_by_scan == scan.id))
     if current_user.is_staff:
         if failed_rescan and failed_rescan["scan_id"] == scan.id:
             state.form, state.error = failed_rescan["form"], failed_rescan.get("error")
