@@ -4,11 +4,14 @@ file never does. Scans are repaired by real RQ workers on a real Redis; the repa
 reasons. The report's wording (§3): several bodies of similar size are "Check: N separate bodies"."""
 import io
 import json
+import uuid
+from email.message import EmailMessage
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from smilepass.mailin import receive
 from smilepass.models import (
     AuditLog,
     Message,
@@ -266,6 +269,39 @@ def test_english_mail_for_a_clinician_without_a_language_and_none_when_mail_is_o
     assert ask(support, other.id, ["motion"]).status_code == 303
     assert query(lambda: OutboxMail.select().where(OutboxMail.to_addr == ADA).count()) == 0
     assert query(lambda: Notification.select().where(Notification.kind == "rescan_requested").count()) == 2
+
+
+def mail_answer(mail: OutboxMail, attachment: bytes, name: str) -> bytes:
+    """The clinician's answer to the rescan mail, from a mail program, with the file attached."""
+    answer = EmailMessage()
+    answer["From"] = f"Dr Ada <{ADA}>"
+    answer["To"] = mail.reply_to
+    answer["Subject"] = "Re: " + mail.subject
+    answer["Message-ID"] = f"<{uuid.uuid4().hex}@mail.clinic.test>"
+    answer["In-Reply-To"] = answer["References"] = mail.in_reply_to
+    answer["Authentication-Results"] = "mx.clinic.example; dkim=pass; spf=pass; dmarc=pass"
+    answer.set_content("Here is the new scan.")
+    answer.add_attachment(attachment, maintype="application", subtype="sla", filename=name)
+    return answer.as_bytes()
+
+
+def test_the_new_scan_may_come_back_by_mail(app, clinician, support, redis_conn):
+    """An answer to the rescan mail with the scan attached goes through the same upload checks: a hostile
+    attachment is not taken and answers nothing; a good one answers the request."""
+    scan = judged(clinician)
+    assert ask(support, scan.id, ["bite_scan"]).status_code == 303
+    mail = query(lambda: OutboxMail.get(OutboxMail.to_addr == ADA))
+    assert mail.reply_to and "You can also answer this mail with the new scan attached." in mail.body
+
+    def take(raw):
+        with app.app_context():
+            return query(lambda: receive.take(raw, app.config))
+
+    assert take(mail_answer(mail, HTML_PAGE, "rescan.stl")).status == "accepted"  # the text is a reply
+    assert query(lambda: RescanRequest.get().is_open) and query(lambda: Scan.select().count()) == 1
+    assert take(mail_answer(mail, arch_stl(), "rescan.stl")).status == "accepted"
+    new_scan = query(lambda: Scan.select().order_by(Scan.id.desc()).get())
+    assert new_scan.id != scan.id and query(lambda: RescanRequest.get().fulfilled_by_scan_id) == new_scan.id
 
 
 # Suggestions from the repair's report ---------------------------------------------------------------

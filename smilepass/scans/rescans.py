@@ -122,7 +122,8 @@ def _tell(clinician: User, ticket: Ticket, request: RescanRequest, staff: User) 
             lines += [gettext("The team left a note for you on the request page."), ""]
         lines += [gettext("Send the new scan as a reply on the request page (attach the STL or PLY file). It is "
                           "checked and repaired automatically and answers this request."), "",
-                  gettext("Request page (sign-in needed): %(link)s", link=link)]
+                  gettext("Request page (sign-in needed): %(link)s", link=link), "",
+                  gettext("You can also answer this mail with the new scan attached.")]
         return subject_for(ticket.number, gettext("Please send a new scan")), "\n".join(lines)
 
     notify(EVENT, clinician, compose, staff, ticket_id=ticket.id, in_their_language=True)
