@@ -2,6 +2,7 @@
 clinician, who is told in their language; the new scan sent in the thread answers the request, a hostile
 file never does. Scans are repaired by real RQ workers on a real Redis; the repair's report suggests the
 reasons. The report's wording (§3): several bodies of similar size are "Check: N separate bodies"."""
+import datetime as dt
 import io
 import json
 import uuid
@@ -14,6 +15,7 @@ import pytest
 from smilepass.mailin import receive
 from smilepass.models import (
     AuditLog,
+    Case,
     Message,
     Notification,
     OutboxMail,
@@ -64,8 +66,9 @@ def judged(clinician, payload=None, name="clinic7_zebedee_2026-11-20.stl", verdi
     return query(lambda: Scan.get_by_id(scan.id))
 
 
-def ask(browser, scan_id: int, reasons, note="", htmx=False):
-    return browser.post(f"/support/scans/{scan_id}/rescan", {"reasons": list(reasons), "note": note}, htmx=htmx)
+def ask(browser, scan_id: int, reasons, note="", htmx=False, **kwargs):
+    return browser.post(f"/support/scans/{scan_id}/rescan", {"reasons": list(reasons), "note": note}, htmx=htmx,
+                        **kwargs)
 
 
 def send_scan(browser, ticket_id: int, payload: bytes, name="rescan.stl", htmx=False):
@@ -214,6 +217,23 @@ def test_only_support_and_admins_may_ask(app, clinician, other_clinician, suppor
     assert query(lambda: RescanRequest.select().count()) == 0
     assert ask(admin, scan.id, ["motion"]).status_code == 303
     assert query(lambda: RescanRequest.select().count()) == 1
+
+
+def test_from_the_case_page_the_panel_alone_comes_back(app, clinician, support, redis_conn):
+    """A scan sent with a request about a case shows on the case page too; asked from there, htmx gets the
+    panel without the ticket page's parts, and without htmx the browser goes back to the case page."""
+    scan, other = judged(clinician), judged(clinician, name="lower.stl")
+    case = query(lambda: Case.create(case_number="C-2026-1", patient_name="Pat Seed", patient_dob=dt.date(1990, 1, 1),
+                                     clinician=User.get(User.email == ADA)))
+    query(lambda: Scan.update(case=case.id).execute())
+    page = support.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert f'action="/support/scans/{scan.id}/rescan"' in page
+    response = ask(support, scan.id, ["motion"], htmx=True, headers={"Referer": f"http://localhost/cases/{case.id}"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Rescan requested: Motion distortion or artefacts" in html
+    assert 'id="thread"' not in html and "<html" not in html
+    response = ask(support, other.id, ["motion"], headers={"Referer": f"http://localhost/cases/{case.id}"})
+    assert response.status_code == 303 and response.headers["Location"].endswith(f"/cases/{case.id}#scan-{other.id}")
 
 
 def test_a_scan_on_a_case_page_has_no_thread_to_ask_in(app, clinician, support, redis_conn):
