@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 from smilepass.mailin import receive
+from smilepass.mesh import repair
+from smilepass.mesh.pipeline import similar_bodies
 from smilepass.models import (
     AuditLog,
     Case,
@@ -376,3 +378,27 @@ def test_six_bodies_are_not_ready_but_check(app, clinician, support, redis_conn)
     clinician.get("/support/")
     page = clinician.get(f"/support/tickets/{scan.ticket_id}").get_data(as_text=True)
     assert "Prüfen: 6 getrennte Körper" in page
+
+
+@pytest.mark.parametrize("areas, similar", [([], 0), ([50.0], 1), ([10.0, 6.0], 2), ([10.0, 4.0], 1),
+                                            ([165045.0, 981.3, 981.2, 981.2, 981.2, 981.2], 5),
+                                            ([100.0, 60.0, 35.0, 20.0], 2)])
+def test_similar_bodies_are_within_a_factor_of_two(areas, similar):
+    assert similar_bodies(areas) == similar
+
+
+def test_a_synthetic_scan_with_two_small_detailed_bodies_is_to_check(tmp_path):
+    """An arch with two small, finely meshed parts beside it (not debris: many triangles), without the
+    shared test meshes: "check", and the report counts the bodies."""
+    vertices, faces = arch_surface(holes=())
+    small_v, small_f = arch_surface(rows=12, cols=30, holes=())
+    parts_v, parts_f = [vertices], [faces]
+    for shift in (60.0, 75.0):
+        parts_f.append(small_f + sum(len(v) for v in parts_v))
+        parts_v.append(small_v * 0.1 + np.array([shift, 0.0, 0.0]))
+    source = tmp_path / "parts.stl"
+    source.write_bytes(binary_stl(np.concatenate(parts_v), np.concatenate(parts_f)))
+    result = repair(source, tmp_path / "out", "parts", preview=False)
+    assert result.report["pieces"] == 3 and result.report["similar_bodies"] == 2
+    assert result.report["fragments_removed"] == 0
+    assert result.verdict == "check" and result.verdict_reason.startswith("2 of the scan's 3 separate bodies")

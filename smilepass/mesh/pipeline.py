@@ -608,19 +608,19 @@ class _Work:
         }
 
 
+# Two bodies are "of similar size" when the larger has at most twice the smaller's area.
+SIMILAR_AREA_RATIO = 2.0
+
+
 def similar_bodies(areas) -> int:
     """The most kept bodies whose areas lie within a factor of SIMILAR_AREA_RATIO of one another (1 for
-    a single body): six bodies of about 980 mm² beside one of 165,000 mm² give 5."""
+    a single body): five bodies of about 980 mm² beside one of 165,000 mm² give 5."""
     areas = np.sort(np.asarray(areas, dtype=np.float64))
     if len(areas) < 2:
         return len(areas)
     # For each body, how many bodies are at least as large and at most SIMILAR_AREA_RATIO times larger.
     upper = np.searchsorted(areas, areas * SIMILAR_AREA_RATIO, side="right")
     return int((upper - np.arange(len(areas))).max())
-
-
-# Two bodies are "of similar size" when the larger has at most twice the smaller's area.
-SIMILAR_AREA_RATIO = 2.0
 
 
 def _non_manifold_losers(F: np.ndarray, e: Edges, nm: np.ndarray) -> np.ndarray:

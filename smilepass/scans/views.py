@@ -47,6 +47,7 @@ def rescan_state(scan: Scan, failed_rescan=None) -> rescans.RescanState | None:
             state.form = RescanForm(formdata=None, data={"reasons": state.suggested})
     return state
 
+
 SCAN_FILES = {
     # kind: (column, download name suffix)
     "original": ("stored_name", "original"),
