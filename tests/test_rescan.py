@@ -29,6 +29,7 @@ from smilepass.models import (
     User,
 )
 from smilepass.scans import rescans
+from smilepass.stewardship import erase
 
 from .conftest import query, run_worker
 from .meshgen import SHARED_MESHES
@@ -324,6 +325,21 @@ def test_the_new_scan_may_come_back_by_mail(app, clinician, support, redis_conn)
     assert take(mail_answer(mail, arch_stl(), "rescan.stl")).status == "accepted"
     new_scan = query(lambda: Scan.select().order_by(Scan.id.desc()).get())
     assert new_scan.id != scan.id and query(lambda: RescanRequest.get().fulfilled_by_scan_id) == new_scan.id
+
+
+def test_erasing_the_patient_scrubs_a_rescan_note_that_names_them(app, clinician, support, admin, redis_conn):
+    """A note on another request that names the erased patient loses the name (stewardship's free-text
+    scrub covers rescan notes)."""
+    scan = judged(clinician)
+    assert ask(support, scan.id, ["motion"], note=NOTE).status_code == 303
+    ada = query(lambda: User.get(User.email == ADA))
+    case = query(lambda: Case.create(case_number="C-2026-9", patient_name="Zebedee Quibblestone",
+                                     patient_dob=dt.date(1987, 3, 14), clinician=ada.id))
+    root = query(lambda: User.get(User.email == "root@smilepass.test"))
+    with app.app_context():
+        query(lambda: erase.erase_patient([Case.get_by_id(case.id)], root, app.config))
+    note = query(lambda: RescanRequest.get().note)
+    assert "Zebedee" not in note and "Quibblestone" not in note and "moved during the scan" in note
 
 
 # Suggestions from the repair's report ---------------------------------------------------------------
