@@ -10,10 +10,12 @@ from .auth.users import create_user
 from .db import database
 from .models import (
     CATEGORIES,
+    RESCAN_REASONS,
     Case,
     Escalation,
     Message,
     Priority,
+    RescanRequest,
     Role,
     Scan,
     Shipment,
@@ -173,6 +175,35 @@ def _demo_escalations_and_scans(rng, escalated_ids, missed, scanned_ids, staff) 
     for rows, model in ((steps, Escalation), (scans, Scan)):
         for start in range(0, len(rows), 1000):
             model.insert_many(rows[start:start + 1000]).execute()
+    _demo_rescans([scan["ticket"] for scan in scans], staff)
+
+
+def _demo_rescans(ticket_ids, staff) -> None:
+    """Rescan requests for the new demo scans that need one (and a few others), most of them answered some
+    hours later: rows only, like the scans (no thread reply, no answering scan), for Practice Insights.
+    A generator of its own, so the rest of the demo stays as it was."""
+    rng = random.Random(f"rescans-{len(ticket_ids)}")
+    codes = list(RESCAN_REASONS)
+    now = utcnow()
+    rows = []
+    for scan in Scan.select(Scan.id, Scan.ticket, Scan.uploader, Scan.created_at, Scan.verdict).where(
+            Scan.ticket.in_(ticket_ids) & Scan.stored_name.startswith("demo-scan-")):
+        if scan.verdict != "needs_rescan" and rng.random() > 0.08:
+            continue
+        chosen = {"occlusal_holes"} if scan.verdict == "needs_rescan" else set()
+        chosen.update(rng.sample(codes, rng.randint(0 if chosen else 1, 2)))
+        asked = scan.created_at + dt.timedelta(minutes=rng.randint(20, 1800))
+        wait = rng.randint(30, 6000) if rng.random() < 0.8 else None
+        if asked >= now:
+            continue
+        if wait is not None and asked + dt.timedelta(minutes=wait) >= now:
+            wait = None
+        rows.append({"scan": scan.id, "ticket": scan.ticket_id, "clinician": scan.uploader_id,
+                     "reasons": ",".join(code for code in codes if code in chosen), "requested_by": staff.id,
+                     "requested_at": asked, "wait_minutes": wait,
+                     "fulfilled_at": asked + dt.timedelta(minutes=wait) if wait is not None else None})
+    for start in range(0, len(rows), 1000):
+        RescanRequest.insert_many(rows[start:start + 1000]).execute()
 
 
 def _demo_report(rng, fixed: dict, holes_left_open: int) -> dict:

@@ -7,7 +7,7 @@ import pytest
 
 from smilepass import db
 from smilepass.auth.security import verify_password
-from smilepass.models import AuditLog, Message, Ticket, User
+from smilepass.models import AuditLog, Message, RescanRequest, Ticket, User
 
 from .conftest import PG_URL, query
 
@@ -52,6 +52,8 @@ def test_demo_data(cli):
     assert query(lambda: Ticket.select().count()) == 500
     assert query(lambda: User.select().count()) == 7
     assert query(lambda: Message.select().count()) > 0
+    # Rescan requests for the scans that need one, for Practice Insights (issue 18).
+    assert query(lambda: RescanRequest.select().count()) > 0
     # Running it again adds tickets to the same demo accounts.
     cli.invoke(args=["demo", "--tickets", "10", "--clinicians", "5"])
     assert query(lambda: (Ticket.select().count(), User.select().count())) == (510, 7)

@@ -142,7 +142,8 @@ def test_escalations_by_level_staff_or_automatic(practice):
 
 def test_scan_outcomes_and_defects(practice):
     outcomes = query(lambda: metrics.scan_outcomes(scope()))
-    assert outcomes == {"uploaded": 5, "ready": 1, "repaired": 1, "needs_rescan": 1, "failed": 1, "in_progress": 1}
+    assert outcomes == {"uploaded": 5, "ready": 1, "repaired": 1, "check": 0, "needs_rescan": 1, "failed": 1,
+                        "in_progress": 1}
     defects = query(lambda: metrics.scan_defects(scope()))
     # Checked scans in range: holes filled in two, one hole left open, duplicates in one; February's
     # debris is out of range.
@@ -249,7 +250,7 @@ def test_csv_neutralises_formulas(practice, admin):
 def test_page_charts_are_accessible_svg_and_escaped(practice, admin):
     query(lambda: Clinic.update(name="<b>North</b> & Co").where(Clinic.id == practice["north"].id).execute())
     html = admin.get("/insights/", query_string={**RANGE, "clinic": practice["north"].id}).get_data(as_text=True)
-    assert html.count('role="img"') == 10
+    assert html.count('role="img"') == 14
     assert '<title id="chart-tickets-t">Tickets opened and resolved per week</title>' in html
     assert "&lt;b&gt;North&lt;/b&gt; &amp; Co" in html and "<b>North</b>" not in html
     # The numbers as a table too, and a CSV link with the same filters.

@@ -52,7 +52,8 @@ def test_shipment_updates_apply_to_clinicians_and_default_on(clinician, support,
     ada, sam, root = user(ADA), user(SAM), user(ROOT)
     event = events.EVENTS["shipment_updates"]
     assert event.default is True and event.audience == events.CLINICIAN
-    assert [e.key for e in events.events_for(ada)] == ["shipment_updates", "ticket_replies", "ticket_status"]
+    assert [e.key for e in events.events_for(ada)] == ["shipment_updates", "ticket_replies", "ticket_status",
+                                                       "rescan_requested"]
     staff_events = ["ticket_assigned", "ticket_escalated", "sla_warning"]  # see test_ticket_notifications.py
     assert [e.key for e in events.events_for(sam)] == staff_events
     assert [e.key for e in events.events_for(root)] == staff_events
@@ -68,7 +69,8 @@ def test_clinician_turns_shipment_mails_off_and_on(clinician):
     assert "My patients&#39; shipments change state or get tracking" in html
     assert re.search(r'<input checked id="shipment_updates" name="shipment_updates" type="checkbox"', html)
 
-    ticket_events = {"ticket_replies": "y", "ticket_status": "y"}  # left on: this test is about shipments
+    # Left on: this test is about shipments.
+    ticket_events = {"ticket_replies": "y", "ticket_status": "y", "rescan_requested": "y"}
     off = clinician.post("/account/notifications", ticket_events)
     assert off.status_code == 303 and off.headers["Location"].endswith("/account/notifications")
     assert in_db(lambda: UserPreference.get_value(user(ADA), "notify:shipment_updates")) == "off"

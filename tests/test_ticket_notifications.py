@@ -56,7 +56,7 @@ def call(app, fn):
 
 def test_registry_lists_ticket_events_per_role(clinician, support):
     assert [e.key for e in events.events_for(user(ADA))] == [
-        "shipment_updates", "ticket_replies", "ticket_status"]
+        "shipment_updates", "ticket_replies", "ticket_status", "rescan_requested"]
     assert [e.key for e in events.events_for(user(SAM))] == [
         "ticket_assigned", "ticket_escalated", "sla_warning"]
     html = support.get("/account/notifications").get_data(as_text=True)

@@ -31,6 +31,7 @@ PRIVATE_COLUMNS = {
     "Shipment": ("phases", "tracking_number"),
     "Escalation": ("reason",),
     "ContactRequest": ("message",),
+    "RescanRequest": ("note",),
 }
 # Values this short match ordinary words ("Open -> In Progress" contains a title "In").
 SHORTEST_PRIVATE_VALUE = 3
@@ -149,6 +150,9 @@ ACTIONS = {
     "scan_preview": lazy_gettext("Scan preview viewed"),
     "scan_download": lazy_gettext("Scan downloaded"),
     "scan_rerun": lazy_gettext("Scan repair run again"),
+    "rescan_request": lazy_gettext("Rescan requested"),
+    "rescan_fulfilled": lazy_gettext("Rescan request answered by a new scan"),
+    "rescan_reopened": lazy_gettext("Rescan request opened again (the new scan failed its repair)"),
     # Cases and shipments
     "case_create": lazy_gettext("Case created"),
     "case_update": lazy_gettext("Case changed"),
@@ -208,6 +212,7 @@ OBJECT_TYPES = {
     "cannedreply": lazy_gettext("Canned reply"),
     "contactrequest": lazy_gettext("Urgent contact"),
     "notification": lazy_gettext("Notification"),
+    "rescanrequest": lazy_gettext("Rescan request"),
 }
 
 

@@ -6,7 +6,7 @@ from functools import cached_property
 
 from flask_babel import format_date, format_decimal, gettext, lazy_gettext, ngettext
 
-from ..models import EscalationRole, ShipmentState, Status, category_label
+from ..models import RESCAN_REASONS, EscalationRole, ShipmentState, Status, category_label
 from . import charts, metrics
 from .charts import Series
 
@@ -71,6 +71,22 @@ class Numbers:
     def delivery(self):
         return metrics.production_to_delivery(self.scope)
 
+    @cached_property
+    def rescans_by_clinic(self):
+        return metrics.rescan_rates(self.scope, by_clinic=True)
+
+    @cached_property
+    def rescans_by_clinician(self):
+        return metrics.rescan_rates(self.scope, by_clinic=False)
+
+    @cached_property
+    def rescan_reasons(self):
+        return metrics.rescan_reasons(self.scope)
+
+    @cached_property
+    def rescan_wait(self):
+        return metrics.rescan_wait(self.scope)
+
 
 DEFECT_LABELS = {
     "holes_filled": lazy_gettext("Small holes (filled)"),
@@ -86,11 +102,13 @@ OUTCOME_LABELS = {
     "uploaded": lazy_gettext("Uploaded"),
     "ready": lazy_gettext("Ready as sent"),
     "repaired": lazy_gettext("Repaired"),
+    "check": lazy_gettext("To check (several bodies)"),
     "needs_rescan": lazy_gettext("Needs a rescan"),
     "failed": lazy_gettext("Repair failed"),
     "in_progress": lazy_gettext("Still being repaired"),
 }
 OUTCOME_COLOURS = {"uploaded": charts.BRAND, "ready": charts.OK, "repaired": charts.BRAND,
+                   "check": charts.WARN,
                    "needs_rescan": charts.WARN, "failed": charts.DANGER, "in_progress": charts.MUTED}
 
 
@@ -238,9 +256,52 @@ def delivery(n: Numbers) -> Figure:
                   [[w.week.isoformat(), w.shipments, w.average_days] for w in d.weeks], chart)
 
 
+def _rescan_rates(key: str, title: str, label_header: str, rates: list, nameless: str) -> Figure:
+    rate = gettext("Rescan rate")
+    labels = [r.name or nameless for r in rates]
+    chart = charts.bars(labels, [Series(rate, [r.rate for r in rates], charts.WARN)], fmt=percent)
+    return Figure(key, title,
+                  gettext("Rescan requests in the range per 100 scans uploaded in the range, by the clinician the "
+                          "request was made of."),
+                  [label_header, gettext("Scans uploaded"), gettext("Rescan requests"), gettext("Rescan rate %")],
+                  [[label, r.uploaded, r.requested, None if r.rate is None else round(r.rate, 1)]
+                   for label, r in zip(labels, rates, strict=True)], chart)
+
+
+def rescans_clinic(n: Numbers) -> Figure:
+    return _rescan_rates("rescans-clinic", gettext("Rescan rate per clinic"), gettext("Clinic"),
+                         n.rescans_by_clinic, gettext("No clinic"))
+
+
+def rescans_clinician(n: Numbers) -> Figure:
+    return _rescan_rates("rescans-clinician", gettext("Rescan rate per clinician"), gettext("Clinician"),
+                         n.rescans_by_clinician, "–")
+
+
+def rescan_reasons(n: Numbers) -> Figure:
+    note = gettext("Rescan requests made in the range, by reason (a request may name several).")
+    return _counts("rescan-reasons", gettext("Top rescan reasons"), note, gettext("Reason"), gettext("Requests"),
+                   [[str(RESCAN_REASONS[code]), total] for code, total in n.rescan_reasons], charts.WARN)
+
+
+def rescan_time(n: Numbers) -> Figure:
+    wait = n.rescan_wait
+    median, p90 = gettext("Median"), gettext("90th percentile")
+    label = gettext("Request to new scan")
+    chart = charts.bars([label], [Series(median, [wait.median], charts.BRAND), Series(p90, [wait.p90], charts.WARN)],
+                        fmt=hours)
+    return Figure("rescan-time", gettext("Time from rescan request to new scan"),
+                  gettext("Requests answered by a new scan in the range: minutes from the request to the new scan "
+                          "(around the clock). Nearest-rank percentiles, as for the ticket times."),
+                  [gettext("Measure"), gettext("Requests"), gettext("Median (minutes)"),
+                   gettext("90th percentile (minutes)")],
+                  [[label, wait.count, wait.median, wait.p90]], chart)
+
+
 FIGURES = {"tickets": tickets, "times": times, "sla": sla, "backlog-status": backlog_status,
            "backlog-category": backlog_category, "escalations": escalations, "scans": scans, "defects": defects,
-           "cases": cases, "delivery": delivery}
+           "cases": cases, "delivery": delivery, "rescans-clinic": rescans_clinic,
+           "rescans-clinician": rescans_clinician, "rescan-reasons": rescan_reasons, "rescan-time": rescan_time}
 
 
 def all_figures(numbers: Numbers) -> dict[str, Figure]:

@@ -16,16 +16,21 @@ import peewee as pw
 from ..db import database, is_postgres
 from ..models import (
     CATEGORIES,
+    RESCAN_REASONS,
     CaseCount,
+    Clinic,
     ClinicMember,
     Escalation,
     EscalationRole,
+    RescanRequest,
+    Role,
     Scan,
     ScanState,
     Shipment,
     ShipmentState,
     Status,
     Ticket,
+    User,
 )
 
 UNRESOLVED = (Status.OPEN.value, Status.IN_PROGRESS.value, Status.WAITING.value)
@@ -35,7 +40,7 @@ UNRESOLVED = (Status.OPEN.value, Status.IN_PROGRESS.value, Status.WAITING.value)
 DEFECT_KINDS = ["holes_filled", "holes_left_open", "fragments_removed", "duplicates_removed",
                 "degenerate_removed", "non_manifold_removed", "flipped_triangles", "welded_vertices"]
 
-SCAN_OUTCOMES = ["uploaded", "ready", "repaired", "needs_rescan", "failed", "in_progress"]
+SCAN_OUTCOMES = ["uploaded", "ready", "repaired", "check", "needs_rescan", "failed", "in_progress"]
 
 
 @dataclass(frozen=True)
@@ -126,14 +131,17 @@ class TimeStats:
         return None if self.count == 0 else 100.0 * self.on_time / self.count
 
 
-def _time_stats(minutes, breached, reached_at, scope: Scope) -> TimeStats:
+def _time_stats(minutes, breached, reached_at, scope: Scope, who=None) -> TimeStats:
     """Count, nearest-rank median and 90th percentile, and how many were late, in one statement.
     The tickets are first grouped by their time (a few thousand distinct values at most), then a
     running total over the groups finds the first time whose running count reaches ⌈p·n/100⌉ — the
-    same answer as numbering every ticket, at half the cost, and the same on both databases."""
-    late = pw.fn.SUM(pw.Case(None, [(breached, 1)], 0))
-    grouped = (Ticket.select(minutes.alias("v"), pw.fn.COUNT(pw.SQL("*")).alias("c"), late.alias("late"))
-               .where(scope.during(reached_at) & minutes.is_null(False) & scope.people(Ticket.requester))
+    same answer as numbering every ticket, at half the cost, and the same on both databases.
+    `who`: the column whose person the scope narrows to (the ticket's requester unless given); a
+    `breached` of None counts nothing as late (rescans have no target)."""
+    who = who if who is not None else Ticket.requester
+    late = pw.fn.SUM(pw.Case(None, [(breached, 1)], 0) if breached is not None else pw.Value(0))
+    grouped = (minutes.model.select(minutes.alias("v"), pw.fn.COUNT(pw.SQL("*")).alias("c"), late.alias("late"))
+               .where(scope.during(reached_at) & minutes.is_null(False) & scope.people(who))
                .group_by(minutes).alias("grouped"))
     g = grouped.c
     running = pw.Select([grouped], [g.v, g.late, pw.fn.SUM(g.c).over(order_by=[g.v]).alias("running"),
@@ -218,7 +226,7 @@ def scan_outcomes(scope: Scope) -> dict[str, int]:
     out = dict.fromkeys(SCAN_OUTCOMES, 0)
     for state, verdict, n in database.execute(query).fetchall():
         out["uploaded"] += n
-        if state == ScanState.DONE.value and verdict in ("ready", "repaired", "needs_rescan"):
+        if state == ScanState.DONE.value and verdict in ("ready", "repaired", "check", "needs_rescan"):
             out[verdict] += n
         elif state == ScanState.FAILED.value:
             out["failed"] += n
@@ -297,3 +305,79 @@ def production_to_delivery(scope: Scope) -> DeliveryTime:
     weeks = [DeliveryWeek(w, found.get(w, (0, 0.0))[0],
                           round(found[w][1] / found[w][0], 1) if w in found else None) for w in scope.weeks()]
     return DeliveryTime(shipments, round(total_days / shipments, 1) if shipments else None, weeks)
+
+
+# Rescan requests (issue 18) -------------------------------------------------------------------------
+
+@dataclass
+class RescanRate:
+    """Scans a clinician (or a clinic's clinicians) uploaded in range, and rescans asked of them in range."""
+    name: str
+    uploaded: int
+    requested: int
+
+    @property
+    def rate(self) -> float | None:
+        """Requests per 100 scans uploaded; None with no scans (a request about an older scan still counts)."""
+        return None if self.uploaded == 0 else 100.0 * self.requested / self.uploaded
+
+
+def _per_clinician(scope: Scope) -> dict[int, list[int]]:
+    """{clinician id: [scans uploaded, rescans requested]} in range: two grouped counts, on the scan
+    uploader and on the request's clinician (the ticket's requester when asked)."""
+    clinicians = User.select(User.id).where(User.role == Role.CLINICIAN.value)
+    uploads = (Scan.select(Scan.uploader, pw.fn.COUNT(pw.SQL("*")))
+               .where(scope.during(Scan.created_at) & scope.people(Scan.uploader) & Scan.uploader.in_(clinicians))
+               .group_by(Scan.uploader))
+    requests = (RescanRequest.select(RescanRequest.clinician, pw.fn.COUNT(pw.SQL("*")))
+                .where(scope.during(RescanRequest.requested_at) & scope.people(RescanRequest.clinician))
+                .group_by(RescanRequest.clinician))
+    found: dict[int, list[int]] = {}
+    for position, query in enumerate((uploads, requests)):
+        for user_id, n in database.execute(query).fetchall():
+            found.setdefault(user_id, [0, 0])[position] += int(n)
+    return found
+
+
+def rescan_rates(scope: Scope, by_clinic: bool) -> list[RescanRate]:
+    """Rescan rate per clinician, or per clinic (clinicians without a clinic under ""), highest rate
+    first, then by name; only those with scans or requests in range."""
+    found = _per_clinician(scope)
+    if not found:
+        return []
+    if by_clinic:
+        clinic_of = dict(ClinicMember.select(ClinicMember.user, Clinic.name).join(Clinic)
+                         .where(ClinicMember.user.in_(list(found))).tuples())
+        totals: dict[str, list[int]] = {}
+        for user_id, (uploaded, requested) in found.items():
+            counts = totals.setdefault(clinic_of.get(user_id, ""), [0, 0])
+            counts[0] += uploaded
+            counts[1] += requested
+        rates = [RescanRate(name, uploaded, requested) for name, (uploaded, requested) in totals.items()]
+    else:
+        names = {user.id: user.display_name for user in User.select().where(User.id.in_(list(found)))}
+        rates = [RescanRate(names.get(user_id, ""), uploaded, requested)
+                 for user_id, (uploaded, requested) in found.items()]
+    return sorted(rates, key=lambda r: (-(r.rate if r.rate is not None else -1), r.name))
+
+
+def rescan_reasons(scope: Scope) -> list[tuple[str, int]]:
+    """How many requests in range named each reason, most common first (ties in RESCAN_REASONS order).
+    The database counts each stored combination of codes (at most 2⁷ of them); the codes are split here."""
+    query = (RescanRequest.select(RescanRequest.reasons, pw.fn.COUNT(pw.SQL("*")))
+             .where(scope.during(RescanRequest.requested_at) & scope.people(RescanRequest.clinician))
+             .group_by(RescanRequest.reasons))
+    totals = dict.fromkeys(RESCAN_REASONS, 0)
+    for reasons, n in database.execute(query).fetchall():
+        for code in set(reasons.split(",")):
+            if code in totals:
+                totals[code] += int(n)
+    order = list(RESCAN_REASONS)
+    return sorted(totals.items(), key=lambda item: (-item[1], order.index(item[0])))
+
+
+def rescan_wait(scope: Scope) -> TimeStats:
+    """Requests answered by a new scan in range: the nearest-rank median (and 90th percentile) of the
+    whole minutes from the request to the new scan."""
+    return _time_stats(RescanRequest.wait_minutes, None, RescanRequest.fulfilled_at, scope,
+                       who=RescanRequest.clinician)

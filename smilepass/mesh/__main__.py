@@ -2,7 +2,7 @@
 
 Runs the same pipeline as the web job, synchronously. OUT's extension (.stl or .ply) picks the output
 format; previews (unless --no-preview) go next to OUT as NAME.before.png and NAME.after.png.
-Exit status: 0 repaired/ready/needs_rescan (the verdict is printed), 2 file refused (one line on
+Exit status: 0 repaired/ready/check/needs_rescan (the verdict is printed), 2 file refused (one line on
 stderr), 1 any other error."""
 from __future__ import annotations
 

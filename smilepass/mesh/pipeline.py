@@ -630,6 +630,14 @@ class _Work:
             return "needs_rescan", [Sentence(
                 "The scan has %(holes)s holes that could not be filled safely (the largest is %(largest)s mm "
                 "around); rescan those areas.", holes=self.open_holes, largest=largest)]
+        similar = similar_bodies(self.pieces)
+        if similar > 1:
+            # Bodies alike in size (five small parts beside a big one, several models in one export) are
+            # not debris and not one arch: a person should look before it goes to the lab.
+            return "check", [Sentence(
+                "%(similar)s of the scan's %(pieces)s separate bodies are of similar size; an arch scan is one "
+                "connected surface, so check that this is the right scan and export.",
+                similar=similar, pieces=len(self.pieces))]
         done = self.changed()
         if done:
             return "repaired", done
@@ -667,9 +675,25 @@ class _Work:
             "margin_loop_edges": self.margin_edges,
             "margin_loop_mm": _sig(self.margin_length),
             "pieces": len(self.pieces),
+            "similar_bodies": similar_bodies(self.pieces),
             "piece_areas_mm2": [_sig(x) for x in sorted(self.pieces, reverse=True)[:20]],
             "options": dataclasses.asdict(opts),
         }
+
+
+# Two bodies are "of similar size" when the larger has at most twice the smaller's area.
+SIMILAR_AREA_RATIO = 2.0
+
+
+def similar_bodies(areas) -> int:
+    """The most kept bodies whose areas lie within a factor of SIMILAR_AREA_RATIO of one another (1 for
+    a single body): five bodies of about 980 mm² beside one of 165,000 mm² give 5."""
+    areas = np.sort(np.asarray(areas, dtype=np.float64))
+    if len(areas) < 2:
+        return len(areas)
+    # For each body, how many bodies are at least as large and at most SIMILAR_AREA_RATIO times larger.
+    upper = np.searchsorted(areas, areas * SIMILAR_AREA_RATIO, side="right")
+    return int((upper - np.arange(len(areas))).max())
 
 
 def _non_manifold_losers(F: np.ndarray, e: Edges, nm: np.ndarray) -> np.ndarray:

@@ -39,7 +39,7 @@ from .cases import (
 )
 from .clinic import Holiday, Setting
 from .messaging import CONTACT_INBOX_READERS, ContactReply, ContactRequest, InboundMail, Notification, OutboxMail
-from .scans import SCAN_STATE_LABELS, Scan, ScanState
+from .scans import RESCAN_REASONS, SCAN_STATE_LABELS, RescanRequest, Scan, ScanState
 from .tickets import (
                        CATEGORIES,
                        CATEGORY_LABELS,
@@ -85,6 +85,7 @@ ALL_MODELS = [
     StatusChange,
     Attachment,
     Scan,
+    RescanRequest,
     Escalation,
     CannedReply,
     Draft,
@@ -113,6 +114,7 @@ __all__ = [
     "ScanState", "Setting", "Shipment", "ShipmentCount", "ShipmentState", "Status", "StatusChange", "Ticket",
     "TicketCount", "Tier",
     "TwoFactor", "SecurityKey", "RecoveryCode", "TrustedBrowser",
+    "RESCAN_REASONS", "RescanRequest",
     "User", "UserPreference", "UserSession", "arches_label", "category_label", "colour_label",
     "normalize_email", "role_label", "ticket_number", "utcnow",
 ]

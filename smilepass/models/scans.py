@@ -106,3 +106,60 @@ class Scan(BaseModel):
         if scan.case_id is not None and Case.get_visible(scan.case_id, user) is not None:
             return scan
         return None
+
+
+# Why staff ask for a rescan, as stored codes and their display names (shown in the reader's language).
+RESCAN_REASONS = {
+    "occlusal_holes": lazy_gettext("Holes in occlusal surfaces"),
+    "terminal_molars": lazy_gettext("Missing terminal molars"),
+    "bite_scan": lazy_gettext("Missing bite scan"),
+    "gum_margin": lazy_gettext("Gum margin not captured"),
+    "motion": lazy_gettext("Motion distortion or artefacts"),
+    "wrong_export": lazy_gettext("Wrong scan type or export"),
+    "wrong_patient": lazy_gettext("Wrong patient or arch"),
+}
+
+
+class RescanRequest(BaseModel):
+    """Staff asked the clinician to scan again, for coded reasons; open until the clinician sends the
+    new scan in the ticket's thread (fulfilled_by_scan). `clinician` is the ticket's requester when asked,
+    so Practice Insights count requests per clinician and clinic without joining the scan and ticket."""
+    scan = pw.ForeignKeyField(Scan, backref="rescan_requests", on_delete="CASCADE")
+    ticket = pw.ForeignKeyField(Ticket, backref="rescan_requests", on_delete="CASCADE")
+    clinician = pw.ForeignKeyField(User, backref="rescans_asked_of", on_delete="CASCADE")
+    reasons = pw.CharField(max_length=200)  # codes of RESCAN_REASONS, comma-separated, in their order
+    note = pw.TextField(default="")
+    message = pw.ForeignKeyField(Message, null=True, on_delete="SET NULL")  # the reply that asked
+    requested_by = pw.ForeignKeyField(User, backref="rescans_requested", on_delete="RESTRICT")
+    requested_at = pw.DateTimeField(default=utcnow)
+    fulfilled_by_scan = pw.ForeignKeyField(Scan, null=True, backref="fulfilled_requests", on_delete="SET NULL")
+    fulfilled_at = pw.DateTimeField(null=True)
+    # Whole minutes from the request to the new scan (wall clock), kept at fulfilment: the median over
+    # them is then the same nearest-rank figure on SQLite and PostgreSQL (see insights/metrics.py).
+    wait_minutes = pw.IntegerField(null=True)
+
+    class Meta:
+        indexes = ((("requested_at", "clinician"), False), (("fulfilled_at", "wait_minutes", "clinician"), False))
+
+    @property
+    def reason_codes(self) -> list[str]:
+        return [code for code in self.reasons.split(",") if code]
+
+    @property
+    def reason_labels(self) -> list[str]:
+        """The reasons in the reader's language (a code no longer known shows as stored)."""
+        return [str(RESCAN_REASONS.get(code, code)) for code in self.reason_codes]
+
+    @property
+    def is_open(self) -> bool:
+        return self.fulfilled_at is None
+
+    @classmethod
+    def latest_for(cls, scan_id: int):
+        """The scan's newest request, open or answered, or None."""
+        return cls.select().where(cls.scan == scan_id).order_by(cls.id.desc()).first()
+
+    @classmethod
+    def open_for_ticket(cls, ticket_id: int) -> list:
+        """The ticket's open requests, oldest first (a new scan in the thread answers the oldest)."""
+        return list(cls.select().where((cls.ticket == ticket_id) & cls.fulfilled_at.is_null()).order_by(cls.id))

@@ -35,6 +35,7 @@ EVENTS = {event.key: event for event in (
     Event("shipment_updates", lazy_gettext("My patients' shipments change state or get tracking"), CLINICIAN, True),
     Event("ticket_replies", lazy_gettext("Support replies to my request"), CLINICIAN, True),
     Event("ticket_status", lazy_gettext("The status of my request changes"), CLINICIAN, True),
+    Event("rescan_requested", lazy_gettext("Support asks me to rescan a scan"), CLINICIAN, True),
     Event("ticket_assigned", lazy_gettext("A request is assigned to me"), STAFF, True),
     Event("ticket_escalated", lazy_gettext("A request is escalated to me"), STAFF, True),
     Event("sla_warning", lazy_gettext("A request I look after is about to miss its service level"), STAFF, True),

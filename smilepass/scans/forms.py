@@ -1,10 +1,12 @@
 """The scan panel's forms: a scan uploaded on a case page, and staff re-running a repair."""
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import DecimalField
-from wtforms.validators import NumberRange
+from wtforms import DecimalField, SelectMultipleField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired, Length, NumberRange
 
 from ..i18n import lazy_gettext
+from ..models import RESCAN_REASONS
 
 
 class CaseScanForm(FlaskForm):
@@ -22,3 +24,17 @@ class RerunForm(FlaskForm):
         default=1,
         validators=[NumberRange(0, 50)],
     )
+
+
+NOTE_MAX = 1000
+
+
+class RescanForm(FlaskForm):
+    """Staff: ask the clinician to scan again, for one or more coded reasons and a note (rescans.py).
+    The template draws the checkboxes itself, so that each scan panel's ids are its own."""
+    reasons = SelectMultipleField(lazy_gettext("Reasons"),
+                                  choices=[SelectChoice(code, label) for code, label in RESCAN_REASONS.items()],
+                                  validators=[InputRequired(lazy_gettext("Choose at least one reason."))])
+    note = TextAreaField(lazy_gettext("Note for the clinician (optional)"), validators=[
+        Length(max=NOTE_MAX, message=lazy_gettext("The note can be at most %(count)s characters long.",
+                                                  count=NOTE_MAX))])

@@ -14,6 +14,7 @@ from ..mesh import MeshRejected, RepairOptions, repair
 from ..models import Scan, ScanState, utcnow
 from ..storage import for_config
 from .reasons import timeout_reason
+from .rescans import reopen_for_failed
 from .storage import remove_files, scan_key
 
 PROGRESS_EVERY = 0.4  # seconds between progress writes within a stage
@@ -94,7 +95,8 @@ def output_stem(scan: Scan) -> str:
 
 
 def fail(scan_id: int, run: int, reason: str) -> None:
-    _update(scan_id, run, state=ScanState.FAILED.value, error=reason, finished_at=utcnow())
+    if _update(scan_id, run, state=ScanState.FAILED.value, error=reason, finished_at=utcnow()):
+        reopen_for_failed(scan_id)  # a new scan the repair refused answers no rescan request
 
 
 def record_error(scan_id: int, run: int, exc: Exception, final: bool) -> None:
@@ -118,6 +120,9 @@ def fail_timed_out(scan_id: int, run: int, timeout: int) -> bool:
     scan = Scan.get_or_none(Scan.id == scan_id)
     if scan is None or scan.run != run or scan.state not in (ScanState.QUEUED.value, ScanState.PROCESSING.value):
         return False
-    return bool(Scan.update(state=ScanState.FAILED.value, error=timeout_reason(timeout, scan.attempts),
-                            finished_at=utcnow(), updated_at=utcnow())
-                .where((Scan.id == scan_id) & (Scan.run == run) & (Scan.state == scan.state)).execute())
+    failed = bool(Scan.update(state=ScanState.FAILED.value, error=timeout_reason(timeout, scan.attempts),
+                              finished_at=utcnow(), updated_at=utcnow())
+                  .where((Scan.id == scan_id) & (Scan.run == run) & (Scan.state == scan.state)).execute())
+    if failed:
+        reopen_for_failed(scan_id)
+    return failed

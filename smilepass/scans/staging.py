@@ -13,6 +13,7 @@ from ..images import ImageRejected, remove_stored, store_image
 from ..models import Attachment, Scan, ScanState
 from ..search import index as search_index
 from ..storage import StorageUnavailable, for_config
+from . import rescans
 from .queueing import enqueue_repair
 from .storage import ScanRefused, remove_files, store_scan
 
@@ -92,6 +93,9 @@ class StagedUploads:
                                            original_name=self.image_name, **vars(self.image))
             audit.record("attachment_upload", attachment, f"ticket #{ticket.id}", actor=user)
         self._create_scan(user, ticket=ticket, message=message, case=ticket.case_id)
+        if self.scans and message is not None and not message.internal:
+            # The clinician's new scan in the thread answers an open rescan request (rescans.py).
+            rescans.fulfil(ticket, self.scans[-1], user)
         if self.image or self.scan:  # file names are searchable
             search_index.reindex_tickets([ticket.id])
             if self.scan and ticket.case_id:

@@ -3,7 +3,7 @@ report, previews and downloads; staff can run the repair again with other settin
 import json
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, render_template, request, url_for
 from flask_babel import gettext
 from flask_login import current_user, login_required
 
@@ -12,11 +12,12 @@ from ..auth.guards import STAFF, require_role, visible_or_404
 from ..cases import views as case_views
 from ..cases.lookup import acting_user
 from ..db import database
-from ..htmx import STOP_POLLING, is_htmx, page_or_block, see_other
-from ..models import Case, Scan, Ticket, ticket_number
+from ..htmx import STOP_POLLING, blocks, is_htmx, page_or_block, see_other
+from ..models import Case, RescanRequest, Scan, Ticket, ticket_number
 from ..storage.web import send_stored
 from ..support.views import DETAIL, _detail_context
-from .forms import CaseScanForm, RerunForm
+from . import rescans
+from .forms import CaseScanForm, RerunForm, RescanForm
 from .queueing import rerun
 from .staging import StagedUploads, UploadRefused
 from .storage import scan_key
@@ -28,6 +29,24 @@ bp.add_app_template_filter(stored_reason, "stored_reason")
 bp.add_app_template_filter(stored_report, "stored_report")
 bp.add_app_template_global(scan_progress_label, "scan_progress_label")
 bp.add_app_template_global(verdict_reason_text, "verdict_reason_text")
+
+
+@bp.app_template_global("rescan_state")
+def rescan_state(scan: Scan, failed_rescan=None) -> rescans.RescanState | None:
+    """What the scan's panel shows about rescans (None for a scan sent with no request: there is no
+    thread to ask in). Staff get the form, pre-ticked with the repair's suggestions, or the refused
+    one of this scan with its errors."""
+    if scan.ticket_id is None:
+        return None
+    state = rescans.RescanState(RescanRequest.latest_for(scan.id), rescans.suggested_reasons(scan),
+                                RescanRequest.get_or_none(RescanRequest.fulfilled_by_scan == scan.id))
+    if current_user.is_staff:
+        if failed_rescan and failed_rescan["scan_id"] == scan.id:
+            state.form, state.error = failed_rescan["form"], failed_rescan.get("error")
+        else:
+            state.form = RescanForm(formdata=None, data={"reasons": state.suggested})
+    return state
+
 
 SCAN_FILES = {
     # kind: (column, download name suffix)
@@ -65,13 +84,16 @@ def scan_page_url(scan: Scan) -> str:
 def _page_with_rerun_errors(scan: Scan, form: RerunForm):
     """Without htmx, a refused re-run shows the scan's page again with the errors beside the
     fields of this scan's panel (the other panels keep a blank form)."""
-    failed_rerun = {"scan_id": scan.id, "form": form}
+    return _page_with_errors(scan, failed_rerun={"scan_id": scan.id, "form": form})
+
+
+def _page_with_errors(scan: Scan, **failed):
     kind, object_id = _scan_page(scan)
     if kind == "ticket":
         context = _detail_context(Ticket.get_by_id(object_id))
-        return render_template(DETAIL, failed_rerun=failed_rerun, **context), 422
+        return render_template(DETAIL, **failed, **context), 422
     context = case_views._detail_context(Case.get_by_id(object_id))
-    return render_template(case_views.DETAIL, failed_rerun=failed_rerun, **context), 422
+    return render_template(case_views.DETAIL, **failed, **context), 422
 
 
 @bp.get("/support/scans/<int:scan_id>")
@@ -134,6 +156,39 @@ def scan_rerun(scan_id: int):
         return _page_with_rerun_errors(scan, form)
     status = 422 if form.errors else 200
     return page_or_block(DETAIL, "scan_panel", status=status, scan=scan, rerun_form=form)
+
+
+@bp.post("/support/scans/<int:scan_id>/rescan")
+@login_required
+def scan_rescan(scan_id: int):
+    """Staff ask the clinician for a new scan (rescans.py). With htmx: the panel, and the thread and
+    status of the ticket page out of band; without: back to the scan's page."""
+    scan = visible_or_404(Scan, scan_id)
+    require_role(*STAFF)
+    if scan.ticket_id is None:
+        abort(404)  # no thread to ask in: the panel offers no such form
+    form = RescanForm()
+    error = None
+    if form.validate_on_submit():
+        try:
+            rescans.request_rescan(scan, current_user._get_current_object(), form.reasons.data, form.note.data)
+        except rescans.RescanRefused as exc:
+            error = str(exc)
+        else:
+            scan = Scan.get_by_id(scan.id)
+            if not is_htmx():
+                flash(gettext("Rescan requested. %(number)s now waits on the clinician.",
+                              number=ticket_number(scan.ticket_id)), "info")
+                return see_other(scan_page_url(scan))
+            if _scan_page(scan)[0] == "ticket":
+                context = _detail_context(Ticket.get_by_id(scan.ticket_id))
+                return blocks(DETAIL, ["scan_panel", "thread_oob", "status_panel_oob"], **{**context, "scan": scan})
+            return page_or_block(DETAIL, "scan_panel", scan=scan, rerun_form=RerunForm(formdata=None))
+    failed_rescan = {"scan_id": scan.id, "form": form, "error": error}
+    if not is_htmx():
+        return _page_with_errors(scan, failed_rescan=failed_rescan)
+    return page_or_block(DETAIL, "scan_panel", status=422, scan=scan, rerun_form=RerunForm(formdata=None),
+                         failed_rescan=failed_rescan)
 
 
 def scan_download_name(scan: Scan, kind: str, stored: str) -> str:

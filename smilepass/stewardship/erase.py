@@ -23,6 +23,7 @@ from ..models import (
     Notification,
     OutboxMail,
     PatientLink,
+    RescanRequest,
     Scan,
     Shipment,
     Ticket,
@@ -45,6 +46,7 @@ TEXT_COLUMNS = [
     (Message, ("body",), "ticket"),
     (Notification, ("text",), "ticket"),
     (Escalation, ("reason",), "ticket"),
+    (RescanRequest, ("note",), "ticket"),  # the staff's note to the clinician when asking for a rescan
     (OutboxMail, ("subject", "body"), None),
     (ContactRequest, ("message",), None),
     (ContactReply, ("body",), None),

@@ -329,3 +329,33 @@ def last_mover(ticket: Ticket) -> str:
     change = (StatusChange.select(StatusChange, User).join(User).where(StatusChange.ticket == ticket.id)
               .order_by(StatusChange.id.desc()).first())
     return change.actor.display_name if change else ""
+
+
+def ask_requester(ticket: Ticket, user: User, body: str, now: dt.datetime | None = None) -> ReplyResult:
+    """A public staff reply that asks the requester for something (a rescan), after which the ticket
+    waits on them: posted like any reply (first response, search, audit), and moved to Waiting on user
+    through the status rules. Tells nobody: the caller sends one notice for the whole request instead of
+    a reply's and a status change's."""
+    if not user.is_staff:
+        raise TransitionRefused(gettext("Only the support team can ask for this."))
+    if ticket.status_enum == Status.CLOSED:
+        raise TransitionRefused(gettext("This ticket is closed. Open a new request if you need more help."))
+    if ticket.status_enum != Status.WAITING and Status.WAITING not in allowed_transitions(ticket, user):
+        raise TransitionRefused(gettext("A ticket cannot move from %(old)s to %(new)s.",
+                                        old=ticket.status_enum.label, new=Status.WAITING.label))
+    with database.atomic():
+        message = Message.create(ticket=ticket, author=user, body=body.strip(), internal=False,
+                                 created_at=now or utcnow())
+        search_index.reindex_tickets([ticket.id])
+        if ticket.first_response_at is None:
+            ticket.first_response_at = message.created_at
+            sla.first_response(ticket, message.created_at)
+        change = None
+        if ticket.status_enum != Status.WAITING:
+            change = _move(ticket, user, Status.WAITING, message.created_at)
+        ticket.updated_at = message.created_at
+        ticket.save(only=ticket.dirty_fields)
+        live.changed(ticket.id, live.THREAD)
+        audit.record("ticket_reply", ticket, actor=user)
+    live.send()
+    return ReplyResult(message, change)
