@@ -113,6 +113,19 @@ def scan_preview(scan_id: int, which: str):
     return send_stored(scan_key(name), "image/png")
 
 
+@bp.get("/support/scans/<int:scan_id>/web/<which>.glb")
+@login_required
+def scan_web_copy(scan_id: int, which: str):
+    """The 3D viewer's copy of the scan ("before": as uploaded, "after": repaired), with the previews'
+    access check, audit row and caching (none)."""
+    scan = visible_or_404(Scan, scan_id)
+    name = {"before": scan.web_before_name, "after": scan.web_after_name}.get(which)
+    if not name:
+        abort(404)
+    audit.record("scan_preview", scan, detail="3d-" + which)
+    return send_stored(scan_key(name), "model/gltf-binary")
+
+
 @bp.post("/support/scans/<int:scan_id>/rerun")
 @login_required
 def scan_rerun(scan_id: int):
