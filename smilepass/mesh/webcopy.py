@@ -211,3 +211,18 @@ def save_web_copies(outputs, mesh, n_kept: int, before_path, after_path, progres
     marks = vertex_marks(len(mesh.V), mesh.F, n_kept, mesh.open_rims)
     with outputs.open(after_path) as f:
         f.write(web_copy(mesh.V, mesh.F, marks, extras=extras))
+
+
+def read_bounds(stream) -> tuple[list[float], list[float]]:
+    """The bounding box (lo, hi) in scan coordinates of a web copy, from its JSON chunk alone (the first
+    few hundred bytes of the file: the positions accessor's min and max, through the node's transform)."""
+    magic, version, _ = struct.unpack("<III", stream.read(12))
+    length, kind = struct.unpack("<II", stream.read(8))
+    if magic != _GLB_MAGIC or version != 2 or kind != _JSON_CHUNK or length > 1_000_000:
+        raise ValueError("not a SmilePass web copy")
+    doc = json.loads(stream.read(length))
+    node, accessor = doc["nodes"][0], doc["accessors"][0]
+    scale, offset = node.get("scale", [1, 1, 1]), node.get("translation", [0, 0, 0])
+    lo = [accessor["min"][i] * scale[i] + offset[i] for i in range(3)]
+    hi = [accessor["max"][i] * scale[i] + offset[i] for i in range(3)]
+    return lo, hi
