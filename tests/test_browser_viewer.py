@@ -14,7 +14,16 @@ from smilepass.models import Scan, ScanPin
 from smilepass.scans.storage import scan_key
 from smilepass.storage import for_config
 
-from .browser_support import CHROMIUM, CHROMIUM_ARGS, artifact_path, chromium_missing_reason, sign_in
+from .browser_support import (
+    AXE_FILE,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    artifact_path,
+    axe_missing_reason,
+    axe_violations,
+    chromium_missing_reason,
+    sign_in,
+)
 from .conftest import PASSWORD, query, run_worker
 from .meshgen import topology
 from .parts import require
@@ -113,7 +122,9 @@ def open_viewer(page):
 
 def test_the_viewer_draws_toggles_and_measures(app, repaired, new_page):
     scan, V, F = repaired
+    require(axe_missing_reason())
     page = new_page()
+    page.context.add_init_script(path=str(AXE_FILE))
     requested = []
     page.on("request", lambda request: requested.append(request.url))
     sign_in(page, CLINICIAN, PASSWORD)
@@ -129,6 +140,7 @@ def test_the_viewer_draws_toggles_and_measures(app, repaired, new_page):
     assert not is_background(repaired_pixels[h // 2, w // 2])  # the scan is drawn where the camera looks
     assert is_background(repaired_pixels[12, 12])  # inside the border and its rounded corner
     canvas.screenshot(path=str(artifact_path("viewer-repaired.png")))
+    assert axe_violations(page) == []  # the open viewer, its tools and the pin form
     orange = (repaired_pixels[..., 0] > 180) & (repaired_pixels[..., 2] < 90) & (repaired_pixels[..., 1] > 60)
     assert orange.sum() > 0  # the filled holes are marked
 
