@@ -12,6 +12,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 HTMX := static/vendor/htmx.min.js
 HTMX_SSE := static/vendor/htmx-ext-sse.min.js
+# three.js for the 3D scan viewer (docs/viewer.md): the core and the three add-ons the viewer imports.
+THREE := static/vendor/three/three.module.js
+THREE_ADDONS := controls/OrbitControls.js loaders/GLTFLoader.js utils/BufferGeometryUtils.js utils/SkeletonUtils.js
 
 # Debian packages every task needs: Redis is the job queue's broker and
 # libusb is loaded by open3d-cpu. scripts/system-deps.sh adds python3-venv
@@ -49,7 +52,7 @@ help:
 PO_FILES := $(wildcard smilepass/translations/*/LC_MESSAGES/messages.po)
 MO_FILES := $(PO_FILES:.po=.mo)
 
-setup: system-deps $(VENV)/.installed $(HTMX) $(HTMX_SSE) $(MO_FILES)
+setup: system-deps $(VENV)/.installed $(HTMX) $(HTMX_SSE) $(THREE) $(MO_FILES)
 
 %.mo: %.po | $(VENV)/.installed
 	$(BIN)/pybabel compile -i $< -o $@
@@ -87,6 +90,16 @@ $(HTMX_SSE): node_modules/.installed
 	mkdir -p $(@D)
 	cp node_modules/htmx-ext-sse/dist/sse.min.js $@
 
+# The add-ons import the bare name 'three', which a browser resolves only through an import map (an
+# inline script the CSP forbids): the copies import the core by its path instead.
+$(THREE): node_modules/.installed
+	mkdir -p $(@D)/controls $(@D)/loaders $(@D)/utils
+	cp node_modules/three/build/three.core.js $(@D)/
+	for f in $(THREE_ADDONS); do \
+		sed "s#from 'three';#from '../three.module.js';#" node_modules/three/examples/jsm/$$f > $(@D)/$$f || exit 1; \
+	done
+	cp node_modules/three/build/three.module.js $@
+
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 
@@ -109,10 +122,10 @@ bench: setup
 # Production: services under systemd behind Caddy (docs/install.md). Only htmx is built here (npm);
 # the installer makes its own runtime venv and compiles the translations into /opt/smilepass.
 # HOST, TLS, DESTDIR, DATABASE_URL and REDIS_URL reach the scripts from the command line.
-install: $(HTMX) $(HTMX_SSE)
+install: $(HTMX) $(HTMX_SSE) $(THREE)
 	@bash scripts/install.sh
 
-upgrade: $(HTMX) $(HTMX_SSE)
+upgrade: $(HTMX) $(HTMX_SSE) $(THREE)
 	@bash scripts/upgrade.sh
 
 clean:

@@ -160,6 +160,10 @@ def bench_file(src: Path, work: Path, repeat: int) -> dict:
         row["smilepass"]["preview_s"] = prep["stage_seconds"].get("rendering")
         row["smilepass"]["with_preview_wall_s"] = pv[0]
         row["smilepass"]["with_preview_peak_mb"] = pv[1]
+        # The 3D viewer's copies (.glb) are made with the previews: their stage and the repaired one's size.
+        row["smilepass"]["web_copy_s"] = prep["stage_seconds"].get("web copy")
+        web_after = out_dir / "preview.after.glb"
+        row["smilepass"]["web_copy_mb"] = web_after.stat().st_size / 1e6 if web_after.exists() else None
 
     stl_in = src
     if ext == ".ply" and (ADMESH or MESHLIB):  # convert (untimed) with the same numpy writer
@@ -233,7 +237,8 @@ def print_table(rows: list[dict]) -> None:
                     row[f"ratio_{tool}"] = s["wall_s"] / other["wall_s"]
                     parts.append(f"{row[f'ratio_{tool}']:.2f}x {tool}")
             print(f"{'':<34} {'ratio':<10} {', '.join(parts) or '-'}; verdict {s['verdict']}; preview +"
-                  f"{s['preview_s']:.2f} s (peak {s['with_preview_peak_mb']:.0f} MB with Open3D)")
+                  f"{s['preview_s']:.2f} s (peak {s['with_preview_peak_mb']:.0f} MB with Open3D); web copy +"
+                  f"{s.get('web_copy_s') or 0:.2f} s ({s.get('web_copy_mb') or 0:.2f} MB)")
             print(f"{'':<34} {'stages':<10} smilepass "
                   + ", ".join(f"{k} {v:.2f}" for k, v in s["stage_seconds"].items()))
             if "stage_seconds" in row.get("meshlib", {}):

@@ -128,6 +128,7 @@ copy_code() {
         tar --no-same-owner --no-same-permissions -xf - -C "$new"
     mkdir -p "$new/static/vendor"
     cp static/vendor/htmx.min.js static/vendor/htmx-ext-sse.min.js "$new/static/vendor/"
+    cp -r static/vendor/three "$new/static/vendor/"
     if [ -d "$target" ]; then
         [ -d "$target/venv" ] && mv "$target/venv" "$new/venv"
         mv "$target" "$old"

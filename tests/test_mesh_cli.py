@@ -34,7 +34,8 @@ def test_repair_succeeds_with_report_and_previews(tmp_path, scan):
     assert len(done.stdout.splitlines()) <= 4
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["verdict"] == "repaired" and report["holes_filled"] == 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["fixed.after.png", "fixed.before.png", "fixed.stl", "r.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fixed.after.glb", "fixed.after.png", "fixed.before.glb",
+                                                          "fixed.before.png", "fixed.stl", "r.json"]
     assert topology(out)["loop_edges"] == [report["margin_loop_edges"]]
 
 

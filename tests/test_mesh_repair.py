@@ -13,7 +13,7 @@ from smilepass.mesh.topology import Edges
 
 from .meshgen import binary_stl_bytes, topology, write_ascii_ply, write_ascii_stl, write_binary_ply, write_binary_stl
 
-STAGES = {"reading", "cleaning", "filling holes", "orienting", "rendering", "saving"}
+STAGES = {"reading", "cleaning", "filling holes", "orienting", "rendering", "web copy", "saving"}
 
 
 @pytest.fixture(scope="module")
@@ -421,7 +421,8 @@ def test_previews_and_atomic_outputs(tmp_path, clean_arch):
     from PIL import Image
 
     out = tmp_path / "out"
-    assert sorted(p.name for p in out.iterdir()) == ["case7.after.png", "case7.before.png", "case7.repaired.stl"]
+    assert sorted(p.name for p in out.iterdir()) == ["case7.after.glb", "case7.after.png", "case7.before.glb",
+                                                     "case7.before.png", "case7.repaired.stl"]
     after = np.asarray(Image.open(result.preview_after))
     before = np.asarray(Image.open(result.preview_before))
     assert after.shape == before.shape == (480, 640, 3)

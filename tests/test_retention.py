@@ -38,7 +38,8 @@ def backdate(scan, when: dt.datetime):
 
 def scan_files(app, scan) -> set[str]:
     return {f"scans/{n}" for n in (scan.stored_name, scan.repaired_name, scan.repaired_stl_name,
-                                   scan.preview_before_name, scan.preview_after_name) if n}
+                                   scan.preview_before_name, scan.preview_after_name, scan.web_before_name,
+                                   scan.web_after_name) if n}
 
 
 @pytest.fixture

@@ -297,7 +297,8 @@ def test_worker_killed_mid_job_retries_then_finishes(app, clinician, redis_conn)
     assert scan.attempts == 2 and scan.verdict == "repaired"
     # The killed attempt left no partial files behind under a final name.
     leftovers = [n for n in scan_files(app) if n not in (scan.stored_name, scan.repaired_name, scan.repaired_stl_name,
-                                                          scan.preview_before_name, scan.preview_after_name)]
+                                                          scan.preview_before_name, scan.preview_after_name,
+                                                          scan.web_before_name, scan.web_after_name)]
     assert all(n.endswith((".tmp", ".part")) for n in leftovers), leftovers
 
 

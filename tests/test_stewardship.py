@@ -135,7 +135,8 @@ def referenced_files() -> set[str]:
         names |= {a.stored_name, a.thumb_name}
     for s in Scan.select():
         names |= {f"scans/{n}" for n in (s.stored_name, s.repaired_name, s.repaired_stl_name,
-                                          s.preview_before_name, s.preview_after_name) if n}
+                                          s.preview_before_name, s.preview_after_name, s.web_before_name,
+                                          s.web_after_name) if n}
     return names - {None, ""}
 
 
@@ -238,7 +239,7 @@ def test_erasure_leaves_no_trace_and_spares_the_other_patient(app, clinician, su
         assert all(n.encode() in sqlite_bytes(app) for n in INDEX_NEEDLES)
     files_before = stored_files(app)
     # 2 screenshots with thumbnails; 3 scans: original, repaired (STL in, STL out), 2 previews.
-    assert files_before == query(referenced_files) and len(files_before) == 2 * 2 + 3 * 4
+    assert files_before == query(referenced_files) and len(files_before) == 2 * 2 + 3 * 6
 
     page = admin.get(f"/cases/{patient['case']}/erase").get_data(as_text=True)
     assert NUMBER in page and "cannot be undone" in page and OTHER_NUMBER not in page
@@ -251,7 +252,7 @@ def test_erasure_leaves_no_trace_and_spares_the_other_patient(app, clinician, su
     # No file: exactly the other patient's files remain, and no journal is left pending.
     remaining = stored_files(app)
     assert remaining == query(referenced_files) and remaining < files_before
-    assert len(remaining) == 2 + 4  # the other patient's screenshot with thumbnail, and its scan's files
+    assert len(remaining) == 2 + 6  # the other patient's screenshot with thumbnail, and its scan's files
     assert not any(path.startswith(cleanup.JOURNAL_DIR) for path in remaining)
 
     # No Redis key or entry (job, result, registry, queue) mentions the erased scans.

@@ -27,6 +27,8 @@ FILE_COLUMNS = [
     (Scan.repaired_stl_name, "scans", None),
     (Scan.preview_before_name, "scans", None),
     (Scan.preview_after_name, "scans", None),
+    (Scan.web_before_name, "scans", None),
+    (Scan.web_after_name, "scans", None),
 ]
 
 

@@ -1,7 +1,8 @@
 """python -m smilepass.mesh repair IN OUT [--report REPORT.json] [--no-preview]
 
 Runs the same pipeline as the web job, synchronously. OUT's extension (.stl or .ply) picks the output
-format; previews (unless --no-preview) go next to OUT as NAME.before.png and NAME.after.png.
+format; previews (unless --no-preview) go next to OUT as NAME.before.png and NAME.after.png, the 3D
+viewer's web copies as NAME.before.glb and NAME.after.glb.
 Exit status: 0 repaired/ready/check/needs_rescan (the verdict is printed), 2 file refused (one line on
 stderr), 1 any other error."""
 from __future__ import annotations

@@ -29,6 +29,7 @@ from .topology import (
     repeated_corner_mask,
     tails_heads,
 )
+from .webcopy import save_web_copies
 from .weld import weld_exact, weld_nearby
 from .writers import write_ply, write_stl
 
@@ -79,11 +80,13 @@ class RepairResult:
     repaired_stl_path: Path | None  # binary STL; equals repaired_path for STL uploads
     preview_before: Path | None  # None only when called with preview=False
     preview_after: Path | None
+    web_before: Path | None = None  # the 3D viewer's copies (.glb), made with the previews
+    web_after: Path | None = None
 
 
-STAGES = ("reading", "cleaning", "orienting", "filling holes", "rendering", "saving")
+STAGES = ("reading", "cleaning", "orienting", "filling holes", "rendering", "web copy", "saving")
 _WEIGHTS = {"reading": 0.10, "cleaning": 0.35, "orienting": 0.07, "filling holes": 0.08,
-            "rendering": 0.28, "saving": 0.12}
+            "rendering": 0.28, "web copy": 0.15, "saving": 0.12}
 
 
 class _Progress:
@@ -91,7 +94,7 @@ class _Progress:
 
     def __init__(self, callback, preview: bool):
         self.callback = callback
-        weights = {k: v for k, v in _WEIGHTS.items() if preview or k != "rendering"}
+        weights = {k: v for k, v in _WEIGHTS.items() if preview or k not in ("rendering", "web copy")}
         total = sum(weights.values())
         self.start, acc = {}, 0.0
         for name in STAGES:
@@ -133,7 +136,8 @@ def repair(src_path, out_dir, stem: str, options: RepairOptions | None = None, p
     """Check, repair and save one scan. Raises MeshRejected for files that are not usable meshes.
 
     Writes out_dir/{stem}.repaired{.stl|.ply} (the uploaded format), {stem}.repaired.stl (binary STL,
-    the same file for STL uploads), {stem}.before.png and {stem}.after.png. Each file is written under a
+    the same file for STL uploads), {stem}.before.png and {stem}.after.png, and the
+    viewer's web copies {stem}.before.glb and {stem}.after.glb (with the previews). Each file is written under a
     temporary name in out_dir and renamed into place at the very end. `output_path` (the CLI) writes the
     repaired mesh there instead, in the format its extension names, and no second STL copy.
     `progress(stage, fraction)`: fraction is the overall progress, 0..1."""
@@ -162,7 +166,7 @@ def repair(src_path, out_dir, stem: str, options: RepairOptions | None = None, p
     reason = reason_sentence([str(part) for part in reason_parts])
 
     with AtomicOutputs() as outputs:
-        preview_before = preview_after = None
+        preview_before = preview_after = web_before = web_after = None
         if preview:
             steps.stage("rendering")
             n_kept = len(mesh.F) - mesh.counts["fill_triangles_added"]
@@ -172,6 +176,9 @@ def repair(src_path, out_dir, stem: str, options: RepairOptions | None = None, p
             preview_before = out_dir / f"{stem}.before.png"
             preview_after = out_dir / f"{stem}.after.png"
             save_previews(outputs, images, preview_before, preview_after)
+            steps.stage("web copy")
+            web_before, web_after = out_dir / f"{stem}.before.glb", out_dir / f"{stem}.after.glb"
+            save_web_copies(outputs, mesh, n_kept, web_before, web_after, progress=steps.at)
 
         steps.stage("saving")
         if output_path is not None:
@@ -199,7 +206,8 @@ def repair(src_path, out_dir, stem: str, options: RepairOptions | None = None, p
     report["verdict_reason"] = reason
     # The same reason as templates and numbers, for showing it in the reader's language.
     report["verdict_reason_parts"] = [part.as_json() for part in reason_parts]
-    return RepairResult(report, verdict, reason, repaired_path, repaired_stl, preview_before, preview_after)
+    return RepairResult(report, verdict, reason, repaired_path, repaired_stl, preview_before, preview_after,
+                        web_before, web_after)
 
 
 def _sig(x: float) -> float:
@@ -265,6 +273,7 @@ class _Work:
     open_hole_length: float = 0.0
     largest_open_hole: float = 0.0
     flipped: np.ndarray | None = None  # per face of F (before filling): winding reversed by orient()
+    open_rims: np.ndarray | None = None  # vertices on the rims of holes left open (for the web copy)
 
     @classmethod
     def from_raw(cls, raw, opts: RepairOptions) -> _Work:
@@ -520,6 +529,7 @@ class _Work:
         self.open_holes = int(left_open.sum())
         self.open_hole_length = float(loops.perimeter[left_open].sum())
         self.largest_open_hole = float(loops.perimeter[left_open].max()) if left_open.any() else 0.0
+        self.open_rims = loops.tails[left_open[loops.label]]
 
         which = np.flatnonzero(fillable)
         n_before = len(self.F)

@@ -39,7 +39,7 @@ from .cases import (
 )
 from .clinic import Holiday, Setting
 from .messaging import CONTACT_INBOX_READERS, ContactReply, ContactRequest, InboundMail, Notification, OutboxMail
-from .scans import RESCAN_REASONS, SCAN_STATE_LABELS, RescanRequest, Scan, ScanState
+from .scans import RESCAN_REASONS, SCAN_STATE_LABELS, RescanRequest, Scan, ScanPin, ScanState
 from .tickets import (
                        CATEGORIES,
                        CATEGORY_LABELS,
@@ -86,6 +86,7 @@ ALL_MODELS = [
     Attachment,
     Scan,
     RescanRequest,
+    ScanPin,
     Escalation,
     CannedReply,
     Draft,
@@ -110,7 +111,7 @@ __all__ = [
     "AuditLogIsAppendOnly", "BaseModel", "CannedReply", "Case", "CaseCount", "CaseDetails", "CaseLabel", "Clinic",
     "ClinicMember", "ContactReply", "ContactRequest", "Draft", "Escalation", "EscalationRole", "Holiday", "Label",
     "InboundMail", "LoginThrottle",
-    "Message", "Notification", "OutboxMail", "PasswordReset", "PatientLink", "Priority", "Role", "Scan",
+    "Message", "Notification", "OutboxMail", "PasswordReset", "PatientLink", "Priority", "Role", "Scan", "ScanPin",
     "ScanState", "Setting", "Shipment", "ShipmentCount", "ShipmentState", "Status", "StatusChange", "Ticket",
     "TicketCount", "Tier",
     "TwoFactor", "SecurityKey", "RecoveryCode", "TrustedBrowser",

@@ -52,6 +52,8 @@ class Scan(BaseModel):
     repaired_stl_name = pw.CharField(max_length=80, default="")
     preview_before_name = pw.CharField(max_length=80, default="")
     preview_after_name = pw.CharField(max_length=80, default="")
+    web_before_name = pw.CharField(max_length=80, default="")  # the 3D viewer's copies (.glb)
+    web_after_name = pw.CharField(max_length=80, default="")
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)
     started_at = pw.DateTimeField(null=True)
@@ -163,3 +165,41 @@ class RescanRequest(BaseModel):
     def open_for_ticket(cls, ticket_id: int) -> list:
         """The ticket's open requests, oldest first (a new scan in the thread answers the oldest)."""
         return list(cls.select().where((cls.ticket == ticket_id) & cls.fulfilled_at.is_null()).order_by(cls.id))
+
+
+class ScanPin(BaseModel):
+    """A point on a scan, in the scan's own coordinates (mm; so it stays put when the repair runs again
+    and the web copy is made anew), and the camera that looked at it, carried by one reply or internal
+    note of the thread (which decides who sees it)."""
+    message = pw.ForeignKeyField(Message, unique=True, backref="pins", on_delete="CASCADE")
+    scan = pw.ForeignKeyField(Scan, backref="pins", on_delete="CASCADE")
+    x = pw.FloatField()
+    y = pw.FloatField()
+    z = pw.FloatField()
+    camera_x = pw.FloatField()
+    camera_y = pw.FloatField()
+    camera_z = pw.FloatField()
+    target_x = pw.FloatField()
+    target_y = pw.FloatField()
+    target_z = pw.FloatField()
+    created_at = pw.DateTimeField(default=utcnow)
+
+    @property
+    def point(self) -> list[float]:
+        return [self.x, self.y, self.z]
+
+    @property
+    def camera(self) -> list[float]:
+        return [self.camera_x, self.camera_y, self.camera_z]
+
+    @property
+    def target(self) -> list[float]:
+        return [self.target_x, self.target_y, self.target_z]
+
+    @classmethod
+    def by_message(cls, message_ids) -> dict:
+        """{message id: pin} for the messages of a thread (callers pass only messages the viewer sees)."""
+        ids = list(message_ids)
+        if not ids:
+            return {}
+        return {pin.message_id: pin for pin in cls.select().where(cls.message.in_(ids))}

@@ -1,9 +1,11 @@
-"""The scan panel's forms: a scan uploaded on a case page, and staff re-running a repair."""
+"""The scan panel's forms: a scan uploaded on a case page, staff re-running a repair, and a pin on the scan."""
+import math
+
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import DecimalField, SelectMultipleField, TextAreaField
+from wtforms import BooleanField, DecimalField, HiddenField, SelectMultipleField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, NumberRange
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, ValidationError
 
 from ..i18n import lazy_gettext
 from ..models import RESCAN_REASONS
@@ -38,3 +40,53 @@ class RescanForm(FlaskForm):
     note = TextAreaField(lazy_gettext("Note for the clinician (optional)"), validators=[
         Length(max=NOTE_MAX, message=lazy_gettext("The note can be at most %(count)s characters long.",
                                                   count=NOTE_MAX))])
+
+
+PIN_COMMENT_MAX = 2000
+CAMERA_FIELDS = ("camera_x", "camera_y", "camera_z", "target_x", "target_y", "target_z")
+
+
+def _finite(form, field):
+    """A coordinate: a finite number (the viewer fills these; without JS they are typed)."""
+    try:
+        value = float((field.data or "").strip().replace(",", "."))
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise ValidationError(lazy_gettext("Enter a number in millimetres."))
+    field.number = value
+
+
+class PinForm(FlaskForm):
+    """A comment on a point of a scan, posted into the ticket's thread. The viewer fills the point and the
+    camera when the scan is clicked; without JS the point is typed and the camera is the default view."""
+
+    x = StringField("x", validators=[_finite])
+    y = StringField("y", validators=[_finite])
+    z = StringField("z", validators=[_finite])
+    camera_x = HiddenField()
+    camera_y = HiddenField()
+    camera_z = HiddenField()
+    target_x = HiddenField()
+    target_y = HiddenField()
+    target_z = HiddenField()
+    body = TextAreaField(lazy_gettext("Comment on this point"),
+                         validators=[DataRequired(lazy_gettext("Write a comment first.")),
+                                     Length(max=PIN_COMMENT_MAX)])
+    internal = BooleanField(lazy_gettext("Internal note (staff only)"))
+
+    def point(self) -> tuple[float, float, float]:
+        return (self.x.number, self.y.number, self.z.number)
+
+    def camera(self):
+        """(camera, target) as sent, or None when any is missing or not a finite number."""
+        values = []
+        for name in CAMERA_FIELDS:
+            try:
+                value = float(self[name].data or "")
+            except ValueError:
+                return None
+            if not math.isfinite(value):
+                return None
+            values.append(value)
+        return tuple(values[:3]), tuple(values[3:])

@@ -65,24 +65,27 @@ def run_repair(scan_id: int, run: int, config) -> str:
             fail(scan_id, run, str(exc))
             return "refused"
         new_outputs = [result.repaired_path.name, result.repaired_stl_path.name, result.preview_before.name,
-                       result.preview_after.name]
+                       result.preview_after.name, result.web_before.name, result.web_after.name]
         # The STL of an STL upload is the repaired file itself: stored once.
         for path in dict.fromkeys([result.repaired_path, result.repaired_stl_path, result.preview_before,
-                                   result.preview_after]):
+                                   result.preview_after, result.web_before, result.web_after]):
             storage.put_file(scan_key(path.name), path, move=True)
-    old_outputs = [scan.repaired_name, scan.repaired_stl_name, scan.preview_before_name, scan.preview_after_name]
+    old_outputs = [scan.repaired_name, scan.repaired_stl_name, scan.preview_before_name, scan.preview_after_name,
+                   scan.web_before_name, scan.web_after_name]
     updated = _update(
         scan_id, run, state=ScanState.DONE.value, stage="done", progress=1.0, finished_at=utcnow(),
         verdict=result.verdict, verdict_reason=result.verdict_reason, report=json.dumps(result.report),
         output_stem=stem, repaired_name=new_outputs[0], repaired_stl_name=new_outputs[1],
         preview_before_name=new_outputs[2], preview_after_name=new_outputs[3],
+        web_before_name=new_outputs[4], web_after_name=new_outputs[5],
     )
     if updated:
         remove_files(storage, [name for name in old_outputs if name and name not in new_outputs])
     else:  # re-run meanwhile: these outputs belong to nobody, unless the new run wrote the same keys
         current = Scan.get_or_none(Scan.id == scan_id)
         keep = {current.repaired_name, current.repaired_stl_name, current.preview_before_name,
-                current.preview_after_name} if current is not None else set()
+                current.preview_after_name, current.web_before_name,
+                current.web_after_name} if current is not None else set()
         remove_files(storage, [name for name in new_outputs if name not in keep])
     return result.verdict
 

@@ -1,6 +1,7 @@
 """Scan panels, on a ticket page or a case page: progress while the repair runs, then the verdict,
 report, previews and downloads; staff can run the repair again with other settings."""
 import json
+import math
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, render_template, request, url_for
@@ -13,11 +14,15 @@ from ..cases import views as case_views
 from ..cases.lookup import acting_user
 from ..db import database
 from ..htmx import STOP_POLLING, blocks, is_htmx, page_or_block, see_other
-from ..models import Case, RescanRequest, Scan, Ticket, ticket_number
+from ..mesh.webcopy import read_bounds
+from ..models import Case, RescanRequest, Scan, ScanPin, Ticket, ticket_number
+from ..notifications.outbox import hand_over
+from ..storage import for_config
 from ..storage.web import send_stored
+from ..support import tickets
 from ..support.views import DETAIL, _detail_context
 from . import rescans
-from .forms import CaseScanForm, RerunForm, RescanForm
+from .forms import CaseScanForm, PinForm, RerunForm, RescanForm
 from .queueing import rerun
 from .staging import StagedUploads, UploadRefused
 from .storage import scan_key
@@ -135,6 +140,19 @@ def scan_preview(scan_id: int, which: str):
     return send_stored(scan_key(name), "image/png")
 
 
+@bp.get("/support/scans/<int:scan_id>/web/<which>.glb")
+@login_required
+def scan_web_copy(scan_id: int, which: str):
+    """The 3D viewer's copy of the scan ("before": as uploaded, "after": repaired), with the previews'
+    access check, audit row and caching (none)."""
+    scan = visible_or_404(Scan, scan_id)
+    name = {"before": scan.web_before_name, "after": scan.web_after_name}.get(which)
+    if not name:
+        abort(404)
+    audit.record("scan_preview", scan, detail="3d-" + which)
+    return send_stored(scan_key(name), "model/gltf-binary")
+
+
 @bp.post("/support/scans/<int:scan_id>/rerun")
 @login_required
 def scan_rerun(scan_id: int):
@@ -189,6 +207,88 @@ def scan_rescan(scan_id: int):
         return _page_with_errors(scan, failed_rescan=failed_rescan)
     return page_or_block(DETAIL, "scan_panel", status=422, scan=scan, rerun_form=RerunForm(formdata=None),
                          failed_rescan=failed_rescan)
+
+
+# Pins: a comment on a point of the scan, posted into the ticket's thread -------------------------------
+
+# A point may lie this far outside the scan's box (a fraction of its diagonal): the web copy is decimated,
+# so a point picked on it can be a little off the repaired mesh, never far.
+PIN_MARGIN = 0.05
+
+
+def pin_form(scan: Scan, failed_pin=None) -> PinForm:
+    """The scan panel's pin form: the one that was refused for this scan (re-shown page), else blank."""
+    if failed_pin and failed_pin["scan_id"] == scan.id:
+        return failed_pin["form"]
+    return PinForm(formdata=None, prefix=f"pin{scan.id}")
+
+
+def thread_pins(thread) -> dict:
+    """{message id: pin} for the replies of a rendered thread (only those the viewer sees are in it)."""
+    return ScanPin.by_message(item.id for kind, item in thread or () if kind == "message")
+
+
+bp.add_app_template_global(pin_form, "pin_form")
+bp.add_app_template_global(thread_pins, "thread_pins")
+
+
+def scan_bounds(scan: Scan) -> tuple[list[float], list[float]]:
+    """The box both web copies (as uploaded and repaired) fill, in the scan's coordinates."""
+    storage = for_config(current_app.config)
+    boxes = []
+    for name in (scan.web_before_name, scan.web_after_name):
+        if name:
+            with storage.open(scan_key(name)) as stream:
+                boxes.append(read_bounds(stream))
+    return [min(b[0][i] for b in boxes) for i in range(3)], [max(b[1][i] for b in boxes) for i in range(3)]
+
+
+def _pin_view(form: PinForm, point, lo, hi):
+    """The camera the pin reopens at: as sent, when it is finite, near the scan and not on its target;
+    else (typed without JS) looking down at the point from above."""
+    diagonal = math.dist(lo, hi)
+    centre = [(a + b) / 2 for a, b in zip(lo, hi, strict=True)]
+    sent = form.camera()
+    if sent is not None:
+        camera, target = sent
+        if (math.dist(camera, centre) <= 20 * diagonal and math.dist(target, centre) <= 2 * diagonal
+                and math.dist(camera, target) > 1e-6 * diagonal):
+            return camera, target
+    return (point[0], point[1], point[2] + diagonal), point
+
+
+@bp.post("/support/scans/<int:scan_id>/pins")
+@login_required
+def scan_pin(scan_id: int):
+    scan = visible_or_404(Scan, scan_id)
+    # A pin is a reply: only a scan in a ticket's thread the user sees can have one.
+    ticket = Ticket.get_visible(scan.ticket_id, current_user) if scan.ticket_id is not None else None
+    if ticket is None or not scan.web_after_name:
+        abort(404)
+    form = PinForm(prefix=f"pin{scan.id}")
+    if form.validate_on_submit():
+        lo, hi = scan_bounds(scan)
+        point = form.point()
+        margin = PIN_MARGIN * math.dist(lo, hi)
+        if not all(lo[i] - margin <= point[i] <= hi[i] + margin for i in range(3)):
+            form.x.errors = [gettext("This point is not on the scan: pick it on the model.")]
+        else:
+            camera, target = _pin_view(form, point, lo, hi)
+            user = current_user._get_current_object()
+            body = gettext("📍 on the scan: %(comment)s", comment=form.body.data.strip())
+            try:
+                with database.atomic():
+                    result = tickets.add_reply(ticket, user, body, internal=form.internal.data)
+                    ScanPin.create(message=result.message, scan=scan, x=point[0], y=point[1], z=point[2],
+                                   camera_x=camera[0], camera_y=camera[1], camera_z=camera[2],
+                                   target_x=target[0], target_y=target[1], target_z=target[2])
+            except tickets.TransitionRefused as exc:
+                form.body.errors = [str(exc)]
+            else:
+                hand_over()  # the reply's mail, now that its transaction has committed
+                return see_other(url_for("support.detail", ticket_id=ticket.id) + f"#message-{result.message.id}")
+    context = _detail_context(ticket)
+    return render_template(DETAIL, failed_pin={"scan_id": scan.id, "form": form}, **context), 422
 
 
 def scan_download_name(scan: Scan, kind: str, stored: str) -> str:

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 JOURNAL_DIR = "pending-deletes"
 SCAN_FILE_COLUMNS = (Scan.stored_name, Scan.repaired_name, Scan.repaired_stl_name, Scan.preview_before_name,
-                     Scan.preview_after_name)
+                     Scan.preview_after_name, Scan.web_before_name, Scan.web_after_name)
 
 
 @dataclass

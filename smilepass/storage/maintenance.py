@@ -20,7 +20,7 @@ ORPHAN_GRACE = dt.timedelta(hours=1)
 # Folders whose files no row names on purpose (the deletion journals of smilepass/stewardship/cleanup.py).
 UNREFERENCED_FOLDERS = ("pending-deletes/",)
 SCAN_COLUMNS = (Scan.stored_name, Scan.repaired_name, Scan.repaired_stl_name, Scan.preview_before_name,
-                Scan.preview_after_name)
+                Scan.preview_after_name, Scan.web_before_name, Scan.web_after_name)
 
 
 def referenced_keys() -> set[str]:

@@ -86,3 +86,36 @@
     live.dataset.liveOpened = "1";
   });
 })();
+
+// The 3D scan viewer (docs/viewer.md): its module, and three.js with it, load only when a "View in 3D" panel
+// is opened or a pin in the thread is followed, so a ticket page costs nothing more until then.
+(function () {
+  "use strict";
+
+  function openViewer(details, view) {
+    import(details.dataset.module).then(function (viewer) {
+      viewer.open(details, view || null);
+    });
+  }
+
+  document.addEventListener("toggle", function (event) {
+    var details = event.target;
+    if (details.matches && details.matches("details[data-viewer]") && details.open) openViewer(details, null);
+  }, true);
+
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("a[data-pin-scan]");
+    if (!link) return;
+    var details = document.getElementById("viewer-" + link.dataset.pinScan);
+    if (!details) return;
+    event.preventDefault();
+    var view = {
+      point: link.dataset.pinPoint.split(" ").map(Number),
+      camera: link.dataset.pinCamera.split(" ").map(Number),
+      target: link.dataset.pinTarget.split(" ").map(Number)
+    };
+    details.open = true;
+    details.scrollIntoView({ block: "start" });
+    openViewer(details, view);
+  });
+})();

@@ -1,0 +1,228 @@
+"""The web copy of a scan: a small binary glTF (.glb) the browser's 3D viewer loads.
+
+The mesh is decimated to at most MAX_TRIANGLES with fast quadric decimation (pyfqmr: about 2 s for a
+1,000,000-triangle arch where Open3D's simplify_quadric_decimation took over 20 s on the same machine),
+with its borders kept, so the gum margin and the rims of holes stay where they are. It is stored
+quantised (KHR_mesh_quantization): positions as 16-bit integers that the node's scale and translation
+turn back into scan coordinates (about a micrometre on a 70 mm arch), colours as 8-bit RGBA. Without
+normals (the viewer computes them) a 150,000-triangle copy is about 2.7 MB.
+
+Marks are per vertex: repaired areas (hole filling) orange, rims of holes left open red. After
+decimation each vertex of the copy takes the strongest mark of the input vertices nearest to it, so a
+small filled hole still shows even where decimation merged its triangles away.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import numpy as np
+import pyfqmr
+from scipy.spatial import cKDTree
+
+MAX_TRIANGLES = 150_000
+NO_MARK, REPAIRED, OPEN_RIM = 0, 1, 2
+# RGBA per mark: the scan's own grey, repaired orange, open rims red.
+COLOURS = np.array([[214, 208, 196, 255], [245, 140, 20, 255], [220, 30, 30, 255]], np.uint8)
+
+_GLB_MAGIC, _JSON_CHUNK, _BIN_CHUNK = 0x46546C67, 0x4E4F534A, 0x004E4942
+_SHORT, _UNSIGNED_BYTE, _UNSIGNED_SHORT, _UNSIGNED_INT = 5122, 5121, 5123, 5125
+_ARRAY_BUFFER, _ELEMENT_ARRAY_BUFFER = 34962, 34963
+_QUANT = 32767
+
+
+def decimate(V: np.ndarray, F: np.ndarray, max_triangles: int = MAX_TRIANGLES) -> tuple[np.ndarray, np.ndarray]:
+    """At most max_triangles faces of the same shape (V float, F int). Faces with a repeated corner go
+    first: they have no surface, and quadric decimation expects none."""
+    F = F[(F[:, 0] != F[:, 1]) & (F[:, 1] != F[:, 2]) & (F[:, 0] != F[:, 2])]
+    if len(F) <= max_triangles:
+        return _compact(V, F)
+    target = max_triangles
+    for preserve_border in (True, False):
+        simplifier = pyfqmr.Simplify()
+        simplifier.setMesh(np.ascontiguousarray(V, np.float64), np.ascontiguousarray(F, np.int32))
+        simplifier.simplify_mesh(target_count=target, aggressiveness=7, preserve_border=preserve_border, verbose=False)
+        v, f, _ = simplifier.getMesh()
+        if len(f) <= max_triangles:
+            return np.asarray(v), np.asarray(f, np.int64)
+        # A scan of many tiny pieces has more border than a copy may have: then the borders go as well.
+    raise ValueError(f"cannot reduce the mesh to {max_triangles} triangles")
+
+
+def _compact(V: np.ndarray, F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    used = np.zeros(len(V), bool)
+    used[F.ravel()] = True
+    index = np.cumsum(used) - 1
+    return np.asarray(V)[used], index[F]
+
+
+def transfer_marks(V_in: np.ndarray, marks: np.ndarray, V_out: np.ndarray) -> np.ndarray:
+    """Marks for the copy's vertices: each input vertex hands its mark to the copy's vertex nearest to it,
+    and a copy vertex keeps the strongest it got (red over orange over none)."""
+    out = np.zeros(len(V_out), np.uint8)
+    marked = np.flatnonzero(marks)
+    if len(marked) == 0 or len(V_out) == 0:
+        return out
+    tree = cKDTree(V_out)
+    # Each marked input vertex marks its nearest copy vertex (nothing small is lost) ...
+    _, nearest = tree.query(V_in[marked], workers=2)
+    np.maximum.at(out, nearest, marks[marked])
+    # ... and each copy vertex takes the mark of the input vertex nearest to it (the areas keep their shape).
+    _, back = cKDTree(V_in).query(V_out, workers=2)
+    return np.maximum(out, marks[back].astype(np.uint8))
+
+
+def web_copy(
+    V: np.ndarray,
+    F: np.ndarray,
+    marks: np.ndarray | None = None,
+    *,
+    extras: dict | None = None,
+    max_triangles: int = MAX_TRIANGLES,
+) -> bytes:
+    """The .glb of the mesh (V, F) with per-vertex marks (NO_MARK, REPAIRED or OPEN_RIM per vertex of V)."""
+    v, f = decimate(V, F, max_triangles)
+    if marks is not None and len(f) and (len(v) != len(V) or len(f) != len(F)):
+        marks = transfer_marks(np.asarray(V, np.float64), marks, v)
+    elif marks is not None:
+        marks = marks[np.unique(F[(F[:, 0] != F[:, 1]) & (F[:, 1] != F[:, 2]) & (F[:, 0] != F[:, 2])])]
+    else:
+        marks = np.zeros(len(v), np.uint8)
+    return write_glb(v, f, COLOURS[marks], extras=extras)
+
+
+def write_glb(V: np.ndarray, F: np.ndarray, colours: np.ndarray, *, extras: dict | None = None) -> bytes:
+    """A binary glTF 2.0 with one mesh: quantised positions, RGBA colours, indices; no normals."""
+    V = np.asarray(V, np.float64)
+    if len(V):
+        lo, hi = V.min(axis=0), V.max(axis=0)
+    else:
+        lo = hi = np.zeros(3)
+    centre = (lo + hi) / 2
+    scale = float(max((hi - lo).max() / 2, 1e-9)) / _QUANT
+    q = np.zeros((len(V), 4), np.int16)  # the fourth short pads each vertex to 8 bytes (glTF alignment)
+    q[:, :3] = np.clip(np.rint((V - centre) / scale), -_QUANT, _QUANT)
+    colours = np.ascontiguousarray(colours, np.uint8)
+    wide = len(V) > 65535
+    indices = np.ascontiguousarray(F, np.uint32 if wide else np.uint16).ravel()
+
+    views, blob = [], bytearray()
+
+    def add(data: bytes, target: int, stride: int | None = None) -> int:
+        while len(blob) % 4:
+            blob.append(0)
+        view = {"buffer": 0, "byteOffset": len(blob), "byteLength": len(data), "target": target}
+        if stride:
+            view["byteStride"] = stride
+        views.append(view)
+        blob.extend(data)
+        return len(views) - 1
+
+    position_view = add(q.tobytes(), _ARRAY_BUFFER, 8)
+    colour_view = add(colours.tobytes(), _ARRAY_BUFFER, 4)
+    index_view = add(indices.tobytes(), _ELEMENT_ARRAY_BUFFER)
+    while len(blob) % 4:
+        blob.append(0)
+    qmin = q[:, :3].min(axis=0).tolist() if len(V) else [0, 0, 0]
+    qmax = q[:, :3].max(axis=0).tolist() if len(V) else [0, 0, 0]
+    doc = {
+        "asset": {"version": "2.0", "generator": "SmilePass", "extras": extras or {}},
+        "extensionsUsed": ["KHR_mesh_quantization"],
+        "extensionsRequired": ["KHR_mesh_quantization"],
+        "scene": 0,
+        "scenes": [{"nodes": [0]}],
+        "nodes": [{"mesh": 0, "name": "scan", "translation": centre.tolist(), "scale": [scale] * 3}],
+        "meshes": [{"primitives": [{"attributes": {"POSITION": 0, "COLOR_0": 1}, "indices": 2, "material": 0}]}],
+        "materials": [
+            {
+                "pbrMetallicRoughness": {
+                    "baseColorFactor": [1, 1, 1, 1],
+                    "metallicFactor": 0.0,
+                    "roughnessFactor": 0.7,
+                },
+                "doubleSided": True,
+            }
+        ],
+        "accessors": [
+            {
+                "bufferView": position_view,
+                "componentType": _SHORT,
+                "count": len(V),
+                "type": "VEC3",
+                "min": qmin,
+                "max": qmax,
+            },
+            {
+                "bufferView": colour_view,
+                "componentType": _UNSIGNED_BYTE,
+                "normalized": True,
+                "count": len(V),
+                "type": "VEC4",
+            },
+            {
+                "bufferView": index_view,
+                "componentType": _UNSIGNED_INT if wide else _UNSIGNED_SHORT,
+                "count": int(indices.size),
+                "type": "SCALAR",
+            },
+        ],
+        "bufferViews": views,
+        "buffers": [{"byteLength": len(blob)}],
+    }
+    text = json.dumps(doc, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 4)
+    total = 12 + 8 + len(text) + 8 + len(blob)
+    return b"".join(
+        [
+            struct.pack("<III", _GLB_MAGIC, 2, total),
+            struct.pack("<II", len(text), _JSON_CHUNK),
+            text,
+            struct.pack("<II", len(blob), _BIN_CHUNK),
+            bytes(blob),
+        ]
+    )
+
+
+def vertex_marks(n_vertices: int, F: np.ndarray, n_kept: int, open_rim_vertices: np.ndarray | None) -> np.ndarray:
+    """Per-vertex marks of a repaired mesh: the corners of the faces hole filling added (F[n_kept:]) are
+    repaired; the vertices on rims of holes left open are open rims (over repaired)."""
+    marks = np.zeros(n_vertices, np.uint8)
+    marks[F[n_kept:].ravel()] = REPAIRED
+    if open_rim_vertices is not None and len(open_rim_vertices):
+        marks[open_rim_vertices] = OPEN_RIM
+    return marks
+
+
+def save_web_copies(outputs, mesh, n_kept: int, before_path, after_path, progress=None) -> None:
+    """Write the upload's web copy ("As uploaded": mesh.V0, mesh.F0, unmarked) and the repaired one (mesh.V,
+    mesh.F with marks) through `outputs` (an AtomicOutputs). `mesh` is the pipeline's work mesh; its counts
+    go into the repaired copy's asset extras (removed debris is not drawn, only counted)."""
+    with outputs.open(before_path) as f:
+        f.write(web_copy(mesh.V0, mesh.F0))
+    if progress is not None:
+        progress(0.5)
+    counts = mesh.counts
+    extras = {
+        "holes_filled": counts.get("holes_filled", 0),
+        "holes_left_open": int(mesh.open_holes),
+        "fragments_removed": counts.get("fragments_removed", 0),
+    }
+    marks = vertex_marks(len(mesh.V), mesh.F, n_kept, mesh.open_rims)
+    with outputs.open(after_path) as f:
+        f.write(web_copy(mesh.V, mesh.F, marks, extras=extras))
+
+
+def read_bounds(stream) -> tuple[list[float], list[float]]:
+    """The bounding box (lo, hi) in scan coordinates of a web copy, from its JSON chunk alone (the first
+    few hundred bytes of the file: the positions accessor's min and max, through the node's transform)."""
+    magic, version, _ = struct.unpack("<III", stream.read(12))
+    length, kind = struct.unpack("<II", stream.read(8))
+    if magic != _GLB_MAGIC or version != 2 or kind != _JSON_CHUNK or length > 1_000_000:
+        raise ValueError("not a SmilePass web copy")
+    doc = json.loads(stream.read(length))
+    node, accessor = doc["nodes"][0], doc["accessors"][0]
+    scale, offset = node.get("scale", [1, 1, 1]), node.get("translation", [0, 0, 0])
+    lo = [accessor["min"][i] * scale[i] + offset[i] for i in range(3)]
+    hi = [accessor["max"][i] * scale[i] + offset[i] for i in range(3)]
+    return lo, hi

@@ -1,0 +1,152 @@
+"""The viewer's web copy (.glb): parsed with a glTF reader (pygltflib), small, same shape, and its colours
+mark what the repair did."""
+
+import numpy as np
+import pygltflib
+import pytest
+from scipy.spatial import cKDTree
+
+from smilepass.mesh import repair, webcopy
+from smilepass.mesh import synthetic as syn
+
+from .meshgen import write_binary_stl
+
+GREY, ORANGE, RED = (tuple(c) for c in webcopy.COLOURS.tolist())
+_DTYPES = {5120: np.int8, 5121: np.uint8, 5122: np.int16, 5123: np.uint16, 5125: np.uint32, 5126: np.float32}
+_WIDTH = {"SCALAR": 1, "VEC3": 3, "VEC4": 4}
+
+
+def read_glb(data: bytes) -> dict:
+    """Positions (in scan coordinates, through the node's scale and translation), RGBA colours and faces."""
+    gltf = pygltflib.GLTF2.load_from_bytes(data)
+    blob = gltf.binary_blob()
+
+    def accessor(i):
+        a = gltf.accessors[i]
+        view = gltf.bufferViews[a.bufferView]
+        dtype = np.dtype(_DTYPES[a.componentType])
+        width = _WIDTH[a.type]
+        stride = view.byteStride or dtype.itemsize * width
+        raw = np.frombuffer(blob, np.uint8, count=view.byteLength, offset=view.byteOffset + (a.byteOffset or 0))
+        rows = np.lib.stride_tricks.as_strided(raw, (a.count, dtype.itemsize * width), (stride, 1))
+        return np.ascontiguousarray(rows).view(dtype).reshape(a.count, width)
+
+    primitive = gltf.meshes[0].primitives[0]
+    node = gltf.nodes[0]
+    q = accessor(primitive.attributes.POSITION).astype(np.float64)
+    V = q * np.array(node.scale) + np.array(node.translation)
+    return {
+        "gltf": gltf,
+        "V": V,
+        "colours": accessor(primitive.attributes.COLOR_0),
+        "F": accessor(primitive.indices).reshape(-1, 3).astype(np.int64),
+    }
+
+
+def colour_of(colours: np.ndarray) -> list[tuple]:
+    return [tuple(c) for c in colours.tolist()]
+
+
+@pytest.fixture(scope="module")
+def arch_with_holes(tmp_path_factory):
+    """An arch with three small holes (filled by the repair) and one too large to fill (left open)."""
+    V, F = syn.arch(24_000, seed=3)
+    rng = np.random.default_rng(11)
+    small = [syn.interior_vertex(V, F, rng) for _ in range(3)]
+    for centre in small:
+        F = syn.punch_hole(V, F, centre, 0.6)
+    large = syn.interior_vertex(V, F, rng, away=3.5)
+    F = syn.punch_hole(V, F, large, 3.0)
+    top = float(V[:, 2].max())
+    V, F = syn.add_debris(V, F, rng, count=2)
+    folder = tmp_path_factory.mktemp("webcopy")
+    result = repair(write_binary_stl(folder / "holes.stl", V, F), folder / "out", "scan")
+    return {"V": V, "top": top, "small": V[small], "large": V[large], "result": result}
+
+
+def test_the_repair_writes_both_web_copies_and_times_them(arch_with_holes):
+    result = arch_with_holes["result"]
+    assert result.web_before.name == "scan.before.glb" and result.web_after.name == "scan.after.glb"
+    assert "web copy" in result.report["stage_seconds"]
+    assert result.report["holes_filled"] == 3 and result.report["holes_left_open"] == 1
+    before = read_glb(result.web_before.read_bytes())
+    after = read_glb(result.web_after.read_bytes())
+    assert before["gltf"].extensionsRequired == ["KHR_mesh_quantization"]
+    # Small enough to keep whole: every triangle of the upload (debris too) and of the result.
+    assert len(before["F"]) == result.report["before"]["triangles"]
+    assert len(after["F"]) == result.report["after"]["triangles"]
+    assert set(colour_of(before["colours"])) == {GREY}  # the upload as it came, unmarked
+    # Removed debris is not drawn, only counted.
+    assert after["gltf"].asset.extras == {"holes_filled": 3, "holes_left_open": 1, "fragments_removed": 2}
+    top = arch_with_holes["top"]
+    assert before["V"][:, 2].max() > top + 3 and after["V"][:, 2].max() <= top + 1e-3
+
+
+def test_colours_mark_the_repaired_triangles_and_open_rims(arch_with_holes):
+    result = arch_with_holes["result"]
+    after = read_glb(result.web_after.read_bytes())
+    V, colours = after["V"], colour_of(after["colours"])
+    tree = cKDTree(V)
+    # The centre of each filled hole is a new vertex of its fan: orange, and so is the whole patch around it.
+    for centre in arch_with_holes["small"]:
+        near = tree.query_ball_point(centre, 0.3)
+        assert near and all(colours[i] == ORANGE for i in near)
+    # The open hole's rim is red all round; its centre has no surface at all.
+    large = arch_with_holes["large"]
+    distance = np.linalg.norm(V - large, axis=1)
+    rim = (distance > 2.5) & (distance < 4.5)  # faces with a corner within 3 mm went
+    red = np.array([c == RED for c in colours])
+    assert red[rim].sum() >= 20
+    assert distance[red].max() < 4.5  # no red anywhere else
+    assert distance.min() > 2.5
+    # Everything else is the scan's grey.
+    marked = red | np.array([c == ORANGE for c in colours])
+    assert (~marked).sum() > 0.95 * len(V)
+    # Positions survive quantisation to a micrometre: every vertex is one of the repaired mesh's.
+    d, _ = cKDTree(arch_with_holes["V"]).query(V[~marked])
+    assert d.max() < 0.002
+
+
+def test_a_million_triangle_scan_fits_in_3_mb_and_keeps_its_shape_and_marks():
+    V, F = syn.arch(1_000_000, seed=5)
+    assert len(F) > 990_000
+    rng = np.random.default_rng(4)
+    # Mark a patch as repaired and a ring as an open rim, as the pipeline would.
+    centre = V[syn.interior_vertex(V, F, rng)]
+    distance = np.linalg.norm(V - centre, axis=1)
+    marks = np.zeros(len(V), np.uint8)
+    marks[distance < 0.4] = webcopy.REPAIRED
+    ring_centre = V[syn.interior_vertex(V, F, rng)]
+    ring = np.abs(np.linalg.norm(V - ring_centre, axis=1) - 1.0) < 0.03
+    marks[ring] = webcopy.OPEN_RIM
+    data = webcopy.web_copy(V, F, marks)
+    assert len(data) <= 3 * 1024 * 1024
+    copy = read_glb(data)
+    assert 140_000 <= len(copy["F"]) <= webcopy.MAX_TRIANGLES
+    assert copy["F"].max() < len(copy["V"])
+    # The shape is kept: every vertex of the copy lies within 0.05 mm of the scan's surface (measured
+    # 0.015 at most), and the copy spans the same box.
+    # Open3D only inside a test, as in the app: a process that forks workers must not have it loaded.
+    import open3d as o3d
+
+    surface = o3d.t.geometry.RaycastingScene()
+    surface.add_triangles(V.astype(np.float32), F.astype(np.uint32))
+    assert surface.compute_distance(copy["V"].astype(np.float32)).numpy().max() < 0.05
+    assert np.allclose(copy["V"].min(axis=0), V.min(axis=0), atol=0.01)
+    assert np.allclose(copy["V"].max(axis=0), V.max(axis=0), atol=0.01)
+    colours = colour_of(copy["colours"])
+    near = np.linalg.norm(copy["V"] - centre, axis=1)
+    assert all(colours[i] == ORANGE for i in np.flatnonzero(near < 0.25))
+    assert all(
+        colours[i] == GREY
+        for i in np.flatnonzero((near > 1.0) & (near < 5.0) & (np.linalg.norm(copy["V"] - ring_centre, axis=1) > 1.5))
+    )
+    assert sum(c == RED for c in colours) >= 10
+
+
+def test_a_clean_scan_has_no_marks_and_a_tiny_one_is_kept_whole():
+    V, F = syn.arch(2_000, seed=1)
+    copy = read_glb(webcopy.web_copy(V, F, np.zeros(len(V), np.uint8)))
+    assert len(copy["F"]) == len(F) and len(copy["V"]) == len(V)
+    assert set(colour_of(copy["colours"])) == {GREY}
+    assert copy["gltf"].accessors[2].componentType == 5123  # 16-bit indices when they fit
