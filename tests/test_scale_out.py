@@ -3,6 +3,7 @@ folder of its own and nothing shared but PostgreSQL, Redis and an S3 bucket (a r
 uploaded through web 1 is taken by worker 1, which is SIGKILLed mid-repair (after storing part of its
 outputs); the job is started over and repaired by worker 2, leaving exactly one set of outputs; the files
 are downloaded through web 2 with the right hash, with the session the person signed in with on web 1."""
+import contextlib
 import datetime as dt
 import hashlib
 import os
@@ -96,8 +97,10 @@ def stored_on_disk(folder: Path) -> list[str]:
 
 
 def start_worker(module_args, env, log: Path) -> subprocess.Popen:
+    # A session of its own: the worker and its scheduler process can be killed together, like a host going down.
     with open(log, "wb") as out:
-        return subprocess.Popen([sys.executable, "-m", *module_args], cwd=ROOT, env=env, stdout=out, stderr=out)
+        return subprocess.Popen([sys.executable, "-m", *module_args], cwd=ROOT, env=env, stdout=out, stderr=out,
+                                start_new_session=True)
 
 
 def wait_for(condition, what: str, log: Path, seconds=REPAIR_SECONDS):
@@ -115,7 +118,7 @@ def test_upload_on_web_1_worker_1_killed_mid_repair_worker_2_repairs_download_on
     app.config.update(s3_settings)
     bucket = for_config(app.config)
     hosts = {name: host_env(app, tmp_path / name) for name in ("web1", "web2", "worker1", "worker2")}
-    started = []
+    started, held = [], None
     try:
         web1, url1 = start_web(hosts["web1"], tmp_path / "web1.log")
         started.append(web1)
@@ -144,15 +147,17 @@ def test_upload_on_web_1_worker_1_killed_mid_repair_worker_2_repairs_download_on
         held = f"test-held-{scan.id}-{os.getpid()}"
         worker1_log = tmp_path / "worker1.log"
         worker1 = start_worker(["tests.worker_held", held], hosts["worker1"], worker1_log)
+        started.append(worker1)
         horse = int(wait_for(lambda: redis_conn.get(held), "worker 1 never reached the first output", worker1_log))
         assert query(lambda: Scan.get_by_id(scan.id).state) == "processing"
         assert len(list(bucket.list("scans/"))) == 2  # the upload and one output of the attempt about to die
         work1 = Path(hosts["worker1"]["SMILEPASS_INSTANCE"]) / "work"
         assert [p.name for p in work1.iterdir()]  # the horse's work folder: the fetched scan, the outputs
 
-        # The host goes down hard: worker and work horse SIGKILLed mid-repair (the worker first, so that it
-        # cannot see its horse die and hand the job back itself: nobody is left on this host to do so).
-        worker1.kill()
+        # The host goes down hard: worker, its scheduler and the work horse (a process group of its own) are
+        # SIGKILLed mid-repair; the worker first, so that it cannot see its horse die and hand the job back
+        # itself: nobody is left on this host to do so.
+        os.killpg(worker1.pid, signal.SIGKILL)
         worker1.wait()
         os.kill(horse, signal.SIGKILL)
         assert query(lambda: Scan.get_by_id(scan.id).state) == "processing"
@@ -165,6 +170,7 @@ def test_upload_on_web_1_worker_1_killed_mid_repair_worker_2_repairs_download_on
         # Worker 2, on a host of its own, runs the periodic sweep, which starts the job over; it repairs the scan.
         worker2_log = tmp_path / "worker2.log"
         worker2 = start_worker(["workers.worker"], hosts["worker2"], worker2_log)
+        started.append(worker2)
         try:
             Queue("default", connection=redis_conn).enqueue("smilepass.scans.jobs.sweep_scans")
             wait_for(lambda: query(lambda: Scan.get_by_id(scan.id).state) in ("done", "failed"),
@@ -196,8 +202,12 @@ def test_upload_on_web_1_worker_1_killed_mid_repair_worker_2_repairs_download_on
         assert not work2.exists() or list(work2.iterdir()) == []
         # Worker 1's host comes back: its worker, starting, removes the work folder the killed horse left.
         restarted = start_worker(["workers.worker", "--burst"], hosts["worker1"], tmp_path / "worker1-again.log")
+        started.append(restarted)
         assert restarted.wait(timeout=REPAIR_SECONDS) == 0, (tmp_path / "worker1-again.log").read_text()[-3000:]
         assert list(work1.iterdir()) == []
     finally:
-        for process in started:
+        for process in started:  # web servers and workers alike: each leads a process group of its own
             stop_web(process)
+        if held and redis_conn.get(held):  # a held work horse (a process group of its own) outlives its worker
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(redis_conn.get(held)), signal.SIGKILL)
