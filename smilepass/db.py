@@ -69,7 +69,9 @@ def open_database(url: str, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> p
         return SqliteDatabase(path, pragmas={**SQLITE_PRAGMAS, "busy_timeout": busy_timeout_ms},
                               timeout=busy_timeout_ms / 1000, lock_type="IMMEDIATE")
     if scheme in ("postgres", "postgresql"):
-        # A small pool: gunicorn's sync workers each hold at most one connection at a time.
+        # A small pool per process: gunicorn's gthread workers run requests in threads, each holding a
+        # connection only while it runs (an open ticket page's stream gives it back, docs/live.md); with no
+        # wait timeout, a ninth request needing one at the same moment is refused (MaxConnectionsExceeded).
         pooled = "postgresql+pool://" + url.split("://", 1)[1]
         return connect(pooled, max_connections=8, stale_timeout=300)
     raise ValueError(f"DATABASE_URL scheme {scheme!r} is not supported (use sqlite:/// or postgresql://)")
