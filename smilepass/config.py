@@ -34,6 +34,8 @@ def load(instance_path: str) -> dict:
         "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{instance / 'smilepass.db'}",
         # How long a write waits for SQLite's lock before the user is asked to try again (503).
         "SQLITE_BUSY_TIMEOUT_MS": _int("SMILEPASS_SQLITE_BUSY_TIMEOUT_MS", 5000),
+        "DB_POOL_SIZE": _int("SMILEPASS_DB_POOL_SIZE", 16),
+        "DB_POOL_WAIT_SECONDS": _int("SMILEPASS_DB_POOL_WAIT_SECONDS", 10),
         "REDIS_URL": os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
         "UPLOAD_DIR": os.environ.get("SMILEPASS_UPLOAD_DIR") or str(instance / "uploads"),
         # Stored files: empty keeps them in UPLOAD_DIR; s3://bucket/prefix puts them in an S3-compatible

@@ -57,7 +57,14 @@ class SqliteDatabase(peewee.SqliteDatabase):
             raise
 
 
-def open_database(url: str, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> peewee.Database:
+# PostgreSQL connections per process (SMILEPASS_DB_POOL_SIZE) and how long a request waits for a free one
+# (SMILEPASS_DB_POOL_WAIT_SECONDS). Size the server's max_connections for processes × pool size.
+POOL_SIZE = 16
+POOL_WAIT_SECONDS = 10.0
+
+
+def open_database(url: str, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, pool_size: int = POOL_SIZE,
+                  pool_wait_s: float = POOL_WAIT_SECONDS) -> peewee.Database:
     scheme = urlparse(url).scheme
     if scheme.startswith("sqlite"):
         path = url.split("sqlite:///", 1)[1]
@@ -70,15 +77,17 @@ def open_database(url: str, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> p
                               timeout=busy_timeout_ms / 1000, lock_type="IMMEDIATE")
     if scheme in ("postgres", "postgresql"):
         # A small pool per process: gunicorn's gthread workers run requests in threads, each holding a
-        # connection only while it runs (an open ticket page's stream gives it back, docs/live.md); with no
-        # wait timeout, a ninth request needing one at the same moment is refused (MaxConnectionsExceeded).
+        # connection only while it runs (an open ticket page's stream gives it back, docs/live.md). When all
+        # are taken, a request waits for one up to the pool's wait and then gets the busy answer (busy.py,
+        # a 503 that keeps the form) rather than a 500: without a wait peewee refuses it at once.
         pooled = "postgresql+pool://" + url.split("://", 1)[1]
-        return connect(pooled, max_connections=8, stale_timeout=300)
+        return connect(pooled, max_connections=pool_size, timeout=pool_wait_s, stale_timeout=300)
     raise ValueError(f"DATABASE_URL scheme {scheme!r} is not supported (use sqlite:/// or postgresql://)")
 
 
-def bind(url: str, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> peewee.Database:
-    db = open_database(url, busy_timeout_ms)
+def bind(url: str, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, pool_size: int = POOL_SIZE,
+         pool_wait_s: float = POOL_WAIT_SECONDS) -> peewee.Database:
+    db = open_database(url, busy_timeout_ms, pool_size, pool_wait_s)
     database.initialize(db)
     return db
 

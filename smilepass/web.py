@@ -1,15 +1,17 @@
 """Request plumbing shared by every blueprint: database connection, sign-in, CSRF, idle sessions,
 security headers and error pages."""
 import json
+import logging
 import time
 from urllib.parse import parse_qsl, urlsplit
 
 import peewee
-from flask import Flask, redirect, render_template, request, session, url_for
+from flask import Flask, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext
 from flask_login import LoginManager, current_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from htmx_flask import Htmx
+from playhouse.pool import MaxConnectionsExceeded
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from . import busy, htmx, sessions
@@ -19,6 +21,7 @@ from .models import STATUS_LABELS, Priority, Status, arches_label, category_labe
 from .params import BoundedIntConverter
 
 SEEN_RESOLUTION = 60  # seconds
+log = logging.getLogger(__name__)
 login_manager = LoginManager()
 csrf = CSRFProtect()
 
@@ -33,6 +36,8 @@ def load_user(session_id: str):
     # The id carries the user's session stamp: a password change renews the stamp, which ends
     # every session made before it. The session itself must also still be open on the server.
     user_id, _, stamp = session_id.partition(":")
+    if g.get("no_database"):
+        return None  # the answer to a request that got no connection (see database_connections_taken)
     if not user_id.isdigit() or not stamp or len(user_id) > 18:
         return None
     return sessions.load_user(int(user_id), stamp)
@@ -122,6 +127,14 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(DatabaseBusy)
     def database_busy(err):
         # SQLite's write lock stayed taken past the busy timeout: nothing was saved; ask to try again.
+        return busy.respond()
+
+    @app.errorhandler(MaxConnectionsExceeded)
+    def database_connections_taken(err):
+        # Every PostgreSQL connection of this process stayed in use past the pool's wait: the same answer,
+        # rendered without the database (the user is not looked up; the page shows as signed out).
+        g.no_database = True
+        log.warning("database pool exhausted: %s", err)
         return busy.respond()
 
     @app.errorhandler(HTTPException)

@@ -75,7 +75,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     # A web host's own leftovers: work folders of uploads whose process was killed (workers do theirs).
     remove_abandoned(app.config)
 
-    db.bind(app.config["DATABASE_URL"], app.config["SQLITE_BUSY_TIMEOUT_MS"])
+    db.bind(app.config["DATABASE_URL"], app.config["SQLITE_BUSY_TIMEOUT_MS"], app.config["DB_POOL_SIZE"],
+            app.config["DB_POOL_WAIT_SECONDS"])
     web.init_app(app)
     storage_web.init_app(app)
     i18n.init_app(app)

@@ -215,3 +215,39 @@ def test_a_busy_sign_in_keeps_the_address_but_never_echoes_the_password(app, cli
     assert response.status_code == 503
     assert 'name="email" value="dr.eve@clinic.test"' in html
     assert PASSWORD not in html and 'type="password"' in html and 'name="password"' in html
+
+
+@pytest.mark.parametrize("app_config", [{"DB_POOL_SIZE": 2, "DB_POOL_WAIT_SECONDS": 0.3}], indirect=True)
+def test_every_pooled_connection_taken_answers_busy_not_500(app, clinician, pg_ready):
+    """PostgreSQL: a process's pool has DB_POOL_SIZE connections; a request that finds them all in use
+    (gthread runs many requests at once) waits up to DB_POOL_WAIT_SECONDS, then gets the busy answer."""
+    if not pg_ready:
+        pytest.skip("the connection pool is PostgreSQL's (this test runs in the PostgreSQL pass)")
+    database.close()  # the test thread's own connection back to the pool
+    release, taken = threading.Event(), []
+
+    def hold():
+        database.connect(reuse_if_open=True)
+        taken.append(1)
+        release.wait(30)
+        database.close()
+
+    holders = [threading.Thread(target=hold, daemon=True) for _ in range(2)]
+    for holder in holders:
+        holder.start()
+    try:
+        while len(taken) < 2:
+            release.wait(0.01)
+        response = new_request(clinician, tried="Exported the scan again")
+    finally:
+        release.set()
+        for holder in holders:
+            holder.join(30)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 503, html[-2000:]
+    assert "The server is busy and could not save this just now" in html
+    # Before any view ran: the page that sends what was typed again with one button.
+    assert 'name="tried" value="Exported the scan again"' in html and "Send again" in html
+    # With a connection free again, the same request is stored.
+    assert new_request(clinician).status_code == 303
+    assert query(lambda: Ticket.select().count()) == 1
