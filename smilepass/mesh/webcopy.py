@@ -21,6 +21,8 @@ import numpy as np
 import pyfqmr
 from scipy.spatial import cKDTree
 
+from .topology import duplicate_face_mask
+
 MAX_TRIANGLES = 150_000
 NO_MARK, REPAIRED, OPEN_RIM = 0, 1, 2
 # RGBA per mark: the scan's own grey, repaired orange, open rims red.
@@ -36,6 +38,11 @@ def decimate(V: np.ndarray, F: np.ndarray, max_triangles: int = MAX_TRIANGLES) -
     """At most max_triangles faces of the same shape (V float, F int). Faces with a repeated corner go
     first: they have no surface, and quadric decimation expects none."""
     F = F[(F[:, 0] != F[:, 1]) & (F[:, 1] != F[:, 2]) & (F[:, 0] != F[:, 2])]
+    if len(F) <= max_triangles:
+        return _compact(V, F)
+    # Copies of a face draw nothing new, and their non-manifold edges slow the decimation down a lot
+    # (50 duplicated triangles in a 1M-triangle upload: 8 s instead of 3).
+    F = F[~duplicate_face_mask(F, len(V))]
     if len(F) <= max_triangles:
         return _compact(V, F)
     target = max_triangles
