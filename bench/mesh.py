@@ -312,6 +312,8 @@ def main() -> int:
         for src in files:
             print(f"... {src.name}", file=sys.stderr)
             rows.append(bench_file(src, work, args.repeat))
+            if args.json:  # after every file: a long run stopped halfway keeps what it measured
+                args.json.write_text(json.dumps(rows, indent=2) + "\n")
         print(f"\nSmilePass scan pipeline vs MeshLib and ADMesh ({time.strftime('%Y-%m-%d %H:%M')}, "
               f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}); NM = non-manifold edges, flip = edges walked "
               "the same way by both faces, margin = input's largest boundary loop still open\n")

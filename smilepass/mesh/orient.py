@@ -27,20 +27,17 @@ def _same_direction(P: np.ndarray, C: np.ndarray) -> np.ndarray:
     return out
 
 
-def _renumber(h: np.ndarray, flipped: np.ndarray) -> np.ndarray:
-    f, k = h // 3, h % 3
-    return np.where(flipped[f] & (k != 1), 3 * f + 2 - k, h)
-
-
 def orient(V: np.ndarray, F: np.ndarray, edges: Edges, piece: np.ndarray, n_pieces: int, areas: np.ndarray,
-           known_consistent: bool = False):
-    """Returns (F, flipped_mask, inconsistent_edges_left). `edges` must describe F (edge-manifold),
-    `piece` labels the faces connected through manifold edges (0..n_pieces-1), `areas` per face.
-    `known_consistent`: the caller already counted no inconsistent edge (skips the parity search)."""
+           known_consistent: bool = False, return_edges: bool = False):
+    """Returns (F, flipped_mask, inconsistent_edges_left), and the Edges of the returned F as a fourth
+    item with return_edges=True (renumbered once, here, instead of again by the caller). `edges` must
+    describe F (edge-manifold), `piece` labels the faces connected through manifold edges
+    (0..n_pieces-1), `areas` per face. `known_consistent`: the caller already counted no inconsistent
+    edge (skips the parity search)."""
     m = len(F)
     flipped = np.zeros(m, bool)
     if m == 0:
-        return F, flipped, 0
+        return (F, flipped, 0, edges) if return_edges else (F, flipped, 0)
     h1 = h2 = None
     tails = F.ravel()
     if not known_consistent:
@@ -94,13 +91,14 @@ def orient(V: np.ndarray, F: np.ndarray, edges: Edges, piece: np.ndarray, n_piec
 
     if not flipped.any():
         left = 0 if known_consistent else int(same.sum())
-        return F, flipped, left
+        return (F, flipped, left, edges) if return_edges else (F, flipped, left)
     F = F.copy()
     F[flipped] = F[flipped][:, (0, 2, 1)]
     tails = F.ravel()
-    if h1 is None:
-        h1, h2 = edges.pairs(only_manifold=True)
-    # Half-edges 0 and 2 of a flipped face trade places (the same undirected edges).
-    h1, h2 = _renumber(h1, flipped), _renumber(h2, flipped)
+    # Half-edges 0 and 2 of a flipped face trade places (the same undirected edges): renumbered once,
+    # in the new Edges, whose manifold pairs are then the old pairs renumbered.
+    del h1, h2
+    new_edges = edges.flipped(F, flipped)
+    h1, h2 = new_edges.pairs(only_manifold=True)
     left = int((tails[h1] == tails[h2]).sum())
-    return F, flipped, left
+    return (F, flipped, left, new_edges) if return_edges else (F, flipped, left)

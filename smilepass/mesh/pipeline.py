@@ -483,14 +483,14 @@ class _Work:
     def orient(self) -> None:
         e = self._edges()
         unchanged = self.F is self.F0 and self.before["inconsistent_edges"] == 0
-        F, flipped, left = orient(self.V, self.F, e, self.piece, len(self.pieces), self.areas,
-                                  known_consistent=unchanged)
+        F, flipped, left, flipped_edges = orient(self.V, self.F, e, self.piece, len(self.pieces), self.areas,
+                                                 known_consistent=unchanged, return_edges=True)
         self.counts["flipped_triangles"] = int(flipped.sum())
         self.flipped = flipped
         self.counts["inconsistent_edges_left"] = left
         if flipped.any():
             self.F = F
-            self.edges = e.flipped(F, flipped)
+            self.edges = flipped_edges
 
     def fill_holes(self) -> None:
         e = self._edges()
