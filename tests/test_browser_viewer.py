@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from smilepass.models import Scan, ScanPin
+from smilepass.models import RescanRequest, Scan, ScanPin
 from smilepass.scans.storage import scan_key
 from smilepass.storage import for_config
 
@@ -211,3 +211,33 @@ def test_a_pin_placed_by_clicking_is_posted_and_reopens_at_its_view(app, repaire
     scene = o3d.t.geometry.RaycastingScene()
     scene.add_triangles(V.astype(np.float32), F.astype(np.uint32))
     assert scene.compute_distance(np.array([pin.point], np.float32)).numpy()[0] < 0.01
+
+
+def test_staff_add_a_placed_pin_to_a_rescan_request(app, repaired, support, new_page):
+    """Placing a pin fills the rescan form's hidden fields and shows its box; ticked, the request's reply
+    carries the pin."""
+    scan, V, F = repaired
+    page = new_page()
+    sign_in(page, "sam@smilepass.test", PASSWORD)
+    page.goto(f"/support/tickets/{scan.ticket_id}")
+    box_row = page.locator(f"#scan-{scan.id} [data-rescan-pin]")
+    assert box_row.is_hidden()  # nothing to add before a pin is placed
+    viewer, canvas = open_viewer(page)
+    viewer.get_by_role("button", name="Place a pin").click()
+    box = canvas.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_selector("details[data-viewer][data-pin]")
+    point = numbers(viewer.get_attribute("data-pin"))
+    camera = numbers(viewer.get_attribute("data-camera"))
+    form = page.locator(f'form[action="/support/scans/{scan.id}/rescan"]')
+    page.locator(f"#scan-{scan.id} details.rescan summary").click()
+    form.get_by_label("Gum margin not captured").check()
+    form.get_by_label("Add the pin placed in the 3D view").check()
+    form.get_by_role("button", name="Request a rescan").click()
+    page.wait_for_selector(f"#scan-{scan.id} .rescan-status.rescan-open")
+
+    request = query(lambda: RescanRequest.get())
+    pin = query(lambda: ScanPin.get())
+    assert pin.message_id == request.message_id
+    assert np.allclose(pin.point, point, atol=1e-3) and np.allclose(pin.camera, camera, atol=1e-3)
+    page.locator(f"#message-{pin.message_id}").get_by_role("link", name="Show this point in 3D").wait_for()
