@@ -21,7 +21,6 @@ from .browser_support import (
     artifact_path,
     axe_missing_reason,
     axe_violations,
-    chromium_missing_reason,
     sign_in,
 )
 from .conftest import PASSWORD, query, run_worker
@@ -37,23 +36,14 @@ CLINICIAN = "dr.ada@clinic.test"
 
 
 @pytest.fixture(scope="module")
-def chromium():
+def chromium(playwright_driver):
     """Chromium with WebGL drawn in software (SwiftShader), for this module only: the other browser tests
     run with the GPU off."""
-    require(chromium_missing_reason())
-    from playwright.sync_api import sync_playwright
-
-    playwright = sync_playwright().start()
     args = [a for a in CHROMIUM_ARGS if a != "--disable-gpu"]
     args += ["--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist"]
-    try:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=args)
-    except Exception:
-        playwright.stop()
-        raise
+    browser = playwright_driver.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=args)
     yield browser
     browser.close()
-    playwright.stop()
 
 
 @pytest.fixture
