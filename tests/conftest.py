@@ -441,19 +441,22 @@ from .browser_support import (  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def chromium():
+def playwright_driver():
+    """One Playwright per process: a second sync_playwright() in the same process fails ("Sync API inside
+    the asyncio loop"), so browsers of other settings (test_browser_viewer.py) launch from this one too."""
     require(chromium_missing_reason())
     from playwright.sync_api import sync_playwright
 
     playwright = sync_playwright().start()
-    try:
-        browser = launch_chromium(playwright)
-    except Exception:
-        playwright.stop()
-        raise
+    yield playwright
+    playwright.stop()
+
+
+@pytest.fixture(scope="session")
+def chromium(playwright_driver):
+    browser = launch_chromium(playwright_driver)
     yield browser
     browser.close()
-    playwright.stop()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from smilepass.models import Scan, ScanPin
+from smilepass.models import RescanRequest, Scan, ScanPin
 from smilepass.scans.storage import scan_key
 from smilepass.storage import for_config
 
@@ -21,7 +21,6 @@ from .browser_support import (
     artifact_path,
     axe_missing_reason,
     axe_violations,
-    chromium_missing_reason,
     sign_in,
 )
 from .conftest import PASSWORD, query, run_worker
@@ -37,23 +36,14 @@ CLINICIAN = "dr.ada@clinic.test"
 
 
 @pytest.fixture(scope="module")
-def chromium():
+def chromium(playwright_driver):
     """Chromium with WebGL drawn in software (SwiftShader), for this module only: the other browser tests
     run with the GPU off."""
-    require(chromium_missing_reason())
-    from playwright.sync_api import sync_playwright
-
-    playwright = sync_playwright().start()
     args = [a for a in CHROMIUM_ARGS if a != "--disable-gpu"]
     args += ["--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist"]
-    try:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=args)
-    except Exception:
-        playwright.stop()
-        raise
+    browser = playwright_driver.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=args)
     yield browser
     browser.close()
-    playwright.stop()
 
 
 @pytest.fixture
@@ -211,3 +201,33 @@ def test_a_pin_placed_by_clicking_is_posted_and_reopens_at_its_view(app, repaire
     scene = o3d.t.geometry.RaycastingScene()
     scene.add_triangles(V.astype(np.float32), F.astype(np.uint32))
     assert scene.compute_distance(np.array([pin.point], np.float32)).numpy()[0] < 0.01
+
+
+def test_staff_add_a_placed_pin_to_a_rescan_request(app, repaired, support, new_page):
+    """Placing a pin fills the rescan form's hidden fields and shows its box; ticked, the request's reply
+    carries the pin."""
+    scan, V, F = repaired
+    page = new_page()
+    sign_in(page, "sam@smilepass.test", PASSWORD)
+    page.goto(f"/support/tickets/{scan.ticket_id}")
+    box_row = page.locator(f"#scan-{scan.id} [data-rescan-pin]")
+    assert box_row.is_hidden()  # nothing to add before a pin is placed
+    viewer, canvas = open_viewer(page)
+    viewer.get_by_role("button", name="Place a pin").click()
+    box = canvas.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_selector("details[data-viewer][data-pin]")
+    point = numbers(viewer.get_attribute("data-pin"))
+    camera = numbers(viewer.get_attribute("data-camera"))
+    form = page.locator(f'form[action="/support/scans/{scan.id}/rescan"]')
+    page.locator(f"#scan-{scan.id} details.rescan summary").click()
+    form.get_by_label("Gum margin not captured").check()
+    form.get_by_label("Add the pin placed in the 3D view").check()
+    form.get_by_role("button", name="Request a rescan").click()
+    page.wait_for_selector(f"#scan-{scan.id} .rescan-status.rescan-open")
+
+    request = query(lambda: RescanRequest.get())
+    pin = query(lambda: ScanPin.get())
+    assert pin.message_id == request.message_id
+    assert np.allclose(pin.point, point, atol=1e-3) and np.allclose(pin.camera, camera, atol=1e-3)
+    page.locator(f"#message-{pin.message_id}").get_by_role("link", name="Show this point in 3D").wait_for()

@@ -150,3 +150,19 @@ def test_a_clean_scan_has_no_marks_and_a_tiny_one_is_kept_whole():
     assert len(copy["F"]) == len(F) and len(copy["V"]) == len(V)
     assert set(colour_of(copy["colours"])) == {GREY}
     assert copy["gltf"].accessors[2].componentType == 5123  # 16-bit indices when they fit
+
+
+def test_a_large_scans_as_uploaded_copy_is_made_in_a_spawned_process(monkeypatch):
+    """EarlyCopy (the pipeline starts it after reading, for scans of EARLY_FACES or more): the child's copy
+    is byte for byte the one made in place; stopped early, the copy is still made, in place."""
+    V, F = syn.arch(200_000, seed=3)
+    expected = webcopy.web_copy(V, F)
+    monkeypatch.setattr(webcopy.EarlyCopy, "EARLY_FACES", 1000)
+    early = webcopy.EarlyCopy(V, F)
+    assert early._process is not None  # a child runs
+    assert early.result() == expected and early._process is None
+    stopped = webcopy.EarlyCopy(V, F)
+    stopped.close()
+    assert stopped.result() == expected
+    small = webcopy.EarlyCopy(V[:10], F[:1])  # below EARLY_FACES: no process at all
+    assert small._process is None

@@ -1,11 +1,12 @@
 """The 3D viewer's server side: the web copies a repair stores and how they are served (issue 18)."""
 
+import datetime as dt
 import io
 
 import numpy as np
 import pytest
 
-from smilepass.models import Message, Scan, ScanPin
+from smilepass.models import Case, Message, RescanRequest, Scan, ScanPin, User
 from smilepass.storage import for_config
 
 from .conftest import query, run_worker
@@ -186,3 +187,87 @@ def test_pins_survive_a_rerun_of_the_repair(app, clinician, support, repaired_sc
     assert "Show this point in 3D" in page
     # The point is still on the new copy's scan: a second pin there is accepted.
     assert clinician.post(f"/support/scans/{scan.id}/pins", pin_data(clinician, scan)).status_code == 303
+
+
+# A rescan request may carry one pin (issue 18 §2: "plus free text and optional pins") ------------------
+
+def rescan_data(scan, point=None, camera=(0.0, 60.0, 60.0), target=(0.0, 20.0, 5.0), pin="y", note="See the pin."):
+    """The rescan form as the viewer fills it after a pin was placed (unprefixed names, like the form)."""
+    data = {"reasons": ["gum_margin"], "note": note}
+    if pin:
+        data["pin"] = pin
+    values = list(point if point is not None else the_point(scan)) + list(camera) + list(target)
+    names = ("x", "y", "z", "camera_x", "camera_y", "camera_z", "target_x", "target_y", "target_z")
+    data.update({"pin_" + name: str(value) for name, value in zip(names, values, strict=True)})
+    return data
+
+
+def test_a_rescan_request_carries_a_pin_the_clinician_sees(app, clinician, support, redis_conn, repaired_scan):
+    scan = repaired_scan
+    ticket_page = f"/support/tickets/{scan.ticket_id}"
+    page = support.get(ticket_page).get_data(as_text=True)
+    # The box is there for the viewer to show, hidden until a pin is placed (without JS: no pin, still a form).
+    assert f'id="rescan-{scan.id}-pin"' in page and f'data-rescan-prefix="rescan-{scan.id}-pin"' in page
+    assert f'name="pin_x" id="rescan-{scan.id}-pin-x"' in page
+    response = support.post(f"/support/scans/{scan.id}/rescan", rescan_data(scan))
+    assert response.status_code == 303
+    request = query(lambda: RescanRequest.get())
+    [(message_id, scan_id, point, camera, target)] = pins()
+    assert message_id == request.message_id and scan_id == scan.id
+    assert np.allclose(point, the_point(scan)) and camera == [0.0, 60.0, 60.0] and target == [0.0, 20.0, 5.0]
+    page = clinician.get(ticket_page).get_data(as_text=True)  # a public reply: the clinician sees the pin
+    assert f'id="message-{message_id}"' in page and "Show this point in 3D" in page
+    assert f'data-pin-scan="{scan.id}"' in page and 'data-pin-camera="0.0 60.0 60.0"' in page
+
+
+def test_a_rescan_request_without_the_box_ticked_has_no_pin(app, clinician, support, redis_conn, repaired_scan):
+    """Without JS the box stays hidden: the hidden fields, even if filled with rubbish, are ignored."""
+    scan = repaired_scan
+    support.get(f"/support/tickets/{scan.ticket_id}")
+    response = support.post(f"/support/scans/{scan.id}/rescan", rescan_data(scan, point=("x", "", "nan"), pin=None))
+    assert response.status_code == 303
+    assert query(lambda: RescanRequest.select().count()) == 1 and pins() == []
+
+
+@pytest.mark.parametrize("point, error", [
+    ((500.0, 0.0, 0.0), "This point is not on the scan: pick it on the model."),
+    (("nan", "0", "0"), "Place the pin on the scan in the 3D view first."),
+    (("", "", ""), "Place the pin on the scan in the 3D view first."),
+])
+def test_a_rescan_request_with_a_bad_pin_is_refused_and_keeps_the_note(app, clinician, support, redis_conn,
+                                                                      repaired_scan, point, error):
+    scan = repaired_scan
+    support.get(f"/support/tickets/{scan.ticket_id}")
+    response = support.post(f"/support/scans/{scan.id}/rescan", rescan_data(scan, point=point, note="Kept note."))
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert error in html and "Kept note." in html
+    assert query(lambda: RescanRequest.select().count()) == 0 and pins() == []
+    assert query(lambda: Message.select().count()) == 0
+
+
+def test_a_clinician_cannot_ask_for_a_rescan_with_a_pin(app, clinician, other_clinician, redis_conn, repaired_scan):
+    scan = repaired_scan
+    clinician.get(f"/support/tickets/{scan.ticket_id}")
+    assert clinician.post(f"/support/scans/{scan.id}/rescan", rescan_data(scan)).status_code == 404
+    other_clinician.get("/support/")
+    assert other_clinician.post(f"/support/scans/{scan.id}/rescan", rescan_data(scan)).status_code == 404
+    assert pins() == [] and query(lambda: RescanRequest.select().count()) == 0
+
+
+def test_the_case_page_offers_pins_only_on_a_ticket_the_user_sees(app, clinician, other_clinician, support,
+                                                                   repaired_scan):
+    """A scan sent with a request can show on a case page of another clinician's: they see the scan and
+    its 3D view, but not the ticket, so no pin form (its post would be a 404)."""
+    scan = repaired_scan
+    owner = query(lambda: User.get(User.email == "dr.bob@clinic.test"))
+    case = query(lambda: Case.create(case_number="C-2026-9", patient_name="Pat Seed",
+                                     patient_dob=dt.date(1990, 1, 1), clinician=owner))
+    query(lambda: Scan.update(case=case.id).where(Scan.id == scan.id).execute())
+    page = other_clinician.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert f'id="viewer-{scan.id}"' in page  # the scan and its viewer show
+    assert f'action="/support/scans/{scan.id}/pins"' not in page and "Place a pin" not in page
+    assert other_clinician.post(f"/support/scans/{scan.id}/pins", pin_data(other_clinician, scan)).status_code == 404
+    # Staff see the ticket: the form is there for them on the same page.
+    page = support.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert f'action="/support/scans/{scan.id}/pins"' in page and "Place a pin" in page

@@ -29,7 +29,7 @@ from .topology import (
     repeated_corner_mask,
     tails_heads,
 )
-from .webcopy import save_web_copies
+from .webcopy import EarlyCopy, save_web_copies
 from .weld import weld_exact, weld_nearby
 from .writers import write_ply, write_stl
 
@@ -154,7 +154,16 @@ def repair(src_path, out_dir, stem: str, options: RepairOptions | None = None, p
     steps.at(0.7)
     mesh = _Work.from_raw(raw, opts)
     del raw
+    # The as-uploaded web copy needs only the welded input: a large one is made meanwhile (EarlyCopy).
+    early = EarlyCopy(mesh.V0, mesh.F0) if preview else None
+    try:
+        return _repair(mesh, opts, steps, early, info, out_dir, stem, preview, output_path, t_start)
+    finally:
+        if early is not None:
+            early.close()
 
+
+def _repair(mesh, opts, steps, early, info, out_dir, stem, preview, output_path, t_start) -> RepairResult:
     steps.stage("cleaning")
     mesh.clean(steps)
     steps.stage("orienting")
@@ -178,7 +187,7 @@ def repair(src_path, out_dir, stem: str, options: RepairOptions | None = None, p
             save_previews(outputs, images, preview_before, preview_after)
             steps.stage("web copy")
             web_before, web_after = out_dir / f"{stem}.before.glb", out_dir / f"{stem}.after.glb"
-            save_web_copies(outputs, mesh, n_kept, web_before, web_after, progress=steps.at)
+            save_web_copies(outputs, mesh, n_kept, web_before, web_after, progress=steps.at, early=early)
 
         steps.stage("saving")
         if output_path is not None:

@@ -15,6 +15,7 @@ small filled hole still shows even where decimation merged its triangles away.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import struct
 
 import numpy as np
@@ -201,12 +202,71 @@ def vertex_marks(n_vertices: int, F: np.ndarray, n_kept: int, open_rim_vertices:
     return marks
 
 
-def save_web_copies(outputs, mesh, n_kept: int, before_path, after_path, progress=None) -> None:
-    """Write the upload's web copy ("As uploaded": mesh.V0, mesh.F0, unmarked) and the repaired one (mesh.V,
-    mesh.F with marks) through `outputs` (an AtomicOutputs). `mesh` is the pipeline's work mesh; its counts
-    go into the repaired copy's asset extras (removed debris is not drawn, only counted)."""
+class EarlyCopy:
+    """The as-uploaded web copy of a large scan, made in a spawned process while the repair runs.
+
+    Its decimation needs only the welded input, and pyfqmr holds the GIL for the whole call (measured:
+    two copies in two threads took as long as one after the other), so a thread would not overlap it with
+    the repair; a process on the second core does. Spawned, not forked: the repair process may have
+    Open3D's OpenMP runtime loaded, which a forked child can hang on. Below EARLY_FACES faces the copy is
+    quick and a process's start-up (about 0.5 s) would cost more than it saves: then nothing starts and
+    result() makes the copy in place, as it does when the child failed for any reason."""
+
+    EARLY_FACES = 300_000
+
+    def __init__(self, V: np.ndarray, F: np.ndarray):
+        self.V, self.F = V, F
+        self._process = self._conn = None
+        if len(F) >= self.EARLY_FACES:
+            context = multiprocessing.get_context("spawn")
+            self._conn, child_end = context.Pipe(duplex=False)
+            try:
+                # A plain process, not a Pool: one that dies (memory, a start-up error) closes the pipe,
+                # and result() falls back instead of waiting for a pool to replace it.
+                self._process = context.Process(target=_early_copy, args=(V, F, child_end), daemon=True)
+                self._process.start()
+            except (OSError, RuntimeError):  # no process to be had: the copy is made in place later
+                self.close()
+            finally:
+                child_end.close()
+
+    def result(self) -> bytes:
+        try:
+            if self._conn is not None:
+                try:
+                    return self._conn.recv_bytes()
+                except (EOFError, OSError):  # the child failed: the copy is made here
+                    pass
+            return web_copy(self.V, self.F)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stops the child if it still runs (the repair failed or was stopped)."""
+        if self._process is not None:
+            if self._process.is_alive():
+                self._process.terminate()
+            self._process.join()
+        if self._conn is not None:
+            self._conn.close()
+        self._process = self._conn = None
+
+
+def _early_copy(V: np.ndarray, F: np.ndarray, conn) -> None:
+    """The spawned child of EarlyCopy: the copy's bytes down the pipe (nothing sent when it fails)."""
+    try:
+        conn.send_bytes(web_copy(V, F))
+    finally:
+        conn.close()
+
+
+def save_web_copies(outputs, mesh, n_kept: int, before_path, after_path, progress=None, early=None) -> None:
+    """Write the upload's web copy ("As uploaded": mesh.V0, mesh.F0, unmarked; from `early`, an EarlyCopy
+    of them, when given) and the repaired one (mesh.V, mesh.F with marks) through `outputs` (an
+    AtomicOutputs). `mesh` is the pipeline's work mesh; its counts go into the repaired copy's asset
+    extras (removed debris is not drawn, only counted)."""
     with outputs.open(before_path) as f:
-        f.write(web_copy(mesh.V0, mesh.F0))
+        f.write(early.result() if early is not None else web_copy(mesh.V0, mesh.F0))
     if progress is not None:
         progress(0.5)
     counts = mesh.counts

@@ -40,6 +40,48 @@ class RescanForm(FlaskForm):
     note = TextAreaField(lazy_gettext("Note for the clinician (optional)"), validators=[
         Length(max=NOTE_MAX, message=lazy_gettext("The note can be at most %(count)s characters long.",
                                                   count=NOTE_MAX))])
+    # An optional pin (one per request: ScanPin.message is unique). The viewer fills the hidden fields and
+    # shows the box once staff place a pin; without JS the box stays hidden and the request has no pin.
+    pin = BooleanField(lazy_gettext("Add the pin placed in the 3D view"))
+    pin_x = HiddenField()
+    pin_y = HiddenField()
+    pin_z = HiddenField()
+    pin_camera_x = HiddenField()
+    pin_camera_y = HiddenField()
+    pin_camera_z = HiddenField()
+    pin_target_x = HiddenField()
+    pin_target_y = HiddenField()
+    pin_target_z = HiddenField()
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        if self.pin.data and self.pin_point() is None:
+            self.pin.errors = [*self.pin.errors, lazy_gettext("Place the pin on the scan in the 3D view first.")]
+            return False
+        return valid
+
+    def pin_point(self):
+        """The pin's point, or None when any coordinate is missing or not a finite number."""
+        return _numbers(self[f"pin_{axis}"].data for axis in "xyz")
+
+    def pin_camera(self):
+        """(camera, target) as sent, or None (then the pin looks down at its point)."""
+        values = _numbers(self["pin_" + name].data for name in CAMERA_FIELDS)
+        return None if values is None else (values[:3], values[3:])
+
+
+def _numbers(texts):
+    """The texts as finite numbers, or None when any is not one."""
+    values = []
+    for text in texts:
+        try:
+            value = float((text or "").strip())
+        except ValueError:
+            return None
+        if not math.isfinite(value):
+            return None
+        values.append(value)
+    return tuple(values)
 
 
 PIN_COMMENT_MAX = 2000
@@ -80,13 +122,5 @@ class PinForm(FlaskForm):
 
     def camera(self):
         """(camera, target) as sent, or None when any is missing or not a finite number."""
-        values = []
-        for name in CAMERA_FIELDS:
-            try:
-                value = float(self[name].data or "")
-            except ValueError:
-                return None
-            if not math.isfinite(value):
-                return None
-            values.append(value)
-        return tuple(values[:3]), tuple(values[3:])
+        values = _numbers(self[name].data for name in CAMERA_FIELDS)
+        return None if values is None else (values[:3], values[3:])

@@ -12,7 +12,7 @@ from ..db import database
 from ..i18n import DEFAULT_LANGUAGE
 from ..live import events as live
 from ..mesh.pipeline import similar_bodies
-from ..models import RESCAN_REASONS, Notification, RescanRequest, Scan, ScanState, Ticket, User, utcnow
+from ..models import RESCAN_REASONS, Notification, RescanRequest, Scan, ScanPin, ScanState, Ticket, User, utcnow
 from ..notifications.inbox import NOTIFICATION_TEXT_MAX
 from ..notifications.mailthread import subject_for
 from ..notifications.outbox import absolute_url, hand_over, notify
@@ -58,10 +58,21 @@ def reason_list(codes) -> str:
     return ", ".join(str(RESCAN_REASONS[code]) for code in codes if code in RESCAN_REASONS)
 
 
-def request_rescan(scan: Scan, staff: User, reasons, note: str = "", now: dt.datetime | None = None) -> RescanRequest:
-    """Ask the ticket's requester to scan again. Raises RescanRefused (nothing changed) for a scan sent
-    with no request, no known reason, a request of this scan still open, or a ticket that cannot wait
-    on the user (resolved or closed)."""
+@dataclass(frozen=True)
+class Pin:
+    """A point on the scan that a request carries, and the camera that looked at it (checked by the caller
+    like any pin: on the scan, camera near it). One per request: a pin belongs to one thread message."""
+    point: tuple
+    camera: tuple
+    target: tuple
+
+
+def request_rescan(scan: Scan, staff: User, reasons, note: str = "", now: dt.datetime | None = None,
+                   pin: Pin | None = None) -> RescanRequest:
+    """Ask the ticket's requester to scan again, optionally pointing at one spot of the scan (the pin goes
+    with the request's reply, so the clinician can open the 3D view there). Raises RescanRefused (nothing
+    changed) for a scan sent with no request, no known reason, a request of this scan still open, or a
+    ticket that cannot wait on the user (resolved or closed)."""
     if scan.ticket_id is None:
         raise RescanRefused(gettext("Only a scan sent with a request can be asked for again."))
     chosen = set(reasons or [])
@@ -90,6 +101,11 @@ def request_rescan(scan: Scan, staff: User, reasons, note: str = "", now: dt.dat
             request = RescanRequest.create(scan=scan.id, ticket=ticket.id, clinician=clinician.id,
                                            reasons=",".join(codes), note=note, message=result.message.id,
                                            requested_by=staff.id, requested_at=now)
+            if pin is not None:
+                ScanPin.create(message=result.message.id, scan=scan.id, x=pin.point[0], y=pin.point[1],
+                               z=pin.point[2], camera_x=pin.camera[0], camera_y=pin.camera[1],
+                               camera_z=pin.camera[2], target_x=pin.target[0], target_y=pin.target[1],
+                               target_z=pin.target[2])
             # Codes and ids only: the note is free text that may name the patient.
             audit.record("rescan_request", request, detail=f"scan #{scan.id}: {','.join(codes)}", actor=staff)
             live.changed(ticket.id, live.SCANS)

@@ -187,9 +187,10 @@ def scan_rescan(scan_id: int):
         abort(404)  # no thread to ask in: the panel offers no such form
     form = RescanForm()
     error = None
-    if form.validate_on_submit():
+    if form.validate_on_submit() and _rescan_pin_valid(scan, form):
         try:
-            rescans.request_rescan(scan, current_user._get_current_object(), form.reasons.data, form.note.data)
+            rescans.request_rescan(scan, current_user._get_current_object(), form.reasons.data, form.note.data,
+                                   pin=form.rescan_pin)
         except rescans.RescanRefused as exc:
             error = str(exc)
         else:
@@ -207,6 +208,22 @@ def scan_rescan(scan_id: int):
         return _page_with_errors(scan, failed_rescan=failed_rescan)
     return page_or_block(DETAIL, "scan_panel", status=422, scan=scan, rerun_form=RerunForm(formdata=None),
                          failed_rescan=failed_rescan)
+
+
+def _rescan_pin_valid(scan: Scan, form: RescanForm) -> bool:
+    """Checks the request's optional pin like a pin of its own (on the scan, camera near it) and keeps it
+    on the form as form.rescan_pin: a rescans.Pin, or None for a request without one."""
+    form.rescan_pin = None
+    if not form.pin.data:
+        return True
+    point = form.pin_point()
+    lo, hi = scan_bounds(scan) if scan.web_after_name else (None, None)
+    if lo is None or not _on_scan(point, lo, hi):
+        form.pin.errors = [gettext("This point is not on the scan: pick it on the model.")]
+        return False
+    camera, target = _pin_view(form.pin_camera(), point, lo, hi)
+    form.rescan_pin = rescans.Pin(point, camera, target)
+    return True
 
 
 # Pins: a comment on a point of the scan, posted into the ticket's thread -------------------------------
@@ -228,6 +245,13 @@ def thread_pins(thread) -> dict:
     return ScanPin.by_message(item.id for kind, item in thread or () if kind == "message")
 
 
+def can_pin(scan: Scan) -> bool:
+    """Whether the current user may pin this scan: its ticket's thread is one they see (a scan shown on a
+    case page may belong to a ticket of someone else's, where a pin would be refused)."""
+    return scan.ticket_id is not None and Ticket.get_visible(scan.ticket_id, current_user) is not None
+
+
+bp.add_app_template_global(can_pin, "can_pin")
 bp.add_app_template_global(pin_form, "pin_form")
 bp.add_app_template_global(thread_pins, "thread_pins")
 
@@ -243,12 +267,17 @@ def scan_bounds(scan: Scan) -> tuple[list[float], list[float]]:
     return [min(b[0][i] for b in boxes) for i in range(3)], [max(b[1][i] for b in boxes) for i in range(3)]
 
 
-def _pin_view(form: PinForm, point, lo, hi):
-    """The camera the pin reopens at: as sent, when it is finite, near the scan and not on its target;
-    else (typed without JS) looking down at the point from above."""
+def _on_scan(point, lo, hi) -> bool:
+    """Whether a pin's point lies in the scan's box, give or take PIN_MARGIN of its diagonal."""
+    margin = PIN_MARGIN * math.dist(lo, hi)
+    return all(lo[i] - margin <= point[i] <= hi[i] + margin for i in range(3))
+
+
+def _pin_view(sent, point, lo, hi):
+    """The camera the pin reopens at: as sent ((camera, target) or None), when it is finite, near the scan
+    and not on its target; else (typed without JS) looking down at the point from above."""
     diagonal = math.dist(lo, hi)
     centre = [(a + b) / 2 for a, b in zip(lo, hi, strict=True)]
-    sent = form.camera()
     if sent is not None:
         camera, target = sent
         if (math.dist(camera, centre) <= 20 * diagonal and math.dist(target, centre) <= 2 * diagonal
@@ -269,11 +298,10 @@ def scan_pin(scan_id: int):
     if form.validate_on_submit():
         lo, hi = scan_bounds(scan)
         point = form.point()
-        margin = PIN_MARGIN * math.dist(lo, hi)
-        if not all(lo[i] - margin <= point[i] <= hi[i] + margin for i in range(3)):
+        if not _on_scan(point, lo, hi):
             form.x.errors = [gettext("This point is not on the scan: pick it on the model.")]
         else:
-            camera, target = _pin_view(form, point, lo, hi)
+            camera, target = _pin_view(form.camera(), point, lo, hi)
             user = current_user._get_current_object()
             body = gettext("📍 on the scan: %(comment)s", comment=form.body.data.strip())
             try:

@@ -306,6 +306,19 @@ class Viewer {
       set("camera_" + axis, this.camera.position.getComponent(i));
       set("target_" + axis, this.controls.target.getComponent(i));
     });
+    // The same pin can go with a rescan request instead (one pin per request): fill its hidden fields
+    // and offer the box, which only a placed pin makes sense of.
+    const rescan = this.el.dataset.rescanPrefix;
+    const field = (name) => document.getElementById(rescan + "-" + name);
+    ["x", "y", "z"].forEach((axis, i) => {
+      [[axis, point], ["camera_" + axis, this.camera.position], ["target_" + axis, this.controls.target]]
+        .forEach(([name, vector]) => {
+          const input = field(name);
+          if (input) input.value = vector.getComponent(i).toFixed(4);
+        });
+    });
+    const box = field("x")?.form?.querySelector("[data-rescan-pin]");
+    if (box) box.hidden = false;
     const comment = document.getElementById(prefix + "-body");
     if (comment) comment.focus();
   }
