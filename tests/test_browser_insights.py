@@ -133,7 +133,7 @@ def test_insights_work_without_javascript(make_user, new_page):
     page = new_page(javascript=False)
     sign_in(page, ADMIN, PASSWORD)
     page.goto("/insights/")
-    page.get_by_label("Clinic").select_option(label="Lakeside Orthodontics")
+    page.get_by_label("Clinic", exact=True).select_option(label="Lakeside Orthodontics")
     page.get_by_role("button", name="Show").click()
     page.wait_for_url(re.compile(r"clinic=\d+"))
     expect(page.locator(".scope-line")).to_contain_text("Clinic: Lakeside Orthodontics")

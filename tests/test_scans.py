@@ -180,7 +180,8 @@ def test_staff_rerun_with_other_settings(app, clinician, support, redis_conn, st
     # The first run's files are replaced, not left behind.
     assert not any(name in stored_scan_names(app) for name in first_outputs)
     assert stored_scan_names(app) == sorted({scan.stored_name, scan.repaired_name, scan.repaired_stl_name,
-                                             scan.preview_before_name, scan.preview_after_name})
+                                             scan.preview_before_name, scan.preview_after_name,
+                                             scan.web_before_name, scan.web_after_name})
 
 
 def test_a_repeated_repair_writes_the_same_files_not_a_second_set(app, clinician, redis_conn, storage_settings):
@@ -188,7 +189,7 @@ def test_a_repeated_repair_writes_the_same_files_not_a_second_set(app, clinician
     assert run_worker(app).returncode == 0
     first = the_scan()
     files = stored_scan_names(app)
-    assert len(files) == 4  # the upload; repaired (an STL: its own STL copy); two previews
+    assert len(files) == 6  # the upload; repaired (an STL: its own STL copy); two previews; two web copies
     # As a worker killed after storing the outputs but before the row said "done" leaves it.
     query(lambda: Scan.update(state="processing").where(Scan.id == first.id).execute())
     with app.app_context():
