@@ -444,7 +444,8 @@ class _Work:
             k = np.argmin(length, axis=1)
             rows = np.arange(len(tri))
             u, v = tri[rows, k], tri[rows, (k + 1) % 3]
-            lo, hi = np.minimum(u, v), np.maximum(u, v)
+            # int64 like remap: ufunc.at with values of another type takes numpy's slow casting path.
+            lo, hi = np.minimum(u, v).astype(np.int64), np.maximum(u, v)
             remap = np.arange(len(self.V), dtype=np.int64)
             np.minimum.at(remap, hi, lo)  # always towards the lower number: no cycles
             while True:

@@ -299,7 +299,9 @@ def components_through(edges: Edges, node: np.ndarray, n_nodes: int) -> int:
     # Usually one hook settles it (every removed face lies on an edge of a kept piece): each node
     # joins the smallest centre it is linked to; when every link then joins equal labels, those are
     # the components.
-    label = np.arange(n_nodes, dtype=np.int64)
+    # The labels in the nodes' own type: ufunc.at with values of another type takes numpy's slow
+    # casting path (measured: 15-30x slower, 20 ms on a heap of 90k copies of one facet).
+    label = np.arange(n_nodes, dtype=centre.dtype)
     np.minimum.at(label, other, centre)
     label = _jump_to_roots(label)
     if np.array_equal(label[centre], label[other]):
