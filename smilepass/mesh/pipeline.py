@@ -274,6 +274,7 @@ class _Work:
     largest_open_hole: float = 0.0
     flipped: np.ndarray | None = None  # per face of F (before filling): winding reversed by orient()
     open_rims: np.ndarray | None = None  # vertices on the rims of holes left open (for the web copy)
+    copies: tuple | None = None  # (removed copies, the face kept of each), as input face numbers
 
     @classmethod
     def from_raw(cls, raw, opts: RepairOptions) -> _Work:
@@ -326,6 +327,7 @@ class _Work:
         measured = measure(self.V, self.F, self.min_height, count_components=False)
         self.before, self.edges, self.piece = measured.stats, measured.edges, measured.labels
         self.areas, self.thin, duplicate = measured.areas, measured.thin, measured.duplicates
+        duplicate_of = measured.duplicate_of
         del measured
         # A file of mostly empty or repeated triangles is an export gone wrong: refuse it before the
         # repair spends time on it (thin covers repeated corners: they have no area).
@@ -364,10 +366,14 @@ class _Work:
             self._keep(~degenerate)
         # 3. Duplicates: the same three vertices, in either winding (back-to-back pairs too).
         if duplicate is None:
-            duplicate = duplicate_face_mask(self.F, len(self.V))
+            duplicate, duplicate_of = duplicate_face_mask(self.F, len(self.V), with_first=True)
         c["duplicates_removed"] = int(duplicate.sum())
         if duplicate.any():
+            # Input numbers of each removed copy and of the copy kept: one node when counting the
+            # input's pieces (a copy shares every edge with the face kept, so it joins nothing new).
+            self.copies = (self.provenance[duplicate], self.provenance[duplicate_of[duplicate]])
             self._keep(~duplicate)
+        del duplicate_of
         self._check_left(Phrase("after removing degenerate and duplicate triangles"))
         steps.at(0.5)
 
@@ -427,8 +433,12 @@ class _Work:
             return int(manifold_components(input_edges, through_non_manifold=True)[0])
         node = np.full(len(self.F0), -1, np.int32 if len(self.F0) < 2**31 else np.int64)
         node[kept] = self.piece
-        removed = np.flatnonzero(node < 0)
+        if self.copies is not None:
+            node[self.copies[0]] = -2  # joined to the copy kept, below (its own node would link nothing new)
+        removed = np.flatnonzero(node == -1)
         node[removed] = n_pieces + np.arange(len(removed))
+        if self.copies is not None:
+            node[self.copies[0]] = node[self.copies[1]]  # the copy kept is never a removed copy itself
         return components_through(input_edges, node, n_pieces + len(removed))
 
     def _collapse_slivers(self, rounds: int = 3) -> int:

@@ -365,14 +365,15 @@ def face_shape(V: np.ndarray, F: np.ndarray, min_height: float):
     return 0.5 * twice_area.astype(np.float64), thin
 
 
-def duplicate_face_mask(F: np.ndarray, n_vertices: int) -> np.ndarray:
+def duplicate_face_mask(F: np.ndarray, n_vertices: int, with_first: bool = False):
     """True for every face whose vertex set already appeared earlier (either winding): the first of
     each set is kept. Sorts packed integer keys (one plain sort when there is no copy at all, which is
-    the common case); no np.unique, no Python loop."""
+    the common case); no np.unique, no Python loop. with_first=True returns (mask, first): the face
+    kept of each face's set (None when there is no copy)."""
     m = len(F)
     mask = np.zeros(m, bool)
     if m == 0:
-        return mask
+        return (mask, None) if with_first else mask
     x, y, z = F[:, 0], F[:, 1], F[:, 2]
     bits = max(1, (n_vertices - 1).bit_length())
     if 3 * bits <= 63:
@@ -390,7 +391,7 @@ def duplicate_face_mask(F: np.ndarray, n_vertices: int) -> np.ndarray:
         del lo, hi
         sorted_keys = np.sort(keys)
         if not (sorted_keys[1:] == sorted_keys[:-1]).any():
-            return mask
+            return (mask, None) if with_first else mask
         del sorted_keys
         order = np.argsort(keys)
         sorted_keys = keys[order]
@@ -413,7 +414,11 @@ def duplicate_face_mask(F: np.ndarray, n_vertices: int) -> np.ndarray:
     repeat[:-1] |= ~new[1:]  # the start of a set that has a second face
     mask[order[repeat]] = True
     mask[first[group[repeat]]] = False
-    return mask
+    if not with_first:
+        return mask
+    first_of = np.arange(m, dtype=np.int64)
+    first_of[order[repeat]] = first[group[repeat]]
+    return mask, first_of
 
 
 def repeated_corner_mask(F: np.ndarray) -> np.ndarray:
@@ -458,6 +463,7 @@ class Measured:
     edges: Edges
     labels: np.ndarray | None  # face components, when computed here on an edge-manifold mesh
     duplicates: np.ndarray  # duplicate-face mask
+    duplicate_of: np.ndarray | None  # the face kept of each face's vertex set (None: no copies)
     areas: np.ndarray
     thin: np.ndarray
 
@@ -504,7 +510,8 @@ def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None
             box = [float(x) for x in pts.max(axis=0).astype(np.float64) - pts.min(axis=0).astype(np.float64)]
         else:
             box = [0.0, 0.0, 0.0]
-        return a, t, n_used, box, duplicate_face_mask(F, len(V)), int((repeated_corner_mask(F) | t).sum())
+        return a, t, n_used, box, duplicate_face_mask(F, len(V), with_first=True), \
+            int((repeated_corner_mask(F) | t).sum())
 
     face_half = in_background(per_face)
     try:
@@ -521,7 +528,7 @@ def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None
         _, _, same = edges.inconsistent_pairs()
         loops = boundary_vertex_components(edges)
     finally:
-        areas, thin, n_used, bbox, duplicates, degenerate = face_half()
+        areas, thin, n_used, bbox, (duplicates, duplicate_of), degenerate = face_half()
     stats = {
         "vertices": n_used,
         "triangles": int(m),
@@ -536,4 +543,4 @@ def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None
         "surface_area_mm2": float(areas.sum()),
         "closed": bool(m > 0 and boundary_edges == 0 and nm == 0),
     }
-    return Measured(stats, edges, labels, duplicates, areas, thin)
+    return Measured(stats, edges, labels, duplicates, duplicate_of, areas, thin)
