@@ -431,6 +431,11 @@ class _Work:
         kept = self.provenance
         if not np.array_equal(self.F, np.take(self.F0, kept, axis=0)):  # welded or collapsed: count afresh
             return int(manifold_components(input_edges, through_non_manifold=True)[0])
+        if self.copies is not None and len(self.copies[0]) == len(self.F0) - len(kept) \
+                and self.edges is not None and int(self.edges.counts.max(initial=0)) <= 2:
+            # Only copies were removed and the faces kept meet on no non-manifold edge: the input's
+            # pieces are the kept ones (a copy shares every edge with its kept face, so it joins nothing).
+            return n_pieces
         node = np.full(len(self.F0), -1, np.int32 if len(self.F0) < 2**31 else np.int64)
         node[kept] = self.piece
         if self.copies is not None:
