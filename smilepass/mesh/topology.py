@@ -163,14 +163,19 @@ class Edges:
 
 def face_components(n_faces: int, h1: np.ndarray, h2: np.ndarray):
     """(count, labels) of faces connected through the given half-edge pairs (scipy csgraph)."""
+    return graph_components(n_faces, h1 // 3, h2 // 3)
+
+
+def graph_components(n: int, a: np.ndarray, b: np.ndarray):
+    """(count, labels) of the graph on nodes 0..n-1 with the links a[i]-b[i] (scipy csgraph)."""
     # Lazy: the web app imports smilepass.mesh but never gets here, and scipy would add
     # about a third to its start-up (measured: `import smilepass`, then scipy).
     import scipy.sparse as sp
     from scipy.sparse import csgraph
 
-    if n_faces == 0:
+    if n == 0:
         return 0, np.zeros(0, np.int64)
-    graph = sp.coo_matrix((np.ones(len(h1), np.int8), (h1 // 3, h2 // 3)), shape=(n_faces, n_faces)).tocsr()
+    graph = sp.coo_matrix((np.ones(len(a), np.int8), (a, b)), shape=(n, n)).tocsr()
     count, labels = csgraph.connected_components(graph, directed=True, connection="weak")
     return count, labels
 
@@ -446,12 +451,14 @@ def edge_loop_sizes(ev: np.ndarray) -> list[int]:
 
 def boundary_vertex_components(edges: Edges) -> int:
     """Number of boundary loops (see boundary_loop_sizes). Vertex numbers serve as the graph's nodes
-    as they are (no np.unique)."""
+    as they are (no np.unique). csgraph, not components_from_pairs: boundary paths chained through
+    many vertices (needle triangles along edges) take that one 7 rounds over every vertex, 3x slower
+    (20 ms against 6.5 ms at 80k boundary edges; 3.8 against 1.2 ms on a clean scan)."""
     b = np.flatnonzero(edges.counts == 1)
     if len(b) == 0:
         return 0
     ev = edges.edge_vertices(b)
-    count, labels = components_from_pairs(edges.n_vertices, ev[:, 0], ev[:, 1])
+    count, labels = graph_components(edges.n_vertices, ev[:, 0], ev[:, 1])
     seen = np.zeros(count, bool)
     seen[labels[ev[:, 0]]] = True
     return int(np.count_nonzero(seen))
