@@ -309,10 +309,13 @@ class _Work:
     def _keep(self, keep: np.ndarray) -> None:
         """Drop faces (sorting the edges again is faster than narrowing the cached ones down:
         measured again at 200k faces, 11 ms against 17 ms)."""
-        self.F = self.F[keep]
-        self.provenance = self.provenance[keep]
-        self.areas = self.areas[keep]
-        self.thin = self.thin[keep]
+        # Gathers by index: a boolean mask on the (n, 3) face array takes numpy's slow path
+        # (measured at 200k faces: 5.4 ms against 0.8 ms for all four).
+        kept = np.flatnonzero(keep)
+        self.F = np.take(self.F, kept, axis=0)
+        self.provenance = np.take(self.provenance, kept)
+        self.areas = np.take(self.areas, kept)
+        self.thin = np.take(self.thin, kept)
         self.piece = None
         self.edges = None
 
@@ -470,10 +473,11 @@ class _Work:
                 remap = jumped
             moved = remap != np.arange(len(self.V))
             collapsed += int(moved.sum())
-            touched = moved[F].any(axis=1)
+            touched = np.flatnonzero(moved[F].any(axis=1))
             self.F = remap[F].astype(F.dtype)
             self.areas, self.thin = self.areas.copy(), self.thin.copy()
-            self.areas[touched], self.thin[touched] = face_shape(self.V, self.F[touched], self.min_height)
+            self.areas[touched], self.thin[touched] = face_shape(self.V, np.take(self.F, touched, axis=0),
+                                                                 self.min_height)
             self.edges = self.piece = None
         return collapsed
 
