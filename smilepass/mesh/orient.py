@@ -93,7 +93,8 @@ def orient(V: np.ndarray, F: np.ndarray, edges: Edges, piece: np.ndarray, n_piec
         left = 0 if known_consistent else int(same.sum())
         return (F, flipped, left, edges) if return_edges else (F, flipped, left)
     F = F.copy()
-    F[flipped] = F[flipped][:, (0, 2, 1)]
+    turned = np.flatnonzero(flipped)  # by index: a boolean mask on an (n, 3) array is several times slower
+    F[turned, 1], F[turned, 2] = F[turned, 2], F[turned, 1]
     tails = F.ravel()
     # Half-edges 0 and 2 of a flipped face trade places (the same undirected edges): renumbered once,
     # in the new Edges, whose manifold pairs are then the old pairs renumbered.
