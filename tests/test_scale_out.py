@@ -183,7 +183,8 @@ def test_upload_on_web_1_worker_1_killed_mid_repair_worker_2_repairs_download_on
 
         # Exactly one set of outputs, under keys made of the input's hash: the retry overwrote what the killed
         # attempt had stored instead of adding a second set beside it.
-        outputs = {scan.repaired_name, scan.repaired_stl_name, scan.preview_before_name, scan.preview_after_name}
+        outputs = {scan.repaired_name, scan.repaired_stl_name, scan.preview_before_name, scan.preview_after_name,
+                   scan.web_before_name, scan.web_after_name}
         assert all(name.startswith(scan.sha256[:32]) for name in outputs)
         assert [o.key for o in bucket.list()] == sorted([upload_key, *(f"scans/{name}" for name in outputs)])
 
