@@ -37,15 +37,22 @@ def test_mail_links_follow_the_port_unless_a_base_url_is_set(tmp_path):
 
 
 def read_until(process, marker: str, limit_seconds: float = 300) -> str:
-    """stderr of `process` up to the line holding `marker` (or all of it, if the process ends first)."""
+    """stderr of `process` up to the chunk holding `marker` (or all of it, if the process ends first).
+    Read from the descriptor itself: a buffered readline() can pull several lines in at once and leave
+    the marker in Python's buffer, where select() never sees it (the whole announcement is one write)."""
     seen = ""
+    descriptor = process.stderr.fileno()
     selector = selectors.DefaultSelector()
-    selector.register(process.stderr, selectors.EVENT_READ)
+    selector.register(descriptor, selectors.EVENT_READ)
     give_up = time.monotonic() + limit_seconds
-    while marker not in seen and time.monotonic() < give_up and process.poll() is None:
+    while marker not in seen and time.monotonic() < give_up:
         if selector.select(timeout=1):
-            line = process.stderr.readline()
-            seen += line
+            chunk = os.read(descriptor, 65536)
+            if not chunk:  # the process closed stderr: it has ended
+                break
+            seen += chunk.decode(errors="replace")
+        elif process.poll() is not None:
+            break
     return seen
 
 
