@@ -26,9 +26,6 @@ def _init_limiter(state):
     app = state.app
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "smilepass-patient")
-    # A moving window: "20 per 10 minutes" means any 10 minutes, not each clock-aligned block (a fixed
-    # window lets twice the limit through around its boundary, and resets a count mid-attack).
-    app.config.setdefault("RATELIMIT_STRATEGY", "moving-window")
     app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 1, "socket_timeout": 1})
     app.config.setdefault("PATIENT_PAGE_RATE_LIMIT", DEFAULT_LIMIT)
     limiter.init_app(app)
