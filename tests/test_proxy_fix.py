@@ -2,6 +2,8 @@
 nothing; with 1 (behind the install's Caddy) the audit log, the sessions and the per-address rate limits
 see the client's address from X-Forwarded-For, and external links get the proxy's scheme and host.
 The live pass through a real Caddy and gunicorn is tests/test_browser_proxy.py."""
+import datetime as dt
+
 import pytest
 from flask import request, url_for
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -14,6 +16,13 @@ from .conftest import PASSWORD, Browser, query
 CLIENT = "127.0.0.1"
 FORGED = "203.0.113.9"
 FORWARDED = {"X-Forwarded-For": FORGED, "X-Forwarded-Proto": "https", "X-Forwarded-Host": "portal.clinic.example"}
+
+
+@pytest.fixture
+def mid_window(time_machine):
+    """The login limit counts per clock-aligned window: a test crossing a boundary (say 05:00:00) would see
+    its count start again. The clock stands still in the middle of one."""
+    time_machine.move_to(dt.datetime(2026, 12, 2, 10, 5, tzinfo=dt.UTC), tick=False)
 
 
 def where_am_i(app):
@@ -60,7 +69,7 @@ class TestNoTrustedProxy:
         assert where == {"addr": CLIENT, "login": "http://localhost/auth/login"}
 
     @pytest.mark.parametrize("app_config", [{"LOGIN_RATE_LIMIT": "2 per 10 minutes"}])
-    def test_forged_addresses_share_the_senders_rate_limit(self, app):
+    def test_forged_addresses_share_the_senders_rate_limit(self, app, mid_window):
         # Failed sign-ins with a new invented address each time: all count against the one real address.
         statuses = [sign_in_forwarded(app, f"nobody{n}@clinic.test", forwarded_for=f"198.51.100.{n}").status_code
                     for n in range(3)]
@@ -88,7 +97,7 @@ class TestOneTrustedProxy:
         where = app.test_client().get("/_test/where", headers={"X-Forwarded-For": f"10.6.6.6, {FORGED}"}).get_json()
         assert where["addr"] == FORGED
 
-    def test_each_client_address_has_its_own_rate_limit(self, app):
+    def test_each_client_address_has_its_own_rate_limit(self, app, mid_window):
         def attempt(n, address):
             return sign_in_forwarded(app, f"nobody{n}@clinic.test", forwarded_for=address).status_code
 
