@@ -473,11 +473,12 @@ def new_page(chromium, live_server):
     At the end, fails the test on script errors, CSP refusals or exceptions in the app."""
     contexts, watchers = [], []
 
-    def open_page(javascript: bool = True, locale: str = "en-US"):
+    def open_page(javascript: bool = True, locale: str = "en-US", base_url: str | None = None):
         # English whatever the machine's locale (the assertions read the source language), unless a test
-        # asks for another language through the browser's Accept-Language.
-        context = chromium.new_context(viewport=VIEWPORT, java_script_enabled=javascript, base_url=live_server.url,
-                                       locale=locale)
+        # asks for another language through the browser's Accept-Language. base_url: another name for
+        # the live server (WebAuthn needs a domain, not an address).
+        context = chromium.new_context(viewport=VIEWPORT, java_script_enabled=javascript,
+                                       base_url=base_url or live_server.url, locale=locale)
         context.set_default_timeout(TIMEOUT_MS)
         context.set_default_navigation_timeout(TIMEOUT_MS)
         contexts.append(context)

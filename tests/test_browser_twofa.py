@@ -13,7 +13,7 @@ import time_machine
 
 from smilepass.models import AuditLog, SecurityKey, User, UserSession
 
-from .browser_support import TIMEOUT_MS, VIEWPORT, PageProblems, read_db
+from .browser_support import TIMEOUT_MS, read_db
 from .conftest import PASSWORD
 from .parts import import_part
 
@@ -28,27 +28,11 @@ START = dt.datetime(2026, 12, 7, 9, 0, 5, tzinfo=dt.UTC)
 
 
 @pytest.fixture
-def local_page(chromium, live_server, app):
+def local_page(new_page, live_server, app):
     """A page in a fresh context on http://localhost:<port> (the app's BASE_URL, so its RP id)."""
     base = live_server.url.replace("127.0.0.1", "localhost")
     app.config["BASE_URL"] = base
-    contexts, watchers = [], []
-
-    def open_page():
-        context = chromium.new_context(viewport=VIEWPORT, base_url=base, locale="en-US")
-        context.set_default_timeout(TIMEOUT_MS)
-        context.set_default_navigation_timeout(TIMEOUT_MS)
-        contexts.append(context)
-        page = context.new_page()
-        watchers.append(PageProblems(page))
-        return page
-
-    yield open_page
-    for context in contexts:
-        context.close()
-    problems = [item for watcher in watchers for item in watcher.items]
-    assert not problems, "the browser reported problems:\n" + "\n".join(problems)
-    assert not live_server.errors, f"the app raised: {live_server.errors!r}"
+    return lambda: new_page(base_url=base)
 
 
 def password_step(page, email=ADA):
