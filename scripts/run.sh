@@ -81,9 +81,10 @@ start_cron() {
 }
 
 start_web() {
-    # gthread: a live ticket page's event stream holds a thread, not a whole worker.
-    spawn "$VENV/bin/gunicorn" --workers "$WEB_WORKERS" --worker-class gthread --threads "$WEB_THREADS" \
-        --bind "127.0.0.1:$PORT" app:app
+    # gthread: a live ticket page's event stream holds a thread, not a whole worker. No control
+    # socket: gunicorn 27 puts it at one path per user, which any other gunicorn of that user takes over.
+    spawn "$VENV/bin/gunicorn" --no-control-socket --workers "$WEB_WORKERS" --worker-class gthread \
+        --threads "$WEB_THREADS" --bind "127.0.0.1:$PORT" app:app
     WEB_PID=$SPAWNED_PID
 }
 

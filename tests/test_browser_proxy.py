@@ -127,8 +127,8 @@ def start_gunicorn(app, processes, tmp_path):
         log = tmp_path / f"gunicorn-{port}.log"
         env = {**worker_env(app), **settings}
         with open(log, "wb") as out:
-            process = subprocess.Popen([str(ROOT / ".venv" / "bin" / "gunicorn"), "--workers", "1",
-                                        "--bind", f"127.0.0.1:{port}", "app:app"],
+            process = subprocess.Popen([str(ROOT / ".venv" / "bin" / "gunicorn"), "--no-control-socket",
+                                        "--workers", "1", "--bind", f"127.0.0.1:{port}", "app:app"],
                                        cwd=ROOT, env=env, stdout=out, stderr=out, start_new_session=True)
         processes.append(process)
 

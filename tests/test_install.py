@@ -182,7 +182,7 @@ def test_the_installed_copy_serves_the_app(installed, tmp_path, redis_url):
     env = clean_env(SMILEPASS_APP_DIR=str(installed.app), SMILEPASS_ENV_FILE=str(settings), SMILEPASS_RUN_AS="")
     log = (tmp_path / "gunicorn.log").open("w")
     server = subprocess.Popen([str(installed.root / "usr/local/bin/smilepass"), "python", "-m", "gunicorn",
-                               "--workers", "1", "--bind", f"127.0.0.1:{port}", "app:app"], env=env, stdout=log,
+                               "--no-control-socket", "--workers", "1", "--bind", f"127.0.0.1:{port}", "app:app"], env=env, stdout=log,
                               stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
@@ -230,7 +230,7 @@ def test_the_units(installed):
         oneshot = "Type=oneshot" in text
         assert ("Restart=on-failure" in text) != oneshot, name
     web = (units / "smilepass-web.service").read_text()
-    assert "gunicorn --workers ${WEB_WORKERS} --bind 127.0.0.1:8000" in web
+    assert "gunicorn --no-control-socket --workers ${WEB_WORKERS} --bind 127.0.0.1:8000" in web
     assert "Requires=smilepass-migrate.service" in web
     assert "workers.worker" in (units / "smilepass-worker@.service").read_text()
     assert "rq cron --url ${REDIS_URL} workers.cron" in (units / "smilepass-cron.service").read_text()

@@ -256,7 +256,7 @@ def test_a_web_server_and_a_worker_refuse_to_start_and_say_why(app, redis_conn, 
                             capture_output=True, text=True, timeout=120)
     assert worker.returncode == 2
     assert "SmilePass worker not started: SMILEPASS_STORAGE_URL names the bucket 'Smilepass_Files'" in worker.stderr
-    web = subprocess.run([str(ROOT / ".venv" / "bin" / "gunicorn"), "--workers", "1", "--bind",
+    web = subprocess.run([str(ROOT / ".venv" / "bin" / "gunicorn"), "--no-control-socket", "--workers", "1", "--bind",
                           f"127.0.0.1:{free_port()}", "app:app"], cwd=ROOT, env=bad_url_env(app),
                          capture_output=True, text=True, timeout=120)
     assert web.returncode != 0  # gunicorn: "Worker failed to boot", and the reason above it

@@ -88,7 +88,7 @@ class Client:
 
 def start_gunicorn(app, port: int, log: Path) -> subprocess.Popen:
     with open(log, "wb") as out:
-        process = subprocess.Popen([str(ROOT / ".venv" / "bin" / "gunicorn"), "--workers", "2",
+        process = subprocess.Popen([str(ROOT / ".venv" / "bin" / "gunicorn"), "--no-control-socket", "--workers", "2",
                                     "--bind", f"127.0.0.1:{port}", "app:app"],
                                    cwd=ROOT, env=worker_env(app), stdout=out, stderr=out, start_new_session=True)
     deadline = time.monotonic() + 60
