@@ -99,7 +99,8 @@ def start_gunicorn(env, workers, log_path, threads=64):
         # A session of its own: Ctrl-C reaches only us, and we stop gunicorn in order.
         # gthread, as scripts/run.sh and the systemd unit run it (an open ticket page's stream holds a thread).
         proc = subprocess.Popen([str(BIN / "gunicorn"), "--no-control-socket", "--workers", str(workers),
-                                 "--worker-class", "gthread", "--threads", str(threads), "--bind", f"127.0.0.1:{port}", "app:app"],
+                                 "--worker-class", "gthread", "--threads", str(threads),
+                                 "--bind", f"127.0.0.1:{port}", "app:app"],
                                 cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and proc.poll() is None:

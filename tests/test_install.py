@@ -182,8 +182,8 @@ def test_the_installed_copy_serves_the_app(installed, tmp_path, redis_url):
     env = clean_env(SMILEPASS_APP_DIR=str(installed.app), SMILEPASS_ENV_FILE=str(settings), SMILEPASS_RUN_AS="")
     log = (tmp_path / "gunicorn.log").open("w")
     server = subprocess.Popen([str(installed.root / "usr/local/bin/smilepass"), "python", "-m", "gunicorn",
-                               "--no-control-socket", "--workers", "1", "--bind", f"127.0.0.1:{port}", "app:app"], env=env, stdout=log,
-                              stderr=subprocess.STDOUT, start_new_session=True)
+                               "--no-control-socket", "--workers", "1", "--bind", f"127.0.0.1:{port}", "app:app"],
+                              env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -344,7 +344,8 @@ def start_gunicorn(app, port, log, *args):
     with open(log, "wb") as out:
         env = {**worker_env(app), "SMILEPASS_LIVE_STREAM_SECONDS": "60"}
         process = subprocess.Popen([str(ROOT / ".venv" / "bin" / "gunicorn"), "--no-control-socket", *args,
-                                    "--bind", f"127.0.0.1:{port}", "app:app"], cwd=ROOT, env=env, stdout=out, stderr=out, start_new_session=True)
+                                    "--bind", f"127.0.0.1:{port}", "app:app"], cwd=ROOT, env=env, stdout=out,
+                                   stderr=out, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         assert process.poll() is None, f"gunicorn exited: {log.read_text()[-3000:]}"

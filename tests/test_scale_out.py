@@ -66,8 +66,8 @@ def start_web(env, log: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     with open(log, "wb") as out:
         process = subprocess.Popen([str(ROOT / ".venv" / "bin" / "gunicorn"), "--no-control-socket", "--workers", "1",
-                                    "--bind", f"127.0.0.1:{port}", "app:app"], cwd=ROOT, env=env, stdout=out, stderr=out,
-                                   start_new_session=True)
+                                    "--bind", f"127.0.0.1:{port}", "app:app"], cwd=ROOT, env=env, stdout=out,
+                                   stderr=out, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + START_SECONDS
     while True:
