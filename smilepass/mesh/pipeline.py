@@ -380,6 +380,8 @@ class _Work:
         if duplicate is None:
             duplicate, duplicate_of = duplicate_face_mask(self.F, len(self.V), with_first=True)
         c["duplicates_removed"] = int(duplicate.sum())
+        if duplicate.any() and self.edges is not None:  # the edges of these faces, copies included
+            duplicate, duplicate_of = _agreeing_copies(self.F, self.edges, duplicate, duplicate_of)
         if duplicate.any():
             # Input numbers of each removed copy and of the copy kept: one node when counting the
             # input's pieces (a copy shares every edge with the face kept, so it joins nothing new).
@@ -768,6 +770,82 @@ def _non_manifold_losers(F: np.ndarray, e: Edges, nm: np.ndarray) -> np.ndarray:
     drop = np.zeros(m, bool)
     drop[f[rank >= 2]] = True
     return drop
+
+
+def _agreeing_copies(F: np.ndarray, e: Edges, duplicate: np.ndarray, first_of: np.ndarray, rounds: int = 8):
+    """(duplicate mask, face kept of each face) choosing, of every set of copies in both windings, the
+    first face of the winding its neighbours agree with, instead of the first face of the set (a
+    back-to-back copy ahead of the original would otherwise be kept, and orient() would have to turn it
+    and its neighbours: 30 ms at 200k faces with 45 % copies). Sets whose faces share one winding stay
+    as they are. The vote, over the set's three edges: the faces of single-winding sets (and the faces
+    kept by sets decided in an earlier round) walking an edge the other way count for the winding,
+    those walking it the same way against it; a tie after the last round keeps the first face."""
+    later = np.flatnonzero(duplicate)
+    first = first_of[later]
+    g = np.take(F, first, axis=0)
+    a, b = F[later, 0], F[later, 1]
+    same = ((a == g[:, 0]) & (b == g[:, 1])) | ((a == g[:, 1]) & (b == g[:, 2])) | ((a == g[:, 2]) & (b == g[:, 0]))
+    if same.all():
+        return duplicate, first_of
+    del g, a, b
+    m = len(F)
+    # The first face of the other winding in each set with both windings.
+    kept_other = np.full(m, m, np.int64)
+    np.minimum.at(kept_other, first[~same], later[~same])
+    sets = np.flatnonzero(kept_other < m)
+    mixed = np.zeros(m, bool)  # the sets' first faces
+    mixed[sets] = True
+    voter = ~mixed
+    voter[later[mixed[first]]] = False
+    # Per edge (in edge order, no inverse permutation of the half-edges): the voters walking it from
+    # its lower to its higher vertex, minus those walking it the other way.
+    tails, heads = (e._tails, e._heads) if e._heads is not None else tails_heads(F)
+    face = e.order // 3
+    up = np.take(tails < heads, e.order)
+    vote = up.view(np.int8) * np.int8(2) - np.int8(1)
+    vote *= np.take(voter, face)
+    running = np.zeros(len(vote) + 1, np.int32)
+    np.cumsum(vote, out=running[1:])
+    del vote
+    tally = running[e.starts + e.counts] - running[e.starts]
+    del running
+    # The sets' first faces' half-edges: their positions, edges and set numbers.
+    at = np.flatnonzero(np.take(mixed, face))
+    h_edge = np.searchsorted(e.starts, at, side="right") - 1
+    h_sign = np.where(np.take(up, at), 1, -1)
+    number = np.full(m, -1, np.int64)
+    number[sets] = np.arange(len(sets))
+    h_set = number[np.take(face, at)]
+    del face, up, at, number
+    turn = np.zeros(len(sets), bool)
+    open_ = np.ones(len(sets), bool)
+    for _ in range(rounds):
+        # A voter walking the edge the other way than the set's first face agrees with that face.
+        agree = np.bincount(h_set, weights=-(h_sign * tally[h_edge]), minlength=len(sets))
+        decided = open_ & (agree != 0)
+        if not decided.any():
+            break
+        turn[decided] = agree[decided] < 0
+        open_ &= ~decided
+        # The decided sets' kept faces vote from now on (in the winding kept).
+        d = decided[h_set]
+        np.add.at(tally, h_edge[d], np.where(turn[h_set[d]], -h_sign[d], h_sign[d]).astype(tally.dtype))
+        if not open_.any():
+            break
+    turn = sets[turn]
+    if len(turn) == 0:
+        return duplicate, first_of
+    kept = kept_other
+    first_of = first_of.copy()
+    move = np.zeros(m, bool)
+    move[turn] = True
+    members = later[move[first]]
+    first_of[members] = kept[first_of[members]]
+    first_of[turn] = kept[turn]
+    duplicate = duplicate.copy()
+    duplicate[turn] = True
+    duplicate[kept[turn]] = False
+    return duplicate, first_of
 
 
 def _piece_diagonals(V: np.ndarray, F: np.ndarray, piece: np.ndarray, n_pieces: int) -> np.ndarray:
