@@ -811,7 +811,11 @@ def _agreeing_copies(F: np.ndarray, e: Edges, duplicate: np.ndarray, first_of: n
     del running
     # The sets' first faces' half-edges: their positions, edges and set numbers.
     at = np.flatnonzero(np.take(mixed, face))
-    h_edge = np.searchsorted(e.starts, at, side="right") - 1
+    edge_of = np.zeros(len(e.order), np.int32)  # edge number per position (searchsorted is slower)
+    edge_of[e.starts[1:]] = 1
+    np.cumsum(edge_of, out=edge_of)
+    h_edge = np.take(edge_of, at)
+    del edge_of
     h_sign = np.where(np.take(up, at), 1, -1)
     number = np.full(m, -1, np.int64)
     number[sets] = np.arange(len(sets))
@@ -819,19 +823,22 @@ def _agreeing_copies(F: np.ndarray, e: Edges, duplicate: np.ndarray, first_of: n
     del face, up, at, number
     turn = np.zeros(len(sets), bool)
     open_ = np.ones(len(sets), bool)
+    h_against = -h_sign.astype(np.float64)
     for _ in range(rounds):
         # A voter walking the edge the other way than the set's first face agrees with that face.
-        agree = np.bincount(h_set, weights=-(h_sign * tally[h_edge]), minlength=len(sets))
+        agree = np.bincount(h_set, weights=h_against * np.take(tally, h_edge), minlength=len(sets))
         decided = open_ & (agree != 0)
         if not decided.any():
             break
         turn[decided] = agree[decided] < 0
         open_ &= ~decided
-        # The decided sets' kept faces vote from now on (in the winding kept).
-        d = decided[h_set]
-        np.add.at(tally, h_edge[d], np.where(turn[h_set[d]], -h_sign[d], h_sign[d]).astype(tally.dtype))
         if not open_.any():
             break
+        # The decided sets' kept faces vote from now on (in the winding kept); the rest vote again.
+        d = decided[h_set]
+        np.add.at(tally, h_edge[d], np.where(turn[h_set[d]], h_against[d], -h_against[d]).astype(tally.dtype))
+        still = np.flatnonzero(open_[h_set])
+        h_set, h_edge, h_against = h_set[still], h_edge[still], h_against[still]
     turn = sets[turn]
     if len(turn) == 0:
         return duplicate, first_of

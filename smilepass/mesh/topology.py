@@ -373,6 +373,9 @@ def face_shape(V: np.ndarray, F: np.ndarray, min_height: float):
     return 0.5 * twice_area.astype(np.float64), thin
 
 
+_KEY_MULT = np.uint64(0x9E3779B97F4A7C15)  # odd: multiplying by it is a bijection of 64-bit words
+
+
 def duplicate_face_mask(F: np.ndarray, n_vertices: int, with_first: bool = False):
     """True for every face whose vertex set already appeared earlier (either winding): the first of
     each set is kept. Sorts packed integer keys (one plain sort when there is no copy at all, which is
@@ -397,17 +400,44 @@ def duplicate_face_mask(F: np.ndarray, n_vertices: int, with_first: bool = False
         keys |= lo
         keys |= hi
         del lo, hi
-        sorted_keys = np.sort(keys)
-        if not (sorted_keys[1:] == sorted_keys[:-1]).any():
-            return (mask, None) if with_first else mask
-        del sorted_keys
-        order = np.argsort(keys)
-        sorted_keys = keys[order]
-        del keys
+        # The key's top bits after a bijective mix, with the face number below them, in one np.sort:
+        # faces of one set end up adjacent, by face number (no np.argsort, 3x slower than np.sort).
+        # Two sets whose truncated mixes collide share a run: then the plain argsort below.
+        pbits = max(1, (m - 1).bit_length())
+        mixed = keys.view(np.uint64) * _KEY_MULT
+        mixed ^= mixed >> np.uint64(29)
+        mixed >>= np.uint64(pbits + 1)
+        packed = mixed.view(np.int64)
+        del mixed
+        packed <<= pbits
+        packed |= np.arange(m, dtype=np.int64)
+        packed.sort()
         new = np.empty(m, bool)
         new[0] = True
+        diff = packed[1:] ^ packed[:-1]
+        diff >>= pbits
+        np.not_equal(diff, 0, out=new[1:])
+        del diff
+        if new.all():
+            return (mask, None) if with_first else mask
+        packed &= (1 << pbits) - 1
+        order = packed
+        sorted_keys = np.take(keys, order)
+        if np.array_equal(new[1:], sorted_keys[1:] != sorted_keys[:-1]):  # no collision
+            # Each set's faces in face number order: the first is where its run starts.
+            start = np.where(new, np.arange(m), 0)
+            np.maximum.accumulate(start, out=start)
+            first_at = np.take(order, start)
+            mask[order] = ~new
+            if not with_first:
+                return mask
+            first_of = np.empty(m, np.int64)
+            first_of[order] = first_at
+            return mask, first_of
+        order = np.argsort(keys)
+        sorted_keys = keys[order]
         np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=new[1:])
-        del sorted_keys
+        del keys, sorted_keys
     else:
         lo, hi = np.minimum(np.minimum(x, y), z), np.maximum(np.maximum(x, y), z)
         mid = x.astype(np.int64) + y + z - lo - hi
