@@ -462,15 +462,22 @@ class _Work:
 
     def _collapse_slivers(self, rounds: int = 3) -> int:
         collapsed = 0
+        sliver = np.flatnonzero(self.thin & ~repeated_corner_mask(self.F))
         for _ in range(rounds):
-            F = self.F
-            sliver = np.flatnonzero(self.thin & ~repeated_corner_mask(F))
             if len(sliver) == 0:
                 break
+            F = self.F
             tri = F[sliver]
-            corners = np.take(self.V, tri.ravel(), axis=0).astype(np.float64).reshape(-1, 3, 3)
-            length = np.linalg.norm(corners - np.roll(corners, -1, axis=1), axis=2)  # edge k: corner k -> k+1
-            k = np.argmin(length, axis=1)
+            # Squared length of edge k (corner k -> k + 1), coordinate by coordinate from contiguous columns.
+            squared = np.zeros((len(tri), 3))
+            for axis in range(3):
+                x = np.ascontiguousarray(self.V[:, axis], dtype=np.float64)
+                a, b, c = np.take(x, tri[:, 0]), np.take(x, tri[:, 1]), np.take(x, tri[:, 2])
+                squared[:, 0] += (b - a) ** 2
+                squared[:, 1] += (c - b) ** 2
+                squared[:, 2] += (a - c) ** 2
+            k = np.argmin(squared, axis=1)  # the shortest edge
+            del squared
             rows = np.arange(len(tri))
             u, v = tri[rows, k], tri[rows, (k + 1) % 3]
             # int64 like remap: ufunc.at with values of another type takes numpy's slow casting path.
@@ -487,11 +494,19 @@ class _Work:
             # Only faces with a moved corner change (column by column: any(axis=1) on (n, 3) is slow).
             touched = np.flatnonzero(moved[F[:, 0]] | moved[F[:, 1]] | moved[F[:, 2]])
             self.F = F.copy()
-            self.F[touched] = remap[np.take(F, touched, axis=0)]
+            changed = remap[np.take(F, touched, axis=0)]
+            self.F[touched] = changed
             self.areas, self.thin = self.areas.copy(), self.thin.copy()
-            self.areas[touched], self.thin[touched] = face_shape(self.V, np.take(self.F, touched, axis=0),
-                                                                 self.min_height)
+            # A face left with a repeated corner has no area and is thin (what face_shape() says of it);
+            # only the others are measured again (a collapsed needle is usually all there is).
+            repeated = repeated_corner_mask(changed)
+            self.areas[touched[repeated]] = 0.0
+            self.thin[touched[repeated]] = True
+            reshaped = touched[~repeated]
+            self.areas[reshaped], self.thin[reshaped] = face_shape(self.V, changed[~repeated], self.min_height)
             self.edges = self.piece = None
+            # Only a face that changed can have become a sliver.
+            sliver = reshaped[self.thin[reshaped]]
         return collapsed
 
     def _check_left(self, when: Phrase) -> None:
