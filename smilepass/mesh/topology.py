@@ -90,6 +90,7 @@ class Edges:
         self._tails, self._heads = tails, heads
         self._he_edge = None
         self._twins = None
+        self._manifold_pairs = None  # (h1, h2) of the manifold edges, cached: measure(), twins(), orient()
 
     def flipped(self, F_new: np.ndarray, flipped: np.ndarray) -> Edges:
         """The Edges after the faces in `flipped` had columns 1 and 2 swapped (same undirected edges:
@@ -104,12 +105,13 @@ class Edges:
         out._tails, out._heads = tails_heads(F_new)
         out._he_edge = None
         out._twins = None
+        out._manifold_pairs = None
         return out
 
     def slim(self) -> Edges:
         """Drop what only the vertex pairs need (heads, twins, edge ids): the grouping of half-edges
         into edges (order, starts, counts) stays, e.g. for components_through() later."""
-        self._heads = self._he_edge = self._twins = None
+        self._heads = self._he_edge = self._twins = self._manifold_pairs = None
         return self
 
     @property
@@ -136,8 +138,10 @@ class Edges:
     def pairs(self, only_manifold: bool = False):
         """Half-edge pairs (h1, h2) that share an edge: consecutive half-edges of each edge."""
         if only_manifold:
-            s = self.starts[self.counts == 2]
-            return self.order[s], self.order[s + 1]
+            if self._manifold_pairs is None:
+                s = self.starts[self.counts == 2]
+                self._manifold_pairs = self.order[s], self.order[s + 1]
+            return self._manifold_pairs
         same = np.ones(len(self.order), bool)
         same[self.starts] = False  # position i is paired with i-1 when it is not an edge start
         pos = np.flatnonzero(same)
@@ -286,26 +290,25 @@ def components_through(edges: Edges, node: np.ndarray, n_nodes: int) -> int:
     """Number of components of the faces of `edges` connected through any shared edge (what
     manifold_components(edges, through_non_manifold=True) counts), when the faces are already grouped
     into `n_nodes` nodes (`node` per face) known to be connected: e.g. the pieces of the same faces with
-    some removed. Every half-edge links its node to the smallest node on its edge (a star: one round
-    even for a heap of copies on one edge), and only links between different nodes go into the graph."""
+    some removed. Consecutive half-edges of an edge link their nodes, and only links between different
+    nodes go into the graph."""
     if len(edges.order) == 0:
         return int(n_nodes)
     at = np.take(node, edges.order // 3)  # node of each half-edge, in edge order
-    # Only edges whose faces lie in different nodes link anything: each of their half-edges to the
-    # edge's smallest node (a star, and the links that stay inside one node are left out).
-    low = np.minimum.reduceat(at, edges.starts)
-    mixed = np.flatnonzero(np.maximum.reduceat(at, edges.starts) != low)
-    counts = edges.counts[mixed]
-    centre = np.repeat(low[mixed], counts)
-    pos = np.repeat(edges.starts[mixed] - (np.cumsum(counts) - counts), counts) + np.arange(len(centre))
-    other = at[pos]
-    differ = other != centre
-    centre, other = centre[differ], other[differ]
+    # Only edges whose faces lie in different nodes link anything: each half-edge to the one before it
+    # on its edge when their nodes differ (a chain along the edge joins what a star would; no reduceat
+    # per edge, which took 4-5 ms each for the smallest and largest node at 600k half-edges).
+    differ = at[1:] != at[:-1]
+    differ[edges.starts[1:] - 1] = False  # the next position starts another edge
+    pos = np.flatnonzero(differ)
+    del differ
+    first, second = at[pos], at[pos + 1]
+    centre, other = np.minimum(first, second), np.maximum(first, second)
+    del first, second
     # Usually one hook settles it (every removed face lies on an edge of a kept piece): each node
-    # joins the smallest centre it is linked to; when every link then joins equal labels, those are
-    # the components.
-    # The labels in the nodes' own type: ufunc.at with values of another type takes numpy's slow
-    # casting path (measured: 15-30x slower, 20 ms on a heap of 90k copies of one facet).
+    # joins the smallest node it is linked to from above; when every link then joins equal labels,
+    # those are the components. The labels in the nodes' own type: ufunc.at with values of another
+    # type takes numpy's slow casting path (measured: 15-30x slower).
     label = np.arange(n_nodes, dtype=centre.dtype)
     np.minimum.at(label, other, centre)
     label = _jump_to_roots(label)
@@ -370,6 +373,9 @@ def face_shape(V: np.ndarray, F: np.ndarray, min_height: float):
     return 0.5 * twice_area.astype(np.float64), thin
 
 
+_KEY_MULT = np.uint64(0x9E3779B97F4A7C15)  # odd: multiplying by it is a bijection of 64-bit words
+
+
 def duplicate_face_mask(F: np.ndarray, n_vertices: int, with_first: bool = False):
     """True for every face whose vertex set already appeared earlier (either winding): the first of
     each set is kept. Sorts packed integer keys (one plain sort when there is no copy at all, which is
@@ -394,17 +400,44 @@ def duplicate_face_mask(F: np.ndarray, n_vertices: int, with_first: bool = False
         keys |= lo
         keys |= hi
         del lo, hi
-        sorted_keys = np.sort(keys)
-        if not (sorted_keys[1:] == sorted_keys[:-1]).any():
-            return (mask, None) if with_first else mask
-        del sorted_keys
-        order = np.argsort(keys)
-        sorted_keys = keys[order]
-        del keys
+        # The key's top bits after a bijective mix, with the face number below them, in one np.sort:
+        # faces of one set end up adjacent, by face number (no np.argsort, 3x slower than np.sort).
+        # Two sets whose truncated mixes collide share a run: then the plain argsort below.
+        pbits = max(1, (m - 1).bit_length())
+        mixed = keys.view(np.uint64) * _KEY_MULT
+        mixed ^= mixed >> np.uint64(29)
+        mixed >>= np.uint64(pbits + 1)
+        packed = mixed.view(np.int64)
+        del mixed
+        packed <<= pbits
+        packed |= np.arange(m, dtype=np.int64)
+        packed.sort()
         new = np.empty(m, bool)
         new[0] = True
+        diff = packed[1:] ^ packed[:-1]
+        diff >>= pbits
+        np.not_equal(diff, 0, out=new[1:])
+        del diff
+        if new.all():
+            return (mask, None) if with_first else mask
+        packed &= (1 << pbits) - 1
+        order = packed
+        sorted_keys = np.take(keys, order)
+        if np.array_equal(new[1:], sorted_keys[1:] != sorted_keys[:-1]):  # no collision
+            # Each set's faces in face number order: the first is where its run starts.
+            start = np.where(new, np.arange(m), 0)
+            np.maximum.accumulate(start, out=start)
+            first_at = np.take(order, start)
+            mask[order] = ~new
+            if not with_first:
+                return mask
+            first_of = np.empty(m, np.int64)
+            first_of[order] = first_at
+            return mask, first_of
+        order = np.argsort(keys)
+        sorted_keys = keys[order]
         np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=new[1:])
-        del sorted_keys
+        del keys, sorted_keys
     else:
         lo, hi = np.minimum(np.minimum(x, y), z), np.maximum(np.maximum(x, y), z)
         mid = x.astype(np.int64) + y + z - lo - hi
