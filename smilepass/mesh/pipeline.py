@@ -240,6 +240,17 @@ def _repair(mesh, opts, steps, early, info, out_dir, stem, preview, output_path,
                         web_before, web_after)
 
 
+def _rows_equal(F: np.ndarray, F0: np.ndarray, rows: np.ndarray, step: int = 1 << 16) -> bool:
+    """F == F0[rows], a slice at a time (a whole gathered copy of F0 was the peak of a 1M repair's
+    memory)."""
+    if len(F) != len(rows):
+        return False
+    for start in range(0, len(rows), step):
+        if not np.array_equal(F[start:start + step], np.take(F0, rows[start:start + step], axis=0)):
+            return False
+    return True
+
+
 def _sig(x: float) -> float:
     return float(f"{x:.6g}")
 
@@ -462,7 +473,7 @@ class _Work:
         have their input corners, each kept piece is connected in the input too, and only the removed
         faces have to be joined to them (instead of a second pass over every face)."""
         kept = self.provenance
-        if not np.array_equal(self.F, np.take(self.F0, kept, axis=0)):  # welded or collapsed: count afresh
+        if not _rows_equal(self.F, self.F0, kept):  # welded or collapsed: count afresh
             return int(manifold_components(input_edges, through_non_manifold=True)[0])
         if self.copies is not None and len(self.copies[0]) == len(self.F0) - len(kept) \
                 and self.edges is not None and int(self.edges.counts.max(initial=0)) <= 2:
