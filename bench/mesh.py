@@ -1,6 +1,7 @@
 """Scan pipeline benchmark: SmilePass (python -m smilepass.mesh) next to MeshLib and ADMesh, in the same run.
 
     .venv/bin/python bench/mesh.py [files...] [--repeat N] [--sizes 1000000,2000000,4000000] [--json OUT.json]
+                                   [--no-admesh] [--generated-only]
 
 Default files: the shared test meshes (../shared/testdata/meshes, when present), a generated arch scan
 with the defects an upload typically has (holes, debris, duplicated triangles) for every size in
@@ -59,12 +60,13 @@ _LAUNCHER = (
     "if pid==0:\n"
     "  os.dup2(os.open(os.devnull,os.O_WRONLY),1);os.execvp(sys.argv[2],sys.argv[2:])\n"
     "_,st,ru=os.wait4(pid,0);w=time.perf_counter()-t\n"
-    "os.write(int(sys.argv[1]),('%f %d %d'%(w,ru.ru_maxrss,os.waitstatus_to_exitcode(st))).encode())\n"
+    "os.write(int(sys.argv[1]),('%f %d %d %f'%(w,ru.ru_maxrss,os.waitstatus_to_exitcode(st),"
+    "ru.ru_utime+ru.ru_stime)).encode())\n"
 )
 
 
-def timed(cmd: list[str]) -> tuple[float, float, int, str]:
-    """(wall seconds, peak RSS MB, exit status, stderr) of one run of a tool."""
+def timed(cmd: list[str]) -> tuple[float, float, int, str, float]:
+    """(wall seconds, peak RSS MB, exit status, stderr, CPU seconds of all its threads) of one run of a tool."""
     read_end, write_end = os.pipe()
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen([sys.executable, "-S", "-c", _LAUNCHER, str(write_end), *cmd], stderr=err,
@@ -75,9 +77,9 @@ def timed(cmd: list[str]) -> tuple[float, float, int, str]:
         proc.wait()
         err.seek(0)
         message = err.read().decode(errors="replace").strip()
-    if len(result) != 3:
-        return float("nan"), float("nan"), proc.returncode or 1, message
-    return float(result[0]), int(result[1]) / 1024, int(result[2]), message
+    if len(result) != 4:
+        return float("nan"), float("nan"), proc.returncode or 1, message, float("nan")
+    return float(result[0]), int(result[1]) / 1024, int(result[2]), message, float(result[3])
 
 
 def quality(path: Path, margin_edges: int | None) -> dict:
@@ -134,7 +136,7 @@ def generated(sizes: list[int], directory: Path) -> list[Path]:
     return out
 
 
-def bench_file(src: Path, work: Path, repeat: int) -> dict:
+def bench_file(src: Path, work: Path, repeat: int, previews: bool = True) -> dict:
     name = src.name
     out_dir = work / name.replace(".", "_")
     out_dir.mkdir()
@@ -152,8 +154,10 @@ def bench_file(src: Path, work: Path, repeat: int) -> dict:
     else:
         rep = json.loads(report.read_text())
         row["smilepass"] = {"wall_s": statistics.median(r[0] for r in runs), "peak_mb": max(r[1] for r in runs),
-                            "verdict": rep["verdict"], "stage_seconds": rep["stage_seconds"],
+                            "cpu_s": statistics.median(r[4] for r in runs), "verdict": rep["verdict"],
+                            "stage_seconds": rep["stage_seconds"],
                             "quality": quality(ours, margin)}
+    if runs[-1][2] == 0 and previews:
         pv = timed([PYTHON, "-m", "smilepass.mesh", "repair", str(src), str(out_dir / f"preview{ext}"),
                     "--report", str(out_dir / "preview.json")])
         prep = json.loads((out_dir / "preview.json").read_text())
@@ -186,6 +190,7 @@ def bench_file(src: Path, work: Path, repeat: int) -> dict:
             except Exception as exc:  # noqa: BLE001 - report what the other tool wrote
                 q = {"error": str(exc)}
             row["meshlib"] = {"wall_s": statistics.median(r[0] for r in runs), "peak_mb": max(r[1] for r in runs),
+                              "cpu_s": statistics.median(r[4] for r in runs),
                               "stage_seconds": json.loads(ml_report.read_text())["stage_seconds"], "quality": q}
     if ADMESH:
         adm_in = stl_in
@@ -236,9 +241,12 @@ def print_table(rows: list[dict]) -> None:
                 if "wall_s" in other:
                     row[f"ratio_{tool}"] = s["wall_s"] / other["wall_s"]
                     parts.append(f"{row[f'ratio_{tool}']:.2f}x {tool}")
-            print(f"{'':<34} {'ratio':<10} {', '.join(parts) or '-'}; verdict {s['verdict']}; preview +"
-                  f"{s['preview_s']:.2f} s (peak {s['with_preview_peak_mb']:.0f} MB with Open3D); web copy +"
-                  f"{s.get('web_copy_s') or 0:.2f} s ({s.get('web_copy_mb') or 0:.2f} MB)")
+            if "cpu_s" in row.get("meshlib", {}):
+                parts.append(f"CPU {s['cpu_s']:.2f} s vs meshlib {row['meshlib']['cpu_s']:.2f} s")
+            print(f"{'':<34} {'ratio':<10} {', '.join(parts) or '-'}; verdict {s['verdict']}"
+                  + (f"; preview +{s['preview_s']:.2f} s (peak {s['with_preview_peak_mb']:.0f} MB with Open3D); "
+                     f"web copy +{s.get('web_copy_s') or 0:.2f} s ({s.get('web_copy_mb') or 0:.2f} MB)"
+                     if "preview_s" in s else ""))
             print(f"{'':<34} {'stages':<10} smilepass "
                   + ", ".join(f"{k} {v:.2f}" for k, v in s["stage_seconds"].items()))
             if "stage_seconds" in row.get("meshlib", {}):
@@ -260,22 +268,26 @@ def print_goals(rows: list[dict], generated_names: set[str]) -> None:
         ml = row.get("meshlib", {})
         if "wall_s" in ml:
             time_part = (f"time {'met' if s['wall_s'] <= ml['wall_s'] else 'NOT met'} "
-                         f"({s['wall_s']:.2f} s vs MeshLib {ml['wall_s']:.2f} s: {s['wall_s'] / ml['wall_s']:.2f}x)")
+                         f"({s['wall_s']:.2f} s vs MeshLib {ml['wall_s']:.2f} s: {s['wall_s'] / ml['wall_s']:.2f}x; "
+                         f"CPU {s['cpu_s']:.2f} s vs {ml['cpu_s']:.2f} s: {s['cpu_s'] / ml['cpu_s']:.2f}x)")
         else:
             time_part = "time not compared (no meshlib)"
         limit = GOAL_MB_PER_MILLION * million
         print(f"Goal for {row['file']} ({n:,} triangles): <= MeshLib's wall time: {time_part}; "
               f"<= {limit:.0f} MB peak: {'met' if s['peak_mb'] <= limit else 'NOT met'} ({s['peak_mb']:.0f} MB, "
-              f"{s['peak_mb'] / million:.0f} MB per million); previews +{s['preview_s']:.2f} s"
+              f"{s['peak_mb'] / million:.0f} MB per million)"
+              + (f"; previews +{s['preview_s']:.2f} s" if "preview_s" in s else "")
               + (f" ({'met' if s['preview_s'] <= GOAL_PREVIEW_S else 'NOT met'} at 1M)"
-                 if 0.9 <= million <= 1.1 else ""))
+                 if "preview_s" in s and 0.9 <= million <= 1.1 else ""))
     sizes = sorted(by_size)
     if len(sizes) >= 2:
         small, big = by_size[sizes[0]], by_size[sizes[-1]]
         factor = sizes[-1] / sizes[0]
         growth = big["smilepass"]["wall_s"] / small["smilepass"]["wall_s"]
+        cpu_growth = big["smilepass"]["cpu_s"] / small["smilepass"]["cpu_s"]
         allowed = GOAL_GROWTH * factor / 4
-        print(f"Growth {sizes[0]:,} -> {sizes[-1]:,} triangles ({factor:.1f}x): SmilePass {growth:.2f}x, "
+        print(f"Growth {sizes[0]:,} -> {sizes[-1]:,} triangles ({factor:.1f}x): SmilePass {growth:.2f}x "
+              f"(CPU {cpu_growth:.2f}x), "
               f"goal <= {allowed:.2f}x: {'met' if growth <= allowed else 'NOT met'}"
               + (f"; MeshLib {big['meshlib']['wall_s'] / small['meshlib']['wall_s']:.2f}x"
                  if "wall_s" in big.get("meshlib", {}) and "wall_s" in small.get("meshlib", {}) else ""))
@@ -289,9 +301,15 @@ def main() -> int:
                         help="comma-separated triangle counts of the generated scans")
     parser.add_argument("--triangles", type=int, help="one generated size (same as --sizes N)")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--no-admesh", action="store_true", help="skip ADMesh (minutes at 4M on a loaded machine)")
+    parser.add_argument("--generated-only", action="store_true", help="skip the shared test meshes")
+    parser.add_argument("--no-preview-run", action="store_true", help="skip the second SmilePass run with previews")
     args = parser.parse_args()
     sizes = [args.triangles] if args.triangles else [int(x) for x in args.sizes.split(",") if x.strip()]
-    if not ADMESH:
+    global ADMESH
+    if args.no_admesh:
+        ADMESH = None
+    elif not ADMESH:
         print("admesh not found (Debian package 'admesh'): not compared", file=sys.stderr)
     if not MESHLIB:
         print("meshlib not installed (pip install -e '.[bench]'): not compared", file=sys.stderr)
@@ -301,7 +319,7 @@ def main() -> int:
         files = list(args.files)
         generated_paths = []
         if not files:
-            if SHARED.is_dir():
+            if SHARED.is_dir() and not args.generated_only:
                 files = sorted(p for p in SHARED.iterdir() if p.suffix.lower() in (".stl", ".ply"))
             t = time.perf_counter()
             generated_paths = generated(sizes, work)
@@ -311,7 +329,7 @@ def main() -> int:
         rows = []
         for src in files:
             print(f"... {src.name}", file=sys.stderr)
-            rows.append(bench_file(src, work, args.repeat))
+            rows.append(bench_file(src, work, args.repeat, previews=not args.no_preview_run))
             if args.json:  # after every file: a long run stopped halfway keeps what it measured
                 args.json.write_text(json.dumps(rows, indent=2) + "\n")
         print(f"\nSmilePass scan pipeline vs MeshLib and ADMesh ({time.strftime('%Y-%m-%d %H:%M')}, "

@@ -15,6 +15,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# Whole-array temporaries of packed int64 keys are the peak of a repair's memory (the key array, the
+# columns and one more key-sized array): the two steps below go through the keys in slices instead.
+_SLICE = 1 << 18
+
+
+def or_row_numbers(packed: np.ndarray) -> None:
+    """packed |= arange(len(packed)), without an arange as long as packed."""
+    for start in range(0, len(packed), _SLICE):
+        stop = min(start + _SLICE, len(packed))
+        packed[start:stop] |= np.arange(start, stop, dtype=packed.dtype)
+
+
+def mark_new_keys(packed: np.ndarray, shift: int, new: np.ndarray) -> None:
+    """new[i] = True where the key above the low `shift` bits differs from the one before it (i >= 1)."""
+    for start in range(1, len(packed), _SLICE):
+        stop = min(start + _SLICE, len(packed))
+        diff = packed[start:stop] ^ packed[start - 1:stop - 1]
+        diff >>= shift
+        np.not_equal(diff, 0, out=new[start:stop])
+
 
 def sort_by_columns(cols: list, base: int):
     """(order, new): a permutation sorting rows by the integer columns (first column first, each value
@@ -38,12 +58,9 @@ def sort_by_columns(cols: list, base: int):
             packed <<= cbits
             packed |= col
         packed <<= pbits
-        packed |= np.arange(n, dtype=np.int64)
+        or_row_numbers(packed)
         packed.sort()
-        diff = packed[1:] ^ packed[:-1]
-        diff >>= pbits
-        np.not_equal(diff, 0, out=new[1:])
-        del diff
+        mark_new_keys(packed, pbits, new)
         packed &= mask
         return packed, new
     if cbits + pbits <= 63:
@@ -258,7 +275,8 @@ def manifold_components(edges: Edges, through_non_manifold: bool = False):
         alone = partner < 0
         partner[alone] = np.flatnonzero(alone)
     idx_type = np.int32 if m < 2**31 else np.int64
-    nbr = (partner // 3).astype(idx_type).reshape(-1, 3)
+    partner //= 3  # in place: partner is ours (a copy of the twins, or made above)
+    nbr = partner.astype(idx_type, copy=False).reshape(-1, 3)
     del partner
     label = np.arange(m, dtype=idx_type)
     for _ in range(48):
@@ -272,7 +290,8 @@ def manifold_components(edges: Edges, through_non_manifold: bool = False):
         h1, h2 = edges.pairs(only_manifold=not through_non_manifold)
         return face_components(m, h1, h2)
     is_root = label == np.arange(m, dtype=label.dtype)  # every label is now its tree's root
-    number = np.cumsum(is_root) - 1
+    number = np.cumsum(is_root, dtype=label.dtype)  # labels in the faces' index type (int32: half the memory)
+    number -= 1
     count, labels = int(is_root.sum()), number[label]
     if crowded is None or len(crowded) == 0:
         return count, labels

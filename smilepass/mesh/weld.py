@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .topology import components_from_pairs
+from .topology import components_from_pairs, mark_new_keys, or_row_numbers
 
 _MULT = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9))
 _MIX = np.uint64(0xFF51AFD7ED558CCD)
@@ -53,12 +53,9 @@ def weld_exact(P: np.ndarray):
         h >>= np.uint64(pbits + 1)
         packed = h.view(np.int64)
         packed <<= pbits
-        packed |= np.arange(n, dtype=np.int64)
+        or_row_numbers(packed)
         packed.sort()
-        diff = packed[1:] ^ packed[:-1]
-        diff >>= pbits
-        np.not_equal(diff, 0, out=new[1:])
-        del diff
+        mark_new_keys(packed, pbits, new)
         packed &= (1 << pbits) - 1
         order = packed
     else:  # enormous inputs: plain argsort on the hash
