@@ -23,7 +23,7 @@ import numpy as np
 import pyfqmr
 from scipy.spatial import cKDTree
 
-from .topology import duplicate_face_mask
+from .topology import duplicate_face_mask, face_cross
 
 MAX_TRIANGLES = 150_000
 NO_MARK, REPAIRED, OPEN_RIM = 0, 1, 2
@@ -57,7 +57,7 @@ def decimate(V: np.ndarray, F: np.ndarray, max_triangles: int = MAX_TRIANGLES,
     if len(F) <= max_triangles:
         return _compact(V, F, marks)
     if len(F) > 2 * CLUSTER_FACES and CLUSTER_FACES > max_triangles:
-        V, F, marks = cluster(V, F, CLUSTER_FACES, marks)
+        V, F, marks, _ = cluster(V, F, CLUSTER_FACES, marks)
     target = max_triangles
     for preserve_border in (True, False):
         simplifier = pyfqmr.Simplify()
@@ -76,8 +76,9 @@ def decimate(V: np.ndarray, F: np.ndarray, max_triangles: int = MAX_TRIANGLES,
 def cluster(V: np.ndarray, F: np.ndarray, target_faces: int, marks: np.ndarray | None = None):
     """Vertex clustering: the used vertices fall into cubic cells sized for about `target_faces` faces; each
     cell becomes one vertex at its members' mean (the vertices at the mesh's extremes in each axis keep
-    their place, so the copy spans the same box), faces are renumbered and those that collapsed or became
-    copies dropped. Marks: a cell takes its members' strongest. Returns (V, F, marks) with F as int64."""
+    their place, so the copy spans the same box), faces are renumbered, those that collapsed or became
+    copies dropped, and those that turned over turned back. Marks: a cell takes its members' strongest.
+    Returns (V, F, marks, source): F as int64, source the row of the input F each face comes from."""
     V = np.asarray(V, np.float64)
     used = np.zeros(len(V), bool)
     used[F.ravel()] = True
@@ -100,18 +101,20 @@ def cluster(V: np.ndarray, F: np.ndarray, target_faces: int, marks: np.ndarray |
     cell_of[idx] = inv
     G = cell_of[F]
     keep = (G[:, 0] != G[:, 1]) & (G[:, 1] != G[:, 2]) & (G[:, 0] != G[:, 2])
+    source = np.flatnonzero(keep)
     F, G = F[keep], G[keep]
-    # A face that turned over (its cells' means fold it back) would show as a speck of the back side:
-    # it goes, the faces around it cover the place.
-    turned = np.einsum("ij,ij->i", np.cross(V[F[:, 1]] - V[F[:, 0]], V[F[:, 2]] - V[F[:, 0]]),
-                       np.cross(W[G[:, 1]] - W[G[:, 0]], W[G[:, 2]] - W[G[:, 0]])) <= 0
-    G = G[~turned]
-    G = G[~duplicate_face_mask(G, len(W))]
+    # A face that turned over (its cells' means fold it back) would show as a speck of the back side;
+    # dropped, it would leave a hole: it is turned back instead.
+    before, after = face_cross(V, F, np.float32), face_cross(W, G, np.float32)
+    turned = sum(a * b for a, b in zip(before, after, strict=True)) < 0
+    G[turned] = G[turned][:, ::-1]
+    first = ~duplicate_face_mask(G, len(W))
+    G, source = G[first], source[first]
     cell_marks = None
     if marks is not None:
         cell_marks = np.zeros(len(cells), np.uint8)
         np.maximum.at(cell_marks, inv, marks[idx].astype(np.uint8))
-    return _compact(W, G, cell_marks)
+    return (*_compact(W, G, cell_marks), source)
 
 
 def _compact(V: np.ndarray, F: np.ndarray, marks: np.ndarray | None = None):
