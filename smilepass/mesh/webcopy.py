@@ -15,8 +15,11 @@ small filled hole still shows even where decimation merged its triangles away.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import multiprocessing
+import os
+import signal
 import struct
 
 import numpy as np
@@ -34,6 +37,7 @@ _GLB_MAGIC, _JSON_CHUNK, _BIN_CHUNK = 0x46546C67, 0x4E4F534A, 0x004E4942
 _SHORT, _UNSIGNED_BYTE, _UNSIGNED_SHORT, _UNSIGNED_INT = 5122, 5121, 5123, 5125
 _ARRAY_BUFFER, _ELEMENT_ARRAY_BUFFER = 34962, 34963
 _QUANT = 32767
+_PR_SET_PDEATHSIG = 1
 
 
 # Quadric decimation (pyfqmr) costs about 5 CPU seconds on a 1,000,000-triangle arch, and holds the GIL.
@@ -278,7 +282,8 @@ class EarlyCopy:
             try:
                 # A plain process, not a Pool: one that dies (memory, a start-up error) closes the pipe,
                 # and result() falls back instead of waiting for a pool to replace it.
-                self._process = context.Process(target=_early_copy, args=(V, F, child_end), daemon=True)
+                self._process = context.Process(target=_early_copy, args=(V, F, child_end, os.getpid()),
+                                                daemon=True)
                 self._process.start()
             except (OSError, RuntimeError):  # no process to be had: the copy is made in place later
                 self.close()
@@ -307,12 +312,28 @@ class EarlyCopy:
         self._process = self._conn = None
 
 
-def _early_copy(V: np.ndarray, F: np.ndarray, conn) -> None:
-    """The spawned child of EarlyCopy: the copy's bytes down the pipe (nothing sent when it fails)."""
+def _early_copy(V: np.ndarray, F: np.ndarray, conn, parent: int) -> None:
+    """The spawned child of EarlyCopy: the copy's bytes down the pipe (nothing sent when it fails). It
+    dies with its parent: `daemon` only covers a parent that exits normally, not one SIGKILLed (an RQ
+    work horse past its timeout, the OOM killer), whose child would otherwise decimate on, orphaned."""
+    _die_with(parent)
     try:
         conn.send_bytes(web_copy(V, F))
     finally:
         conn.close()
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel SIGKILL this process when its parent dies (Linux prctl PR_SET_PDEATHSIG; a thread
+    watching the parent could not run while pyfqmr holds the GIL). Exits at once if the parent is
+    already gone. Elsewhere (no prctl) nothing changes."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def save_web_copies(outputs, mesh, n_kept: int, before_path, after_path, progress=None, early=None) -> None:
