@@ -77,3 +77,28 @@ def test_the_scan_panel_shows_holes_left_open_beside_holes_filled(clinician, new
     assert '<th scope="row">Holes left open</th><td colspan="2">4</td>' in page
     assert ("the scan had 10 open loops: 5 holes filled, 4 left open and 1 outer edge of the scan (the gum margin), "
             "which stays open.") in page
+
+
+def test_a_large_scans_preview_drawn_from_a_clustered_copy_looks_the_same(monkeypatch):
+    """Above 2 x PREVIEW_FACES kept faces the kept surface is drawn from a clustered copy (previews.py):
+    the picture covers the same pixels, shows the faces the repair turned (blue-grey, drawn as they were)
+    in the same place, and is shaded alike."""
+    from smilepass.mesh import previews
+
+    V, F = syn.arch(1_000_000, seed=2)
+    centre = V[syn.interior_vertex(V, F, np.random.default_rng(2))]
+    flipped = np.linalg.norm(V[F].mean(axis=1) - centre, axis=1) < 2.0
+    mesh = previews.RepairedMesh(V, F, np.zeros(len(F), bool), V, F, len(F), flipped, 1e-6)
+    clustered, _ = previews.render_previews(mesh)
+    monkeypatch.setattr(previews, "PREVIEW_FACES", len(F))
+    full, _ = previews.render_previews(mesh)
+    hit_c, hit_f = (clustered != 255).any(axis=2), (full != 255).any(axis=2)
+    assert (hit_c != hit_f).sum() <= 0.01 * hit_f.sum()
+
+    def blue(image):
+        return (image[..., 2].astype(int) > image[..., 0].astype(int) + 10) & hit_f
+
+    assert blue(full).sum() > 500 # the turned patch shows
+    assert (blue(clustered) != blue(full)).sum() <= 0.1 * blue(full).sum()
+    both = hit_c & hit_f
+    assert np.abs(clustered[both].astype(int) - full[both].astype(int)).mean() < 12

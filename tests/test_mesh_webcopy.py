@@ -132,6 +132,13 @@ def test_a_million_triangle_scan_fits_in_3_mb_and_keeps_its_shape_and_marks():
     surface = o3d.t.geometry.RaycastingScene()
     surface.add_triangles(V.astype(np.float32), F.astype(np.uint32))
     assert surface.compute_distance(copy["V"].astype(np.float32)).numpy().max() < 0.05
+    # Hardly a face of the copy is turned over against the scan's surface under it: the numpy clustering
+    # that precedes pyfqmr folds some, which would show as specks of the back side (measured: 3,236 faces
+    # turned when left so, 112 when turned back, 27 with pyfqmr alone: the scan's own jitter).
+    cv, cf = copy["V"].astype(np.float64), copy["F"]
+    normals = np.cross(cv[cf[:, 1]] - cv[cf[:, 0]], cv[cf[:, 2]] - cv[cf[:, 0]])
+    closest = surface.compute_closest_points(cv[cf].mean(axis=1).astype(np.float32))
+    assert (np.einsum("ij,ij->i", normals, closest["primitive_normals"].numpy()) <= 0).sum() <= len(cf) // 1000
     assert np.allclose(copy["V"].min(axis=0), V.min(axis=0), atol=0.01)
     assert np.allclose(copy["V"].max(axis=0), V.max(axis=0), atol=0.01)
     colours = colour_of(copy["colours"])

@@ -17,6 +17,13 @@ import numpy as np
 
 from . import render
 from .topology import duplicate_face_mask, face_shape
+from .webcopy import cluster
+
+# Above twice this many kept faces, the kept surface is drawn from a copy clustered to about this many
+# (webcopy.cluster): a 640 x 480 picture of an arch has about 0.1 mm pixels, a 200,000-face copy 0.25 mm
+# faces, and building the ray tracer's BVH over 1,000,000 faces cost more than the rest of the pictures.
+# Removed and added faces are drawn as they are (few, and they must all show).
+PREVIEW_FACES = 200_000
 
 
 @dataclass
@@ -44,9 +51,13 @@ def render_previews(mesh: RepairedMesh, progress=None) -> tuple[np.ndarray, np.n
     n_kept = mesh.n_kept
     added = mesh.F[n_kept:]
     added = added[~face_shape(mesh.V, added, mesh.min_height)[1]]
+    kept_V, kept_F, kept_flipped = mesh.V, mesh.F[:n_kept], mesh.flipped[:n_kept]
+    if n_kept > 2 * PREVIEW_FACES:
+        kept_V, kept_F, _, source = cluster(kept_V, kept_F, PREVIEW_FACES)
+        kept_flipped = kept_flipped[source]
     return render.render_before_after(
-        camera, kept=(mesh.V, mesh.F[:n_kept]), removed=(mesh.V0, removed_faces), added=(mesh.V, added),
-        kept_flipped=mesh.flipped[:n_kept])
+        camera, kept=(kept_V, kept_F), removed=(mesh.V0, removed_faces), added=(mesh.V, added),
+        kept_flipped=kept_flipped)
 
 
 def visible_removed(mesh: RepairedMesh) -> np.ndarray:

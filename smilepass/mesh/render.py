@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
+from scipy.ndimage import distance_transform_edt
 
 from .topology import face_cross
 
@@ -64,7 +65,10 @@ def camera_for(V: np.ndarray, F: np.ndarray, extra_points: np.ndarray | None = N
     q = pts - centre
     _, vectors = np.linalg.eigh(q.T @ q)
     right, view = vectors[:, 2], vectors[:, 0]
-    vector_area = np.array([c.sum() for c in face_cross(V, F)]) if len(F) else np.zeros(3)
+    # Which side the surface faces: its vector area, from a sample of at most 200,000 faces (enough for a
+    # sign; all of a 1M-face scan cost 0.6 s).
+    sampled = F[:: len(F) // 200_000 + 1]
+    vector_area = np.array([c.sum() for c in face_cross(V, sampled)]) if len(F) else np.zeros(3)
     side = vector_area @ view
     if abs(side) <= 1e-9 * max(np.abs(vector_area).sum(), 1e-30):  # closed: look from +z's side
         side = view[2] if view[2] != 0 else 1.0
@@ -124,22 +128,12 @@ def _shade(camera: Camera, t, normals, colour) -> np.ndarray:
         painted = np.zeros(t.shape, bool)
         painted[hit] = own
         if painted.any():
-            ring = _dilate(painted, MARK_RADIUS) & ~_dilate(painted, MARK_RADIUS - MARK_WIDTH)
+            # Pixels within MARK_RADIUS of a painted one but not within MARK_RADIUS - MARK_WIDTH: one
+            # Euclidean distance transform (the same disc as dilating by each radius, 0.02 s not 0.15 s).
+            distance = distance_transform_edt(~painted)
+            ring = (distance <= MARK_RADIUS) & (distance > MARK_RADIUS - MARK_WIDTH)
             image[ring] = colour[painted][0]
     return (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
-
-
-def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
-    """`mask` grown by a disc of `radius` pixels (OR of the shifted copies; no image library needed)."""
-    grown = mask.copy()
-    height, width = mask.shape
-    for dy in range(-radius, radius + 1):
-        for dx in range(-radius, radius + 1):
-            if dx * dx + dy * dy > radius * radius or (dx == 0 and dy == 0):
-                continue
-            grown[max(dy, 0):height + min(dy, 0), max(dx, 0):width + min(dx, 0)] |= \
-                mask[max(-dy, 0):height + min(-dy, 0), max(-dx, 0):width + min(-dx, 0)]
-    return grown
 
 
 def render_before_after(camera: Camera, kept: tuple, removed: tuple, added: tuple,
