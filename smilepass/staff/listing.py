@@ -2,17 +2,38 @@
 
 Order: the clinic's tier (Enterprise first), then breached before not (a breach recorded by the SLA
 job, or a running deadline already past), then priority (Urgent first), then the running deadline
-(soonest first; paused or none last). Each tab's filter is on (assignee or escalation_owner, status),
-which the ticket indexes cover; the order is computed on the few open tickets that match."""
+(soonest first; paused or none last), then the ticket number.
+
+All of it but "a running deadline already past" is kept by the database in ticket.queue_rank (a
+generated column, migration 0022: NULL once a ticket is no longer open), indexed after each tab's
+filter together with next_due_at and id. A view reads one page through that index: the tickets in
+their rank's place, merged with the few whose deadline has passed without a breach flag yet (the SLA
+job marks them within a minute), which move up into their breached rank (rank - LATE_SHIFT); both
+read at most one page (plus what is skipped) through the same index. Tab counts come from QueueCount,
+kept by triggers. A search (smilepass/search) narrows the tickets by a condition of its own: then the
+order is computed on what it found (queue_query, the same order in SQL)."""
 import datetime as dt
+import heapq
 from dataclasses import dataclass
 from typing import NamedTuple
 from urllib.parse import urlencode
 
 import peewee as pw
 
+from ..db import prepared
 from ..i18n import lazy_gettext
-from ..models import Clinic, ClinicMember, Priority, Status, Ticket, Tier, User, ticket_number, utcnow
+from ..models import (
+    Clinic,
+    ClinicMember,
+    Priority,
+    QueueCount,
+    Status,
+    Ticket,
+    Tier,
+    User,
+    ticket_number,
+    utcnow,
+)
 from ..search import query as search_query
 
 OPEN_STATUSES = [Status.OPEN.value, Status.IN_PROGRESS.value, Status.WAITING.value]
@@ -47,11 +68,31 @@ def _tab_filter(tab: str, user: User):
 
 def tab_counts(user: User, found=None) -> dict[str, int]:
     """Open tickets per tab (of those a search found, when given its condition)."""
+    if found is None:
+        return kept_counts(user)
     counts = {}
     for tab in TABS:
-        query = Ticket.select().where(_tab_filter(tab.key, user) & Ticket.status.in_(OPEN_STATUSES))
-        counts[tab.key] = (query if found is None else query.where(found)).count()
+        query = Ticket.select().where(_tab_filter(tab.key, user) & Ticket.status.in_(OPEN_STATUSES) & found)
+        counts[tab.key] = query.count()
     return counts
+
+
+# Which QueueCount row holds each tab's count (see migration 0022).
+_COUNT_ROWS = {"unassigned": (QueueCount.ASSIGNEE, False), "mine": (QueueCount.ASSIGNEE, True),
+               "escalated": (QueueCount.ESCALATION, True)}
+
+
+def kept_counts(user: User) -> dict[str, int]:
+    """The tab counts from the rows the triggers keep: one query of three rows."""
+    def build(p):
+        return (QueueCount.select(QueueCount.kind, QueueCount.owner_id, QueueCount.n)
+                .where(((QueueCount.kind == QueueCount.ASSIGNEE) & QueueCount.owner_id.in_([QueueCount.UNASSIGNED,
+                                                                                          p.user]))
+                       | ((QueueCount.kind == QueueCount.ESCALATION) & (QueueCount.owner_id == p.user))))
+
+    found = {(kind, owner): n for kind, owner, n in prepared("queue-counts", build, raw_rows=True, user=user.id)}
+    return {tab: found.get((kind, user.id if own else QueueCount.UNASSIGNED), 0)
+            for tab, (kind, own) in _COUNT_ROWS.items()}
 
 
 class Row(NamedTuple):
@@ -111,23 +152,72 @@ class QueuePage:
         return f"{self.base_url}?{urlencode(params)}"
 
 
-def queue_page(user: User, tab: Tab, page: int, page_size: int, base_url: str,
-               now: dt.datetime | None = None, q: str = "") -> QueuePage:
-    now = now or utcnow()
-    page = max(page, 1)
-    query = queue_query(tab.key, user, now)
-    search = search_query.parse(q)
-    condition = search_query.ticket_filter(user, search) if search else None
-    if condition is not None:
-        query = query.where(condition)
-    found = list(query.limit(page_size + 1).offset((page - 1) * page_size).dicts())
-    rows = [Row(
+# ticket.queue_rank (migration 0022): ((2 - tier) * 8 + (0 if breach flagged else 4) + (3 - priority)) * 2
+# + (1 if undated else 0). The dated, unflagged ranks are those a passed deadline moves up, by LATE_SHIFT.
+LATE_SHIFT = 8
+LATE_RANKS = [rank for rank in range(48) if rank % 2 == 0 and (rank // 2) % 8 >= 4]
+QUEUE_RANK = pw.SQL('"t1"."queue_rank"')
+
+
+def _late_condition(now):
+    return QUEUE_RANK.in_(LATE_RANKS) & (Ticket.next_due_at < now)
+
+
+def _ranked(tab: str, owner, condition):
+    """Ids and order keys of the open tickets of a tab, in index order; `owner`: the tab user's id."""
+    owned = Ticket.assignee.is_null() if tab == "unassigned" else (
+        (Ticket.assignee if tab == "mine" else Ticket.escalation_owner) == owner)
+    return (Ticket.select(QUEUE_RANK, Ticket.next_due_at, Ticket.id)
+            .where(owned & condition)
+            .order_by(QUEUE_RANK, Ticket.next_due_at, Ticket.id))
+
+
+def ordered_ids(tab: str, user: User, now: dt.datetime, count: int) -> list[int]:
+    """The first `count` open tickets of a tab in queue order, through the queue index: those in their
+    rank's place, merged with the late ones (moved up into their breached rank)."""
+    def placed(p):
+        in_place = QUEUE_RANK.is_null(False) & ~_late_condition(p.now)
+        return _ranked(tab, p.owner, in_place).limit(p.count)
+
+    def late(p):
+        return _ranked(tab, p.owner, _late_condition(p.now)).limit(p.count)
+
+    values = {"owner": user.id, "now": now, "count": count}
+    first = prepared(("queue-placed", tab), placed, raw_rows=True, **values)
+    moved = [(rank - LATE_SHIFT, due, ticket_id)
+             for rank, due, ticket_id in prepared(("queue-late", tab), late, raw_rows=True, **values)]
+    # Within one rank all deadlines are set or all empty (the rank says which), so keys compare.
+    return [ticket_id for _, _, ticket_id in heapq.merge(first, moved)][:count]
+
+
+def _rows(query, now: dt.datetime) -> list[Row]:
+    return [Row(
         id=r["id"], number=ticket_number(r["id"]), title=r["title"],
         requester=r["requester_name"] or r["requester_email"], clinic=r["clinic_name"] or "",
         tier=Tier(r["tier"]), priority=Priority(r["priority"]), status=Status(r["status"]),
         due_at=r["next_due_at"], paused=r["sla_paused_at"] is not None,
         breached=is_breached(r["response_breached"], r["resolution_breached"], r["next_due_at"], now),
         assignee=r["assignee_name"] or r["assignee_email"] or "",
-    ) for r in found[:page_size]]
-    return QueuePage(tab, rows, tab_counts(user, condition), page, len(found) > page_size, base_url,
+    ) for r in query.dicts()]
+
+
+def queue_page(user: User, tab: Tab, page: int, page_size: int, base_url: str,
+               now: dt.datetime | None = None, q: str = "") -> QueuePage:
+    now = now or utcnow()
+    page = max(page, 1)
+    search = search_query.parse(q)
+    condition = search_query.ticket_filter(user, search) if search else None
+    if condition is not None:
+        query = queue_query(tab.key, user, now).where(condition)
+        rows = _rows(query.limit(page_size + 1).offset((page - 1) * page_size), now)
+        has_next = len(rows) > page_size
+    else:
+        ids = ordered_ids(tab.key, user, now, page * page_size + 1)
+        has_next = len(ids) > page * page_size
+        ids = ids[(page - 1) * page_size:page * page_size]
+        # The page's tickets with what the table shows (the same columns and joins as queue_query).
+        shown = {row.id: row for row in _rows(queue_query(tab.key, user, now).where(Ticket.id.in_(ids)).order_by(),
+                                              now)} if ids else {}
+        rows = [shown[ticket_id] for ticket_id in ids if ticket_id in shown]
+    return QueuePage(tab, rows[:page_size], tab_counts(user, condition), page, has_next, base_url,
                      search.text if search else "")
