@@ -19,9 +19,11 @@ from typing import NamedTuple
 from urllib.parse import urlencode
 
 import peewee as pw
+from flask_babel import gettext
+from markupsafe import Markup, escape
 
 from ..db import prepared
-from ..i18n import lazy_gettext
+from ..i18n import PerLanguage, lazy_gettext
 from ..models import (
     Clinic,
     ClinicMember,
@@ -35,6 +37,7 @@ from ..models import (
     utcnow,
 )
 from ..search import query as search_query
+from ..web import format_when
 
 OPEN_STATUSES = [Status.OPEN.value, Status.IN_PROGRESS.value, Status.WAITING.value]
 
@@ -114,11 +117,9 @@ def is_breached(response_breached: bool, resolution_breached: bool, next_due_at,
     return bool(response_breached or resolution_breached or (next_due_at is not None and next_due_at < now))
 
 
-def queue_query(tab: str, user: User, now: dt.datetime):
+def _shown():
+    """The columns the queue table shows, with their joins (requester, clinic, assignee)."""
     requester, assignee = User.alias("requester"), User.alias("assignee")
-    breached_first = pw.Case(None, [(Ticket.response_breached | Ticket.resolution_breached
-                                     | (Ticket.next_due_at < now), 0)], 1)
-    undated_last = pw.Case(None, [(Ticket.next_due_at.is_null(), 1)], 0)
     return (Ticket.select(Ticket.id, Ticket.title, Ticket.tier, Ticket.priority, Ticket.status, Ticket.next_due_at,
                           Ticket.sla_paused_at, Ticket.response_breached, Ticket.resolution_breached,
                           requester.name.alias("requester_name"), requester.email.alias("requester_email"),
@@ -127,10 +128,33 @@ def queue_query(tab: str, user: User, now: dt.datetime):
             .join(requester, on=(Ticket.requester == requester.id))
             .join_from(Ticket, ClinicMember, pw.JOIN.LEFT_OUTER, on=(ClinicMember.user == Ticket.requester))
             .join_from(ClinicMember, Clinic, pw.JOIN.LEFT_OUTER, on=(ClinicMember.clinic == Clinic.id))
-            .join_from(Ticket, assignee, pw.JOIN.LEFT_OUTER, on=(Ticket.assignee == assignee.id))
+            .join_from(Ticket, assignee, pw.JOIN.LEFT_OUTER, on=(Ticket.assignee == assignee.id)))
+
+
+def queue_query(tab: str, user: User, now: dt.datetime):
+    """The queue's order in SQL over every open ticket of the tab: what a search narrows, and the
+    definition the indexed read (ordered_ids) is tested against."""
+    breached_first = pw.Case(None, [(Ticket.response_breached | Ticket.resolution_breached
+                                     | (Ticket.next_due_at < now), 0)], 1)
+    undated_last = pw.Case(None, [(Ticket.next_due_at.is_null(), 1)], 0)
+    return (_shown()
             .where(_tab_filter(tab, user) & Ticket.status.in_(OPEN_STATUSES))
             .order_by(Ticket.tier.desc(), breached_first, Ticket.priority.desc(), undated_last,
                       Ticket.next_due_at.asc(), Ticket.id.asc()))
+
+
+# The table's badges and words, escaped once per language.
+_TIER_CELLS = PerLanguage(lambda: {
+    t: Markup(f'<span class="tier tier-{t.value}">{escape(t.label)}</span>') for t in Tier})
+_PRIORITY_CELLS = PerLanguage(lambda: {
+    p: Markup(f'<span class="priority priority-{p.name.lower()}">{escape(p.label)}</span>') for p in Priority})
+_STATUS_CELLS = PerLanguage(lambda: {
+    s: Markup(f'<span class="status status-{s.slug}">{escape(s.label)}</span>') for s in Status})
+_WORDS = PerLanguage(lambda: {
+    "select": str(escape(gettext("Select %(number)s"))),  # filled with a ticket number (digits)
+    "breached": f'<span class="breach-mark">{escape(gettext("Breached"))}</span>',
+    "paused": f'<span class="hint">{escape(gettext("Paused"))}</span>',
+})
 
 
 @dataclass
@@ -142,6 +166,35 @@ class QueuePage:
     has_next: bool
     base_url: str
     q: str = ""  # the search typed (smilepass/search), kept in every link
+
+    def rows_html(self, detail_url: str) -> Markup:
+        """The table's <tr>s as one piece of HTML (rendered cell by cell in the template, the rows were
+        most of the view's time). User text (title, requester, clinic, assignee) is escaped here; the
+        rest are our own snippets. detail_url ends where the ticket's id goes."""
+        tiers, priorities, statuses, words = (_TIER_CELLS.current(), _PRIORITY_CELLS.current(),
+                                              _STATUS_CELLS.current(), _WORDS.current())
+        parts = []
+        for r in self.rows:
+            clinic = f'<span class="clinic">{escape(r.clinic)}</span>' if r.clinic else ""
+            if r.due_at:
+                due = f'<time datetime="{r.due_at.isoformat()}Z">{format_when(r.due_at)}</time>'
+            else:
+                due = words["paused"] if r.paused else '<span class="hint">—</span>'
+            tr = '<tr class="breached">' if r.breached else "<tr>"
+            select = words["select"] % {"number": r.number}
+            parts.append(
+                f'\n        {tr}\n'
+                f'          <td><label class="select-cell"><input type="checkbox" name="ticket" value="{r.id}" '
+                f'aria-label="{select}"></label></td>\n'
+                f'          <td class="title-cell"><a href="{detail_url}{r.id}"><span class="number">{r.number}</span> '
+                f'{escape(r.title)}</a></td>\n'
+                f'          <td>{escape(r.requester)}{clinic}</td>\n'
+                f'          <td>{tiers[r.tier]}</td>\n          <td>{priorities[r.priority]}</td>\n'
+                f'          <td>{statuses[r.status]}</td>\n'
+                f'          <td class="nowrap">\n            {words["breached"] if r.breached else ""}\n'
+                f'            {due}\n          </td>\n'
+                f'          <td>{escape(r.assignee) if r.assignee else "—"}</td>\n        </tr>')
+        return Markup("".join(parts))
 
     def url(self, tab: str | None = None, page: int = 1) -> str:
         params = {"tab": tab or self.tab.key}
@@ -191,14 +244,35 @@ def ordered_ids(tab: str, user: User, now: dt.datetime, count: int) -> list[int]
 
 
 def _rows(query, now: dt.datetime) -> list[Row]:
-    return [Row(
-        id=r["id"], number=ticket_number(r["id"]), title=r["title"],
-        requester=r["requester_name"] or r["requester_email"], clinic=r["clinic_name"] or "",
-        tier=Tier(r["tier"]), priority=Priority(r["priority"]), status=Status(r["status"]),
-        due_at=r["next_due_at"], paused=r["sla_paused_at"] is not None,
-        breached=is_breached(r["response_breached"], r["resolution_breached"], r["next_due_at"], now),
-        assignee=r["assignee_name"] or r["assignee_email"] or "",
-    ) for r in query.dicts()]
+    return [_row(r["id"], r["title"], r["tier"], r["priority"], r["status"], r["next_due_at"], r["sla_paused_at"],
+                 r["response_breached"], r["resolution_breached"], r["requester_name"], r["requester_email"],
+                 r["clinic_name"], r["assignee_name"], r["assignee_email"], now) for r in query.dicts()]
+
+
+def _row(ticket_id, title, tier, priority, status, due_at, paused_at, response_breached, resolution_breached,
+         requester_name, requester_email, clinic_name, assignee_name, assignee_email, now) -> Row:
+    if isinstance(due_at, str):  # SQLite's text, from a raw row
+        due_at = dt.datetime.fromisoformat(due_at)
+    return Row(
+        id=ticket_id, number=ticket_number(ticket_id), title=title, requester=requester_name or requester_email,
+        clinic=clinic_name or "", tier=Tier(tier), priority=Priority(priority), status=Status(status),
+        due_at=due_at, paused=paused_at is not None,
+        breached=is_breached(response_breached, resolution_breached, due_at, now),
+        assignee=assignee_name or assignee_email or "",
+    )
+
+
+def _rows_of(ids: list[int], slots: int, now: dt.datetime) -> list[Row]:
+    """The table's rows of these tickets, in this order: one query of `slots` ids (the SQL is built once;
+    unused slots ask for id 0, which no ticket has)."""
+    if not ids:
+        return []
+    names = [f"id{n}" for n in range(max(slots, len(ids)))]
+    values = dict.fromkeys(names, 0) | dict(zip(names, ids, strict=False))
+    found = prepared(("queue-rows", len(names)), lambda p: _shown().where(
+        Ticket.id.in_([getattr(p, name) for name in names])), raw_rows=True, **values)
+    shown = {row.id: row for row in (_row(*values, now) for values in found)}
+    return [shown[ticket_id] for ticket_id in ids if ticket_id in shown]
 
 
 def queue_page(user: User, tab: Tab, page: int, page_size: int, base_url: str,
@@ -215,9 +289,6 @@ def queue_page(user: User, tab: Tab, page: int, page_size: int, base_url: str,
         ids = ordered_ids(tab.key, user, now, page * page_size + 1)
         has_next = len(ids) > page * page_size
         ids = ids[(page - 1) * page_size:page * page_size]
-        # The page's tickets with what the table shows (the same columns and joins as queue_query).
-        shown = {row.id: row for row in _rows(queue_query(tab.key, user, now).where(Ticket.id.in_(ids)).order_by(),
-                                              now)} if ids else {}
-        rows = [shown[ticket_id] for ticket_id in ids if ticket_id in shown]
+        rows = _rows_of(ids, page_size, now)
     return QueuePage(tab, rows[:page_size], tab_counts(user, condition), page, has_next, base_url,
                      search.text if search else "")
