@@ -156,6 +156,17 @@ _WORDS = PerLanguage(lambda: {
     "paused": f'<span class="hint">{escape(gettext("Paused"))}</span>',
 })
 
+# The panel's fixed words (tab bar, bulk form, column heads), translated once per language: each
+# `_()` in the template costs a call through Jinja's runtime, and these were a third of its time.
+_PANEL_WORDS = PerLanguage(lambda: {
+    "tabs": gettext("Queue tabs"), "assign_to": gettext("Assign selected to"),
+    "nobody": gettext("Nobody (unassign)"), "assign": gettext("Assign"),
+    "status_to": gettext("Set status of selected to"), "set_status": gettext("Set status"),
+    "select": gettext("Select"), "ticket": gettext("Ticket"), "requester": gettext("Requester"),
+    "tier": gettext("Tier"), "priority": gettext("Priority"), "status": gettext("Status"), "due": gettext("Due"),
+    "assignee": gettext("Assignee"),
+})
+
 
 @dataclass
 class QueuePage:
@@ -166,6 +177,10 @@ class QueuePage:
     has_next: bool
     base_url: str
     q: str = ""  # the search typed (smilepass/search), kept in every link
+
+    @property
+    def words(self) -> dict[str, str]:
+        return _PANEL_WORDS.current()
 
     def rows_html(self, detail_url: str) -> Markup:
         """The table's <tr>s as one piece of HTML (rendered cell by cell in the template, the rows were
