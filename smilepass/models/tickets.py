@@ -107,6 +107,9 @@ class Ticket(BaseModel):
     tried = pw.TextField(default="")
     client = pw.CharField(max_length=160, default="")
 
+    # The staff queue's order is kept in ticket.queue_rank, a column the database generates (migration
+    # 0022, staff/listing.py): not a field here, as nothing may write it.
+
     class Meta:
         # One index per sortable column, for the staff view (all tickets) and for a clinician's own
         # tickets, each ending in id so that ties page stably.
@@ -205,6 +208,22 @@ class TicketCount(BaseModel):
         totals = (Ticket.select(Ticket.requester, Ticket.status, pw.fn.COUNT(pw.SQL("*")))
                   .group_by(Ticket.requester, Ticket.status))
         cls.insert_from(totals, [cls.requester, cls.status, cls.n]).execute()
+
+
+class QueueCount(BaseModel):
+    """Open tickets per staff-queue tab owner, kept by database triggers (migration 0022) on every
+    insert, delete and change of status, assignee or escalation owner, so the queue's tab counts read
+    a row instead of counting tens of thousands of open tickets on each view.
+    kind ASSIGNEE counts by assignee (owner 0: unassigned), kind ESCALATION by escalation owner."""
+    ASSIGNEE, ESCALATION = 0, 1
+    UNASSIGNED = 0
+
+    kind = pw.SmallIntegerField()
+    owner_id = pw.IntegerField()
+    n = pw.IntegerField(default=0)
+
+    class Meta:
+        primary_key = pw.CompositeKey("kind", "owner_id")
 
 
 def ticket_number(ticket_id: int) -> str:

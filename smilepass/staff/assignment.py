@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from flask_babel import gettext
 
 from .. import audit
-from ..db import database
+from ..db import database, prepared
 from ..live import events as live
 from ..models import Role, Status, Ticket, User
 from ..params import parse_int
@@ -22,8 +22,9 @@ class AssignmentRefused(ValueError):
 
 
 def active_staff() -> list[User]:
-    return list(User.select(User.id, User.name, User.email, User.role)
-                .where(User.role.in_(STAFF_ROLES) & User.is_active).order_by(User.name, User.email))
+    # On every queue view (its bulk form): the SQL is built once (see db.prepared).
+    return list(prepared("active-staff", lambda p: User.select(User.id, User.name, User.email, User.role)
+                         .where(User.role.in_(STAFF_ROLES) & User.is_active).order_by(User.name, User.email)))
 
 
 def find_assignee(user_id) -> User | None:
