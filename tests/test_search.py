@@ -237,3 +237,50 @@ def test_many_matches_filter_through_the_subquery(clinician, other_clinician, su
     assert table_ids(other_clinician, f"/support/?q={NOTE_WORD}") == []
     assert table_ids(clinician, f"/support/?q=SP-{mine:06d}") == [mine]
     assert table_ids(support, f"/queue/?q={NOTE_WORD}", htmx=False) == [theirs]
+
+
+def chips(browser, url: str) -> str:
+    page = browser.get(url, htmx=True).get_data(as_text=True)
+    return re.search(r'<nav class="quick-filters".*?</nav>', page, re.S).group(0)
+
+
+def test_counts_of_a_common_word_are_capped_for_staff(support, clinician, other_clinician, new_ticket, monkeypatch):
+    """Above COUNT_MAX tickets found, staff see "1,000+" (here "2+") and no count per status, instead of
+    a count that reads every match; the table itself still lists them all."""
+    monkeypatch.setattr(search_query, "COUNT_MAX", 2)
+    ids = [new_ticket(clinician, title=f"Wobbly tray {n}", description="x") for n in range(2)]
+    ids.append(new_ticket(other_clinician, title="Wobbly aligner", description="y"))
+    assert sorted(table_ids(support, "/support/?q=wobbly")) == sorted(ids)
+    capped = chips(support, "/support/?q=wobbly")
+    assert '<span class="count">2+</span>' in capped and capped.count('class="count"') == 1
+    assert "More than 2 tickets." in support.get("/support/?q=wobbly", htmx=True).get_data(as_text=True)
+    # Filtered by a status, how many of that status is not known: no figure rather than a wrong one.
+    filtered = support.get("/support/?q=wobbly&status=open", htmx=True).get_data(as_text=True)
+    assert "More than" not in filtered and " tickets.</p>" not in filtered
+    assert sorted(int(i) for i in ROWS.findall(filtered)) == sorted(ids)
+    # At the cap or below, exact counts per status.
+    exact = chips(support, "/support/?q=aligner")
+    assert '<span class="count">1</span>' in exact and "+" not in exact
+
+
+def test_a_clinicians_counts_are_their_own_when_the_word_is_common(clinician, other_clinician, support, new_ticket,
+                                                                   monkeypatch):
+    """Many matches across the portal: a clinician's counts still come from their own tickets only (never
+    "1,000+" from other clinicians' tickets), and internal notes count for nothing."""
+    monkeypatch.setattr(search_query, "COUNT_MAX", 1)
+    mine = new_ticket(clinician, title="Wobbly tray", description="x")
+    for n in range(3):
+        theirs = new_ticket(other_clinician, title=f"Wobbly aligner {n}", description="y")
+    reply(support, theirs, f"wobbly {NOTE}", internal=True)
+    reply(support, mine, f"{NOTE} noted", internal=True)
+    assert table_ids(clinician, "/support/?q=wobbly") == [mine]
+    counted = chips(clinician, "/support/?q=wobbly")
+    assert "+" not in counted and re.findall(r'class="count">(\d+)<', counted).count("1") == 2  # All and Open
+    assert table_ids(clinician, f"/support/?q={NOTE_WORD}") == []
+    assert set(re.findall(r'class="count">(\d+)<', chips(clinician, f"/support/?q={NOTE_WORD}"))) == {"0"}
+    # More of their own than FEW_MATCHES: not counted either, "1+" (more than one).
+    monkeypatch.setattr(search_query, "FEW_MATCHES", 1)
+    second = new_ticket(clinician, title="Wobbly again", description="z")
+    capped = chips(clinician, "/support/?q=wobbly")
+    assert '<span class="count">1+</span>' in capped and capped.count('class="count"') == 1
+    assert sorted(table_ids(clinician, "/support/?q=wobbly")) == [mine, second]

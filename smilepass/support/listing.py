@@ -10,6 +10,7 @@ from typing import NamedTuple
 from urllib.parse import quote_plus
 
 import peewee as pw
+from flask_babel import format_decimal
 from markupsafe import Markup, escape
 
 from ..db import prepared
@@ -48,7 +49,7 @@ class Link(NamedTuple):
     url: str
     active: bool
     css: str = ""
-    count: int = 0
+    count: int | str | None = 0  # None: not counted (a search's status filters when capped)
     key: str = ""  # the column's sort key, for headers
 
 
@@ -83,6 +84,9 @@ _STATUS_CELLS = PerLanguage(lambda: {
 
 
 # Category names shown in the table, escaped once per language (a category no longer offered shows as stored).
+# The cap of a search's counts as this language writes it ("1,000" / "1.000"); babel's formatting per request
+# cost more than the rest of the filters.
+_CAPPED_TOTAL = PerLanguage(dict)
 _CATEGORY_CELLS = PerLanguage(lambda: {category: escape(str(label)) for category, label in CATEGORY_LABELS.items()})
 
 
@@ -116,6 +120,7 @@ class TablePage:
     total: int
     base_url: str
     q: str = ""  # the search typed (see smilepass/search), kept in every link of the table
+    capped: bool = False  # a search found more than total tickets, not counted per status
 
     def rows_html(self, detail_url: str, case_url: str, staff: bool) -> Markup:
         """The table's <tr>s as one piece of HTML: rendered cell by cell in the template, the 25 rows
@@ -137,6 +142,17 @@ class TablePage:
                 f'        <td>{r.status_cell}</td>\n        <td class="case-cell">{case}</td>\n'
                 f"        {requester}\n      </tr>\n      ")
         return Markup("".join(parts))
+
+    @property
+    def total_text(self) -> str:
+        """The total as the filters show it; when capped, the cap in this language's digits."""
+        if not self.capped:
+            return str(self.total)
+        texts = _CAPPED_TOTAL.current()
+        text = texts.get(self.total)
+        if text is None:
+            text = texts[self.total] = format_decimal(self.total)
+        return text
 
     @property
     def sort_key(self) -> str:
@@ -162,6 +178,12 @@ class TablePage:
     @cached_property
     def filters(self) -> list[Link]:
         """The quick filters with their counts, "All" first."""
+        if self.capped:
+            # More found than counted: "1,000+" in all, and no count per status.
+            links = [Link(str(lazy_gettext("All")), self.url(status=None), self.status is None, "",
+                          self.total_text + "+")]
+            return links + [Link(s.label, self.url(status=s), self.status == s, "status-" + s.slug, None)
+                            for s in Status]
         links = [Link(str(lazy_gettext("All")), self.url(status=None), self.status is None, "", self.total)]
         links += [Link(s.label, self.url(status=s), self.status == s, "status-" + s.slug, self.counts.get(s.value, 0))
                   for s in Status]
@@ -213,13 +235,22 @@ def ticket_page(user: User, sort: str, status: Status | None, page: int, page_si
     values = dict(requester=user.id, status=status.value if status else 0, limit=page_size + 1,
                   offset=(page - 1) * page_size)
     search = search_query.parse(q)
+    capped = False
     if search:
-        condition = search_query.ticket_filter(user, search)
-        query = _table_query(SimpleNamespace(**values), *shape).where(condition)
-        found = list(query.tuples())
-        counted = (Ticket.visible_to(user).select(Ticket.status, pw.fn.COUNT(Ticket.id)).where(condition)
-                   .group_by(Ticket.status).tuples())
-        counts = {status_value: n for status_value, n in counted}
+        searched = search_query.table_search(user, search)
+        if searched.subquery:
+            # A common word: the same statement for every such search of this kind (db.prepared; building
+            # it with peewee cost about as much as running it).
+            matches = searched.subquery[0]
+            found = prepared(("ticket-table-search", shape, matches),
+                             lambda p: _table_query(p, *shape).where(search_query.many(matches, [p.match])),
+                             raw_rows=True, match=searched.subquery[1][0], **values)
+        else:
+            query = _table_query(SimpleNamespace(**values), *shape).where(searched.condition)
+            found = list(query.tuples())
+        # A common word: not counted per status (see search.query.table_search); "1,000+" in all.
+        capped = searched.counts is None
+        counts = {} if capped else searched.counts
     else:
         found = prepared(("ticket-table", shape), lambda p: _table_query(p, *shape), raw_rows=True, **values)
         counts = Ticket.status_counts(user)
@@ -236,7 +267,8 @@ def ticket_page(user: User, sort: str, status: Status | None, page: int, page_si
         page=page,
         has_next=len(found) > page_size,
         counts=counts,
-        total=sum(counts.values()),
+        total=searched.more_than if capped else sum(counts.values()),
         base_url=base_url,
         q=search.text if search else "",
+        capped=capped,
     )
