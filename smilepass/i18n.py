@@ -154,5 +154,19 @@ def init_app(app: Flask) -> None:
         app.add_template_filter(function, name)
 
 
+_language_codes: dict = {}
+
+
 def current_language() -> str:
-    return str(flask_babel.get_locale() or DEFAULT_LANGUAGE)
+    """The code of the language in force ("en", "de"). Read as current_translations reads the locale, and
+    its code kept per Locale: str(Locale) builds the identifier afresh on every call, and the busiest
+    pages ask several times a request (PerLanguage tables, the page's lang attribute, cached fragments)."""
+    app_ctx = _cv_app.get(None)
+    babel_ctx = app_ctx.g.__dict__.get("_flask_babel") if app_ctx is not None else None
+    locale = getattr(babel_ctx, "babel_locale", None) or flask_babel.get_locale()
+    if locale is None:
+        return DEFAULT_LANGUAGE
+    code = _language_codes.get(locale)
+    if code is None:
+        code = _language_codes[locale] = str(locale)
+    return code
