@@ -58,21 +58,33 @@ class LazyText(LazyString):
 _catalogues: dict = {}
 
 
+def _babel_state():
+    """Flask-Babel's per-request namespace on `g` and the locale it holds (None before the first string
+    of a request), read through Flask 3's app-context variable (flask-babel 4)."""
+    app_ctx = _cv_app.get(None)
+    babel_ctx = app_ctx.g.__dict__.get("_flask_babel") if app_ctx is not None else None
+    return babel_ctx, getattr(babel_ctx, "babel_locale", None)
+
+
 def current_translations():
     """Flask-Babel's catalogue for the locale in force, without its per-call lookups through `g`
     (about a hundred strings on the Support page made those a quarter of its time). The locale
     Flask-Babel chose for this request, or set with force_locale, is read from its own namespace on
-    `g` (flask-babel 4, read through Flask 3's app-context variable); before the first string of a
-    request it is not there yet, and Flask-Babel itself selects it."""
-    app_ctx = _cv_app.get(None)
-    babel_ctx = app_ctx.g.__dict__.get("_flask_babel") if app_ctx is not None else None
-    locale = getattr(babel_ctx, "babel_locale", None)
+    `g`; before the first string of a request it is not there yet, and Flask-Babel itself selects it.
+    The catalogue found is noted in the same namespace beside the Locale it is for: the next string of
+    the request checks that it is still the same Locale object (force_locale puts in another one) instead
+    of hashing and comparing the Locale in a dictionary again."""
+    babel_ctx, locale = _babel_state()
     if locale is None:
         return flask_babel.get_translations()
+    noted = babel_ctx.__dict__.get("smilepass_catalogue")
+    if noted is not None and noted[0] is locale:
+        return noted[1]
     # Keyed by the Locale itself: hashing it is cheaper than str(), which builds its identifier each time.
     translations = _catalogues.get(locale)
     if translations is None:
         translations = _catalogues[locale] = flask_babel.get_translations()
+    babel_ctx.smilepass_catalogue = (locale, translations)
     return translations
 
 
@@ -154,5 +166,17 @@ def init_app(app: Flask) -> None:
         app.add_template_filter(function, name)
 
 
+_language_codes: dict = {}
+
+
 def current_language() -> str:
-    return str(flask_babel.get_locale() or DEFAULT_LANGUAGE)
+    """The code of the language in force ("en", "de"). Read as current_translations reads the locale, and
+    its code kept per Locale: str(Locale) builds the identifier afresh on every call, and the busiest
+    pages ask several times a request (PerLanguage tables, the page's lang attribute, cached fragments)."""
+    locale = _babel_state()[1] or flask_babel.get_locale()
+    if locale is None:
+        return DEFAULT_LANGUAGE
+    code = _language_codes.get(locale)
+    if code is None:
+        code = _language_codes[locale] = str(locale)
+    return code

@@ -5,11 +5,13 @@ import datetime as dt
 import re
 
 import pytest
+from flask_login import login_user
+from jinja2_fragments.flask import render_block
 from markupsafe import Markup
 
 from smilepass import db, settings
-from smilepass.models import User
-from smilepass.support import listing, tickets
+from smilepass.models import Status, Ticket, User
+from smilepass.support import listing, tickets, views
 
 from .conftest import query, recorded_sql
 
@@ -128,3 +130,49 @@ def test_a_draft_still_fills_the_form(clinician):
 def test_the_date_cell_from_sqlite_text_matches_the_one_from_a_datetime(text):
     assert listing._created_cell(text) == listing._created_cell(dt.datetime.fromisoformat(text))
     assert isinstance(listing._created_cell(text), Markup)
+
+
+def _template_table(app, email, path):
+    """The ticket table as the template alone renders it (no stored table), for the user and URL given."""
+    with app.test_request_context(path, headers={"HX-Request": "true"}), db.database.connection_context():
+        login_user(User.get(User.email == email))
+        return render_block(views.INDEX, "ticket_table", table=views._table(User.get(User.email == email)))
+
+
+@pytest.mark.parametrize("role", ["clinician", "support"])
+def test_the_stored_table_is_what_the_template_renders(app, browser_for, role):
+    """The table's heading, filters, sort buttons and pager are stored per table state and filled with the
+    rows: byte for byte what the template renders for every view, page and search, also when served a
+    second time from the store."""
+    email = f"{role}@speed.test"
+    browser = browser_for(email, role)
+    if role == "support":  # staff see everyone's tickets: file them as a clinician
+        browser_for("dr.files@speed.test")
+    _file("dr.files@speed.test" if role == "support" else email, 30)
+    for path in [*PARTIALS, "/support/?sort=title&page=2", "/support/?q=nothing-like-this"]:
+        served = [browser.get(path, htmx=True).get_data(as_text=True) for _ in range(2)]
+        assert served[0] == served[1] == _template_table(app, email, path), path
+
+
+def test_the_stored_table_follows_counts_language_and_role(app, browser_for):
+    """A new ticket, a status change, the language and the role each give the table its own heading and
+    counts: none is served from a table stored for another state."""
+    ada = browser_for("dr.ada@clinic.test")
+    sam = browser_for("sam@speed.test", "support")
+    _file("dr.ada@clinic.test", 3)
+    chip = re.compile(r'class="chip status-open[^"]*"[^>]*>Open <span class="count">(\d+)</span>')
+    assert chip.search(ada.get("/support/", htmx=True).get_data(as_text=True)).group(1) == "3"
+    _file("dr.ada@clinic.test", 1, start=3)
+    html = ada.get("/support/", htmx=True).get_data(as_text=True)
+    assert chip.search(html).group(1) == "4" and "Tray 3 does not fit" in html
+    with app.test_request_context("/"), db.database.connection_context():
+        staff = User.get(User.email == "sam@speed.test")
+        tickets.change_status(Ticket.select().order_by(Ticket.id).first(), staff, Status.RESOLVED)
+    assert chip.search(ada.get("/support/", htmx=True).get_data(as_text=True)).group(1) == "3"
+    assert chip.search(ada.get("/support/").get_data(as_text=True)).group(1) == "3"
+    german = ada.get("/support/", htmx=True, headers={"Accept-Language": "de"}).get_data(as_text=True)
+    assert "Ihre Tickets" in german and "Your tickets" not in german
+    assert "Your tickets" in ada.get("/support/", htmx=True).get_data(as_text=True)
+    staff_html = sam.get("/support/", htmx=True).get_data(as_text=True)
+    assert "All tickets" in staff_html and "<th scope=\"col\">Requester</th>" in staff_html
+    assert "All tickets" not in ada.get("/support/", htmx=True).get_data(as_text=True)

@@ -58,19 +58,17 @@ COLUMNS = [("priority", lazy_gettext("Priority")), ("date", lazy_gettext("Date")
 
 
 class Row(NamedTuple):
-    """One table row. The cells that hold only our own text (priority, status, time) are whole HTML
-    snippets chosen from tables built once; user text (title, category, case number, requester) is
-    escaped by the template as usual. A row renders with 7 substitutions instead of 16."""
+    """One table row as the query gives it: rows_html writes it out (ids, codes and the time are ours;
+    title, category, case number and requester are user text, escaped there)."""
     id: int
-    number: str
     title: str
     category: str
-    priority_cell: Markup
-    created_cell: Markup
-    status_cell: Markup
-    requester: str
-    case_number: str  # "" when the ticket is about no case
+    priority: int
+    status: int
+    created_at: object  # a datetime, or SQLite's text of one
     case_id: int | None  # None unless the viewer may open the case page
+    case_number: str | None  # None when the ticket is about no case
+    requester: str = ""
 
 
 _PRIORITY_CELLS = PerLanguage(
@@ -90,23 +88,21 @@ _CAPPED_TOTAL = PerLanguage(dict)
 _CATEGORY_CELLS = PerLanguage(lambda: {category: escape(str(label)) for category, label in CATEGORY_LABELS.items()})
 
 
-def _created_cell(created_at) -> Markup:
+def _created_html(created_at) -> str:
     if isinstance(created_at, str):  # SQLite hands back the text peewee stored: str(datetime), naive UTC
         if len(created_at) in (19, 26) and created_at[10] == " ":
             # "2026-12-04 09:30:00[.123456]": the cell's parts are slices of it, no parse needed.
-            return Markup(f'<time datetime="{created_at[:10]}T{created_at[11:]}Z">{created_at[:10]}'
-                          f'<span class="time">{created_at[11:16]}</span></time>')
+            return (f'<time datetime="{created_at[:10]}T{created_at[11:]}Z">{created_at[:10]}'
+                    f'<span class="time">{created_at[11:16]}</span></time>')
         created_at = dt.datetime.fromisoformat(created_at)
     # Digits and separators only: nothing here comes from a user.
-    return Markup(f'<time datetime="{created_at.isoformat()}Z">{created_at:%Y-%m-%d}'
-                  f'<span class="time">{created_at:%H:%M}</span></time>')
+    return (f'<time datetime="{created_at.isoformat()}Z">{created_at:%Y-%m-%d}'
+            f'<span class="time">{created_at:%H:%M}</span></time>')
 
 
-def _row(ticket_id, title, category, priority, status, created_at, case_id, case_number, requester="",
-         cells=None) -> Row:
-    priority_cells, status_cells = cells or (_PRIORITY_CELLS.current(), _STATUS_CELLS.current())
-    return Row(ticket_id, ticket_number(ticket_id), title, category, priority_cells[priority],
-               _created_cell(created_at), status_cells[status], requester, case_number or "", case_id)
+def _created_cell(created_at) -> Markup:
+    """The date cell's content (time element) for a datetime or SQLite's text of one."""
+    return Markup(_created_html(created_at))
 
 
 @dataclass
@@ -128,19 +124,21 @@ class TablePage:
         category, case number, requester) is escaped here; the rest are our own snippets (see Row).
         detail_url and case_url end where the ticket's and the case's id go."""
         categories = _CATEGORY_CELLS.current()
+        priorities, statuses = _PRIORITY_CELLS.current(), _STATUS_CELLS.current()
         parts = []
-        for r in self.tickets:
-            number = escape(r.case_number)
-            case = f'<a href="{case_url}{r.case_id}">{number}</a>' if r.case_id else number
-            requester = f"<td>{escape(r.requester)}</td>" if staff else ""
-            category = categories.get(r.category)
-            parts.append(
-                f'\n      <tr>\n        <td>{r.priority_cell}</td>\n        <td class="nowrap">{r.created_cell}</td>\n'
-                f'        <td class="title-cell"><a href="{detail_url}{r.id}"><span class="number">{r.number}</span> '
-                f'{escape(r.title)}</a></td>\n'
-                f"        <td>{category if category is not None else escape(r.category)}</td>\n"
-                f'        <td>{r.status_cell}</td>\n        <td class="case-cell">{case}</td>\n'
-                f"        {requester}\n      </tr>\n      ")
+        append = parts.append
+        for ticket_id, title, category, priority, status, created_at, case_id, case_number, requester in self.tickets:
+            number = escape(case_number or "")
+            case = f'<a href="{case_url}{case_id}">{number}</a>' if case_id else number
+            category_html = categories.get(category)
+            append(
+                f'\n      <tr>\n        <td>{priorities[priority]}</td>\n'
+                f'        <td class="nowrap">{_created_html(created_at)}</td>\n'
+                f'        <td class="title-cell"><a href="{detail_url}{ticket_id}"><span class="number">'
+                f'{ticket_number(ticket_id)}</span> {escape(title)}</a></td>\n'
+                f"        <td>{category_html if category_html is not None else escape(category)}</td>\n"
+                f'        <td>{statuses[status]}</td>\n        <td class="case-cell">{case}</td>\n'
+                f"        {f'<td>{escape(requester)}</td>' if staff else ''}\n      </tr>\n      ")
         return Markup("".join(parts))
 
     @property
@@ -254,11 +252,12 @@ def ticket_page(user: User, sort: str, status: Status | None, page: int, page_si
     else:
         found = prepared(("ticket-table", shape), lambda p: _table_query(p, *shape), raw_rows=True, **values)
         counts = Ticket.status_counts(user)
-    cells = (_PRIORITY_CELLS.current(), _STATUS_CELLS.current())  # this request's language, looked up once
+    # Rows as the query gives them (rows_html writes them out): the requester's name or email for staff;
+    # a case link only for the case's own clinician.
     if user.is_staff:
-        rows = [_row(*values[:8], requester=values[8] or values[9], cells=cells) for values in found[:page_size]]
+        rows = [Row(*values[:8], values[8] or values[9]) for values in found[:page_size]]
     else:
-        rows = [_row(*values[:6], values[6] if values[8] == user.id else None, values[7], cells=cells)
+        rows = [Row(*values[:6], values[6] if values[8] == user.id else None, values[7])
                 for values in found[:page_size]]
     return TablePage(
         tickets=rows,

@@ -1,6 +1,6 @@
 """The Support page (new request beside the ticket table) and the ticket detail with its thread."""
 
-from flask import Blueprint, abort, current_app, flash, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, make_response, render_template, request, url_for
 from flask_babel import gettext
 from flask_login import current_user, login_required
 from flask_wtf.csrf import generate_csrf
@@ -81,12 +81,49 @@ def _draft_form(draft, case: Case | None = None) -> TicketForm:
     return form
 
 
+# Stands for the table's rows in a stored table: the rest of the table is the same for all who see the same state.
+_ROWS_SLOT = "\x00rows\x00"
+_TABLES_KEPT = 512  # table states (sort, filter, page, counts, language, ...) kept per app
+
+
+def _table_html(table) -> Markup:
+    """The ticket table as HTML: its heading, quick filters with their counts, sort buttons and pager
+    (most of the template's work: a dozen translated strings, five sort-button macros, the filter and
+    pager links) rendered once per app for everything they depend on, then filled with this page's
+    rows (TablePage.rows_html, written in Python). The key holds every value the template reads besides
+    the rows, the counts included, so a new ticket or status change renders afresh; the cache lives on
+    the app, so each test's app starts empty."""
+    staff = current_user.is_staff
+    key = (current_language(), staff, request.script_root, table.base_url, table.sort, table.status, table.page,
+           table.has_next, table.q, not table.tickets, table.total, tuple(sorted(table.counts.items())))
+    tables = current_app.extensions.setdefault("smilepass.ticket_tables", {})
+    html = tables.get(key)
+    if html is None:
+        html = render_block(INDEX, "ticket_table", table=table, rows_slot=Markup(_ROWS_SLOT))
+        if html.count(_ROWS_SLOT) != 1:  # never expected: render the whole table instead
+            return Markup(render_block(INDEX, "ticket_table", table=table))
+        if len(tables) >= _TABLES_KEPT:
+            tables.clear()
+        tables[key] = html
+    rows = table.rows_html(_detail_prefix(), _case_prefix(), staff)
+    return Markup(html.replace(_ROWS_SLOT, rows))
+
+
+def _detail_prefix() -> str:
+    """A ticket's and a case's link without their id (what the template's `detail` and `case_page` are)."""
+    return url_for("support.detail", ticket_id=0)[:-1]
+
+
+def _case_prefix() -> str:
+    return url_for("cases.detail", case_id=0)[:-1]
+
+
 @bp.get("/")
 @login_required
 def index():
     if is_htmx():
         # The table partial (sorting, filters, pages) needs no form.
-        return page_or_block(INDEX, "ticket_table", table=_table(current_user._get_current_object()))
+        return make_response(_table_html(_table(current_user._get_current_object())))
     created = None
     created_id = id_arg(request.args.get("created"))
     if created_id is not None:
@@ -98,7 +135,8 @@ def index():
     if draft is None and case is None and created is None:
         # The usual visit: the empty form, which is the same for everyone of a role (see _blank_form_html).
         context = _index_context(None)
-        return page_or_block(INDEX, "ticket_table", new_request_html=_blank_form_html(context), **context)
+        return page_or_block(INDEX, "ticket_table", new_request_html=_blank_form_html(context),
+                             table_html=_table_html(context["table"]), **context)
     form = _draft_form(draft, case) if draft else _blank_form(case)
     return page_or_block(
         INDEX, "ticket_table", **_index_context(form, created, draft, draft_restored=draft is not None)
