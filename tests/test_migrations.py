@@ -4,12 +4,13 @@ import peewee
 from playhouse.migrations import Runner
 
 from smilepass import db
-from smilepass.models import ALL_MODELS, Draft
+from smilepass.models import ALL_MODELS, Draft, Ticket
 
 
 def declared_indexes(database, model) -> dict:
     """The indexes the model asks for (index=True / unique=True fields, foreign keys, Meta.indexes and
-    add_index, partial ones included), as {(columns, unique, where): name}."""
+    add_index, partial ones included, and those on a generated column named in Meta.generated_indexes),
+    as {(columns, unique, where): name}."""
     found = {}
     for index in model._meta.fields_to_index():
         columns = tuple(expression.column_name for expression in index._expressions)
@@ -18,6 +19,8 @@ def declared_indexes(database, model) -> dict:
             # The dialect's own CREATE INDEX text, so the condition reads like the introspected one.
             where = database.get_sql_context().sql(index).query()[0].split(" WHERE ", 1)[1]
         found[(columns, bool(index._unique), squeeze(where))] = index._name
+    for name, columns in getattr(model._meta, "generated_indexes", {}).items():
+        found[(columns, False, "")] = name
     return found
 
 
@@ -35,6 +38,13 @@ def built_indexes(database, model) -> dict:
     return found
 
 
+def built_columns(database, table: str) -> set[str]:
+    """Every column of the table; SQLite's table_info (behind get_columns) leaves out generated ones."""
+    if isinstance(getattr(database, "obj", database), peewee.SqliteDatabase):  # db.database is a proxy
+        return {row[1] for row in database.execute_sql(f'PRAGMA table_xinfo("{table}")')}
+    return {c.name for c in database.get_columns(table)}
+
+
 def squeeze(condition: str) -> str:
     """A WHERE condition without quoting, brackets, spacing or case: SQLite keeps the text as written,
     PostgreSQL hands back its own rendering."""
@@ -44,8 +54,9 @@ def squeeze(condition: str) -> str:
 def schema_differences(database, model) -> list[str]:
     table = model._meta.table_name
     problems = []
-    columns = {c.name for c in database.get_columns(table)}
+    columns = built_columns(database, table)
     wanted_columns = {f.column_name for f in model._meta.sorted_fields}
+    wanted_columns |= set(getattr(model._meta, "generated_columns", ()))
     if columns != wanted_columns:
         problems.append(f"{table}: columns {sorted(columns)} but the model has {sorted(wanted_columns)}")
     primary_key = database.get_primary_keys(table)
@@ -98,3 +109,13 @@ def test_ticket_count_backfill(tmp_path):
     runner.up()
     rows = database.execute_sql("SELECT requester_id, status, n FROM ticket_count ORDER BY status").fetchall()
     assert rows == [(1, 0, 2), (1, 3, 1)]
+
+
+def test_the_comparison_holds_the_generated_queue_rank_and_its_indexes(tmp_path):
+    """queue_rank is no field, but the migrations must still build it and the indexes named for it."""
+    database = peewee.SqliteDatabase(str(tmp_path / "m.db"))
+    Runner(database, str(db.MIGRATIONS_DIR)).up()
+    assert schema_differences(database, Ticket) == []
+    database.execute_sql('DROP INDEX "ticket_queue_assignee"')
+    problems = schema_differences(database, Ticket)
+    assert len(problems) == 1 and "lack index ticket_queue_assignee" in problems[0], problems
