@@ -9,7 +9,7 @@ import pytest
 from smilepass.mesh import MeshRejected, RepairOptions, inspect_file, repair
 from smilepass.mesh import synthetic as syn
 from smilepass.mesh.holes import fill, find_loops
-from smilepass.mesh.topology import Edges
+from smilepass.mesh.topology import Edges, sort_by_columns
 
 from .meshgen import binary_stl_bytes, topology, write_ascii_ply, write_ascii_stl, write_binary_ply, write_binary_stl
 
@@ -595,3 +595,26 @@ def test_components_through_a_heap_of_copies_match_csgraph():
     expected_count, expected = face_components(len(F), *e.pairs())
     assert count == expected_count == 2
     assert np.array_equal(labels, expected)
+
+
+@pytest.mark.parametrize("n, base, ncols", [
+    (2000, 2**20, 2),  # key and row number fit in 63 bits: one packed sort
+    (5000, 2**28, 2),  # a few bits too wide: split into buckets by the first column's top bits
+    (3000, 2**18, 3),
+    (4000, 2**34, 2),  # far too wide: column by column
+    (1500, 2**60, 2),  # one column and the row number are too wide: lexsort
+])
+def test_sort_by_columns_matches_lexsort(n, base, ncols):
+    """Every path of sort_by_columns gives numpy's stable lexsort order and flags each new row value,
+    repeated rows included (equal keys keep their row order)."""
+    rng = np.random.default_rng(n)
+    cols = [rng.integers(0, base, n) for _ in range(ncols)]
+    for col in cols:
+        col[: n // 2] = col[n - n // 2:][: n // 2]  # every row of the first half repeats one of the second
+    cols[0][:50] = base - 1  # the top of the range (the last bucket)
+    order, new = sort_by_columns(cols, base)
+    expected = np.lexsort(list(reversed(cols)))
+    assert np.array_equal(order, expected)
+    rows = np.stack([col[expected] for col in cols], axis=1)
+    assert new[0] and np.array_equal(new[1:], (rows[1:] != rows[:-1]).any(axis=1))
+    assert 0 < new.sum() < n

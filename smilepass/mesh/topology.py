@@ -63,6 +63,9 @@ def sort_by_columns(cols: list, base: int):
         mark_new_keys(packed, pbits, new)
         packed &= mask
         return packed, new
+    extra = len(cols) * cbits + pbits - 63
+    if extra <= _BUCKET_BITS and cbits > extra:
+        return _sort_in_buckets(cols, cbits, extra, new)
     if cbits + pbits <= 63:
         order = np.arange(n, dtype=np.int64)
         rank = np.arange(n, dtype=np.int64)
@@ -80,6 +83,46 @@ def sort_by_columns(cols: list, base: int):
     for col in cols:
         sorted_col = np.take(col, order)
         new[1:] |= sorted_col[1:] != sorted_col[:-1]
+    return order, new
+
+
+# Up to 2**_BUCKET_BITS buckets in _sort_in_buckets (one more bit per doubling of the mesh).
+_BUCKET_BITS = 8
+
+
+def _sort_in_buckets(cols: list, cbits: int, extra: int, new: np.ndarray):
+    """sort_by_columns when the packed key is `extra` bits too wide for 63 (meshes beyond ~1M vertices):
+    the rows are first split by the top `extra` bits of the first column (a stable argsort of a uint8,
+    which numpy does by radix: one linear pass), then each bucket is one packed np.sort without those
+    bits. Sorting column by column instead (LSD) took two sorts and two random gathers over all the
+    rows, the steepest-growing part of a repair (Edges at 4M faces: 3.3 s against 0.22 s at 1M)."""
+    n = len(cols[0])
+    shift = cbits - extra
+    bucket = (cols[0] >> shift).astype(np.uint8)
+    by_bucket = np.argsort(bucket, kind="stable")
+    bounds = np.zeros(2 ** extra + 1, np.int64)
+    np.cumsum(np.bincount(bucket, minlength=2 ** extra), out=bounds[1:])
+    del bucket
+    low = (1 << shift) - 1
+    order = np.empty(n, np.int64)
+    for start, stop in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        if start == stop:
+            continue
+        rows = by_bucket[start:stop]
+        size = stop - start
+        pbits = max(1, (size - 1).bit_length())
+        packed = np.take(cols[0], rows).astype(np.int64)
+        packed &= low
+        for col in cols[1:]:
+            packed <<= cbits
+            packed |= np.take(col, rows)
+        packed <<= pbits
+        or_row_numbers(packed)
+        packed.sort()
+        new[start] = True  # the first column's top bits differ from the bucket before
+        mark_new_keys(packed, pbits, new[start:stop])
+        packed &= (1 << pbits) - 1
+        np.take(rows, packed, out=order[start:stop])
     return order, new
 
 
