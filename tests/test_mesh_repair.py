@@ -6,9 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from smilepass.mesh import MeshRejected, RepairOptions, inspect_file, repair
+from smilepass.mesh import MeshRejected, RepairOptions, inspect_file, repair, weld
 from smilepass.mesh import synthetic as syn
 from smilepass.mesh.holes import fill, find_loops
+from smilepass.mesh.readers import load_file
 from smilepass.mesh.topology import Edges, sort_by_columns
 
 from .meshgen import binary_stl_bytes, topology, write_ascii_ply, write_ascii_stl, write_binary_ply, write_binary_stl
@@ -618,3 +619,53 @@ def test_sort_by_columns_matches_lexsort(n, base, ncols):
     rows = np.stack([col[expected] for col in cols], axis=1)
     assert new[0] and np.array_equal(new[1:], (rows[1:] != rows[:-1]).any(axis=1))
     assert 0 < new.sum() < n
+
+
+def test_spatial_order_renumbers_a_shuffled_scan_only(monkeypatch, clean_arch):
+    """A large scan whose faces come in no spatial order gets nearby numbers for nearby points and faces
+    (the same triangles); one in scanning order, or a small one, is left as it is."""
+    V, F, _ = clean_arch
+    monkeypatch.setattr(weld, "REORDER_MIN_FACES", 1000)
+    assert weld.spatial_order(V, F) is None  # the generator's grid order is coherent already
+    shuffled = F[np.random.default_rng(4).permutation(len(F))]
+    V_used, inverse, _ = weld.weld_exact(V[shuffled].reshape(-1, 3))  # numbered by first appearance, as read
+    F_read = inverse.reshape(-1, 3)
+    spread = F_read.max(axis=1) - F_read.min(axis=1)
+    assert np.median(spread) > 0.1 * len(V_used)
+    V2, F2, order = weld.spatial_order(V_used, F_read)
+    assert np.array_equal(V2, V_used[order]) and sorted(order.tolist()) == list(range(len(V_used)))
+    # The same triangles, corners in the same order (so the same winding).
+    assert sorted(map(tuple, V2[F2].reshape(len(F2), -1).tolist())) == \
+        sorted(map(tuple, V_used[F_read].reshape(len(F_read), -1).tolist()))
+    assert np.median(F2.max(axis=1) - F2.min(axis=1)) < 0.01 * len(V2)
+    monkeypatch.setattr(weld, "REORDER_MIN_FACES", len(F) + 1)
+    assert weld.spatial_order(V_used, F_read) is None  # small enough for the cache
+
+
+def test_a_renumbered_scan_is_repaired_as_in_file_order(tmp_path, monkeypatch, clean_arch):
+    """The spatial renumbering of a shuffled file changes nothing in the repair: same report, same
+    triangles out."""
+    V, F, margin = clean_arch
+    rng = np.random.default_rng(11)
+    for _ in range(3):
+        F = syn.punch_hole(V, F, syn.interior_vertex(V, F, rng), 0.6)
+    F, _ = syn.flip_patch(V, F, syn.interior_vertex(V, F, rng), 2.0)
+    F = syn.add_duplicates(F, rng, 25)
+    F = syn.add_duplicates(F, rng, 25, back_to_back=True)  # shuffles the faces too
+    V, F = syn.add_fins(V, F, rng, 12)
+    V, F = syn.add_debris(V, F, rng, count=3)
+    path = write_binary_stl(tmp_path / "shuffled.stl", V, F)
+    as_read = run(tmp_path / "as_read", path)
+    monkeypatch.setattr(weld, "REORDER_MIN_FACES", 1000)
+    renumbered = run(tmp_path / "renumbered", path)
+    assert (renumbered.verdict, renumbered.verdict_reason) == (as_read.verdict, as_read.verdict_reason)
+    for key in ("before", "after", "holes_filled", "duplicates_removed", "non_manifold_removed",
+                "fragments_removed", "flipped_triangles", "margin_loop_edges"):
+        assert renumbered.report[key] == as_read.report[key], key
+    assert_clean_open_arch(renumbered, margin)
+
+    def triangles(path):
+        raw = load_file(path)
+        corners = raw.vertices.reshape(-1, 9)
+        return corners[np.lexsort(corners.T[::-1])]
+    assert np.array_equal(triangles(renumbered.repaired_path), triangles(as_read.repaired_path))

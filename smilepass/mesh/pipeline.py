@@ -32,7 +32,7 @@ from .topology import (
     tails_heads,
 )
 from .webcopy import EarlyCopy, save_web_copies
-from .weld import weld_exact, weld_nearby
+from .weld import spatial_order, weld_exact, weld_nearby
 from .writers import write_ply, write_stl
 
 
@@ -328,6 +328,12 @@ class _Work:
             colors = raw.colors[first] if raw.colors is not None else None
         del inverse
         F = F.astype(np.int32 if len(V) < 2**31 - 1 else np.int64, copy=False)
+        reordered = spatial_order(V, F)  # a large file in no spatial order: every later stage misses the cache
+        if reordered is not None:
+            V, F, vertex_order = reordered
+            if colors is not None:
+                colors = np.take(colors, vertex_order, axis=0)
+            del vertex_order
         if raw.faces is None:
             pts = V
         else:

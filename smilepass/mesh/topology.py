@@ -118,7 +118,7 @@ def _sort_in_buckets(cols: list, cbits: int, extra: int, new: np.ndarray):
             packed |= np.take(col, rows)
         packed <<= pbits
         or_row_numbers(packed)
-        packed.sort()
+        packed.sort(kind="stable")
         new[start] = True  # the first column's top bits differ from the bucket before
         mark_new_keys(packed, pbits, new[start:stop])
         packed &= (1 << pbits) - 1
