@@ -669,3 +669,22 @@ def test_a_renumbered_scan_is_repaired_as_in_file_order(tmp_path, monkeypatch, c
         corners = raw.vertices.reshape(-1, 9)
         return corners[np.lexsort(corners.T[::-1])]
     assert np.array_equal(triangles(renumbered.repaired_path), triangles(as_read.repaired_path))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_weld_exact_merges_exactly_the_equal_points(monkeypatch, dtype):
+    """Every group of bit-identical points becomes one vertex, numbered by first appearance, whatever
+    the slices the coordinates are checked in; points one ulp apart in a single coordinate, and -0.0
+    beside 0.0, stay apart."""
+    monkeypatch.setattr(weld, "_CHECK_SLICE", 7)  # many slice boundaries inside hash groups
+    rng = np.random.default_rng(3)
+    distinct = rng.random((300, 3)).astype(dtype)
+    distinct[1] = distinct[0]
+    distinct[1, 2] = np.nextafter(distinct[0, 2], dtype(2))
+    distinct[2] = (0.0, 0.5, 0.5)
+    distinct[3] = (-0.0, 0.5, 0.5)
+    P = distinct[rng.integers(0, len(distinct), 5000)]
+    V, inverse, first = weld.weld_exact(P)
+    assert np.array_equal(V[inverse], P) and np.array_equal(P[first], V)
+    expected = np.unique(P.view(np.dtype((np.void, 3 * P.itemsize))).ravel(), return_index=True)[1]
+    assert np.array_equal(first, np.sort(expected))  # one vertex per distinct bit pattern, first appearance

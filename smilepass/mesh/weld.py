@@ -18,6 +18,7 @@ from .topology import components_from_pairs, mark_new_keys, or_row_numbers
 
 _MULT = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9))
 _MIX = np.uint64(0xFF51AFD7ED558CCD)
+_CHECK_SLICE = 1 << 18  # points per slice when checking hash groups against the coordinates
 
 
 def weld_exact(P: np.ndarray):
@@ -64,10 +65,15 @@ def weld_exact(P: np.ndarray):
         np.not_equal(hs[1:], hs[:-1], out=new[1:])
         del h, hs
     # Equal hashes must also be equal points: a collision only splits a group (never merges points).
-    for k in range(3):
-        col = np.take(bits[:, k], order)
-        new[1:] |= col[1:] != col[:-1]
-    del col
+    # Whole points gathered a slice at a time: one cache miss per point instead of one per coordinate
+    # (hash order is random), and no sorted copy of a whole coordinate column.
+    points = np.ascontiguousarray(bits).view(np.dtype((np.void, 3 * bits.itemsize))).ravel()
+    for start in range(1, n, _CHECK_SLICE):
+        stop = min(start + _CHECK_SLICE, n)
+        rows = np.take(points, order[start - 1:stop]).view(word).reshape(-1, 3)
+        for k in range(3):
+            new[start:stop] |= rows[1:, k] != rows[:-1, k]
+    del points
     # Number the merged points in order of first appearance (a group's first corner is the lowest
     # number in it, because the point number breaks ties in the sort). The file's order is spatially
     # coherent, hash order is random: every later gather over vertices is much kinder to the cache.
