@@ -688,3 +688,26 @@ def test_weld_exact_merges_exactly_the_equal_points(monkeypatch, dtype):
     assert np.array_equal(V[inverse], P) and np.array_equal(P[first], V)
     expected = np.unique(P.view(np.dtype((np.void, 3 * P.itemsize))).ravel(), return_index=True)[1]
     assert np.array_equal(first, np.sort(expected))  # one vertex per distinct bit pattern, first appearance
+
+
+def test_a_repair_reads_the_file_once_and_sorts_its_edges_once(tmp_path, clean_arch, monkeypatch):
+    """What the repair job runs (scans/repair.py calls repair() on the stored file, previews and web
+    copies included) reads the upload once and measures a scan that nothing changed once: no second
+    read, no second edge sort, no second count."""
+    from smilepass.mesh import pipeline, topology
+
+    counts = {"read": 0, "edges": 0, "measure": 0}
+
+    def counted(name, fn):
+        def wrapper(*args, **kwargs):
+            counts[name] += 1
+            return fn(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(pipeline, "load_file", counted("read", pipeline.load_file))
+    monkeypatch.setattr(pipeline, "measure", counted("measure", pipeline.measure))
+    monkeypatch.setattr(topology.Edges, "__init__", counted("edges", topology.Edges.__init__))
+    V, F, _ = clean_arch
+    result = run(tmp_path, write_binary_stl(tmp_path / "clean.stl", V, F), preview=True)
+    assert result.verdict == "ready" and result.web_after is not None and result.preview_after is not None
+    assert counts == {"read": 1, "edges": 1, "measure": 1}
