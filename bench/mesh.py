@@ -206,7 +206,7 @@ def bench_file(src: Path, work: Path, repeat: int, previews: bool = True) -> dic
             except Exception as exc:  # noqa: BLE001 - report what the other tool wrote
                 q = {"error": str(exc)}
             row["admesh"] = {"wall_s": statistics.median(r[0] for r in runs), "peak_mb": max(r[1] for r in runs),
-                             "quality": q}
+                             "cpu_s": statistics.median(r[4] for r in runs), "quality": q}
     return row
 
 
