@@ -231,6 +231,55 @@ def test_the_migration_indexes_existing_tickets(tmp_path):
     assert rows == [(1, "bruch sp 000001", "zahnschi gebroch")]
 
 
+def test_migration_0023_gives_the_index_its_requester_terms(tmp_path):
+    """An index built before 0023 (three columns) gets the owner column, filled from the stored terms."""
+    database = peewee.SqliteDatabase(str(tmp_path / "m.db"), pragmas={"foreign_keys": 1})
+    runner = Runner(database, str(db.MIGRATIONS_DIR))
+    runner.up("0001_initial")
+    database.execute_sql(
+        "INSERT INTO user (email, name, role, password_hash, session_stamp, is_active, ticket_sort, created_at) "
+        "VALUES ('a@x.test', '', 'clinician', 'h', 's', 1, '-date', '2026-01-01')")
+    database.execute_sql(
+        "INSERT INTO ticket (requester_id, title, description, priority, category, status, created_at, updated_at) "
+        "VALUES (1, 'Brüche', 'Zahnschienen gebrochen', 0, 'c', 0, '2026-01-01', '2026-01-01')")
+    runner.up()
+    runner.down("0022_queue_order")  # back to the index as 0016 first built it
+    columns = [row[1] for row in database.execute_sql("PRAGMA table_info(search_ticket)").fetchall()]
+    assert columns == ["title", "body", "internal"]
+    runner.up()
+    rows = database.execute_sql("SELECT rowid, title, body, internal, owner FROM search_ticket").fetchall()
+    assert rows == [(1, "bruch sp 000001", "zahnschi gebroch", "", "owner1")]
+    found = database.execute_sql("SELECT rowid FROM search_ticket WHERE search_ticket MATCH ?",
+                                 [search_query.parse("bruch").fts5(False, owner=1)]).fetchall()
+    assert found == [(1,)]
+    # The erasure trigger is back: a deleted ticket leaves no entry.
+    database.execute_sql("DELETE FROM ticket")
+    assert database.execute_sql("SELECT COUNT(*) FROM search_ticket").fetchone()[0] == 0
+
+
+def test_the_requester_term_cannot_be_typed_and_a_stale_one_shows_nothing(clinician, other_clinician, support,
+                                                                         new_ticket):
+    mine = new_ticket(clinician, title="Tray wobbly", description="Upper tray.")
+    theirs = new_ticket(other_clinician, title="Tray wobbly too", description="Lower tray.")
+    owner = query(lambda: User.get(User.email == "dr.ada@clinic.test").id)
+    # Whatever is typed stays in the text columns: the requester terms ("owner7" / "=7") find nothing.
+    for typed in (f"owner{owner}", f"={owner}", f'"owner{owner}"', f"owner{owner} tray"):
+        assert found(support, typed) == [] and table_ids(support, f"/support/?q={typed}") == [], typed
+        assert found(clinician, typed) == [] and table_ids(clinician, f"/support/?q={typed}") == [], typed
+    assert found(clinician, "wobbly") == [mine] and found(other_clinician, "wobbly") == [theirs]
+    # An entry whose requester term were wrong (the index says "mine"): the ticket table still decides.
+    wrong = index.owner_term(owner, db.is_postgres())
+    if db.is_postgres():
+        sql = ("UPDATE search_ticket SET public_doc = public_doc || array_to_tsvector(ARRAY[%s]), "
+               "staff_doc = staff_doc || array_to_tsvector(ARRAY[%s]) WHERE ticket_id = %s")
+        query(lambda: db.database.execute_sql(sql, [wrong, wrong, theirs]))
+    else:
+        query(lambda: db.database.execute_sql("UPDATE search_ticket SET owner = ? WHERE rowid = ?", [wrong, theirs]))
+    assert found(clinician, "wobbly") == [mine]
+    assert table_ids(clinician, "/support/?q=wobbly") == [mine]
+    assert table_ids(clinician, "/support/?q=wobbl") == [mine]
+
+
 def test_terms():
     assert text.terms("Brüche") == text.terms("Bruch") == "bruch"
     assert text.terms("Straße, STRASSE") == "strass strass"

@@ -4,7 +4,8 @@ typed by a user ("*", NEAR, OR, "-", ":", unbalanced quotes) is just words, and 
 
 Access: a clinician's query matches their own tickets (and cases), in titles and public text only:
 internal notes are outside the columns it searches (SQLite: a column filter; PostgreSQL: public_doc),
-so they reach no result, snippet, count or ranking."""
+so they reach no result, snippet, count or ranking. Their ticket queries also require their own
+requester term (index.owner_term): the index gives their matches only."""
 import re
 from dataclasses import dataclass, field
 
@@ -12,6 +13,7 @@ import peewee as pw
 
 from ..db import database, is_postgres
 from ..models import Case, Ticket, User
+from .index import owner_term
 from .text import TERM_MAX, WORD, fold, stem
 
 QUERY_MAX = 200  # characters of what was typed that count; the rest is ignored
@@ -45,17 +47,26 @@ class Search:
         """The folded terms, for highlighting."""
         return [term for group in self.groups for term in group.terms]
 
-    def fts5(self, staff: bool) -> str:
+    def fts5(self, staff: bool, owner: int | None = None) -> str:
+        """The FTS5 query for search_ticket: staff search every text column, a clinician title and body;
+        with owner, only that requester's tickets. Typed text never reaches the owner column."""
+        columns = "title body internal" if staff else "title body"
+        mine = f' AND {{owner}} : "{owner_term(owner, False)}"' if owner is not None else ""
+        return f"{{{columns}}} : {self.fts5_expression()}{mine}"
+
+    def fts5_expression(self) -> str:
+        """The words and phrases as an FTS5 expression over every column (search_case has one)."""
         parts = []
         for group in self.groups:
             part = '"' + " ".join(group.terms) + '"'
             if group.prefix:
                 part = f'({part} OR "' + " ".join([*group.terms[:-1], group.prefix]) + '"*)'
             parts.append(part)
-        expression = " AND ".join(parts)
-        return f"({expression})" if staff else f"{{title body}} : ({expression})"
+        return "(" + " AND ".join(parts) + ")"
 
     def tsquery(self) -> str:
+        """The tsquery text for to_tsquery('simple', …); a clinician's own lexeme is added beside it in
+        SQL (owner_tsquery), since to_tsquery would split "=7"."""
         parts = []
         for group in self.groups:
             part = "(" + " <-> ".join(group.terms) + ")"
@@ -93,17 +104,31 @@ def parse(typed: str | None) -> Search:
     return search
 
 
+def _owner(user: User) -> int | None:
+    """Whose tickets the index is to give: a clinician's own (None: staff, everyone's)."""
+    return None if user.is_staff else user.id
+
+
+def _pg_match(user: User, search: Search) -> tuple[str, list]:
+    """The PostgreSQL condition on search_ticket (alias s) and its parameters."""
+    if user.is_staff:
+        return "s.staff_doc @@ to_tsquery('simple', %s)", [search.tsquery()]
+    return ("s.public_doc @@ (to_tsquery('simple', %s) && %s::tsquery)",
+            [search.tsquery(), owner_term(user.id, True)])
+
+
 def _matches(user: User, search: Search) -> tuple[str, list]:
-    """The ids this search finds in the index (before visibility), as SQL, with the typed number."""
+    """The ids this search finds in the index, as SQL, with the typed number: for a clinician only their
+    own tickets (the typed number is checked by the table's own requester condition)."""
     parts, params = [], []
     if search.groups:
         if is_postgres():
-            column = "staff_doc" if user.is_staff else "public_doc"
-            parts.append(f"SELECT ticket_id FROM search_ticket WHERE {column} @@ to_tsquery('simple', %s)")
-            params.append(search.tsquery())
+            condition, match_params = _pg_match(user, search)
+            parts.append(f"SELECT s.ticket_id FROM search_ticket s WHERE {condition}")
+            params += match_params
         else:
             parts.append("SELECT rowid FROM search_ticket WHERE search_ticket MATCH ?")
-            params.append(search.fts5(user.is_staff))
+            params.append(search.fts5(user.is_staff, _owner(user)))
     if search.number is not None:
         parts.append(f"SELECT {int(search.number)}")
     return " UNION ALL ".join(parts), params
@@ -167,8 +192,9 @@ def table_search(user: User, search: Search) -> TableSearch:
         return TableSearch(condition, _status_counts(Ticket.visible_to(user).where(condition)))
     if user.is_staff:
         return TableSearch(many(matches, params), None, COUNT_MAX, reusable)
-    # A clinician: many matches in all, but only their own tickets count. Their tickets (the requester
-    # index, which holds the status) checked against the matches: one pass, counts and ids together.
+    # A clinician with more than COUNT_MAX matches of their own (the index gives theirs only): their
+    # tickets (the requester index, which holds the status) checked against the matches, one pass for
+    # counts and ids together, exact up to FEW_MATCHES.
     plus = "" if is_postgres() else "+"  # see _many
     rows = database.execute_sql(
         f"SELECT id, status FROM ticket WHERE requester_id = {database.param} AND {plus}id IN ({matches}) "
@@ -216,35 +242,34 @@ def ranked_tickets(user: User, search: Search, limit: int, offset: int = 0) -> t
         rows += database.execute_sql(
             f"{newest} LIMIT {skip + wanted - past} OFFSET {past}", newest_params).fetchall()
     found = [i for (i,) in rows if i not in first]
+    if not user.is_staff and found:
+        # The index gave their own tickets (their requester term); the ticket table has the last word.
+        mine = {i for (i,) in Ticket.select(Ticket.id).where(Ticket.id.in_(found), Ticket.requester == user.id)
+                .tuples()}
+        found = [i for i in found if i in mine]
     ids = (first + found) if offset == 0 else found
     return ids[:limit], total
 
 
 def _ranking_sql(user: User, search: Search) -> tuple[tuple[str, list], tuple[str, list]]:
     """The matches newest first, and the newest RANK_MAX of them by rank (each SQL with its parameters).
-    For clinicians internal notes weigh nothing, not even in the order."""
-    owner = "" if user.is_staff else f" AND t.requester_id = {database.param}"
-    owner_params = [] if user.is_staff else [user.id]
+    The index alone answers (a clinician's own tickets through their requester term). For clinicians
+    internal notes weigh nothing, not even in the order; the requester term weighs nothing for anyone."""
     if is_postgres():
+        condition, params = _pg_match(user, search)
         column = "staff_doc" if user.is_staff else "public_doc"
-        newest = (f"SELECT s.ticket_id FROM search_ticket s JOIN ticket t ON t.id = s.ticket_id "
-                  f"WHERE s.{column} @@ to_tsquery('simple', %s){owner} ORDER BY s.ticket_id DESC")
+        newest = f"SELECT s.ticket_id FROM search_ticket s WHERE {condition} ORDER BY s.ticket_id DESC"
         # ts_rank of the candidates only, each read again by its primary key.
         rank = (f"SELECT s.ticket_id FROM ({newest} LIMIT {RANK_MAX}) c JOIN search_ticket s "
                 f"ON s.ticket_id = c.ticket_id ORDER BY ts_rank(s.{column}, to_tsquery('simple', %s)) DESC, "
                 f"s.ticket_id DESC")
-        params = [search.tsquery(), *owner_params]
         return (newest, params), (rank, [*params, search.tsquery()])
-    if user.is_staff:
-        # Staff may see every ticket: the index alone answers, without a join (bm25: lower is better).
-        source, weights = "search_ticket WHERE search_ticket MATCH ?", "10.0, 1.0, 1.0"
-    else:
-        source = f"search_ticket JOIN ticket t ON t.id = search_ticket.rowid WHERE search_ticket MATCH ?{owner}"
-        weights = "10.0, 1.0, 0.0"
-    newest = f"SELECT search_ticket.rowid FROM {source} ORDER BY search_ticket.rowid DESC"
-    rank = (f"SELECT id FROM (SELECT search_ticket.rowid AS id, bm25(search_ticket, {weights}) AS r FROM {source} "
-            f"ORDER BY search_ticket.rowid DESC LIMIT {RANK_MAX}) ORDER BY r, id DESC")
-    params = [search.fts5(user.is_staff), *owner_params]
+    weights = "10.0, 1.0, 1.0, 0.0" if user.is_staff else "10.0, 1.0, 0.0, 0.0"
+    source = "search_ticket WHERE search_ticket MATCH ?"
+    newest = f"SELECT rowid FROM {source} ORDER BY rowid DESC"
+    rank = (f"SELECT id FROM (SELECT rowid AS id, bm25(search_ticket, {weights}) AS r FROM {source} "
+            f"ORDER BY rowid DESC LIMIT {RANK_MAX}) ORDER BY r, id DESC")
+    params = [search.fts5(user.is_staff, _owner(user))]
     return (newest, params), (rank, params)
 
 
@@ -253,7 +278,7 @@ def _count(user: User, search: Search, condition) -> int:
     (ten times faster than through the ticket table), plus the numbered ticket if the words miss it."""
     if not (user.is_staff and search.groups and not is_postgres()):
         return Ticket.visible_to(user).where(condition).count()
-    match = search.fts5(True)
+    match = search.fts5(True)  # staff only (see above)
     counted = "SELECT COUNT(*) FROM search_ticket WHERE search_ticket MATCH ?"
     total = database.execute_sql(counted, [match]).fetchone()[0]
     if search.number is not None and Ticket.select().where(Ticket.id == search.number).exists():
@@ -274,7 +299,7 @@ def ranked_cases(user: User, search: Search, limit: int) -> list[Case]:
     else:
         sql = (f'SELECT c.id FROM search_case JOIN "case" c ON c.id = search_case.rowid WHERE search_case MATCH ?'
                f"{owner} ORDER BY bm25(search_case), c.id DESC LIMIT {int(limit)}")
-        params = [search.fts5(True), *owner_params]
+        params = [search.fts5_expression(), *owner_params]
     ids = [i for (i,) in database.execute_sql(sql, params).fetchall()]
     cases = {c.id: c for c in Case.select().where(Case.id.in_(ids))} if ids else {}
     return [cases[i] for i in ids if i in cases]

@@ -35,7 +35,7 @@ def ticket_hits(user, search: query.Search, ids: list[int]) -> list[Hit]:
     statuses = dict(Ticket.select(Ticket.id, Ticket.status).where(Ticket.id.in_(ids)).tuples())
     hits = []
     for ticket_id in ids:
-        title, public, internal = texts[ticket_id]
+        title, public, internal, _requester = texts[ticket_id]
         excerpt = snippet.excerpt(public, search)
         from_note = False
         if user.is_staff and not snippet.highlight(" ".join(public), search)[1] and internal:
