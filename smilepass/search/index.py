@@ -126,13 +126,19 @@ def reindex_tickets(ticket_ids, db=database) -> None:
         texts = ticket_texts(db, chunk)
         if _postgres(db):
             db.execute_sql(f"DELETE FROM search_ticket WHERE ticket_id IN ({_in(db, chunk)})", chunk)
-            for ticket_id, (title, body, internal, requester) in texts.items():
+            if texts:
+                # One statement for the whole chunk: a statement per ticket made the index of 200,000 demo
+                # tickets wait on 200,000 round trips.
+                rows = [[ticket_id, _joined(internal), _joined(title), _joined(body), owner_term(requester, True)]
+                        for ticket_id, (title, body, internal, requester) in texts.items()]
                 db.execute_sql(
-                    "INSERT INTO search_ticket (ticket_id, public_doc, staff_doc) SELECT %s, p, "
-                    "p || setweight(to_tsvector('simple', %s), 'C') FROM (SELECT "
-                    "setweight(to_tsvector('simple', %s), 'A') || setweight(to_tsvector('simple', %s), 'B') "
-                    "|| array_to_tsvector(ARRAY[%s]) AS p) x",
-                    [ticket_id, _joined(internal), _joined(title), _joined(body), owner_term(requester, True)])
+                    "INSERT INTO search_ticket (ticket_id, public_doc, staff_doc) SELECT v.id, x.p, "
+                    "x.p || setweight(to_tsvector('simple', v.internal), 'C') FROM (VALUES "
+                    + ", ".join(["(%s::integer, %s, %s, %s, %s)"] * len(rows))
+                    + ") AS v (id, internal, title, body, owner) CROSS JOIN LATERAL (SELECT "
+                    "setweight(to_tsvector('simple', v.title), 'A') || setweight(to_tsvector('simple', v.body), 'B') "
+                    "|| array_to_tsvector(ARRAY[v.owner]) AS p) x",
+                    [value for row in rows for value in row])
         else:
             db.execute_sql(f"DELETE FROM search_ticket WHERE rowid IN ({_in(db, chunk)})", chunk)
             for ticket_id, (title, body, internal, requester) in texts.items():
