@@ -220,10 +220,11 @@ def ranked_tickets(user: User, search: Search, limit: int, offset: int = 0) -> t
     every candidate's entry: all 87,000 matches of a common word at 200,000 tickets took 34-45 ms of
     CPU (SQLite bm25) where the newest 1,000 take 2-6 ms, and a word that common is answered best by
     recent tickets anyway."""
-    condition = ticket_filter(user, search)
-    if condition is None:
+    if not search:
         return [], 0
-    total = _count(user, search, condition)
+    # Staff are counted in the index alone; only a clinician's count goes through the ticket table (the
+    # condition fetches up to 2,001 matching ids: 19 ms of a PostgreSQL phrase search, for nothing).
+    total = _count(user, search, None if user.is_staff and search.groups else ticket_filter(user, search))
     first = []
     if search.number is not None and Ticket.get_visible(search.number, user) is not None:
         first = [search.number]
@@ -274,16 +275,23 @@ def _ranking_sql(user: User, search: Search) -> tuple[tuple[str, list], tuple[st
 
 
 def _count(user: User, search: Search, condition) -> int:
-    """How many tickets the search finds for this user. Staff on SQLite: counted in the index alone
-    (ten times faster than through the ticket table), plus the numbered ticket if the words miss it."""
-    if not (user.is_staff and search.groups and not is_postgres()):
-        return Ticket.visible_to(user).where(condition).count()
-    match = search.fts5(True)  # staff only (see above)
-    counted = "SELECT COUNT(*) FROM search_ticket WHERE search_ticket MATCH ?"
-    total = database.execute_sql(counted, [match]).fetchone()[0]
-    if search.number is not None and Ticket.select().where(Ticket.id == search.number).exists():
-        total += 1 - database.execute_sql(counted + " AND rowid = ?", [match, search.number]).fetchone()[0]
-    return total
+    """How many tickets the search finds for this user, counted up to COUNT_MAX + 1 (more shows as
+    "1,000+"): counting all 43,791 matches of "scan" at 200,000 tickets took 138-163 ms on PostgreSQL.
+    Staff: counted in the index alone (they see every ticket), plus the numbered ticket if the words
+    miss it."""
+    cap = COUNT_MAX + 1
+    if not (user.is_staff and search.groups):
+        return Ticket.visible_to(user).where(condition).limit(cap).count()
+    if is_postgres():
+        found, key = "FROM search_ticket s WHERE s.staff_doc @@ to_tsquery('simple', %s)", "s.ticket_id"
+        match = search.tsquery()
+    else:
+        found, key, match = "FROM search_ticket WHERE search_ticket MATCH ?", "rowid", search.fts5(True)
+    total = database.execute_sql(f"SELECT COUNT(*) FROM (SELECT 1 {found} LIMIT {cap}) x", [match]).fetchone()[0]
+    if search.number is not None and total < cap and Ticket.select().where(Ticket.id == search.number).exists():
+        total += 1 - database.execute_sql(f"SELECT COUNT(*) {found} AND {key} = {database.param}",
+                                          [match, search.number]).fetchone()[0]
+    return min(total, cap)
 
 
 def ranked_cases(user: User, search: Search, limit: int) -> list[Case]:
