@@ -270,6 +270,10 @@ def test_migration_0023_gives_the_index_its_requester_terms(tmp_path):
     runner.up()
     rows = database.execute_sql("SELECT rowid, title, body, internal, owner FROM search_ticket").fetchall()
     assert rows == [(1, "bruch sp 000001", "zahnschi gebroch", "", "owner1")]
+    # With a prefix index for words being typed, as a new database gets it (migration 0016, today's index).
+    made = database.execute_sql("SELECT sql FROM sqlite_master WHERE name = 'search_ticket'").fetchone()[0]
+    assert "prefix = '2 3 4'" in made and index.TICKET_OPTIONS in made
+    assert database.execute_sql("SELECT rowid FROM search_ticket WHERE search_ticket MATCH 'br*'").fetchall() == [(1,)]
     found = database.execute_sql("SELECT rowid FROM search_ticket WHERE search_ticket MATCH ?",
                                  [search_query.parse("bruch").fts5(False, owner=1)]).fetchall()
     assert found == [(1,)]
