@@ -23,6 +23,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# The bench signs support in with a password only: a fresh instance would otherwise send support staff to
+# two-factor enrolment (a 303) instead of the page to time. Read when smilepass is imported: set it first.
+os.environ["SMILEPASS_2FA_DEFAULT_POLICY"] = "none"
 
 from smilepass import create_app, db  # noqa: E402
 
@@ -42,6 +45,8 @@ def parse_args():
     p.add_argument("--tickets", type=int, default=200_000)
     p.add_argument("--queries", type=int, default=200)
     p.add_argument("--database-url", default="")
+    p.add_argument("--instance", default="", help="reuse this instance folder as filled by an earlier run "
+                   "(with its --database-url, if any): no migrate, no demo")
     p.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15"))
     return p.parse_args()
 
@@ -62,11 +67,13 @@ def sign_in(app, email):
     return client
 
 
-def timed(client, url, headers=None) -> float:
-    start = time.perf_counter()
-    response = client.get(url, headers=headers or {})
-    elapsed = (time.perf_counter() - start) * 1000
-    assert response.status_code == 200, (url, response.status_code)
+def timed(client, url, headers=None, query=None) -> tuple[float, float]:
+    """Wall and CPU milliseconds of one request served in this process (the test client's share is
+    small; the CPU figure is the one to trust on a loaded machine)."""
+    start, cpu = time.perf_counter(), time.process_time()
+    response = client.get(url, query_string=query, headers=headers or {})
+    elapsed = ((time.perf_counter() - start) * 1000, (time.process_time() - cpu) * 1000)
+    assert response.status_code == 200, (url, query, response.status_code)
     return elapsed
 
 
@@ -77,8 +84,42 @@ def p(values, share):
 
 def main():
     args = parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="smilepass-bench-search-"))
+    folder = Path(args.instance or tempfile.mkdtemp(prefix="smilepass-bench-search-"))
     url = args.database_url or f"sqlite:///{folder / 'smilepass.db'}"
+    if not args.instance:
+        fill(folder, url, args)
+    os.environ.update(SMILEPASS_INSTANCE=str(folder))
+    app = create_app({"DATABASE_URL": url, "REDIS_URL": args.redis_url, "INSTANCE_PATH": str(folder),
+                      "RATELIMIT_ENABLED": False})
+    queries = mixed_queries(args.queries, args.tickets)
+    htmx = {"HX-Request": "true"}
+    print(f"load average before: {load()}")
+    print(f"{'user':10} {'what':28} {'p50 wall':>9} {'p95 wall':>9} {'p50 cpu':>8} {'p95 cpu':>8} {'p95/plain':>9}"
+          f"  goal p95 < {GOAL_MS} ms")
+    for role, email in USERS.items():
+        client = sign_in(app, email)
+        for _ in range(5):  # warm up: statements prepared, templates compiled
+            timed(client, "/support/?sort=-date", htmx)
+        plain = [timed(client, "/support/?sort=-date", htmx) for _ in range(40)]
+        plain_cpu95 = p([c for _, c in plain], .95)
+        line(role, "table partial, no q", plain, plain_cpu95)
+        for target, path in (("table partial ?q=", "/support/"), ("/search?q=", "/search")):
+            times: dict[str, list[tuple[float, float]]] = {}
+            for kind, typed in queries:
+                times.setdefault(kind, []).append(
+                    timed(client, path, htmx if path != "/search" else None, {"q": typed}))
+            every = [t for values in times.values() for t in values]
+            for kind, values in times.items():
+                line(role, f"{target} {kind}", values, plain_cpu95)
+            verdict = "ok" if p([w for w, _ in every], .95) < GOAL_MS else "MISSED"
+            cpu_verdict = "ok" if p([c for _, c in every], .95) < GOAL_MS else "MISSED"
+            line(role, f"{target} all", every, plain_cpu95, f"  wall {verdict}, cpu {cpu_verdict}")
+    print(f"load average after: {load()}")
+    db.database.close()
+    return 0
+
+
+def fill(folder: Path, url: str, args) -> None:
     env = {**os.environ, "SMILEPASS_INSTANCE": str(folder), "DATABASE_URL": url, "REDIS_URL": args.redis_url,
            "FLASK_APP": str(ROOT / "app.py")}
     flask = str(ROOT / ".venv" / "bin" / "flask")
@@ -87,37 +128,19 @@ def main():
     subprocess.run([flask, "demo", "--tickets", str(args.tickets), "--password", PASSWORD], env=env, check=True,
                    capture_output=True)
     demo_s = time.perf_counter() - start
+    print(f"instance {folder}")
     print(f"flask demo --tickets {args.tickets}: {demo_s:.1f} s (goal < {DEMO_GOAL_S} s)"
           f" {'ok' if demo_s < DEMO_GOAL_S else 'MISSED'}")
-    os.environ.update(SMILEPASS_INSTANCE=str(folder))
-    app = create_app({"DATABASE_URL": url, "REDIS_URL": args.redis_url, "INSTANCE_PATH": str(folder),
-                      "RATELIMIT_ENABLED": False})
-    queries = mixed_queries(args.queries, args.tickets)
-    htmx = {"HX-Request": "true"}
-    print(f"{'user':10} {'what':26} {'p50 ms':>8} {'p95 ms':>8}  goal p95 < {GOAL_MS} ms")
-    for role, email in USERS.items():
-        client = sign_in(app, email)
-        plain = [timed(client, "/support/?sort=-date", htmx) for _ in range(40)]
-        print(f"{role:10} {'table partial, no q':26} {statistics.median(plain):8.1f} {p(plain, .95):8.1f}")
-        for target, path in (("table partial ?q=", "/support/"), ("/search?q=", "/search")):
-            times: dict[str, list[float]] = {}
-            for kind, typed in queries:
-                times.setdefault(kind, []).append(timed_q(client, path, typed, htmx=path != "/search"))
-            every = [t for values in times.values() for t in values]
-            for kind, values in times.items():
-                print(f"{role:10} {target + ' ' + kind:26} {statistics.median(values):8.1f} {p(values, .95):8.1f}")
-            verdict = "ok" if p(every, .95) < GOAL_MS else "MISSED"
-            print(f"{role:10} {target + ' all':26} {statistics.median(every):8.1f} {p(every, .95):8.1f}  {verdict}")
-    db.database.close()
-    return 0
 
 
-def timed_q(client, path, typed, htmx) -> float:
-    start = time.perf_counter()
-    response = client.get(path, query_string={"q": typed}, headers={"HX-Request": "true"} if htmx else {})
-    elapsed = (time.perf_counter() - start) * 1000
-    assert response.status_code == 200, (path, typed, response.status_code)
-    return elapsed
+def line(role, what, values, plain_cpu95, note=""):
+    walls, cpus = [w for w, _ in values], [c for _, c in values]
+    print(f"{role:10} {what:28} {statistics.median(walls):9.1f} {p(walls, .95):9.1f} {statistics.median(cpus):8.1f}"
+          f" {p(cpus, .95):8.1f} {p(cpus, .95) / plain_cpu95:8.2f}x{note}")
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ each with a highlighted excerpt. Thin: finding is query's, excerpts are snippet'
 from dataclasses import dataclass
 
 from flask import Blueprint, render_template, request, url_for
-from flask_babel import gettext
+from flask_babel import format_decimal, gettext
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
@@ -35,7 +35,7 @@ def ticket_hits(user, search: query.Search, ids: list[int]) -> list[Hit]:
     statuses = dict(Ticket.select(Ticket.id, Ticket.status).where(Ticket.id.in_(ids)).tuples())
     hits = []
     for ticket_id in ids:
-        title, public, internal = texts[ticket_id]
+        title, public, internal, _requester = texts[ticket_id]
         excerpt = snippet.excerpt(public, search)
         from_note = False
         if user.is_staff and not snippet.highlight(" ".join(public), search)[1] and internal:
@@ -67,9 +67,11 @@ def search():
     cases = query.ranked_cases(user, found, CASES_SHOWN) if found and page == 1 else []
     more = len(ids) > PAGE_SIZE
     ids = ids[:PAGE_SIZE]
+    # Counted up to COUNT_MAX: above it, "1,000+" (in this language's digits).
+    total_text = f"{format_decimal(query.COUNT_MAX)}+" if total > query.COUNT_MAX else str(total)
     return render_template(
         "search/results.html", q=found.text, searched=bool(found), typed=bool(typed.strip()),
-        tickets=ticket_hits(user, found, ids), total=total, cases=case_hits(found, cases), page=page,
+        tickets=ticket_hits(user, found, ids), total=total_text, cases=case_hits(found, cases), page=page,
         next_url=url_for("search.search", q=found.text, page=page + 1) if more else None,
         prev_url=url_for("search.search", q=found.text, page=page - 1) if page > 1 else None,
         heading=gettext("Search"),

@@ -239,10 +239,12 @@ def ticket_page(user: User, sort: str, status: Status | None, page: int, page_si
         if searched.subquery:
             # A common word: the same statement for every such search of this kind (db.prepared; building
             # it with peewee cost about as much as running it).
-            matches = searched.subquery[0]
+            matches, params = searched.subquery
+            named = {f"match{n}": value for n, value in enumerate(params)}  # a clinician's has their term too
             found = prepared(("ticket-table-search", shape, matches),
-                             lambda p: _table_query(p, *shape).where(search_query.many(matches, [p.match])),
-                             raw_rows=True, match=searched.subquery[1][0], **values)
+                             lambda p: _table_query(p, *shape).where(
+                                 search_query.many(matches, [getattr(p, name) for name in named])),
+                             raw_rows=True, **named, **values)
         else:
             query = _table_query(SimpleNamespace(**values), *shape).where(searched.condition)
             found = list(query.tuples())
