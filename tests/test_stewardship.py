@@ -348,7 +348,8 @@ def test_export_contents_for_admin_and_treating_clinician(app, clinician, suppor
     assert shot["file"].startswith(f"case-{NUMBER}/requests/{request['number']}/screenshot-")
     assert len(first["scans"]) == 2
     for scan in first["scans"]:
-        assert scan["verdict"] == "repaired" and scan["repair_report"]
+        # Seen once on a loaded machine: a verdict of '' (the worker's log says why).
+        assert scan["verdict"] == "repaired" and scan["repair_report"], (scan, result.stderr[-3000:])
         assert scan["file"] in names and scan["repaired_file"] in names
         assert scan["file"].startswith(f"case-{NUMBER}/scans/") and "/" not in scan["file"].rsplit("scans/", 1)[1]
         stored = query(lambda: Scan.get(Scan.original_name == scan["original_name"]))
