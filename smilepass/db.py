@@ -104,6 +104,10 @@ def migrate() -> list[str]:
     return applied
 
 
+# Rows SQLite's ANALYZE samples per index (see refresh_statistics; a restore uses it too).
+SQLITE_ANALYSIS_LIMIT = 10_000
+
+
 def refresh_statistics() -> None:
     """Let the query planner see the tables' current shape. Without statistics SQLite picks an
     equality index and sorts thousands of rows where walking the sort index would stop after one page
@@ -116,7 +120,7 @@ def refresh_statistics() -> None:
         if is_postgres():
             database.execute_sql("ANALYZE")
         else:
-            database.execute_sql("PRAGMA analysis_limit = 10000")
+            database.execute_sql(f"PRAGMA analysis_limit = {SQLITE_ANALYSIS_LIMIT}")
             database.execute_sql("ANALYZE")
 
 
