@@ -8,7 +8,7 @@ copies of one facet, copies of random facets, or zero-area faces spread over the
 only of copies of one facet (issue 12: refused, after reading). Runs repair() on each in this process,
 with previews, in turns (so a busy machine slows all alike), and prints the median of every stage's
 CPU seconds (all threads of this process) and wall seconds, each with its ratio to the clean scan's.
-Open3D and scipy's graph module are imported before the first run, so no stage's time includes an import.
+scipy's graph module is imported before the first run, so no stage's time includes an import.
 
 Issue 12 asks that degenerate input costs no more than a clean scan of the same size in every stage:
 each stage gets a PASS/FAIL line on CPU time (on a machine shared with other work, wall time mostly
@@ -33,7 +33,6 @@ import numpy as np  # noqa: E402
 from smilepass.mesh import MeshRejected, repair  # noqa: E402
 from smilepass.mesh import synthetic as syn  # noqa: E402
 from smilepass.mesh.pipeline import STAGES  # noqa: E402
-from smilepass.mesh.render import _open3d  # noqa: E402
 
 
 def inputs(n: int, fraction: float, directory: Path) -> dict[str, Path]:
@@ -91,7 +90,6 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per input (median)")
     args = parser.parse_args()
 
-    _open3d()  # once, before any timing
     import scipy.sparse.csgraph  # noqa: F401 - imported here so that no stage's time includes it
     with tempfile.TemporaryDirectory(prefix="smilepass-bench-degenerate-") as tmp:
         work = Path(tmp)

@@ -274,8 +274,8 @@ def test_inspect_reads_binary_stl_in_bounded_memory(tmp_path):
 
 
 def test_package_import_and_inspection_do_not_load_open3d(tmp_path, small):
-    """A forked RQ work horse that inherited an initialised OpenMP runtime can hang: Open3D is only
-    imported by the preview renderer, inside the job."""
+    """A forked RQ work horse that inherited an initialised OpenMP runtime can hang: Open3D is never
+    imported (the previews are drawn with numpy; tests/test_mesh_render.py checks a repair with them)."""
     V, F = small
     path = write_binary_stl(tmp_path / "a.stl", V, F)
     code = ("import sys, smilepass.mesh as m; m.inspect_file(sys.argv[1]); "

@@ -23,18 +23,3 @@ def counted_sleep(marker: str, seconds: float) -> str:
 def note(marker: str) -> str:
     Path(marker).write_text("done")
     return "done"
-
-
-def early_copy_then_hang(marker: str) -> None:
-    """Starts the as-uploaded web copy of a 300,000-face scan in its spawned child (webcopy.EarlyCopy, as
-    the repair does), writes "<work horse pid> <child pid> <pipe's read end>" to the marker file and hangs, as a repair
-    would that its worker is about to be SIGKILLed in."""
-    import os
-
-    from smilepass.mesh import synthetic
-    from smilepass.mesh.webcopy import EarlyCopy
-
-    V, F = synthetic.arch(EarlyCopy.EARLY_FACES + 10_000, seed=3)
-    early = EarlyCopy(V, F)
-    Path(marker).write_text(f"{os.getpid()} {early._process.pid} {early._conn.fileno()}")
-    time.sleep(600)

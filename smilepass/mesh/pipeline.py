@@ -31,7 +31,7 @@ from .topology import (
     repeated_corner_mask,
     tails_heads,
 )
-from .webcopy import EarlyCopy, save_web_copies
+from .webcopy import clustered_copy, save_web_copies
 from .weld import spatial_order, weld_exact, weld_nearby
 from .writers import write_ply, write_stl
 
@@ -175,16 +175,10 @@ def repair(src_path, out_dir, stem: str, options: RepairOptions | None = None, p
     steps.at(0.7)
     mesh = _Work.from_raw(raw, opts)
     del raw
-    # The as-uploaded web copy needs only the welded input: a large one is made meanwhile (EarlyCopy).
-    early = EarlyCopy(mesh.V0, mesh.F0) if preview else None
-    try:
-        return _repair(mesh, opts, steps, early, info, out_dir, stem, preview, output_path, t_start)
-    finally:
-        if early is not None:
-            early.close()
+    return _repair(mesh, opts, steps, info, out_dir, stem, preview, output_path, t_start)
 
 
-def _repair(mesh, opts, steps, early, info, out_dir, stem, preview, output_path, t_start) -> RepairResult:
+def _repair(mesh, opts, steps, info, out_dir, stem, preview, output_path, t_start) -> RepairResult:
     steps.stage("cleaning")
     mesh.clean(steps)
     steps.stage("orienting")
@@ -200,15 +194,17 @@ def _repair(mesh, opts, steps, early, info, out_dir, stem, preview, output_path,
         if preview:
             steps.stage("rendering")
             n_kept = len(mesh.F) - mesh.counts["fill_triangles_added"]
+            clustered = clustered_copy(mesh.V, mesh.F)  # made once: the previews draw from it too
             images = render_previews(RepairedMesh(mesh.V0, mesh.F0, mesh.removed_mask(), mesh.V, mesh.F, n_kept,
-                                                  mesh.flipped, mesh.min_height), progress=steps.at)
+                                                  mesh.flipped, mesh.min_height), progress=steps.at,
+                                     clustered=clustered)
             steps.at(0.85)
             preview_before = out_dir / f"{stem}.before.png"
             preview_after = out_dir / f"{stem}.after.png"
             save_previews(outputs, images, preview_before, preview_after)
             steps.stage("web copy")
             web_before, web_after = out_dir / f"{stem}.before.glb", out_dir / f"{stem}.after.glb"
-            save_web_copies(outputs, mesh, n_kept, web_before, web_after, progress=steps.at, early=early)
+            save_web_copies(outputs, mesh, n_kept, web_before, web_after, progress=steps.at, clustered=clustered)
 
         steps.stage("saving")
         if output_path is not None:

@@ -17,13 +17,14 @@ import numpy as np
 
 from . import render
 from .topology import duplicate_face_mask, face_shape
-from .webcopy import cluster
+from .webcopy import MAX_TRIANGLES, Clustered, cluster
 
 # Above twice this many kept faces, the kept surface is drawn from a copy clustered to about this many
-# (webcopy.cluster): a 640 x 480 picture of an arch has about 0.1 mm pixels, a 200,000-face copy 0.25 mm
+# (webcopy.cluster, the repaired web copy's own when the pipeline passes it, so it is made once): a
+# 640 x 480 picture of an arch has about 0.1 mm pixels, a 150,000-face copy 0.3 mm
 # faces, and building the ray tracer's BVH over 1,000,000 faces cost more than the rest of the pictures.
 # Removed and added faces are drawn as they are (few, and they must all show).
-PREVIEW_FACES = 200_000
+PREVIEW_FACES = MAX_TRIANGLES
 
 
 @dataclass
@@ -42,8 +43,10 @@ class RepairedMesh:
     min_height: float  # a triangle no higher than this over its longest edge has no area to speak of
 
 
-def render_previews(mesh: RepairedMesh, progress=None) -> tuple[np.ndarray, np.ndarray]:
-    """(before, after) as (HEIGHT, WIDTH, 3) uint8 arrays. `progress(fraction)` is called on the way."""
+def render_previews(mesh: RepairedMesh, progress=None, clustered: Clustered | None = None,
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(before, after) as (HEIGHT, WIDTH, 3) uint8 arrays. `progress(fraction)` is called on the way.
+    `clustered`: a clustered copy of (mesh.V, mesh.F), when one was made for the web copy."""
     removed_faces = visible_removed(mesh)
     camera = render.camera_for(mesh.V, mesh.F, extra_points=np.take(mesh.V0, removed_faces.ravel(), axis=0))
     if progress is not None:
@@ -53,8 +56,10 @@ def render_previews(mesh: RepairedMesh, progress=None) -> tuple[np.ndarray, np.n
     added = added[~face_shape(mesh.V, added, mesh.min_height)[1]]
     kept_V, kept_F, kept_flipped = mesh.V, mesh.F[:n_kept], mesh.flipped[:n_kept]
     if n_kept > 2 * PREVIEW_FACES:
-        kept_V, kept_F, _, source = cluster(kept_V, kept_F, PREVIEW_FACES)
-        kept_flipped = kept_flipped[source]
+        if clustered is None:
+            clustered = cluster(kept_V, kept_F, PREVIEW_FACES)
+        kept = clustered.source < n_kept  # its faces from hole filling are drawn as they are, below
+        kept_V, kept_F, kept_flipped = clustered.V, clustered.F[kept], kept_flipped[clustered.source[kept]]
     return render.render_before_after(
         camera, kept=(kept_V, kept_F), removed=(mesh.V0, removed_faces), added=(mesh.V, added),
         kept_flipped=kept_flipped)

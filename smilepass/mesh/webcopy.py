@@ -1,26 +1,25 @@
 """The web copy of a scan: a small binary glTF (.glb) the browser's 3D viewer loads.
 
-The mesh is decimated to at most MAX_TRIANGLES with fast quadric decimation (pyfqmr, where Open3D's
-simplify_quadric_decimation took ten times as long), with its borders kept, so the gum margin and the rims
-of holes stay where they are. A large mesh is first clustered in numpy to about CLUSTER_FACES faces, so
-pyfqmr only finishes the job: 0.8 CPU s for a 1,000,000-triangle arch instead of 5. It is stored
+The mesh is reduced to at most MAX_TRIANGLES. A large one (more than twice that) by vertex clustering in
+numpy, one vertex per grid cell: 0.15 CPU s for a 1,000,000-triangle arch, where quadric decimation took
+5 s (pyfqmr) or 50 s (Open3D) and clustering to 200,000 faces before pyfqmr still cost 0.8 s per copy.
+A smaller one by fast quadric decimation (pyfqmr) with its borders kept, so the gum margin and the rims
+of holes stay where they are. It is stored
 quantised (KHR_mesh_quantization): positions as 16-bit integers that the node's scale and translation
 turn back into scan coordinates (about a micrometre on a 70 mm arch), colours as 8-bit RGBA. Without
 normals (the viewer computes them) a 150,000-triangle copy is about 2.7 MB.
 
-Marks are per vertex: repaired areas (hole filling) orange, rims of holes left open red. After
-decimation each vertex of the copy takes the strongest mark of the input vertices nearest to it, so a
-small filled hole still shows even where decimation merged its triangles away.
+Marks are per vertex: repaired areas (hole filling) orange, rims of holes left open red. A clustered
+copy's vertex takes the strongest mark of its cell; after decimation each vertex of the copy takes the
+strongest mark of the input vertices nearest to it. Either way a small filled hole still shows even
+where its triangles were merged away.
 """
 
 from __future__ import annotations
 
-import ctypes
 import json
-import multiprocessing
-import os
-import signal
 import struct
+from dataclasses import dataclass
 
 import numpy as np
 import pyfqmr
@@ -37,21 +36,29 @@ _GLB_MAGIC, _JSON_CHUNK, _BIN_CHUNK = 0x46546C67, 0x4E4F534A, 0x004E4942
 _SHORT, _UNSIGNED_BYTE, _UNSIGNED_SHORT, _UNSIGNED_INT = 5122, 5121, 5123, 5125
 _ARRAY_BUFFER, _ELEMENT_ARRAY_BUFFER = 34962, 34963
 _QUANT = 32767
-_PR_SET_PDEATHSIG = 1
 
 
 # Quadric decimation (pyfqmr) costs about 5 CPU seconds on a 1,000,000-triangle arch, and holds the GIL.
-# Larger meshes are first brought near CLUSTER_FACES faces by vertex clustering (one grid cell, one vertex:
-# numpy, about 0.2 s at 1M), and pyfqmr decimates that (about 0.5 s): 0.7 s a copy instead of 5.
-CLUSTER_FACES = 200_000
-_CLUSTER_SPACING = 0.64  # cell edge per (mean edge length x sqrt(faces / CLUSTER_FACES)), measured on arches
+# A mesh of more than CLUSTER_ABOVE x max_triangles faces is instead clustered in numpy straight to about
+# max_triangles faces (one grid cell, one vertex: 0.15 CPU s at 1M); pyfqmr only finishes the job if
+# that left too many. Its marks then come from the cells, without a nearest-neighbour search.
+CLUSTER_ABOVE = 2
+_CLUSTER_SPACING = 0.82  # cell edge per (mean edge length x sqrt(faces / target)): a first guess
 
 
 def decimate(V: np.ndarray, F: np.ndarray, max_triangles: int = MAX_TRIANGLES,
-             marks: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+             marks: np.ndarray | None = None, clustered: Clustered | None = None,
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """(V, F, marks) of at most max_triangles faces of the same shape (V float, F int; marks per vertex of
-    the result, None when none were given). Faces with a repeated corner go first: they have no surface,
-    and quadric decimation expects none."""
+    the result, None when none were given). `clustered`: cluster(V, F, max_triangles) when the caller has
+    it already (the previews draw from it too). Faces with a repeated corner go first: they have no
+    surface, and quadric decimation expects none."""
+    if clustered is None and len(F) > CLUSTER_ABOVE * max_triangles:
+        clustered = cluster(V, F, max_triangles)
+    if clustered is not None:
+        V, F, marks = clustered.V, clustered.F, None if marks is None else clustered.marks(marks)
+        if len(F) <= max_triangles:
+            return V, F, marks
     F = F[(F[:, 0] != F[:, 1]) & (F[:, 1] != F[:, 2]) & (F[:, 0] != F[:, 2])]
     if len(F) <= max_triangles:
         return _compact(V, F, marks)
@@ -60,8 +67,6 @@ def decimate(V: np.ndarray, F: np.ndarray, max_triangles: int = MAX_TRIANGLES,
     F = F[~duplicate_face_mask(F, len(V))]
     if len(F) <= max_triangles:
         return _compact(V, F, marks)
-    if len(F) > 2 * CLUSTER_FACES and CLUSTER_FACES > max_triangles:
-        V, F, marks, _ = cluster(V, F, CLUSTER_FACES, marks)
     target = max_triangles
     for preserve_border in (True, False):
         simplifier = pyfqmr.Simplify()
@@ -77,48 +82,97 @@ def decimate(V: np.ndarray, F: np.ndarray, max_triangles: int = MAX_TRIANGLES,
     raise ValueError(f"cannot reduce the mesh to {max_triangles} triangles")
 
 
-def cluster(V: np.ndarray, F: np.ndarray, target_faces: int, marks: np.ndarray | None = None):
+@dataclass
+class Clustered:
+    """A clustered copy of a mesh (V, F): its vertices and faces, the row of the input's F each face comes
+    from, and each input vertex's vertex in the copy (-1 for one it does not use)."""
+
+    V: np.ndarray
+    F: np.ndarray  # int64
+    source: np.ndarray
+    vertex_of: np.ndarray
+
+    def marks(self, marks: np.ndarray) -> np.ndarray:
+        """Per vertex of the copy, the strongest mark of the input vertices it stands for."""
+        out = np.zeros(len(self.V), np.uint8)
+        marked = np.flatnonzero(marks)
+        marked = marked[self.vertex_of[marked] >= 0]
+        np.maximum.at(out, self.vertex_of[marked], marks[marked].astype(np.uint8))
+        return out
+
+
+def cluster(V: np.ndarray, F: np.ndarray, target_faces: int) -> Clustered:
     """Vertex clustering: the used vertices fall into cubic cells sized for about `target_faces` faces; each
-    cell becomes one vertex at its members' mean (the vertices at the mesh's extremes in each axis keep
-    their place, so the copy spans the same box), faces are renumbered, those that collapsed or became
-    copies dropped, and those that turned over turned back. Marks: a cell takes its members' strongest.
-    Returns (V, F, marks, source): F as int64, source the row of the input F each face comes from."""
+    cell becomes one vertex, the member nearest to the members' mean (on the scan's surface: the mean
+    itself cut across the creases between teeth by up to 0.05 mm); the vertices at the mesh's extremes in
+    each axis keep their place, so the copy spans the same box. Faces are renumbered, those that
+    collapsed or became copies dropped, and those that turned over turned back."""
     V = np.asarray(V, np.float64)
     used = np.zeros(len(V), bool)
     used[F.ravel()] = True
-    sample = F[:: max(1, len(F) // 20_000)]
-    edge = float(np.linalg.norm(V[sample[:, 0]] - V[sample[:, 1]], axis=1).mean())
-    h = max(edge * np.sqrt(len(F) / target_faces) * _CLUSTER_SPACING, 1e-12)
     idx = np.flatnonzero(used)
     P = V[idx]
-    q = np.floor((P - P.min(axis=0)) / h).astype(np.int64)
-    dims = q.max(axis=0) + 1
-    key = (q[:, 0] * dims[1] + q[:, 1]) * dims[2] + q[:, 2]
-    cells, inv = np.unique(key, return_inverse=True)
-    count = np.bincount(inv, minlength=len(cells))
-    W = np.empty((len(cells), 3))
+    sample = F[:: max(1, len(F) // 20_000)]
+    edge = float(np.linalg.norm(V[sample] - V[np.roll(sample, 1, axis=1)], axis=2).mean())
+    h = max(edge * np.sqrt(len(F) / target_faces) * _CLUSTER_SPACING, 1e-12)
+    # The copy has about as many faces per vertex as the mesh (two, on a scan's surface): the cell size is
+    # corrected (cells go as 1 / h²) until the cells would make 0.8-0.95 x the target's faces; the first
+    # guess, from the mean edge, is off by up to a third where the reduction is small or the triangles
+    # long and thin.
+    faces_per_vertex = len(F) / max(len(P), 1)
+    for _ in range(4):
+        n_cells, inv = _cells(P, h)
+        ratio = n_cells * faces_per_vertex / (0.9 * target_faces)
+        if 0.9 <= ratio <= 1.05:
+            break
+        h *= np.sqrt(ratio)
+    count = np.bincount(inv, minlength=n_cells)
+    mean = np.empty((n_cells, 3))
     for k in range(3):
-        W[:, k] = np.bincount(inv, P[:, k], minlength=len(cells)) / count
+        mean[:, k] = np.bincount(inv, P[:, k], minlength=n_cells) / count
+    off = ((P - mean[inv]) ** 2).sum(axis=1)
+    nearest = np.full(n_cells, np.inf)
+    np.minimum.at(nearest, inv, off)
+    W = np.empty_like(mean)
+    chosen = np.flatnonzero(off == nearest[inv])
+    W[inv[chosen]] = P[chosen]
     extremes = np.concatenate([P.argmin(axis=0), P.argmax(axis=0)])
     W[inv[extremes]] = P[extremes]
-    cell_of = np.zeros(len(V), np.int64)
+    cell_of = np.full(len(V), -1, np.int64)
     cell_of[idx] = inv
     G = cell_of[F]
     keep = (G[:, 0] != G[:, 1]) & (G[:, 1] != G[:, 2]) & (G[:, 0] != G[:, 2])
     source = np.flatnonzero(keep)
     F, G = F[keep], G[keep]
-    # A face that turned over (its cells' means fold it back) would show as a speck of the back side;
+    # A face that turned over (its cells' vertices fold it back) would show as a speck of the back side;
     # dropped, it would leave a hole: it is turned back instead.
     before, after = face_cross(V, F, np.float32), face_cross(W, G, np.float32)
     turned = sum(a * b for a, b in zip(before, after, strict=True)) < 0
     G[turned] = G[turned][:, ::-1]
     first = ~duplicate_face_mask(G, len(W))
     G, source = G[first], source[first]
-    cell_marks = None
-    if marks is not None:
-        cell_marks = np.zeros(len(cells), np.uint8)
-        np.maximum.at(cell_marks, inv, marks[idx].astype(np.uint8))
-    return (*_compact(W, G, cell_marks), source)
+    in_copy = np.zeros(len(W), bool)
+    in_copy[G.ravel()] = True
+    index = np.cumsum(in_copy) - 1
+    vertex_of = np.where(cell_of >= 0, np.where(in_copy[cell_of], index[cell_of], -1), -1)
+    return Clustered(W[in_copy], index[G], source, vertex_of)
+
+
+def _cells(P: np.ndarray, h: float) -> tuple[int, np.ndarray]:
+    """(number of cells, cell of each point): the cubic cells of edge h that hold the points P, numbered
+    in the order of their grid keys."""
+    q = np.floor((P - P.min(axis=0)) / h).astype(np.int64)
+    dims = q.max(axis=0) + 1
+    key = (q[:, 0] * dims[1] + q[:, 1]) * dims[2] + q[:, 2]
+    n_keys = int(dims[0]) * int(dims[1]) * int(dims[2])
+    if n_keys > 8 * len(P):  # a sparse grid: sorting the keys takes less memory than a table of them
+        cells, inverse = np.unique(key, return_inverse=True)
+        return len(cells), inverse
+    # A table over the grid instead of sorting (numpy's unique sorted 0.5M keys in 70 ms; this: 15 ms).
+    present = np.zeros(n_keys, bool)
+    present[key] = True
+    number = np.cumsum(present, dtype=np.int32)
+    return int(number[-1]), number[key] - 1
 
 
 def _compact(V: np.ndarray, F: np.ndarray, marks: np.ndarray | None = None):
@@ -151,9 +205,11 @@ def web_copy(
     *,
     extras: dict | None = None,
     max_triangles: int = MAX_TRIANGLES,
+    clustered: Clustered | None = None,
 ) -> bytes:
-    """The .glb of the mesh (V, F) with per-vertex marks (NO_MARK, REPAIRED or OPEN_RIM per vertex of V)."""
-    v, f, marks = decimate(V, F, max_triangles, marks)
+    """The .glb of the mesh (V, F) with per-vertex marks (NO_MARK, REPAIRED or OPEN_RIM per vertex of V);
+    `clustered` as decimate() takes it."""
+    v, f, marks = decimate(V, F, max_triangles, marks, clustered)
     if marks is None:
         marks = np.zeros(len(v), np.uint8)
     return write_glb(v, f, COLOURS[marks], extras=extras)
@@ -261,88 +317,20 @@ def vertex_marks(n_vertices: int, F: np.ndarray, n_kept: int, open_rim_vertices:
     return marks
 
 
-class EarlyCopy:
-    """The as-uploaded web copy of a large scan, made in a spawned process while the repair runs.
-
-    Its decimation needs only the welded input, and pyfqmr holds the GIL for the whole call (measured:
-    two copies in two threads took as long as one after the other), so a thread would not overlap it with
-    the repair; a process on the second core does. Spawned, not forked: the repair process may have
-    Open3D's OpenMP runtime loaded, which a forked child can hang on. Below EARLY_FACES faces the copy is
-    quick and a process's start-up (about 0.5 s) would cost more than it saves: then nothing starts and
-    result() makes the copy in place, as it does when the child failed for any reason."""
-
-    EARLY_FACES = 300_000
-
-    def __init__(self, V: np.ndarray, F: np.ndarray):
-        self.V, self.F = V, F
-        self._process = self._conn = None
-        if len(F) >= self.EARLY_FACES:
-            context = multiprocessing.get_context("spawn")
-            self._conn, child_end = context.Pipe(duplex=False)
-            try:
-                # A plain process, not a Pool: one that dies (memory, a start-up error) closes the pipe,
-                # and result() falls back instead of waiting for a pool to replace it.
-                self._process = context.Process(target=_early_copy, args=(V, F, child_end, os.getpid()),
-                                                daemon=True)
-                self._process.start()
-            except (OSError, RuntimeError):  # no process to be had: the copy is made in place later
-                self.close()
-            finally:
-                child_end.close()
-
-    def result(self) -> bytes:
-        try:
-            if self._conn is not None:
-                try:
-                    return self._conn.recv_bytes()
-                except (EOFError, OSError):  # the child failed: the copy is made here
-                    pass
-            return web_copy(self.V, self.F)
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        """Stops the child if it still runs (the repair failed or was stopped)."""
-        if self._process is not None:
-            if self._process.is_alive():
-                self._process.terminate()
-            self._process.join()
-        if self._conn is not None:
-            self._conn.close()
-        self._process = self._conn = None
+def clustered_copy(V: np.ndarray, F: np.ndarray) -> Clustered | None:
+    """The repaired mesh's clustered copy when its web copy will be one (None for a smaller mesh): the
+    pipeline makes it once for the previews and the web copy."""
+    return cluster(V, F, MAX_TRIANGLES) if len(F) > CLUSTER_ABOVE * MAX_TRIANGLES else None
 
 
-def _early_copy(V: np.ndarray, F: np.ndarray, conn, parent: int) -> None:
-    """The spawned child of EarlyCopy: the copy's bytes down the pipe (nothing sent when it fails). It
-    dies with its parent: `daemon` only covers a parent that exits normally, not one SIGKILLed (an RQ
-    work horse past its timeout, the OOM killer), whose child would otherwise decimate on, orphaned."""
-    _die_with(parent)
-    try:
-        conn.send_bytes(web_copy(V, F))
-    finally:
-        conn.close()
-
-
-def _die_with(parent: int) -> None:
-    """Have the kernel SIGKILL this process when its parent dies (Linux prctl PR_SET_PDEATHSIG; a thread
-    watching the parent could not run while pyfqmr holds the GIL). Exits at once if the parent is
-    already gone. Elsewhere (no prctl) nothing changes."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent:
-        os._exit(1)
-
-
-def save_web_copies(outputs, mesh, n_kept: int, before_path, after_path, progress=None, early=None) -> None:
-    """Write the upload's web copy ("As uploaded": mesh.V0, mesh.F0, unmarked; from `early`, an EarlyCopy
-    of them, when given) and the repaired one (mesh.V, mesh.F with marks) through `outputs` (an
-    AtomicOutputs). `mesh` is the pipeline's work mesh; its counts go into the repaired copy's asset
-    extras (removed debris is not drawn, only counted)."""
+def save_web_copies(outputs, mesh, n_kept: int, before_path, after_path, progress=None,
+                    clustered: Clustered | None = None) -> None:
+    """Write the upload's web copy ("As uploaded": mesh.V0, mesh.F0, unmarked) and the repaired one
+    (mesh.V, mesh.F with marks; `clustered`: clustered_copy(mesh.V, mesh.F) when made already) through
+    `outputs` (an AtomicOutputs). `mesh` is the pipeline's work mesh; its counts go into the repaired
+    copy's asset extras (removed debris is not drawn, only counted)."""
     with outputs.open(before_path) as f:
-        f.write(early.result() if early is not None else web_copy(mesh.V0, mesh.F0))
+        f.write(web_copy(mesh.V0, mesh.F0))
     if progress is not None:
         progress(0.5)
     counts = mesh.counts
@@ -353,7 +341,7 @@ def save_web_copies(outputs, mesh, n_kept: int, before_path, after_path, progres
     }
     marks = vertex_marks(len(mesh.V), mesh.F, n_kept, mesh.open_rims)
     with outputs.open(after_path) as f:
-        f.write(web_copy(mesh.V, mesh.F, marks, extras=extras))
+        f.write(web_copy(mesh.V, mesh.F, marks, extras=extras, clustered=clustered))
 
 
 def read_bounds(stream) -> tuple[list[float], list[float]]:
