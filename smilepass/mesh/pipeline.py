@@ -1,7 +1,7 @@
 """The repair pipeline: read, clean, orient, fill holes, render previews, save.
 
-Everything on the hot path is numpy/scipy (see topology.py for why); Open3D is imported only to render
-the previews, inside render.py.
+Everything is numpy/scipy (see topology.py for why), the previews included (render.py draws them
+with a z-buffer; Open3D is no longer imported on the repair path).
 """
 from __future__ import annotations
 
