@@ -16,15 +16,16 @@ HTMX_SSE := static/vendor/htmx-ext-sse.min.js
 THREE := static/vendor/three/three.module.js
 THREE_ADDONS := controls/OrbitControls.js loaders/GLTFLoader.js utils/BufferGeometryUtils.js utils/SkeletonUtils.js
 
-# Debian packages every task needs: Redis is the job queue's broker and
-# libusb is loaded by open3d-cpu. scripts/system-deps.sh adds python3-venv
-# and nodejs/npm itself when they are missing.
-DEBS := redis-server libusb-1.0-0
+# Debian packages every task needs: Redis is the job queue's broker.
+# scripts/system-deps.sh adds python3-venv and nodejs/npm itself when they
+# are missing.
+DEBS := redis-server
 # Target-specific additions reach system-deps through the prerequisite
 # chain, so each target still runs apt at most once.
 # pg_dump/pg_restore for the backup tests' PostgreSQL pass; any installed client counts (Debian's
 # server package brings a versioned one without the postgresql-client metapackage).
-test: DEBS += chromium chromium-driver caddy dovecot-imapd $(if $(shell command -v pg_restore),,postgresql-client)
+# libusb is loaded by open3d-cpu, which only the tests use (a reference renderer and repairer).
+test: DEBS += chromium chromium-driver caddy dovecot-imapd libusb-1.0-0 $(if $(shell command -v pg_restore),,postgresql-client)
 bench: DEBS += wrk
 
 # No `export` of PORT, REDIS_URL etc. here: make already hands variables

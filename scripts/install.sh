@@ -76,7 +76,7 @@ system_packages() {
         log "DESTDIR: skipping Debian packages (caddy, redis-server, python3-venv)"
         return
     fi
-    bash scripts/system-deps.sh redis-server libusb-1.0-0 caddy python3-venv
+    bash scripts/system-deps.sh redis-server caddy python3-venv
 }
 
 system_user() {

@@ -173,7 +173,7 @@ def reapply_erasures_command():
                    "restart the workers and cron need a moment to report).")
 def doctor_command(wait_seconds):
     """Check that this server is ready to run: database, Redis, workers, cron, mail, links, disk, backups,
-    Open3D. One line each, OK, WARN or FAIL; exits with status 1 when any check fails."""
+    scan repair. One line each, OK, WARN or FAIL; exits with status 1 when any check fails."""
     deadline = time.monotonic() + wait_seconds
     while True:
         checks = run_checks(current_app)

@@ -19,7 +19,7 @@ from redis import Redis
 
 from smilepass import db
 from smilepass.doctor import Status, run_checks
-from smilepass.doctor.outside import check_base_url, check_mail, check_open3d
+from smilepass.doctor.outside import check_base_url, check_mail, check_scan_repair
 from smilepass.doctor.queueing import check_redis, check_workers
 from smilepass.doctor.runner import Probe
 from smilepass.doctor.storage import DISK_FAIL_BYTES, DISK_WARN_BYTES, check_backup, check_disk, disk_status
@@ -31,7 +31,7 @@ from .test_scans import start_redis
 BASE_URL = "https://portal.clinic.example"
 # Every line the doctor prints, in order.
 NAMES = ["Database", "Redis", "Worker: default", "Worker: scans", "Cron", "Mail", "Links in mails", "File storage",
-         "Disk space", "Last backup", "Open3D"]
+         "Disk space", "Last backup", "Scan repair"]
 # Waiting for a started process to show up in Redis (a bounded wait for readiness, not a timing assertion).
 READY_WITHIN = 90
 
@@ -130,7 +130,8 @@ def test_all_ok_then_each_part_that_stops_fails(app, running_parts, smtp_sink, a
     assert f"127.0.0.1:{smtp_sink.port} answers (EHLO, NOOP)" in found["Mail"][1]
     assert found["Links in mails"][1] == f"start with {BASE_URL}"
     assert re.fullmatch(r"smilepass-\d{8}T\d{6}Z\.tar\.gz, taken \d+ min ago", found["Last backup"][1])
-    assert found["Open3D"][1].startswith("Open3D 0.")
+    assert re.fullmatch(r"a small test scan was repaired with previews in \d+\.\d\d s \(numpy \d+\.\d+\.\d+\)",
+                        found["Scan repair"][1]), found["Scan repair"]
     assert smtp_sink.messages == []  # a test connection, no mail
 
     # A warning alone (mail waiting in the outbox) does not fail the command.
@@ -327,14 +328,17 @@ def test_disk_space_thresholds(app):
     assert check.detail.startswith("instance, uploads, backups: ") and " free of " in check.detail
 
 
-def test_open3d_that_cannot_be_imported_fails(app, tmp_path, monkeypatch):
-    assert check_open3d(probe(app)).status is Status.OK
+def test_a_scan_pipeline_that_cannot_run_fails(app, tmp_path, monkeypatch):
+    """The check repairs a small scan in a fresh interpreter: a numpy that cannot load (a broken wheel, a
+    missing system library) fails it with the reason, and the web process itself is not touched."""
+    assert check_scan_repair(probe(app)).status is Status.OK
     broken = tmp_path / "broken"
     broken.mkdir()
-    (broken / "open3d.py").write_text("raise ImportError('libGL.so.1: cannot open shared object file')\n")
+    (broken / "numpy.py").write_text("raise ImportError('libopenblas.so.0: cannot open shared object file')\n")
     monkeypatch.setenv("PYTHONPATH", str(broken))
-    check = check_open3d(probe(app))
-    assert check.status is Status.FAIL and "libGL.so.1" in check.detail
+    check = check_scan_repair(probe(app))
+    assert check.status is Status.FAIL and "libopenblas.so.0" in check.detail
+    assert check.detail.startswith("a small test scan could not be repaired")
 
 
 def test_only_admins_see_the_system_page(app, clinician, support, admin):

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from flask import Flask
 from redis import Redis
 
-from .outside import check_base_url, check_mail, check_open3d
+from .outside import check_base_url, check_mail, check_scan_repair
 from .queueing import check_cron, check_redis, check_workers
 from .record import Check, Status, first_line
 from .storage import check_backup, check_database, check_disk, check_file_storage
@@ -25,7 +25,7 @@ class Probe:
 # Each takes the Probe and returns one Check or several (one per queue). Redis before workers and cron.
 CHECKS: tuple[Callable[[Probe], Check | Iterable[Check]], ...] = (
     check_database, check_redis, check_workers, check_cron, check_mail, check_base_url, check_file_storage, check_disk,
-    check_backup, check_open3d,
+    check_backup, check_scan_repair,
 )
 
 

@@ -1,5 +1,5 @@
 """Administration → System: the doctor's checks as a table, for admins only. Each visit runs them afresh
-(a second or two: the SMTP server is asked, Open3D is imported in a subprocess)."""
+(a second or two: the SMTP server is asked, a small test scan is repaired in a subprocess)."""
 from flask import Blueprint, current_app, render_template
 
 from ..auth.guards import role_required
