@@ -210,7 +210,8 @@ def _shade(camera: Camera, t, normals, painted: np.ndarray, colour: np.ndarray) 
         image[hit] = _bytes(base * shade[:, None])
         if own.any():
             # Pixels within MARK_RADIUS of a painted one but not within MARK_RADIUS - MARK_WIDTH.
-            ring = _within(painted, MARK_RADIUS) & ~_within(painted, MARK_RADIUS - MARK_WIDTH)
+            outer, inner = _within_each(painted, (MARK_RADIUS, MARK_RADIUS - MARK_WIDTH))
+            ring = outer & ~inner
             image[ring] = _bytes(colour)
     return image
 
@@ -220,32 +221,44 @@ def _bytes(rgb: np.ndarray) -> np.ndarray:
 
 
 def _within(mask: np.ndarray, radius: int) -> np.ndarray:
-    """The pixels at most `radius` (Euclidean) from a True one of `mask`: the disc, row by row, is a
-    horizontal run of half-width isqrt(radius² - dy²) at each vertical offset dy, and a run's reach
-    along a row is a difference of running counts. Within the marks' box only (scipy.ndimage's
-    distance transform did the same, but importing it cost every repair 0.17 s)."""
-    out = np.zeros_like(mask)
+    """The pixels at most `radius` (Euclidean) from a True one of `mask` (see _within_each)."""
+    return _within_each(mask, (radius,))[0]
+
+
+def _within_each(mask: np.ndarray, radii: tuple[int, ...]) -> list[np.ndarray]:
+    """For each radius, the pixels at most that far (Euclidean) from a True one of `mask`: the disc, row
+    by row, is a horizontal run of half-width isqrt(radius² - dy²) at each vertical offset dy, and a
+    run's reach along a row is a difference of running counts (two shifted slices of one padded table;
+    the radii share the runs of equal half-width). Within the marks' box only (scipy.ndimage's distance
+    transform did the same, but importing it cost every repair 0.17 s)."""
+    outs = [np.zeros_like(mask) for _ in radii]
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if len(rows) == 0:
-        return out
-    top, bottom = max(rows[0] - radius, 0), min(rows[-1] + radius + 1, mask.shape[0])
-    left, right = max(cols[0] - radius, 0), min(cols[-1] + radius + 1, mask.shape[1])
+        return outs
+    most = max(radii)
+    top, bottom = max(rows[0] - most, 0), min(rows[-1] + most + 1, mask.shape[0])
+    left, right = max(cols[0] - most, 0), min(cols[-1] + most + 1, mask.shape[1])
     box = mask[top:bottom, left:right]
     height, width = box.shape
-    running = np.zeros((height, width + 1), np.int32)
-    np.cumsum(box, axis=1, out=running[:, 1:])
-    x = np.arange(width)
+    # running[:, most + j] = painted pixels left of column j of the row, for j from -most to width + most
+    # (the counts before column 0 are 0, those past the end the row's total).
+    running = np.zeros((height, width + 1 + 2 * most), np.int32)
+    np.cumsum(box, axis=1, out=running[:, most + 1: most + 1 + width])
+    running[:, most + 1 + width:] = running[:, most + width: most + 1 + width]
     reach = {}
-    near = out[top:bottom, left:right]
-    for dy in range(-radius, radius + 1):
-        half = math.isqrt(radius * radius - dy * dy)
-        if half not in reach:
-            reach[half] = (running[:, np.minimum(x + half + 1, width)] - running[:, np.maximum(x - half, 0)]) > 0
-        if dy >= 0:
-            near[dy:] |= reach[half][: height - dy]
-        else:
-            near[:dy] |= reach[half][-dy:]
-    return out
+    for radius, out in zip(radii, outs, strict=True):
+        near = out[top:bottom, left:right]
+        for dy in range(-radius, radius + 1):
+            half = math.isqrt(radius * radius - dy * dy)
+            if half not in reach:
+                # Painted pixels in columns x - half .. x + half of the row, for every x.
+                reach[half] = (running[:, most + half + 1: most + half + 1 + width]
+                               - running[:, most - half: most - half + width]) > 0
+            if dy >= 0:
+                near[dy:] |= reach[half][: height - dy]
+            else:
+                near[:dy] |= reach[half][-dy:]
+    return outs
 
 
 def render_before_after(camera: Camera, kept: tuple, removed: tuple, added: tuple,
