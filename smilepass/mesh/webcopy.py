@@ -1,7 +1,7 @@
 """The web copy of a scan: a small binary glTF (.glb) the browser's 3D viewer loads.
 
 The mesh is reduced to at most MAX_TRIANGLES. A large one (more than twice that) by vertex clustering in
-numpy, one vertex per grid cell: 0.15 CPU s for a 1,000,000-triangle arch, where quadric decimation took
+numpy, one vertex per grid cell: 0.1 CPU s for a 1,000,000-triangle arch, where quadric decimation took
 5 s (pyfqmr) or 50 s (Open3D) and clustering to 200,000 faces before pyfqmr still cost 0.8 s per copy.
 A smaller one by fast quadric decimation (pyfqmr) with its borders kept, so the gum margin and the rims
 of holes stay where they are. It is stored
@@ -40,7 +40,7 @@ _QUANT = 32767
 
 # Quadric decimation (pyfqmr) costs about 5 CPU seconds on a 1,000,000-triangle arch, and holds the GIL.
 # A mesh of more than CLUSTER_ABOVE x max_triangles faces is instead clustered in numpy straight to about
-# max_triangles faces (one grid cell, one vertex: 0.15 CPU s at 1M); pyfqmr only finishes the job if
+# max_triangles faces (one grid cell, one vertex: 0.1 CPU s at 1M); pyfqmr only finishes the job if
 # that left too many. Its marks then come from the cells, without a nearest-neighbour search.
 CLUSTER_ABOVE = 2
 _CLUSTER_SPACING = 0.82  # cell edge per (mean edge length x sqrt(faces / target)): a first guess
