@@ -115,9 +115,11 @@ def cluster(V: np.ndarray, F: np.ndarray, target_faces: int) -> Clustered:
     used = np.zeros(len(V), bool)
     used[F.ravel()] = True
     idx = None if used.all() else np.flatnonzero(used)  # a scan's vertices are all used: no gather then
-    # float32 columns for the faces' orientation (as topology.face_cross computes it), float64 for the cells.
+    # float32 columns for the faces' orientation (as topology.face_cross computes it), float64 for the cells
+    # (from the float32 ones only when those are the scan's own coordinates).
     V32 = [np.ascontiguousarray(V[:, k], np.float32) for k in range(3)]
-    P = [(x if idx is None else x[idx]).astype(np.float64) for x in V32]
+    columns = V32 if V.dtype == np.float32 else [V[:, k] for k in range(3)]
+    P = [(x if idx is None else x[idx]).astype(np.float64) for x in columns]
     n_points = len(P[0])
     sample = F[:: max(1, len(F) // 20_000)]
     corners = np.asarray(V[sample], np.float64)
