@@ -109,7 +109,11 @@ def test_the_mark_ring_is_the_distance_transforms_disc(radius):
         mask = np.zeros((60, 80), bool)
         count = int(rng.integers(1, 6))
         mask[rng.integers(0, 60, count), rng.integers(0, 80, count)] = True
-        assert np.array_equal(render._within(mask, radius), distance_transform_edt(~mask) <= radius)
+        distance = distance_transform_edt(~mask)
+        assert np.array_equal(render._within(mask, radius), distance <= radius)
+        # Both discs of a ring at once (they share the runs of equal half-width).
+        outer, inner = render._within_each(mask, (radius, radius // 2))
+        assert np.array_equal(outer, distance <= radius) and np.array_equal(inner, distance <= radius // 2)
     assert not render._within(np.zeros((5, 5), bool), 3).any()
 
 

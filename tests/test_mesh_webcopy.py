@@ -184,3 +184,26 @@ def test_a_large_scan_is_clustered_once_for_its_previews_and_web_copy(tmp_path, 
     after = read_glb(result.web_after.read_bytes())
     assert 0.8 * webcopy.MAX_TRIANGLES <= len(after["F"]) <= webcopy.MAX_TRIANGLES
     assert ORANGE in set(colour_of(after["colours"]))  # the filled hole, marked through its cell
+
+
+@pytest.mark.parametrize("h", [0.37, 1.5])  # the squeezed grid sorted, and numbered through a table
+def test_clustering_numbers_cells_in_grid_order_with_far_debris_and_unused_vertices(h):
+    """The cells are numbered in the order of their grid keys (what np.unique of the keys gives) also when a
+    speck of debris far from the arch makes the grid too sparse for one table (webcopy._cells squeezes each
+    axis's empty slabs out first), and a vertex no face uses takes no part (vertex_of -1)."""
+    V, F = syn.arch(40_000, seed=3)
+    V = np.asarray(V, np.float64)
+    speck = V[F[:1]].reshape(3, 3) + [500.0, -800.0, 300.0]
+    V = np.vstack([V, speck, [[9e3, 9e3, 9e3]]])  # the last vertex is unused
+    F = np.vstack([F, [[len(V) - 4, len(V) - 3, len(V) - 2]]])
+    P = [V[:-1, k] for k in range(3)]
+    lo = [float(x.min()) for x in P]
+    n_cells, cell = webcopy._cells(P, lo, h)
+    q = np.floor((V[:-1] - V[:-1].min(axis=0)) / h).astype(np.int64)
+    keys, expected = np.unique(q[:, 0] * 10**12 + q[:, 1] * 10**6 + q[:, 2], return_inverse=True)
+    assert n_cells == len(keys)
+    assert np.array_equal(cell, expected)
+
+    copy = webcopy.cluster(V, F, 5_000)
+    assert copy.vertex_of[-1] == -1
+    assert len(copy.F) <= 5_000 and len(copy.V) == copy.F.max() + 1

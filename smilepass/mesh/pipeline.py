@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import MeshRejected, Phrase, Sentence
+from .heap import temporaries_reused
 from .holes import fill, find_loops
 from .orient import orient
 from .outputs import AtomicOutputs
@@ -192,19 +193,21 @@ def _repair(mesh, opts, steps, info, out_dir, stem, preview, output_path, t_star
     with AtomicOutputs() as outputs:
         preview_before = preview_after = web_before = web_after = None
         if preview:
-            steps.stage("rendering")
-            n_kept = len(mesh.F) - mesh.counts["fill_triangles_added"]
-            clustered = clustered_copy(mesh.V, mesh.F)  # made once: the previews draw from it too
-            images = render_previews(RepairedMesh(mesh.V0, mesh.F0, mesh.removed_mask(), mesh.V, mesh.F, n_kept,
-                                                  mesh.flipped, mesh.min_height), progress=steps.at,
-                                     clustered=clustered)
-            steps.at(0.85)
-            preview_before = out_dir / f"{stem}.before.png"
-            preview_after = out_dir / f"{stem}.after.png"
-            save_previews(outputs, images, preview_before, preview_after)
-            steps.stage("web copy")
-            web_before, web_after = out_dir / f"{stem}.before.glb", out_dir / f"{stem}.after.glb"
-            save_web_copies(outputs, mesh, n_kept, web_before, web_after, progress=steps.at, clustered=clustered)
+            # The pictures' and copies' temporaries reuse memory (heap.py): 0.4 CPU s of page faults at 1M.
+            with temporaries_reused():
+                steps.stage("rendering")
+                n_kept = len(mesh.F) - mesh.counts["fill_triangles_added"]
+                clustered = clustered_copy(mesh.V, mesh.F)  # made once: the previews draw from it too
+                images = render_previews(RepairedMesh(mesh.V0, mesh.F0, mesh.removed_mask(), mesh.V, mesh.F, n_kept,
+                                                      mesh.flipped, mesh.min_height), progress=steps.at,
+                                         clustered=clustered)
+                steps.at(0.85)
+                preview_before = out_dir / f"{stem}.before.png"
+                preview_after = out_dir / f"{stem}.after.png"
+                save_previews(outputs, images, preview_before, preview_after)
+                steps.stage("web copy")
+                web_before, web_after = out_dir / f"{stem}.before.glb", out_dir / f"{stem}.after.glb"
+                save_web_copies(outputs, mesh, n_kept, web_before, web_after, progress=steps.at, clustered=clustered)
 
         steps.stage("saving")
         if output_path is not None:

@@ -78,8 +78,13 @@ def visible_removed(mesh: RepairedMesh) -> np.ndarray:
     # Only a kept face whose three corners all belong to removed faces can be one of their copies.
     corner_of_removed = np.zeros(len(mesh.V0), bool)
     corner_of_removed[faces.ravel()] = True
-    kept = mesh.F0[~mesh.removed]
-    kept = kept[corner_of_removed[kept].all(axis=1)]
+    # Tested corner by corner, so that only the few faces whose first corner qualifies are gathered (all of
+    # F0's kept rows, gathered and tested at once, cost 40 ms at 1M).
+    kept = np.flatnonzero(corner_of_removed[mesh.F0[:, 0]])
+    kept = kept[~mesh.removed[kept]]
+    for k in (1, 2):
+        kept = kept[corner_of_removed[mesh.F0[kept, k]]]
+    kept = mesh.F0[kept]
     copies = duplicate_face_mask(np.concatenate([kept, faces]), len(mesh.V0))[len(kept):]
     return faces[~copies]
 

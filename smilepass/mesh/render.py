@@ -16,8 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from .topology import face_cross
-
 WIDTH, HEIGHT = 640, 480
 FRONT = np.array([0.93, 0.90, 0.83])
 BACK = np.array([0.55, 0.62, 0.74])
@@ -48,17 +46,20 @@ def camera_for(V: np.ndarray, F: np.ndarray, extra_points: np.ndarray | None = N
     (an open arch scan: the occlusal view), framing the mesh and `extra_points` with a small margin."""
     used = np.zeros(len(V), bool)
     used[F.ravel()] = True
-    pts = (V if used.all() else V[used]).astype(np.float64)
+    pts = V if used.all() else V[used]
     if len(pts) > 200_000:
         pts = pts[:: len(pts) // 200_000 + 1]
+    pts = pts.astype(np.float64)  # after the sampling: converting all of a 1M scan's vertices cost 10 ms
     centre = pts.mean(axis=0)
     q = pts - centre
     _, vectors = np.linalg.eigh(q.T @ q)
     right, view = vectors[:, 2], vectors[:, 0]
     # Which side the surface faces: its vector area, from a sample of at most 200,000 faces (enough for a
-    # sign; all of a 1M-face scan cost 0.6 s).
-    sampled = F[:: len(F) // 200_000 + 1]
-    vector_area = np.array([c.sum() for c in face_cross(V, sampled)]) if len(F) else np.zeros(3)
+    # sign; all of a 1M-face scan cost 0.6 s), its corners gathered before converting (not all of V).
+    corners = np.asarray(V[F[:: len(F) // 200_000 + 1]], np.float64)
+    vector_area = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]).sum(axis=0) \
+        if len(F) else np.zeros(3)
+    del corners
     side = vector_area @ view
     if abs(side) <= 1e-9 * max(np.abs(vector_area).sum(), 1e-30):  # closed: look from +z's side
         side = view[2] if view[2] != 0 else 1.0
@@ -105,31 +106,37 @@ def _rasterize(camera: Camera, V: np.ndarray, F: np.ndarray):
     r = HEIGHT / 2 - P @ (camera.up / camera.pixel)
     d = P @ camera.towards_viewer
     del P
+    # Each corner's coordinates as a contiguous column (min/max over the short axis of an (n, 3) array, and
+    # its strided columns, were a third of the time).
     if corners:
-        X, R, D = x.reshape(-1, 3), r.reshape(-1, 3), d.reshape(-1, 3)
+        X, R, D = ([c[k::3] for k in range(3)] for c in (x, r, d))
     else:
-        X, R, D = x[F], r[F], d[F]
-    first_row = np.maximum(np.ceil(R.min(axis=1) - 0.5), 0).astype(np.int64)
-    rows = np.maximum(np.minimum(np.floor(R.max(axis=1) - 0.5), HEIGHT - 1).astype(np.int64) - first_row + 1, 0)
-    rows[(X.max(axis=1) < 0.5) | (X.min(axis=1) > WIDTH - 0.5)] = 0
+        i = [np.ascontiguousarray(F[:, k]) for k in range(3)]
+        X, R, D = ([c[i[k]] for k in range(3)] for c in (x, r, d))
+    del x, r, d
+    X0, R0, D0 = X[0], R[0], D[0]
+    first_row = np.maximum(np.ceil(_least(R) - 0.5), 0).astype(np.int64)
+    rows = np.maximum(np.minimum(np.floor(_most(R) - 0.5), HEIGHT - 1).astype(np.int64) - first_row + 1, 0)
+    rows[(_most(X) < 0.5) | (_least(X) > WIDTH - 0.5)] = 0
     # Depth over the picture plane, d = D0 + a (x - X0) + b (r - R0); edge-on triangles (no area on the
     # picture) are not drawn, as a ray would not hit them either.
-    ex1, ex2, er1, er2 = X[:, 1] - X[:, 0], X[:, 2] - X[:, 0], R[:, 1] - R[:, 0], R[:, 2] - R[:, 0]
-    ed1, ed2 = D[:, 1] - D[:, 0], D[:, 2] - D[:, 0]
+    ex1, ex2, er1, er2 = X[1] - X0, X[2] - X0, R[1] - R0, R[2] - R0
+    ed1, ed2 = D[1] - D0, D[2] - D0
     area2 = ex1 * er2 - er1 * ex2
     rows[np.abs(area2) < 1e-12] = 0
     with np.errstate(divide="ignore", invalid="ignore"):
         a = (ed1 * er2 - er1 * ed2) / area2
         b = (ex1 * ed2 - ed1 * ex2) / area2
-    d_lo, d_hi = D.min(axis=1), D.max(axis=1)  # clipped to: the plane's slopes are steep on near-edge-on faces
+    del ex1, ex2, er1, er2, ed1, ed2, area2
+    d_lo, d_hi = _least(D), _most(D)  # clipped to: the plane's slopes are steep on near-edge-on faces
 
     owner, offset = _ragged(rows)
     yc = (first_row[owner] + offset) + 0.5
-    Xo, Ro = X[owner], R[owner]
+    Xo, Ro = [c[owner] for c in X], [c[owner] for c in R]
     left = np.full(len(owner), np.inf)
     right = np.full(len(owner), -np.inf)
     for i, k in ((0, 1), (1, 2), (2, 0)):
-        ri, rk, xi, xk = Ro[:, i], Ro[:, k], Xo[:, i], Xo[:, k]
+        ri, rk, xi, xk = Ro[i], Ro[k], Xo[i], Xo[k]
         crosses = (np.minimum(ri, rk) <= yc) & (yc <= np.maximum(ri, rk)) & (ri != rk)
         with np.errstate(divide="ignore", invalid="ignore"):
             at = xi + (yc - ri) * (xk - xi) / (rk - ri)
@@ -141,8 +148,8 @@ def _rasterize(camera: Camera, V: np.ndarray, F: np.ndarray):
 
     # Nearest first: the key is the quantised distance from the nearest vertex, then the face number.
     face_bits = int(len(F) - 1).bit_length() or 1
-    d_top = float(D.max())
-    scale = ((1 << (63 - face_bits)) - 1) / max(d_top - float(D.min()), 1e-300)
+    d_top = float(d_hi.max())
+    scale = ((1 << (63 - face_bits)) - 1) / max(d_top - float(d_lo.min()), 1e-300)
     empty = np.iinfo(np.uint64).max
     zbuffer = np.full(HEIGHT * WIDTH, empty, np.uint64)
     ends = np.cumsum(cols)
@@ -153,7 +160,7 @@ def _rasterize(camera: Camera, V: np.ndarray, F: np.ndarray):
         span += start
         face = owner[span]
         xc = first_col[span] + col + 0.5
-        depth = np.clip(D[face, 0] + a[face] * (xc - X[face, 0]) + b[face] * (yc[span] - R[face, 0]),
+        depth = np.clip(D0[face] + a[face] * (xc - X0[face]) + b[face] * (yc[span] - R0[face]),
                         d_lo[face], d_hi[face])
         key = ((d_top - depth) * scale).astype(np.uint64) << np.uint64(face_bits) | face.astype(np.uint64)
         np.minimum.at(zbuffer, (yc[span] - 0.5).astype(np.int64) * WIDTH + (xc - 0.5).astype(np.int64), key)
@@ -162,14 +169,27 @@ def _rasterize(camera: Camera, V: np.ndarray, F: np.ndarray):
     pixel = np.flatnonzero(zbuffer != empty)
     face = (zbuffer[pixel] & np.uint64((1 << face_bits) - 1)).astype(np.int64)
     xc, yc = pixel % WIDTH + 0.5, pixel // WIDTH + 0.5
-    depth = np.clip(D[face, 0] + a[face] * (xc - X[face, 0]) + b[face] * (yc - R[face, 0]), d_lo[face], d_hi[face])
+    depth = np.clip(D0[face] + a[face] * (xc - X0[face]) + b[face] * (yc - R0[face]), d_lo[face], d_hi[face])
     t_hit.ravel()[pixel] = camera.distance - depth
     faces.ravel()[pixel] = face
-    corners = np.asarray(V, np.float64)[F[face]]
-    n = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
-    n /= np.maximum(np.linalg.norm(n, axis=1), 1e-300)[:, None]
-    normals.reshape(-1, 3)[pixel] = n
+    # The hit face's unit normal, per pixel (the corners gathered first: converting all of a large V to
+    # float64 for a few removed faces cost more than drawing them).
+    c0, c1, c2 = (np.asarray(V[F[face, k]], np.float64) for k in range(3))
+    e1, e2 = [c1[:, j] - c0[:, j] for j in range(3)], [c2[:, j] - c0[:, j] for j in range(3)]
+    n = (e1[1] * e2[2] - e1[2] * e2[1], e1[2] * e2[0] - e1[0] * e2[2], e1[0] * e2[1] - e1[1] * e2[0])
+    length = np.maximum(np.sqrt(n[0] * n[0] + n[1] * n[1] + n[2] * n[2]), 1e-300)
+    flat = normals.reshape(-1, 3)
+    for j in range(3):
+        flat[pixel, j] = n[j] / length
     return t_hit, faces, normals
+
+
+def _least(columns: list[np.ndarray]) -> np.ndarray:
+    return np.minimum(np.minimum(columns[0], columns[1]), columns[2])
+
+
+def _most(columns: list[np.ndarray]) -> np.ndarray:
+    return np.maximum(np.maximum(columns[0], columns[1]), columns[2])
 
 
 def _shade(camera: Camera, t, normals, painted: np.ndarray, colour: np.ndarray) -> np.ndarray:
@@ -190,7 +210,8 @@ def _shade(camera: Camera, t, normals, painted: np.ndarray, colour: np.ndarray) 
         image[hit] = _bytes(base * shade[:, None])
         if own.any():
             # Pixels within MARK_RADIUS of a painted one but not within MARK_RADIUS - MARK_WIDTH.
-            ring = _within(painted, MARK_RADIUS) & ~_within(painted, MARK_RADIUS - MARK_WIDTH)
+            outer, inner = _within_each(painted, (MARK_RADIUS, MARK_RADIUS - MARK_WIDTH))
+            ring = outer & ~inner
             image[ring] = _bytes(colour)
     return image
 
@@ -200,32 +221,44 @@ def _bytes(rgb: np.ndarray) -> np.ndarray:
 
 
 def _within(mask: np.ndarray, radius: int) -> np.ndarray:
-    """The pixels at most `radius` (Euclidean) from a True one of `mask`: the disc, row by row, is a
-    horizontal run of half-width isqrt(radius² - dy²) at each vertical offset dy, and a run's reach
-    along a row is a difference of running counts. Within the marks' box only (scipy.ndimage's
-    distance transform did the same, but importing it cost every repair 0.17 s)."""
-    out = np.zeros_like(mask)
+    """The pixels at most `radius` (Euclidean) from a True one of `mask` (see _within_each)."""
+    return _within_each(mask, (radius,))[0]
+
+
+def _within_each(mask: np.ndarray, radii: tuple[int, ...]) -> list[np.ndarray]:
+    """For each radius, the pixels at most that far (Euclidean) from a True one of `mask`: the disc, row
+    by row, is a horizontal run of half-width isqrt(radius² - dy²) at each vertical offset dy, and a
+    run's reach along a row is a difference of running counts (two shifted slices of one padded table;
+    the radii share the runs of equal half-width). Within the marks' box only (scipy.ndimage's distance
+    transform did the same, but importing it cost every repair 0.17 s)."""
+    outs = [np.zeros_like(mask) for _ in radii]
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     if len(rows) == 0:
-        return out
-    top, bottom = max(rows[0] - radius, 0), min(rows[-1] + radius + 1, mask.shape[0])
-    left, right = max(cols[0] - radius, 0), min(cols[-1] + radius + 1, mask.shape[1])
+        return outs
+    most = max(radii)
+    top, bottom = max(rows[0] - most, 0), min(rows[-1] + most + 1, mask.shape[0])
+    left, right = max(cols[0] - most, 0), min(cols[-1] + most + 1, mask.shape[1])
     box = mask[top:bottom, left:right]
     height, width = box.shape
-    running = np.zeros((height, width + 1), np.int32)
-    np.cumsum(box, axis=1, out=running[:, 1:])
-    x = np.arange(width)
+    # running[:, most + j] = painted pixels left of column j of the row, for j from -most to width + most
+    # (the counts before column 0 are 0, those past the end the row's total).
+    running = np.zeros((height, width + 1 + 2 * most), np.int32)
+    np.cumsum(box, axis=1, out=running[:, most + 1: most + 1 + width])
+    running[:, most + 1 + width:] = running[:, most + width: most + 1 + width]
     reach = {}
-    near = out[top:bottom, left:right]
-    for dy in range(-radius, radius + 1):
-        half = math.isqrt(radius * radius - dy * dy)
-        if half not in reach:
-            reach[half] = (running[:, np.minimum(x + half + 1, width)] - running[:, np.maximum(x - half, 0)]) > 0
-        if dy >= 0:
-            near[dy:] |= reach[half][: height - dy]
-        else:
-            near[:dy] |= reach[half][-dy:]
-    return out
+    for radius, out in zip(radii, outs, strict=True):
+        near = out[top:bottom, left:right]
+        for dy in range(-radius, radius + 1):
+            half = math.isqrt(radius * radius - dy * dy)
+            if half not in reach:
+                # Painted pixels in columns x - half .. x + half of the row, for every x.
+                reach[half] = (running[:, most + half + 1: most + half + 1 + width]
+                               - running[:, most - half: most - half + width]) > 0
+            if dy >= 0:
+                near[dy:] |= reach[half][: height - dy]
+            else:
+                near[:dy] |= reach[half][-dy:]
+    return outs
 
 
 def render_before_after(camera: Camera, kept: tuple, removed: tuple, added: tuple,

@@ -1,7 +1,7 @@
 """The web copy of a scan: a small binary glTF (.glb) the browser's 3D viewer loads.
 
 The mesh is reduced to at most MAX_TRIANGLES. A large one (more than twice that) by vertex clustering in
-numpy, one vertex per grid cell: 0.15 CPU s for a 1,000,000-triangle arch, where quadric decimation took
+numpy, one vertex per grid cell: 0.1 CPU s for a 1,000,000-triangle arch, where quadric decimation took
 5 s (pyfqmr) or 50 s (Open3D) and clustering to 200,000 faces before pyfqmr still cost 0.8 s per copy.
 A smaller one by fast quadric decimation (pyfqmr) with its borders kept, so the gum margin and the rims
 of holes stay where they are. It is stored
@@ -25,7 +25,7 @@ import numpy as np
 import pyfqmr
 from scipy.spatial import cKDTree
 
-from .topology import duplicate_face_mask, face_cross
+from .topology import duplicate_face_mask
 
 MAX_TRIANGLES = 150_000
 NO_MARK, REPAIRED, OPEN_RIM = 0, 1, 2
@@ -40,7 +40,7 @@ _QUANT = 32767
 
 # Quadric decimation (pyfqmr) costs about 5 CPU seconds on a 1,000,000-triangle arch, and holds the GIL.
 # A mesh of more than CLUSTER_ABOVE x max_triangles faces is instead clustered in numpy straight to about
-# max_triangles faces (one grid cell, one vertex: 0.15 CPU s at 1M); pyfqmr only finishes the job if
+# max_triangles faces (one grid cell, one vertex: 0.1 CPU s at 1M); pyfqmr only finishes the job if
 # that left too many. Its marks then come from the cells, without a nearest-neighbour search.
 CLUSTER_ABOVE = 2
 _CLUSTER_SPACING = 0.82  # cell edge per (mean edge length x sqrt(faces / target)): a first guess
@@ -106,73 +106,126 @@ def cluster(V: np.ndarray, F: np.ndarray, target_faces: int) -> Clustered:
     cell becomes one vertex, the member nearest to the members' mean (on the scan's surface: the mean
     itself cut across the creases between teeth by up to 0.05 mm); the vertices at the mesh's extremes in
     each axis keep their place, so the copy spans the same box. Faces are renumbered, those that
-    collapsed or became copies dropped, and those that turned over turned back."""
-    V = np.asarray(V, np.float64)
+    collapsed or became copies dropped, and those that turned over turned back.
+
+    Works on the coordinates one column at a time and on 32-bit cell numbers (an (n, 3) float64 copy of
+    the vertices and 64-bit renumbering of a million faces were half of its 0.25 s at 1M)."""
+    index_type = np.int32 if len(V) < 2**31 - 1 else np.int64
+    F = np.asarray(F)
     used = np.zeros(len(V), bool)
     used[F.ravel()] = True
-    idx = np.flatnonzero(used)
-    P = V[idx]
+    idx = None if used.all() else np.flatnonzero(used)  # a scan's vertices are all used: no gather then
+    # float32 columns for the faces' orientation (as topology.face_cross computes it), float64 for the cells
+    # (from the float32 ones only when those are the scan's own coordinates).
+    V32 = [np.ascontiguousarray(V[:, k], np.float32) for k in range(3)]
+    columns = V32 if V.dtype == np.float32 else [V[:, k] for k in range(3)]
+    P = [(x if idx is None else x[idx]).astype(np.float64) for x in columns]
+    n_points = len(P[0])
     sample = F[:: max(1, len(F) // 20_000)]
-    edge = float(np.linalg.norm(V[sample] - V[np.roll(sample, 1, axis=1)], axis=2).mean())
+    corners = np.asarray(V[sample], np.float64)
+    edge = float(np.linalg.norm(corners - np.roll(corners, 1, axis=1), axis=2).mean()) if len(F) else 0.0
     h = max(edge * np.sqrt(len(F) / target_faces) * _CLUSTER_SPACING, 1e-12)
     # The copy has about as many faces per vertex as the mesh (two, on a scan's surface): the cell size is
     # corrected (cells go as 1 / h²) until the cells would make 0.8-0.95 x the target's faces; the first
     # guess, from the mean edge, is off by up to a third where the reduction is small or the triangles
     # long and thin.
-    faces_per_vertex = len(F) / max(len(P), 1)
+    faces_per_vertex = len(F) / max(n_points, 1)
+    lo = [float(x.min()) if n_points else 0.0 for x in P]
     for _ in range(4):
-        n_cells, inv = _cells(P, h)
+        n_cells, inv = _cells(P, lo, h)
         ratio = n_cells * faces_per_vertex / (0.9 * target_faces)
         if 0.9 <= ratio <= 1.05:
             break
         h *= np.sqrt(ratio)
-    count = np.bincount(inv, minlength=n_cells)
-    mean = np.empty((n_cells, 3))
-    for k in range(3):
-        mean[:, k] = np.bincount(inv, P[:, k], minlength=n_cells) / count
-    off = ((P - mean[inv]) ** 2).sum(axis=1)
+    count = np.bincount(inv, minlength=n_cells).astype(np.float64)
+    off = np.zeros(n_points)
+    for x in P:
+        d = x - (np.bincount(inv, x, minlength=n_cells) / count)[inv]
+        d *= d
+        off += d
     nearest = np.full(n_cells, np.inf)
     np.minimum.at(nearest, inv, off)
-    W = np.empty_like(mean)
     chosen = np.flatnonzero(off == nearest[inv])
-    W[inv[chosen]] = P[chosen]
-    extremes = np.concatenate([P.argmin(axis=0), P.argmax(axis=0)])
-    W[inv[extremes]] = P[extremes]
-    cell_of = np.full(len(V), -1, np.int64)
-    cell_of[idx] = inv
-    G = cell_of[F]
-    keep = (G[:, 0] != G[:, 1]) & (G[:, 1] != G[:, 2]) & (G[:, 0] != G[:, 2])
-    source = np.flatnonzero(keep)
-    F, G = F[keep], G[keep]
+    extremes = np.concatenate([[int(x.argmin()) for x in P], [int(x.argmax()) for x in P]])
+    W = np.empty((n_cells, 3))
+    for k, x in enumerate(P):
+        W[inv[chosen], k] = x[chosen]
+        W[inv[extremes], k] = x[extremes]
+    if idx is None:
+        cell_of = inv
+    else:
+        cell_of = np.full(len(V), -1, index_type)
+        cell_of[idx] = inv
+    # Cells of each corner, one contiguous row per corner (comparing strided columns of an (n, 3) array
+    # is several times slower).
+    G = np.take(cell_of, F.T)
+    source = np.flatnonzero((G[0] != G[1]) & (G[1] != G[2]) & (G[0] != G[2]))
+    G = np.ascontiguousarray(G[:, source].T)
     # A face that turned over (its cells' vertices fold it back) would show as a speck of the back side;
     # dropped, it would leave a hole: it is turned back instead.
-    before, after = face_cross(V, F, np.float32), face_cross(W, G, np.float32)
+    before = _cross_of(V32, np.take(F, source, axis=0))
+    after = _cross_of([W[:, k].astype(np.float32) for k in range(3)], G)
     turned = sum(a * b for a, b in zip(before, after, strict=True)) < 0
     G[turned] = G[turned][:, ::-1]
     first = ~duplicate_face_mask(G, len(W))
     G, source = G[first], source[first]
     in_copy = np.zeros(len(W), bool)
     in_copy[G.ravel()] = True
-    index = np.cumsum(in_copy) - 1
+    index = np.cumsum(in_copy, dtype=index_type) - 1
     vertex_of = np.where(cell_of >= 0, np.where(in_copy[cell_of], index[cell_of], -1), -1)
-    return Clustered(W[in_copy], index[G], source, vertex_of)
+    return Clustered(W[in_copy], index[G].astype(np.int64), source, vertex_of)
 
 
-def _cells(P: np.ndarray, h: float) -> tuple[int, np.ndarray]:
-    """(number of cells, cell of each point): the cubic cells of edge h that hold the points P, numbered
-    in the order of their grid keys."""
-    q = np.floor((P - P.min(axis=0)) / h).astype(np.int64)
-    dims = q.max(axis=0) + 1
-    key = (q[:, 0] * dims[1] + q[:, 1]) * dims[2] + q[:, 2]
-    n_keys = int(dims[0]) * int(dims[1]) * int(dims[2])
-    if n_keys > 8 * len(P):  # a sparse grid: sorting the keys takes less memory than a table of them
+def _cross_of(columns: list[np.ndarray], F: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(b - a) x (c - a) per face (a, b, c) of F from the coordinates as three float32 columns (what
+    topology.face_cross(V, F, np.float32) computes, without converting every vertex for a few faces)."""
+    i0, i1, i2 = (np.ascontiguousarray(F[:, k]) for k in range(3))
+    b, c = [], []
+    for x in columns:
+        a = x[i0]
+        b.append(x[i1] - a)
+        c.append(x[i2] - a)
+    return (b[1] * c[2] - b[2] * c[1], b[2] * c[0] - b[0] * c[2], b[0] * c[1] - b[1] * c[0])
+
+
+def _cells(P: list[np.ndarray], lo: list[float], h: float) -> tuple[int, np.ndarray]:
+    """(number of cells, cell of each point): the cubic cells of edge h that hold the points (three columns
+    P, smallest coordinates lo), numbered in the order of their grid keys.
+
+    Each axis's empty slabs are squeezed out first (numbered through a table, which keeps their order):
+    a speck of debris far from the arch otherwise spreads the grid over a box too large for a table of
+    its keys, and sorting 500,000 keys cost 35 ms where the tables cost a few."""
+    q = []
+    for x, m in zip(P, lo, strict=True):
+        c = np.floor((x - m) / h)
+        top = int(c.max()) + 1 if len(c) else 1
+        c = c.astype(np.int64 if top > 2**31 - 1 else np.int32)
+        if 8 * len(c) >= top > 1:
+            present = np.zeros(top, bool)
+            present[c] = True
+            number = np.cumsum(present, dtype=np.int32)
+            if number[-1] < top:
+                c = np.take(number, c)
+                c -= 1
+                top = int(number[-1])
+        q.append((c, top))
+    (k0, d0), (k1, d1), (k2, d2) = q
+    n_keys = d0 * d1 * d2
+    key = k0.astype(np.int64 if n_keys > 2**31 - 1 else np.int32)
+    key *= d1
+    key += k1
+    key *= d2
+    key += k2
+    if n_keys > 8 * len(key):  # a sparse grid: sorting the keys takes less memory than a table of them
         cells, inverse = np.unique(key, return_inverse=True)
-        return len(cells), inverse
+        return len(cells), inverse.astype(np.int32 if len(cells) < 2**31 - 1 else np.int64)
     # A table over the grid instead of sorting (numpy's unique sorted 0.5M keys in 70 ms; this: 15 ms).
     present = np.zeros(n_keys, bool)
     present[key] = True
     number = np.cumsum(present, dtype=np.int32)
-    return int(number[-1]), number[key] - 1
+    cell = np.take(number, key)
+    cell -= 1
+    return int(number[-1]), cell
 
 
 def _compact(V: np.ndarray, F: np.ndarray, marks: np.ndarray | None = None):

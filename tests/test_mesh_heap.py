@@ -1,0 +1,61 @@
+"""heap.temporaries_reused: freed arrays serve the next ones inside the block, and leave afterwards."""
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from smilepass.mesh import heap, pipeline
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux") or heap._libc() is None,
+                                reason="glibc's malloc")
+
+
+def resident_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def touched(mb: int) -> None:
+    a = np.ones(mb << 17)  # mb MB of float64, every page written
+    del a
+
+
+def test_freed_arrays_stay_for_the_next_inside_the_block_and_go_back_after_it():
+    pipeline._hand_back_freed_memory()  # what the repair sets: a freed large array leaves at once
+    base = resident_mb()
+    touched(24)
+    assert resident_mb() < base + 8
+    with heap.temporaries_reused():
+        touched(24)
+        assert resident_mb() > base + 16  # kept for the next array
+    assert resident_mb() < base + 8  # handed back on leaving
+    touched(24)
+    assert resident_mb() < base + 8  # and the repair's setting is back
+
+
+def test_the_repair_draws_its_previews_and_web_copies_inside_the_block(tmp_path, monkeypatch):
+    from contextlib import contextmanager
+
+    from smilepass.mesh import synthetic as syn
+
+    from .meshgen import write_binary_stl
+
+    inside, seen = [], []
+
+    @contextmanager
+    def recorded():
+        inside.append(True)
+        yield
+        inside.pop()
+
+    for name in ("render_previews", "save_previews", "save_web_copies", "write_stl"):
+        real = getattr(pipeline, name)
+        monkeypatch.setattr(pipeline, name, lambda *a, _real=real, _name=name, **k: (seen.append((_name, bool(inside))),
+                                                                                      _real(*a, **k))[1])
+    monkeypatch.setattr(pipeline, "temporaries_reused", recorded)
+    V, F = syn.arch(4_000, seed=1)
+    write_binary_stl(tmp_path / "scan.stl", V, F)
+    pipeline.repair(tmp_path / "scan.stl", tmp_path / "out", "scan")
+    assert seen == [("render_previews", True), ("save_previews", True), ("save_web_copies", True),
+                    ("write_stl", False)]
