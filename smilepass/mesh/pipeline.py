@@ -311,7 +311,7 @@ class _Work:
     largest_open_hole: float = 0.0
     flipped: np.ndarray | None = None  # per face of F (before filling): winding reversed by orient()
     open_rims: np.ndarray | None = None  # vertices on the rims of holes left open (for the web copy)
-    copies: tuple | None = None  # (removed copies, the face kept of each), as input face numbers
+    slot: np.ndarray = None  # per face of F: its number among the faces of the input's edges (clean())
 
     @classmethod
     def from_raw(cls, raw, opts: RepairOptions) -> _Work:
@@ -358,6 +358,7 @@ class _Work:
         kept = np.flatnonzero(keep)
         self.F = np.take(self.F, kept, axis=0)
         self.provenance = np.take(self.provenance, kept)
+        self.slot = np.take(self.slot, kept)
         self.areas = np.take(self.areas, kept)
         self.thin = np.take(self.thin, kept)
         self.piece = None
@@ -372,32 +373,39 @@ class _Work:
     def clean(self, steps: _Progress) -> None:
         c = self.counts
         # The input's pieces are counted later: when cleaning removes faces, from the pieces left.
-        measured = measure(self.V, self.F, self.min_height, count_components=False)
+        # Copies (the same three vertices as an earlier face) are set aside before the edges are sorted:
+        # they go anyway, and a scan that is half copies then sorts half the half-edges.
+        measured = measure(self.V, self.F, self.min_height, count_components=False, set_aside_copies=True)
         self.before, self.edges, self.piece = measured.stats, measured.edges, measured.labels
-        self.areas, self.thin, duplicate = measured.areas, measured.thin, measured.duplicates
-        duplicate_of = measured.duplicate_of
-        del measured
+        self.areas, self.thin, aside = measured.areas, measured.thin, measured.set_aside
         # A file of mostly empty or repeated triangles is an export gone wrong: refuse it before the
         # repair spends time on it (thin covers repeated corners: they have no area).
-        without_surface = int(np.count_nonzero(self.thin | duplicate))
+        without_surface = int(np.count_nonzero(self.thin | measured.duplicates))
+        del measured
         if without_surface > DEGENERATE_MAX_SHARE * len(self.F):
             raise mostly_degenerate(without_surface, len(self.F))
+        self.slot = self.provenance  # per face: its number among the faces the input's edges describe
+        if aside is not None:
+            kept = aside.kept.astype(self.provenance.dtype, copy=False)
+            self.F = aside.faces
+            self.provenance, self.slot = kept, np.arange(len(kept), dtype=kept.dtype)
+            self.areas, self.thin = np.take(self.areas, kept), np.take(self.thin, kept)
         steps.at(0.3)
 
         # 1. Float-noise cracks: merge boundary vertices closer than the tolerance. Only the boundary of
         # faces with an area: a thin face goes in step 2 anyway, and a heap of them would put every one
         # of their corners into the search (a scan half made of needles would search all its vertices).
         e = self.edges
-        boundary_edges = np.flatnonzero(e.counts == 1)
+        boundary_edges = np.flatnonzero(e.counts == 1) if aside is None else aside.boundary
         boundary_edges = boundary_edges[~self.thin[e.order[e.starts[boundary_edges]] // 3]]
         boundary = np.unique(e.edge_vertices(boundary_edges).ravel())
         F, merged = weld_nearby(self.V, self.F, boundary, self.opts.weld_tolerance * self.diag)
         c["welded_vertices"] = merged
         input_edges = e  # for counting the input's pieces in step 5, when faces go before that
+        changed_corners = bool(merged)  # the faces' corners are no longer the input's: look for new copies
         if merged:
-            self.F, self.edges, self.piece, duplicate = F, None, None, None
-        elif self.before["degenerate_triangles"] == 0 and self.before["non_manifold_edges"] == 0 \
-                and not duplicate.any():
+            self.F, self.edges, self.piece = F, None, None
+        elif self.before["degenerate_triangles"] == 0 and self.before["non_manifold_edges"] == 0 and aside is None:
             # Nothing to remove before the pieces: count them now (step 5 uses them as they are).
             count, self.piece = manifold_components(e)
             self.before["components"], input_edges = count, None
@@ -409,30 +417,33 @@ class _Work:
         c["collapsed_edges"], changed = self._collapse_slivers()
         degenerate = repeated_corner_mask(self.F) | self.thin
         c["degenerate_removed"] = int(degenerate.sum())
+        copies = 0
+        if aside is not None:
+            # Copies share their corners and so their shape: a set of copies goes or stays whole.
+            copy_degenerate = np.take(degenerate, aside.first_slot)
+            c["degenerate_removed"] += int(np.count_nonzero(copy_degenerate))
+            copies = len(copy_degenerate) - int(np.count_nonzero(copy_degenerate))
         if c["collapsed_edges"] and np.all(np.take(degenerate, changed)):
             # Every face the collapse changed goes too (a needle's own corner merged away, the usual
-            # case): the faces kept are as they were, so the edges and copies found before still hold.
+            # case): the faces kept are as they were, so the edges found before still hold.
             self.edges = edges_before
         elif c["collapsed_edges"]:
-            duplicate = None
+            changed_corners = True
         del edges_before, changed
+        # Of every set of copies in both windings, the winding its neighbours agree with (needs the edges
+        # of the faces as read: not after a weld or a collapse, which keep the first face of each set).
+        if copies and self.edges is not None and not changed_corners:
+            turn = _agreeing_firsts(self.F, self.edges, aside, ~degenerate)
+            if turn is not None:
+                self._turn(*turn)
         if degenerate.any():
-            if duplicate is not None:
-                # Copies share their corners and so their shape: a set of copies goes or stays whole.
-                duplicate, duplicate_of = _narrowed_copies(duplicate, duplicate_of, ~degenerate)
             self._keep(~degenerate)
-        # 3. Duplicates: the same three vertices, in either winding (back-to-back pairs too).
-        if duplicate is None:
-            duplicate, duplicate_of = duplicate_face_mask(self.F, len(self.V), with_first=True)
-        c["duplicates_removed"] = int(duplicate.sum())
-        if duplicate.any() and self.edges is not None:  # the edges of these faces, copies included
-            duplicate, duplicate_of = _agreeing_copies(self.F, self.edges, duplicate, duplicate_of)
-        if duplicate.any():
-            # Input numbers of each removed copy and of the copy kept: one node when counting the
-            # input's pieces (a copy shares every edge with the face kept, so it joins nothing new).
-            self.copies = (self.provenance[duplicate], self.provenance[duplicate_of[duplicate]])
+        # 3. Duplicates: the same three vertices, in either winding (back-to-back pairs too). Those of the
+        # input were set aside above; a weld or a collapse can make new ones.
+        duplicate = duplicate_face_mask(self.F, len(self.V)) if changed_corners else None
+        c["duplicates_removed"] = copies + (int(duplicate.sum()) if duplicate is not None else 0)
+        if duplicate is not None and duplicate.any():
             self._keep(~duplicate)
-        del duplicate_of
         self._check_left(Phrase("after removing degenerate and duplicate triangles"))
         steps.at(0.5)
 
@@ -486,24 +497,35 @@ class _Work:
         """The report's piece count of the input (faces joined through any shared edge), from the
         pieces of the faces kept (self.piece, not yet narrowed to debris): when the kept faces still
         have their input corners, each kept piece is connected in the input too, and only the removed
-        faces have to be joined to them (instead of a second pass over every face)."""
-        kept = self.provenance
-        if not _rows_equal(self.F, self.F0, kept):  # welded or collapsed: count afresh
+        faces have to be joined to them (instead of a second pass over every face). input_edges are
+        those of the input without its copies (see clean()): a copy shares every edge with its set's
+        first face, so it joins nothing the first face does not."""
+        if not _rows_equal(self.F, self.F0, self.provenance):  # welded or collapsed: count afresh
             return int(manifold_components(input_edges, through_non_manifold=True)[0])
-        if self.copies is not None and len(self.copies[0]) == len(self.F0) - len(kept) \
-                and self.edges is not None and int(self.edges.counts.max(initial=0)) <= 2:
+        if len(self.F) == input_edges.n_faces and self.edges is not None \
+                and int(self.edges.counts.max(initial=0)) <= 2:
             # Only copies were removed and the faces kept meet on no non-manifold edge: the input's
-            # pieces are the kept ones (a copy shares every edge with its kept face, so it joins nothing).
+            # pieces are the kept ones.
             return n_pieces
-        node = np.full(len(self.F0), -1, np.int32 if len(self.F0) < 2**31 else np.int64)
-        node[kept] = self.piece
-        if self.copies is not None:
-            node[self.copies[0]] = -2  # joined to the copy kept, below (its own node would link nothing new)
+        node = np.full(input_edges.n_faces, -1, np.int32 if input_edges.n_faces < 2**31 else np.int64)
+        node[self.slot] = self.piece
         removed = np.flatnonzero(node == -1)
         node[removed] = n_pieces + np.arange(len(removed))
-        if self.copies is not None:
-            node[self.copies[0]] = node[self.copies[1]]  # the copy kept is never a removed copy itself
         return components_through(input_edges, node, n_pieces + len(removed))
+
+    def _turn(self, turn: np.ndarray, other: np.ndarray) -> None:
+        """The faces of F marked in `turn` are replaced by the input faces `other` of them (a copy in the
+        other winding, its corners as the input has them). The cached edges follow (the same undirected
+        edges in other slots)."""
+        at = np.flatnonzero(turn)
+        old = np.take(self.F, at, axis=0)
+        source = np.take(other, at)
+        self.F = self.F.copy()
+        self.F[at] = np.take(self.F0, source, axis=0)
+        self.provenance = self.provenance.copy()
+        self.provenance[at] = source
+        if self.edges is not None:
+            self.edges = self.edges.rewound(self.F, at, old)
 
     def _collapse_slivers(self, rounds: int = 3) -> tuple[int, np.ndarray]:
         """(vertices merged, faces changed, possibly repeated)."""
@@ -835,55 +857,62 @@ def _non_manifold_losers(F: np.ndarray, e: Edges, nm: np.ndarray) -> np.ndarray:
     return drop
 
 
-def _agreeing_copies(F: np.ndarray, e: Edges, duplicate: np.ndarray, first_of: np.ndarray, rounds: int = 8):
-    """(duplicate mask, face kept of each face) choosing, of every set of copies in both windings, the
-    first face of the winding its neighbours agree with, instead of the first face of the set (a
-    back-to-back copy ahead of the original would otherwise be kept, and orient() would have to turn it
-    and its neighbours: 30 ms at 200k faces with 45 % copies). Sets whose faces share one winding stay
-    as they are. The vote, over the set's three edges: the faces of single-winding sets (and the faces
-    kept by sets decided in an earlier round) walking an edge the other way count for the winding,
-    those walking it the same way against it; a tie after the last round keeps the first face."""
-    later = np.flatnonzero(duplicate)
-    first = first_of[later]
-    g = np.take(F, first, axis=0)
-    a, b = F[later, 0], F[later, 1]
-    same = ((a == g[:, 0]) & (b == g[:, 1])) | ((a == g[:, 1]) & (b == g[:, 2])) | ((a == g[:, 2]) & (b == g[:, 0]))
-    if same.all():
-        return duplicate, first_of
-    del g, a, b
+def _agreeing_firsts(F: np.ndarray, e: Edges, aside, alive: np.ndarray, rounds: int = 8):
+    """Of every set of copies in both windings (the first face in F, the copies set aside by measure()),
+    the winding its neighbours agree with: (turn, other) per face of F, turn marking the first faces
+    whose set keeps its first copy of the other winding, `other` (input face numbers). None when no
+    set has both windings. Keeping the first face of the set always (a back-to-back copy ahead of the
+    original) would leave orient() to turn it and its neighbours: 30 ms at 200k faces with 45 % copies.
+    The vote, over the set's three edges: the faces of single-winding sets (each copy counting, in
+    the first face's winding) and the faces kept by sets decided in an earlier round walking an edge
+    the other way count for the winding, those walking it the same way against it; a tie after the
+    last round keeps the first face. Faces not `alive` (going as degenerate) do not vote."""
     m = len(F)
-    # The first face of the other winding in each set with both windings.
-    kept_other = np.full(m, m, np.int64)
-    np.minimum.at(kept_other, first[~same], later[~same])
-    sets = np.flatnonzero(kept_other < m)
-    mixed = np.zeros(m, bool)  # the sets' first faces
-    mixed[sets] = True
-    voter = ~mixed
-    voter[later[mixed[first]]] = False
-    # Per edge (in edge order, no inverse permutation of the half-edges): the voters walking it from
-    # its lower to its higher vertex, minus those walking it the other way.
+    live = np.take(alive, aside.first_slot)
+    first = aside.first_slot[live]
+    other_way = ~aside.same_winding[live]
+    if not other_way.any():
+        return None
+    copies = aside.copies[live]
+    kept_other = np.full(m, np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(kept_other, first[other_way], copies[other_way].astype(np.int64))
+    mixed = kept_other < np.iinfo(np.int64).max  # the sets' first faces
+    sets = np.flatnonzero(mixed)
+    # Voters: each face once, a single-winding set's first face once for every face of the set.
+    weight = alive.astype(np.float64)
+    weight += np.bincount(first, minlength=m)
+    weight[mixed] = 0
+    # The sets' first faces' half-edges: their edges (measure() made the edge ids) and set numbers.
     tails, heads = (e._tails, e._heads) if e._heads is not None else tails_heads(F)
-    face = e.order // 3
-    up = np.take(tails < heads, e.order)
-    vote = up.view(np.int8) * np.int8(2) - np.int8(1)
-    vote *= np.take(voter, face)
-    running = np.zeros(len(vote) + 1, np.int32)
-    np.cumsum(vote, out=running[1:])
-    del vote
-    tally = running[e.starts + e.counts] - running[e.starts]
-    del running
-    # The sets' first faces' half-edges: their positions, edges and set numbers.
-    at = np.flatnonzero(np.take(mixed, face))
-    edge_of = np.zeros(len(e.order), np.int32)  # edge number per position (searchsorted is slower)
-    edge_of[e.starts[1:]] = 1
-    np.cumsum(edge_of, out=edge_of)
-    h_edge = np.take(edge_of, at)
-    del edge_of
-    h_sign = np.where(np.take(up, at), 1, -1)
-    number = np.full(m, -1, np.int64)
-    number[sets] = np.arange(len(sets))
-    h_set = number[np.take(face, at)]
-    del face, up, at, number
+    at = (3 * sets[:, None] + np.arange(3)).ravel()
+    h_edge = np.take(e.he_edge, at)
+    h_sign = np.where(np.take(tails, at) < np.take(heads, at), 1, -1)
+    h_set = np.repeat(np.arange(len(sets)), 3)
+    del at
+    # Per edge of those faces (the tally of no other edge is read): the voters walking it from its
+    # lower to its higher vertex, minus those walking it the other way. A copy-free edge has one or two
+    # faces (taken at once), a fin a few more (one position at a time); an edge two of those faces
+    # share is summed twice alike (cheaper than np.unique).
+    def votes_at(position):
+        h = np.take(e.order, position)
+        return np.where(np.take(tails, h) < np.take(heads, h), 1.0, -1.0) * np.take(face_weight, h // 3)
+
+    face_weight = weight
+    start = np.take(e.starts, h_edge)
+    count = np.take(e.counts, h_edge)
+    votes = votes_at(start)
+    two = count >= 2
+    votes += np.where(two, votes_at(np.minimum(start + 1, len(e.order) - 1)), 0.0)
+    more = np.flatnonzero(count > 2)
+    position = start[more].astype(np.int64) + 2
+    while len(more):
+        votes[more] += votes_at(position)
+        position += 1
+        still = position < start[more] + count[more]
+        more, position = more[still], position[still]
+    tally = np.zeros(e.n_edges)
+    tally[h_edge] = votes
+    del start, count, votes, two, more, position
     turn = np.zeros(len(sets), bool)
     open_ = np.ones(len(sets), bool)
     h_against = -h_sign.astype(np.float64)
@@ -899,35 +928,14 @@ def _agreeing_copies(F: np.ndarray, e: Edges, duplicate: np.ndarray, first_of: n
             break
         # The decided sets' kept faces vote from now on (in the winding kept); the rest vote again.
         d = decided[h_set]
-        np.add.at(tally, h_edge[d], np.where(turn[h_set[d]], h_against[d], -h_against[d]).astype(tally.dtype))
+        np.add.at(tally, h_edge[d], np.where(turn[h_set[d]], h_against[d], -h_against[d]))
         still = np.flatnonzero(open_[h_set])
         h_set, h_edge, h_against = h_set[still], h_edge[still], h_against[still]
-    turn = sets[turn]
-    if len(turn) == 0:
-        return duplicate, first_of
-    kept = kept_other
-    first_of = first_of.copy()
-    move = np.zeros(m, bool)
-    move[turn] = True
-    members = later[move[first]]
-    first_of[members] = kept[first_of[members]]
-    first_of[turn] = kept[turn]
-    duplicate = duplicate.copy()
-    duplicate[turn] = True
-    duplicate[kept[turn]] = False
-    return duplicate, first_of
-
-
-def _narrowed_copies(duplicate: np.ndarray, first_of: np.ndarray | None, keep: np.ndarray):
-    """duplicate_face_mask(F[keep], with_first=True) from that of F, when every set of copies is kept or
-    dropped whole (the first face of a set kept is still its lowest number)."""
-    kept = np.flatnonzero(keep)
-    duplicate = np.take(duplicate, kept)
-    if first_of is None or not duplicate.any():
-        return duplicate, None
-    new_number = np.cumsum(keep, dtype=np.int64)
-    new_number -= 1
-    return duplicate, np.take(new_number, np.take(first_of, kept))
+    turned = np.zeros(m, bool)
+    turned[sets[turn]] = True
+    if not turned.any():
+        return None
+    return turned, kept_other
 
 
 def _piece_diagonals(V: np.ndarray, F: np.ndarray, piece: np.ndarray, n_pieces: int) -> np.ndarray:
