@@ -312,6 +312,7 @@ class _Work:
     flipped: np.ndarray | None = None  # per face of F (before filling): winding reversed by orient()
     open_rims: np.ndarray | None = None  # vertices on the rims of holes left open (for the web copy)
     slot: np.ndarray = None  # per face of F: its number among the faces of the input's edges (clean())
+    consistent: bool = False  # cleaning knows F to be consistently wound (orient() skips its check)
 
     @classmethod
     def from_raw(cls, raw, opts: RepairOptions) -> _Work:
@@ -432,10 +433,20 @@ class _Work:
         del edges_before, changed
         # Of every set of copies in both windings, the winding its neighbours agree with (needs the edges
         # of the faces as read: not after a weld or a collapse, which keep the first face of each set).
+        # Without copies the faces met at most two on an edge (measure() checked): removing faces then
+        # makes no new pair, so the winding is consistent when each pair that was not lost a face or
+        # had one turned, and no turned face disagrees with a neighbour (_turn checks).
+        self.consistent = aside is not None and aside.two_by_two and self.edges is not None and not changed_corners
+        turn = None
         if copies and self.edges is not None and not changed_corners:
             turn = _agreeing_firsts(self.F, self.edges, aside, ~degenerate)
             if turn is not None:
                 self._turn(*turn)
+        if self.consistent:
+            # Every pair of faces that walked an edge the same way loses a face or had one turned.
+            gone = degenerate if turn is None else degenerate | turn[0]
+            f1, f2 = aside.inconsistent
+            self.consistent = bool(np.all(np.take(gone, f1) | np.take(gone, f2)))
         if degenerate.any():
             self._keep(~degenerate)
         # 3. Duplicates: the same three vertices, in either winding (back-to-back pairs too). Those of the
@@ -515,17 +526,20 @@ class _Work:
 
     def _turn(self, turn: np.ndarray, other: np.ndarray) -> None:
         """The faces of F marked in `turn` are replaced by the input faces `other` of them (a copy in the
-        other winding, its corners as the input has them). The cached edges follow (the same undirected
-        edges in other slots)."""
+        other winding, its corners as the input has them), in place: F and provenance are this repair's
+        own arrays here (made when the copies were set aside). The cached edges follow (the same
+        undirected edges in other slots)."""
         at = np.flatnonzero(turn)
         old = np.take(self.F, at, axis=0)
         source = np.take(other, at)
-        self.F = self.F.copy()
         self.F[at] = np.take(self.F0, source, axis=0)
-        self.provenance = self.provenance.copy()
         self.provenance[at] = source
         if self.edges is not None:
-            self.edges = self.edges.rewound(self.F, at, old)
+            positions = self.edges.rewind(self.F, at, old)
+            if self.consistent and self.edges.walked_alike_at(positions):
+                self.consistent = False
+        else:
+            self.consistent = False
 
     def _collapse_slivers(self, rounds: int = 3) -> tuple[int, np.ndarray]:
         """(vertices merged, faces changed, possibly repeated)."""
@@ -602,7 +616,7 @@ class _Work:
 
     def orient(self) -> None:
         e = self._edges()
-        unchanged = self.F is self.F0 and self.before["inconsistent_edges"] == 0
+        unchanged = (self.F is self.F0 and self.before["inconsistent_edges"] == 0) or self.consistent
         F, flipped, left, flipped_edges = orient(self.V, self.F, e, self.piece, len(self.pieces), self.areas,
                                                  known_consistent=unchanged, return_edges=True)
         self.counts["flipped_triangles"] = int(flipped.sum())
@@ -873,21 +887,25 @@ def _agreeing_firsts(F: np.ndarray, e: Edges, aside, alive: np.ndarray, rounds: 
     other_way = ~aside.same_winding[live]
     if not other_way.any():
         return None
-    copies = aside.copies[live]
-    kept_other = np.full(m, np.iinfo(np.int64).max, np.int64)
-    np.minimum.at(kept_other, first[other_way], copies[other_way].astype(np.int64))
-    mixed = kept_other < np.iinfo(np.int64).max  # the sets' first faces
+    index = np.int32 if len(aside.copies) and int(aside.copies[-1]) < 2**31 - 1 else np.int64
+    none = np.iinfo(index).max
+    # ufunc.at with values of the target's type (numpy's casting path is 15-30x slower).
+    kept_other = np.full(m, none, index)
+    np.minimum.at(kept_other, first[other_way].astype(index), aside.copies[live][other_way].astype(index))
+    mixed = kept_other < none  # the sets' first faces
     sets = np.flatnonzero(mixed)
     # Voters: each face once, a single-winding set's first face once for every face of the set.
-    weight = alive.astype(np.float64)
-    weight += np.bincount(first, minlength=m)
+    weight = alive.astype(np.int32)
+    weight += np.bincount(first, minlength=m).astype(np.int32)
     weight[mixed] = 0
-    # The sets' first faces' half-edges: their edges (measure() made the edge ids) and set numbers.
+    del first, other_way, live
+    # The sets' first faces' half-edges (a row of three per set): their edges (measure() made the edge
+    # ids) and which way they walk them.
     tails, heads = (e._tails, e._heads) if e._heads is not None else tails_heads(F)
-    at = (3 * sets[:, None] + np.arange(3)).ravel()
+    at = (3 * sets[:, None].astype(np.int64) + np.arange(3)).ravel()
     h_edge = np.take(e.he_edge, at)
-    h_sign = np.where(np.take(tails, at) < np.take(heads, at), 1, -1)
-    h_set = np.repeat(np.arange(len(sets)), 3)
+    # +1: the voter walks the edge the other way than the set's first face, agreeing with it.
+    h_against = np.where(np.take(tails, at) < np.take(heads, at), np.int32(-1), np.int32(1))
     del at
     # Per edge of those faces (the tally of no other edge is read): the voters walking it from its
     # lower to its higher vertex, minus those walking it the other way. A copy-free edge has one or two
@@ -895,14 +913,16 @@ def _agreeing_firsts(F: np.ndarray, e: Edges, aside, alive: np.ndarray, rounds: 
     # share is summed twice alike (cheaper than np.unique).
     def votes_at(position):
         h = np.take(e.order, position)
-        return np.where(np.take(tails, h) < np.take(heads, h), 1.0, -1.0) * np.take(face_weight, h // 3)
+        w = np.take(face_weight, h // 3)
+        return np.where(np.take(tails, h) < np.take(heads, h), w, -w)
 
     face_weight = weight
     start = np.take(e.starts, h_edge)
     count = np.take(e.counts, h_edge)
     votes = votes_at(start)
-    two = count >= 2
-    votes += np.where(two, votes_at(np.minimum(start + 1, len(e.order) - 1)), 0.0)
+    second = votes_at(np.minimum(start + 1, len(e.order) - 1))
+    second[count < 2] = 0
+    votes += second
     more = np.flatnonzero(count > 2)
     position = start[more].astype(np.int64) + 2
     while len(more):
@@ -910,27 +930,25 @@ def _agreeing_firsts(F: np.ndarray, e: Edges, aside, alive: np.ndarray, rounds: 
         position += 1
         still = position < start[more] + count[more]
         more, position = more[still], position[still]
-    tally = np.zeros(e.n_edges)
+    tally = np.zeros(e.n_edges, np.int32)
     tally[h_edge] = votes
-    del start, count, votes, two, more, position
+    del start, count, votes, second, more, position
     turn = np.zeros(len(sets), bool)
-    open_ = np.ones(len(sets), bool)
-    h_against = -h_sign.astype(np.float64)
+    open_sets = np.arange(len(sets))
+    h_edge, h_against = h_edge.reshape(-1, 3), h_against.reshape(-1, 3)
     for _ in range(rounds):
-        # A voter walking the edge the other way than the set's first face agrees with that face.
-        agree = np.bincount(h_set, weights=h_against * np.take(tally, h_edge), minlength=len(sets))
-        decided = open_ & (agree != 0)
+        agree = (h_against * np.take(tally, h_edge)).sum(axis=1)
+        decided = agree != 0
         if not decided.any():
             break
-        turn[decided] = agree[decided] < 0
-        open_ &= ~decided
-        if not open_.any():
+        turn[open_sets[decided]] = agree[decided] < 0
+        if decided.all():
             break
         # The decided sets' kept faces vote from now on (in the winding kept); the rest vote again.
-        d = decided[h_set]
-        np.add.at(tally, h_edge[d], np.where(turn[h_set[d]], h_against[d], -h_against[d]))
-        still = np.flatnonzero(open_[h_set])
-        h_set, h_edge, h_against = h_set[still], h_edge[still], h_against[still]
+        kept_way = np.where((agree[decided] < 0)[:, None], h_against[decided], -h_against[decided])
+        np.add.at(tally, h_edge[decided].ravel(), kept_way.ravel())
+        undecided = ~decided
+        open_sets, h_edge, h_against = open_sets[undecided], h_edge[undecided], h_against[undecided]
     turned = np.zeros(m, bool)
     turned[sets[turn]] = True
     if not turned.any():

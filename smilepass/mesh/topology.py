@@ -168,13 +168,13 @@ class Edges:
         out._manifold_pairs = None
         return out
 
-    def rewound(self, F_new: np.ndarray, faces: np.ndarray, old_rows: np.ndarray) -> Edges:
-        """The Edges of F_new, where the faces numbered `faces` (increasing) have other rows of the same
-        three vertices than old_rows (another winding or rotation): the same undirected edges in other
-        slots. Only those faces' half-edges are renumbered (a new sort would cost the whole sort)."""
-        out = Edges.__new__(Edges)
-        out.__dict__.update(self.__dict__)
-        new_rows = np.take(F_new, faces, axis=0)
+    def rewind(self, F: np.ndarray, faces: np.ndarray, old_rows: np.ndarray) -> np.ndarray:
+        """In place: the faces numbered `faces` of F (whose tails these are) were given other rows of the
+        same three vertices than old_rows (another winding or rotation), so their half-edges stand for
+        the same undirected edges in other slots. Only those half-edges are renumbered (a new sort would
+        cost the whole sort); every half-edge keeps its face, so the grouping by face stays as it was.
+        Returns the positions in `order` of the faces' half-edges."""
+        new_rows = np.take(F, faces, axis=0)
         # Old slot k is the edge opposite corner k + 2; in the new row that corner sits at j, and the
         # edge opposite it is slot j + 1.
         slot_of = np.empty((len(faces), 3), np.int64)
@@ -184,17 +184,25 @@ class Edges:
             slot_of[:, k] = (j + 1) % 3
         halfedges = (3 * np.asarray(faces, np.int64)[:, None] + np.arange(3)).ravel()
         at = self._positions(halfedges)
-        order = self.order.copy()
-        order[at] = (halfedges - halfedges % 3 + slot_of.ravel()).astype(order.dtype)
-        out.order = order
-        out._tails = F_new.ravel()
-        if self._heads is not None and len(self._heads) == 3 * len(F_new):
-            out._heads = self._heads.copy()
-            out._heads.reshape(-1, 3)[faces] = new_rows[:, (1, 2, 0)]
-        else:
-            out._heads = tails_heads(F_new)[1]
-        out._he_edge = out._twins = out._manifold_pairs = None
-        return out
+        self.order[at] = (halfedges - halfedges % 3 + slot_of.ravel()).astype(self.order.dtype)
+        if self._heads is not None and len(self._heads) == 3 * len(F):
+            self._heads.reshape(-1, 3)[faces] = new_rows[:, (1, 2, 0)]
+        self._tails = F.ravel()
+        if self._heads is None or len(self._heads) != len(self._tails):
+            self._heads = tails_heads(F)[1]
+        self._he_edge = self._twins = self._manifold_pairs = None
+        return at
+
+    def walked_alike_at(self, at: np.ndarray) -> bool:
+        """Whether any two-face edge through these positions of `order` has both faces walking it the
+        same way (an inconsistent winding)."""
+        edge_start = np.searchsorted(self.starts, at, side="right") - 1
+        pair = np.take(self.counts, edge_start) == 2
+        at, edge_start = at[pair], edge_start[pair]
+        start = np.take(self.starts, edge_start)
+        twin = np.where(at == start, at + 1, at - 1)
+        h1, h2 = np.take(self.order, at), np.take(self.order, twin)
+        return bool(np.any(np.take(self._tails, h1) == np.take(self._tails, h2)))
 
     def _positions(self, halfedges: np.ndarray) -> np.ndarray:
         """Where these half-edges stand in `order`: from their edges' starts when the edge ids are at
@@ -656,6 +664,12 @@ class SetAside:
     first_slot: np.ndarray  # per copy: its set's first face, as a number among `kept`
     same_winding: np.ndarray  # per copy: walks its vertices the way the first face does
     boundary: np.ndarray  # the input's boundary edges (one face, copies counted), as edge ids
+    # Whether the faces without their copies meet at most two on every edge, and the pairs of them
+    # walking an edge the same way (faces as numbers among `kept`): when every such pair loses a face
+    # or has one turned, and no turned face walks an edge the way its neighbour does, the cleaned mesh
+    # is consistently wound (orient() need not check it again).
+    two_by_two: bool = False
+    inconsistent: tuple | None = None
 
 
 def _same_winding(A: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -771,6 +785,10 @@ def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None
             manifold = np.flatnonzero(edges.counts == 2)
             _, _, same = edges.inconsistent_pairs()
             inconsistent = int(np.count_nonzero(same & (np.take(extra, manifold) == 0)))
+            aside.two_by_two = int(edges.counts.max(initial=0)) <= 2
+            if aside.two_by_two:
+                h1, h2, _ = edges.inconsistent_pairs()
+                aside.inconsistent = (h1[same] // 3, h2[same] // 3)
             lone = (np.take(edges.counts, copy_edges) == 1) & (np.take(extra, copy_edges) == 1)
             inconsistent += int(np.count_nonzero(lone & aside.same_winding[:, None]))
             del extra, copy_edges, lone, boundary
