@@ -908,9 +908,9 @@ def _agreeing_firsts(F: np.ndarray, e: Edges, aside, alive: np.ndarray, rounds: 
     h_against = np.where(np.take(tails, at) < np.take(heads, at), np.int32(-1), np.int32(1))
     del at
     # Per edge of those faces (the tally of no other edge is read): the voters walking it from its
-    # lower to its higher vertex, minus those walking it the other way. A copy-free edge has one or two
-    # faces (taken at once), a fin a few more (one position at a time); an edge two of those faces
-    # share is summed twice alike (cheaper than np.unique).
+    # lower to its higher vertex, minus those walking it the other way. On a copy-free edge of two faces
+    # that is the face across (the set's first face does not vote); a fin's edge is summed one
+    # position at a time. An edge two of those faces share is summed twice alike (cheaper than np.unique).
     def votes_at(position):
         h = np.take(e.order, position)
         w = np.take(face_weight, h // 3)
@@ -919,12 +919,13 @@ def _agreeing_firsts(F: np.ndarray, e: Edges, aside, alive: np.ndarray, rounds: 
     face_weight = weight
     start = np.take(e.starts, h_edge)
     count = np.take(e.counts, h_edge)
-    votes = votes_at(start)
-    second = votes_at(np.minimum(start + 1, len(e.order) - 1))
-    second[count < 2] = 0
-    votes += second
+    own = (3 * sets[:, None].astype(np.int64) + np.arange(3)).ravel()
+    across = start + (np.take(e.order, start) == own)  # the other position of a two-face edge
+    del own
+    votes = votes_at(np.minimum(across, len(e.order) - 1))
+    votes[count != 2] = 0
     more = np.flatnonzero(count > 2)
-    position = start[more].astype(np.int64) + 2
+    position = start[more].astype(np.int64)
     while len(more):
         votes[more] += votes_at(position)
         position += 1
@@ -932,7 +933,7 @@ def _agreeing_firsts(F: np.ndarray, e: Edges, aside, alive: np.ndarray, rounds: 
         more, position = more[still], position[still]
     tally = np.zeros(e.n_edges, np.int32)
     tally[h_edge] = votes
-    del start, count, votes, second, more, position
+    del start, count, votes, across, more, position
     turn = np.zeros(len(sets), bool)
     open_sets = np.arange(len(sets))
     h_edge, h_against = h_edge.reshape(-1, 3), h_against.reshape(-1, 3)
