@@ -535,8 +535,8 @@ class _Work:
         self.F[at] = np.take(self.F0, source, axis=0)
         self.provenance[at] = source
         if self.edges is not None:
-            positions = self.edges.rewind(self.F, at, old)
-            if self.consistent and self.edges.walked_alike_at(positions):
+            positions, edges = self.edges.rewind(self.F, at, old)
+            if self.consistent and self.edges.walked_alike_at(positions, edges):
                 self.consistent = False
         else:
             self.consistent = False

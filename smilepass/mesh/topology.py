@@ -173,7 +173,7 @@ class Edges:
         same three vertices than old_rows (another winding or rotation), so their half-edges stand for
         the same undirected edges in other slots. Only those half-edges are renumbered (a new sort would
         cost the whole sort); every half-edge keeps its face, so the grouping by face stays as it was.
-        Returns the positions in `order` of the faces' half-edges."""
+        Returns the positions in `order` of the faces' half-edges and their edge ids."""
         new_rows = np.take(F, faces, axis=0)
         # Old slot k is the edge opposite corner k + 2; in the new row that corner sits at j, and the
         # edge opposite it is slot j + 1.
@@ -183,7 +183,7 @@ class Edges:
             j = np.where(new_rows[:, 0] == opposite, 0, np.where(new_rows[:, 1] == opposite, 1, 2))
             slot_of[:, k] = (j + 1) % 3
         halfedges = (3 * np.asarray(faces, np.int64)[:, None] + np.arange(3)).ravel()
-        at = self._positions(halfedges)
+        at, edge = self._positions(halfedges)
         self.order[at] = (halfedges - halfedges % 3 + slot_of.ravel()).astype(self.order.dtype)
         if self._heads is not None and len(self._heads) == 3 * len(F):
             self._heads.reshape(-1, 3)[faces] = new_rows[:, (1, 2, 0)]
@@ -191,22 +191,22 @@ class Edges:
         if self._heads is None or len(self._heads) != len(self._tails):
             self._heads = tails_heads(F)[1]
         self._he_edge = self._twins = self._manifold_pairs = None
-        return at
+        return at, edge
 
-    def walked_alike_at(self, at: np.ndarray) -> bool:
-        """Whether any two-face edge through these positions of `order` has both faces walking it the
-        same way (an inconsistent winding)."""
-        edge_start = np.searchsorted(self.starts, at, side="right") - 1
-        pair = np.take(self.counts, edge_start) == 2
-        at, edge_start = at[pair], edge_start[pair]
-        start = np.take(self.starts, edge_start)
+    def walked_alike_at(self, at: np.ndarray, edge: np.ndarray) -> bool:
+        """Whether any two-face edge among `edge`, through the positions `at` of `order`, has both faces
+        walking it the same way (an inconsistent winding)."""
+        pair = np.take(self.counts, edge) == 2
+        at, edge = at[pair], edge[pair]
+        start = np.take(self.starts, edge)
         twin = np.where(at == start, at + 1, at - 1)
         h1, h2 = np.take(self.order, at), np.take(self.order, twin)
         return bool(np.any(np.take(self._tails, h1) == np.take(self._tails, h2)))
 
-    def _positions(self, halfedges: np.ndarray) -> np.ndarray:
-        """Where these half-edges stand in `order`: from their edges' starts when the edge ids are at
-        hand and the edges are short, else from one pass over `order`."""
+    def _positions(self, halfedges: np.ndarray):
+        """(positions, edge ids) of these half-edges in `order`: from their edges' starts when the edge
+        ids are at hand and the edges are short, else from one pass over `order`."""
+        edge = None
         if self._he_edge is not None and len(halfedges):
             edge = np.take(self._he_edge, halfedges)
             if int(np.take(self.counts, edge).max()) <= 8:
@@ -214,11 +214,14 @@ class Edges:
                 for _ in range(8):
                     miss = np.flatnonzero(np.take(self.order, at) != halfedges)
                     if len(miss) == 0:
-                        return at
+                        return at, edge
                     at[miss] += 1
         inverse = np.empty(len(self.order), np.int64)
         inverse[self.order] = np.arange(len(self.order))
-        return np.take(inverse, halfedges)
+        at = np.take(inverse, halfedges)
+        if edge is None:
+            edge = np.searchsorted(self.starts, at, side="right") - 1
+        return at, edge
 
     def kept(self, faces: np.ndarray, F_new: np.ndarray) -> Edges:
         """The Edges of F_new = F[faces] (face numbers increasing, vertices as they are), narrowed from
