@@ -675,10 +675,15 @@ class SetAside:
     inconsistent: tuple | None = None
 
 
-def _same_winding(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """Per row: B is A rotated (same winding), for rows with the same three vertices."""
-    a, b = A[:, 0], A[:, 1]
-    return ((a == B[:, 0]) & (b == B[:, 1])) | ((a == B[:, 1]) & (b == B[:, 2])) | ((a == B[:, 2]) & (b == B[:, 0]))
+def _winding_key(F: np.ndarray) -> np.ndarray:
+    """Per face: its lowest rotation's first two corners, packed. Two faces of the same three vertices
+    are wound alike (one a rotation of the other) exactly when these agree, repeated corners included
+    (column by column: row gathers of an (n, 3) array are slow)."""
+    x, y, z = (F[:, k].astype(np.int64) for k in range(3))
+    key = (x << 32) | y
+    np.minimum(key, (y << 32) | z, out=key)
+    np.minimum(key, (z << 32) | x, out=key)
+    return key
 
 
 def _input_edge_counts(edges: Edges, aside: SetAside) -> tuple[np.ndarray, np.ndarray]:
@@ -776,7 +781,9 @@ def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None
             first = np.take(first_of, copy_faces)
             aside = SetAside(kept, np.take(F, kept, axis=0), copy_faces, np.take(slot, first), None, None)
             del slot
-            aside.same_winding = _same_winding(np.take(F, first, axis=0), np.take(F, copy_faces, axis=0))
+            winding = _winding_key(F)
+            aside.same_winding = np.take(winding, first) == np.take(winding, copy_faces)
+            del winding
             edges = Edges(aside.faces, len(V))
             extra, copy_edges = _input_edge_counts(edges, aside)
             boundary = (edges.counts == 1) & (extra == 0)
@@ -786,12 +793,12 @@ def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None
             # Inconsistent: pairs of the copy-free edges no copy joins, and a face's edge shared with
             # one copy alone walking it the same way (a copy in the same winding on the boundary).
             manifold = np.flatnonzero(edges.counts == 2)
-            _, _, same = edges.inconsistent_pairs()
+            h1, h2, same = edges.inconsistent_pairs()
             inconsistent = int(np.count_nonzero(same & (np.take(extra, manifold) == 0)))
             aside.two_by_two = int(edges.counts.max(initial=0)) <= 2
             if aside.two_by_two:
-                h1, h2, _ = edges.inconsistent_pairs()
                 aside.inconsistent = (h1[same] // 3, h2[same] // 3)
+            del h1, h2
             lone = (np.take(edges.counts, copy_edges) == 1) & (np.take(extra, copy_edges) == 1)
             inconsistent += int(np.count_nonzero(lone & aside.same_winding[:, None]))
             del extra, copy_edges, lone, boundary
