@@ -22,6 +22,7 @@ from .previews import RepairedMesh, render_previews, save_previews
 from .readers import DEGENERATE_MAX_SHARE, FileInfo, load_file, mostly_degenerate
 from .topology import (
     Edges,
+    SetAside,
     components_through,
     duplicate_face_mask,
     edge_loop_sizes,
@@ -29,6 +30,7 @@ from .topology import (
     manifold_components,
     measure,
     repeated_corner_mask,
+    same_winding,
     tails_heads,
 )
 from .webcopy import clustered_copy, save_web_copies
@@ -382,6 +384,13 @@ class _Work:
         # A file of mostly empty or repeated triangles is an export gone wrong: refuse it before the
         # repair spends time on it (thin covers repeated corners: they have no area).
         without_surface = int(np.count_nonzero(self.thin | measured.duplicates))
+        # A few copies (below SET_ASIDE_MIN_SHARE) stay in the edges and go with the degenerate faces.
+        late = None
+        if aside is None and measured.duplicate_of is not None:
+            copy_faces = np.flatnonzero(measured.duplicates)
+            first = np.take(measured.duplicate_of, copy_faces)
+            late = SetAside(None, None, copy_faces, first, same_winding(self.F, first, copy_faces), None)
+            del copy_faces, first
         del measured
         if without_surface > DEGENERATE_MAX_SHARE * len(self.F):
             raise mostly_degenerate(without_surface, len(self.F))
@@ -406,7 +415,8 @@ class _Work:
         changed_corners = bool(merged)  # the faces' corners are no longer the input's: look for new copies
         if merged:
             self.F, self.edges, self.piece = F, None, None
-        elif self.before["degenerate_triangles"] == 0 and self.before["non_manifold_edges"] == 0 and aside is None:
+        elif self.before["degenerate_triangles"] == 0 and self.before["non_manifold_edges"] == 0 \
+                and self.before["duplicate_triangles"] == 0:
             # Nothing to remove before the pieces: count them now (step 5 uses them as they are).
             count, self.piece = manifold_components(e)
             self.before["components"], input_edges = count, None
@@ -431,15 +441,24 @@ class _Work:
         elif c["collapsed_edges"]:
             changed_corners = True
         del edges_before, changed
+        keep = ~degenerate
+        if late is not None and not changed_corners:
+            # The few copies left in the edges go with the degenerate faces (a set goes or stays whole),
+            # after the vote, in which they count through their first face. After a weld or a collapse
+            # the search below finds them again with any new ones.
+            keep[late.copies] = False
+            copies = int(np.count_nonzero(~np.take(degenerate, late.first_slot)))
+            aside = late
         # Of every set of copies in both windings, the winding its neighbours agree with (needs the edges
         # of the faces as read: not after a weld or a collapse, which keep the first face of each set).
         # Without copies the faces met at most two on an edge (measure() checked): removing faces then
         # makes no new pair, so the winding is consistent when each pair that was not lost a face or
         # had one turned, and no turned face disagrees with a neighbour (_turn checks).
-        self.consistent = aside is not None and aside.two_by_two and self.edges is not None and not changed_corners
+        self.consistent = aside is not None and aside is not late and aside.two_by_two and self.edges is not None \
+            and not changed_corners
         turn = None
         if copies and self.edges is not None and not changed_corners:
-            turn = _agreeing_firsts(self.F, self.edges, aside, ~degenerate)
+            turn = _agreeing_firsts(self.F, self.edges, aside, keep)
             if turn is not None:
                 self._turn(*turn)
         if self.consistent:
@@ -447,8 +466,8 @@ class _Work:
             gone = degenerate if turn is None else degenerate | turn[0]
             f1, f2 = aside.inconsistent
             self.consistent = bool(np.all(np.take(gone, f1) | np.take(gone, f2)))
-        if degenerate.any():
-            self._keep(~degenerate)
+        if not keep.all():
+            self._keep(keep)
         # 3. Duplicates: the same three vertices, in either winding (back-to-back pairs too). Those of the
         # input were set aside above; a weld or a collapse can make new ones.
         duplicate = duplicate_face_mask(self.F, len(self.V)) if changed_corners else None
@@ -526,12 +545,16 @@ class _Work:
 
     def _turn(self, turn: np.ndarray, other: np.ndarray) -> None:
         """The faces of F marked in `turn` are replaced by the input faces `other` of them (a copy in the
-        other winding, its corners as the input has them), in place: F and provenance are this repair's
-        own arrays here (made when the copies were set aside). The cached edges follow (the same
-        undirected edges in other slots)."""
+        other winding, its corners as the input has them), in place (F and provenance are copied first
+        when they are the input's or the slots). The cached edges follow (the same undirected edges in
+        other slots)."""
         at = np.flatnonzero(turn)
         old = np.take(self.F, at, axis=0)
         source = np.take(other, at)
+        if self.F is self.F0:  # copies left in the edges (a few): F is still the input's own array
+            self.F = self.F.copy()
+        if self.provenance is self.slot:
+            self.provenance = self.provenance.copy()
         self.F[at] = np.take(self.F0, source, axis=0)
         self.provenance[at] = source
         if self.edges is not None:

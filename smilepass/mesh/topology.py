@@ -686,6 +686,17 @@ def _winding_key(F: np.ndarray) -> np.ndarray:
     return key
 
 
+# Copies are set aside from the edge sort when they are at least this share of the faces: below it the
+# edge ids their counts need (a pass over every half-edge) cost more than the sort saves.
+SET_ASIDE_MIN_SHARE = 0.1
+
+
+def same_winding(F: np.ndarray, first: np.ndarray, copies: np.ndarray) -> np.ndarray:
+    """Per copy: wound as its first face (one a rotation of the other)."""
+    winding = _winding_key(F)
+    return np.take(winding, first) == np.take(winding, copies)
+
+
 def _input_edge_counts(edges: Edges, aside: SetAside) -> tuple[np.ndarray, np.ndarray]:
     """(copies per edge, the edge of each copy's half-edges (k, 3)) of the copy-free edges."""
     he = 3 * aside.first_slot.astype(np.int64)
@@ -772,7 +783,8 @@ def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None
         face_half = in_background(per_face, True)
         copies = None
     try:
-        if copies is not None and copies[1] is not None:
+        if copies is not None and copies[1] is not None and \
+                np.count_nonzero(copies[0]) >= SET_ASIDE_MIN_SHARE * m:
             duplicates, first_of = copies
             kept = np.flatnonzero(~duplicates)
             copy_faces = np.flatnonzero(duplicates)
@@ -781,9 +793,7 @@ def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None
             first = np.take(first_of, copy_faces)
             aside = SetAside(kept, np.take(F, kept, axis=0), copy_faces, np.take(slot, first), None, None)
             del slot
-            winding = _winding_key(F)
-            aside.same_winding = np.take(winding, first) == np.take(winding, copy_faces)
-            del winding
+            aside.same_winding = same_winding(F, first, copy_faces)
             edges = Edges(aside.faces, len(V))
             extra, copy_edges = _input_edge_counts(edges, aside)
             boundary = (edges.counts == 1) & (extra == 0)
