@@ -698,3 +698,51 @@ def test_edges_narrowed_to_the_faces_kept_are_the_edges_sorted_afresh():
             assert getattr(narrowed, name).dtype == getattr(fresh, name).dtype, name
             assert np.array_equal(getattr(narrowed, name), getattr(fresh, name)), name
         assert np.array_equal(narrowed.twins(), fresh.twins())
+
+
+def _scans_with_copies():
+    """Scans with copies in both windings, a heap of identical facets, copies on the boundary, fins,
+    needles and an inverted patch: what measure(set_aside_copies=True) must count as if every copy
+    had been sorted with the rest."""
+    V, F = syn.arch(6_000, seed=8)
+    rng = np.random.default_rng(9)
+    yield "duplicate", syn.add_degenerate(V, F, rng, 3_000, "duplicate")
+    yield "identical", syn.add_degenerate(V, F, rng, 2_000, "identical")
+    F2, _ = syn.flip_patch(V, F, syn.interior_vertex(V, F, rng), 2.0)
+    F2 = syn.add_duplicates(F2, rng, 200, back_to_back=True)
+    yield "flipped patch, back-to-back copies", (V, syn.add_duplicates(F2, rng, 200))
+    V3, F3 = syn.add_fins(V, F2, rng, 12)
+    V3, F3 = syn.add_degenerate(V3, F3, rng, 500, "zero-area")
+    yield "fins, flipped patch, copies, needles", (V3, syn.add_duplicates(F3, rng, 200))
+
+
+@pytest.mark.parametrize("case", range(4))
+def test_copies_set_aside_from_the_edge_sort_count_as_sorted_with_the_rest(case, monkeypatch):
+    from smilepass.mesh import topology
+    from smilepass.mesh.topology import measure
+
+    monkeypatch.setattr(topology, "SET_ASIDE_MIN_SHARE", 0.0)  # a few copies too (the repair sorts them)
+    name, (V, F) = list(_scans_with_copies())[case]
+    F = F.astype(np.int32)
+    whole = measure(V, F, 1e-9)
+    aside = measure(V, F, 1e-9, set_aside_copies=True)
+    assert aside.set_aside is not None and len(aside.set_aside.copies) == whole.stats["duplicate_triangles"] > 0
+    assert aside.edges.n_faces == len(F) - whole.stats["duplicate_triangles"]
+    assert aside.stats == whole.stats, name
+
+
+@pytest.mark.parametrize("case", range(4))
+def test_cleaning_that_calls_a_scan_consistently_wound_is_right(tmp_path, case):
+    """orient() skips its check when cleaning knows the winding to be consistent (copies set aside, the
+    vote's turns checked): then a fresh sort finds no edge walked the same way by both its faces, and
+    a scan with an inverted patch is never called consistent."""
+    from smilepass.mesh.pipeline import _Progress, _Work
+
+    name, (V, F) = list(_scans_with_copies())[case]
+    work = _Work.from_raw(load_file(write_binary_stl(tmp_path / "scan.stl", V, F)), RepairOptions())
+    steps = _Progress(None, True)
+    steps.stage("cleaning")
+    work.clean(steps)
+    _, _, same = Edges(work.F, len(work.V)).inconsistent_pairs()
+    assert work.consistent == (name in ("duplicate", "identical")), name
+    assert not (work.consistent and same.any())

@@ -13,6 +13,7 @@ from rq.registry import ScheduledJobRegistry
 
 from smilepass.models import Scan, ScanState
 from smilepass.queue import DEFAULT_QUEUE, ON_TIMEOUT, SCAN_QUEUE, TIMED_OUT
+from smilepass.scans import repair
 
 from .conftest import ROOT, free_port, query, worker_env
 from .scanfiles import arch_stl
@@ -53,6 +54,56 @@ def test_a_repair_stuck_past_its_timeout_is_killed_and_failed_with_the_reason_no
     assert "not retried" in failed.error
     page = clinician.get(f"/support/tickets/{failed.ticket_id}").get_data(as_text=True)
     assert "took longer than 2 seconds and was stopped (attempt 1)" in page
+
+
+def scan_panel(browser, scan, language="en") -> str:
+    return browser.get(f"/support/tickets/{scan.ticket_id}",
+                       headers={"Accept-Language": language}).get_data(as_text=True)
+
+
+def test_a_repair_past_the_configured_15_minutes_shows_the_minutes_and_the_attempt_and_is_not_retried(
+        app, clinician, redis_conn, tmp_path):
+    """The shipped limit is 15 minutes: the user reads "took longer than 15 minutes", on which attempt, and
+    that it is not retried; the job runs once though the repair job keeps its retries for other failures."""
+    assert app.config["SCAN_JOB_TIMEOUT"] == 15 * 60
+    file_scan(clinician, arch_stl())
+    scan = the_scan()
+    scans = Queue(SCAN_QUEUE, connection=redis_conn)
+    queued = Job.fetch(scan.job_id, connection=redis_conn)  # the repair job as the upload queued it
+    assert queued.timeout == 15 * 60 and queued.retries_left == app.config["SCAN_RETRIES"] > 0
+    scans.empty()
+    query(lambda: Scan.update(state=ScanState.PROCESSING.value, attempts=1).where(Scan.id == scan.id).execute())
+    # The same job, whose repair runs out of its 15 minutes (rq's alarm, raised at once here).
+    marker = tmp_path / "runs"
+    scans.enqueue("tests.worker_jobs.repair_out_of_time", str(marker), scan.id, scan.run, job_id=scan.job_id,
+                  job_timeout=queued.timeout, retry=Retry(max=queued.retries_left, interval=[0]),
+                  meta=queued.meta)
+    result = burst(app, SCAN_QUEUE, DEFAULT_QUEUE)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert marker.read_text().count("run") == 1  # not retried
+    assert scans.count == 0 and ScheduledJobRegistry(queue=scans).count == 0
+    failed = the_scan()
+    assert failed.state == "failed" and failed.attempts == 1
+    page = scan_panel(clinician, failed)
+    assert "The repair took longer than 15 minutes and was stopped (attempt 1)." in page
+    assert "A timeout is not retried" in page
+    assert "Retrying" not in page and "stopped unexpectedly" not in page
+    german = scan_panel(clinician, failed, "de-DE,de;q=0.9")
+    assert "Die Reparatur dauerte länger als 15 Minuten und wurde abgebrochen (Versuch 1)." in german
+
+
+def test_a_repair_killed_past_the_configured_15_minutes_shows_the_minutes_and_the_attempt(app, clinician):
+    """A work horse stuck in C code is killed by the worker, which then fails the scan (repair_timed_out)
+    with the job's timeout: the user reads the same sentence, the attempt it was on, no retry."""
+    file_scan(clinician, arch_stl())
+    scan = the_scan()
+    query(lambda: Scan.update(state=ScanState.PROCESSING.value, attempts=2).where(Scan.id == scan.id).execute())
+    assert query(lambda: repair.fail_timed_out(scan.id, scan.run, app.config["SCAN_JOB_TIMEOUT"]))
+    failed = the_scan()
+    assert failed.state == "failed"
+    page = scan_panel(clinician, failed)
+    assert "The repair took longer than 15 minutes and was stopped (attempt 2)." in page
+    assert "A timeout is not retried" in page and "Retrying" not in page
 
 
 def test_a_job_that_times_out_is_not_retried(app, redis_conn, tmp_path):

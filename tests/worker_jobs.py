@@ -23,3 +23,21 @@ def counted_sleep(marker: str, seconds: float) -> str:
 def note(marker: str) -> str:
     Path(marker).write_text("done")
     return "done"
+
+
+def repair_out_of_time(marker: str, scan_id: int, run: int) -> str:
+    """The real repair job (smilepass.scans.jobs.repair_scan) when its repair runs past the job's timeout:
+    the repair raises rq's JobTimeoutException at once, as rq's alarm would after the configured minutes,
+    so a test sees what a 15-minute timeout leaves without waiting 15 minutes. Notes each run in marker."""
+    from rq.timeouts import JobTimeoutException
+
+    from smilepass.scans import jobs, repair
+
+    with open(marker, "a") as fh:
+        fh.write("run\n")
+
+    def runs_out_of_time(*args, **kwargs):
+        raise JobTimeoutException("Task exceeded maximum timeout value")
+
+    repair.run_repair = runs_out_of_time  # this work horse only: it exits after the job
+    return jobs.repair_scan(scan_id, run)

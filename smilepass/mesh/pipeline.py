@@ -23,6 +23,7 @@ from .previews import RepairedMesh, render_previews, save_previews
 from .readers import DEGENERATE_MAX_SHARE, FileInfo, load_file, mostly_degenerate
 from .topology import (
     Edges,
+    SetAside,
     components_through,
     duplicate_face_mask,
     edge_loop_sizes,
@@ -30,6 +31,7 @@ from .topology import (
     manifold_components,
     measure,
     repeated_corner_mask,
+    same_winding,
     tails_heads,
 )
 from .webcopy import clustered_copy, save_web_copies
@@ -314,7 +316,8 @@ class _Work:
     largest_open_hole: float = 0.0
     flipped: np.ndarray | None = None  # per face of F (before filling): winding reversed by orient()
     open_rims: np.ndarray | None = None  # vertices on the rims of holes left open (for the web copy)
-    copies: tuple | None = None  # (removed copies, the face kept of each), as input face numbers
+    slot: np.ndarray = None  # per face of F: its number among the faces of the input's edges (clean())
+    consistent: bool = False  # cleaning knows F to be consistently wound (orient() skips its check)
 
     @classmethod
     def from_raw(cls, raw, opts: RepairOptions) -> _Work:
@@ -361,6 +364,7 @@ class _Work:
         kept = np.flatnonzero(keep)
         self.F = np.take(self.F, kept, axis=0)
         self.provenance = np.take(self.provenance, kept)
+        self.slot = np.take(self.slot, kept)
         self.areas = np.take(self.areas, kept)
         self.thin = np.take(self.thin, kept)
         self.piece = None
@@ -375,32 +379,47 @@ class _Work:
     def clean(self, steps: _Progress) -> None:
         c = self.counts
         # The input's pieces are counted later: when cleaning removes faces, from the pieces left.
-        measured = measure(self.V, self.F, self.min_height, count_components=False)
+        # Copies (the same three vertices as an earlier face) are set aside before the edges are sorted:
+        # they go anyway, and a scan that is half copies then sorts half the half-edges.
+        measured = measure(self.V, self.F, self.min_height, count_components=False, set_aside_copies=True)
         self.before, self.edges, self.piece = measured.stats, measured.edges, measured.labels
-        self.areas, self.thin, duplicate = measured.areas, measured.thin, measured.duplicates
-        duplicate_of = measured.duplicate_of
-        del measured
+        self.areas, self.thin, aside = measured.areas, measured.thin, measured.set_aside
         # A file of mostly empty or repeated triangles is an export gone wrong: refuse it before the
         # repair spends time on it (thin covers repeated corners: they have no area).
-        without_surface = int(np.count_nonzero(self.thin | duplicate))
+        without_surface = int(np.count_nonzero(self.thin | measured.duplicates))
+        # A few copies (below SET_ASIDE_MIN_SHARE) stay in the edges and go with the degenerate faces.
+        late = None
+        if aside is None and measured.duplicate_of is not None:
+            copy_faces = np.flatnonzero(measured.duplicates)
+            first = np.take(measured.duplicate_of, copy_faces)
+            late = SetAside(None, None, copy_faces, first, same_winding(self.F, first, copy_faces), None)
+            del copy_faces, first
+        del measured
         if without_surface > DEGENERATE_MAX_SHARE * len(self.F):
             raise mostly_degenerate(without_surface, len(self.F))
+        self.slot = self.provenance  # per face: its number among the faces the input's edges describe
+        if aside is not None:
+            kept = aside.kept.astype(self.provenance.dtype, copy=False)
+            self.F = aside.faces
+            self.provenance, self.slot = kept, np.arange(len(kept), dtype=kept.dtype)
+            self.areas, self.thin = np.take(self.areas, kept), np.take(self.thin, kept)
         steps.at(0.3)
 
         # 1. Float-noise cracks: merge boundary vertices closer than the tolerance. Only the boundary of
         # faces with an area: a thin face goes in step 2 anyway, and a heap of them would put every one
         # of their corners into the search (a scan half made of needles would search all its vertices).
         e = self.edges
-        boundary_edges = np.flatnonzero(e.counts == 1)
+        boundary_edges = np.flatnonzero(e.counts == 1) if aside is None else aside.boundary
         boundary_edges = boundary_edges[~self.thin[e.order[e.starts[boundary_edges]] // 3]]
         boundary = np.unique(e.edge_vertices(boundary_edges).ravel())
         F, merged = weld_nearby(self.V, self.F, boundary, self.opts.weld_tolerance * self.diag)
         c["welded_vertices"] = merged
         input_edges = e  # for counting the input's pieces in step 5, when faces go before that
+        changed_corners = bool(merged)  # the faces' corners are no longer the input's: look for new copies
         if merged:
-            self.F, self.edges, self.piece, duplicate = F, None, None, None
+            self.F, self.edges, self.piece = F, None, None
         elif self.before["degenerate_triangles"] == 0 and self.before["non_manifold_edges"] == 0 \
-                and not duplicate.any():
+                and self.before["duplicate_triangles"] == 0:
             # Nothing to remove before the pieces: count them now (step 5 uses them as they are).
             count, self.piece = manifold_components(e)
             self.before["components"], input_edges = count, None
@@ -412,30 +431,52 @@ class _Work:
         c["collapsed_edges"], changed = self._collapse_slivers()
         degenerate = repeated_corner_mask(self.F) | self.thin
         c["degenerate_removed"] = int(degenerate.sum())
+        copies = 0
+        if aside is not None:
+            # Copies share their corners and so their shape: a set of copies goes or stays whole.
+            copy_degenerate = np.take(degenerate, aside.first_slot)
+            c["degenerate_removed"] += int(np.count_nonzero(copy_degenerate))
+            copies = len(copy_degenerate) - int(np.count_nonzero(copy_degenerate))
         if c["collapsed_edges"] and np.all(np.take(degenerate, changed)):
             # Every face the collapse changed goes too (a needle's own corner merged away, the usual
-            # case): the faces kept are as they were, so the edges and copies found before still hold.
+            # case): the faces kept are as they were, so the edges found before still hold.
             self.edges = edges_before
         elif c["collapsed_edges"]:
-            duplicate = None
+            changed_corners = True
         del edges_before, changed
-        if degenerate.any():
-            if duplicate is not None:
-                # Copies share their corners and so their shape: a set of copies goes or stays whole.
-                duplicate, duplicate_of = _narrowed_copies(duplicate, duplicate_of, ~degenerate)
-            self._keep(~degenerate)
-        # 3. Duplicates: the same three vertices, in either winding (back-to-back pairs too).
-        if duplicate is None:
-            duplicate, duplicate_of = duplicate_face_mask(self.F, len(self.V), with_first=True)
-        c["duplicates_removed"] = int(duplicate.sum())
-        if duplicate.any() and self.edges is not None:  # the edges of these faces, copies included
-            duplicate, duplicate_of = _agreeing_copies(self.F, self.edges, duplicate, duplicate_of)
-        if duplicate.any():
-            # Input numbers of each removed copy and of the copy kept: one node when counting the
-            # input's pieces (a copy shares every edge with the face kept, so it joins nothing new).
-            self.copies = (self.provenance[duplicate], self.provenance[duplicate_of[duplicate]])
+        keep = ~degenerate
+        if late is not None and not changed_corners:
+            # The few copies left in the edges go with the degenerate faces (a set goes or stays whole),
+            # after the vote, in which they count through their first face. After a weld or a collapse
+            # the search below finds them again with any new ones.
+            keep[late.copies] = False
+            copies = int(np.count_nonzero(~np.take(degenerate, late.first_slot)))
+            aside = late
+        # Of every set of copies in both windings, the winding its neighbours agree with (needs the edges
+        # of the faces as read: not after a weld or a collapse, which keep the first face of each set).
+        # Without copies the faces met at most two on an edge (measure() checked): removing faces then
+        # makes no new pair, so the winding is consistent when each pair that was not lost a face or
+        # had one turned, and no turned face disagrees with a neighbour (_turn checks).
+        self.consistent = aside is not None and aside is not late and aside.two_by_two and self.edges is not None \
+            and not changed_corners
+        turn = None
+        if copies and self.edges is not None and not changed_corners:
+            turn = _agreeing_firsts(self.F, self.edges, aside, keep)
+            if turn is not None:
+                self._turn(*turn)
+        if self.consistent:
+            # Every pair of faces that walked an edge the same way loses a face or had one turned.
+            gone = degenerate if turn is None else degenerate | turn[0]
+            f1, f2 = aside.inconsistent
+            self.consistent = bool(np.all(np.take(gone, f1) | np.take(gone, f2)))
+        if not keep.all():
+            self._keep(keep)
+        # 3. Duplicates: the same three vertices, in either winding (back-to-back pairs too). Those of the
+        # input were set aside above; a weld or a collapse can make new ones.
+        duplicate = duplicate_face_mask(self.F, len(self.V)) if changed_corners else None
+        c["duplicates_removed"] = copies + (int(duplicate.sum()) if duplicate is not None else 0)
+        if duplicate is not None and duplicate.any():
             self._keep(~duplicate)
-        del duplicate_of
         self._check_left(Phrase("after removing degenerate and duplicate triangles"))
         steps.at(0.5)
 
@@ -489,24 +530,42 @@ class _Work:
         """The report's piece count of the input (faces joined through any shared edge), from the
         pieces of the faces kept (self.piece, not yet narrowed to debris): when the kept faces still
         have their input corners, each kept piece is connected in the input too, and only the removed
-        faces have to be joined to them (instead of a second pass over every face)."""
-        kept = self.provenance
-        if not _rows_equal(self.F, self.F0, kept):  # welded or collapsed: count afresh
+        faces have to be joined to them (instead of a second pass over every face). input_edges are
+        those of the input without its copies (see clean()): a copy shares every edge with its set's
+        first face, so it joins nothing the first face does not."""
+        if not _rows_equal(self.F, self.F0, self.provenance):  # welded or collapsed: count afresh
             return int(manifold_components(input_edges, through_non_manifold=True)[0])
-        if self.copies is not None and len(self.copies[0]) == len(self.F0) - len(kept) \
-                and self.edges is not None and int(self.edges.counts.max(initial=0)) <= 2:
+        if len(self.F) == input_edges.n_faces and self.edges is not None \
+                and int(self.edges.counts.max(initial=0)) <= 2:
             # Only copies were removed and the faces kept meet on no non-manifold edge: the input's
-            # pieces are the kept ones (a copy shares every edge with its kept face, so it joins nothing).
+            # pieces are the kept ones.
             return n_pieces
-        node = np.full(len(self.F0), -1, np.int32 if len(self.F0) < 2**31 else np.int64)
-        node[kept] = self.piece
-        if self.copies is not None:
-            node[self.copies[0]] = -2  # joined to the copy kept, below (its own node would link nothing new)
+        node = np.full(input_edges.n_faces, -1, np.int32 if input_edges.n_faces < 2**31 else np.int64)
+        node[self.slot] = self.piece
         removed = np.flatnonzero(node == -1)
         node[removed] = n_pieces + np.arange(len(removed))
-        if self.copies is not None:
-            node[self.copies[0]] = node[self.copies[1]]  # the copy kept is never a removed copy itself
         return components_through(input_edges, node, n_pieces + len(removed))
+
+    def _turn(self, turn: np.ndarray, other: np.ndarray) -> None:
+        """The faces of F marked in `turn` are replaced by the input faces `other` of them (a copy in the
+        other winding, its corners as the input has them), in place (F and provenance are copied first
+        when they are the input's or the slots). The cached edges follow (the same undirected edges in
+        other slots)."""
+        at = np.flatnonzero(turn)
+        old = np.take(self.F, at, axis=0)
+        source = np.take(other, at)
+        if self.F is self.F0:  # copies left in the edges (a few): F is still the input's own array
+            self.F = self.F.copy()
+        if self.provenance is self.slot:
+            self.provenance = self.provenance.copy()
+        self.F[at] = np.take(self.F0, source, axis=0)
+        self.provenance[at] = source
+        if self.edges is not None:
+            positions, edges = self.edges.rewind(self.F, at, old)
+            if self.consistent and self.edges.walked_alike_at(positions, edges):
+                self.consistent = False
+        else:
+            self.consistent = False
 
     def _collapse_slivers(self, rounds: int = 3) -> tuple[int, np.ndarray]:
         """(vertices merged, faces changed, possibly repeated)."""
@@ -583,7 +642,7 @@ class _Work:
 
     def orient(self) -> None:
         e = self._edges()
-        unchanged = self.F is self.F0 and self.before["inconsistent_edges"] == 0
+        unchanged = (self.F is self.F0 and self.before["inconsistent_edges"] == 0) or self.consistent
         F, flipped, left, flipped_edges = orient(self.V, self.F, e, self.piece, len(self.pieces), self.areas,
                                                  known_consistent=unchanged, return_edges=True)
         self.counts["flipped_triangles"] = int(flipped.sum())
@@ -838,99 +897,90 @@ def _non_manifold_losers(F: np.ndarray, e: Edges, nm: np.ndarray) -> np.ndarray:
     return drop
 
 
-def _agreeing_copies(F: np.ndarray, e: Edges, duplicate: np.ndarray, first_of: np.ndarray, rounds: int = 8):
-    """(duplicate mask, face kept of each face) choosing, of every set of copies in both windings, the
-    first face of the winding its neighbours agree with, instead of the first face of the set (a
-    back-to-back copy ahead of the original would otherwise be kept, and orient() would have to turn it
-    and its neighbours: 30 ms at 200k faces with 45 % copies). Sets whose faces share one winding stay
-    as they are. The vote, over the set's three edges: the faces of single-winding sets (and the faces
-    kept by sets decided in an earlier round) walking an edge the other way count for the winding,
-    those walking it the same way against it; a tie after the last round keeps the first face."""
-    later = np.flatnonzero(duplicate)
-    first = first_of[later]
-    g = np.take(F, first, axis=0)
-    a, b = F[later, 0], F[later, 1]
-    same = ((a == g[:, 0]) & (b == g[:, 1])) | ((a == g[:, 1]) & (b == g[:, 2])) | ((a == g[:, 2]) & (b == g[:, 0]))
-    if same.all():
-        return duplicate, first_of
-    del g, a, b
+def _agreeing_firsts(F: np.ndarray, e: Edges, aside, alive: np.ndarray, rounds: int = 8):
+    """Of every set of copies in both windings (the first face in F, the copies set aside by measure()),
+    the winding its neighbours agree with: (turn, other) per face of F, turn marking the first faces
+    whose set keeps its first copy of the other winding, `other` (input face numbers). None when no
+    set has both windings. Keeping the first face of the set always (a back-to-back copy ahead of the
+    original) would leave orient() to turn it and its neighbours: 30 ms at 200k faces with 45 % copies.
+    The vote, over the set's three edges: the faces of single-winding sets (each copy counting, in
+    the first face's winding) and the faces kept by sets decided in an earlier round walking an edge
+    the other way count for the winding, those walking it the same way against it; a tie after the
+    last round keeps the first face. Faces not `alive` (going as degenerate) do not vote."""
     m = len(F)
-    # The first face of the other winding in each set with both windings.
-    kept_other = np.full(m, m, np.int64)
-    np.minimum.at(kept_other, first[~same], later[~same])
-    sets = np.flatnonzero(kept_other < m)
-    mixed = np.zeros(m, bool)  # the sets' first faces
-    mixed[sets] = True
-    voter = ~mixed
-    voter[later[mixed[first]]] = False
-    # Per edge (in edge order, no inverse permutation of the half-edges): the voters walking it from
-    # its lower to its higher vertex, minus those walking it the other way.
+    live = np.take(alive, aside.first_slot)
+    first = aside.first_slot[live]
+    other_way = ~aside.same_winding[live]
+    if not other_way.any():
+        return None
+    index = np.int32 if len(aside.copies) and int(aside.copies[-1]) < 2**31 - 1 else np.int64
+    none = np.iinfo(index).max
+    # ufunc.at with values of the target's type (numpy's casting path is 15-30x slower).
+    kept_other = np.full(m, none, index)
+    np.minimum.at(kept_other, first[other_way].astype(index), aside.copies[live][other_way].astype(index))
+    mixed = kept_other < none  # the sets' first faces
+    sets = np.flatnonzero(mixed)
+    # Voters: each face once, a single-winding set's first face once for every face of the set.
+    weight = alive.astype(np.int32)
+    weight += np.bincount(first, minlength=m).astype(np.int32)
+    weight[mixed] = 0
+    del first, other_way, live
+    # The sets' first faces' half-edges (a row of three per set): their edges (measure() made the edge
+    # ids) and which way they walk them.
     tails, heads = (e._tails, e._heads) if e._heads is not None else tails_heads(F)
-    face = e.order // 3
-    up = np.take(tails < heads, e.order)
-    vote = up.view(np.int8) * np.int8(2) - np.int8(1)
-    vote *= np.take(voter, face)
-    running = np.zeros(len(vote) + 1, np.int32)
-    np.cumsum(vote, out=running[1:])
-    del vote
-    tally = running[e.starts + e.counts] - running[e.starts]
-    del running
-    # The sets' first faces' half-edges: their positions, edges and set numbers.
-    at = np.flatnonzero(np.take(mixed, face))
-    edge_of = np.zeros(len(e.order), np.int32)  # edge number per position (searchsorted is slower)
-    edge_of[e.starts[1:]] = 1
-    np.cumsum(edge_of, out=edge_of)
-    h_edge = np.take(edge_of, at)
-    del edge_of
-    h_sign = np.where(np.take(up, at), 1, -1)
-    number = np.full(m, -1, np.int64)
-    number[sets] = np.arange(len(sets))
-    h_set = number[np.take(face, at)]
-    del face, up, at, number
+    at = (3 * sets[:, None].astype(np.int64) + np.arange(3)).ravel()
+    h_edge = np.take(e.he_edge, at)
+    # +1: the voter walks the edge the other way than the set's first face, agreeing with it.
+    h_against = np.where(np.take(tails, at) < np.take(heads, at), np.int32(-1), np.int32(1))
+    del at
+    # Per edge of those faces (the tally of no other edge is read): the voters walking it from its
+    # lower to its higher vertex, minus those walking it the other way. On a copy-free edge of two faces
+    # that is the face across (the set's first face does not vote); a fin's edge is summed one
+    # position at a time. An edge two of those faces share is summed twice alike (cheaper than np.unique).
+    def votes_at(position):
+        h = np.take(e.order, position)
+        w = np.take(face_weight, h // 3)
+        return np.where(np.take(tails, h) < np.take(heads, h), w, -w)
+
+    face_weight = weight
+    start = np.take(e.starts, h_edge)
+    count = np.take(e.counts, h_edge)
+    own = (3 * sets[:, None].astype(np.int64) + np.arange(3)).ravel()
+    across = start + (np.take(e.order, start) == own)  # the other position of a two-face edge
+    del own
+    votes = votes_at(np.minimum(across, len(e.order) - 1))
+    votes[count != 2] = 0
+    more = np.flatnonzero(count > 2)
+    position = start[more].astype(np.int64)
+    while len(more):
+        votes[more] += votes_at(position)
+        position += 1
+        still = position < start[more] + count[more]
+        more, position = more[still], position[still]
+    tally = np.zeros(e.n_edges, np.int32)
+    tally[h_edge] = votes
+    del start, count, votes, across, more, position
     turn = np.zeros(len(sets), bool)
-    open_ = np.ones(len(sets), bool)
-    h_against = -h_sign.astype(np.float64)
+    open_sets = np.arange(len(sets))
+    h_edge, h_against = h_edge.reshape(-1, 3), h_against.reshape(-1, 3)
     for _ in range(rounds):
-        # A voter walking the edge the other way than the set's first face agrees with that face.
-        agree = np.bincount(h_set, weights=h_against * np.take(tally, h_edge), minlength=len(sets))
-        decided = open_ & (agree != 0)
+        agree = (h_against * np.take(tally, h_edge)).sum(axis=1)
+        decided = agree != 0
         if not decided.any():
             break
-        turn[decided] = agree[decided] < 0
-        open_ &= ~decided
-        if not open_.any():
+        turn[open_sets[decided]] = agree[decided] < 0
+        if decided.all():
             break
         # The decided sets' kept faces vote from now on (in the winding kept); the rest vote again.
-        d = decided[h_set]
-        np.add.at(tally, h_edge[d], np.where(turn[h_set[d]], h_against[d], -h_against[d]).astype(tally.dtype))
-        still = np.flatnonzero(open_[h_set])
-        h_set, h_edge, h_against = h_set[still], h_edge[still], h_against[still]
-    turn = sets[turn]
-    if len(turn) == 0:
-        return duplicate, first_of
-    kept = kept_other
-    first_of = first_of.copy()
-    move = np.zeros(m, bool)
-    move[turn] = True
-    members = later[move[first]]
-    first_of[members] = kept[first_of[members]]
-    first_of[turn] = kept[turn]
-    duplicate = duplicate.copy()
-    duplicate[turn] = True
-    duplicate[kept[turn]] = False
-    return duplicate, first_of
-
-
-def _narrowed_copies(duplicate: np.ndarray, first_of: np.ndarray | None, keep: np.ndarray):
-    """duplicate_face_mask(F[keep], with_first=True) from that of F, when every set of copies is kept or
-    dropped whole (the first face of a set kept is still its lowest number)."""
-    kept = np.flatnonzero(keep)
-    duplicate = np.take(duplicate, kept)
-    if first_of is None or not duplicate.any():
-        return duplicate, None
-    new_number = np.cumsum(keep, dtype=np.int64)
-    new_number -= 1
-    return duplicate, np.take(new_number, np.take(first_of, kept))
+        kept_way = np.where((agree[decided] < 0)[:, None], h_against[decided], -h_against[decided])
+        np.add.at(tally, h_edge[decided].ravel(), kept_way.ravel())
+        undecided = ~decided
+        open_sets, h_edge, h_against = open_sets[undecided], h_edge[undecided], h_against[undecided]
+    turned = np.zeros(m, bool)
+    turned[sets[turn]] = True
+    if not turned.any():
+        return None
+    return turned, kept_other
 
 
 def _piece_diagonals(V: np.ndarray, F: np.ndarray, piece: np.ndarray, n_pieces: int) -> np.ndarray:

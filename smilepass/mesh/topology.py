@@ -168,6 +168,61 @@ class Edges:
         out._manifold_pairs = None
         return out
 
+    def rewind(self, F: np.ndarray, faces: np.ndarray, old_rows: np.ndarray) -> np.ndarray:
+        """In place: the faces numbered `faces` of F (whose tails these are) were given other rows of the
+        same three vertices than old_rows (another winding or rotation), so their half-edges stand for
+        the same undirected edges in other slots. Only those half-edges are renumbered (a new sort would
+        cost the whole sort); every half-edge keeps its face, so the grouping by face stays as it was.
+        Returns the positions in `order` of the faces' half-edges and their edge ids."""
+        new_rows = np.take(F, faces, axis=0)
+        # Old slot k is the edge opposite corner k + 2; in the new row that corner sits at j, and the
+        # edge opposite it is slot j + 1.
+        slot_of = np.empty((len(faces), 3), np.int64)
+        for k in range(3):
+            opposite = old_rows[:, (k + 2) % 3]
+            j = np.where(new_rows[:, 0] == opposite, 0, np.where(new_rows[:, 1] == opposite, 1, 2))
+            slot_of[:, k] = (j + 1) % 3
+        halfedges = (3 * np.asarray(faces, np.int64)[:, None] + np.arange(3)).ravel()
+        at, edge = self._positions(halfedges)
+        self.order[at] = (halfedges - halfedges % 3 + slot_of.ravel()).astype(self.order.dtype)
+        if self._heads is not None and len(self._heads) == 3 * len(F):
+            self._heads.reshape(-1, 3)[faces] = new_rows[:, (1, 2, 0)]
+        self._tails = F.ravel()
+        if self._heads is None or len(self._heads) != len(self._tails):
+            self._heads = tails_heads(F)[1]
+        self._he_edge = self._twins = self._manifold_pairs = None
+        return at, edge
+
+    def walked_alike_at(self, at: np.ndarray, edge: np.ndarray) -> bool:
+        """Whether any two-face edge among `edge`, through the positions `at` of `order`, has both faces
+        walking it the same way (an inconsistent winding)."""
+        pair = np.take(self.counts, edge) == 2
+        at, edge = at[pair], edge[pair]
+        start = np.take(self.starts, edge)
+        twin = np.where(at == start, at + 1, at - 1)
+        h1, h2 = np.take(self.order, at), np.take(self.order, twin)
+        return bool(np.any(np.take(self._tails, h1) == np.take(self._tails, h2)))
+
+    def _positions(self, halfedges: np.ndarray):
+        """(positions, edge ids) of these half-edges in `order`: from their edges' starts when the edge
+        ids are at hand and the edges are short, else from one pass over `order`."""
+        edge = None
+        if self._he_edge is not None and len(halfedges):
+            edge = np.take(self._he_edge, halfedges)
+            if int(np.take(self.counts, edge).max()) <= 8:
+                at = np.take(self.starts, edge).astype(np.int64)
+                for _ in range(8):
+                    miss = np.flatnonzero(np.take(self.order, at) != halfedges)
+                    if len(miss) == 0:
+                        return at, edge
+                    at[miss] += 1
+        inverse = np.empty(len(self.order), np.int64)
+        inverse[self.order] = np.arange(len(self.order))
+        at = np.take(inverse, halfedges)
+        if edge is None:
+            edge = np.searchsorted(self.starts, at, side="right") - 1
+        return at, edge
+
     def kept(self, faces: np.ndarray, F_new: np.ndarray) -> Edges:
         """The Edges of F_new = F[faces] (face numbers increasing, vertices as they are), narrowed from
         these instead of sorted again: the kept half-edges, renumbered, keep their order (the order a
@@ -216,8 +271,13 @@ class Edges:
     def he_edge(self) -> np.ndarray:
         """Edge id of every half-edge."""
         if self._he_edge is None:
-            he_edge = np.empty(len(self.order), np.int64)
-            he_edge[self.order] = np.repeat(np.arange(self.n_edges), self.counts)
+            # A running count of the edge starts, scattered to the half-edges (np.repeat of the edge
+            # numbers by their counts took three times as long).
+            edge_of = np.zeros(len(self.order), np.int32 if self.n_edges < 2**31 else np.int64)
+            edge_of[self.starts[1:]] = 1
+            np.cumsum(edge_of, out=edge_of)
+            he_edge = np.empty_like(edge_of)
+            he_edge[self.order] = edge_of
             self._he_edge = he_edge
         return self._he_edge
 
@@ -578,12 +638,14 @@ def edge_loop_sizes(ev: np.ndarray) -> list[int]:
     return np.bincount(labels[inv[:, 0]]).tolist()
 
 
-def boundary_vertex_components(edges: Edges) -> int:
-    """Number of boundary loops (see boundary_loop_sizes). Vertex numbers serve as the graph's nodes
-    as they are (no np.unique). csgraph, not components_from_pairs: boundary paths chained through
-    many vertices (needle triangles along edges) take that one 7 rounds over every vertex, 3x slower
-    (20 ms against 6.5 ms at 80k boundary edges; 3.8 against 1.2 ms on a clean scan)."""
-    b = np.flatnonzero(edges.counts == 1)
+def boundary_vertex_components(edges: Edges, boundary: np.ndarray | None = None) -> int:
+    """Number of boundary loops (see boundary_loop_sizes); `boundary`: the boundary edges' ids when
+    they are not those of count 1 (the input's, when its copies were set aside: see measure()). Vertex
+    numbers serve as the graph's nodes as they are (no np.unique). csgraph, not components_from_pairs:
+    boundary paths chained through many vertices (needle triangles along edges) take that one 7 rounds
+    over every vertex, 3x slower (20 ms against 6.5 ms at 80k boundary edges; 3.8 against 1.2 ms on a
+    clean scan)."""
+    b = np.flatnonzero(edges.counts == 1) if boundary is None else boundary
     if len(b) == 0:
         return 0
     ev = edges.edge_vertices(b)
@@ -594,14 +656,68 @@ def boundary_vertex_components(edges: Edges) -> int:
 
 
 @dataclass
+class SetAside:
+    """The copies measure() left out of the edge sort (set_aside_copies=True): every face whose vertex
+    set an earlier face has (either winding). A copy has its first face's three edges and nothing else,
+    so the input's edge counts are the others' plus the copies on each edge."""
+
+    kept: np.ndarray  # input numbers of the faces the edges describe (increasing): all but the copies
+    faces: np.ndarray  # those faces (F[kept]; the edges' tails are a view of it)
+    copies: np.ndarray  # input numbers of the copies
+    first_slot: np.ndarray  # per copy: its set's first face, as a number among `kept`
+    same_winding: np.ndarray  # per copy: walks its vertices the way the first face does
+    boundary: np.ndarray  # the input's boundary edges (one face, copies counted), as edge ids
+    # Whether the faces without their copies meet at most two on every edge, and the pairs of them
+    # walking an edge the same way (faces as numbers among `kept`): when every such pair loses a face
+    # or has one turned, and no turned face walks an edge the way its neighbour does, the cleaned mesh
+    # is consistently wound (orient() need not check it again).
+    two_by_two: bool = False
+    inconsistent: tuple | None = None
+
+
+def _winding_key(F: np.ndarray) -> np.ndarray:
+    """Per face: its lowest rotation's first two corners, packed. Two faces of the same three vertices
+    are wound alike (one a rotation of the other) exactly when these agree, repeated corners included
+    (column by column: row gathers of an (n, 3) array are slow)."""
+    x, y, z = (F[:, k].astype(np.int64) for k in range(3))
+    key = (x << 32) | y
+    np.minimum(key, (y << 32) | z, out=key)
+    np.minimum(key, (z << 32) | x, out=key)
+    return key
+
+
+# Copies are set aside from the edge sort when they are at least this share of the faces: below it the
+# edge ids their counts need (a pass over every half-edge) cost more than the sort saves.
+SET_ASIDE_MIN_SHARE = 0.1
+
+
+def same_winding(F: np.ndarray, first: np.ndarray, copies: np.ndarray) -> np.ndarray:
+    """Per copy: wound as its first face (one a rotation of the other)."""
+    winding = _winding_key(F)
+    return np.take(winding, first) == np.take(winding, copies)
+
+
+def _input_edge_counts(edges: Edges, aside: SetAside) -> tuple[np.ndarray, np.ndarray]:
+    """(copies per edge, the edge of each copy's half-edges (k, 3)) of the copy-free edges."""
+    he = 3 * aside.first_slot.astype(np.int64)
+    he_edge = edges.he_edge
+    copy_edges = np.empty((len(he), 3), he_edge.dtype)
+    for k in range(3):
+        np.take(he_edge, he + k, out=copy_edges[:, k])
+    extra = np.bincount(copy_edges.ravel(), minlength=edges.n_edges)
+    return extra, copy_edges
+
+
+@dataclass
 class Measured:
     stats: dict  # the numbers the report shows
-    edges: Edges
+    edges: Edges  # of F, or of F without its copies (set_aside below)
     labels: np.ndarray | None  # face components, when computed here on an edge-manifold mesh
     duplicates: np.ndarray  # duplicate-face mask
     duplicate_of: np.ndarray | None  # the face kept of each face's vertex set (None: no copies)
     areas: np.ndarray
     thin: np.ndarray
+    set_aside: SetAside | None = None  # the copies left out of `edges` (measure(set_aside_copies=True))
 
 
 def in_background(fn, *args):
@@ -629,14 +745,20 @@ def in_background(fn, *args):
 
 def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None = None,
             areas: np.ndarray | None = None, thin: np.ndarray | None = None,
-            components: int | None = None, count_components: bool = True) -> Measured:
+            components: int | None = None, count_components: bool = True,
+            set_aside_copies: bool = False) -> Measured:
     """Count what the report shows for a mesh. The per-face half (shape, duplicates, bounding box)
     runs in a second thread while this one sorts the edges and finds the components.
     count_components=False leaves stats["components"] None (the caller counts them later, see
-    components_through()): a repair that removes faces finds the pieces of what is left anyway."""
+    components_through()): a repair that removes faces finds the pieces of what is left anyway.
+
+    set_aside_copies=True (the repair, which removes copies anyway): the duplicates are found first and,
+    when there are any, the edges are sorted without them (a scan that is half copies sorts half the
+    half-edges) and the report's edge numbers are made up from the copies' first faces' edges; the
+    result's set_aside says which faces the edges describe."""
     m = len(F)
 
-    def per_face():
+    def per_face(with_duplicates: bool):
         a, t = (areas, thin) if areas is not None and thin is not None else face_shape(V, F, min_height)
         used = np.zeros(len(V), bool)
         used[F.ravel()] = True
@@ -646,25 +768,74 @@ def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None
             box = [float(x) for x in pts.max(axis=0).astype(np.float64) - pts.min(axis=0).astype(np.float64)]
         else:
             box = [0.0, 0.0, 0.0]
-        return a, t, n_used, box, duplicate_face_mask(F, len(V), with_first=True), \
+        return a, t, n_used, box, duplicate_face_mask(F, len(V), with_first=True) if with_duplicates else None, \
             int((repeated_corner_mask(F) | t).sum())
 
-    face_half = in_background(per_face)
+    aside = None
+    if set_aside_copies and edges is None:
+        face_half = in_background(per_face, False)
+        try:
+            copies = duplicate_face_mask(F, len(V), with_first=True)
+        except BaseException:
+            face_half()
+            raise
+    else:
+        face_half = in_background(per_face, True)
+        copies = None
     try:
-        if edges is None:
-            edges = Edges(F, len(V))
-        boundary_edges = int((edges.counts == 1).sum())
-        nm = int((edges.counts > 2).sum())
-        labels = None
-        if components is None and count_components:
-            if nm == 0:
-                components, labels = manifold_components(edges)
-            else:
+        if copies is not None and copies[1] is not None and \
+                np.count_nonzero(copies[0]) >= SET_ASIDE_MIN_SHARE * m:
+            duplicates, first_of = copies
+            kept = np.flatnonzero(~duplicates)
+            copy_faces = np.flatnonzero(duplicates)
+            slot = np.cumsum(~duplicates, dtype=np.int64)
+            slot -= 1
+            first = np.take(first_of, copy_faces)
+            aside = SetAside(kept, np.take(F, kept, axis=0), copy_faces, np.take(slot, first), None, None)
+            del slot
+            aside.same_winding = same_winding(F, first, copy_faces)
+            edges = Edges(aside.faces, len(V))
+            extra, copy_edges = _input_edge_counts(edges, aside)
+            boundary = (edges.counts == 1) & (extra == 0)
+            aside.boundary = np.flatnonzero(boundary)
+            boundary_edges = len(aside.boundary)
+            nm = int(np.count_nonzero(edges.counts + extra > 2))
+            # Inconsistent: pairs of the copy-free edges no copy joins, and a face's edge shared with
+            # one copy alone walking it the same way (a copy in the same winding on the boundary).
+            manifold = np.flatnonzero(edges.counts == 2)
+            h1, h2, same = edges.inconsistent_pairs()
+            inconsistent = int(np.count_nonzero(same & (np.take(extra, manifold) == 0)))
+            aside.two_by_two = int(edges.counts.max(initial=0)) <= 2
+            if aside.two_by_two:
+                aside.inconsistent = (h1[same] // 3, h2[same] // 3)
+            del h1, h2
+            lone = (np.take(edges.counts, copy_edges) == 1) & (np.take(extra, copy_edges) == 1)
+            inconsistent += int(np.count_nonzero(lone & aside.same_winding[:, None]))
+            del extra, copy_edges, lone, boundary
+            labels = None
+            if components is None and count_components:
                 components, _ = manifold_components(edges, through_non_manifold=True)
-        _, _, same = edges.inconsistent_pairs()
-        loops = boundary_vertex_components(edges)
+            loops = boundary_vertex_components(edges, aside.boundary)
+        else:
+            if copies is not None:
+                duplicates, first_of = copies
+            if edges is None:
+                edges = Edges(F, len(V))
+            boundary_edges = int((edges.counts == 1).sum())
+            nm = int((edges.counts > 2).sum())
+            labels = None
+            if components is None and count_components:
+                if nm == 0:
+                    components, labels = manifold_components(edges)
+                else:
+                    components, _ = manifold_components(edges, through_non_manifold=True)
+            _, _, same = edges.inconsistent_pairs()
+            inconsistent = int(same.sum())
+            loops = boundary_vertex_components(edges)
     finally:
-        areas, thin, n_used, bbox, (duplicates, duplicate_of), degenerate = face_half()
+        areas, thin, n_used, bbox, found, degenerate = face_half()
+    if found is not None:
+        duplicates, first_of = found
     stats = {
         "vertices": n_used,
         "triangles": int(m),
@@ -674,9 +845,9 @@ def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None
         "components": None if components is None else int(components),
         "duplicate_triangles": int(duplicates.sum()),
         "degenerate_triangles": degenerate,
-        "inconsistent_edges": int(same.sum()),
+        "inconsistent_edges": inconsistent,
         "bbox_mm": bbox,
         "surface_area_mm2": float(areas.sum()),
         "closed": bool(m > 0 and boundary_edges == 0 and nm == 0),
     }
-    return Measured(stats, edges, labels, duplicates, duplicate_of, areas, thin)
+    return Measured(stats, edges, labels, duplicates, first_of, areas, thin, aside)
