@@ -224,7 +224,17 @@ def ranked_tickets(user: User, search: Search, limit: int, offset: int = 0) -> t
         return [], 0
     # Staff are counted in the index alone; only a clinician's count goes through the ticket table (the
     # condition fetches up to 2,001 matching ids: 19 ms of a PostgreSQL phrase search, for nothing).
-    total = _count(user, search, None if user.is_staff and search.groups else ticket_filter(user, search))
+    scored = None  # PostgreSQL: the newest RANK_MAX matches with their rank (see _pg_newest)
+    if is_postgres() and user.is_staff and search.groups:
+        # One pass gives the candidates, their rank and the count: with fewer than the cap it read every
+        # match, with more there are more than COUNT_MAX.
+        scored, complete = _pg_newest(user, search, max(COUNT_MAX, RANK_MAX) + 1)
+        total = _count(user, search, None, [i for i, _ in scored]) if complete else COUNT_MAX + 1
+        scored = scored[:RANK_MAX]
+    else:
+        total = _count(user, search, None if user.is_staff and search.groups else ticket_filter(user, search))
+    if not total:
+        return [], 0
     first = []
     if search.number is not None and Ticket.get_visible(search.number, user) is not None:
         first = [search.number]
@@ -234,9 +244,17 @@ def ranked_tickets(user: User, search: Search, limit: int, offset: int = 0) -> t
     skip, wanted = max(offset - len(first), 0), int(limit) + len(first)
     rows = []
     if skip < RANK_MAX:
-        # The candidates (the newest RANK_MAX matches) in their rank.
-        rows += database.execute_sql(
-            f"{rank} LIMIT {min(wanted, RANK_MAX - skip)} OFFSET {skip}", rank_params).fetchall()
+        if is_postgres():
+            if scored is None:
+                # A clinician: slices of the id range only when their matches outnumber the candidates.
+                scored = _pg_newest(user, search, RANK_MAX, sliced=total > RANK_MAX)[0]
+            # The candidates in their rank, ties newest first (the order of _ranking_sql).
+            ranked = sorted(scored, key=lambda row: (-row[1], -row[0]))
+            rows += [(i,) for i, _ in ranked[skip:skip + min(wanted, RANK_MAX - skip)]]
+        else:
+            # The candidates (the newest RANK_MAX matches) in their rank.
+            rows += database.execute_sql(
+                f"{rank} LIMIT {min(wanted, RANK_MAX - skip)} OFFSET {skip}", rank_params).fetchall()
     if skip + wanted > RANK_MAX:
         # Past them: the older matches, newest first (the same order the candidates were taken in).
         past = max(skip, RANK_MAX)
@@ -274,14 +292,60 @@ def _ranking_sql(user: User, search: Search) -> tuple[tuple[str, list], tuple[st
     return (newest, params), (rank, params)
 
 
-def _count(user: User, search: Search, condition) -> int:
+# The ranges of the newest ids the newest matches are looked for in on PostgreSQL, one after the other, in
+# multiples of RANK_MAX below the newest ticket (see _pg_newest): the newest 5,000 ids (enough for a word in
+# one ticket of five, "scan"), then down to 25,000 (one in 25, "upper arch"), then the rest.
+NEWEST_WINDOWS = (5, 25)
+
+
+def _pg_newest(user: User, search: Search, limit: int, sliced: bool = True) -> tuple[list[tuple[int, float]], bool]:
+    """The newest `limit` matches on PostgreSQL, newest first, each with its rank (ts_rank, as
+    _ranking_sql's), and whether that is every match (fewer than limit were found).
+
+    "ORDER BY ticket_id DESC LIMIT 1000" over the GIN index reads every match's row first (a bitmap scan
+    visits the table in its own order; a phrase also checks each row's positions): 11,043 rows for "upper
+    arch" at 200,000 tickets, 43 ms of a 50 ms statement. The same query limited to the newest ids (a range
+    of the primary key, which PostgreSQL ANDs with the GIN index's bitmap) reads only the rows in that
+    range; older ranges are read only while fewer than `limit` matches were found. The slices are
+    disjoint and together cover every id, so the result is exactly the newest matches. Ranking them in the same
+    pass spares reading their rows again. "ticket_id + 0" keeps the planner off walking the primary key
+    backwards and checking every row (it expects to stop early; "wrong plan", 8,383 tickets holding both
+    words and none the phrase: 301 ms instead of 78 ms)."""
+    condition, params = _pg_match(user, search)
+    column = "staff_doc" if user.is_staff else "public_doc"
+    slices = [""]
+    if sliced:
+        newest = database.execute_sql("SELECT MAX(ticket_id) FROM search_ticket").fetchone()[0] or 0
+        bounds = [int(newest - RANK_MAX * window) for window in NEWEST_WINDOWS]
+        bounds = [bound for bound in bounds if bound > 0]
+        slices = [f" AND s.ticket_id > {bound}" + (f" AND s.ticket_id <= {above}" if above else "")
+                  for above, bound in zip([None, *bounds[:-1]], bounds, strict=True)]
+        slices.append(f" AND s.ticket_id <= {bounds[-1]}" if bounds else "")
+    found: list[tuple[int, float]] = []
+    for ids in slices:
+        found += database.execute_sql(
+            f"SELECT s.ticket_id, ts_rank(s.{column}, to_tsquery('simple', %s)) FROM search_ticket s "
+            f"WHERE {condition}{ids} ORDER BY s.ticket_id + 0 DESC LIMIT {limit - len(found)}",
+            [search.tsquery(), *params]).fetchall()
+        if len(found) >= limit:
+            return found, False
+    return found, True
+
+
+def _count(user: User, search: Search, condition, ids: list[int] | None = None) -> int:
     """How many tickets the search finds for this user, counted up to COUNT_MAX + 1 (more shows as
     "1,000+"): counting all 43,791 matches of "scan" at 200,000 tickets took 138-163 ms on PostgreSQL.
     Staff: counted in the index alone (they see every ticket), plus the numbered ticket if the words
-    miss it."""
+    miss it; ids: every one of the index's matches (staff), when they were fetched and fewer than the cap."""
     cap = COUNT_MAX + 1
     if not (user.is_staff and search.groups):
         return Ticket.visible_to(user).where(condition).limit(cap).count()
+    if ids is not None:
+        total = len(ids)
+        if search.number is not None and total < cap and search.number not in ids and (
+                Ticket.select().where(Ticket.id == search.number).exists()):
+            total += 1
+        return min(total, cap)
     if is_postgres():
         found, key = "FROM search_ticket s WHERE s.staff_doc @@ to_tsquery('simple', %s)", "s.ticket_id"
         match = search.tsquery()
