@@ -335,16 +335,13 @@ def ranked_tickets(user: User, search: Search, limit: int, offset: int = 0) -> t
 def _ranking_sql(user: User, search: Search) -> tuple[tuple[str, list], tuple[str, list]]:
     """The matches newest first, and the newest RANK_MAX of them by rank (each SQL with its parameters).
     The index alone answers (a clinician's own tickets through their requester term). For clinicians
-    internal notes weigh nothing, not even in the order; the requester term weighs nothing for anyone."""
+    internal notes weigh nothing, not even in the order; the requester term weighs nothing for anyone.
+    PostgreSQL: no ranking SQL (empty); ranked_tickets takes the candidates with their rank (ts_rank,
+    ties newest first) from _pg_newest, which finds them."""
     if is_postgres():
         condition, params = _pg_match(user, search)
-        column = "staff_doc" if user.is_staff else "public_doc"
         newest = f"SELECT s.ticket_id FROM search_ticket s WHERE {condition} ORDER BY s.ticket_id DESC"
-        # ts_rank of the candidates only, each read again by its primary key.
-        rank = (f"SELECT s.ticket_id FROM ({newest} LIMIT {RANK_MAX}) c JOIN search_ticket s "
-                f"ON s.ticket_id = c.ticket_id ORDER BY ts_rank(s.{column}, to_tsquery('simple', %s)) DESC, "
-                f"s.ticket_id DESC")
-        return (newest, params), (rank, [*params, search.tsquery()])
+        return (newest, params), ("", [])
     weights = "10.0, 1.0, 1.0, 0.0" if user.is_staff else "10.0, 1.0, 0.0, 0.0"
     source = "search_ticket WHERE search_ticket MATCH ?"
     newest = f"SELECT rowid FROM {source} ORDER BY rowid DESC"
