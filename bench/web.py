@@ -9,7 +9,7 @@ ratio to /healthz, with the goals: table partial >= 35 %, full page >= 20 %, sea
 /healthz req/s. Beside it, the server's CPU time per request and /healthz's over it (the same ratio by
 CPU time, which other load on a shared machine disturbs far less than req/s). The staff queue is timed
 too (support, its default tab). --only TEXT runs just the rows whose label or path contains TEXT (e.g.
---only /support/), for a quicker look.
+--only /support/; several, separated by commas: --only /support/,queue), for a quicker look.
 The write-load row files new requests with a screenshot each (POST, --connections at once): new
 requests per second, with any error counted; run it with --database-url for PostgreSQL.
 Practice Insights is timed one request at a time as well (goal: under 300 ms of server time).
@@ -73,7 +73,8 @@ def parse_args():
     p.add_argument("--streams", type=int, default=50, help="open ticket pages (event streams) in the live rows")
     p.add_argument("--web-threads", type=int, default=64, help="gunicorn gthread threads per worker")
     p.add_argument("--live-only", action="store_true", help="only the live rows")
-    p.add_argument("--only", default="", help="only the rows whose label contains this (and /healthz), e.g. support")
+    p.add_argument("--only", default="", help="only the rows whose label or path contains this (and /healthz), "
+                   "e.g. support; several separated by commas")
     return p.parse_args()
 
 
@@ -317,7 +318,8 @@ def measure(args, port, cookies, master_pid, workdir):
     run_wrk(args, port, "/healthz", "", "hello", (), duration=2)  # warm-up: first-request costs, caches
     rows = []
     for label, user, kind, path, rotate in plan():
-        if args.only and label != "/healthz" and args.only not in label and args.only not in path:
+        if args.only and label != "/healthz" and not any(
+                only in label or only in path for only in args.only.split(",")):
             continue
         cookie = cookies.get(user, "")
         if label.startswith("partial, remembered"):

@@ -32,6 +32,13 @@ class Group:
     terms: list[str]
     prefix: str = ""  # the unfinished last word as typed (folded): matches as its stem or as a prefix
 
+    @property
+    def covered(self) -> bool:
+        """The last word's stem begins with what was typed ("tray", "scan"): every match of the stem
+        is a match of the prefix, so the prefix alone says the same (FTS5 read both doclists and merged
+        them: "tray" as typed, 2.4 ms a page of the table where the prefix alone took 1.4 ms)."""
+        return bool(self.prefix) and self.terms[-1].startswith(self.prefix)
+
 
 @dataclass
 class Search:
@@ -60,7 +67,8 @@ class Search:
         for group in self.groups:
             part = '"' + " ".join(group.terms) + '"'
             if group.prefix:
-                part = f'({part} OR "' + " ".join([*group.terms[:-1], group.prefix]) + '"*)'
+                begun = '"' + " ".join([*group.terms[:-1], group.prefix]) + '"*'
+                part = begun if group.covered else f"({part} OR {begun})"
             parts.append(part)
         return "(" + " AND ".join(parts) + ")"
 
@@ -71,7 +79,8 @@ class Search:
         for group in self.groups:
             part = "(" + " <-> ".join(group.terms) + ")"
             if group.prefix:
-                part = f"({part} | (" + " <-> ".join([*group.terms[:-1], group.prefix + ":*"]) + "))"
+                begun = "(" + " <-> ".join([*group.terms[:-1], group.prefix + ":*"]) + ")"
+                part = begun if group.covered else f"({part} | {begun})"
             parts.append(part)
         return " & ".join(parts)
 
@@ -175,6 +184,38 @@ class TableSearch:
     # The index subquery and its parameters when the condition is that subquery (many matches): the same
     # SQL text for every such search of a kind, so the table can reuse its statement (db.prepared).
     subquery: tuple[str, list] | None = None
+    # The ids of the tickets found, when the condition is just those (few matches): the table passes them
+    # as one value (among), so its statement is the same for every such search of a kind too.
+    ids: list[int] | None = None
+
+
+# A clinician's table with at least this many of their tickets found walks their tickets in the sort's order
+# (see among).
+WALK_FROM = 100
+
+
+def among(ids, walk: bool = False):
+    """A condition on Ticket: its id is one of these, given as one value (`ids`: what ids_value makes of
+    a list), so that the statement's text does not depend on them (db.prepared).
+
+    SQLite looks each one up by primary key and sorts them; with walk, it walks the table's own index
+    instead (for a clinician: their tickets in the sort's order) and checks each against them, stopping
+    after a page. A clinician's 548 "scan" tickets of their 2,563: 1.47 ms looked up, 0.09 ms walked (no
+    match at all: 0.22 ms walked). Staff would walk every ticket when few match: never for them."""
+    if is_postgres():
+        return Ticket.id == pw.fn.ANY(ids)
+    column = pw.NodeList((pw.SQL("+"), Ticket.id), glue="") if walk else Ticket.id
+    return column.in_(pw.SQL(f"(SELECT value FROM json_each({database.param}))", [ids]))
+
+
+def walks(user: User, ids: list[int]) -> bool:
+    """Whether the table should walk this user's tickets rather than look up these (see among)."""
+    return not user.is_staff and len(ids) >= WALK_FROM
+
+
+def ids_value(ids: list[int]):
+    """The value `among` wants: a list for PostgreSQL (an array), JSON text for SQLite's json_each."""
+    return list(ids) if is_postgres() else "[" + ",".join(str(int(i)) for i in ids) + "]"
 
 
 def table_search(user: User, search: Search) -> TableSearch:
@@ -183,13 +224,39 @@ def table_search(user: User, search: Search) -> TableSearch:
     reusable = (matches, params) if search.number is None else None
     # How many the index finds, counted inside the database and only up to COUNT_MAX + 1 (a common word's
     # ids are not fetched just to learn that there are many: 0.3 ms where fetching 2,000 took 1-3 ms).
-    found = database.execute_sql(f"SELECT COUNT(*) FROM ({matches} LIMIT {COUNT_MAX + 2}) x", params).fetchone()[0]
-    if found <= COUNT_MAX + (search.number is not None):
-        # Few matches (the usual case, and every "nothing found"): their ids, looked up by primary key. A
-        # planner handed the subquery walks the sort index checking each ticket, all of them when none match.
-        ids = [i for (i,) in database.execute_sql(matches, params).fetchall()]
-        condition = _among(ids)
-        return TableSearch(condition, _status_counts(Ticket.visible_to(user).where(condition)))
+    # Few matches (the usual case, and every "nothing found"): the tickets found, looked up by primary key,
+    # with their status for the counts, in one statement of plain SQL (built with peewee, the counts and the
+    # page cost a clinician more than running them). A planner handed the subquery for the page walks the
+    # sort index checking each ticket, all of them when none match: the page gets the ids (TableSearch.ids).
+    few = COUNT_MAX + (search.number is not None)
+    rows = None
+    if user.is_staff and is_postgres():
+        # The ids fetched rather than counted: a second statement would check every candidate's positions
+        # again (a phrase: "wrong plan", 8,383 tickets holding both words, none the phrase).
+        ids = [i for (i,) in database.execute_sql(f"{matches} LIMIT {COUNT_MAX + 2}", params).fetchall()]
+        if len(ids) <= few:
+            rows = database.execute_sql("SELECT t.id, t.status FROM ticket t WHERE t.id = ANY(%s)",
+                                        [ids]).fetchall()
+    elif user.is_staff:
+        found = database.execute_sql(f"SELECT COUNT(*) FROM ({matches} LIMIT {COUNT_MAX + 2}) x",
+                                     params).fetchone()[0]
+        if found <= few:
+            rows = database.execute_sql(f"SELECT t.id, t.status FROM ticket t WHERE t.id IN ({matches})",
+                                        params).fetchall()
+    else:
+        # The index gives a clinician's own tickets only: their count is that of these rows, fetched at
+        # once (not counted first) up to more than the few (one more: a typed number not theirs).
+        rows = database.execute_sql(
+            f"SELECT t.id, t.status FROM ticket t WHERE t.id IN ({matches} LIMIT {few + 2}) "
+            f"AND t.requester_id = {int(user.id)}", params).fetchall()
+        if len(rows) > few:
+            rows = None
+    if rows is not None:
+        counts = {}
+        for _, status in rows:
+            counts[status] = counts.get(status, 0) + 1
+        ids = [i for i, _ in rows]
+        return TableSearch(_among(ids), counts, ids=ids)
     if user.is_staff:
         return TableSearch(many(matches, params), None, COUNT_MAX, reusable)
     # A clinician with more than COUNT_MAX matches of their own (the index gives theirs only): their
@@ -207,11 +274,6 @@ def table_search(user: User, search: Search) -> TableSearch:
     return TableSearch(_among([i for i, _ in rows]), counts)
 
 
-def _status_counts(query) -> dict:
-    counted = query.select(Ticket.status, pw.fn.COUNT(Ticket.id)).group_by(Ticket.status).tuples()
-    return {status: n for status, n in counted}
-
-
 def ranked_tickets(user: User, search: Search, limit: int, offset: int = 0) -> tuple[list[int], int]:
     """Ids of the tickets found, best first (the ticket with the typed number, then by rank: title
     matches count ten times a body match; ties newest first), and how many there are in all.
@@ -224,7 +286,17 @@ def ranked_tickets(user: User, search: Search, limit: int, offset: int = 0) -> t
         return [], 0
     # Staff are counted in the index alone; only a clinician's count goes through the ticket table (the
     # condition fetches up to 2,001 matching ids: 19 ms of a PostgreSQL phrase search, for nothing).
-    total = _count(user, search, None if user.is_staff and search.groups else ticket_filter(user, search))
+    scored = None  # PostgreSQL: the newest RANK_MAX matches with their rank (see _pg_newest)
+    if is_postgres() and user.is_staff and search.groups:
+        # One pass gives the candidates, their rank and the count: with fewer than the cap it read every
+        # match, with more there are more than COUNT_MAX.
+        scored, complete = _pg_newest(user, search, max(COUNT_MAX, RANK_MAX) + 1)
+        total = _count(user, search, None, [i for i, _ in scored]) if complete else COUNT_MAX + 1
+        scored = scored[:RANK_MAX]
+    else:
+        total = _count(user, search, None if user.is_staff and search.groups else ticket_filter(user, search))
+    if not total:
+        return [], 0
     first = []
     if search.number is not None and Ticket.get_visible(search.number, user) is not None:
         first = [search.number]
@@ -234,9 +306,17 @@ def ranked_tickets(user: User, search: Search, limit: int, offset: int = 0) -> t
     skip, wanted = max(offset - len(first), 0), int(limit) + len(first)
     rows = []
     if skip < RANK_MAX:
-        # The candidates (the newest RANK_MAX matches) in their rank.
-        rows += database.execute_sql(
-            f"{rank} LIMIT {min(wanted, RANK_MAX - skip)} OFFSET {skip}", rank_params).fetchall()
+        if is_postgres():
+            if scored is None:
+                # A clinician: slices of the id range only when their matches outnumber the candidates.
+                scored = _pg_newest(user, search, RANK_MAX, sliced=total > RANK_MAX)[0]
+            # The candidates in their rank, ties newest first (the order of _ranking_sql).
+            ranked = sorted(scored, key=lambda row: (-row[1], -row[0]))
+            rows += [(i,) for i, _ in ranked[skip:skip + min(wanted, RANK_MAX - skip)]]
+        else:
+            # The candidates (the newest RANK_MAX matches) in their rank.
+            rows += database.execute_sql(
+                f"{rank} LIMIT {min(wanted, RANK_MAX - skip)} OFFSET {skip}", rank_params).fetchall()
     if skip + wanted > RANK_MAX:
         # Past them: the older matches, newest first (the same order the candidates were taken in).
         past = max(skip, RANK_MAX)
@@ -255,16 +335,13 @@ def ranked_tickets(user: User, search: Search, limit: int, offset: int = 0) -> t
 def _ranking_sql(user: User, search: Search) -> tuple[tuple[str, list], tuple[str, list]]:
     """The matches newest first, and the newest RANK_MAX of them by rank (each SQL with its parameters).
     The index alone answers (a clinician's own tickets through their requester term). For clinicians
-    internal notes weigh nothing, not even in the order; the requester term weighs nothing for anyone."""
+    internal notes weigh nothing, not even in the order; the requester term weighs nothing for anyone.
+    PostgreSQL: no ranking SQL (empty); ranked_tickets takes the candidates with their rank (ts_rank,
+    ties newest first) from _pg_newest, which finds them."""
     if is_postgres():
         condition, params = _pg_match(user, search)
-        column = "staff_doc" if user.is_staff else "public_doc"
         newest = f"SELECT s.ticket_id FROM search_ticket s WHERE {condition} ORDER BY s.ticket_id DESC"
-        # ts_rank of the candidates only, each read again by its primary key.
-        rank = (f"SELECT s.ticket_id FROM ({newest} LIMIT {RANK_MAX}) c JOIN search_ticket s "
-                f"ON s.ticket_id = c.ticket_id ORDER BY ts_rank(s.{column}, to_tsquery('simple', %s)) DESC, "
-                f"s.ticket_id DESC")
-        return (newest, params), (rank, [*params, search.tsquery()])
+        return (newest, params), ("", [])
     weights = "10.0, 1.0, 1.0, 0.0" if user.is_staff else "10.0, 1.0, 0.0, 0.0"
     source = "search_ticket WHERE search_ticket MATCH ?"
     newest = f"SELECT rowid FROM {source} ORDER BY rowid DESC"
@@ -274,14 +351,63 @@ def _ranking_sql(user: User, search: Search) -> tuple[tuple[str, list], tuple[st
     return (newest, params), (rank, params)
 
 
-def _count(user: User, search: Search, condition) -> int:
+# The ranges of the newest ids the newest matches are looked for in on PostgreSQL, one after the other, in
+# multiples of RANK_MAX below the newest ticket (see _pg_newest): the newest 5,000 ids (enough for a word in
+# one ticket of five, "scan"), then down to 25,000 (one in 25, "upper arch"), then the rest.
+NEWEST_WINDOWS = (5, 25)
+
+
+def _pg_newest(user: User, search: Search, limit: int, sliced: bool = True) -> tuple[list[tuple[int, float]], bool]:
+    """The newest `limit` matches on PostgreSQL, newest first, each with its rank (ts_rank, as
+    _ranking_sql's), and whether that is every match (fewer than limit were found).
+
+    "ORDER BY ticket_id DESC LIMIT 1000" over the GIN index reads every match's row first (a bitmap scan
+    visits the table in its own order; a phrase also checks each row's positions): 11,043 rows for "upper
+    arch" at 200,000 tickets, 43 ms of a 50 ms statement. The same query limited to the newest ids (a range
+    of the primary key, which PostgreSQL ANDs with the GIN index's bitmap) reads only the rows in that
+    range; older ranges are read only while fewer than `limit` matches were found. The slices are
+    disjoint and together cover every id, so the result is exactly the newest matches. Ranking them in the same
+    pass spares reading their rows again. "ticket_id + 0" keeps the planner off walking the primary key
+    backwards and checking every row (it expects to stop early; "wrong plan", 8,383 tickets holding both
+    words and none the phrase: 301 ms instead of 78 ms)."""
+    condition, params = _pg_match(user, search)
+    column = "staff_doc" if user.is_staff else "public_doc"
+    slices = [""]
+    if sliced:
+        newest = database.execute_sql("SELECT MAX(ticket_id) FROM search_ticket").fetchone()[0] or 0
+        bounds = [int(newest - RANK_MAX * window) for window in NEWEST_WINDOWS]
+        bounds = [bound for bound in bounds if bound > 0]
+        slices = [f" AND s.ticket_id > {bound}" + (f" AND s.ticket_id <= {above}" if above else "")
+                  for above, bound in zip([None, *bounds], bounds, strict=False)]
+        slices.append(f" AND s.ticket_id <= {bounds[-1]}" if bounds else "")
+    found: list[tuple[int, float]] = []
+    for ids in slices:
+        # Ranked outside the limited subquery: only the rows kept (in a slice of a word in every tenth
+        # ticket, ranking every match cost more than finding it).
+        found += database.execute_sql(
+            f"SELECT m.ticket_id, ts_rank(m.doc, to_tsquery('simple', %s)) FROM ("
+            f"SELECT s.ticket_id, s.{column} AS doc FROM search_ticket s WHERE {condition}{ids} "
+            f"ORDER BY s.ticket_id + 0 DESC LIMIT {limit - len(found)}) m ORDER BY m.ticket_id DESC",
+            [search.tsquery(), *params]).fetchall()
+        if len(found) >= limit:
+            return found, False
+    return found, True
+
+
+def _count(user: User, search: Search, condition, ids: list[int] | None = None) -> int:
     """How many tickets the search finds for this user, counted up to COUNT_MAX + 1 (more shows as
     "1,000+"): counting all 43,791 matches of "scan" at 200,000 tickets took 138-163 ms on PostgreSQL.
     Staff: counted in the index alone (they see every ticket), plus the numbered ticket if the words
-    miss it."""
+    miss it; ids: every one of the index's matches (staff), when they were fetched and fewer than the cap."""
     cap = COUNT_MAX + 1
     if not (user.is_staff and search.groups):
         return Ticket.visible_to(user).where(condition).limit(cap).count()
+    if ids is not None:
+        total = len(ids)
+        if search.number is not None and total < cap and search.number not in ids and (
+                Ticket.select().where(Ticket.id == search.number).exists()):
+            total += 1
+        return min(total, cap)
     if is_postgres():
         found, key = "FROM search_ticket s WHERE s.staff_doc @@ to_tsquery('simple', %s)", "s.ticket_id"
         match = search.tsquery()

@@ -245,6 +245,12 @@ def ticket_page(user: User, sort: str, status: Status | None, page: int, page_si
                              lambda p: _table_query(p, *shape).where(
                                  search_query.many(matches, [getattr(p, name) for name in named])),
                              raw_rows=True, **named, **values)
+        elif searched.ids is not None:
+            # Few matches: their ids as one value, the same statement for every such search of this kind.
+            walk = search_query.walks(user, searched.ids)
+            found = prepared(("ticket-table-ids", shape, walk),
+                             lambda p: _table_query(p, *shape).where(search_query.among(p.ids, walk)),
+                             raw_rows=True, ids=search_query.ids_value(searched.ids), **values)
         else:
             query = _table_query(SimpleNamespace(**values), *shape).where(searched.condition)
             found = list(query.tuples())
