@@ -19,8 +19,8 @@ def declared_indexes(database, model) -> dict:
             # The dialect's own CREATE INDEX text, so the condition reads like the introspected one.
             where = database.get_sql_context().sql(index).query()[0].split(" WHERE ", 1)[1]
         found[(columns, bool(index._unique), squeeze(where))] = index._name
-    for name, columns in getattr(model._meta, "generated_indexes", {}).items():
-        found[(columns, False, "")] = name
+    for name, (columns, where) in getattr(model._meta, "generated_indexes", {}).items():
+        found[(columns, False, squeeze(where))] = name
     return found
 
 

@@ -134,10 +134,14 @@ class Ticket(BaseModel):
         # The staff queue's order is kept in queue_rank, a column the database generates (migration 0022,
         # staff/listing.py): not a field, as nothing may write it. Named here, with the indexes that read
         # each queue tab in that order, so the migrations test holds the schema to them as to the fields.
+        # Each index: (columns, the condition of a partial index or "").
         generated_columns = ("queue_rank",)
         generated_indexes = {
-            "ticket_queue_assignee": ("assignee_id", "queue_rank", "next_due_at", "id"),
-            "ticket_queue_escalation": ("escalation_owner_id", "queue_rank", "next_due_at", "id"),
+            "ticket_queue_assignee": (("assignee_id", "queue_rank", "next_due_at", "id"), ""),
+            "ticket_queue_escalation": (("escalation_owner_id", "queue_rank", "next_due_at", "id"), ""),
+            # The Unassigned tab (migration 0024): PostgreSQL takes no order from the first index under
+            # `assignee_id IS NULL`.
+            "ticket_queue_unassigned": (("queue_rank", "next_due_at", "id"), "assignee_id IS NULL"),
         }
 
     @property
