@@ -13,9 +13,11 @@ import sys
 import uuid
 from pathlib import Path
 
+import peewee
 import pytest
 import time_machine
 from argon2 import PasswordHasher
+from playhouse.migrations import Runner
 
 from smilepass import create_app, db
 from smilepass.auth import security
@@ -304,6 +306,23 @@ def new_ticket():
         assert response.status_code == 303, response.get_data(as_text=True)
         return int(response.headers["Location"].rsplit("created=", 1)[1])
     return file
+
+
+def legacy_database(path, tickets=()):
+    """A SQLite database at the first migration holding one clinician and these tickets, each a
+    (title, description, status), with the Runner that takes it further: for migrations that must
+    carry existing rows over (backfills, search index)."""
+    database = peewee.SqliteDatabase(str(path), pragmas={"foreign_keys": 1})
+    runner = Runner(database, str(db.MIGRATIONS_DIR))
+    runner.up("0001_initial")
+    database.execute_sql(
+        "INSERT INTO user (email, name, role, password_hash, session_stamp, is_active, ticket_sort, created_at) "
+        "VALUES ('a@x.test', '', 'clinician', 'h', 's', 1, '-date', '2026-01-01')")
+    for title, description, status in tickets:
+        database.execute_sql(
+            "INSERT INTO ticket (requester_id, title, description, priority, category, status, created_at, updated_at) "
+            "VALUES (1, ?, ?, 0, 'c', ?, '2026-01-01', '2026-01-01')", (title, description, status))
+    return database, runner
 
 
 def query(fn):

@@ -6,6 +6,8 @@ from playhouse.migrations import Runner
 from smilepass import db
 from smilepass.models import ALL_MODELS, Draft, Ticket
 
+from .conftest import legacy_database
+
 
 def declared_indexes(database, model) -> dict:
     """The indexes the model asks for (index=True / unique=True fields, foreign keys, Meta.indexes and
@@ -96,16 +98,7 @@ def test_the_comparison_sees_a_missing_or_extra_index(tmp_path):
 
 
 def test_ticket_count_backfill(tmp_path):
-    database = peewee.SqliteDatabase(str(tmp_path / "m.db"), pragmas={"foreign_keys": 1})
-    runner = Runner(database, str(db.MIGRATIONS_DIR))
-    runner.up("0001_initial")
-    database.execute_sql(
-        "INSERT INTO user (email, name, role, password_hash, session_stamp, is_active, ticket_sort, created_at) "
-        "VALUES ('a@x.test', '', 'clinician', 'h', 's', 1, '-date', '2026-01-01')")
-    for status in (0, 0, 3):
-        database.execute_sql(
-            "INSERT INTO ticket (requester_id, title, description, priority, category, status, created_at, updated_at) "
-            f"VALUES (1, 't', 'd', 0, 'c', {status}, '2026-01-01', '2026-01-01')")
+    database, runner = legacy_database(tmp_path / "m.db", [("t", "d", status) for status in (0, 0, 3)])
     runner.up()
     rows = database.execute_sql("SELECT requester_id, status, n FROM ticket_count ORDER BY status").fetchall()
     assert rows == [(1, 0, 2), (1, 3, 1)]

@@ -3,9 +3,7 @@ does. Runs on both databases (SMILEPASS_TEST_DATABASE_URL for PostgreSQL)."""
 import io
 import re
 
-import peewee
 import pytest
-from playhouse.migrations import Runner
 
 from smilepass import db
 from smilepass.models import User
@@ -14,7 +12,7 @@ from smilepass.search import query as search_query
 from smilepass.search.snippet import highlight
 
 from .case_helpers import ADA, make_case
-from .conftest import query
+from .conftest import legacy_database, query
 from .scanfiles import arch_stl
 
 ROWS = re.compile(r'<td class="title-cell"><a href="/support/tickets/(\d+)">')
@@ -302,15 +300,7 @@ def test_index_kept_in_step_and_rebuilt(app, clinician, support, new_ticket):
 
 
 def test_the_migration_indexes_existing_tickets(tmp_path):
-    database = peewee.SqliteDatabase(str(tmp_path / "m.db"), pragmas={"foreign_keys": 1})
-    runner = Runner(database, str(db.MIGRATIONS_DIR))
-    runner.up("0001_initial")
-    database.execute_sql(
-        "INSERT INTO user (email, name, role, password_hash, session_stamp, is_active, ticket_sort, created_at) "
-        "VALUES ('a@x.test', '', 'clinician', 'h', 's', 1, '-date', '2026-01-01')")
-    database.execute_sql(
-        "INSERT INTO ticket (requester_id, title, description, priority, category, status, created_at, updated_at) "
-        "VALUES (1, 'Brüche', 'Zahnschienen gebrochen', 0, 'c', 0, '2026-01-01', '2026-01-01')")
+    database, runner = legacy_database(tmp_path / "m.db", [("Brüche", "Zahnschienen gebrochen", 0)])
     runner.up()
     rows = database.execute_sql("SELECT rowid, title, body FROM search_ticket").fetchall()
     assert rows == [(1, "bruch sp 000001", "zahnschi gebroch")]
@@ -318,15 +308,7 @@ def test_the_migration_indexes_existing_tickets(tmp_path):
 
 def test_migration_0023_gives_the_index_its_requester_terms(tmp_path):
     """An index built before 0023 (three columns) gets the owner column, filled from the stored terms."""
-    database = peewee.SqliteDatabase(str(tmp_path / "m.db"), pragmas={"foreign_keys": 1})
-    runner = Runner(database, str(db.MIGRATIONS_DIR))
-    runner.up("0001_initial")
-    database.execute_sql(
-        "INSERT INTO user (email, name, role, password_hash, session_stamp, is_active, ticket_sort, created_at) "
-        "VALUES ('a@x.test', '', 'clinician', 'h', 's', 1, '-date', '2026-01-01')")
-    database.execute_sql(
-        "INSERT INTO ticket (requester_id, title, description, priority, category, status, created_at, updated_at) "
-        "VALUES (1, 'Brüche', 'Zahnschienen gebrochen', 0, 'c', 0, '2026-01-01', '2026-01-01')")
+    database, runner = legacy_database(tmp_path / "m.db", [("Brüche", "Zahnschienen gebrochen", 0)])
     runner.up()
     runner.down("0022_queue_order")  # back to the index as 0016 first built it
     columns = [row[1] for row in database.execute_sql("PRAGMA table_info(search_ticket)").fetchall()]
