@@ -6,7 +6,6 @@ with a z-buffer; Open3D is no longer imported on the repair path).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import dataclasses
 import time
 from dataclasses import dataclass, field
@@ -18,7 +17,6 @@ from .errors import MeshRejected, Phrase, Sentence
 from .holes import fill, find_loops
 from .orient import orient
 from .outputs import AtomicOutputs
-from .previews import RepairedMesh, render_previews, save_previews
 from .readers import DEGENERATE_MAX_SHARE, FileInfo, load_file, mostly_degenerate
 from .topology import (
     Edges,
@@ -31,7 +29,6 @@ from .topology import (
     repeated_corner_mask,
     tails_heads,
 )
-from .webcopy import clustered_copy, save_web_copies
 from .weld import spatial_order, weld_exact, weld_nearby
 from .writers import write_ply, write_stl
 
@@ -45,7 +42,9 @@ def _hand_back_freed_memory() -> None:
     A fixed threshold (glibc's initial 128 KiB) keeps every array above it in its own mapping.
     Process-wide and harmless elsewhere; a no-op without glibc."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        # glibc's soname directly: ctypes.util.find_library() imports subprocess and runs ldconfig
+        # (tens of ms of a command-line repair), and without glibc there is no mallopt to call anyway.
+        libc = ctypes.CDLL("libc.so.6")
         libc.mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
     except (OSError, AttributeError):
         pass
@@ -192,6 +191,11 @@ def _repair(mesh, opts, steps, info, out_dir, stem, preview, output_path, t_star
     with AtomicOutputs() as outputs:
         preview_before = preview_after = web_before = web_after = None
         if preview:
+            # Imported here: the previews and web copies bring scipy.spatial, pyfqmr and PIL (0.6-0.7 s
+            # of a 1M repair's start-up, measured 2026-12-06), which a repair without them never uses.
+            from .previews import RepairedMesh, render_previews, save_previews
+            from .webcopy import clustered_copy, save_web_copies
+
             steps.stage("rendering")
             n_kept = len(mesh.F) - mesh.counts["fill_triangles_added"]
             clustered = clustered_copy(mesh.V, mesh.F)  # made once: the previews draw from it too

@@ -578,15 +578,24 @@ def edge_loop_sizes(ev: np.ndarray) -> list[int]:
     return np.bincount(labels[inv[:, 0]]).tolist()
 
 
+# Up to this many boundary edges, boundary_vertex_components() counts in numpy (edge_loop_sizes):
+# importing scipy.sparse for csgraph costs 0.15-0.3 s of a command-line repair, far more than csgraph
+# saves on a clean scan's boundary (a margin of a few thousand edges: a few ms either way).
+_NUMPY_LOOPS_MAX_EDGES = 50_000
+
+
 def boundary_vertex_components(edges: Edges) -> int:
-    """Number of boundary loops (see boundary_loop_sizes). Vertex numbers serve as the graph's nodes
-    as they are (no np.unique). csgraph, not components_from_pairs: boundary paths chained through
-    many vertices (needle triangles along edges) take that one 7 rounds over every vertex, 3x slower
-    (20 ms against 6.5 ms at 80k boundary edges; 3.8 against 1.2 ms on a clean scan)."""
+    """Number of boundary loops (see boundary_loop_sizes). Beyond _NUMPY_LOOPS_MAX_EDGES boundary
+    edges, vertex numbers serve as the graph's nodes as they are (no np.unique), in csgraph, not
+    components_from_pairs: boundary paths chained through many vertices (needle triangles along
+    edges) take that one 7 rounds over every vertex, 3x slower (20 ms against 6.5 ms at 80k boundary
+    edges)."""
     b = np.flatnonzero(edges.counts == 1)
     if len(b) == 0:
         return 0
     ev = edges.edge_vertices(b)
+    if len(b) <= _NUMPY_LOOPS_MAX_EDGES:
+        return len(edge_loop_sizes(ev))
     count, labels = graph_components(edges.n_vertices, ev[:, 0], ev[:, 1])
     seen = np.zeros(count, bool)
     seen[labels[ev[:, 0]]] = True
