@@ -59,7 +59,11 @@ def sort_by_columns(cols: list, base: int):
             packed |= col
         packed <<= pbits
         or_row_numbers(packed)
-        packed.sort()
+        # Stable (numpy's timsort for int64): the keys of a mesh whose vertices are numbered in order of
+        # appearance come in long ascending runs, which it merges in a few linear passes (the edges of
+        # a clean 1M-triangle arch: 20 ms against 290 ms for the default sort, measured 2026-12-06);
+        # keys in no order (a shuffled file) sort about as fast either way.
+        packed.sort(kind="stable")
         mark_new_keys(packed, pbits, new)
         packed &= mask
         return packed, new
@@ -495,7 +499,22 @@ def duplicate_face_mask(F: np.ndarray, n_vertices: int, with_first: bool = False
         lo <<= 2 * bits
         keys |= lo
         keys |= hi
+        # Faces in spatial order (vertices numbered by appearance, as weld_exact() numbers them) have
+        # keys in long ascending runs, which a stable argsort merges in a few linear passes: 8 ms on a
+        # clean 1M-triangle arch against 65-130 ms for the mixed sort below (measured 2026-12-06). Keys
+        # in no order (a shuffled file) would take it 3x longer than that sort: few descents only.
+        in_runs = np.count_nonzero(lo[1:] < lo[:-1]) <= _RUNS_MAX_DESCENTS * m
         del lo, hi
+        if in_runs:
+            order = np.argsort(keys, kind="stable")
+            sorted_keys = np.take(keys, order)
+            new = np.empty(m, bool)
+            new[0] = True
+            np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=new[1:])
+            del sorted_keys
+            if new.all():
+                return (mask, None) if with_first else mask
+            return _copies_from_runs(order, new, mask, with_first)
         # The key's top bits after a bijective mix, with the face number below them, in one np.sort:
         # faces of one set end up adjacent, by face number (no np.argsort, 3x slower than np.sort).
         # Two sets whose truncated mixes collide share a run: then the plain argsort below.
@@ -520,16 +539,7 @@ def duplicate_face_mask(F: np.ndarray, n_vertices: int, with_first: bool = False
         order = packed
         sorted_keys = np.take(keys, order)
         if np.array_equal(new[1:], sorted_keys[1:] != sorted_keys[:-1]):  # no collision
-            # Each set's faces in face number order: the first is where its run starts.
-            start = np.where(new, np.arange(m), 0)
-            np.maximum.accumulate(start, out=start)
-            first_at = np.take(order, start)
-            mask[order] = ~new
-            if not with_first:
-                return mask
-            first_of = np.empty(m, np.int64)
-            first_of[order] = first_at
-            return mask, first_of
+            return _copies_from_runs(order, new, mask, with_first)
         order = np.argsort(keys)
         sorted_keys = keys[order]
         np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=new[1:])
@@ -552,6 +562,26 @@ def duplicate_face_mask(F: np.ndarray, n_vertices: int, with_first: bool = False
         return mask
     first_of = np.arange(m, dtype=np.int64)
     first_of[order[repeat]] = first[group[repeat]]
+    return mask, first_of
+
+
+# duplicate_face_mask() sorts stably when at most this fraction of the faces has a lower smallest
+# vertex than the face before (a clean arch: 0.2 %; a shuffled file: 50 %).
+_RUNS_MAX_DESCENTS = 0.05
+
+
+def _copies_from_runs(order: np.ndarray, new: np.ndarray, mask: np.ndarray, with_first: bool):
+    """duplicate_face_mask's result from an order that puts each set's faces together in face number
+    order (`new`: where a set starts): the first face of a set is where its run starts."""
+    m = len(order)
+    start = np.where(new, np.arange(m), 0)
+    np.maximum.accumulate(start, out=start)
+    first_at = np.take(order, start)
+    mask[order] = ~new
+    if not with_first:
+        return mask
+    first_of = np.empty(m, np.int64)
+    first_of[order] = first_at
     return mask, first_of
 
 
