@@ -33,8 +33,9 @@ from .weld import spatial_order, weld_exact, weld_nearby
 from .writers import write_ply, write_stl
 
 
-def _hand_back_freed_memory() -> None:
-    """Make glibc give every large freed array back to the system at once.
+def _hand_back_freed_memory(threshold: int = 128 * 1024, trim: bool = False) -> None:
+    """Make glibc give every freed array of at least `threshold` bytes back to the system at once
+    (and, with trim, whatever the heap holds free now).
 
     By default glibc raises its mmap threshold to the size of each large block freed (up to 32 MB), so
     the repair's many 4-30 MB temporaries soon come from the heap, whose freed space stays in the
@@ -45,11 +46,20 @@ def _hand_back_freed_memory() -> None:
         # glibc's soname directly: ctypes.util.find_library() imports subprocess and runs ldconfig
         # (tens of ms of a command-line repair), and without glibc there is no mallopt to call anyway.
         libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
+        if trim:
+            libc.malloc_trim(0)
+        libc.mallopt(_M_MMAP_THRESHOLD, threshold)
     except (OSError, AttributeError):
         pass
 
 
+# While reading, welding and measuring the scan, arrays below this come from the heap: every array in
+# its own mapping is zero pages faulted in afresh, and the slices of those stages (2-12 MB each, many
+# times over) made a clean 1M arch's repair spend 0.7 s of system time on 260k page faults (MeshLib:
+# 0.3 s). With this threshold up to the first measurement, then the heap trimmed and 128 KiB again:
+# 117k faults, and the peak of a damaged 1M arch 237 -> 242 MB (32 MiB made it 248; measured
+# 2026-12-06, /usr/bin/time, load ~5).
+_READING_MMAP_THRESHOLD = 12 * 1024 * 1024
 _M_MMAP_THRESHOLD = -3  # glibc's malloc.h
 
 
@@ -161,20 +171,23 @@ def repair(src_path, out_dir, stem: str, options: RepairOptions | None = None, p
     repaired mesh there instead, in the format its extension names, and no second STL copy.
     `progress(stage, fraction)`: fraction is the overall progress, 0..1."""
     opts = options or RepairOptions()
-    _hand_back_freed_memory()
+    _hand_back_freed_memory(_READING_MMAP_THRESHOLD)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     steps = _Progress(progress, preview)
     t_start = time.perf_counter()
 
-    steps.stage("reading")
-    # One pass over the file: load_file() makes every check inspect_file() makes, before it allocates.
-    raw = load_file(src_path, progress=lambda x: steps.at(0.7 * x))
-    info: FileInfo = raw.info
-    steps.at(0.7)
-    mesh = _Work.from_raw(raw, opts)
-    del raw
-    return _repair(mesh, opts, steps, info, out_dir, stem, preview, output_path, t_start)
+    try:
+        steps.stage("reading")
+        # One pass over the file: load_file() makes every check inspect_file() makes, before it allocates.
+        raw = load_file(src_path, progress=lambda x: steps.at(0.7 * x))
+        info: FileInfo = raw.info
+        steps.at(0.7)
+        mesh = _Work.from_raw(raw, opts)
+        del raw
+        return _repair(mesh, opts, steps, info, out_dir, stem, preview, output_path, t_start)
+    finally:
+        _hand_back_freed_memory()  # a refused file leaves the process as it found it, not at 12 MiB
 
 
 def _repair(mesh, opts, steps, info, out_dir, stem, preview, output_path, t_start) -> RepairResult:
@@ -381,6 +394,7 @@ class _Work:
         self.areas, self.thin, duplicate = measured.areas, measured.thin, measured.duplicates
         duplicate_of = measured.duplicate_of
         del measured
+        _hand_back_freed_memory(trim=True)  # the rest of the repair by the 128 KiB rule (see above)
         # A file of mostly empty or repeated triangles is an export gone wrong: refuse it before the
         # repair spends time on it (thin covers repeated corners: they have no area).
         without_surface = int(np.count_nonzero(self.thin | duplicate))
