@@ -204,12 +204,14 @@ def _repair(mesh, opts, steps, info, out_dir, stem, preview, output_path, t_star
     with AtomicOutputs() as outputs:
         preview_before = preview_after = web_before = web_after = None
         if preview:
-            # Imported here: the previews and web copies bring scipy.spatial, pyfqmr and PIL (0.6-0.7 s
-            # of a 1M repair's start-up, measured 2026-12-06), which a repair without them never uses.
+            steps.stage("rendering")
+            # Imported here (and counted in this stage): the previews and web copies bring scipy.spatial,
+            # pyfqmr and PIL (0.6-0.7 s of a command-line repair's start-up, measured 2026-12-06), which a
+            # repair without them never uses. The worker has them loaded already (the web app's scan
+            # views import webcopy; smilepass.images imports PIL), so its work horses do not pay this.
             from .previews import RepairedMesh, render_previews, save_previews
             from .webcopy import clustered_copy, save_web_copies
 
-            steps.stage("rendering")
             n_kept = len(mesh.F) - mesh.counts["fill_triangles_added"]
             clustered = clustered_copy(mesh.V, mesh.F)  # made once: the previews draw from it too
             images = render_previews(RepairedMesh(mesh.V0, mesh.F0, mesh.removed_mask(), mesh.V, mesh.F, n_kept,
