@@ -49,6 +49,11 @@ def _hand_back_freed_memory(threshold: int = 128 * 1024, trim: bool = False) -> 
         if trim:
             libc.malloc_trim(0)
         libc.mallopt(_M_MMAP_THRESHOLD, threshold)
+        # A fixed mmap threshold also fixes glibc's trim threshold at 128 KiB: every array freed at the
+        # top of the heap went back to the system, to be faulted in again by the next one (half the
+        # weld's 51k page faults at 1M). With the larger mmap threshold the heap keeps up to 4x as much
+        # free on top; trim=True hands it back when the threshold drops again.
+        libc.mallopt(_M_TRIM_THRESHOLD, 4 * threshold if threshold > 128 * 1024 else 128 * 1024)
     except (OSError, AttributeError):
         pass
 
@@ -56,11 +61,12 @@ def _hand_back_freed_memory(threshold: int = 128 * 1024, trim: bool = False) -> 
 # While reading, welding and measuring the scan, arrays below this come from the heap: every array in
 # its own mapping is zero pages faulted in afresh, and the slices of those stages (2-12 MB each, many
 # times over) made a clean 1M arch's repair spend 0.7 s of system time on 260k page faults (MeshLib:
-# 0.3 s). With this threshold up to the first measurement, then the heap trimmed and 128 KiB again:
-# 117k faults, and the peak of a damaged 1M arch 237 -> 242 MB (32 MiB made it 248; measured
-# 2026-12-06, /usr/bin/time, load ~5).
+# 0.3 s). With this threshold (and a 48 MiB trim threshold) up to the first measurement, then the heap
+# trimmed and 128 KiB again: 71k faults and 0.2-0.3 s, and the peak of a damaged 1M arch 237 -> 242 MB
+# (32 MiB made it 248; measured 2026-12-06, /usr/bin/time, load 3-5).
 _READING_MMAP_THRESHOLD = 12 * 1024 * 1024
 _M_MMAP_THRESHOLD = -3  # glibc's malloc.h
+_M_TRIM_THRESHOLD = -1
 
 
 @dataclass
