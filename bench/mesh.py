@@ -1,7 +1,7 @@
 """Scan pipeline benchmark: SmilePass (python -m smilepass.mesh) next to MeshLib and ADMesh, in the same run.
 
     .venv/bin/python bench/mesh.py [files...] [--repeat N] [--sizes 1000000,2000000,4000000] [--json OUT.json]
-                                   [--no-admesh] [--generated-only]
+                                   [--no-admesh] [--generated-only] [--clean-only] [--no-preview-run]
 
 Default files: the shared test meshes (../shared/testdata/meshes, when present), a generated arch scan
 with the defects an upload typically has (holes, debris, duplicated triangles) for every size in
@@ -120,11 +120,12 @@ def _thin(V: np.ndarray, F: np.ndarray) -> np.ndarray:
 
 
 
-def generated(sizes: list[int], directory: Path) -> list[Path]:
-    """An arch scan with typical upload defects per size, and a clean one of the first size."""
+def generated(sizes: list[int], directory: Path, clean_only: bool = False) -> list[Path]:
+    """An arch scan with typical upload defects per size (unless clean_only), and a clean one of the
+    first size."""
     from smilepass.mesh.synthetic import arch, bench_scan, write_binary_stl
 
-    jobs = [(f"arch_{n // 1000}k_defects.stl", lambda n=n: bench_scan(n)) for n in sizes]
+    jobs = [] if clean_only else [(f"arch_{n // 1000}k_defects.stl", lambda n=n: bench_scan(n)) for n in sizes]
     jobs.append((f"arch_{sizes[0] // 1000}k_clean.stl", lambda: arch(sizes[0], seed=2)))
     out = []
     for name, make in jobs:
@@ -317,6 +318,8 @@ def main() -> int:
     parser.add_argument("--no-admesh", action="store_true", help="skip ADMesh (minutes at 4M on a loaded machine)")
     parser.add_argument("--generated-only", action="store_true", help="skip the shared test meshes")
     parser.add_argument("--no-preview-run", action="store_true", help="skip the second SmilePass run with previews")
+    parser.add_argument("--clean-only", action="store_true",
+                        help="of the generated scans, only the clean arch of the first size (implies --generated-only)")
     args = parser.parse_args()
     sizes = [args.triangles] if args.triangles else [int(x) for x in args.sizes.split(",") if x.strip()]
     global ADMESH
@@ -332,10 +335,10 @@ def main() -> int:
         files = list(args.files)
         generated_paths = []
         if not files:
-            if SHARED.is_dir() and not args.generated_only:
+            if SHARED.is_dir() and not (args.generated_only or args.clean_only):
                 files = sorted(p for p in SHARED.iterdir() if p.suffix.lower() in (".stl", ".ply"))
             t = time.perf_counter()
-            generated_paths = generated(sizes, work)
+            generated_paths = generated(sizes, work, clean_only=args.clean_only)
             print(f"generated {', '.join(p.name for p in generated_paths)} in {time.perf_counter() - t:.1f} s",
                   file=sys.stderr)
             files += generated_paths

@@ -47,6 +47,21 @@ def test_output_extension_picks_the_format_and_no_preview_skips_images(tmp_path,
     assert [p.name for p in tmp_path.iterdir()] == ["fixed.ply"]
 
 
+def test_a_repair_without_previews_imports_none_of_their_libraries(tmp_path, scan):
+    """scipy, PIL and pyfqmr serve the previews and web copies only: a repair without them (the
+    command line's --no-preview, a bench run) does not pay their 0.6-0.9 s of start-up."""
+    code = (
+        "import sys\n"
+        "from smilepass.mesh import repair\n"
+        f"result = repair({str(scan)!r}, {str(tmp_path)!r}, 'scan', preview=False)\n"
+        "assert result.verdict == 'repaired', result.verdict\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'scipy', 'PIL', 'pyfqmr', 'open3d'}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 def test_refused_file_exits_2_with_one_line(tmp_path, scan):
     bad = tmp_path / "cut.stl"
     bad.write_bytes(scan.read_bytes()[:3000])

@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 
-from smilepass.mesh import heap, pipeline
+from smilepass.mesh import heap, pipeline, previews, webcopy
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux") or heap._libc() is None,
                                 reason="glibc's malloc")
@@ -22,7 +22,7 @@ def touched(mb: int) -> None:
 
 
 def test_freed_arrays_stay_for_the_next_inside_the_block_and_go_back_after_it():
-    pipeline._hand_back_freed_memory()  # what the repair sets: a freed large array leaves at once
+    heap.hand_back_freed_memory()  # what the repair sets: a freed large array leaves at once
     base = resident_mb()
     touched(24)
     assert resident_mb() < base + 8
@@ -49,10 +49,12 @@ def test_the_repair_draws_its_previews_and_web_copies_inside_the_block(tmp_path,
         yield
         inside.pop()
 
-    for name in ("render_previews", "save_previews", "save_web_copies", "write_stl"):
-        real = getattr(pipeline, name)
-        monkeypatch.setattr(pipeline, name, lambda *a, _real=real, _name=name, **k: (seen.append((_name, bool(inside))),
-                                                                                      _real(*a, **k))[1])
+    # The previews' and copies' functions are imported when drawn (pipeline.py): patched where they live.
+    for module, name in ((previews, "render_previews"), (previews, "save_previews"), (webcopy, "save_web_copies"),
+                         (pipeline, "write_stl")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _real=real, _name=name, **k: (seen.append((_name, bool(inside))),
+                                                                                    _real(*a, **k))[1])
     monkeypatch.setattr(pipeline, "temporaries_reused", recorded)
     V, F = syn.arch(4_000, seed=1)
     write_binary_stl(tmp_path / "scan.stl", V, F)

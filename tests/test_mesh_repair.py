@@ -644,6 +644,51 @@ def test_weld_exact_merges_exactly_the_equal_points(monkeypatch, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_weld_exact_probes_past_points_that_share_a_slot(monkeypatch, dtype):
+    """Distinct points whose hashes fall into one table slot are told apart by their coordinates and
+    placed in the slots after it, each group still one vertex numbered by first appearance; a table
+    that would need too many probing rounds hands over to the sorted weld (the same result here)."""
+    rng = np.random.default_rng(8)
+    distinct = rng.random((400, 3)).astype(dtype)
+    distinct[:, 0] = np.repeat(distinct[:40, 0], 10)  # 40 x values, 10 points on each
+    P = distinct[rng.integers(0, len(distinct), 6000)]
+    expected = np.sort(np.unique(P.view(np.dtype((np.void, 3 * P.itemsize))).ravel(), return_index=True)[1])
+    # A hash of x alone: the 10 points on each x share a slot.
+    monkeypatch.setattr(weld, "_hash", lambda bits, w: (bits[:, 0].astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)))
+    V, inverse, first = weld.weld_exact(P)
+    assert np.array_equal(V[inverse], P) and np.array_equal(P[first], V)
+    assert np.array_equal(first, expected)
+    monkeypatch.setattr(weld, "_MAX_ROUNDS", 1)  # stops before the 10 points of one x are placed
+    sorted_weld = []
+    monkeypatch.setattr(weld, "_weld_sorted", lambda P, real=weld._weld_sorted: sorted_weld.append(1) or real(P))
+    V2, inverse2, first2 = weld.weld_exact(P)
+    assert sorted_weld == [1]
+    assert np.array_equal(V2[inverse2], P)
+
+
+def test_duplicate_faces_of_a_scan_in_spatial_order_are_found_as_in_any_order(monkeypatch, clean_arch):
+    """The stable sort of a scan whose faces come in spatial order (its keys in ascending runs) finds
+    the same copies, and keeps the same face of each set, as the mixed-key sort a shuffled file gets."""
+    from smilepass.mesh import topology as topo
+
+    V, F, _ = clean_arch
+    rng = np.random.default_rng(21)
+    copies = F[rng.integers(0, len(F), 300)]
+    copies = np.where(rng.random((300, 1)) < 0.5, copies, copies[:, ::-1])  # half back to back
+    F2 = np.insert(F, np.sort(rng.integers(0, len(F), 300)), copies, axis=0)
+    stable_sorts = []
+    real_argsort = np.argsort
+    monkeypatch.setattr(topo.np, "argsort", lambda a, kind=None, **kw: stable_sorts.append(kind) or
+                        real_argsort(a, kind=kind, **kw))
+    in_runs = topo.duplicate_face_mask(F2, len(V), with_first=True)
+    assert stable_sorts == ["stable"]  # the spatial-order path was taken
+    monkeypatch.setattr(topo, "_RUNS_MAX_DESCENTS", -1.0)
+    mixed = topo.duplicate_face_mask(F2, len(V), with_first=True)
+    assert in_runs[0].sum() == 300
+    assert np.array_equal(in_runs[0], mixed[0]) and np.array_equal(in_runs[1], mixed[1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("values", [np.arange(5.0), np.arange(-2, 3) * 0.25, np.arange(0, 500, 100.0)])
 def test_weld_exact_merges_points_with_round_coordinates(dtype, values):
     """Coordinates on a grid (whole numbers, quarter millimetres: a double's low bits all zero) hash

@@ -1,47 +1,67 @@
-"""Short-lived arrays drawn from memory the process already has, for one burst of work.
+"""glibc's malloc settings for the repair: where its large arrays come from and when they go back.
 
-The repair keeps glibc's mmap threshold at 128 KiB (pipeline._hand_back_freed_memory) so that every large
-freed array goes back to the system at once and its peak memory stays near its live arrays. The price is
-that every array above 128 KiB is a fresh mapping whose pages the kernel faults in and zeroes on first
-touch: the previews and web copies of a 1M-triangle scan make about 800 MB of such temporaries (a few MB
-each, freed at once), and the page faults cost 0.4 CPU s, as much as the numpy work itself.
-Inside `temporaries_reused()` arrays up to 32 MB come from the heap instead, so a freed one's pages serve
-the next; on leaving, the 128 KiB thresholds are set again and the heap's free memory handed back.
+Three regimes, each measured on the 1M-triangle arches (2026-12-06):
+- The default for the repair: a fixed 128 KiB mmap threshold (glibc's initial one). glibc otherwise
+  raises the threshold to each large block freed (up to 32 MB), so the repair's many 4-30 MB
+  temporaries soon come from the heap, whose freed space stays in the process: peak RSS was ~90 MB (a
+  third) above the peak of live arrays. Above the threshold every array is its own mapping, handed
+  back when freed.
+- Reading, welding and measuring (`hand_back_freed_memory(READING_UP_TO)` until the first measurement):
+  their slices (2-12 MB each, many times over) as fresh mappings cost a clean 1M arch 0.7 s of system
+  time on 260k page faults; from the heap 71k faults and 0.2-0.3 s, peak of a damaged arch 237 -> 242 MB.
+- Previews and web copies (`temporaries_reused()`): about 800 MB of short-lived arrays, a few MB each;
+  as fresh mappings 187k page faults and 0.4 CPU s, as much as the numpy work itself; from the heap 12k.
+Leaving a larger threshold, the heap's free memory is trimmed back. All of it is process-wide and
+harmless elsewhere; a no-op without glibc.
 """
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 from contextlib import contextmanager
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
-_REUSED_UP_TO = 32 << 20  # glibc's largest mmap threshold on 64-bit
-_HANDED_BACK_ABOVE = 128 << 10  # pipeline._hand_back_freed_memory's threshold (glibc's initial one)
+HANDED_BACK_ABOVE = 128 << 10  # glibc's initial mmap threshold
+READING_UP_TO = 12 << 20
+REUSED_UP_TO = 32 << 20  # glibc's largest mmap threshold on 64-bit
 
 
 def _libc():
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        # glibc's soname directly: ctypes.util.find_library() imports subprocess and runs ldconfig
+        # (tens of ms of a command-line repair), and without glibc there is no mallopt to call anyway.
+        libc = ctypes.CDLL("libc.so.6")
         libc.mallopt, libc.malloc_trim  # noqa: B018 - glibc only
         return libc
     except (OSError, AttributeError):
         return None
 
 
+def _set(mmap_threshold: int, trim_threshold: int, trim_now: bool) -> None:
+    libc = _libc()
+    if libc is None:
+        return
+    if trim_now:
+        libc.malloc_trim(0)
+    libc.mallopt(_M_MMAP_THRESHOLD, mmap_threshold)
+    # A fixed mmap threshold also fixes the trim threshold: with 128 KiB every array freed at the top of
+    # the heap went back to the system, to be faulted in again by the next one.
+    libc.mallopt(_M_TRIM_THRESHOLD, trim_threshold)
+
+
+def hand_back_freed_memory(threshold: int = HANDED_BACK_ABOVE, trim: bool = False) -> None:
+    """Freed arrays of at least `threshold` bytes go back to the system at once; below it they stay in
+    the heap, which keeps up to 4x the threshold free on its top. With trim, whatever the heap holds
+    free now goes back first (when the threshold drops again)."""
+    _set(threshold, 4 * threshold if threshold > HANDED_BACK_ABOVE else HANDED_BACK_ABOVE, trim)
+
+
 @contextmanager
 def temporaries_reused():
     """Within the block, freed arrays up to 32 MB stay in the heap for the next ones (no page faults);
-    afterwards the heap's free memory goes back to the system. A no-op without glibc."""
-    libc = _libc()
-    if libc is None:
-        yield
-        return
+    afterwards the repair's 128 KiB rule is back and the heap's free memory handed back."""
     # The heap must not shrink either whenever its top is freed (the trim threshold), or it faults again.
-    libc.mallopt(_M_MMAP_THRESHOLD, _REUSED_UP_TO)
-    libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30)
+    _set(REUSED_UP_TO, 1 << 30, trim_now=False)
     try:
         yield
     finally:
-        libc.mallopt(_M_MMAP_THRESHOLD, _HANDED_BACK_ABOVE)
-        libc.mallopt(_M_TRIM_THRESHOLD, _HANDED_BACK_ABOVE)
-        libc.malloc_trim(0)
+        hand_back_freed_memory(trim=True)

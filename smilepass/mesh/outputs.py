@@ -8,7 +8,6 @@ never sees a half-written mesh or preview, nor a new preview beside an old mesh.
 from __future__ import annotations
 
 import os
-import secrets
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,7 +22,9 @@ class AtomicOutputs:
     def open(self, final):
         """A binary file to write `final`'s content into, under a temporary name until the block ends."""
         final = Path(final)
-        temporary = final.with_name(f".{final.name}.{secrets.token_hex(4)}.tmp")
+        # os.urandom, not secrets.token_hex (the same bytes): secrets imports random and hashlib, a
+        # noticeable part of a command-line repair's start-up.
+        temporary = final.with_name(f".{final.name}.{os.urandom(4).hex()}.tmp")
         self._pending.append((temporary, final))  # before opening: a failed open is cleaned up as well
         with open(temporary, "wb") as f:
             yield f

@@ -5,8 +5,6 @@ with a z-buffer; Open3D is no longer imported on the repair path).
 """
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import dataclasses
 import time
 from dataclasses import dataclass, field
@@ -15,11 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from .errors import MeshRejected, Phrase, Sentence
-from .heap import temporaries_reused
+from .heap import READING_UP_TO, hand_back_freed_memory, temporaries_reused
 from .holes import fill, find_loops
 from .orient import orient
 from .outputs import AtomicOutputs
-from .previews import RepairedMesh, render_previews, save_previews
 from .readers import DEGENERATE_MAX_SHARE, FileInfo, load_file, mostly_degenerate
 from .topology import (
     Edges,
@@ -34,27 +31,8 @@ from .topology import (
     same_winding,
     tails_heads,
 )
-from .webcopy import clustered_copy, save_web_copies
 from .weld import spatial_order, weld_exact, weld_nearby
 from .writers import write_ply, write_stl
-
-
-def _hand_back_freed_memory() -> None:
-    """Make glibc give every large freed array back to the system at once.
-
-    By default glibc raises its mmap threshold to the size of each large block freed (up to 32 MB), so
-    the repair's many 4-30 MB temporaries soon come from the heap, whose freed space stays in the
-    process: peak RSS at 1M triangles was ~90 MB (a third) above the peak of live arrays (tracemalloc).
-    A fixed threshold (glibc's initial 128 KiB) keeps every array above it in its own mapping.
-    Process-wide and harmless elsewhere; a no-op without glibc."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
-    except (OSError, AttributeError):
-        pass
-
-
-_M_MMAP_THRESHOLD = -3  # glibc's malloc.h
 
 
 @dataclass
@@ -165,20 +143,23 @@ def repair(src_path, out_dir, stem: str, options: RepairOptions | None = None, p
     repaired mesh there instead, in the format its extension names, and no second STL copy.
     `progress(stage, fraction)`: fraction is the overall progress, 0..1."""
     opts = options or RepairOptions()
-    _hand_back_freed_memory()
+    hand_back_freed_memory(READING_UP_TO)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     steps = _Progress(progress, preview)
     t_start = time.perf_counter()
 
-    steps.stage("reading")
-    # One pass over the file: load_file() makes every check inspect_file() makes, before it allocates.
-    raw = load_file(src_path, progress=lambda x: steps.at(0.7 * x))
-    info: FileInfo = raw.info
-    steps.at(0.7)
-    mesh = _Work.from_raw(raw, opts)
-    del raw
-    return _repair(mesh, opts, steps, info, out_dir, stem, preview, output_path, t_start)
+    try:
+        steps.stage("reading")
+        # One pass over the file: load_file() makes every check inspect_file() makes, before it allocates.
+        raw = load_file(src_path, progress=lambda x: steps.at(0.7 * x))
+        info: FileInfo = raw.info
+        steps.at(0.7)
+        mesh = _Work.from_raw(raw, opts)
+        del raw
+        return _repair(mesh, opts, steps, info, out_dir, stem, preview, output_path, t_start)
+    finally:
+        hand_back_freed_memory()  # a refused file leaves the process as it found it, not at 12 MiB
 
 
 def _repair(mesh, opts, steps, info, out_dir, stem, preview, output_path, t_start) -> RepairResult:
@@ -195,9 +176,16 @@ def _repair(mesh, opts, steps, info, out_dir, stem, preview, output_path, t_star
     with AtomicOutputs() as outputs:
         preview_before = preview_after = web_before = web_after = None
         if preview:
+            steps.stage("rendering")
+            # Imported here (and counted in this stage): the previews and web copies bring scipy.spatial,
+            # pyfqmr and PIL (0.6-0.7 s of a command-line repair's start-up, measured 2026-12-06), which a
+            # repair without them never uses. The worker has them loaded already (the web app's scan
+            # views import webcopy; smilepass.images imports PIL), so its work horses do not pay this.
+            from .previews import RepairedMesh, render_previews, save_previews
+            from .webcopy import clustered_copy, save_web_copies
+
             # The pictures' and copies' temporaries reuse memory (heap.py): 0.4 CPU s of page faults at 1M.
             with temporaries_reused():
-                steps.stage("rendering")
                 n_kept = len(mesh.F) - mesh.counts["fill_triangles_added"]
                 clustered = clustered_copy(mesh.V, mesh.F)  # made once: the previews draw from it too
                 images = render_previews(RepairedMesh(mesh.V0, mesh.F0, mesh.removed_mask(), mesh.V, mesh.F, n_kept,
@@ -395,6 +383,7 @@ class _Work:
             late = SetAside(None, None, copy_faces, first, same_winding(self.F, first, copy_faces), None)
             del copy_faces, first
         del measured
+        hand_back_freed_memory(trim=True)  # the rest of the repair by the 128 KiB rule (heap.py)
         if without_surface > DEGENERATE_MAX_SHARE * len(self.F):
             raise mostly_degenerate(without_surface, len(self.F))
         self.slot = self.provenance  # per face: its number among the faces the input's edges describe

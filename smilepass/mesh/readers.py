@@ -308,12 +308,14 @@ def _read_binary_stl(path: Path, n: int, load: bool, progress=None) -> RawMesh:
             if len(records) != count:  # the file shrank while we read it
                 raise MeshRejected("The STL file is truncated.")
             v = records["v"].reshape(-1, 3)
-            finite = np.isfinite(v).all(axis=1)
-            if not finite.all():
-                bad += int((~finite).sum())
-            if load:
-                corners[3 * done:3 * (done + count)] = v
-            elif finite.all():
+            if load:  # copied first, then checked contiguous (all(axis=1) on a strided view: 50 ms at 1M)
+                v = corners[3 * done:3 * (done + count)]
+                v[...] = records["v"].reshape(-1, 3)
+            finite = np.isfinite(v)
+            all_finite = bool(finite.all())
+            if not all_finite:
+                bad += int(np.count_nonzero(~finite.all(axis=1)))
+            if not load and all_finite:
                 for k in range(3):  # column by column: numpy reduces a strided (n, 3) view slowly
                     column = v[:, k]
                     low[k], high[k] = min(low[k], column.min()), max(high[k], column.max())
