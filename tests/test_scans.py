@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from redis import Redis
 from rq import Queue
+from rq.job import Job
 
 from smilepass.models import Scan, Ticket
 from smilepass.queue import SCAN_QUEUE
@@ -254,11 +255,17 @@ def test_redis_down_at_upload_then_back(app, clinician, tmp_path):
 
 def test_job_timeout_fails_with_a_reason_and_is_not_retried(app, clinician, redis_conn):
     app.config["SCAN_JOB_TIMEOUT"] = 1
-    file_scan(clinician, arch_stl(400, 900))
+    file_scan(clinician, arch_stl())
+    # The job the upload queued (its timeout, retries and timeout handling as the app set them), with a
+    # repair that cannot finish within the second: the outcome must not depend on this machine's speed.
+    job = Job.fetch(the_scan().job_id, connection=redis_conn)
+    assert job.timeout == 1 and job.func_name == "smilepass.scans.jobs.repair_scan" and len(job.args) == 2
+    job.func_name = "tests.worker_jobs.repair_slower_than_its_timeout"  # (the arguments read first: kept)
+    job.save()
     result = run_worker(app)
     assert result.returncode == 0, result.stderr[-2000:]
     scan = the_scan()
-    assert scan.state == "failed" and "took longer than 1 seconds" in scan.error
+    assert scan.state == "failed" and "took longer than 1 seconds" in scan.error, result.stderr[-3000:]
     # Not retried. On a busy machine the timeout may strike while the work horse is still starting,
     # before the repair counts its attempt: the scan must fail with the reason all the same.
     assert scan.attempts <= 1

@@ -41,3 +41,19 @@ def repair_out_of_time(marker: str, scan_id: int, run: int) -> str:
 
     repair.run_repair = runs_out_of_time  # this work horse only: it exits after the job
     return jobs.repair_scan(scan_id, run)
+
+
+def repair_slower_than_its_timeout(scan_id: int, run: int) -> str:
+    """The real repair job (smilepass.scans.jobs.repair_scan) whose repair first sleeps in Python far past
+    any test's timeout, so rq's own alarm in the work horse stops it mid-repair however fast this machine
+    repairs the scan (a 720k-triangle arch once took longer than 1 s; now it may not)."""
+    from smilepass.scans import jobs, repair
+
+    real = repair.run_repair
+
+    def slow(*args, **kwargs):
+        time.sleep(120)
+        return real(*args, **kwargs)
+
+    repair.run_repair = slow  # this work horse only: it exits after the job
+    return jobs.repair_scan(scan_id, run)
