@@ -13,11 +13,10 @@ from flask.cli import AppGroup, with_appcontext
 from . import audit, db, twofa
 from .auth.users import BadPassword, UserExists, create_user
 from .backup import BackupError, create_backup, restore_backup, rotation
-from .demo import bulk_load, make_demo, make_demo_cases
+from .demo import bulk_load, make_demo, make_demo_cases, rebuild_search_index
 from .doctor import Status, run_checks
 from .mailin.cli import mail_group
 from .models import User
-from .search import index as search_index
 from .stewardship.reapply import reapply
 from .storage import StorageUnavailable, for_config
 from .storage.cli import storage_group
@@ -94,8 +93,7 @@ def demo_command(ticket_count, clinicians, reply_count, case_count, password):
         summary = make_demo(ticket_count, clinicians, password, reply_count)
         if case_count:
             summary += "\n" + make_demo_cases(case_count)
-        with db.database.atomic():
-            search_index.rebuild()  # the demo rows were inserted in bulk, past the index
+        rebuild_search_index()  # the demo rows were inserted in bulk, past the index
     db.refresh_statistics()  # the planner's picture of the tables changed completely
     click.echo(summary)
 
