@@ -313,6 +313,9 @@ def rebuild_search_index() -> None:
     with database.atomic(), _indexes_built_after(search_index.TICKET_TABLE, search_index.CASE_TABLE):
         if is_postgres():
             database.execute_sql("SET LOCAL maintenance_work_mem = '256MB'")  # for those builds
+            # Statistics of the new rows first: without them the planner read each 500 tickets' replies by
+            # walking the whole message table in id order (30 ms a statement at 200,000 replies, not 1).
+            database.execute_sql("ANALYZE ticket, message")
         search_index.rebuild()
 
 
