@@ -211,6 +211,8 @@ def _reply_counts(rng, tickets: list[dict], total: int, now) -> list[int]:
     weights = [THREAD_WEIGHT[Status(row["status"])] * rng.lognormvariate(0, 0.7)
                * min(1.0, (now - row["created_at"]).total_seconds() / (48 * 3600)) for row in tickets]
     whole = sum(weights)
+    if not whole:  # no tickets, or none old enough for a thread
+        return [0] * len(tickets)
     counts, given, running = [], 0, 0.0
     for weight in weights:
         running += weight
