@@ -1,10 +1,11 @@
 """Search benchmark: server time of 200 mixed searches against the plain sorted ticket table partial.
 
-    .venv/bin/python bench/search.py [--tickets 200000] [--queries 200] [--database-url URL]
-                                     [--redis-url URL]
+    .venv/bin/python bench/search.py [--tickets 200000] [--replies 1000000] [--queries 200]
+                                     [--database-url URL] [--redis-url URL]
 
 Builds a throwaway instance (SQLite in a temporary folder, or the given, empty, PostgreSQL database),
-fills it with `flask demo --tickets N` (timed: goal under two minutes), signs in as a demo clinician and
+fills it with `flask demo --tickets N --replies M` (timed; the issue's goal of under two minutes is for
+`--tickets 200000` with its default replies), signs in as a demo clinician and
 as support, and requests in the app's own process (Flask's test client: server time, no network) the
 Support table partial with ?q= and /search?q= for a fixed mix of single words, prefixes, phrases,
 ticket numbers and words found nowhere; then the same partial without a search. Prints p50 / p95 per
@@ -33,7 +34,6 @@ PASSWORD = "bench-pass-2026"
 USERS = {"clinician": "clinician1@demo.smilepass.local", "support": "support@demo.smilepass.local"}
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 GOAL_MS = 50
-DEMO_GOAL_S = 120
 WORDS = ["scan", "tray", "invoice", "attachment", "upper", "rejected", "cracked", "plan", "viewer", "login"]
 PREFIXES = ["sca", "tra", "inv", "att", "upp", "rej", "cra", "vie"]
 PHRASES = ['"upper arch"', '"scan rejected"', '"wrong plan"', '"tray cracked"']
@@ -43,6 +43,9 @@ MISSES = ["zzyzx", "qwertyuiop", "nothingmatcheshere", '"cracked invoice viewer"
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--tickets", type=int, default=200_000)
+    p.add_argument("--replies", type=int, default=None,
+                   help="replies and internal notes in the demo threads (default: 5 a ticket, the issue's "
+                   "200,000 tickets with 1,000,000 replies)")
     p.add_argument("--queries", type=int, default=200)
     p.add_argument("--database-url", default="")
     p.add_argument("--instance", default="", help="reuse this instance folder as filled by an earlier run "
@@ -124,13 +127,13 @@ def fill(folder: Path, url: str, args) -> None:
            "FLASK_APP": str(ROOT / "app.py")}
     flask = str(ROOT / ".venv" / "bin" / "flask")
     subprocess.run([flask, "migrate"], env=env, check=True, capture_output=True)
+    replies = args.tickets * 5 if args.replies is None else args.replies
     start = time.perf_counter()
-    subprocess.run([flask, "demo", "--tickets", str(args.tickets), "--password", PASSWORD], env=env, check=True,
-                   capture_output=True)
+    subprocess.run([flask, "demo", "--tickets", str(args.tickets), "--replies", str(replies), "--password", PASSWORD],
+                   env=env, check=True, capture_output=True)
     demo_s = time.perf_counter() - start
     print(f"instance {folder}")
-    print(f"flask demo --tickets {args.tickets}: {demo_s:.1f} s (goal < {DEMO_GOAL_S} s)"
-          f" {'ok' if demo_s < DEMO_GOAL_S else 'MISSED'}")
+    print(f"flask demo --tickets {args.tickets} --replies {replies}: {demo_s:.1f} s, load average {load()}")
 
 
 def line(role, what, values, plain_cpu95, note=""):

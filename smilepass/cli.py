@@ -13,11 +13,10 @@ from flask.cli import AppGroup, with_appcontext
 from . import audit, db, twofa
 from .auth.users import BadPassword, UserExists, create_user
 from .backup import BackupError, create_backup, restore_backup, rotation
-from .demo import make_demo, make_demo_cases
+from .demo import bulk_load, make_demo, make_demo_cases, rebuild_search_index
 from .doctor import Status, run_checks
 from .mailin.cli import mail_group
 from .models import User
-from .search import index as search_index
 from .stewardship.reapply import reapply
 from .storage import StorageUnavailable, for_config
 from .storage.cli import storage_group
@@ -84,16 +83,17 @@ def reset_2fa_command(email):
 @with_appcontext
 @click.option("--tickets", "ticket_count", type=int, default=200, show_default=True)
 @click.option("--clinicians", type=int, default=40, show_default=True)
+@click.option("--replies", "reply_count", type=click.IntRange(min=0), default=None,
+              help="Replies and internal notes in all, over the new tickets' threads  [default: one a ticket]")
 @click.option("--cases", "case_count", type=int, default=0, show_default=True, help="Demo cases with shipments.")
 @click.option("--password", default="demo-pass-2026", show_default=True, help="Password of every demo account.")
-def demo_command(ticket_count, clinicians, case_count, password):
+def demo_command(ticket_count, clinicians, reply_count, case_count, password):
     """Fill the database with realistic demo users, tickets and cases."""
-    with db.database.connection_context():
-        summary = make_demo(ticket_count, clinicians, password)
+    with db.database.connection_context(), bulk_load():
+        summary = make_demo(ticket_count, clinicians, password, reply_count)
         if case_count:
             summary += "\n" + make_demo_cases(case_count)
-        with db.database.atomic():
-            search_index.rebuild()  # the demo rows were inserted in bulk, past the index
+        rebuild_search_index()  # the demo rows were inserted in bulk, past the index
     db.refresh_statistics()  # the planner's picture of the tables changed completely
     click.echo(summary)
 

@@ -1,13 +1,18 @@
 """The command line: migrations, accounts, demo data and online backup (restore: test_backup_restore.py)."""
+import datetime as dt
 import json
 import sqlite3
 import tarfile
+from itertools import pairwise
 
 import pytest
+import time_machine
 
 from smilepass import db
 from smilepass.auth.security import verify_password
-from smilepass.models import AuditLog, Message, RescanRequest, Ticket, User
+from smilepass.demo import default_replies
+from smilepass.models import AuditLog, Message, RescanRequest, Status, Ticket, User
+from smilepass.search.text import terms
 
 from .conftest import PG_URL, query
 
@@ -63,6 +68,74 @@ def test_demo_data(cli):
         f"SELECT {kind}, COALESCE({column}, 0), COUNT(*) FROM ticket WHERE status IN (0, 1, 2) "
         f"GROUP BY COALESCE({column}, 0)" for kind, column in ((0, "assignee_id"), (1, "escalation_owner_id"))))))
     assert kept == counted and sum(n for kind, _, n in kept if kind == 0) > 0
+
+
+DEMO_NOW = dt.datetime(2026, 11, 20, 9, 30, tzinfo=dt.UTC)
+
+
+def indexed(column_part: str, word: str) -> set[int]:
+    """Tickets whose index entry holds this word in the clinician-visible part ("public") or in the
+    staff-only one ("internal")."""
+    term = terms(word)
+    if db.is_postgres():
+        column = "public_doc" if column_part == "public" else "staff_doc"
+        sql = f"SELECT ticket_id FROM search_ticket WHERE {column} @@ to_tsquery('simple', %s)"
+    else:
+        columns = "{title body}" if column_part == "public" else "internal"
+        term = f'{columns} : "{term}"'
+        sql = "SELECT rowid FROM search_ticket WHERE search_ticket MATCH ?"
+    return query(lambda: {ticket_id for (ticket_id,) in db.database.execute_sql(sql, [term])})
+
+
+def test_demo_threads(cli):
+    """--replies N: exactly N messages in threads that read like support conversations (public replies
+    taking turns between support and the clinician, internal notes among them), dated after their ticket
+    and in order, never after now, and all of it in the search index: public replies where clinicians
+    search, internal notes only in the staff part."""
+    with time_machine.travel(DEMO_NOW, tick=False):
+        result = cli.invoke(args=["demo", "--tickets", "300", "--clinicians", "3", "--replies", "1500"])
+    assert result.exit_code == 0, result.output
+    assert "1500 replies" in result.output
+    now = DEMO_NOW.replace(tzinfo=None)
+    tickets = {t.id: t for t in query(lambda: list(Ticket.select()))}
+    staff = query(lambda: {u.id for u in User.select().where(User.role != "clinician")})
+    messages = query(lambda: list(Message.select().order_by(Message.id)))
+    assert len(messages) == 1500
+    threads = {}
+    for message in messages:
+        threads.setdefault(message.ticket_id, []).append(message)
+    assert len(threads) > 150  # spread over most tickets, not piled on a few
+    for ticket_id, thread in threads.items():
+        ticket = tickets[ticket_id]
+        times = [m.created_at for m in thread]
+        assert ticket.created_at < times[0] and times == sorted(times) and times[-1] < now
+        assert ticket.resolved_at is None or times[-1] <= ticket.resolved_at
+        assert ticket.updated_at == times[-1]
+        public = [m for m in thread if not m.internal]
+        assert all(m.author_id in staff for m in thread if m.internal)
+        assert all(m.author_id in staff or m.author_id == ticket.requester_id for m in public)
+        if ticket.status == Status.OPEN:
+            assert all(m.author_id not in staff for m in public)  # no staff reply yet
+        elif public:
+            # The first response is the ticket's, and then support and the clinician take turns.
+            assert public[0].author_id in staff and public[0].created_at == ticket.first_response_at
+            assert all((a.author_id in staff) != (b.author_id in staff) for a, b in pairwise(public))
+    internal = [m for m in messages if m.internal]
+    assert 0.05 < len(internal) / len(messages) < 0.3
+    # The search index: an internal note's word is in the staff part only, a public reply's where the
+    # clinician searches too (both words are in no title or description of the demo).
+    noted = {m.ticket_id for m in internal if "complaint" in m.body}
+    assert noted and indexed("internal", "complaint") == noted and not indexed("public", "complaint")
+    replied = {m.ticket_id for m in messages if not m.internal and "Thursday" in m.body}
+    assert replied and indexed("public", "Thursday") == replied
+
+
+def test_demo_replies_default(cli):
+    result = cli.invoke(args=["demo", "--tickets", "200", "--clinicians", "2"])
+    assert result.exit_code == 0, result.output
+    assert query(lambda: Message.select().count()) == default_replies(200) > 0
+    none = cli.invoke(args=["demo", "--tickets", "20", "--clinicians", "2", "--replies", "0"])
+    assert none.exit_code == 0 and query(lambda: Message.select().count()) == default_replies(200)
 
 
 def backup_member(archive, name):

@@ -15,6 +15,9 @@ with "=", which no typed term holds (query.WORD: letters and digits only).
 Every write that changes searchable text calls reindex_tickets / reindex_cases inside its own
 transaction, so the index is never behind what was committed. Plain SQL over the tables, not the
 models: migration 0016 builds the index with the same functions, against the schema of that day."""
+import functools
+from contextlib import contextmanager
+
 import peewee
 
 from ..db import database
@@ -116,8 +119,14 @@ def case_texts(db, ids: list[int]) -> dict[int, list[str]]:
     return found
 
 
+# The terms of one text, remembered for the texts that recur (canned replies, the demo's million replies:
+# 200,000 tickets spent 20 s stemming the same few thousand texts). Joining each text's terms gives what
+# the terms of the joined text would: no word runs across the space between two texts.
+_text_terms = functools.lru_cache(maxsize=8192)(terms)
+
+
 def _joined(texts: list[str]) -> str:
-    return terms(" ".join(t for t in texts if t))
+    return " ".join(found for found in map(_text_terms, filter(None, texts)) if found)
 
 
 def reindex_tickets(ticket_ids, db=database) -> None:
@@ -176,8 +185,29 @@ def forget_cases(case_ids, db=database) -> None:
         db.execute_sql(f"DELETE FROM search_case WHERE {key} IN ({_in(db, ids)})", ids)
 
 
+@contextmanager
+def _merged_at_the_end(db):
+    """SQLite: FTS5 merges its segments while rows go in (automerge); a rebuild merges everything once at
+    the end anyway (compact), so it goes without the merges on the way (40,000 demo tickets with 200,000
+    replies: 5.4 -> 3.8 s), and the table's setting is put back afterwards."""
+    if _postgres(db):
+        yield
+        return
+    found = db.execute_sql("SELECT v FROM search_ticket_config WHERE k = 'automerge'").fetchone()
+    db.execute_sql("INSERT INTO search_ticket (search_ticket, rank) VALUES ('automerge', 0)")
+    yield
+    db.execute_sql("INSERT INTO search_ticket (search_ticket, rank) VALUES ('automerge', ?)",
+                   [found[0] if found else 4])  # 4: FTS5's default
+
+
 def rebuild(db=database) -> None:
     """Index everything again (migration 0016, `flask demo`, or to repair)."""
+    with _merged_at_the_end(db):
+        _rebuild(db)
+    compact(db)
+
+
+def _rebuild(db) -> None:
     for table, reindex in (("ticket", reindex_tickets), ('"case"', reindex_cases)):
         db.execute_sql(f"DELETE FROM search_{table.strip(chr(34))}")
         last = 0
@@ -191,7 +221,6 @@ def rebuild(db=database) -> None:
             else:
                 reindex(ids, db)
             last = ids[-1]
-    compact(db)
 
 
 def compact(db=database) -> None:
