@@ -62,6 +62,21 @@ def test_a_repair_without_previews_imports_none_of_their_libraries(tmp_path, sca
     assert done.stdout.strip() == "[]"
 
 
+def test_previews_of_a_scan_that_needs_no_decimation_import_no_scipy_or_pyfqmr(tmp_path, scan):
+    """Only a scan decimated for its web copy needs pyfqmr and scipy.spatial (0.55 s to import): a small
+    scan (taken as it is) and a large one (clustered) are drawn and copied with numpy and PIL alone."""
+    code = (
+        "import sys\n"
+        "from smilepass.mesh import repair\n"
+        f"result = repair({str(scan)!r}, {str(tmp_path)!r}, 'scan')\n"
+        "assert result.web_after.exists() and result.preview_after.exists()\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'scipy', 'PIL', 'pyfqmr', 'open3d'}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['PIL']"
+
+
 def test_refused_file_exits_2_with_one_line(tmp_path, scan):
     bad = tmp_path / "cut.stl"
     bad.write_bytes(scan.read_bytes()[:3000])

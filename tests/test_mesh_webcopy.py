@@ -2,6 +2,7 @@
 mark what the repair did."""
 
 import numpy as np
+import pyfqmr
 import pygltflib
 import pytest
 from scipy.spatial import cKDTree
@@ -177,7 +178,7 @@ def test_a_large_scan_is_clustered_once_for_its_previews_and_web_copy(tmp_path, 
 
     monkeypatch.setattr(webcopy, "cluster", counted)
     monkeypatch.setattr(previews, "cluster", counted)
-    monkeypatch.setattr(webcopy.pyfqmr, "Simplify", lambda: pytest.fail("pyfqmr ran on a clustered copy"))
+    monkeypatch.setattr(pyfqmr, "Simplify", lambda: pytest.fail("pyfqmr ran on a clustered copy"))
     result = repair(write_binary_stl(tmp_path / "big.stl", V, F), tmp_path / "out", "big")
     assert result.report["holes_filled"] == 1
     assert sorted(calls) == sorted([len(F), result.report["after"]["triangles"]])
