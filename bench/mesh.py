@@ -305,6 +305,42 @@ def print_goals(rows: list[dict], generated_names: set[str]) -> None:
               f"goal <= {allowed:.2f}x: {'met' if growth <= allowed else 'NOT met'}"
               + (f"; MeshLib {big['meshlib']['wall_s'] / small['meshlib']['wall_s']:.2f}x"
                  if "wall_s" in big.get("meshlib", {}) and "wall_s" in small.get("meshlib", {}) else ""))
+        print_primitive_growth(sizes[0], sizes[-1])
+
+
+def primitive_growth(small: int, big: int, repeat: int = 5) -> dict[str, float]:
+    """How numpy's own steps grow on this machine from one scan size to the other (CPU time, best of
+    `repeat`), on arrays as long as the scans' half-edges (int32, 3 per triangle): what "linear" can
+    mean for a pipeline made of them. A gather whose indices stay near their position (faces in
+    spatial order), one whose indices are random (a hash table, a shuffled file), a sort, an argsort."""
+    rng = np.random.default_rng(0)
+
+    def best(step) -> float:
+        times = []
+        for _ in range(repeat):
+            start = time.process_time()
+            step()
+            times.append(time.process_time() - start)
+        return min(times)
+
+    def costs_at(n: int) -> dict[str, float]:
+        values = np.arange(n, dtype=np.int32)
+        scattered = rng.integers(0, n, n).astype(np.int32)
+        nearby = np.clip(np.arange(n) + rng.integers(-512, 512, n), 0, n - 1).astype(np.int32)
+        out = np.empty(n, np.int32)
+        return {"gather nearby": best(lambda: np.take(values, nearby, out=out)),
+                "gather random": best(lambda: np.take(values, scattered, out=out)),
+                "sort": best(lambda: np.sort(scattered)),
+                "argsort": best(lambda: np.argsort(scattered))}
+
+    costs = {n: costs_at(n) for n in (3 * small, 3 * big)}
+    return {name: costs[3 * big][name] / costs[3 * small][name] for name in costs[3 * small]}
+
+
+def print_primitive_growth(small: int, big: int) -> None:
+    growth = primitive_growth(small, big)
+    print(f"numpy's own steps on {3 * small:,} -> {3 * big:,} int32 (this machine, same run): "
+          + ", ".join(f"{name} {factor:.2f}x" for name, factor in growth.items()))
 
 
 def main() -> int:

@@ -34,6 +34,21 @@ def test_freed_arrays_stay_for_the_next_inside_the_block_and_go_back_after_it():
     assert resident_mb() < base + 8  # and the repair's setting is back
 
 
+def test_the_heap_serves_a_large_scans_weld_and_measuring_too():
+    """The threshold while welding and measuring grows with the scan: at 4M triangles their temporaries
+    are 48 MB, and with the 12 MiB of a 1M scan each one was fresh pages to fault in."""
+    heap.hand_back_freed_memory()
+    base = resident_mb()
+    assert heap.reading_up_to(1_000_000) == heap.READING_UP_TO  # 12 MiB at 1M, as measured there
+    heap.hand_back_freed_memory(heap.reading_up_to(4_000_000))
+    touched(40)
+    assert resident_mb() > base + 32  # kept in the heap for the next array
+    heap.hand_back_freed_memory(trim=True)
+    assert resident_mb() < base + 8  # handed back when the repair's rule returns
+    touched(40)
+    assert resident_mb() < base + 8  # and the repair's setting is back
+
+
 def test_the_repair_draws_its_previews_and_web_copies_inside_the_block(tmp_path, monkeypatch):
     from contextlib import contextmanager
 

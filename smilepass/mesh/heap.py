@@ -6,9 +6,13 @@ Three regimes, each measured on the 1M-triangle arches (2026-12-06):
   temporaries soon come from the heap, whose freed space stays in the process: peak RSS was ~90 MB (a
   third) above the peak of live arrays. Above the threshold every array is its own mapping, handed
   back when freed.
-- Reading, welding and measuring (`hand_back_freed_memory(READING_UP_TO)` until the first measurement):
-  their slices (2-12 MB each, many times over) as fresh mappings cost a clean 1M arch 0.7 s of system
-  time on 260k page faults; from the heap 71k faults and 0.2-0.3 s, peak of a damaged arch 237 -> 242 MB.
+- Reading, welding and measuring (`hand_back_freed_memory(reading_up_to(faces))` until the first
+  measurement): their slices (2-12 MB each, many times over) as fresh mappings cost a clean 1M arch 0.7 s
+  of system time on 260k page faults; from the heap 71k faults and 0.2-0.3 s, peak of a damaged arch
+  237 -> 242 MB. The limit grows with the scan (one int32 per corner: 12 MiB up to 1M triangles, 48
+  MiB at 4M): with a fixed 12 MiB, at 4M the same arrays were fresh mappings, 7 GB of pages to fault in
+  and clear (sys 4.1 -> 3.1 s; peak 863 -> 904 MB, 226 MB per million triangles). glibc raises its own
+  threshold only up to 32 MiB, but takes a larger one set here.
 - Previews and web copies (`temporaries_reused()`): about 800 MB of short-lived arrays, a few MB each;
   as fresh mappings 187k page faults and 0.4 CPU s, as much as the numpy work itself; from the heap 12k.
 Leaving a larger threshold, the heap's free memory is trimmed back. All of it is process-wide and
@@ -22,7 +26,8 @@ from contextlib import contextmanager
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
 HANDED_BACK_ABOVE = 128 << 10  # glibc's initial mmap threshold
 READING_UP_TO = 12 << 20
-REUSED_UP_TO = 32 << 20  # glibc's largest mmap threshold on 64-bit
+READING_BYTES_PER_FACE = 12  # an int32 per corner
+REUSED_UP_TO = 32 << 20  # the largest mmap threshold glibc sets itself on 64-bit
 
 
 def _libc():
@@ -46,6 +51,11 @@ def _set(mmap_threshold: int, trim_threshold: int, trim_now: bool) -> None:
     # A fixed mmap threshold also fixes the trim threshold: with 128 KiB every array freed at the top of
     # the heap went back to the system, to be faulted in again by the next one.
     libc.mallopt(_M_TRIM_THRESHOLD, trim_threshold)
+
+
+def reading_up_to(faces: int) -> int:
+    """The threshold while a scan of `faces` triangles is read, welded and measured."""
+    return max(READING_UP_TO, READING_BYTES_PER_FACE * faces)
 
 
 def hand_back_freed_memory(threshold: int = HANDED_BACK_ABOVE, trim: bool = False) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import MeshRejected, Phrase, Sentence
-from .heap import READING_UP_TO, hand_back_freed_memory, temporaries_reused
+from .heap import READING_UP_TO, hand_back_freed_memory, reading_up_to, temporaries_reused
 from .holes import fill, find_loops
 from .orient import orient
 from .outputs import AtomicOutputs
@@ -155,6 +155,7 @@ def repair(src_path, out_dir, stem: str, options: RepairOptions | None = None, p
         raw = load_file(src_path, progress=lambda x: steps.at(0.7 * x))
         info: FileInfo = raw.info
         steps.at(0.7)
+        hand_back_freed_memory(reading_up_to(info.triangles))  # the weld's and measuring's temporaries
         mesh = _Work.from_raw(raw, opts)
         del raw
         return _repair(mesh, opts, steps, info, out_dir, stem, preview, output_path, t_start)
