@@ -45,6 +45,13 @@ def _hash(bits: np.ndarray, word) -> np.ndarray:
     return h
 
 
+def _as_words(P: np.ndarray):
+    """(n, index type, word type, P's coordinates as unsigned words of their own width): bit-identical
+    coordinates are equal words."""
+    word = np.uint32 if P.dtype == np.float32 else np.uint64
+    return len(P), np.int32 if len(P) < 2**31 else np.int64, word, P.view(word)
+
+
 # Probing rounds of weld_exact's table before it hands over to the sort (a bad hash; never seen).
 _MAX_ROUNDS = 32
 
@@ -60,12 +67,9 @@ def weld_exact(P: np.ndarray):
     together, so its owner is its first appearance. A third of the time of sorting the hashes (no sort
     in random order, no check of the groups in hash order, no scatter back: 0.23 against 0.40 s at 1M
     triangles, measured 2026-12-06), and a hash collision costs a probe instead of a split group."""
-    n = len(P)
-    index_type = np.int32 if n < 2**31 else np.int64
+    n, index_type, word, bits = _as_words(P)
     if n == 0:
         return P.copy(), np.zeros(0, index_type), np.zeros(0, np.int64)
-    word = np.uint32 if P.dtype == np.float32 else np.uint64
-    bits = P.view(word)
     tbits = max(4, (2 * n - 1).bit_length())  # load factor at most 1/2 (a PLY: every point distinct)
     size = 1 << tbits
     slot_type = np.int32 if tbits < 31 else np.int64
@@ -126,13 +130,9 @@ def weld_exact(P: np.ndarray):
 
 
 def _weld_sorted(P: np.ndarray):
-    """weld_exact by sorting the hashes (its fallback). Memory beyond P: about 20 bytes per point."""
-    n = len(P)
-    index_type = np.int32 if n < 2**31 else np.int64
-    if n == 0:
-        return P.copy(), np.zeros(0, index_type), np.zeros(0, np.int64)
-    word = np.uint32 if P.dtype == np.float32 else np.uint64
-    bits = P.view(word)
+    """weld_exact by sorting the hashes (its fallback, for n > 0). Memory beyond P: about 20 bytes per
+    point."""
+    n, index_type, word, bits = _as_words(P)
     h = np.empty(n, np.uint64)
     for start in range(0, n, _CHECK_SLICE):
         h[start:start + _CHECK_SLICE] = _hash(bits[start:start + _CHECK_SLICE], word)
