@@ -1,4 +1,4 @@
-"""heap.temporaries_reused: freed arrays serve the next ones inside the block, and leave afterwards."""
+"""The repair's memory: glibc's heap settings (heap.py) and what is let go before the next large array."""
 import os
 import sys
 
@@ -76,3 +76,26 @@ def test_the_repair_draws_its_previews_and_web_copies_inside_the_block(tmp_path,
     pipeline.repair(tmp_path / "scan.stl", tmp_path / "out", "scan")
     assert seen == [("render_previews", True), ("save_previews", True), ("save_web_copies", True),
                     ("write_stl", False)]
+
+
+def test_dropping_faces_lets_the_old_edges_vertex_pairs_go_before_the_new_edges_are_made(tmp_path, monkeypatch):
+    """The narrowed edges are made while the old ones still exist: if those still held their heads,
+    twins and edge ids (an int32 per half-edge each), the repair's memory peaked there (1M damaged
+    arch 256 MB against 228)."""
+    from smilepass.mesh import synthetic as syn
+    from smilepass.mesh.topology import Edges
+
+    from .meshgen import write_binary_stl
+
+    held = []
+    real = Edges.kept
+
+    def recorded(self, faces, F_new):
+        held.append([name for name in ("_heads", "_twins", "_he_edge") if getattr(self, name) is not None])
+        return real(self, faces, F_new)
+
+    monkeypatch.setattr(Edges, "kept", recorded)
+    V, F = syn.bench_scan(20_000)  # duplicates and debris: faces are dropped with the edges at hand
+    write_binary_stl(tmp_path / "scan.stl", V, F)
+    pipeline.repair(tmp_path / "scan.stl", tmp_path / "out", "scan", preview=False)
+    assert held and held == [[]] * len(held)
