@@ -855,3 +855,24 @@ def test_input_pieces_join_removed_faces_linked_only_to_later_removed_faces(tmp_
     result = repair(path, tmp_path / "out", "scan", preview=False)
     assert result.report["before"]["components"] == expected == 1
     assert result.report["degenerate_removed"] == 30 * 13
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_pieces_of_a_scan_in_any_face_order_are_csgraphs(shuffled):
+    """Pieces through manifold edges (the trees of the first round joined by smallest_linked) are
+    scipy's, numbered in order of first face, for faces in scanning order and for faces in none, with
+    debris, holes and fins (non-manifold edges joining nothing)."""
+    from smilepass.mesh.topology import face_components, manifold_components
+
+    rng = np.random.default_rng(17)
+    V, F = syn.arch(8_000, seed=17)
+    F = syn.punch_hole(V, F, syn.interior_vertex(V, F, rng), 1.0)
+    V, F = syn.add_debris(V, F, rng, count=5)
+    V, F = syn.add_fins(V, F, rng, 20)
+    if shuffled:
+        F = F[rng.permutation(len(F))]
+    e = Edges(F.astype(np.int32), len(V))
+    count, labels = manifold_components(e)
+    expected_count, expected = face_components(len(F), *e.pairs(only_manifold=True))
+    assert count == expected_count > 5
+    assert np.array_equal(labels, expected)
