@@ -686,6 +686,11 @@ def test_duplicate_faces_of_a_scan_in_spatial_order_are_found_as_in_any_order(mo
     mixed = topo.duplicate_face_mask(F2, len(V), with_first=True)
     assert in_runs[0].sum() == 300
     assert np.array_equal(in_runs[0], mixed[0]) and np.array_equal(in_runs[1], mixed[1])
+    # A mix that sends every key to one run (every face a collision): the copies are still exactly
+    # these (the check of the faces taken for copies sees the collisions and sorts the keys instead).
+    monkeypatch.setattr(topo, "_KEY_MULT", np.uint64(0))
+    collided = topo.duplicate_face_mask(F2, len(V), with_first=True)
+    assert np.array_equal(in_runs[0], collided[0]) and np.array_equal(in_runs[1], collided[1])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -412,9 +412,9 @@ def manifold_components(edges: Edges, through_non_manifold: bool = False):
     asked), numbered 0.. in order of their first face.
 
     Every half-edge links to the next half-edge of its edge (cyclically; a boundary half-edge links to
-    itself), so each face has exactly three links. Components then come from one round of hooking to
-    the lowest neighbour and pointer jumping, then (through manifold edges) smallest_linked() on the
-    links between the trees left, else min-label propagation rounds, all in numpy and faster than
+    itself), so each face has exactly three links. Components then come from min-label propagation
+    with hooking and pointer jumping, all in numpy (two rounds on a scan in spatial order; through
+    manifold edges, the trees two rounds leave are then joined by smallest_linked()), faster than
     csgraph (which converts the graph to float64 CSR and builds its transpose first). Falls back to
     csgraph on inputs that do not converge quickly. Edges shared by more than _RING_MAX faces (a heap
     of copies of one triangle) join the components found without them afterwards, as a small graph."""
@@ -442,38 +442,39 @@ def manifold_components(edges: Edges, through_non_manifold: bool = False):
     partner //= 3  # in place: partner is ours (a copy of the twins, or made above)
     nbr = partner.astype(idx_type, copy=False).reshape(-1, 3)
     del partner
-    # The first round: each face hooks to its lowest-numbered neighbour (always a lower number: no
-    # cycles), and pointers jump to the roots (every face at face 0: one piece, done).
-    label = np.minimum(np.minimum(np.arange(m, dtype=idx_type), nbr[:, 0]), np.minimum(nbr[:, 1], nbr[:, 2]))
-    label = _jump_to_roots(label)
-    if label.any() and not through_non_manifold:
-        # The trees that round left are joined through the manifold edges between them, the links
-        # shrinking round by round (smallest_linked), instead of more rounds over every face: a
-        # scan whose faces are not in spatial order (copies kept where they were written, a shuffled
-        # file) leaves a tree per local minimum of the numbering and took 8 rounds. The same roots
-        # (each component's smallest face); 550k faces of a scan of 45 % copies: 55 -> 31 ms CPU,
-        # a shuffled 1M damaged arch 160 -> 105-130, a clean 1M arch 61-71 -> 56-66.
-        h1, h2 = edges.pairs(only_manifold=True)
-        a, b = np.take(label, h1 // 3), np.take(label, h2 // 3)
-        apart = np.flatnonzero(a != b)
-        root = smallest_linked(m, np.take(a, apart), np.take(b, apart))
-        del a, b, apart
-        if root is None:
-            return face_components(m, h1, h2)
-        label = np.take(root.astype(idx_type, copy=False), label)
-    elif label.any():
-        for _ in range(47):
+    label = None  # each face its own label: the first round reads the neighbours' numbers directly
+    for round_number in range(48):
+        if label is None:
+            label = np.arange(m, dtype=idx_type)
+            new = np.minimum(np.minimum(label, nbr[:, 0]), np.minimum(nbr[:, 1], nbr[:, 2]))
+        else:
             new = np.minimum(np.minimum(label, label[nbr[:, 0]]), np.minimum(label[nbr[:, 1]], label[nbr[:, 2]]))
             np.minimum.at(new, label, new)  # hook each root to the smallest label seen in its tree
-            new = _jump_to_roots(new)
-            if np.array_equal(new, label):
-                break
-            label = new
-            if not label.any():  # every face at face 0: one piece, nothing left to join (a round saved)
-                break
-        else:
-            h1, h2 = edges.pairs(only_manifold=not through_non_manifold)
-            return face_components(m, h1, h2)
+        new = _jump_to_roots(new)
+        if np.array_equal(new, label):
+            break
+        label = new
+        if not label.any():  # every face at face 0: one piece, nothing left to join (a round saved)
+            break
+        if round_number == 1 and not through_non_manifold:
+            # Two rounds settle a scan in spatial order. Faces that are not (copies kept where they
+            # were written, a shuffled file) leave a tree per local minimum of the numbering and took
+            # 8 rounds over every face; the trees left are joined instead through the manifold edges
+            # between them, the links shrinking round by round (smallest_linked). The same roots
+            # (each component's smallest face): 550k faces of a scan of 45 % copies 55 -> 31 ms CPU,
+            # a shuffled 1M damaged arch 160 -> 90-100.
+            h1, h2 = edges.pairs(only_manifold=True)
+            a, b = np.take(label, h1 // 3), np.take(label, h2 // 3)
+            apart = np.flatnonzero(a != b)
+            root = smallest_linked(m, np.take(a, apart), np.take(b, apart))
+            del a, b, apart
+            if root is None:
+                return face_components(m, h1, h2)
+            label = np.take(root.astype(idx_type, copy=False), label)
+            break
+    else:
+        h1, h2 = edges.pairs(only_manifold=not through_non_manifold)
+        return face_components(m, h1, h2)
     is_root = label == np.arange(m, dtype=label.dtype)  # every label is now its tree's root
     number = np.cumsum(is_root, dtype=label.dtype)  # labels in the faces' index type (int32: half the memory)
     number -= 1
@@ -648,8 +649,11 @@ def duplicate_face_mask(F: np.ndarray, n_vertices: int, with_first: bool = False
             return (mask, None) if with_first else mask
         packed &= (1 << pbits) - 1
         order = packed
-        sorted_keys = np.take(keys, order)
-        if np.array_equal(new[1:], sorted_keys[1:] != sorted_keys[:-1]):  # no collision
+        # Equal keys always share a run; a collision can only put different keys in one. So only the
+        # faces taken for copies are checked against the face before them (5 % of a 1M-face scan
+        # instead of a gather of every key).
+        repeat = np.flatnonzero(~new)
+        if np.array_equal(np.take(keys, np.take(order, repeat)), np.take(keys, np.take(order, repeat - 1))):
             return _copies_from_runs(order, new, mask, with_first)
         order = np.argsort(keys)
         sorted_keys = keys[order]
