@@ -686,6 +686,11 @@ def test_duplicate_faces_of_a_scan_in_spatial_order_are_found_as_in_any_order(mo
     mixed = topo.duplicate_face_mask(F2, len(V), with_first=True)
     assert in_runs[0].sum() == 300
     assert np.array_equal(in_runs[0], mixed[0]) and np.array_equal(in_runs[1], mixed[1])
+    # A mix that sends every key to one run (every face a collision): the copies are still exactly
+    # these (the check of the faces taken for copies sees the collisions and sorts the keys instead).
+    monkeypatch.setattr(topo, "_KEY_MULT", np.uint64(0))
+    collided = topo.duplicate_face_mask(F2, len(V), with_first=True)
+    assert np.array_equal(in_runs[0], collided[0]) and np.array_equal(in_runs[1], collided[1])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -791,3 +796,105 @@ def test_cleaning_that_calls_a_scan_consistently_wound_is_right(tmp_path, case):
     _, _, same = Edges(work.F, len(work.V)).inconsistent_pairs()
     assert work.consistent == (name in ("duplicate", "identical")), name
     assert not (work.consistent and same.any())
+
+
+def test_smallest_linked_finds_the_components_csgraph_finds():
+    """smallest_linked() (the boundary loops of large inputs) gives every node the smallest node of its
+    component: random graphs, a path numbered against its direction, and no links at all."""
+    from smilepass.mesh.topology import graph_components, smallest_linked
+
+    rng = np.random.default_rng(12)
+    path = rng.permutation(30_000)
+    graphs = [(n, rng.integers(0, n, k), rng.integers(0, n, k)) for n, k in ((1_000, 400), (1_000, 1_500),
+                                                                            (50_000, 45_000))]
+    graphs += [(30_000, path[:-1], path[1:]), (30_000, np.arange(29_999, 0, -1), np.arange(29_998, -1, -1)),
+               (10, np.zeros(0, np.int64), np.zeros(0, np.int64))]
+    for n, a, b in graphs:
+        root = smallest_linked(n, a, b)
+        count, labels = graph_components(n, a, b)
+        smallest = np.full(count, n)
+        np.minimum.at(smallest, labels, np.arange(n))
+        assert np.array_equal(root, smallest[labels])
+
+
+@pytest.mark.parametrize("kind", syn.DEGENERATE_KINDS)
+def test_boundary_loops_of_a_large_boundary_are_those_of_a_small_one(monkeypatch, kind):
+    """Boundary loops counted over vertex numbers (beyond _NUMPY_LOOPS_MAX_EDGES boundary edges,
+    self-loops of squashed faces left out of the links) are those counted on the boundary's own
+    vertices."""
+    from smilepass.mesh import topology
+    from smilepass.mesh.topology import boundary_vertex_components
+
+    rng = np.random.default_rng(13)
+    V, F = syn.arch(14_000, seed=13)
+    F = syn.punch_hole(V, F, syn.interior_vertex(V, F, rng), 1.0)
+    V, F = syn.add_degenerate(V, F, rng, 6_000, kind)
+    V, F = syn.add_fins(V, F, rng, 40)
+    e = Edges(F.astype(np.int32), len(V))
+    small = boundary_vertex_components(e)
+    monkeypatch.setattr(topology, "_NUMPY_LOOPS_MAX_EDGES", 0)
+    assert boundary_vertex_components(e) == small > 1
+
+
+def test_input_pieces_join_removed_faces_linked_only_to_later_removed_faces(tmp_path):
+    """The input's piece count when removed faces hang on one another (squashed faces sharing an edge
+    or a repeated corner's self-loop, a chain of them early in the file joined to the surface only by a
+    removed face late in it) is what counting every face through any shared edge finds: the links the
+    first hook leaves apart join the trees too."""
+    from smilepass.mesh.pipeline import _Work
+    from smilepass.mesh.topology import manifold_components
+
+    V, F = syn.arch(6_000, seed=15)
+    rng = np.random.default_rng(16)
+    chains = []
+    for a, b in F[rng.choice(len(F), 30, replace=False)][:, :2]:
+        p = len(V) + np.arange(6)
+        V = np.concatenate([V, V[a] + np.float32(3.0) + np.arange(6, dtype=np.float32)[:, None]])
+        chain = [(p[i], p[i], p[i + 1]) for i in range(5)] + [(p[i + 1], p[i + 1], p[i]) for i in range(5)]
+        hang = [(a, a, b), (a, a, p[0]), (p[0], p[0], a)]  # on the surface's edge {a, b}, then to the chain
+        chains.append((chain, hang))
+    F = np.concatenate([[f for chain, _ in chains for f in chain], F, [f for _, hang in chains for f in hang]])
+    path = write_binary_stl(tmp_path / "scan.stl", V, F.astype(np.int32))
+    read = _Work.from_raw(load_file(path), RepairOptions())
+    expected = manifold_components(Edges(read.F, len(read.V)), through_non_manifold=True)[0]
+    result = repair(path, tmp_path / "out", "scan", preview=False)
+    assert result.report["before"]["components"] == expected == 1
+    assert result.report["degenerate_removed"] == 30 * 13
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_pieces_of_a_scan_in_any_face_order_are_csgraphs(shuffled):
+    """Pieces through manifold edges (the trees of the first round joined by smallest_linked) are
+    scipy's, numbered in order of first face, for faces in scanning order and for faces in none, with
+    debris, holes and fins (non-manifold edges joining nothing)."""
+    from smilepass.mesh.topology import face_components, manifold_components
+
+    rng = np.random.default_rng(17)
+    V, F = syn.arch(8_000, seed=17)
+    F = syn.punch_hole(V, F, syn.interior_vertex(V, F, rng), 1.0)
+    V, F = syn.add_debris(V, F, rng, count=5)
+    V, F = syn.add_fins(V, F, rng, 20)
+    if shuffled:
+        F = F[rng.permutation(len(F))]
+    e = Edges(F.astype(np.int32), len(V))
+    count, labels = manifold_components(e)
+    expected_count, expected = face_components(len(F), *e.pairs(only_manifold=True))
+    assert count == expected_count > 5
+    assert np.array_equal(labels, expected)
+
+
+@pytest.mark.parametrize("kind", [None, *syn.DEGENERATE_KINDS])
+def test_edge_keys_of_a_scan_with_degenerate_faces_spread_over_it_are_not_taken_for_runs(kind):
+    """The edge sort takes timsort for the keys of a scan in scanning order (long ascending runs) and
+    numpy's default sort when faces spread over the file cut the runs every few keys (45 % copies or
+    squashed faces: timsort was 4-10x slower there); either way the order is lexsort's."""
+    from smilepass.mesh.topology import keys_in_runs, tails_heads
+
+    V, F = syn.arch(40_000, seed=18) if kind is None else syn.degenerate_scan(40_000, 0.45, kind)
+    tails, heads = tails_heads(F)
+    lo, hi = np.minimum(tails, heads).astype(np.int64), np.maximum(tails, heads).astype(np.int64)
+    bits, rows = int(len(V) - 1).bit_length(), int(len(tails) - 1).bit_length()
+    packed = (((lo << bits) | hi) << rows) | np.arange(len(tails))
+    assert keys_in_runs(packed) == (kind is None)
+    order, _ = sort_by_columns([lo, hi], len(V))
+    assert np.array_equal(order, np.lexsort((hi, lo)))

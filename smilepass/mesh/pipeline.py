@@ -922,8 +922,11 @@ def _agreeing_firsts(F: np.ndarray, e: Edges, aside, alive: np.ndarray, rounds: 
     tails, heads = (e._tails, e._heads) if e._heads is not None else tails_heads(F)
     at = (3 * sets[:, None].astype(np.int64) + np.arange(3)).ravel()
     h_edge = np.take(e.he_edge, at)
+    # One bool per half-edge (it walks its edge from the lower vertex): the gathers below at random
+    # positions then read a bool instead of two int32s (600 KB against 4.8 MB at 200k faces).
+    up = tails < heads
     # +1: the voter walks the edge the other way than the set's first face, agreeing with it.
-    h_against = np.where(np.take(tails, at) < np.take(heads, at), np.int32(-1), np.int32(1))
+    h_against = np.where(np.take(up, at), np.int32(-1), np.int32(1))
     del at
     # Per edge of those faces (the tally of no other edge is read): the voters walking it from its
     # lower to its higher vertex, minus those walking it the other way. On a copy-free edge of two faces
@@ -932,7 +935,8 @@ def _agreeing_firsts(F: np.ndarray, e: Edges, aside, alive: np.ndarray, rounds: 
     def votes_at(position):
         h = np.take(e.order, position)
         w = np.take(face_weight, h // 3)
-        return np.where(np.take(tails, h) < np.take(heads, h), w, -w)
+        np.negative(w, out=w, where=~np.take(up, h))
+        return w
 
     face_weight = weight
     start = np.take(e.starts, h_edge)
@@ -964,7 +968,7 @@ def _agreeing_firsts(F: np.ndarray, e: Edges, aside, alive: np.ndarray, rounds: 
         if decided.all():
             break
         # The decided sets' kept faces vote from now on (in the winding kept); the rest vote again.
-        kept_way = np.where((agree[decided] < 0)[:, None], h_against[decided], -h_against[decided])
+        kept_way = h_against[decided] * np.where(agree[decided] < 0, np.int32(1), np.int32(-1))[:, None]
         np.add.at(tally, h_edge[decided].ravel(), kept_way.ravel())
         undecided = ~decided
         open_sets, h_edge, h_against = open_sets[undecided], h_edge[undecided], h_against[undecided]

@@ -36,6 +36,30 @@ def mark_new_keys(packed: np.ndarray, shift: int, new: np.ndarray) -> None:
         np.not_equal(diff, 0, out=new[start:stop])
 
 
+# sort_packed() takes numpy's timsort when at most this share of the keys 64 apart are in descending
+# order (a clean arch: none; a file with 45 % of its faces degenerate and spread over it: 43-48 %).
+_RUNS_MAX_STRIDE_DESCENTS = 0.1
+_RUNS_STRIDE = 64
+
+
+def sort_packed(packed: np.ndarray) -> None:
+    """Sort distinct packed int64 keys in place (the row number under each key makes them distinct, so
+    any sort gives the same result). The keys of a mesh whose vertices are numbered in order of
+    appearance come in long ascending runs, which numpy's timsort merges in a few linear passes (the
+    edges of a clean 1M-triangle arch: 15 ms against 24 ms for the default sort, measured 2026-12-06).
+    Faces spread over such a file that do not follow it (copies, needles, squashed faces of an export
+    gone wrong; or a shuffled file) cut the runs every few keys, and then timsort is 4-10x slower than
+    the default sort (numpy's SIMD quicksort: 1M faces, 45 % degenerate: 145-280 ms against 22-45 ms).
+    Which one is told by keys_in_runs()."""
+    packed.sort(kind="stable" if keys_in_runs(packed) else None)
+
+
+def keys_in_runs(keys: np.ndarray) -> bool:
+    """Whether the keys come in long ascending runs, told by a sample: the keys _RUNS_STRIDE apart."""
+    sample = keys[::_RUNS_STRIDE]
+    return np.count_nonzero(sample[1:] < sample[:-1]) <= _RUNS_MAX_STRIDE_DESCENTS * max(1, len(sample) - 1)
+
+
 def sort_by_columns(cols: list, base: int):
     """(order, new): a permutation sorting rows by the integer columns (first column first, each value
     in 0..base-1) and a flag per sorted position that is True where a new row value starts.
@@ -59,11 +83,7 @@ def sort_by_columns(cols: list, base: int):
             packed |= col
         packed <<= pbits
         or_row_numbers(packed)
-        # Stable (numpy's timsort for int64): the keys of a mesh whose vertices are numbered in order of
-        # appearance come in long ascending runs, which it merges in a few linear passes (the edges of
-        # a clean 1M-triangle arch: 20 ms against 290 ms for the default sort, measured 2026-12-06);
-        # keys in no order (a shuffled file) sort about as fast either way.
-        packed.sort(kind="stable")
+        sort_packed(packed)
         mark_new_keys(packed, pbits, new)
         packed &= mask
         return packed, new
@@ -122,7 +142,7 @@ def _sort_in_buckets(cols: list, cbits: int, extra: int, new: np.ndarray):
             packed |= np.take(col, rows)
         packed <<= pbits
         or_row_numbers(packed)
-        packed.sort(kind="stable")
+        sort_packed(packed)
         new[start] = True  # the first column's top bits differ from the bucket before
         mark_new_keys(packed, pbits, new[start:stop])
         packed &= (1 << pbits) - 1
@@ -397,7 +417,8 @@ def manifold_components(edges: Edges, through_non_manifold: bool = False):
 
     Every half-edge links to the next half-edge of its edge (cyclically; a boundary half-edge links to
     itself), so each face has exactly three links. Components then come from min-label propagation
-    with hooking and pointer jumping, all in numpy: about 10 rounds on a scan and 2-3x faster than
+    with hooking and pointer jumping, all in numpy (two rounds on a scan in spatial order; through
+    manifold edges, the trees two rounds leave are then joined by smallest_linked()), faster than
     csgraph (which converts the graph to float64 CSR and builds its transpose first). Falls back to
     csgraph on inputs that do not converge quickly. Edges shared by more than _RING_MAX faces (a heap
     of copies of one triangle) join the components found without them afterwards, as a small graph."""
@@ -426,7 +447,7 @@ def manifold_components(edges: Edges, through_non_manifold: bool = False):
     nbr = partner.astype(idx_type, copy=False).reshape(-1, 3)
     del partner
     label = None  # each face its own label: the first round reads the neighbours' numbers directly
-    for _ in range(48):
+    for round_number in range(48):
         if label is None:
             label = np.arange(m, dtype=idx_type)
             new = np.minimum(np.minimum(label, nbr[:, 0]), np.minimum(nbr[:, 1], nbr[:, 2]))
@@ -438,6 +459,22 @@ def manifold_components(edges: Edges, through_non_manifold: bool = False):
             break
         label = new
         if not label.any():  # every face at face 0: one piece, nothing left to join (a round saved)
+            break
+        if round_number == 1 and not through_non_manifold:
+            # Two rounds settle a scan in spatial order. Faces that are not (copies kept where they
+            # were written, a shuffled file) leave a tree per local minimum of the numbering and took
+            # 8 rounds over every face; the trees left are joined instead through the manifold edges
+            # between them, the links shrinking round by round (smallest_linked). The same roots
+            # (each component's smallest face): 550k faces of a scan of 45 % copies 55 -> 31 ms CPU,
+            # a shuffled 1M damaged arch 160 -> 90-100.
+            h1, h2 = edges.pairs(only_manifold=True)
+            a, b = np.take(label, h1 // 3), np.take(label, h2 // 3)
+            apart = np.flatnonzero(a != b)
+            root = smallest_linked(m, np.take(a, apart), np.take(b, apart))
+            del a, b, apart
+            if root is None:
+                return face_components(m, h1, h2)
+            label = np.take(root.astype(idx_type, copy=False), label)
             break
     else:
         h1, h2 = edges.pairs(only_manifold=not through_non_manifold)
@@ -484,10 +521,17 @@ def components_through(edges: Edges, node: np.ndarray, n_nodes: int) -> int:
     label = np.arange(n_nodes, dtype=centre.dtype)
     np.minimum.at(label, other, centre)
     label = _jump_to_roots(label)
-    if np.array_equal(label[centre], label[other]):
-        return int(np.count_nonzero(label == np.arange(n_nodes)))
-    count, _ = components_from_pairs(n_nodes, centre, other)
-    return int(count)
+    roots = int(np.count_nonzero(label == np.arange(n_nodes, dtype=label.dtype)))
+    # The links whose ends the hook left in different trees (a removed face linked only to a removed
+    # face of a higher number: squashed faces sharing a repeated corner) join those trees: a graph on
+    # their roots alone, usually small, instead of hooking rounds over every node.
+    centre, other = np.take(label, centre), np.take(label, other)
+    apart = np.flatnonzero(centre != other)
+    if len(apart) == 0:
+        return roots
+    ends, joined = np.unique(np.concatenate([centre[apart], other[apart]]), return_inverse=True)
+    count, _ = components_from_pairs(len(ends), joined[:len(apart)], joined[len(apart):])
+    return roots - len(ends) + int(count)
 
 
 def face_areas(V: np.ndarray, F: np.ndarray) -> np.ndarray:
@@ -609,8 +653,11 @@ def duplicate_face_mask(F: np.ndarray, n_vertices: int, with_first: bool = False
             return (mask, None) if with_first else mask
         packed &= (1 << pbits) - 1
         order = packed
-        sorted_keys = np.take(keys, order)
-        if np.array_equal(new[1:], sorted_keys[1:] != sorted_keys[:-1]):  # no collision
+        # Equal keys always share a run; a collision can only put different keys in one. So only the
+        # faces taken for copies are checked against the face before them (5 % of a 1M-face scan
+        # instead of a gather of every key).
+        repeat = np.flatnonzero(~new)
+        if np.array_equal(np.take(keys, np.take(order, repeat)), np.take(keys, np.take(order, repeat - 1))):
             return _copies_from_runs(order, new, mask, with_first)
         order = np.argsort(keys)
         sorted_keys = keys[order]
@@ -690,19 +737,47 @@ def boundary_vertex_components(edges: Edges, boundary: np.ndarray | None = None)
     """Number of boundary loops (see boundary_loop_sizes); `boundary`: the boundary edges' ids when
     they are not those of count 1 (the input's, when its copies were set aside: see measure()). Beyond
     _NUMPY_LOOPS_MAX_EDGES boundary edges, vertex numbers serve as the graph's nodes as they are (no
-    np.unique), in csgraph, not components_from_pairs: boundary paths chained through many vertices
-    (needle triangles along edges) take that one 7 rounds over every vertex, 3x slower (20 ms against
-    6.5 ms at 80k boundary edges)."""
+    np.unique), joined by smallest_linked() (boundary paths chained through many vertices, needle
+    triangles along edges, take components_from_pairs 7 rounds over every vertex and link; csgraph
+    builds a matrix over every vertex: 40-75 ms against 22 ms at 390k boundary edges, 1M faces)."""
     b = np.flatnonzero(edges.counts == 1) if boundary is None else boundary
     if len(b) == 0:
         return 0
     ev = edges.edge_vertices(b)
     if len(b) <= _NUMPY_LOOPS_MAX_EDGES:
         return len(edge_loop_sizes(ev))
-    count, labels = graph_components(edges.n_vertices, ev[:, 0], ev[:, 1])
+    # A self-loop (the edge of a face with a repeated corner from that corner to itself) joins
+    # nothing: it only marks its vertex, which `seen` counts anyway.
+    link = np.flatnonzero(ev[:, 0] != ev[:, 1])
+    a, c = np.take(ev[:, 0], link), np.take(ev[:, 1], link)
+    del link
+    root = smallest_linked(edges.n_vertices, a, c)
+    if root is None:
+        count, labels = graph_components(edges.n_vertices, a, c)
+    else:
+        count, labels = edges.n_vertices, root
     seen = np.zeros(count, bool)
-    seen[labels[ev[:, 0]]] = True
+    seen[np.take(labels, ev[:, 0])] = True
     return int(np.count_nonzero(seen))
+
+
+def smallest_linked(n: int, a: np.ndarray, b: np.ndarray, rounds: int = 64) -> np.ndarray | None:
+    """Per node 0..n-1, the smallest node of its component in the graph of the links a[i]-b[i]; None
+    when `rounds` rounds do not settle it. Each round every link hooks the root of its larger end to
+    the root of its smaller one (always to a smaller number: no cycles), pointers jump to the roots,
+    and only the links still between two trees go on: the rounds shrink with the links left
+    (components_from_pairs goes over every link and both ends each round)."""
+    label = np.arange(n, dtype=np.int32 if n < 2**31 else np.int64)
+    a, b = a.astype(label.dtype, copy=False), b.astype(label.dtype, copy=False)
+    for _ in range(rounds):
+        if len(a) == 0:
+            return label
+        np.minimum.at(label, np.maximum(a, b), np.minimum(a, b))
+        label = _jump_to_roots(label)
+        a, b = np.take(label, a), np.take(label, b)
+        apart = np.flatnonzero(a != b)
+        a, b = np.take(a, apart), np.take(b, apart)
+    return label if len(a) == 0 else None
 
 
 @dataclass
@@ -742,7 +817,10 @@ SET_ASIDE_MIN_SHARE = 0.1
 
 
 def same_winding(F: np.ndarray, first: np.ndarray, copies: np.ndarray) -> np.ndarray:
-    """Per copy: wound as its first face (one a rotation of the other)."""
+    """Per copy: wound as its first face (one a rotation of the other). The keys of only the rows
+    compared when the copies are few (50k copies of a 1M-face scan: 1 ms against 9)."""
+    if 4 * len(copies) < len(F):
+        return _winding_key(np.take(F, first, axis=0)) == _winding_key(np.take(F, copies, axis=0))
     winding = _winding_key(F)
     return np.take(winding, first) == np.take(winding, copies)
 
@@ -859,8 +937,10 @@ def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None
             if aside.two_by_two:
                 aside.inconsistent = (h1[same] // 3, h2[same] // 3)
             del h1, h2
-            lone = (np.take(edges.counts, copy_edges) == 1) & (np.take(extra, copy_edges) == 1)
-            inconsistent += int(np.count_nonzero(lone & aside.same_winding[:, None]))
+            # Marked per edge, then read at the same-winding copies' edges: one bool gather instead of
+            # two int32 gathers at every copy's edges (the copies' edges lie anywhere in the edge list).
+            lone = (edges.counts == 1) & (extra == 1)
+            inconsistent += int(np.count_nonzero(np.take(lone, copy_edges[aside.same_winding])))
             del extra, copy_edges, lone, boundary
             labels = None
             if components is None and count_components:
