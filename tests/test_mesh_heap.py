@@ -22,7 +22,9 @@ def touched(mb: int) -> None:
 
 
 def test_freed_arrays_stay_for_the_next_inside_the_block_and_go_back_after_it():
-    heap.hand_back_freed_memory()  # what the repair sets: a freed large array leaves at once
+    # What the repair sets: a freed large array leaves at once. Trimmed first: free memory the heap still
+    # holds from earlier tests in this process would serve the arrays below without growing.
+    heap.hand_back_freed_memory(trim=True)
     base = resident_mb()
     touched(24)
     assert resident_mb() < base + 8
@@ -37,7 +39,7 @@ def test_freed_arrays_stay_for_the_next_inside_the_block_and_go_back_after_it():
 def test_the_heap_serves_a_large_scans_weld_and_measuring_too():
     """The threshold while welding and measuring grows with the scan: at 4M triangles their temporaries
     are 48 MB, and with the 12 MiB of a 1M scan each one was fresh pages to fault in."""
-    heap.hand_back_freed_memory()
+    heap.hand_back_freed_memory(trim=True)  # as above
     base = resident_mb()
     assert heap.reading_up_to(1_000_000) == heap.READING_UP_TO  # 12 MiB at 1M, as measured there
     heap.hand_back_freed_memory(heap.reading_up_to(4_000_000))
