@@ -9,7 +9,7 @@ Three regimes, each measured on the 1M-triangle arches (2026-12-06):
 - Reading, welding and measuring (`hand_back_freed_memory(reading_up_to(faces))` until the first
   measurement): their slices (2-12 MB each, many times over) as fresh mappings cost a clean 1M arch 0.7 s
   of system time on 260k page faults; from the heap 71k faults and 0.2-0.3 s, peak of a damaged arch
-  237 -> 242 MB. The limit grows with the scan (one int32 per corner: 12 MiB up to 1M triangles, 48
+  237 -> 242 MB. The limit grows with the scan (an int32 per corner and room: 12 MiB up to 1M triangles, 48
   MiB at 4M): with a fixed 12 MiB, at 4M the same arrays were fresh mappings, 7 GB of pages to fault in
   and clear (sys 4.1 -> 3.1 s; peak 863 -> 904 MB, 226 MB per million triangles). glibc raises its own
   threshold only up to 32 MiB, but takes a larger one set here.
@@ -25,8 +25,7 @@ from contextlib import contextmanager
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
 HANDED_BACK_ABOVE = 128 << 10  # glibc's initial mmap threshold
-READING_UP_TO = 12 << 20
-READING_BYTES_PER_FACE = 12  # an int32 per corner
+READING_UP_TO = 12 << 20  # up to 1M triangles: an int32 per corner, with room for malloc's header
 REUSED_UP_TO = 32 << 20  # the largest mmap threshold glibc sets itself on 64-bit
 
 
@@ -54,8 +53,8 @@ def _set(mmap_threshold: int, trim_threshold: int, trim_now: bool) -> None:
 
 
 def reading_up_to(faces: int) -> int:
-    """The threshold while a scan of `faces` triangles is read, welded and measured."""
-    return max(READING_UP_TO, READING_BYTES_PER_FACE * faces)
+    """The threshold while a scan of `faces` triangles is read, welded and measured: 12 MiB a million."""
+    return max(READING_UP_TO, READING_UP_TO * faces // 1_000_000)
 
 
 def hand_back_freed_memory(threshold: int = HANDED_BACK_ABOVE, trim: bool = False) -> None:
