@@ -3,10 +3,12 @@ token (staff/views.py: _queue_html). Each test here changes one thing the stored
 checks the next view shows it: a key that missed it would serve the old panel."""
 import re
 
+import pytest
+
 from smilepass.models import Ticket, User
 from smilepass.support import tickets
 
-from .conftest import CSRF_META, query
+from .conftest import CSRF_META, PG_URL, query
 
 PANEL_TOKEN = re.compile(r'<input type="hidden" name="csrf_token" value="([^"]+)">')
 
@@ -76,6 +78,7 @@ def test_the_panel_follows_the_language(support, clinician):
     assert "Unassigned" not in html and "Nicht zugewiesen" in html
 
 
+@pytest.mark.skipif(bool(PG_URL), reason="PostgreSQL text cannot hold the NUL characters the slot markers are made of")
 def test_row_text_cannot_stand_in_for_a_slot(support, clinician):
     """A title holding the stored panel's slot markers is shown as typed, never filled with the token."""
     seed("dr.ada@clinic.test", "a \x00csrf\x00 b \x00rows\x00 c")
