@@ -140,13 +140,8 @@ class Param:
 _prepared: dict = {}
 
 
-def prepared(key, build, raw_rows=False, **values):
-    """peewee turns its expression tree into SQL text on every call; for the few queries every page
-    view runs, build the text once per SQL dialect and reuse it with fresh values.
-
-    `build(params)` returns the query, using `params.NAME` (a marker value) where a value goes; the
-    result is run as a raw query of the same model, so fields convert as usual; with raw_rows the
-    driver's rows come back untouched (the caller converts, e.g. SQLite's text timestamps)."""
+def _prepared_statement(key, build, values):
+    """The query's model, its SQL text (built once per dialect and key) and the parameters for these values."""
     # The text depends only on the dialect (quoting, placeholders), not on which database object.
     cache_key = (type(database.obj), key)
     entry = _prepared.get(cache_key)
@@ -157,7 +152,24 @@ def prepared(key, build, raw_rows=False, **values):
         slots = [next((name for name in values if p == getattr(markers, name)), None) for p in template]
         entry = _prepared[cache_key] = (query.model, sql, template, slots)
     model, sql, template, slots = entry
-    params = [values[slot] if slot else fixed for slot, fixed in zip(slots, template, strict=True)]
+    return model, sql, [values[slot] if slot else fixed for slot, fixed in zip(slots, template, strict=True)]
+
+
+def prepared(key, build, raw_rows=False, **values):
+    """peewee turns its expression tree into SQL text on every call; for the few queries every page
+    view runs, build the text once per SQL dialect and reuse it with fresh values.
+
+    `build(params)` returns the query, using `params.NAME` (a marker value) where a value goes; the
+    result is run as a raw query of the same model, so fields convert as usual; with raw_rows the
+    driver's rows come back untouched (the caller converts, e.g. SQLite's text timestamps)."""
+    model, sql, params = _prepared_statement(key, build, values)
     if raw_rows:
         return database.execute_sql(sql, params).fetchall()
     return model.raw(sql, *params)
+
+
+def prepared_write(key, build, **values) -> int:
+    """An UPDATE or DELETE built once per dialect like `prepared`'s queries (for a write a page view may
+    make each time, e.g. the remembered sort); returns how many rows it changed."""
+    _, sql, params = _prepared_statement(key, build, values)
+    return database.execute_sql(sql, params).rowcount

@@ -7,7 +7,9 @@ import time
 
 import pytest
 import time_machine
+from flask import session
 
+from smilepass import sessions
 from smilepass.models import AuditLog, User, UserSession
 from smilepass.sessions import describe_browser
 
@@ -211,3 +213,21 @@ def test_the_cookie_carries_no_patient_link_token(app, clinician, support):
 ])
 def test_browsers_are_named_for_people(agent, shown):
     assert describe_browser(agent) == shown
+
+
+def test_the_signed_in_user_is_loaded_as_a_query_of_users_would(app, make_user):
+    """load_user builds the User from the session query's plain row (sessions._user_of): every field has
+    its value and type as User.get gives them, and nothing counts as changed (a save writes nothing)."""
+    make_user(ADA)
+    query(lambda: User.update(last_login_at=START.replace(tzinfo=None), language="de", ticket_sort="title")
+          .where(User.email == ADA).execute())
+    browser = Browser(app)
+    assert browser.login(ADA).status_code == 303
+    from_query = query(lambda: User.get(User.email == ADA))
+    with app.test_request_context("/support/"):
+        session[sessions.SESSION_KEY] = cookie_contents(app, browser)[sessions.SESSION_KEY]
+        loaded = query(lambda: sessions.load_user(from_query.id, from_query.session_stamp))
+    assert loaded is not None and not loaded.is_dirty()
+    for field in User._meta.sorted_fields:
+        expected, got = getattr(from_query, field.name), getattr(loaded, field.name)
+        assert (got, type(got)) == (expected, type(expected)), field.name

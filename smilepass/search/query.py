@@ -178,7 +178,7 @@ class TableSearch:
     counts is None when more than COUNT_MAX tickets are found (a clinician: more than FEW_MATCHES of their
     own): the table then says "1,000+" (more_than) instead of counting, since counting a common word's
     matches per status reads every one of them."""
-    condition: object
+    found: object  # the condition on Ticket; None when `ids` says which tickets (see condition)
     counts: dict | None
     more_than: int = 0  # when not counted: at least this many more were found
     # The index subquery and its parameters when the condition is that subquery (many matches): the same
@@ -187,6 +187,12 @@ class TableSearch:
     # The ids of the tickets found, when the condition is just those (few matches): the table passes them
     # as one value (among), so its statement is the same for every such search of a kind too.
     ids: list[int] | None = None
+
+    @property
+    def condition(self):
+        """A condition on Ticket for the tickets found. Written out from the ids only when asked: the table
+        passes those as one value instead, and writing out a few hundred ids cost more than its statement."""
+        return _among(self.ids) if self.found is None else self.found
 
 
 # A clinician's table with at least this many of their tickets found walks their tickets in the sort's order
@@ -255,8 +261,7 @@ def table_search(user: User, search: Search) -> TableSearch:
         counts = {}
         for _, status in rows:
             counts[status] = counts.get(status, 0) + 1
-        ids = [i for i, _ in rows]
-        return TableSearch(_among(ids), counts, ids=ids)
+        return TableSearch(None, counts, ids=[i for i, _ in rows])
     if user.is_staff:
         return TableSearch(many(matches, params), None, COUNT_MAX, reusable)
     # A clinician with more than COUNT_MAX matches of their own (the index gives theirs only): their

@@ -1,5 +1,6 @@
 """Who works a ticket, and changes to many tickets at once from the queue. Views call these."""
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from flask_babel import gettext
 
@@ -21,10 +22,18 @@ class AssignmentRefused(ValueError):
     """The message is for the staff member."""
 
 
-def active_staff() -> list[User]:
-    # On every queue view (its bulk form): the SQL is built once (see db.prepared).
-    return list(prepared("active-staff", lambda p: User.select(User.id, User.name, User.email, User.role)
-                         .where(User.role.in_(STAFF_ROLES) & User.is_active).order_by(User.name, User.email)))
+class StaffMember(NamedTuple):
+    """An active staff member as the assignment lists offer them (display_name: User.display_name)."""
+    id: int
+    display_name: str
+
+
+def active_staff() -> list[StaffMember]:
+    # On every queue view (its bulk form) and staff's ticket pages: the SQL is built once (see db.prepared) and
+    # its rows read as plain tuples (as model objects they cost twice the statement).
+    rows = prepared("active-staff", lambda p: User.select(User.id, User.name, User.email)
+                    .where(User.role.in_(STAFF_ROLES) & User.is_active).order_by(User.name, User.email), raw_rows=True)
+    return [StaffMember(user_id, name or email) for user_id, name, email in rows]
 
 
 def find_assignee(user_id) -> User | None:

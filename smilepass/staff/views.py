@@ -1,11 +1,15 @@
 """The staff queue with its bulk changes, assignment from the ticket page, and the "someone else is
 replying" notice. Rules are in listing.py, assignment.py and ../presence.py."""
-from flask import Blueprint, current_app, flash, render_template, request, url_for
+from flask import Blueprint, current_app, flash, make_response, render_template, request, url_for
 from flask_babel import gettext
 from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
+from jinja2_fragments.flask import render_block
+from markupsafe import Markup
 
 from ..auth.guards import STAFF, role_required, visible_or_404
 from ..htmx import is_htmx, page_or_block, see_other
+from ..i18n import current_language
 from ..models import Status, Ticket
 from ..params import parse_int, parse_page
 from ..support.views import DETAIL, _detail_context
@@ -36,11 +40,48 @@ def _queue_context(tab_key: str | None, page: str | None, result=None, error=Non
     }
 
 
+# Stand for the table's rows and the session's CSRF token in a stored panel: the rest of the panel is the
+# same for everyone who sees the same state.
+_ROWS_SLOT = "\x00rows\x00"
+_CSRF_SLOT = "\x00csrf\x00"
+_PANELS_KEPT = 512  # panel states (tab, page, counts, staff list, viewer, language, ...) kept per app
+
+
+def _queue_html(context: dict) -> Markup:
+    """The queue panel as HTML: its tabs with their counts, the bulk form with the staff list, the column
+    heads and the pager (two thirds of the partial's work: ~50 template expressions, a dozen links)
+    rendered once per app for everything they depend on, then filled with this page's rows (written in
+    Python, QueuePage.rows_html) and this session's CSRF token. The key holds every value the template
+    reads besides those two, the counts and the staff list (read per request) included, so a new ticket,
+    an assignment or a new staff member renders afresh. A bulk change's result or error is not stored."""
+    page = context["queue"]
+    detail = url_for("support.detail", ticket_id=0)[:-1]
+    if context["result"] is not None or context["error"] is not None:
+        return Markup(render_block(QUEUE, "queue", **context))
+    key = (current_language(), request.script_root, current_user.id, page.base_url, page.tab.key, page.page,
+           page.has_next, page.q, not page.rows, tuple(sorted(page.counts.items())),
+           tuple((member.id, member.display_name) for member in context["staff"]))
+    panels = current_app.extensions.setdefault("smilepass.queue_panels", {})
+    html = panels.get(key)
+    if html is None:
+        token = generate_csrf()
+        rendered = render_block(QUEUE, "queue", rows_slot=Markup(_ROWS_SLOT), **context)
+        if rendered.count(_ROWS_SLOT) != 1 or token not in rendered:  # never expected: render it all
+            return Markup(render_block(QUEUE, "queue", **context))
+        if len(panels) >= _PANELS_KEPT:
+            panels.clear()
+        html = panels[key] = rendered.replace(token, _CSRF_SLOT)
+    # The token first: the rows hold user text, which must not be able to stand in for a slot.
+    return Markup(html.replace(_CSRF_SLOT, generate_csrf()).replace(_ROWS_SLOT, page.rows_html(detail)))
+
+
 @bp.get("/")
 @role_required(*STAFF)
 def queue():
     context = _queue_context(request.args.get("tab"), request.args.get("page"), q=request.args.get("q", ""))
-    return page_or_block(QUEUE, "queue", **context)
+    if is_htmx():
+        return make_response(_queue_html(context))
+    return render_template(QUEUE, queue_html=_queue_html(context), **context)
 
 
 @bp.post("/bulk")

@@ -13,7 +13,7 @@ import peewee as pw
 from flask_babel import format_decimal
 from markupsafe import Markup, escape
 
-from ..db import prepared
+from ..db import prepared, prepared_write
 from ..i18n import PerLanguage, lazy_gettext
 from ..models import CATEGORY_LABELS, Case, Priority, Status, Ticket, User, ticket_number
 from ..search import query as search_query
@@ -35,6 +35,14 @@ def parse_sort(value: str | None) -> str | None:
         return None
     key = value.lstrip("-")
     return value if key in SORT_COLUMNS and value.count("-") <= 1 else None
+
+
+def remember_sort(user: User, sort: str) -> None:
+    """Store the sort a header click asked for as the user's choice. Every click changes it, so its UPDATE
+    is built once (db.prepared_write): building it with peewee cost twice as much as running it."""
+    prepared_write("remember-sort", lambda p: User.update(ticket_sort=p.sort).where(User.id == p.user),
+                   sort=sort, user=user.id)
+    user.ticket_sort = sort
 
 
 def parse_status(value: str | None) -> Status | None:

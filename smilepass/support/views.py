@@ -21,7 +21,7 @@ from ..service import sla
 from ..storage.web import send_stored
 from . import drafts, request_quality, tickets
 from .forms import DESCRIPTION_MAX, STEP_MAX, STEP_MIN, ReplyForm, StatusForm, TicketForm
-from .listing import DEFAULT_SORT, parse_sort, parse_status, ticket_page
+from .listing import DEFAULT_SORT, parse_sort, parse_status, remember_sort, ticket_page
 
 bp = Blueprint("support", __name__, url_prefix="/support")
 
@@ -34,8 +34,7 @@ def _table(user):
     remembered choice."""
     sort = parse_sort(request.args.get("sort"))
     if sort and sort != user.ticket_sort:
-        user.ticket_sort = sort
-        user.save(only=[type(user).ticket_sort])
+        remember_sort(user, sort)
     sort = sort or parse_sort(user.ticket_sort) or DEFAULT_SORT
     status = parse_status(request.args.get("status"))
     page = page_arg()
