@@ -57,6 +57,41 @@ def owner_term(user_id: int, postgres: bool) -> str:
     return f"={int(user_id)}" if postgres else f"owner{int(user_id)}"
 
 
+# PostgreSQL: two adjacent terms are one more lexeme of the document ("~upper~arch", no position), so the
+# GIN index answers a phrase by its pairs: a two-word phrase exactly (no positions to check), a longer one
+# among the few documents holding all its pairs. Without them a phrase's positions were checked in every
+# document holding its words: 48,992 of 200,000 tickets for "upper arch" with a million replies, and all
+# 8,000-odd of "wrong plan", whose words are common and which is in none (migration 0025). Like the
+# requester term, a pair begins with a character no typed term holds (query.WORD), so no typed word or
+# prefix ("upp:*") reaches one; only query.Search.pg_tsqueries writes them.
+PAIR_MARK = "~"
+# Positions stop at 16,383 in a tsvector (later words all share the last one), so PostgreSQL never found a
+# phrase past it: pairs stop there too. And a document may hold at most 1 MB of lexemes: pairs of long
+# made-up words stop at this many characters, so they can never make a reply too long to index.
+POSITIONS_MAX = 16383
+PAIRS_CHARS_MAX = 256 * 1024
+
+
+def pair_term(first: str, second: str) -> str:
+    """The lexeme of two adjacent terms (the second may be the start of a word, for a prefix query)."""
+    return f"{PAIR_MARK}{first}{PAIR_MARK}{second}"
+
+
+def pair_terms(run: list[str], besides: frozenset = frozenset()) -> list[str]:
+    """The distinct pair lexemes of a run of terms (as PostgreSQL numbers their positions), leaving out
+    those in besides."""
+    found, size = {}, 0
+    for first, second in zip(run, run[1:POSITIONS_MAX], strict=False):
+        pair = pair_term(first, second)
+        if pair in found:
+            continue
+        size += len(pair)
+        if size > PAIRS_CHARS_MAX:
+            break
+        found[pair] = None
+    return [pair for pair in found if pair not in besides]
+
+
 def _postgres(db) -> bool:
     return isinstance(db.obj if isinstance(db, peewee.DatabaseProxy) else db, peewee.PostgresqlDatabase)
 
@@ -140,15 +175,16 @@ def reindex_tickets(ticket_ids, db=database) -> None:
             if texts:
                 # One statement for the whole chunk: a statement per ticket made the index of 200,000 demo
                 # tickets wait on 200,000 round trips.
-                rows = [[ticket_id, _joined(internal), _joined(title), _joined(body), owner_term(requester, True)]
-                        for ticket_id, (title, body, internal, requester) in texts.items()]
+                rows = [_postgres_row(ticket_id, *parts) for ticket_id, parts in texts.items()]
+                # Positions run on from title to body to internal notes (|| shifts the right one's past
+                # the left one's), as the pairs do; the pairs and the requester term have none.
                 db.execute_sql(
                     "INSERT INTO search_ticket (ticket_id, public_doc, staff_doc) SELECT v.id, x.p, "
-                    "x.p || setweight(to_tsvector('simple', v.internal), 'C') FROM (VALUES "
-                    + ", ".join(["(%s::integer, %s, %s, %s, %s)"] * len(rows))
-                    + ") AS v (id, internal, title, body, owner) CROSS JOIN LATERAL (SELECT "
+                    "x.p || setweight(to_tsvector('simple', v.internal), 'C') || array_to_tsvector(v.staff_pairs) "
+                    "FROM (VALUES " + ", ".join(["(%s::integer, %s, %s, %s, %s, %s::text[], %s::text[])"] * len(rows))
+                    + ") AS v (id, internal, title, body, owner, public_pairs, staff_pairs) CROSS JOIN LATERAL (SELECT "
                     "setweight(to_tsvector('simple', v.title), 'A') || setweight(to_tsvector('simple', v.body), 'B') "
-                    "|| array_to_tsvector(ARRAY[v.owner]) AS p) x",
+                    "|| array_to_tsvector(ARRAY[v.owner]) || array_to_tsvector(v.public_pairs) AS p) x",
                     [value for row in rows for value in row])
         else:
             db.execute_sql(f"DELETE FROM search_ticket WHERE rowid IN ({_in(db, chunk)})", chunk)
@@ -156,6 +192,18 @@ def reindex_tickets(ticket_ids, db=database) -> None:
                 db.execute_sql(
                     "INSERT INTO search_ticket (rowid, title, body, internal, owner) VALUES (?, ?, ?, ?, ?)",
                     [ticket_id, _joined(title), _joined(body), _joined(internal), owner_term(requester, False)])
+
+
+def _postgres_row(ticket_id: int, title: list[str], body: list[str], internal: list[str], requester: int) -> list:
+    """A ticket's values for PostgreSQL's INSERT: its terms, requester term and pairs. A clinician's
+    document gets the pairs of the title and public text only; staff's adds those that involve internal
+    notes (the one across the boundary included, as its positions have it)."""
+    title_terms, body_terms, internal_terms = _joined(title), _joined(body), _joined(internal)
+    public_run = f"{title_terms} {body_terms}".split()
+    public_pairs = pair_terms(public_run)
+    staff_pairs = pair_terms(public_run + internal_terms.split(), frozenset(public_pairs))
+    return [ticket_id, internal_terms, title_terms, body_terms, owner_term(requester, True), public_pairs,
+            staff_pairs]
 
 
 def reindex_cases(case_ids, db=database, with_tickets: bool = True) -> None:
@@ -208,19 +256,31 @@ def rebuild(db=database) -> None:
 
 
 def _rebuild(db) -> None:
-    for table, reindex in (("ticket", reindex_tickets), ('"case"', reindex_cases)):
+    for table in ("ticket", '"case"'):
         db.execute_sql(f"DELETE FROM search_{table.strip(chr(34))}")
-        last = 0
-        while True:
-            ids = [i for (i,) in db.execute_sql(
-                f"SELECT id FROM {table} WHERE id > {db.param} ORDER BY id LIMIT {BATCH * 4}", [last]).fetchall()]
-            if not ids:
-                break
-            if reindex is reindex_cases:
-                reindex_cases(ids, db, with_tickets=False)
+        for ids in _every_id(db, table):
+            if table == "ticket":
+                reindex_tickets(ids, db)
             else:
-                reindex(ids, db)
-            last = ids[-1]
+                reindex_cases(ids, db, with_tickets=False)
+
+
+def _every_id(db, table: str):
+    """Every id of the table, in batches, in order."""
+    last = 0
+    while True:
+        ids = [i for (i,) in db.execute_sql(
+            f"SELECT id FROM {table} WHERE id > {db.param} ORDER BY id LIMIT {BATCH * 4}", [last]).fetchall()]
+        if not ids:
+            return
+        yield ids
+        last = ids[-1]
+
+
+def reindex_every_ticket(db=database) -> None:
+    """Every ticket's entry again (a migration that changes what an entry holds, e.g. 0025's pairs)."""
+    for ids in _every_id(db, "ticket"):
+        reindex_tickets(ids, db)
 
 
 def compact(db=database) -> None:

@@ -13,7 +13,7 @@ import peewee as pw
 
 from ..db import database, is_postgres
 from ..models import Case, Ticket, User
-from .index import owner_term
+from .index import owner_term, pair_term
 from .text import TERM_MAX, WORD, fold, stem
 
 QUERY_MAX = 200  # characters of what was typed that count; the rest is ignored
@@ -38,6 +38,27 @@ class Group:
         is a match of the prefix, so the prefix alone says the same (FTS5 read both doclists and merged
         them: "tray" as typed, 2.4 ms a page of the table where the prefix alone took 1.4 ms)."""
         return bool(self.prefix) and self.terms[-1].startswith(self.prefix)
+
+    def tsquery(self) -> str:
+        """This group for to_tsquery('simple', …): its terms in order (positions), the last as a prefix
+        while typed."""
+        part = "(" + " <-> ".join(self.terms) + ")"
+        if not self.prefix:
+            return part
+        begun = "(" + " <-> ".join([*self.terms[:-1], self.prefix + ":*"]) + ")"
+        return begun if self.covered else f"({part} | {begun})"
+
+    def pairs_tsquery(self) -> str:
+        """The pair lexemes (index.pair_term) a document holding this group must hold, as tsquery text: every
+        two adjacent terms, the last two as typed (the unfinished word as a prefix of the pair). Empty for
+        one word."""
+        if len(self.terms) < 2:
+            return ""
+        before = [f"'{pair_term(first, second)}'" for first, second in zip(self.terms, self.terms[1:-1], strict=False)]
+        whole = f"'{pair_term(self.terms[-2], self.terms[-1])}'"
+        begun = f"'{pair_term(self.terms[-2], self.prefix)}':*"
+        last = whole if not self.prefix else begun if self.covered else f"({whole} | {begun})"
+        return "(" + " & ".join([*before, last]) + ")"
 
 
 @dataclass
@@ -73,16 +94,23 @@ class Search:
         return "(" + " AND ".join(parts) + ")"
 
     def tsquery(self) -> str:
-        """The tsquery text for to_tsquery('simple', …); a clinician's own lexeme is added beside it in
-        SQL (owner_tsquery), since to_tsquery would split "=7"."""
-        parts = []
+        """The tsquery text for to_tsquery('simple', …), phrases by their positions: what ranking reads
+        (ts_rank). What finds the documents is pg_tsqueries."""
+        return " & ".join(group.tsquery() for group in self.groups)
+
+    def pg_tsqueries(self) -> tuple[str, str]:
+        """What a PostgreSQL document must match: (text for to_tsquery('simple', …), tsquery text of pair
+        lexemes, to be cast: to_tsquery would split "~upper~arch"); either may be empty. A two-word
+        group is its pair alone: the pairs are the document's adjacent terms, so that is exact, and the GIN
+        index answers it without reading a document (a position is checked in the row: the recheck). A
+        longer phrase keeps its positions, checked only in the documents holding all its pairs."""
+        positions, pairs = [], []
         for group in self.groups:
-            part = "(" + " <-> ".join(group.terms) + ")"
-            if group.prefix:
-                begun = "(" + " <-> ".join([*group.terms[:-1], group.prefix + ":*"]) + ")"
-                part = begun if group.covered else f"({part} | {begun})"
-            parts.append(part)
-        return " & ".join(parts)
+            if len(group.terms) != 2:
+                positions.append(group.tsquery())
+            if len(group.terms) > 1:
+                pairs.append(group.pairs_tsquery())
+        return " & ".join(positions), " & ".join(pairs)
 
 
 def parse(typed: str | None) -> Search:
@@ -119,11 +147,22 @@ def _owner(user: User) -> int | None:
 
 
 def _pg_match(user: User, search: Search) -> tuple[str, list]:
-    """The PostgreSQL condition on search_ticket (alias s) and its parameters."""
-    if user.is_staff:
-        return "s.staff_doc @@ to_tsquery('simple', %s)", [search.tsquery()]
-    return ("s.public_doc @@ (to_tsquery('simple', %s) && %s::tsquery)",
-            [search.tsquery(), owner_term(user.id, True)])
+    """The PostgreSQL condition on search_ticket (alias s) and its parameters: the words through
+    to_tsquery, the pairs and a clinician's own lexeme cast (to_tsquery would split "=7" and "~a~b").
+    Three texts of SQL at most, whatever was typed (db.prepared keeps one statement per text)."""
+    text, pairs = search.pg_tsqueries()
+    exact = [pairs] if pairs else []
+    if not user.is_staff:
+        exact.append(f"'{owner_term(user.id, True)}'")
+    parts, params = [], []
+    if text:
+        parts.append("to_tsquery('simple', %s)")
+        params.append(text)
+    if exact:
+        parts.append("%s::tsquery")
+        params.append(" & ".join(exact))
+    column = "s.staff_doc" if user.is_staff else "s.public_doc"
+    return f"{column} @@ ({' && '.join(parts)})", params
 
 
 def _matches(user: User, search: Search) -> tuple[str, list]:
@@ -245,33 +284,21 @@ def table_search(user: User, search: Search) -> TableSearch:
                                         params).fetchall()
     else:
         # The index gives a clinician's own tickets only: their count is that of these rows, fetched at
-        # once (not counted first) up to more than the few (one more: a typed number not theirs).
+        # once (not counted first), exact up to FEW_MATCHES (one more: a typed number not theirs). One
+        # statement: a second one for more than COUNT_MAX read the index again (PostgreSQL, "sca" typed:
+        # every term it begins, portal-wide, 25-50 ms a statement).
         rows = database.execute_sql(
-            f"SELECT t.id, t.status FROM ticket t WHERE t.id IN ({matches} LIMIT {few + 2}) "
+            f"SELECT t.id, t.status FROM ticket t WHERE t.id IN ({matches} LIMIT {FEW_MATCHES + 2}) "
             f"AND t.requester_id = {int(user.id)}", params).fetchall()
-        if len(rows) > few:
-            rows = None
+        if len(rows) > FEW_MATCHES:
+            return TableSearch(many(matches, params), None, FEW_MATCHES, reusable)
     if rows is not None:
         counts = {}
         for _, status in rows:
             counts[status] = counts.get(status, 0) + 1
         ids = [i for i, _ in rows]
         return TableSearch(_among(ids), counts, ids=ids)
-    if user.is_staff:
-        return TableSearch(many(matches, params), None, COUNT_MAX, reusable)
-    # A clinician with more than COUNT_MAX matches of their own (the index gives theirs only): their
-    # tickets (the requester index, which holds the status) checked against the matches, one pass for
-    # counts and ids together, exact up to FEW_MATCHES.
-    plus = "" if is_postgres() else "+"  # see _many
-    rows = database.execute_sql(
-        f"SELECT id, status FROM ticket WHERE requester_id = {database.param} AND {plus}id IN ({matches}) "
-        f"LIMIT {FEW_MATCHES + 1}", [user.id, *params]).fetchall()
-    if len(rows) > FEW_MATCHES:
-        return TableSearch(many(matches, params), None, FEW_MATCHES, reusable)
-    counts = {}
-    for _, status in rows:
-        counts[status] = counts.get(status, 0) + 1
-    return TableSearch(_among([i for i, _ in rows]), counts)
+    return TableSearch(many(matches, params), None, COUNT_MAX, reusable)
 
 
 def ranked_tickets(user: User, search: Search, limit: int, offset: int = 0) -> tuple[list[int], int]:
@@ -287,10 +314,15 @@ def ranked_tickets(user: User, search: Search, limit: int, offset: int = 0) -> t
     # Staff are counted in the index alone; only a clinician's count goes through the ticket table (the
     # condition fetches up to 2,001 matching ids: 19 ms of a PostgreSQL phrase search, for nothing).
     scored = None  # PostgreSQL: the newest RANK_MAX matches with their rank (see _pg_newest)
-    if is_postgres() and user.is_staff and search.groups:
+    if is_postgres() and search.groups:
         # One pass gives the candidates, their rank and the count: with fewer than the cap it read every
-        # match, with more there are more than COUNT_MAX.
-        scored, complete = _pg_newest(user, search, max(COUNT_MAX, RANK_MAX) + 1)
+        # match, with more there are more than COUNT_MAX. Staff: slice by slice. A clinician: in one
+        # statement (their matches are at most their own tickets, a few thousand; each slice read a word
+        # being typed's portal-wide entries again: the index expands a prefix before it can skip, 25 ms a
+        # slice for "sca"). Their count is of the candidates the ticket table says are theirs.
+        scored, complete = _pg_newest(user, search, max(COUNT_MAX, RANK_MAX) + 1, sliced=user.is_staff)
+        if not user.is_staff:
+            scored = _theirs(user, scored)
         total = _count(user, search, None, [i for i, _ in scored]) if complete else COUNT_MAX + 1
         scored = scored[:RANK_MAX]
     else:
@@ -307,9 +339,6 @@ def ranked_tickets(user: User, search: Search, limit: int, offset: int = 0) -> t
     rows = []
     if skip < RANK_MAX:
         if is_postgres():
-            if scored is None:
-                # A clinician: slices of the id range only when their matches outnumber the candidates.
-                scored = _pg_newest(user, search, RANK_MAX, sliced=total > RANK_MAX)[0]
             # The candidates in their rank, ties newest first (the order of _ranking_sql).
             ranked = sorted(scored, key=lambda row: (-row[1], -row[0]))
             rows += [(i,) for i, _ in ranked[skip:skip + min(wanted, RANK_MAX - skip)]]
@@ -394,29 +423,40 @@ def _pg_newest(user: User, search: Search, limit: int, sliced: bool = True) -> t
     return found, True
 
 
+def _theirs(user: User, scored: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """The candidates that are this clinician's tickets: the index gave theirs (their requester term), the
+    ticket table has the last word."""
+    if not scored:
+        return scored
+    mine = {i for (i,) in database.execute_sql("SELECT id FROM ticket WHERE id = ANY(%s) AND requester_id = %s",
+                                                [[i for i, _ in scored], user.id]).fetchall()}
+    return [row for row in scored if row[0] in mine]
+
+
 def _count(user: User, search: Search, condition, ids: list[int] | None = None) -> int:
     """How many tickets the search finds for this user, counted up to COUNT_MAX + 1 (more shows as
     "1,000+"): counting all 43,791 matches of "scan" at 200,000 tickets took 138-163 ms on PostgreSQL.
     Staff: counted in the index alone (they see every ticket), plus the numbered ticket if the words
-    miss it; ids: every one of the index's matches (staff), when they were fetched and fewer than the cap."""
+    miss it; ids: every one of the index's matches this user may see, when they were fetched and fewer
+    than the cap (PostgreSQL)."""
     cap = COUNT_MAX + 1
-    if not (user.is_staff and search.groups):
-        return Ticket.visible_to(user).where(condition).limit(cap).count()
     if ids is not None:
         total = len(ids)
         if search.number is not None and total < cap and search.number not in ids and (
-                Ticket.select().where(Ticket.id == search.number).exists()):
+                Ticket.visible_to(user).where(Ticket.id == search.number).exists()):
             total += 1
         return min(total, cap)
+    if not (user.is_staff and search.groups):
+        return Ticket.visible_to(user).where(condition).limit(cap).count()
     if is_postgres():
-        found, key = "FROM search_ticket s WHERE s.staff_doc @@ to_tsquery('simple', %s)", "s.ticket_id"
-        match = search.tsquery()
+        condition, match = _pg_match(user, search)
+        found, key = f"FROM search_ticket s WHERE {condition}", "s.ticket_id"
     else:
-        found, key, match = "FROM search_ticket WHERE search_ticket MATCH ?", "rowid", search.fts5(True)
-    total = database.execute_sql(f"SELECT COUNT(*) FROM (SELECT 1 {found} LIMIT {cap}) x", [match]).fetchone()[0]
+        found, key, match = "FROM search_ticket WHERE search_ticket MATCH ?", "rowid", [search.fts5(True)]
+    total = database.execute_sql(f"SELECT COUNT(*) FROM (SELECT 1 {found} LIMIT {cap}) x", match).fetchone()[0]
     if search.number is not None and total < cap and Ticket.select().where(Ticket.id == search.number).exists():
         total += 1 - database.execute_sql(f"SELECT COUNT(*) {found} AND {key} = {database.param}",
-                                          [match, search.number]).fetchone()[0]
+                                          [*match, search.number]).fetchone()[0]
     return min(total, cap)
 
 
