@@ -243,9 +243,12 @@ def among(ids, walk: bool = False):
     SQLite looks each one up by primary key and sorts them; with walk, it walks the table's own index
     instead (for a clinician: their tickets in the sort's order) and checks each against them, stopping
     after a page. A clinician's 548 "scan" tickets of their 2,563: 1.47 ms looked up, 0.09 ms walked (no
-    match at all: 0.22 ms walked). Staff would walk every ticket when few match: never for them."""
+    match at all: 0.22 ms walked). Staff would walk every ticket when few match: never for them.
+    PostgreSQL alike ("id + 0" is not the primary key): 1,558 "att*" tickets of a clinician's 5,057 (a
+    million demo replies) 7-10 ms looked up and sorted, 0.1-0.6 ms walked (their sort's index, the ids
+    checked by hash)."""
     if is_postgres():
-        return Ticket.id == pw.fn.ANY(ids)
+        return ((Ticket.id + 0) if walk else Ticket.id) == pw.fn.ANY(ids)
     column = pw.NodeList((pw.SQL("+"), Ticket.id), glue="") if walk else Ticket.id
     return column.in_(pw.SQL(f"(SELECT value FROM json_each({database.param}))", [ids]))
 
