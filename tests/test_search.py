@@ -4,6 +4,7 @@ import io
 import re
 
 import pytest
+from playhouse.migrations import Runner
 
 from smilepass import db
 from smilepass.models import User
@@ -97,6 +98,80 @@ def test_stemming_diacritics_prefix_and_phrase(clinician, new_ticket):
     assert found(clinician, '"upper trays"') == [trays]
     assert found(clinician, '"trays upper"') == []
     assert found(clinician, "trays upper") == [trays]
+
+
+def pair(first: str, second: str) -> str:
+    """The pair lexeme of two words as typed."""
+    return index.pair_term(text.terms(first), text.terms(second))
+
+
+def pair_lexemes(ticket_id: int) -> tuple[set[str], set[str]]:
+    """PostgreSQL: the pair lexemes (index.pair_term) a clinician's and staff's phrases are looked for in."""
+    pairs = "ARRAY(SELECT lexeme FROM unnest({}) WHERE lexeme LIKE '~%%')"
+    sql = (f"SELECT {pairs.format('public_pairs')}, {pairs.format('staff_pairs')} FROM search_ticket "
+           "WHERE ticket_id = %s")
+    public, staff = query(lambda: db.database.execute_sql(sql, [ticket_id]).fetchone())
+    return set(public), set(staff)
+
+
+def test_phrases_through_pairs_of_adjacent_words(clinician, support, new_ticket):
+    """PostgreSQL finds a phrase through lexemes of adjacent terms in its documents (index.pair_term): a
+    two-word phrase by its pair alone, a longer one by its pairs and then its positions, a phrase being
+    typed by a pair's prefix. SQLite answers the same from FTS5's positions."""
+    upper = new_ticket(clinician, title="Fit problem", description="The upper arch tray rocks on tooth 16.")
+    apart = new_ticket(clinician, title="Two trays", description="Upper arch loose; the lower arch tray cracked.")
+    wrong_way = new_ticket(clinician, title="Arch upper", description="Words the wrong way round.")
+    reply(clinician, upper, "Case file NX-40915 attached.")
+    assert sorted(found(clinician, '"upper arch"')) == [upper, apart]
+    assert found(clinician, '"arch upper"') == [wrong_way]
+    assert found(clinician, '"upper arch tray"') == [upper]
+    # Every pair of "upper arch tray" is in `apart`, not the phrase: its positions decide.
+    assert sorted(found(clinician, '"arch tray"')) == [upper, apart]
+    assert table_ids(support, '/support/?q="upper arch tray"') == [upper]
+    # A reply's words, and a number being typed (the pair's second word as a prefix).
+    assert found(clinician, "NX-409") == [upper] and found(clinician, "NX-41") == []
+    assert found(support, '"file nx 40915"') == [upper]
+    if db.is_postgres():
+        public, staff = pair_lexemes(upper)
+        assert {pair("upper", "arch"), pair("arch", "tray"), pair("nx", "40915")} <= public and public <= staff
+        # The pairs run on from title (with the ticket's number) to description to replies, as positions do.
+        assert {pair("problem", "sp"), pair(f"{upper:06d}", "the"), pair("16", "case")} <= public
+
+
+def test_pairs_from_internal_notes_never_reach_a_clinician(clinician, support, new_ticket):
+    """A clinician's document holds the pairs of public text only: not those of an internal note, nor the
+    one across from the public text's last word to the note's first (staff's document runs on into it)."""
+    ticket_id = new_ticket(clinician, title="Billing question", description="Invoice 12 looks wrong.")
+    reply(support, ticket_id, NOTE, internal=True)
+    for typed in ('"overdrawn account"', '"account flagged"', '"wrong clinic"', "wrong-clin"):
+        assert found(clinician, typed) == [] and table_ids(clinician, f"/support/?q={typed}") == [], typed
+    assert found(support, '"overdrawn account"') == [ticket_id]
+    assert found(clinician, '"looks wrong"') == [ticket_id]
+    if db.is_postgres():
+        public, staff = pair_lexemes(ticket_id)
+        assert pair("looks", "wrong") in public
+        # No pair with a word only the note holds ("invoices" is also in the description).
+        note_only = set(text.terms(NOTE).split()) - set(text.terms("Billing question Invoice 12 looks wrong").split())
+        assert not {found for found in public if note_only & set(found.split(index.PAIR_MARK))}
+        assert {pair("overdrawn", "account"), pair("wrong", "clinic"), pair("clinic", "owes")} <= staff
+
+
+def test_migration_0025_gives_existing_entries_their_pairs(app, clinician, support, new_ticket):
+    """Entries written before 0025 have no pair columns (PostgreSQL); the migration adds them and writes
+    every entry again, so existing tickets are found by phrase. On SQLite it has nothing to do."""
+    ticket_id = new_ticket(clinician, title="Upper arch", description="The tray cracked along the upper arch.")
+    runner = Runner(db.database.obj, str(db.MIGRATIONS_DIR))
+    query(runner.down)  # 0025, the latest
+    assert [m.name for m in query(runner.status) if not m.applied] == ["0025_search_pairs"]
+    if db.is_postgres():
+        columns = query(lambda: db.database.get_columns("search_ticket"))
+        assert [c.name for c in columns] == ["ticket_id", "public_doc", "staff_doc"]
+    query(runner.up)
+    assert found(support, '"upper arch"') == [ticket_id] and found(clinician, '"tray cracked"') == [ticket_id]
+    assert found(clinician, '"arch tray"') == []
+    if db.is_postgres():
+        public, staff = pair_lexemes(ticket_id)
+        assert {pair("upper", "arch"), pair("tray", "cracked")} <= public and public <= staff
 
 
 def test_title_matches_rank_first(clinician, new_ticket):

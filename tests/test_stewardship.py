@@ -235,6 +235,8 @@ def test_erasure_leaves_no_trace_and_spares_the_other_patient(app, clinician, su
     # The search index too, as its terms (folded and stemmed: see smilepass/search/text.py).
     assert {n for _, _, n in query(lambda: index_traces(INDEX_TERMS))} == set(INDEX_TERMS)
     assert query(lambda: index_hits("Quarrington")) == ([patient["ticket"]], [patient["case"]])
+    # A phrase too (PostgreSQL: through the pair lexeme "~zebulonius~quarrington" of the ticket's entry).
+    assert query(lambda: index_hits('"Zebulonius Quarrington"')) == ([patient["ticket"]], [patient["case"]])
     if not db.is_postgres():
         assert all(n.encode() in sqlite_bytes(app) for n in INDEX_NEEDLES)
     files_before = stored_files(app)
@@ -264,7 +266,7 @@ def test_erasure_leaves_no_trace_and_spares_the_other_patient(app, clinician, su
     assert query(lambda: traces(NEEDLES)) == []
     # Nor the search index: not its rows, and no search finds the request or case by the patient.
     assert query(lambda: index_traces(INDEX_TERMS)) == []
-    for word in ("Quarrington", "Zebulonius", NUMBER, CLINIC_ID, TRACKING):
+    for word in ("Quarrington", "Zebulonius", '"Zebulonius Quarrington"', NUMBER, CLINIC_ID, TRACKING):
         assert query(lambda word=word: index_hits(word)) == ([], []), word
     if not db.is_postgres():
         # Nor do SQLite's free pages or its write-ahead log (secure_delete and a checkpoint), nor FTS5's

@@ -4,7 +4,8 @@ the original text (snippets are cut from the rows themselves, see snippet).
 SQLite: FTS5 tables (rowid = the ticket's or case's id) with columns title, body and internal: a
 clinician's query is limited to title and body, so internal notes can match for staff only.
 PostgreSQL: tables with tsvector columns and GIN indexes; `public_doc` (title weight A, body B) is
-what clinicians search, `staff_doc` adds internal notes (C).
+what clinicians search, `staff_doc` adds internal notes (C); `public_pairs` and `staff_pairs` hold the
+same texts' adjacent terms, for phrases (pair_term, migration 0025).
 
 The ticket's requester is a term of its entry too (owner_term; SQLite: the column `owner`, PostgreSQL: a
 lexeme in both documents), so a clinician's search finds their own tickets in the index alone: a common
@@ -40,11 +41,29 @@ SQLITE_DDL = [
     'CREATE TRIGGER search_case_gone AFTER DELETE ON "case" BEGIN '
     "DELETE FROM search_case WHERE rowid = old.id; END",
 ]
+# The pair columns (see pair_term), as migration 0025 adds them to an existing table.
+PAIR_COLUMNS = {"public_pairs": "public_pairs TSVECTOR NOT NULL DEFAULT ''",
+                "staff_pairs": "staff_pairs TSVECTOR NOT NULL DEFAULT ''"}
+TICKET_INDEXES = {
+    "search_ticket_public": "CREATE INDEX search_ticket_public ON search_ticket USING GIN (public_doc)",
+    "search_ticket_staff": "CREATE INDEX search_ticket_staff ON search_ticket USING GIN (staff_doc)",
+    "search_ticket_public_pairs": "CREATE INDEX search_ticket_public_pairs ON search_ticket USING GIN (public_pairs)",
+    "search_ticket_staff_pairs": "CREATE INDEX search_ticket_staff_pairs ON search_ticket USING GIN (staff_pairs)",
+}
+# Where PostgreSQL keeps the columns of a row too long for a page's share (2 kB; most with the pairs): the
+# pairs out of line, uncompressed (EXTERNAL), and the documents in the row (MAIN). The index answers a
+# pair exactly, so pairs are rarely read from the row, while every word's search reads documents there
+# (rechecks, ranking). By default the pairs were compressed into the row: the same rows took 1.75 times the
+# pages ("scan" for staff, 1,002 ids: 4.6 -> 11 ms); with the pairs alone EXTERNAL the documents would be
+# compressed first (PostgreSQL compresses before it moves out), and decompressed whenever read.
+TICKET_STORAGE = ("ALTER TABLE search_ticket ALTER COLUMN public_doc SET STORAGE MAIN, "
+                  "ALTER COLUMN staff_doc SET STORAGE MAIN, ALTER COLUMN public_pairs SET STORAGE EXTERNAL, "
+                  "ALTER COLUMN staff_pairs SET STORAGE EXTERNAL")
 POSTGRES_DDL = [
     "CREATE TABLE search_ticket (ticket_id INTEGER PRIMARY KEY REFERENCES ticket (id) ON DELETE CASCADE, "
-    "public_doc TSVECTOR NOT NULL, staff_doc TSVECTOR NOT NULL)",
-    "CREATE INDEX search_ticket_public ON search_ticket USING GIN (public_doc)",
-    "CREATE INDEX search_ticket_staff ON search_ticket USING GIN (staff_doc)",
+    f"public_doc TSVECTOR NOT NULL, staff_doc TSVECTOR NOT NULL, {', '.join(PAIR_COLUMNS.values())})",
+    TICKET_STORAGE,
+    *TICKET_INDEXES.values(),
     'CREATE TABLE search_case (case_id INTEGER PRIMARY KEY REFERENCES "case" (id) ON DELETE CASCADE, '
     "doc TSVECTOR NOT NULL)",
     "CREATE INDEX search_case_doc ON search_case USING GIN (doc)",
@@ -55,6 +74,44 @@ DROP = ["DROP TABLE IF EXISTS search_ticket", "DROP TABLE IF EXISTS search_case"
 def owner_term(user_id: int, postgres: bool) -> str:
     """The index term that stands for a ticket's requester."""
     return f"={int(user_id)}" if postgres else f"owner{int(user_id)}"
+
+
+# PostgreSQL: every two adjacent terms of a ticket's text are a lexeme ("~upp~arch", no position) of its pair
+# columns, public_pairs (title and public text, and the requester term: what a clinician's phrase is looked
+# for in) and staff_pairs (internal notes too), each with a GIN index. The index then answers a phrase by
+# its pairs: a two-word phrase exactly (no positions to check), a longer one among the few entries holding
+# all its pairs. Without them a phrase's positions were checked in every entry holding its words: 48,992
+# of 200,000 tickets for "upper arch" with a million replies, and all 5,808 of "wrong plan" (migration
+# 0025). Columns of their own, not more lexemes in the documents: those doubled in size, most then went
+# out of line (TOAST), and every word's search read 3.6 times the pages to rank them. Like the requester
+# term, a pair begins with a character no typed term holds (query.WORD); only query.Search.pg_tsqueries
+# writes them.
+PAIR_MARK = "~"
+# Positions stop at 16,383 in a tsvector (later words all share the last one), so PostgreSQL never found a
+# phrase past it: pairs stop there too. And a tsvector holds at most 1 MB of lexemes: pairs of long made-up
+# words stop at this many characters, so they can never make a reply too long to index.
+POSITIONS_MAX = 16383
+PAIRS_CHARS_MAX = 256 * 1024
+
+
+def pair_term(first: str, second: str) -> str:
+    """The lexeme of two adjacent terms (the second may be the start of a word, for a prefix query)."""
+    return f"{PAIR_MARK}{first}{PAIR_MARK}{second}"
+
+
+def pair_terms(run: list[str], besides: frozenset = frozenset()) -> list[str]:
+    """The distinct pair lexemes of a run of terms (as PostgreSQL numbers their positions), leaving out
+    those in besides."""
+    found, size = {}, 0
+    for first, second in zip(run, run[1:POSITIONS_MAX], strict=False):
+        pair = pair_term(first, second)
+        if pair in found:
+            continue
+        size += len(pair)
+        if size > PAIRS_CHARS_MAX:
+            break
+        found[pair] = None
+    return [pair for pair in found if pair not in besides]
 
 
 def _postgres(db) -> bool:
@@ -140,13 +197,15 @@ def reindex_tickets(ticket_ids, db=database) -> None:
             if texts:
                 # One statement for the whole chunk: a statement per ticket made the index of 200,000 demo
                 # tickets wait on 200,000 round trips.
-                rows = [[ticket_id, _joined(internal), _joined(title), _joined(body), owner_term(requester, True)]
-                        for ticket_id, (title, body, internal, requester) in texts.items()]
+                rows = [_postgres_row(ticket_id, *parts) for ticket_id, parts in texts.items()]
+                # Positions run on from title to body to internal notes (|| shifts the right one's past
+                # the left one's), as the pairs do; the pairs and the requester term have none.
                 db.execute_sql(
-                    "INSERT INTO search_ticket (ticket_id, public_doc, staff_doc) SELECT v.id, x.p, "
-                    "x.p || setweight(to_tsvector('simple', v.internal), 'C') FROM (VALUES "
-                    + ", ".join(["(%s::integer, %s, %s, %s, %s)"] * len(rows))
-                    + ") AS v (id, internal, title, body, owner) CROSS JOIN LATERAL (SELECT "
+                    "INSERT INTO search_ticket (ticket_id, public_doc, staff_doc, public_pairs, staff_pairs) "
+                    "SELECT v.id, x.p, x.p || setweight(to_tsvector('simple', v.internal), 'C'), "
+                    "array_to_tsvector(v.public_pairs || v.owner), array_to_tsvector(v.public_pairs || v.staff_pairs) "
+                    "FROM (VALUES " + ", ".join(["(%s::integer, %s, %s, %s, %s, %s::text[], %s::text[])"] * len(rows))
+                    + ") AS v (id, internal, title, body, owner, public_pairs, staff_pairs) CROSS JOIN LATERAL (SELECT "
                     "setweight(to_tsvector('simple', v.title), 'A') || setweight(to_tsvector('simple', v.body), 'B') "
                     "|| array_to_tsvector(ARRAY[v.owner]) AS p) x",
                     [value for row in rows for value in row])
@@ -156,6 +215,18 @@ def reindex_tickets(ticket_ids, db=database) -> None:
                 db.execute_sql(
                     "INSERT INTO search_ticket (rowid, title, body, internal, owner) VALUES (?, ?, ?, ?, ?)",
                     [ticket_id, _joined(title), _joined(body), _joined(internal), owner_term(requester, False)])
+
+
+def _postgres_row(ticket_id: int, title: list[str], body: list[str], internal: list[str], requester: int) -> list:
+    """A ticket's values for PostgreSQL's INSERT: its terms, requester term and pairs: those of the title
+    and public text (public_pairs, what a clinician's search reads), and those that involve internal notes
+    (added in staff_pairs; the one across the boundary included, as staff_doc's positions have it)."""
+    title_terms, body_terms, internal_terms = _joined(title), _joined(body), _joined(internal)
+    public_run = f"{title_terms} {body_terms}".split()
+    public_pairs = pair_terms(public_run)
+    staff_pairs = pair_terms(public_run + internal_terms.split(), frozenset(public_pairs))
+    return [ticket_id, internal_terms, title_terms, body_terms, owner_term(requester, True), public_pairs,
+            staff_pairs]
 
 
 def reindex_cases(case_ids, db=database, with_tickets: bool = True) -> None:
@@ -208,19 +279,31 @@ def rebuild(db=database) -> None:
 
 
 def _rebuild(db) -> None:
-    for table, reindex in (("ticket", reindex_tickets), ('"case"', reindex_cases)):
+    for table in ("ticket", '"case"'):
         db.execute_sql(f"DELETE FROM search_{table.strip(chr(34))}")
-        last = 0
-        while True:
-            ids = [i for (i,) in db.execute_sql(
-                f"SELECT id FROM {table} WHERE id > {db.param} ORDER BY id LIMIT {BATCH * 4}", [last]).fetchall()]
-            if not ids:
-                break
-            if reindex is reindex_cases:
-                reindex_cases(ids, db, with_tickets=False)
+        for ids in _every_id(db, table):
+            if table == "ticket":
+                reindex_tickets(ids, db)
             else:
-                reindex(ids, db)
-            last = ids[-1]
+                reindex_cases(ids, db, with_tickets=False)
+
+
+def _every_id(db, table: str):
+    """Every id of the table, in batches, in order."""
+    last = 0
+    while True:
+        ids = [i for (i,) in db.execute_sql(
+            f"SELECT id FROM {table} WHERE id > {db.param} ORDER BY id LIMIT {BATCH * 4}", [last]).fetchall()]
+        if not ids:
+            return
+        yield ids
+        last = ids[-1]
+
+
+def reindex_every_ticket(db=database) -> None:
+    """Every ticket's entry again (a migration that changes what an entry holds, e.g. 0025's pairs)."""
+    for ids in _every_id(db, "ticket"):
+        reindex_tickets(ids, db)
 
 
 def compact(db=database) -> None:

@@ -7,13 +7,14 @@ internal notes are outside the columns it searches (SQLite: a column filter; Pos
 so they reach no result, snippet, count or ranking. Their ticket queries also require their own
 requester term (index.owner_term): the index gives their matches only."""
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import peewee as pw
 
 from ..db import database, is_postgres
 from ..models import Case, Ticket, User
-from .index import owner_term
+from .index import owner_term, pair_term
 from .text import TERM_MAX, WORD, fold, stem
 
 QUERY_MAX = 200  # characters of what was typed that count; the rest is ignored
@@ -38,6 +39,27 @@ class Group:
         is a match of the prefix, so the prefix alone says the same (FTS5 read both doclists and merged
         them: "tray" as typed, 2.4 ms a page of the table where the prefix alone took 1.4 ms)."""
         return bool(self.prefix) and self.terms[-1].startswith(self.prefix)
+
+    def tsquery(self) -> str:
+        """This group for to_tsquery('simple', …): its terms in order (positions), the last as a prefix
+        while typed."""
+        part = "(" + " <-> ".join(self.terms) + ")"
+        if not self.prefix:
+            return part
+        begun = "(" + " <-> ".join([*self.terms[:-1], self.prefix + ":*"]) + ")"
+        return begun if self.covered else f"({part} | {begun})"
+
+    def pairs_tsquery(self) -> str:
+        """The pair lexemes (index.pair_term) a document holding this group must hold, as tsquery text: every
+        two adjacent terms, the last two as typed (the unfinished word as a prefix of the pair). Empty for
+        one word."""
+        if len(self.terms) < 2:
+            return ""
+        before = [f"'{pair_term(first, second)}'" for first, second in zip(self.terms, self.terms[1:-1], strict=False)]
+        whole = f"'{pair_term(self.terms[-2], self.terms[-1])}'"
+        begun = f"'{pair_term(self.terms[-2], self.prefix)}':*"
+        last = whole if not self.prefix else begun if self.covered else f"({whole} | {begun})"
+        return "(" + " & ".join([*before, last]) + ")"
 
 
 @dataclass
@@ -73,16 +95,24 @@ class Search:
         return "(" + " AND ".join(parts) + ")"
 
     def tsquery(self) -> str:
-        """The tsquery text for to_tsquery('simple', …); a clinician's own lexeme is added beside it in
-        SQL (owner_tsquery), since to_tsquery would split "=7"."""
-        parts = []
+        """The tsquery text for to_tsquery('simple', …), phrases by their positions: what ranking reads
+        (ts_rank). What finds the documents is pg_tsqueries."""
+        return " & ".join(group.tsquery() for group in self.groups)
+
+    def pg_tsqueries(self) -> tuple[str, str]:
+        """What a PostgreSQL entry must match: (text for to_tsquery('simple', …) against a document,
+        tsquery text of pair lexemes against a pair column, to be cast: to_tsquery would split
+        "~upp~arch"); either may be empty. A two-word group is its pair alone: the pairs are the text's
+        adjacent terms, so that is exact, and the GIN index answers it without reading the row (positions
+        are checked in the row: the recheck). A longer phrase keeps its positions, checked only in the
+        entries holding all its pairs."""
+        positions, pairs = [], []
         for group in self.groups:
-            part = "(" + " <-> ".join(group.terms) + ")"
-            if group.prefix:
-                begun = "(" + " <-> ".join([*group.terms[:-1], group.prefix + ":*"]) + ")"
-                part = begun if group.covered else f"({part} | {begun})"
-            parts.append(part)
-        return " & ".join(parts)
+            if len(group.terms) != 2:
+                positions.append(group.tsquery())
+            if len(group.terms) > 1:
+                pairs.append(group.pairs_tsquery())
+        return " & ".join(positions), " & ".join(pairs)
 
 
 def parse(typed: str | None) -> Search:
@@ -119,11 +149,23 @@ def _owner(user: User) -> int | None:
 
 
 def _pg_match(user: User, search: Search) -> tuple[str, list]:
-    """The PostgreSQL condition on search_ticket (alias s) and its parameters."""
-    if user.is_staff:
-        return "s.staff_doc @@ to_tsquery('simple', %s)", [search.tsquery()]
-    return ("s.public_doc @@ (to_tsquery('simple', %s) && %s::tsquery)",
-            [search.tsquery(), owner_term(user.id, True)])
+    """The PostgreSQL condition on search_ticket (alias s) and its parameters: words (and longer phrases'
+    positions) in the documents through to_tsquery, pairs in the pair columns cast (to_tsquery would
+    split "~upp~arch" and "=7"), a clinician's own lexeme with the pairs if any (one GIN index read for a
+    phrase) else with the words. Three texts of SQL for each kind of user at most, whatever was typed
+    (db.prepared keeps one statement per text)."""
+    text, pairs = search.pg_tsqueries()
+    mine = [] if user.is_staff else [f"'{owner_term(user.id, True)}'"]
+    kind = "staff" if user.is_staff else "public"
+    conditions, params = [], []
+    if text:
+        conditions.append(f"s.{kind}_doc @@ to_tsquery('simple', %s)" if user.is_staff or pairs else
+                          f"s.{kind}_doc @@ (to_tsquery('simple', %s) && %s::tsquery)")
+        params += [text] if user.is_staff or pairs else [text, *mine]
+    if pairs:
+        conditions.append(f"s.{kind}_pairs @@ %s::tsquery")
+        params.append(" & ".join([pairs, *mine]))
+    return " AND ".join(conditions), params
 
 
 def _matches(user: User, search: Search) -> tuple[str, list]:
@@ -207,9 +249,12 @@ def among(ids, walk: bool = False):
     SQLite looks each one up by primary key and sorts them; with walk, it walks the table's own index
     instead (for a clinician: their tickets in the sort's order) and checks each against them, stopping
     after a page. A clinician's 548 "scan" tickets of their 2,563: 1.47 ms looked up, 0.09 ms walked (no
-    match at all: 0.22 ms walked). Staff would walk every ticket when few match: never for them."""
+    match at all: 0.22 ms walked). Staff would walk every ticket when few match: never for them.
+    PostgreSQL alike ("id + 0" is not the primary key): 1,558 "att*" tickets of a clinician's 5,057 (a
+    million demo replies) 7-10 ms looked up and sorted, 0.1-0.6 ms walked (their sort's index, the ids
+    checked by hash)."""
     if is_postgres():
-        return Ticket.id == pw.fn.ANY(ids)
+        return ((Ticket.id + 0) if walk else Ticket.id) == pw.fn.ANY(ids)
     column = pw.NodeList((pw.SQL("+"), Ticket.id), glue="") if walk else Ticket.id
     return column.in_(pw.SQL(f"(SELECT value FROM json_each({database.param}))", [ids]))
 
@@ -222,6 +267,23 @@ def walks(user: User, ids: list[int]) -> bool:
 def ids_value(ids: list[int]):
     """The value `among` wants: a list for PostgreSQL (an array), JSON text for SQLite's json_each."""
     return list(ids) if is_postgres() else "[" + ",".join(str(int(i)) for i in ids) + "]"
+
+
+@contextmanager
+def _index_read(search: Search):
+    """PostgreSQL: a phrase's first matches through its pairs' GIN index, not by reading the table until
+    enough rows match. For a common pair ("upper arch": one ticket in four) and a LIMIT the planner reads
+    the table from the start, as it may for a word; but a row's pairs are kept out of line (index.
+    TICKET_STORAGE) and the planner does not count fetching them: 4,000 rows read for 1,002 matches took
+    63-80 ms, the index 34-42 ms (load 7-9). Only for this statement (SET LOCAL, in a transaction of its
+    own or a savepoint: undone on error, set back after)."""
+    if not search.pg_tsqueries()[1]:
+        yield
+        return
+    with database.atomic():
+        database.execute_sql("SET LOCAL enable_seqscan = off")
+        yield
+        database.execute_sql("SET LOCAL enable_seqscan = on")
 
 
 def table_search(user: User, search: Search) -> TableSearch:
@@ -239,7 +301,8 @@ def table_search(user: User, search: Search) -> TableSearch:
     if user.is_staff and is_postgres():
         # The ids fetched rather than counted: a second statement would check every candidate's positions
         # again (a phrase: "wrong plan", 8,383 tickets holding both words, none the phrase).
-        ids = [i for (i,) in database.execute_sql(f"{matches} LIMIT {COUNT_MAX + 2}", params).fetchall()]
+        with _index_read(search):
+            ids = [i for (i,) in database.execute_sql(f"{matches} LIMIT {COUNT_MAX + 2}", params).fetchall()]
         if len(ids) <= few:
             rows = database.execute_sql("SELECT t.id, t.status FROM ticket t WHERE t.id = ANY(%s)",
                                         [ids]).fetchall()
@@ -251,32 +314,20 @@ def table_search(user: User, search: Search) -> TableSearch:
                                         params).fetchall()
     else:
         # The index gives a clinician's own tickets only: their count is that of these rows, fetched at
-        # once (not counted first) up to more than the few (one more: a typed number not theirs).
+        # once (not counted first), exact up to FEW_MATCHES (one more: a typed number not theirs). One
+        # statement: a second one for more than COUNT_MAX read the index again (PostgreSQL, "sca" typed:
+        # every term it begins, portal-wide, 25-50 ms a statement).
         rows = database.execute_sql(
-            f"SELECT t.id, t.status FROM ticket t WHERE t.id IN ({matches} LIMIT {few + 2}) "
+            f"SELECT t.id, t.status FROM ticket t WHERE t.id IN ({matches} LIMIT {FEW_MATCHES + 2}) "
             f"AND t.requester_id = {int(user.id)}", params).fetchall()
-        if len(rows) > few:
-            rows = None
+        if len(rows) > FEW_MATCHES:
+            return TableSearch(many(matches, params), None, FEW_MATCHES, reusable)
     if rows is not None:
         counts = {}
         for _, status in rows:
             counts[status] = counts.get(status, 0) + 1
         return TableSearch(None, counts, ids=[i for i, _ in rows])
-    if user.is_staff:
-        return TableSearch(many(matches, params), None, COUNT_MAX, reusable)
-    # A clinician with more than COUNT_MAX matches of their own (the index gives theirs only): their
-    # tickets (the requester index, which holds the status) checked against the matches, one pass for
-    # counts and ids together, exact up to FEW_MATCHES.
-    plus = "" if is_postgres() else "+"  # see _many
-    rows = database.execute_sql(
-        f"SELECT id, status FROM ticket WHERE requester_id = {database.param} AND {plus}id IN ({matches}) "
-        f"LIMIT {FEW_MATCHES + 1}", [user.id, *params]).fetchall()
-    if len(rows) > FEW_MATCHES:
-        return TableSearch(many(matches, params), None, FEW_MATCHES, reusable)
-    counts = {}
-    for _, status in rows:
-        counts[status] = counts.get(status, 0) + 1
-    return TableSearch(_among([i for i, _ in rows]), counts)
+    return TableSearch(many(matches, params), None, COUNT_MAX, reusable)
 
 
 def ranked_tickets(user: User, search: Search, limit: int, offset: int = 0) -> tuple[list[int], int]:
@@ -292,10 +343,15 @@ def ranked_tickets(user: User, search: Search, limit: int, offset: int = 0) -> t
     # Staff are counted in the index alone; only a clinician's count goes through the ticket table (the
     # condition fetches up to 2,001 matching ids: 19 ms of a PostgreSQL phrase search, for nothing).
     scored = None  # PostgreSQL: the newest RANK_MAX matches with their rank (see _pg_newest)
-    if is_postgres() and user.is_staff and search.groups:
+    if is_postgres() and search.groups:
         # One pass gives the candidates, their rank and the count: with fewer than the cap it read every
-        # match, with more there are more than COUNT_MAX.
-        scored, complete = _pg_newest(user, search, max(COUNT_MAX, RANK_MAX) + 1)
+        # match, with more there are more than COUNT_MAX. Staff: slice by slice. A clinician: in one
+        # statement (their matches are at most their own tickets, a few thousand; each slice read a word
+        # being typed's portal-wide entries again: the index expands a prefix before it can skip, 25 ms a
+        # slice for "sca"). Their count is of the candidates the ticket table says are theirs.
+        scored, complete = _pg_newest(user, search, max(COUNT_MAX, RANK_MAX) + 1, sliced=user.is_staff)
+        if not user.is_staff:
+            scored = _theirs(user, scored)
         total = _count(user, search, None, [i for i, _ in scored]) if complete else COUNT_MAX + 1
         scored = scored[:RANK_MAX]
     else:
@@ -312,9 +368,6 @@ def ranked_tickets(user: User, search: Search, limit: int, offset: int = 0) -> t
     rows = []
     if skip < RANK_MAX:
         if is_postgres():
-            if scored is None:
-                # A clinician: slices of the id range only when their matches outnumber the candidates.
-                scored = _pg_newest(user, search, RANK_MAX, sliced=total > RANK_MAX)[0]
             # The candidates in their rank, ties newest first (the order of _ranking_sql).
             ranked = sorted(scored, key=lambda row: (-row[1], -row[0]))
             rows += [(i,) for i, _ in ranked[skip:skip + min(wanted, RANK_MAX - skip)]]
@@ -399,29 +452,40 @@ def _pg_newest(user: User, search: Search, limit: int, sliced: bool = True) -> t
     return found, True
 
 
+def _theirs(user: User, scored: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """The candidates that are this clinician's tickets: the index gave theirs (their requester term), the
+    ticket table has the last word."""
+    if not scored:
+        return scored
+    mine = {i for (i,) in database.execute_sql("SELECT id FROM ticket WHERE id = ANY(%s) AND requester_id = %s",
+                                                [[i for i, _ in scored], user.id]).fetchall()}
+    return [row for row in scored if row[0] in mine]
+
+
 def _count(user: User, search: Search, condition, ids: list[int] | None = None) -> int:
     """How many tickets the search finds for this user, counted up to COUNT_MAX + 1 (more shows as
     "1,000+"): counting all 43,791 matches of "scan" at 200,000 tickets took 138-163 ms on PostgreSQL.
     Staff: counted in the index alone (they see every ticket), plus the numbered ticket if the words
-    miss it; ids: every one of the index's matches (staff), when they were fetched and fewer than the cap."""
+    miss it; ids: every one of the index's matches this user may see, when they were fetched and fewer
+    than the cap (PostgreSQL)."""
     cap = COUNT_MAX + 1
-    if not (user.is_staff and search.groups):
-        return Ticket.visible_to(user).where(condition).limit(cap).count()
     if ids is not None:
         total = len(ids)
         if search.number is not None and total < cap and search.number not in ids and (
-                Ticket.select().where(Ticket.id == search.number).exists()):
+                Ticket.visible_to(user).where(Ticket.id == search.number).exists()):
             total += 1
         return min(total, cap)
+    if not (user.is_staff and search.groups):
+        return Ticket.visible_to(user).where(condition).limit(cap).count()
     if is_postgres():
-        found, key = "FROM search_ticket s WHERE s.staff_doc @@ to_tsquery('simple', %s)", "s.ticket_id"
-        match = search.tsquery()
+        condition, match = _pg_match(user, search)
+        found, key = f"FROM search_ticket s WHERE {condition}", "s.ticket_id"
     else:
-        found, key, match = "FROM search_ticket WHERE search_ticket MATCH ?", "rowid", search.fts5(True)
-    total = database.execute_sql(f"SELECT COUNT(*) FROM (SELECT 1 {found} LIMIT {cap}) x", [match]).fetchone()[0]
+        found, key, match = "FROM search_ticket WHERE search_ticket MATCH ?", "rowid", [search.fts5(True)]
+    total = database.execute_sql(f"SELECT COUNT(*) FROM (SELECT 1 {found} LIMIT {cap}) x", match).fetchone()[0]
     if search.number is not None and total < cap and Ticket.select().where(Ticket.id == search.number).exists():
         total += 1 - database.execute_sql(f"SELECT COUNT(*) {found} AND {key} = {database.param}",
-                                          [match, search.number]).fetchone()[0]
+                                          [*match, search.number]).fetchone()[0]
     return min(total, cap)
 
 
