@@ -595,6 +595,21 @@ def test_spatial_order_renumbers_a_shuffled_scan_only(monkeypatch, clean_arch):
     assert weld.spatial_order(V_used, F_read) is None  # small enough for the cache
 
 
+def test_a_flat_file_in_no_order_is_renumbered_without_dividing_by_nothing(monkeypatch):
+    """Copies of one facet in the z = 0 plane (an export gone wrong, refused later): the z axis spans
+    nothing; it made inf and NaN cell numbers (numpy's RuntimeWarnings, here errors)."""
+    monkeypatch.setattr(weld, "REORDER_MIN_FACES", 1000)
+    rng = np.random.default_rng(3)
+    V = np.zeros((300, 3), np.float32)
+    V[:, :2] = rng.random((300, 2))
+    F = rng.integers(0, 300, (5000, 3)).astype(np.int32)
+    with np.errstate(all="raise"):
+        V2, F2, order = weld.spatial_order(V, F)
+    assert np.array_equal(V2, V[order]) and sorted(order.tolist()) == list(range(300))
+    triangles = sorted(map(tuple, V[F].reshape(len(F), -1).tolist()))
+    assert sorted(map(tuple, V2[F2].reshape(len(F2), -1).tolist())) == triangles  # the same, corners in order
+
+
 def test_a_renumbered_scan_is_repaired_as_in_file_order(tmp_path, monkeypatch, clean_arch):
     """The spatial renumbering of a shuffled file changes nothing in the repair: same report, same
     triangles out."""

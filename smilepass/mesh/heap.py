@@ -9,9 +9,10 @@ Three regimes, each measured on the 1M-triangle arches (2026-12-06):
 - Reading, welding and measuring (`hand_back_freed_memory(reading_up_to(faces))` until the first
   measurement): their slices (2-12 MB each, many times over) as fresh mappings cost a clean 1M arch 0.7 s
   of system time on 260k page faults; from the heap 71k faults and 0.2-0.3 s, peak of a damaged arch
-  237 -> 242 MB. The limit grows with the scan (an int32 per corner and room: 12 MiB up to 1M triangles, 48
-  MiB at 4M): with a fixed 12 MiB, at 4M the same arrays were fresh mappings, 7 GB of pages to fault in
-  and clear (sys 4.1 -> 3.1 s; peak 863 -> 904 MB, 226 MB per million triangles). glibc raises its own
+  237 -> 242 MB. The limit grows with the scan (12 MiB a million triangles: an int32 per corner and
+  room): with a fixed 12 MiB, at 4M the same arrays were fresh mappings. With this and the Edges fixes
+  of the same day, a 4M repair maps 7.8 GB of fresh pages instead of 15.0 (strace, 2026-12-07) and the
+  4M repair went 8.51 -> 6.2-7.8 s on the quiet machine, peak 843 -> 805-832 MB. glibc raises its own
   threshold only up to 32 MiB, but takes a larger one set here.
 - Previews and web copies (`temporaries_reused()`): about 800 MB of short-lived arrays, a few MB each;
   as fresh mappings 187k page faults and 0.4 CPU s, as much as the numpy work itself; from the heap 12k.

@@ -245,10 +245,12 @@ def weld_nearby(V: np.ndarray, F: np.ndarray, boundary_vertices: np.ndarray, tol
 
 # A file whose faces come in no spatial order (some exporters, or faces shuffled on the way) makes every
 # later gather over faces and vertices a cache miss once the arrays outgrow the CPU's cache: at 4M
-# triangles a shuffled scan took 1.7x the CPU time of the same scan in order. Since the later stages got
-# faster, renumbering pays from about half a million faces (a shuffled 1M arch: 2.0 -> 1.7 CPU s, 500k
-# 1.1 -> 1.0 s, 250k even; 2026-12-07); below that the arrays mostly fit in the cache.
-REORDER_MIN_FACES = 500_000
+# triangles a shuffled scan took 1.7x the CPU time of the same scan in order. Below this size the
+# arrays mostly fit in cache and renumbering would cost more than it saves. (2026-12-07: from 500k faces a
+# shuffled 1M arch gained 6 % of CPU, 2.01 -> 1.89 s, but a 1M scan with 45 % zero-area faces spread over
+# it lost 0.7 s in cleaning, 0.52 -> 1.19 s: its faces' order is what the degenerate-heavy cleaning
+# counts on; so not lowered.)
+REORDER_MIN_FACES = 1_500_000
 # ... and only when the median face spans more than this fraction of the vertex numbers (a scan in
 # scanning order: a few hundred numbers of millions; a shuffled one: a third of them).
 _SPREAD_FRACTION = 0.01
@@ -277,11 +279,14 @@ def spatial_order(V: np.ndarray, F: np.ndarray):
         return None
     del spread
     lo = V.min(axis=0).astype(np.float64)
-    span = np.maximum(V.max(axis=0).astype(np.float64) - lo, np.finfo(np.float64).tiny)
+    span = V.max(axis=0).astype(np.float64) - lo
     cells = (1 << _MORTON_BITS) - 1
+    # A flat axis (every point in one plane: a file of copies of one facet) is one cell, not a division
+    # by nothing.
+    scale = np.divide(cells, span, out=np.zeros(3), where=span > 0)
     code = np.zeros(n, np.uint32)
     for axis in range(3):
-        cell = ((V[:, axis].astype(np.float64) - lo[axis]) * (cells / span[axis])).astype(np.uint32)
+        cell = ((V[:, axis].astype(np.float64) - lo[axis]) * scale[axis]).astype(np.uint32)
         np.minimum(cell, cells, out=cell)
         code |= _spread_bits(cell) << np.uint32(axis)
     # Code on top, vertex number below: one np.sort gives the order (ties by vertex number).
