@@ -101,3 +101,22 @@ def test_dropping_faces_lets_the_old_edges_vertex_pairs_go_before_the_new_edges_
     write_binary_stl(tmp_path / "scan.stl", V, F)
     pipeline.repair(tmp_path / "scan.stl", tmp_path / "out", "scan", preview=False)
     assert held and held == [[]] * len(held)
+
+
+def test_the_repair_welds_under_the_threshold_of_its_scans_size(tmp_path, monkeypatch):
+    """The threshold above is the scan's, not the fixed 12 MiB: the repair asks for it with the file's
+    triangle count before welding."""
+    from smilepass.mesh import synthetic as syn
+
+    from .meshgen import write_binary_stl
+
+    asked, thresholds = [], []
+    monkeypatch.setattr(pipeline, "reading_up_to", lambda faces: asked.append(faces) or 50 << 20)
+    real = pipeline.hand_back_freed_memory
+    monkeypatch.setattr(pipeline, "hand_back_freed_memory",
+                        lambda threshold=heap.HANDED_BACK_ABOVE, trim=False: (thresholds.append(threshold),
+                                                                              real(threshold, trim))[1])
+    V, F = syn.arch(4_000, seed=1)
+    write_binary_stl(tmp_path / "scan.stl", V, F)
+    pipeline.repair(tmp_path / "scan.stl", tmp_path / "out", "scan", preview=False)
+    assert asked == [len(F)] and 50 << 20 in thresholds
