@@ -114,12 +114,18 @@ def make_demo(ticket_count: int, clinician_count: int, password: str, reply_coun
         # The threads come from a generator of their own, after every ticket is drawn: the tickets are the
         # same whatever the number of replies.
         messages = _demo_threads(random.Random(f"threads-{ticket_count}"), tickets, reply_count, staff, now)
+        # Inserted in the order they were filed, as a portal in use numbers them (the table's searches count
+        # on ids following the date: support.listing._walked_page).
+        filed = sorted(range(len(tickets)), key=lambda n: tickets[n]["created_at"])
         with _indexes_built_after(Ticket._meta.table_name, Message._meta.table_name):
             fields = list(tickets[0]) if tickets else []
-            _insert(Ticket, fields, [[row[name] for name in fields] for row in tickets])
+            _insert(Ticket, fields, [[tickets[n][name] for name in fields] for n in filed])
             # Ids are given in insertion order (from first_id up, possibly with gaps on PostgreSQL).
-            new_ids = [i for (i,) in database.execute_sql(
+            inserted = [i for (i,) in database.execute_sql(
                 f"SELECT id FROM ticket WHERE id >= {int(first_id)} ORDER BY id").fetchall()]
+            new_ids = [0] * len(tickets)  # by the position each ticket was drawn in
+            for ticket_id, n in zip(inserted, filed, strict=True):
+                new_ids[n] = ticket_id
             _insert(Message, ["ticket", "author", "body", "internal", "created_at"],
                     [(new_ids[n], *rest) for n, *rest in messages])
         _demo_escalations_and_scans(rng, [new_ids[n] for n, _ in escalated], [missed for _, missed in escalated],

@@ -1,5 +1,6 @@
 """Full-text search (smilepass/search): what is found, by whom, ranked how, and what hostile input
 does. Runs on both databases (SMILEPASS_TEST_DATABASE_URL for PostgreSQL)."""
+import datetime as dt
 import io
 import re
 
@@ -7,10 +8,11 @@ import pytest
 from playhouse.migrations import Runner
 
 from smilepass import db
-from smilepass.models import User
+from smilepass.models import Status, Ticket, User
 from smilepass.search import index, text
 from smilepass.search import query as search_query
 from smilepass.search.snippet import highlight
+from smilepass.support import listing
 
 from .case_helpers import ADA, make_case
 from .conftest import legacy_database, query
@@ -291,6 +293,48 @@ def test_a_clinicians_table_search_walks_their_tickets_or_looks_them_up(clinicia
     assert table_ids(other_clinician, "/support/?q=retainer") == [theirs]
     page = clinician.get("/support/?q=retainer", htmx=True).get_data(as_text=True)
     assert re.search(r'All\s*<span class="count">3</span>', page), page[:3000]
+
+
+@pytest.mark.parametrize("ordered", [True, False], ids=["filed-in-order", "dates-out-of-order"])
+def test_a_common_words_table_for_staff_walks_the_sort_in_stretches(app, clinician, support, new_ticket, monkeypatch,
+                                                                    ordered):
+    """More than COUNT_MAX matches (a common word), staff, SQLite: the table walks the sort's index and reads
+    the index's matches within each stretch of ids walked (support.listing._walked_page) instead of
+    collecting every match first. Every sort, status filter and page gives the tickets the subquery gives
+    (WALK_MAX 0: no walk), whether the dates follow the ids or not (an import: the walk gives up)."""
+    if db.is_postgres():
+        pytest.skip("SQLite's walk; PostgreSQL keeps the subquery")
+    monkeypatch.setattr(search_query, "COUNT_MAX", 2)
+    monkeypatch.setattr(listing, "WALK_FIRST", 2)
+    app.config["PAGE_SIZE"] = 3
+    ids = [new_ticket(clinician, title=f"Retainer {n}" if n % 3 else f"Other {n}", description="Loose.",
+                      priority=str(n % 4)) for n in range(14)]
+    start = dt.datetime(2026, 11, 2, 8, 0)
+    for position, ticket_id in enumerate(ids):
+        hours = position if ordered else (position * 5) % 14  # out of order: a date shuffle of the ids
+        query(lambda ticket_id=ticket_id, hours=hours: Ticket.update(
+            created_at=start + dt.timedelta(hours=hours)).where(Ticket.id == ticket_id).execute())
+    query(lambda: Ticket.update(status=Status.RESOLVED.value).where(Ticket.id.in_(ids[5:9])).execute())
+    calls = []
+    stretches = search_query.found_between
+    monkeypatch.setattr(search_query, "found_between", lambda *args: calls.append(args[2:]) or stretches(*args))
+    urls = [f"/support/?q=retainer&sort={sort}{status}&page={page}"
+            for sort in ("-date", "date", "-priority", "title", "status")
+            for status in ("", "&status=resolved") for page in (1, 2, 3)]
+    walked = {url: table_ids(support, url) for url in urls}
+    monkeypatch.setattr(listing, "WALK_MAX", 0)
+    assert walked == {url: table_ids(support, url) for url in urls}
+    matching = [i for n, i in enumerate(ids) if n % 3]
+    first = walked["/support/?q=retainer&sort=date&page=1"] + walked["/support/?q=retainer&sort=date&page=2"]
+    assert first == (matching[:6] if ordered else sorted(matching, key=lambda i: (ids.index(i) * 5) % 14)[:6])
+    assert calls  # the walk was taken (every stretch is narrow among 14 tickets)
+    # Where the dates do not follow the ids, a stretch walked spreads over many more ids than it holds: the
+    # walk gives up at once (WALK_SPREAD) rather than read the index's matches over a wide range.
+    monkeypatch.setattr(listing, "WALK_MAX", 8192)
+    monkeypatch.setattr(listing, "WALK_SPREAD", 1)
+    calls.clear()
+    assert table_ids(support, "/support/?q=retainer&sort=date") == walked["/support/?q=retainer&sort=date&page=1"]
+    assert bool(calls) == ordered
 
 
 def test_case_number_and_tracking_number(app, clinician, other_clinician, support, new_ticket):

@@ -195,6 +195,13 @@ def many(matches: str, params: list):
     return column.in_(pw.SQL(f"({matches})", params))
 
 
+def found_between(matches: str, params: list, low: int, high: int) -> set[int]:
+    """The index's matches (SQLite, _matches without a typed number) among the ids low..high: FTS5 reads
+    only that stretch of each term's list of tickets (55 of "tray"'s 11,520 matches between two ids 512
+    apart at 100,000 tickets: 0.02 ms, all of them 2.4 ms)."""
+    return {i for (i,) in database.execute_sql(f"{matches} AND rowid BETWEEN ? AND ?", [*params, low, high])}
+
+
 def ticket_filter(user: User, search: Search):
     """A condition on Ticket for the ticket table: the tickets this search finds (visibility is the
     table's own requester condition). One IN (subquery), the typed number included in it, so that the

@@ -13,7 +13,7 @@ import peewee as pw
 from flask_babel import format_decimal
 from markupsafe import Markup, escape
 
-from ..db import prepared, prepared_write
+from ..db import is_postgres, prepared, prepared_write
 from ..i18n import PerLanguage, lazy_gettext
 from ..models import CATEGORY_LABELS, Case, Priority, Status, Ticket, User, ticket_number
 from ..search import query as search_query
@@ -214,9 +214,13 @@ class TablePage:
         return quote_plus(self.q)
 
 
-def _table_query(p, sort: str, filtered: bool, staff: bool):
+def _order(sort: str) -> list:
     column = SORT_COLUMNS[sort.lstrip("-")]
-    order = [column.desc(), Ticket.id.desc()] if sort.startswith("-") else [column.asc(), Ticket.id.asc()]
+    return [column.desc(), Ticket.id.desc()] if sort.startswith("-") else [column.asc(), Ticket.id.asc()]
+
+
+def _table_query(p, sort: str, filtered: bool, staff: bool):
+    order = _order(sort)
     # Only the columns the table shows: descriptions can be long and are not listed. The case handle
     # comes from a primary-key lookup per listed row, so the sort index still drives the query.
     query = (Ticket.select(Ticket.id, Ticket.title, Ticket.category, Ticket.priority, Ticket.status,
@@ -230,6 +234,43 @@ def _table_query(p, sort: str, filtered: bool, staff: bool):
     if filtered:
         query = query.where(Ticket.status == p.status)
     return query.order_by(*order).limit(p.limit).offset(p.offset)
+
+
+# A common word's page for staff on SQLite, walked (see _walked_page): the first ids walked in the table's
+# order, twice as many each next time, up to WALK_MAX; a stretch of ids spread over more than WALK_SPREAD
+# times its length is not walked (a sort that does not follow the ids, e.g. by title).
+WALK_FIRST, WALK_MAX, WALK_SPREAD = 256, 8192, 16
+
+
+def _walked_page(values: dict, shape: tuple, matches: str, params: list) -> list[int] | None:
+    """The ids of a page of the tickets a common word finds (staff, SQLite), or None when walking does not
+    pay. The subquery (search.query.many) makes SQLite collect every match before it walks the sort's index
+    (11,520 for "tray" at 100,000 tickets: 1.2 ms a page, "scan" 2.6 ms). Tickets are filed in id order,
+    so walking the sort's index gives ids in short stretches: the index's matches within each stretch
+    (search.query.found_between) are read instead, until the page is full: 0.2 ms. Sorts within a column
+    of a few values (priority, status, category) follow the ids within each value and walk too."""
+    hits, walked, size = [], 0, WALK_FIRST
+    wanted = values["offset"] + values["limit"]
+    while walked < WALK_MAX:
+        batch = [i for (i,) in prepared(("ticket-walk", shape), lambda p: _walk_query(p, *shape), raw_rows=True,
+                                        **{**values, "limit": size, "offset": walked})]
+        if batch and max(batch) - min(batch) > WALK_SPREAD * len(batch):
+            return None
+        if batch:
+            found = search_query.found_between(matches, params, min(batch), max(batch))
+            hits += [i for i in batch if i in found]
+        if len(hits) >= wanted or len(batch) < size:
+            return hits[values["offset"]:wanted]
+        walked, size = walked + size, size * 2
+    return None
+
+
+def _walk_query(p, sort: str, filtered: bool, staff: bool):
+    """The ids in the table's order (staff: every ticket, or one status), from the sort's index alone."""
+    query = Ticket.select(Ticket.id)
+    if filtered:
+        query = query.where(Ticket.status == p.status)
+    return query.order_by(*_order(sort)).limit(p.limit).offset(p.offset)
 
 
 def ticket_page(user: User, sort: str, status: Status | None, page: int, page_size: int, base_url: str,
@@ -248,11 +289,17 @@ def ticket_page(user: User, sort: str, status: Status | None, page: int, page_si
             # A common word: the same statement for every such search of this kind (db.prepared; building
             # it with peewee cost about as much as running it).
             matches, params = searched.subquery
-            named = {f"match{n}": value for n, value in enumerate(params)}  # a clinician's has their term too
-            found = prepared(("ticket-table-search", shape, matches),
-                             lambda p: _table_query(p, *shape).where(
-                                 search_query.many(matches, [getattr(p, name) for name in named])),
-                             raw_rows=True, **named, **values)
+            walked = _walked_page(values, shape, matches, params) if user.is_staff and not is_postgres() else None
+            if walked is not None:
+                found = prepared(("ticket-table-ids", shape, False),
+                                 lambda p: _table_query(p, *shape).where(search_query.among(p.ids)),
+                                 raw_rows=True, ids=search_query.ids_value(walked), **{**values, "offset": 0})
+            else:
+                named = {f"match{n}": value for n, value in enumerate(params)}  # a clinician's has their term too
+                found = prepared(("ticket-table-search", shape, matches),
+                                 lambda p: _table_query(p, *shape).where(
+                                     search_query.many(matches, [getattr(p, name) for name in named])),
+                                 raw_rows=True, **named, **values)
         elif searched.ids is not None:
             # Few matches: their ids as one value, the same statement for every such search of this kind.
             walk = search_query.walks(user, searched.ids)
