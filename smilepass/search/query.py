@@ -7,8 +7,10 @@ internal notes are outside the columns it searches (SQLite: a column filter; Pos
 so they reach no result, snippet, count or ranking. Their ticket queries also require their own
 requester term (index.owner_term): the index gives their matches only."""
 import re
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 import peewee as pw
 
@@ -279,7 +281,9 @@ def walks(user: User, ids: list[int]) -> bool:
 
 def ids_value(ids: list[int]):
     """The value `among` wants: a list for PostgreSQL (an array), JSON text for SQLite's json_each."""
-    return list(ids) if is_postgres() else "[" + ",".join(str(int(i)) for i in ids) + "]"
+    # The ids come from the database (integers): str() each, in C (a generator with int() took 0.1 ms for
+    # 577 ids, as much as finding them).
+    return list(ids) if is_postgres() else "[" + ",".join(map(str, ids)) + "]"
 
 
 @contextmanager
@@ -336,10 +340,8 @@ def table_search(user: User, search: Search) -> TableSearch:
         if len(rows) > FEW_MATCHES:
             return TableSearch(many(matches, params), None, FEW_MATCHES, reusable)
     if rows is not None:
-        counts = {}
-        for _, status in rows:
-            counts[status] = counts.get(status, 0) + 1
-        return TableSearch(None, counts, ids=[i for i, _ in rows])
+        # Counted and listed by C loops (itemgetter, Counter): a Python loop over 577 rows took 0.1 ms.
+        return TableSearch(None, dict(Counter(map(itemgetter(1), rows))), ids=list(map(itemgetter(0), rows)))
     return TableSearch(many(matches, params), None, COUNT_MAX, reusable)
 
 
