@@ -268,6 +268,8 @@ def plan():
         # A header click always changes the sort: here every request also writes the user row.
         flip = ("/support/?sort=title", "/support/?sort=-title")
         runs.append(("partial title<->-title (writes)", user, "partial", flip[0], flip))
+        # A quick filter: the page of one status in the sort's order (migration 0027's indexes for staff).
+        runs.append(("partial ?status=in-progress", user, "partial", "/support/?sort=-date&status=in-progress", ()))
         runs += [(label, user, "search", path, ()) for label, path in SEARCHES]
     # The staff queue (support only): its default tab as a page and as the htmx partial.
     runs += [("/queue/ full page", "support", "page", "/queue/", ()),

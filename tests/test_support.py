@@ -1,14 +1,16 @@
 """The Support page: filing requests and the sortable, filterable ticket table."""
 import datetime as dt
 import re
+from types import SimpleNamespace
 
 import pytest
 
 from smilepass.models import Status, Ticket, TicketCount, User
 from smilepass.service import sla
-from smilepass.support import tickets
+from smilepass.support import listing, tickets
 
 from .conftest import query
+from .test_queue_order import query_plan
 
 ROWS = re.compile(r'<td class="title-cell"><a href="/support/tickets/(\d+)">')
 
@@ -220,3 +222,17 @@ def test_counts_follow_filing_and_status_changes(clinician, other_clinician, sup
     before = query(lambda: sorted((c.requester_id, c.status, c.n) for c in TicketCount.select() if c.n))
     query(TicketCount.recount)
     assert query(lambda: sorted((c.requester_id, c.status, c.n) for c in TicketCount.select())) == before
+
+
+@pytest.mark.parametrize("sort", ["-date", "date", "-priority", "title", "category"])
+def test_staffs_table_with_a_status_filter_reads_its_page_in_index_order(app, sort):
+    """Staff's table filtered by status, in any sort, and the walk of a search's stretches: an index led by the
+    status gives the page in order (migration 0027). Before, SQLite took every ticket of the status and
+    sorted them all for 25 (11-19 ms a page at 100,000 tickets)."""
+    values = SimpleNamespace(requester=0, status=Status.IN_PROGRESS.value, limit=26, offset=0)
+    with app.app_context():
+        for query_of in (listing._table_query, listing._walk_query):
+            sql, params = query_of(values, sort, True, True).sql()
+            plan = query_plan(sql, params)
+            assert "sort" not in plan.lower() and "temp b-tree" not in plan.lower(), plan
+            assert "ticket_status_" in plan, plan

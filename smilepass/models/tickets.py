@@ -116,6 +116,12 @@ class Ticket(BaseModel):
             (("title", "id"), False),
             (("category", "id"), False),
             (("status", "id"), False),
+            # Staff's table with a status filter, in each sort's order (migration 0027: without them SQLite
+            # read every ticket of the status and sorted them, 11-19 ms a page at 100,000 tickets).
+            (("status", "created_at", "id"), False),
+            (("status", "priority", "id"), False),
+            (("status", "title", "id"), False),
+            (("status", "category", "id"), False),
             (("requester", "created_at", "id"), False),
             (("requester", "priority", "id"), False),
             (("requester", "title", "id"), False),
