@@ -257,7 +257,8 @@ def _walked_page(values: dict, shape: tuple, matches: str, params: list) -> list
         if batch and max(batch) - min(batch) > WALK_SPREAD * len(batch):
             return None
         if batch:
-            found = search_query.found_between(matches, params, min(batch), max(batch))
+            # Less those already taken: a ticket filed between two statements shifts the walk by one.
+            found = search_query.found_between(matches, params, min(batch), max(batch)).difference(hits)
             hits += [i for i in batch if i in found]
         if len(hits) >= wanted or len(batch) < size:
             return hits[values["offset"]:wanted]
