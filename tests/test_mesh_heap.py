@@ -120,3 +120,27 @@ def test_the_repair_welds_under_the_threshold_of_its_scans_size(tmp_path, monkey
     write_binary_stl(tmp_path / "scan.stl", V, F)
     pipeline.repair(tmp_path / "scan.stl", tmp_path / "out", "scan", preview=False)
     assert asked == [len(F)] and 50 << 20 in thresholds
+
+
+def test_cleaning_and_orienting_take_their_smaller_arrays_from_the_heap(tmp_path, monkeypatch):
+    """Cleaning and orienting run with the threshold at numpy's huge-page size (their int32-per-face
+    arrays are fresh 4 KB pages otherwise), and the 128 KiB rule is back before the holes are filled."""
+    from smilepass.mesh import synthetic as syn
+
+    from .meshgen import write_binary_stl
+
+    events = []
+    real = pipeline.hand_back_freed_memory
+    monkeypatch.setattr(pipeline, "hand_back_freed_memory",
+                        lambda threshold=heap.HANDED_BACK_ABOVE, trim=False: (events.append(threshold),
+                                                                              real(threshold, trim))[1])
+    for name in ("clean", "orient", "fill_holes"):
+        method = getattr(pipeline._Work, name)
+        monkeypatch.setattr(pipeline._Work, name,
+                            lambda self, *a, _m=method, _n=name: (events.append(_n), _m(self, *a))[1])
+    V, F = syn.degenerate_scan(4_000, 0.3, "zero-area")
+    write_binary_stl(tmp_path / "scan.stl", V, F)
+    pipeline.repair(tmp_path / "scan.stl", tmp_path / "out", "scan", preview=False)
+    cleaning = events.index("clean")
+    assert events[cleaning + 1:events.index("orient")] == [heap.HUGE_PAGES_FROM]
+    assert events[events.index("orient") + 1:events.index("fill_holes")] == [heap.HANDED_BACK_ABOVE]

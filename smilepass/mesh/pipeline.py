@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import MeshRejected, Phrase, Sentence
-from .heap import READING_UP_TO, hand_back_freed_memory, reading_up_to, temporaries_reused
+from .heap import HUGE_PAGES_FROM, READING_UP_TO, hand_back_freed_memory, reading_up_to, temporaries_reused
 from .holes import fill, find_loops
 from .orient import orient
 from .outputs import AtomicOutputs
@@ -168,6 +168,7 @@ def _repair(mesh, opts, steps, info, out_dir, stem, preview, output_path, t_star
     mesh.clean(steps)
     steps.stage("orienting")
     mesh.orient()
+    hand_back_freed_memory(trim=True)  # the rest of the repair by the 128 KiB rule (heap.py)
     steps.stage("filling holes")
     mesh.fill_holes()
     mesh.finish()
@@ -386,7 +387,8 @@ class _Work:
             late = SetAside(None, None, copy_faces, first, same_winding(self.F, first, copy_faces), None)
             del copy_faces, first
         del measured
-        hand_back_freed_memory(trim=True)  # the rest of the repair by the 128 KiB rule (heap.py)
+        # Cleaning's and orienting's arrays below numpy's huge-page size from the heap (heap.py).
+        hand_back_freed_memory(HUGE_PAGES_FROM, trim=True)
         if without_surface > DEGENERATE_MAX_SHARE * len(self.F):
             raise mostly_degenerate(without_surface, len(self.F))
         self.slot = self.provenance  # per face: its number among the faces the input's edges describe
