@@ -744,27 +744,6 @@ def test_a_repair_reads_the_file_once_and_sorts_its_edges_once(tmp_path, clean_a
     assert counts == {"read": 1, "edges": 1, "measure": 1}
 
 
-def test_edges_narrowed_to_the_faces_kept_are_the_edges_sorted_afresh():
-    """Cleaning narrows the cached edges down to the faces it keeps instead of sorting again: the result
-    must be exactly what a new sort of the kept faces gives (order within an edge included), on a mesh
-    with copies in both windings, a heap of identical facets and non-manifold fins."""
-    V, F = syn.arch(6_000, seed=8)
-    rng = np.random.default_rng(9)
-    V, F = syn.add_degenerate(V, F, rng, 3_000, "duplicate")
-    V, F = syn.add_degenerate(V, F, rng, 1_000, "identical")
-    e = Edges(F, len(V))
-    assert e.counts.max() > 1_000 and (e.counts == 1).any()
-    for share in (0.0, 0.3, 0.9, 1.0):
-        faces = np.flatnonzero(rng.random(len(F)) < share)
-        kept_F = np.take(F, faces, axis=0)
-        narrowed, fresh = e.kept(faces, kept_F), Edges(kept_F, len(V))
-        assert narrowed.n_faces == fresh.n_faces == len(faces) and narrowed.n_vertices == fresh.n_vertices
-        for name in ("order", "starts", "counts", "_tails", "_heads"):
-            assert getattr(narrowed, name).dtype == getattr(fresh, name).dtype, name
-            assert np.array_equal(getattr(narrowed, name), getattr(fresh, name)), name
-        assert np.array_equal(narrowed.twins(), fresh.twins())
-
-
 def _scans_with_copies():
     """Scans with copies in both windings, a heap of identical facets, copies on the boundary, fins,
     needles and an inverted patch: what measure(set_aside_copies=True) must count as if every copy
