@@ -812,11 +812,11 @@ def test_smallest_linked_finds_the_components_csgraph_finds():
 
 
 def test_jumping_some_nodes_to_their_roots_leaves_the_others_alone():
-    from smilepass.mesh.topology import _jump_nodes_to_roots
+    from smilepass.mesh.topology import jump_nodes_to_roots
 
     # 0 <- 1 <- 2 <- 3 <- 4, 5 <- 6 <- 7, 8 alone
     parent = np.array([0, 0, 1, 2, 3, 5, 5, 6, 8], np.int32)
-    out = _jump_nodes_to_roots(parent.copy(), np.array([4, 7, 8, 2]))
+    out = jump_nodes_to_roots(parent.copy(), np.array([4, 7, 8, 2]))
     assert out.tolist() == [0, 0, 0, 2, 0, 5, 5, 5, 8]
 
 

@@ -749,7 +749,7 @@ def smallest_linked(n: int, a: np.ndarray, b: np.ndarray, rounds: int = 64) -> n
             return _jump_to_roots(label)
         hooked = np.maximum(a, b)
         np.minimum.at(label, hooked, np.minimum(a, b))
-        label = _jump_to_roots(label) if 2 * len(hooked) >= n else _jump_nodes_to_roots(label, hooked)
+        label = _jump_to_roots(label) if 2 * len(hooked) >= n else jump_nodes_to_roots(label, hooked)
         del hooked
         a, b = np.take(label, a), np.take(label, b)
         apart = np.flatnonzero(a != b)
@@ -757,7 +757,7 @@ def smallest_linked(n: int, a: np.ndarray, b: np.ndarray, rounds: int = 64) -> n
     return _jump_to_roots(label) if len(a) == 0 else None
 
 
-def _jump_nodes_to_roots(parent: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+def jump_nodes_to_roots(parent: np.ndarray, nodes: np.ndarray) -> np.ndarray:
     """parent with the given nodes pointing straight at their roots (in place; the other nodes' parents
     as they were)."""
     up = np.take(parent, nodes)
