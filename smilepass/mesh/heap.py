@@ -19,7 +19,9 @@ Three regimes, each measured on the 1M-triangle arches (2026-12-06):
   arrays below that (an int32 per face of a 1M scan is 4,000,000 bytes) fault once per 4 KB. As fresh
   mappings, a 1M scan with 45 % zero-area faces spread over it faulted 73k times in cleaning (130 ms of
   system time), one of 45 % copies 78k times, a clean arch 45k; with those arrays from the heap 42k, 40k
-  and 26k (2026-12-07); peak of the damaged 1M arch 229 -> 236 MB, the others unchanged.
+  and 26k (2026-12-07). Leaving it, the heap is not trimmed at once (malloc_trim after orienting cost
+  the zero-area scan 2.5 ms, the clean arch 0.7): glibc trims its top by the 128 KiB rule on the next
+  free, the previews' block trims the rest. Peaks of the 1M arches unchanged (damaged 226 MB).
 - Previews and web copies (`temporaries_reused()`): about 800 MB of short-lived arrays, a few MB each;
   as fresh mappings 187k page faults and 0.4 CPU s, as much as the numpy work itself; from the heap 12k.
 Leaving a larger threshold, the heap's free memory is trimmed back. All of it is process-wide and

@@ -169,7 +169,7 @@ def _repair(mesh, opts, steps, info, out_dir, stem, preview, output_path, t_star
     mesh.clean(steps)
     steps.stage("orienting")
     mesh.orient()
-    hand_back_freed_memory(trim=True)  # the rest of the repair by the 128 KiB rule (heap.py)
+    hand_back_freed_memory()  # the rest of the repair by the 128 KiB rule, untrimmed (heap.py)
     steps.stage("filling holes")
     mesh.fill_holes()
     mesh.finish()
