@@ -942,16 +942,16 @@ def _agreeing_firsts(F: np.ndarray, e: Edges, aside, alive: np.ndarray, rounds: 
     # that is the face across (the set's first face does not vote); a fin's edge is summed one
     # position at a time. An edge two of those faces share is summed twice alike (cheaper than np.unique).
     def votes_at(position):
-        h = np.take(e.order, position)
-        w = np.take(face_weight, h // 3)
-        np.negative(w, out=w, where=~np.take(up, h))
+        h = e.order[position]
+        w = face_weight[h // 3]
+        np.negative(w, out=w, where=~up[h])
         return w
 
     face_weight = weight
-    start = np.take(e.starts, h_edge)
-    count = np.take(e.counts, h_edge)
+    start = e.starts[h_edge]
+    count = e.counts[h_edge]
     own = (3 * sets[:, None].astype(np.int64) + np.arange(3)).ravel()
-    across = start + (np.take(e.order, start) == own)  # the other position of a two-face edge
+    across = start + (e.order[start] == own)  # the other position of a two-face edge
     del own
     votes = votes_at(np.minimum(across, len(e.order) - 1))
     votes[count != 2] = 0
@@ -969,7 +969,7 @@ def _agreeing_firsts(F: np.ndarray, e: Edges, aside, alive: np.ndarray, rounds: 
     open_sets = np.arange(len(sets))
     h_edge, h_against = h_edge.reshape(-1, 3), h_against.reshape(-1, 3)
     for _ in range(rounds):
-        agree = (h_against * np.take(tally, h_edge)).sum(axis=1)
+        agree = (h_against * tally[h_edge]).sum(axis=1)
         decided = agree != 0
         if not decided.any():
             break
