@@ -901,3 +901,23 @@ def test_edge_keys_of_a_scan_with_degenerate_faces_spread_over_it_are_not_taken_
     assert keys_in_runs(packed) == (kind is None)
     order, _ = sort_by_columns([lo, hi], len(V))
     assert np.array_equal(order, np.lexsort((hi, lo)))
+
+
+def test_same_winding_is_a_rotation_of_the_first_face():
+    """same_winding() (by the permutation's parity, repeated corners always alike) against a check of the
+    three rotations, on every order of faces of three distinct and of repeated vertices, on both paths
+    (few copies: rows gathered; many: the whole face array)."""
+    from itertools import permutations
+
+    from smilepass.mesh.topology import same_winding
+
+    faces = [p for vertices in ((3, 7, 9), (5, 5, 2), (8, 1, 8), (4, 4, 4)) for p in permutations(vertices)]
+    F = np.array(faces, np.int32)
+    first, copies = np.array([(i, j) for i in range(len(F)) for j in range(len(F))
+                              if sorted(faces[i]) == sorted(faces[j])]).T
+    rotations = [[tuple(np.roll(faces[i], r)) for r in range(3)] for i in range(len(F))]
+    expected = np.array([faces[j] in rotations[i] for i, j in zip(first, copies, strict=True)])
+    assert expected.any() and not expected.all()
+    assert np.array_equal(same_winding(F, first, copies), expected)  # many copies: the whole array
+    padded = np.concatenate([F, np.tile(np.array([[0, 1, 2]], np.int32), (4 * len(copies), 1))])
+    assert np.array_equal(same_winding(padded, first, copies), expected)  # few: the rows compared

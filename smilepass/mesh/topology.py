@@ -796,15 +796,20 @@ class SetAside:
     inconsistent: tuple | None = None
 
 
-def _winding_key(F: np.ndarray) -> np.ndarray:
-    """Per face: its lowest rotation's first two corners, packed. Two faces of the same three vertices
-    are wound alike (one a rotation of the other) exactly when these agree, repeated corners included
-    (column by column: row gathers of an (n, 3) array are slow)."""
-    x, y, z = (F[:, k].astype(np.int64) for k in range(3))
-    key = (x << 32) | y
-    np.minimum(key, (y << 32) | z, out=key)
-    np.minimum(key, (z << 32) | x, out=key)
-    return key
+def _odd_or_repeated(F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per face: whether its corners are an odd permutation of their sorted order (an odd number of
+    pairs out of order), and whether a corner repeats. Two faces of the same three distinct vertices
+    are wound alike (one a rotation of the other, an even permutation) exactly when they agree on the
+    first; every order of a face with a repeated corner is a rotation of every other. Three compares
+    per face instead of packed int64 rotation keys (a 1M-face scan of 45 % copies: 6.2 -> 4.4 ms)."""
+    x, y, z = F[:, 0], F[:, 1], F[:, 2]
+    odd = x > y
+    odd ^= y > z
+    odd ^= x > z
+    repeated = x == y
+    repeated |= y == z
+    repeated |= x == z
+    return odd, repeated
 
 
 # Copies are set aside from the edge sort when they are at least this share of the faces: below it the
@@ -813,12 +818,13 @@ SET_ASIDE_MIN_SHARE = 0.1
 
 
 def same_winding(F: np.ndarray, first: np.ndarray, copies: np.ndarray) -> np.ndarray:
-    """Per copy: wound as its first face (one a rotation of the other). The keys of only the rows
-    compared when the copies are few (50k copies of a 1M-face scan: 1 ms against 9)."""
+    """Per copy: wound as its first face (one a rotation of the other; see _odd_or_repeated). Only the
+    rows compared when the copies are few (50k copies of a 1M-face scan)."""
     if 4 * len(copies) < len(F):
-        return _winding_key(np.take(F, first, axis=0)) == _winding_key(np.take(F, copies, axis=0))
-    winding = _winding_key(F)
-    return np.take(winding, first) == np.take(winding, copies)
+        odd, repeated = _odd_or_repeated(np.take(F, first, axis=0))
+        return (odd == _odd_or_repeated(np.take(F, copies, axis=0))[0]) | repeated
+    odd, repeated = _odd_or_repeated(F)
+    return (np.take(odd, first) == np.take(odd, copies)) | np.take(repeated, first)
 
 
 def _input_edge_counts(edges: Edges, aside: SetAside) -> tuple[np.ndarray, np.ndarray]:
