@@ -910,22 +910,25 @@ def _agreeing_firsts(F: np.ndarray, e: Edges, aside, alive: np.ndarray, rounds: 
     last round keeps the first face. Faces not `alive` (going as degenerate) do not vote."""
     m = len(F)
     live = np.take(alive, aside.first_slot)
-    first = aside.first_slot[live]
-    other_way = ~aside.same_winding[live]
-    if not other_way.any():
+    # The live copies in the other winding than their first face, picked at once (two boolean
+    # selections of every copy one after the other cost 450k copies 5.7 ms).
+    other_way = np.flatnonzero(live & ~aside.same_winding)
+    if len(other_way) == 0:
         return None
     index = np.int32 if len(aside.copies) and int(aside.copies[-1]) < 2**31 - 1 else np.int64
     none = np.iinfo(index).max
     # ufunc.at with values of the target's type (numpy's casting path is 15-30x slower).
     kept_other = np.full(m, none, index)
-    np.minimum.at(kept_other, first[other_way].astype(index), aside.copies[live][other_way].astype(index))
+    np.minimum.at(kept_other, np.take(aside.first_slot, other_way).astype(index),
+                  np.take(aside.copies, other_way).astype(index))
+    del other_way
     mixed = kept_other < none  # the sets' first faces
     sets = np.flatnonzero(mixed)
     # Voters: each face once, a single-winding set's first face once for every face of the set.
     weight = alive.astype(np.int32)
-    weight += np.bincount(first, minlength=m).astype(np.int32)
+    weight += np.bincount(aside.first_slot if live.all() else aside.first_slot[live], minlength=m).astype(np.int32)
     weight[mixed] = 0
-    del first, other_way, live
+    del live
     # The sets' first faces' half-edges (a row of three per set): their edges (measure() made the edge
     # ids) and which way they walk them.
     tails, heads = (e._tails, e._heads) if e._heads is not None else tails_heads(F)
