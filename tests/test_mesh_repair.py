@@ -816,8 +816,12 @@ def test_jumping_some_nodes_to_their_roots_leaves_the_others_alone():
 
     # 0 <- 1 <- 2 <- 3 <- 4, 5 <- 6 <- 7, 8 alone
     parent = np.array([0, 0, 1, 2, 3, 5, 5, 6, 8], np.int32)
-    out = jump_nodes_to_roots(parent.copy(), np.array([4, 7, 8, 2]))
-    assert out.tolist() == [0, 0, 0, 2, 0, 5, 5, 5, 8]
+    for steps in (8, 1):  # followed one at a time; beyond one step, shortened as they go
+        out = jump_nodes_to_roots(parent.copy(), np.array([4, 7, 8, 2]), steps=steps)
+        assert out.tolist() == [0, 0, 0, 2, 0, 5, 5, 5, 8], steps
+    # A chain of 1,000 nodes numbered against its direction, all of them asked for.
+    chain = np.append(np.arange(1, 1_000), 999).astype(np.int32)  # i -> i + 1, the root 999
+    assert (jump_nodes_to_roots(chain.copy(), np.arange(1_000)) == 999).all()
 
 
 @pytest.mark.parametrize("kind", syn.DEGENERATE_KINDS)
