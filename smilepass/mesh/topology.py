@@ -949,7 +949,9 @@ def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None
             # Marked per edge, then read at the same-winding copies' edges: one bool gather instead of
             # two int32 gathers at every copy's edges (the copies' edges lie anywhere in the edge list).
             lone = (edges.counts == 1) & (extra == 1)
-            inconsistent += int(np.count_nonzero(lone[copy_edges[aside.same_winding]]))
+            # The same-winding copies' rows taken by index (a boolean mask on an (n, 3) array takes
+            # numpy's slow path: 225k of 450k copies 4.5 -> 1.4 ms).
+            inconsistent += int(np.count_nonzero(lone[np.take(copy_edges, np.flatnonzero(aside.same_winding), axis=0)]))
             del extra, copy_edges, lone, boundary
             labels = None
             if components is None and count_components:
