@@ -925,3 +925,23 @@ def test_same_winding_is_a_rotation_of_the_first_face():
     assert np.array_equal(same_winding(F, first, copies), expected)  # many copies: the whole array
     padded = np.concatenate([F, np.tile(np.array([[0, 1, 2]], np.int32), (4 * len(copies), 1))])
     assert np.array_equal(same_winding(padded, first, copies), expected)  # few: the rows compared
+
+
+def test_first_faces_of_long_and_short_runs_of_copies(monkeypatch):
+    """_copies_from_runs steps back from each copy to its set's first face while the runs are short and
+    takes a running maximum when they are long (a heap of copies of one facet): both give what the
+    argsort path gives (the mix sending every key to one run)."""
+    from smilepass.mesh import topology as topo
+
+    V, F = syn.arch(3_000, seed=5)
+    rng = np.random.default_rng(5)
+    for heap in (0, 40, 2_000):  # no heap, a run longer than the steps, most copies in one run
+        extra = np.concatenate([F[rng.integers(0, len(F), 400)], np.repeat(F[7:8, ::-1], heap, axis=0)])
+        F2 = np.insert(F, np.sort(rng.integers(0, len(F), len(extra))), extra, axis=0)
+        monkeypatch.setattr(topo, "_RUNS_MAX_DESCENTS", -1.0)  # the mixed-key path
+        mixed = topo.duplicate_face_mask(F2, len(V), with_first=True)
+        monkeypatch.setattr(topo, "_KEY_MULT", np.uint64(0))  # every key collides: the argsort path
+        sorted_ = topo.duplicate_face_mask(F2, len(V), with_first=True)
+        monkeypatch.undo()
+        assert mixed[0].sum() >= 400 + heap - 20
+        assert np.array_equal(mixed[0], sorted_[0]) and np.array_equal(mixed[1], sorted_[1]), heap

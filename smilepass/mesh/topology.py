@@ -674,11 +674,27 @@ def _copies_from_runs(order: np.ndarray, new: np.ndarray, mask: np.ndarray, with
     mask[copies] = True
     if not with_first:
         return mask
-    start = np.where(new, np.arange(m), 0)
-    np.maximum.accumulate(start, out=start)
+    # Where each copy's run starts: stepped back from the copy while runs are short (a copy or two
+    # after its first face, the usual: 1M faces with 5 % copies 5.7 -> 1.8 ms, with 45 % 9.5 -> 6.3),
+    # else a running maximum of the starts over every position (a heap of copies of one facet is one
+    # run: half the copies still stepping back after a step, or too many steps).
+    start_at = copy_at - 1  # new[0] is True: never below 0
+    for _ in range(_RUN_STEPS):
+        back = np.flatnonzero(~new[start_at])
+        if len(back) == 0 or 2 * len(back) > len(copy_at):
+            break
+        start_at[back] -= 1
+    if len(back):
+        start = np.where(new, np.arange(m), 0)
+        np.maximum.accumulate(start, out=start)
+        start_at = np.take(start, copy_at)
     first_of = np.arange(m, dtype=np.int64)
-    first_of[copies] = np.take(order, np.take(start, copy_at))
+    first_of[copies] = np.take(order, start_at)
     return mask, first_of
+
+
+# _copies_from_runs steps back from each copy to its run's start at most this many times.
+_RUN_STEPS = 16
 
 
 def repeated_corner_mask(F: np.ndarray) -> np.ndarray:
