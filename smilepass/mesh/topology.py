@@ -77,8 +77,9 @@ def sort_by_columns(cols: list, base: int):
     cbits = max(1, (int(base) - 1).bit_length())
     mask = (1 << pbits) - 1
     if len(cols) * cbits + pbits <= 63:
-        packed = np.zeros(n, np.int64)
-        for col in cols:
+        # The first column widened is the start (not zeros shifted and or-ed: a pass less over the keys).
+        packed = cols[0].astype(np.int64)
+        for col in cols[1:]:
             packed <<= cbits
             packed |= col
         packed <<= pbits
