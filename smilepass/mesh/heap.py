@@ -21,7 +21,8 @@ Three regimes, each measured on the 1M-triangle arches (2026-12-06):
   system time), one of 45 % copies 78k times, a clean arch 45k; with those arrays from the heap 42k, 40k
   and 26k (2026-12-07). Leaving it, the heap is not trimmed at once (malloc_trim after orienting cost
   the zero-area scan 2.5 ms, the clean arch 0.7): glibc trims its top by the 128 KiB rule on the next
-  free, the previews' block trims the rest. Peaks of the 1M arches unchanged (damaged 226 MB).
+  free, the previews' block trims the rest. Peaks of 1M command-line repairs, previews drawn, not higher (clean
+  226-228 MB before and after; damaged 229 -> 217 MB, its dropped faces' edges let go before the sort).
 - Previews and web copies (`temporaries_reused()`): about 800 MB of short-lived arrays, a few MB each;
   as fresh mappings 187k page faults and 0.4 CPU s, as much as the numpy work itself; from the heap 12k.
 Leaving a larger threshold, the heap's free memory is trimmed back. All of it is process-wide and
