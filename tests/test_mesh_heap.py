@@ -81,26 +81,29 @@ def test_the_repair_draws_its_previews_and_web_copies_inside_the_block(tmp_path,
 
 
 def test_dropping_faces_lets_the_old_edges_vertex_pairs_go_before_the_new_edges_are_made(tmp_path, monkeypatch):
-    """The narrowed edges are made while the old ones still exist: if those still held their heads,
-    twins and edge ids (an int32 per half-edge each), the repair's memory peaked there (1M damaged
-    arch 256 MB against 228)."""
+    """Dropping faces lets the cached edges go (they are sorted again when next needed) and leaves the
+    old object, which the input's piece count may still hold, only its grouping: if it still held its
+    heads, twins and edge ids (an int32 per half-edge each), the repair's memory peaked there (1M
+    damaged arch 256 MB against 228)."""
     from smilepass.mesh import synthetic as syn
-    from smilepass.mesh.topology import Edges
 
     from .meshgen import write_binary_stl
 
     held = []
-    real = Edges.kept
+    real = pipeline._Work._keep
 
-    def recorded(self, faces, F_new):
-        held.append([name for name in ("_heads", "_twins", "_he_edge") if getattr(self, name) is not None])
-        return real(self, faces, F_new)
+    def recorded(self, keep):
+        old = self.edges
+        real(self, keep)
+        if old is not None:
+            still = [name for name in ("_heads", "_twins", "_he_edge") if getattr(old, name) is not None]
+            held.append((self.edges, still))
 
-    monkeypatch.setattr(Edges, "kept", recorded)
+    monkeypatch.setattr(pipeline._Work, "_keep", recorded)
     V, F = syn.bench_scan(20_000)  # duplicates and debris: faces are dropped with the edges at hand
     write_binary_stl(tmp_path / "scan.stl", V, F)
     pipeline.repair(tmp_path / "scan.stl", tmp_path / "out", "scan", preview=False)
-    assert held and held == [[]] * len(held)
+    assert held and held == [(None, [])] * len(held)
 
 
 def test_the_repair_welds_under_the_threshold_of_its_scans_size(tmp_path, monkeypatch):
@@ -120,3 +123,27 @@ def test_the_repair_welds_under_the_threshold_of_its_scans_size(tmp_path, monkey
     write_binary_stl(tmp_path / "scan.stl", V, F)
     pipeline.repair(tmp_path / "scan.stl", tmp_path / "out", "scan", preview=False)
     assert asked == [len(F)] and 50 << 20 in thresholds
+
+
+def test_cleaning_and_orienting_take_their_smaller_arrays_from_the_heap(tmp_path, monkeypatch):
+    """Cleaning and orienting run with the threshold at numpy's huge-page size (their int32-per-face
+    arrays are fresh 4 KB pages otherwise), and the 128 KiB rule is back before the holes are filled."""
+    from smilepass.mesh import synthetic as syn
+
+    from .meshgen import write_binary_stl
+
+    events = []
+    real = pipeline.hand_back_freed_memory
+    monkeypatch.setattr(pipeline, "hand_back_freed_memory",
+                        lambda threshold=heap.HANDED_BACK_ABOVE, trim=False: (events.append(threshold),
+                                                                              real(threshold, trim))[1])
+    for name in ("clean", "orient", "fill_holes"):
+        method = getattr(pipeline._Work, name)
+        monkeypatch.setattr(pipeline._Work, name,
+                            lambda self, *a, _m=method, _n=name: (events.append(_n), _m(self, *a))[1])
+    V, F = syn.degenerate_scan(4_000, 0.3, "zero-area")
+    write_binary_stl(tmp_path / "scan.stl", V, F)
+    pipeline.repair(tmp_path / "scan.stl", tmp_path / "out", "scan", preview=False)
+    cleaning = events.index("clean")
+    assert events[cleaning + 1:events.index("orient")] == [heap.HUGE_PAGES_FROM]
+    assert events[events.index("orient") + 1:events.index("fill_holes")] == [heap.HANDED_BACK_ABOVE]

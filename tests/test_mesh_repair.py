@@ -744,27 +744,6 @@ def test_a_repair_reads_the_file_once_and_sorts_its_edges_once(tmp_path, clean_a
     assert counts == {"read": 1, "edges": 1, "measure": 1}
 
 
-def test_edges_narrowed_to_the_faces_kept_are_the_edges_sorted_afresh():
-    """Cleaning narrows the cached edges down to the faces it keeps instead of sorting again: the result
-    must be exactly what a new sort of the kept faces gives (order within an edge included), on a mesh
-    with copies in both windings, a heap of identical facets and non-manifold fins."""
-    V, F = syn.arch(6_000, seed=8)
-    rng = np.random.default_rng(9)
-    V, F = syn.add_degenerate(V, F, rng, 3_000, "duplicate")
-    V, F = syn.add_degenerate(V, F, rng, 1_000, "identical")
-    e = Edges(F, len(V))
-    assert e.counts.max() > 1_000 and (e.counts == 1).any()
-    for share in (0.0, 0.3, 0.9, 1.0):
-        faces = np.flatnonzero(rng.random(len(F)) < share)
-        kept_F = np.take(F, faces, axis=0)
-        narrowed, fresh = e.kept(faces, kept_F), Edges(kept_F, len(V))
-        assert narrowed.n_faces == fresh.n_faces == len(faces) and narrowed.n_vertices == fresh.n_vertices
-        for name in ("order", "starts", "counts", "_tails", "_heads"):
-            assert getattr(narrowed, name).dtype == getattr(fresh, name).dtype, name
-            assert np.array_equal(getattr(narrowed, name), getattr(fresh, name)), name
-        assert np.array_equal(narrowed.twins(), fresh.twins())
-
-
 def _scans_with_copies():
     """Scans with copies in both windings, a heap of identical facets, copies on the boundary, fins,
     needles and an inverted patch: what measure(set_aside_copies=True) must count as if every copy
@@ -830,6 +809,19 @@ def test_smallest_linked_finds_the_components_csgraph_finds():
         smallest = np.full(count, n)
         np.minimum.at(smallest, labels, np.arange(n))
         assert np.array_equal(root, smallest[labels])
+
+
+def test_jumping_some_nodes_to_their_roots_leaves_the_others_alone():
+    from smilepass.mesh.topology import jump_nodes_to_roots
+
+    # 0 <- 1 <- 2 <- 3 <- 4, 5 <- 6 <- 7, 8 alone
+    parent = np.array([0, 0, 1, 2, 3, 5, 5, 6, 8], np.int32)
+    for steps in (8, 1):  # followed one at a time; beyond one step, shortened as they go
+        out = jump_nodes_to_roots(parent.copy(), np.array([4, 7, 8, 2]), steps=steps)
+        assert out.tolist() == [0, 0, 0, 2, 0, 5, 5, 5, 8], steps
+    # A chain of 1,000 nodes numbered against its direction, all of them asked for.
+    chain = np.append(np.arange(1, 1_000), 999).astype(np.int32)  # i -> i + 1, the root 999
+    assert (jump_nodes_to_roots(chain.copy(), np.arange(1_000)) == 999).all()
 
 
 @pytest.mark.parametrize("kind", syn.DEGENERATE_KINDS)
@@ -913,3 +905,43 @@ def test_edge_keys_of_a_scan_with_degenerate_faces_spread_over_it_are_not_taken_
     assert keys_in_runs(packed) == (kind is None)
     order, _ = sort_by_columns([lo, hi], len(V))
     assert np.array_equal(order, np.lexsort((hi, lo)))
+
+
+def test_same_winding_is_a_rotation_of_the_first_face():
+    """same_winding() (by the permutation's parity, repeated corners always alike) against a check of the
+    three rotations, on every order of faces of three distinct and of repeated vertices, on both paths
+    (few copies: rows gathered; many: the whole face array)."""
+    from itertools import permutations
+
+    from smilepass.mesh.topology import same_winding
+
+    faces = [p for vertices in ((3, 7, 9), (5, 5, 2), (8, 1, 8), (4, 4, 4)) for p in permutations(vertices)]
+    F = np.array(faces, np.int32)
+    first, copies = np.array([(i, j) for i in range(len(F)) for j in range(len(F))
+                              if sorted(faces[i]) == sorted(faces[j])]).T
+    rotations = [[tuple(np.roll(faces[i], r)) for r in range(3)] for i in range(len(F))]
+    expected = np.array([faces[j] in rotations[i] for i, j in zip(first, copies, strict=True)])
+    assert expected.any() and not expected.all()
+    assert np.array_equal(same_winding(F, first, copies), expected)  # many copies: the whole array
+    padded = np.concatenate([F, np.tile(np.array([[0, 1, 2]], np.int32), (4 * len(copies), 1))])
+    assert np.array_equal(same_winding(padded, first, copies), expected)  # few: the rows compared
+
+
+def test_first_faces_of_long_and_short_runs_of_copies(monkeypatch):
+    """_copies_from_runs steps back from each copy to its set's first face while the runs are short and
+    takes a running maximum when they are long (a heap of copies of one facet): both give what the
+    argsort path gives (the mix sending every key to one run)."""
+    from smilepass.mesh import topology as topo
+
+    V, F = syn.arch(3_000, seed=5)
+    rng = np.random.default_rng(5)
+    for heap in (0, 40, 2_000):  # no heap, a run longer than the steps, most copies in one run
+        extra = np.concatenate([F[rng.integers(0, len(F), 400)], np.repeat(F[7:8, ::-1], heap, axis=0)])
+        F2 = np.insert(F, np.sort(rng.integers(0, len(F), len(extra))), extra, axis=0)
+        monkeypatch.setattr(topo, "_RUNS_MAX_DESCENTS", -1.0)  # the mixed-key path
+        mixed = topo.duplicate_face_mask(F2, len(V), with_first=True)
+        monkeypatch.setattr(topo, "_KEY_MULT", np.uint64(0))  # every key collides: the argsort path
+        sorted_ = topo.duplicate_face_mask(F2, len(V), with_first=True)
+        monkeypatch.undo()
+        assert mixed[0].sum() >= 400 + heap - 20
+        assert np.array_equal(mixed[0], sorted_[0]) and np.array_equal(mixed[1], sorted_[1]), heap

@@ -14,6 +14,15 @@ Three regimes, each measured on the 1M-triangle arches (2026-12-06):
   of the same day, a 4M repair maps 7.8 GB of fresh pages instead of 15.0 (strace, 2026-12-07) and the
   4M repair went 8.51 -> 6.2-7.8 s on the quiet machine, peak 843 -> 805-832 MB. glibc raises its own
   threshold only up to 32 MiB, but takes a larger one set here.
+- Cleaning and orienting (`hand_back_freed_memory(HUGE_PAGES_FROM)`): numpy asks the kernel for huge
+  pages (madvise) for arrays of 4 MiB and more, so a fresh mapping of those faults once per 2 MB; the
+  arrays below that (an int32 per face of a 1M scan is 4,000,000 bytes) fault once per 4 KB. As fresh
+  mappings, a 1M scan with 45 % zero-area faces spread over it faulted 73k times in cleaning (130 ms of
+  system time), one of 45 % copies 78k times, a clean arch 45k; with those arrays from the heap 42k, 40k
+  and 26k (2026-12-07). Leaving it, the heap is not trimmed at once (malloc_trim after orienting cost
+  the zero-area scan 2.5 ms, the clean arch 0.7): glibc trims its top by the 128 KiB rule on the next
+  free, the previews' block trims the rest. Peaks of 1M command-line repairs, previews drawn, not higher (clean
+  226-228 MB before and after; damaged 229 -> 217 MB, its dropped faces' edges let go before the sort).
 - Previews and web copies (`temporaries_reused()`): about 800 MB of short-lived arrays, a few MB each;
   as fresh mappings 187k page faults and 0.4 CPU s, as much as the numpy work itself; from the heap 12k.
 Leaving a larger threshold, the heap's free memory is trimmed back. All of it is process-wide and
@@ -27,6 +36,7 @@ from contextlib import contextmanager
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
 HANDED_BACK_ABOVE = 128 << 10  # glibc's initial mmap threshold
 READING_UP_TO = 12 << 20  # up to 1M triangles: an int32 per corner, with room for malloc's header
+HUGE_PAGES_FROM = 4 << 20  # numpy's threshold for madvise(MADV_HUGEPAGE) on an array's memory
 REUSED_UP_TO = 32 << 20  # the largest mmap threshold glibc sets itself on 64-bit
 
 

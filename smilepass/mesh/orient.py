@@ -34,7 +34,7 @@ def _walked_alike(F: np.ndarray, edges: Edges, h1: np.ndarray, h2: np.ndarray) -
     tails = F.ravel()
     heads = edges._heads if edges._heads is not None and len(edges._heads) == len(tails) else F[:, (1, 2, 0)].ravel()
     up = tails < heads
-    return np.take(up, h1) == np.take(up, h2)
+    return up[h1] == up[h2]  # a[i] with int32 i: np.take converts i to intp first (fresh pages from 512k)
 
 
 def orient(V: np.ndarray, F: np.ndarray, edges: Edges, piece: np.ndarray, n_pieces: int, areas: np.ndarray,

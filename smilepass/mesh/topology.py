@@ -77,8 +77,9 @@ def sort_by_columns(cols: list, base: int):
     cbits = max(1, (int(base) - 1).bit_length())
     mask = (1 << pbits) - 1
     if len(cols) * cbits + pbits <= 63:
-        packed = np.zeros(n, np.int64)
-        for col in cols:
+        # The first column widened is the start (not zeros shifted and or-ed: a pass less over the keys).
+        packed = cols[0].astype(np.int64)
+        for col in cols[1:]:
             packed <<= cbits
             packed |= col
         packed <<= pbits
@@ -250,40 +251,6 @@ class Edges:
             edge = np.searchsorted(self.starts, at, side="right") - 1
         return at, edge
 
-    def kept(self, faces: np.ndarray, F_new: np.ndarray) -> Edges:
-        """The Edges of F_new = F[faces] (face numbers increasing, vertices as they are), narrowed from
-        these instead of sorted again: the kept half-edges, renumbered, keep their order (the order a
-        new sort gives, half-edge numbers increasing within an edge). At 200k faces of which half are
-        kept 6 ms against 17 ms for the sort; 30 against 110 ms at 1M."""
-        m = len(faces)
-        index_type = self.order.dtype
-        keep = np.zeros(self.n_faces, bool)
-        keep[faces] = True
-        keep = np.repeat(keep, 3)  # per old half-edge
-        at = np.flatnonzero(np.take(keep, self.order))  # the positions kept, in edge order
-        # New half-edge numbers from a running count (a scatter into an (n, 3) array was 3x slower).
-        renumber = np.cumsum(keep, dtype=index_type)
-        del keep
-        renumber -= 1
-        out = Edges.__new__(Edges)
-        out.n_faces, out.n_vertices = m, self.n_vertices
-        out.order = np.take(renumber, np.take(self.order, at))
-        del renumber
-        # An edge starts where the old edge number changes (edge numbers from a running count of starts).
-        edge_of = np.zeros(len(self.order), np.int32 if self.n_edges < 2**31 else np.int64)
-        edge_of[self.starts[1:]] = 1
-        np.cumsum(edge_of, out=edge_of)
-        edge_of = np.take(edge_of, at)
-        new = np.empty(len(at), bool)
-        new[:1] = True
-        np.not_equal(edge_of[1:], edge_of[:-1], out=new[1:])
-        del edge_of, at
-        out.starts = np.flatnonzero(new).astype(index_type)
-        out.counts = np.diff(np.append(out.starts, len(out.order))).astype(np.int32)
-        out._tails, out._heads = tails_heads(F_new)
-        out._he_edge = out._twins = out._manifold_pairs = None
-        return out
-
     def slim(self) -> Edges:
         """Drop what only the vertex pairs need (heads, twins, edge ids): the grouping of half-edges
         into edges (order, starts, counts) stays, e.g. for components_through() later."""
@@ -334,7 +301,7 @@ class Edges:
         # Same tail <=> same direction (from the lower vertex or not): gathered from a bool per
         # half-edge (3 MB at 1M faces) rather than from the int32 tails (12 MB), kinder to the cache.
         up = self._tails < self._heads
-        same = np.take(up, h1) == np.take(up, h2)
+        same = up[h1] == up[h2]
         return h1, h2, same
 
     def twins(self, copy: bool = True) -> np.ndarray:
@@ -369,15 +336,15 @@ def graph_components(n: int, a: np.ndarray, b: np.ndarray):
 
 
 def _jump_to_roots(parent: np.ndarray) -> np.ndarray:
-    """Pointer jumping: follow parent links until every node points straight at its root. May write
-    into `parent`. Two buffers in turn instead of a new array per jump (10-13 jumps on a 1M-face scan:
-    each new array was fresh pages to fault in)."""
-    spare = np.empty_like(parent)
+    """Pointer jumping: follow parent links until every node points straight at its root. May return
+    `parent`. Indexing with the int32 parents themselves: np.take converts them to intp first, a[i]
+    does not (550k nodes: 0.68 against 1.36-1.42 ms a jump, with or without an out= buffer); a new
+    array a jump (the cleaning takes arrays below 4 MiB from the heap, heap.py, so no fresh pages)."""
     while True:
-        np.take(parent, parent, out=spare)
-        if np.array_equal(spare, parent):
+        jumped = parent[parent]
+        if np.array_equal(jumped, parent):
             return parent
-        parent, spare = spare, parent
+        parent = jumped
 
 
 def components_from_pairs(n: int, a: np.ndarray, b: np.ndarray):
@@ -473,7 +440,7 @@ def manifold_components(edges: Edges, through_non_manifold: bool = False):
             # (each component's smallest face): 550k faces of a scan of 45 % copies 55 -> 31 ms CPU,
             # a shuffled 1M damaged arch 160 -> 90-100.
             h1, h2 = edges.pairs(only_manifold=True)
-            a, b = np.take(label, h1 // 3), np.take(label, h2 // 3)
+            a, b = label[h1 // 3], label[h2 // 3]
             apart = np.flatnonzero(a != b)
             root = smallest_linked(m, np.take(a, apart), np.take(b, apart))
             del a, b, apart
@@ -508,7 +475,9 @@ def components_through(edges: Edges, node: np.ndarray, n_nodes: int) -> int:
     nodes go into the graph."""
     if len(edges.order) == 0:
         return int(n_nodes)
-    at = np.take(node, edges.order // 3)  # node of each half-edge, in edge order
+    # Node of each half-edge, in edge order; a[i] with int32 i (np.take converts i to intp first: 24 MB of
+    # fresh pages for 3M half-edges, 8.8 against 5.4 ms).
+    at = node[edges.order // 3]
     # Only edges whose faces lie in different nodes link anything: each half-edge to the one before it
     # on its edge when their nodes differ (a chain along the edge joins what a star would; no reduceat
     # per edge, which took 4-5 ms each for the smallest and largest node at 600k half-edges).
@@ -696,17 +665,37 @@ _RUNS_MAX_DESCENTS = 0.05
 
 def _copies_from_runs(order: np.ndarray, new: np.ndarray, mask: np.ndarray, with_first: bool):
     """duplicate_face_mask's result from an order that puts each set's faces together in face number
-    order (`new`: where a set starts): the first face of a set is where its run starts."""
+    order (`new`: where a set starts): the first face of a set is where its run starts. Only the copies
+    are written (a face that starts its set is its own first face): scatters over the faces in sorted
+    order, at random places when the keys were in no order, cost a pass over every face each (1M faces
+    of which 45 % copies 10.1 -> 9.5 ms, with 5 % copies 7.1-7.6 -> 5.9)."""
     m = len(order)
-    start = np.where(new, np.arange(m), 0)
-    np.maximum.accumulate(start, out=start)
-    first_at = np.take(order, start)
-    mask[order] = ~new
+    copy_at = np.flatnonzero(~new)  # sorted positions of the copies
+    copies = np.take(order, copy_at)
+    mask[copies] = True
     if not with_first:
         return mask
-    first_of = np.empty(m, np.int64)
-    first_of[order] = first_at
+    # Where each copy's run starts: stepped back from the copy while runs are short (a copy or two
+    # after its first face, the usual: 1M faces with 5 % copies 5.7 -> 1.8 ms, with 45 % 9.5 -> 6.3),
+    # else a running maximum of the starts over every position (a heap of copies of one facet is one
+    # run: half the copies still stepping back after a step, or too many steps).
+    start_at = copy_at - 1  # new[0] is True: never below 0
+    for _ in range(_RUN_STEPS):
+        back = np.flatnonzero(~new[start_at])
+        if len(back) == 0 or 2 * len(back) > len(copy_at):
+            break
+        start_at[back] -= 1
+    if len(back):
+        start = np.where(new, np.arange(m), 0)
+        np.maximum.accumulate(start, out=start)
+        start_at = np.take(start, copy_at)
+    first_of = np.arange(m, dtype=np.int64)
+    first_of[copies] = np.take(order, start_at)
     return mask, first_of
+
+
+# _copies_from_runs steps back from each copy to its run's start at most this many times.
+_RUN_STEPS = 16
 
 
 def repeated_corner_mask(F: np.ndarray) -> np.ndarray:
@@ -771,18 +760,46 @@ def smallest_linked(n: int, a: np.ndarray, b: np.ndarray, rounds: int = 64) -> n
     when `rounds` rounds do not settle it. Each round every link hooks the root of its larger end to
     the root of its smaller one (always to a smaller number: no cycles), pointers jump to the roots,
     and only the links still between two trees go on: the rounds shrink with the links left
-    (components_from_pairs goes over every link and both ends each round)."""
+    (components_from_pairs goes over every link and both ends each round). In a round with fewer links
+    than half the nodes only the roots just hooked jump (the links' ends are roots, so only theirs
+    must be current; every node follows its chain once at the end): the trees two rounds of piece
+    labels leave in 550k kept faces of a scan of 45 % copies 10 -> 5 ms, the boundary loops of 1M faces
+    with 45 % zero-area 20 -> 14 ms."""
     label = np.arange(n, dtype=np.int32 if n < 2**31 else np.int64)
     a, b = a.astype(label.dtype, copy=False), b.astype(label.dtype, copy=False)
     for _ in range(rounds):
         if len(a) == 0:
-            return label
-        np.minimum.at(label, np.maximum(a, b), np.minimum(a, b))
-        label = _jump_to_roots(label)
+            return _jump_to_roots(label)
+        hooked = np.maximum(a, b)
+        np.minimum.at(label, hooked, np.minimum(a, b))
+        label = _jump_to_roots(label) if 2 * len(hooked) >= n else jump_nodes_to_roots(label, hooked)
+        del hooked
         a, b = np.take(label, a), np.take(label, b)
         apart = np.flatnonzero(a != b)
         a, b = np.take(a, apart), np.take(b, apart)
-    return label if len(a) == 0 else None
+    return _jump_to_roots(label) if len(a) == 0 else None
+
+
+def jump_nodes_to_roots(parent: np.ndarray, nodes: np.ndarray, steps: int = 8) -> np.ndarray:
+    """parent with the given nodes pointing straight at their roots (in place; the other nodes' parents
+    as they were). Up to `steps` steps the nodes' ancestors are followed one at a time (short chains,
+    the usual: one gather a step); beyond, the nodes' parents are shortened as they go (each step their
+    grandparents, a gather more and a scatter), so a long chain through them takes log2 of its length
+    in steps: the boundary loops of 1M faces with 45 % zero-area 17-19.5 -> 13.3-13.6 ms."""
+    up = parent[nodes]
+    for _ in range(steps):
+        higher = parent[up]
+        if np.array_equal(higher, up):
+            parent[nodes] = up
+            return parent
+        up = higher
+    parent[nodes] = up
+    while True:
+        up = parent[nodes]
+        higher = parent[up]
+        if np.array_equal(higher, up):
+            return parent
+        parent[nodes] = higher
 
 
 @dataclass
@@ -805,15 +822,20 @@ class SetAside:
     inconsistent: tuple | None = None
 
 
-def _winding_key(F: np.ndarray) -> np.ndarray:
-    """Per face: its lowest rotation's first two corners, packed. Two faces of the same three vertices
-    are wound alike (one a rotation of the other) exactly when these agree, repeated corners included
-    (column by column: row gathers of an (n, 3) array are slow)."""
-    x, y, z = (F[:, k].astype(np.int64) for k in range(3))
-    key = (x << 32) | y
-    np.minimum(key, (y << 32) | z, out=key)
-    np.minimum(key, (z << 32) | x, out=key)
-    return key
+def _odd_or_repeated(F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per face: whether its corners are an odd permutation of their sorted order (an odd number of
+    pairs out of order), and whether a corner repeats. Two faces of the same three distinct vertices
+    are wound alike (one a rotation of the other, an even permutation) exactly when they agree on the
+    first; every order of a face with a repeated corner is a rotation of every other. Three compares
+    per face instead of packed int64 rotation keys (a 1M-face scan of 45 % copies: 6.2 -> 4.4 ms)."""
+    x, y, z = F[:, 0], F[:, 1], F[:, 2]
+    odd = x > y
+    odd ^= y > z
+    odd ^= x > z
+    repeated = x == y
+    repeated |= y == z
+    repeated |= x == z
+    return odd, repeated
 
 
 # Copies are set aside from the edge sort when they are at least this share of the faces: below it the
@@ -822,21 +844,20 @@ SET_ASIDE_MIN_SHARE = 0.1
 
 
 def same_winding(F: np.ndarray, first: np.ndarray, copies: np.ndarray) -> np.ndarray:
-    """Per copy: wound as its first face (one a rotation of the other). The keys of only the rows
-    compared when the copies are few (50k copies of a 1M-face scan: 1 ms against 9)."""
+    """Per copy: wound as its first face (one a rotation of the other; see _odd_or_repeated). Only the
+    rows compared when the copies are few (50k copies of a 1M-face scan)."""
     if 4 * len(copies) < len(F):
-        return _winding_key(np.take(F, first, axis=0)) == _winding_key(np.take(F, copies, axis=0))
-    winding = _winding_key(F)
-    return np.take(winding, first) == np.take(winding, copies)
+        odd, repeated = _odd_or_repeated(np.take(F, first, axis=0))
+        return (odd == _odd_or_repeated(np.take(F, copies, axis=0))[0]) | repeated
+    odd, repeated = _odd_or_repeated(F)
+    return (np.take(odd, first) == np.take(odd, copies)) | np.take(repeated, first)
 
 
 def _input_edge_counts(edges: Edges, aside: SetAside) -> tuple[np.ndarray, np.ndarray]:
     """(copies per edge, the edge of each copy's half-edges (k, 3)) of the copy-free edges."""
-    he = 3 * aside.first_slot.astype(np.int64)
-    he_edge = edges.he_edge
-    copy_edges = np.empty((len(he), 3), he_edge.dtype)
-    for k in range(3):
-        np.take(he_edge, he + k, out=copy_edges[:, k])
+    # The first faces' rows of edge ids at once (a take into a column of an (n, 3) array is buffered:
+    # 450k copies 3.6 -> 1.0 ms).
+    copy_edges = np.take(edges.he_edge.reshape(-1, 3), aside.first_slot, axis=0)
     extra = np.bincount(copy_edges.ravel(), minlength=edges.n_edges)
     return extra, copy_edges
 
@@ -945,7 +966,9 @@ def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None
             # Marked per edge, then read at the same-winding copies' edges: one bool gather instead of
             # two int32 gathers at every copy's edges (the copies' edges lie anywhere in the edge list).
             lone = (edges.counts == 1) & (extra == 1)
-            inconsistent += int(np.count_nonzero(np.take(lone, copy_edges[aside.same_winding])))
+            # The same-winding copies' rows taken by index (a boolean mask on an (n, 3) array takes
+            # numpy's slow path: 225k of 450k copies 4.5 -> 1.4 ms).
+            inconsistent += int(np.count_nonzero(lone[np.take(copy_edges, np.flatnonzero(aside.same_winding), axis=0)]))
             del extra, copy_edges, lone, boundary
             labels = None
             if components is None and count_components:
