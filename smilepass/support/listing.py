@@ -303,12 +303,12 @@ def ticket_page(user: User, sort: str, status: Status | None, page: int, page_si
                                  raw_rows=True, **named, **values)
         elif searched.ids is not None:
             # Few matches: their ids as one value, the same statement for every such search of this kind.
-            walk = search_query.walks(user, searched.ids)
+            walk = search_query.walks(user, searched.size)
             found = prepared(("ticket-table-ids", shape, walk),
                              lambda p: _table_query(p, *shape).where(search_query.among(p.ids, walk)),
-                             raw_rows=True, ids=search_query.ids_value(searched.ids), **values)
+                             raw_rows=True, ids=searched.ids, **values)
         else:
-            query = _table_query(SimpleNamespace(**values), *shape).where(searched.condition)
+            query = _table_query(SimpleNamespace(**values), *shape).where(searched.found)
             found = list(query.tuples())
         # A common word: not counted per status (see search.query.table_search); "1,000+" in all.
         capped = searched.counts is None
