@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from smilepass import db
 from smilepass.models import Status, Ticket, TicketCount, User
 from smilepass.service import sla
 from smilepass.support import listing, tickets
@@ -228,11 +229,13 @@ def test_counts_follow_filing_and_status_changes(clinician, other_clinician, sup
 def test_staffs_table_with_a_status_filter_reads_its_page_in_index_order(app, sort):
     """Staff's table filtered by status, in any sort, and the walk of a search's stretches: an index led by the
     status gives the page in order (migration 0027). Before, SQLite took every ticket of the status and
-    sorted them all for 25 (11-19 ms a page at 100,000 tickets)."""
+    sorted them all for 25 (11-19 ms a page at 100,000 tickets). PostgreSQL, with sorts priced out
+    (query_plan), may as well walk the sort's own index and filter on a test's small table: no sort either
+    way; which index, only SQLite's plan says."""
     values = SimpleNamespace(requester=0, status=Status.IN_PROGRESS.value, limit=26, offset=0)
     with app.app_context():
         for query_of in (listing._table_query, listing._walk_query):
             sql, params = query_of(values, sort, True, True).sql()
             plan = query_plan(sql, params)
             assert "sort" not in plan.lower() and "temp b-tree" not in plan.lower(), plan
-            assert "ticket_status_" in plan, plan
+            assert "ticket_status_" in plan or db.is_postgres(), plan
