@@ -298,6 +298,10 @@ def _index_read(search: Search):
         database.execute_sql("SET LOCAL enable_seqscan = on")
 
 
+# How many of the rows are of each status, in Status's order (written once, not per request).
+_PER_STATUS = ", ".join(f"SUM(CASE WHEN t.status = {status.value} THEN 1 ELSE 0 END)" for status in Status)
+
+
 def table_search(user: User, search: Search) -> TableSearch:
     matches, params = _matches(user, search)
     # The statement is reusable only without a typed number (written into it).
@@ -332,9 +336,8 @@ def table_search(user: User, search: Search) -> TableSearch:
         # (JSON text or an array, made by the database) and the count of each status; 577 rows fetched into
         # Python, counted and written out as JSON took 0.15 ms more.
         found, ids, *by_status = database.execute_sql(
-            f"SELECT COUNT(*), {'array_agg(t.id)' if is_postgres() else 'json_group_array(t.id)'}, "
-            + ", ".join(f"SUM(CASE WHEN t.status = {status.value} THEN 1 ELSE 0 END)" for status in Status)
-            + f" FROM ticket t WHERE t.id IN ({matches} LIMIT {FEW_MATCHES + 2}) AND t.requester_id = {int(user.id)}",
+            f"SELECT COUNT(*), {'array_agg(t.id)' if is_postgres() else 'json_group_array(t.id)'}, {_PER_STATUS} "
+            f"FROM ticket t WHERE t.id IN ({matches} LIMIT {FEW_MATCHES + 2}) AND t.requester_id = {int(user.id)}",
             params).fetchone()
         if found > FEW_MATCHES:
             return TableSearch(many(matches, params), None, FEW_MATCHES, reusable)
