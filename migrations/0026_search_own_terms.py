@@ -19,6 +19,14 @@ BATCH = 2000
 COLUMNS = ["title", "body", "internal", "owner"]
 
 
+def _own_terms(requester: int, title_terms: str, body_terms: str) -> str:
+    """The title's and public text's terms as the requester's own ("7otray"), a lone "7o" between them: the
+    form of this day (0028 adds the ticket's status)."""
+    prefix = f"{int(requester)}o"
+    return " ".join([*(prefix + term for term in title_terms.split()), prefix,
+                     *(prefix + term for term in body_terms.split())])
+
+
 def _columns(db) -> list[str]:
     return [row[1] for row in db.execute_sql("PRAGMA table_info(search_ticket)").fetchall()]
 
@@ -53,7 +61,7 @@ def up(migrator, db):
     if isinstance(db, PostgresqlDatabase) or "mine" in _columns(db):
         return
     _remake(db, [*COLUMNS, "mine"],
-            lambda row: [*row[:5], index.own_terms(row[5], row[1] or "", row[2] or "")])
+            lambda row: [*row[:5], _own_terms(row[5], row[1] or "", row[2] or "")])
 
 
 def down(migrator, db):

@@ -478,18 +478,78 @@ def test_migration_0026_gives_the_index_the_requesters_own_terms(tmp_path):
     runner.down("0026_search_own_terms")
     columns = [row[1] for row in database.execute_sql("PRAGMA table_info(search_ticket)").fetchall()]
     assert columns == ["title", "body", "internal", "owner"]
-    runner.up()
+    runner.up("0026_search_own_terms")
     rows = database.execute_sql("SELECT rowid, title, body, owner, mine FROM search_ticket").fetchall()
     own = "1obruch 1osp 1o000001 1o 1ozahnschi 1ogebroch"
     assert rows == [(1, "bruch sp 000001", "zahnschi gebroch", "owner1", own)]
     made = database.execute_sql("SELECT sql FROM sqlite_master WHERE name = 'search_ticket'").fetchone()[0]
     assert index.TICKET_OPTIONS in made
-    for typed, expected in (("bruch", [(1,)]), ("zahnsch", [(1,)]), ('"sp 000001"', [(1,)]), ("sonst", [])):
+    for typed, expected in (('"1obruch"', [(1,)]), ('"1ozahnsch"*', [(1,)]), ('"1osp 1o000001"', [(1,)]),
+                            ('"1obruch 1ozahnschi"', []), ('"2obruch"', [])):
         sql = "SELECT rowid FROM search_ticket WHERE search_ticket MATCH ?"
-        assert database.execute_sql(sql, [search_query.parse(typed).fts5_own(1)]).fetchall() == expected, typed
-        assert database.execute_sql(sql, [search_query.parse(typed).fts5_own(2)]).fetchall() == [], typed
+        assert database.execute_sql(sql, [f"{{mine}} : {typed}"]).fetchall() == expected, typed
     database.execute_sql("DELETE FROM ticket")
     assert database.execute_sql("SELECT COUNT(*) FROM search_ticket").fetchone()[0] == 0
+
+
+def own_terms_of(database) -> list[tuple[int, str]]:
+    return database.execute_sql("SELECT rowid, mine FROM search_ticket ORDER BY rowid").fetchall()
+
+
+def test_migration_0028_puts_the_status_into_the_own_terms(tmp_path):
+    """0028 writes each ticket's status into its own terms ("1o3bruch"), as the index writes them today, and
+    a trigger writes them again when the status changes, whatever statement changes it; down undoes both."""
+    database, runner = legacy_database(tmp_path / "m.db", [("Brüche", "Zahnschienen gebrochen", 0),
+                                                           ("Bruch", "Schiene", 3)])
+    runner.up()
+    runner.down("0028_search_own_status")
+    before = [(1, "1obruch 1osp 1o000001 1o 1ozahnschi 1ogebroch"), (2, "1obruch 1osp 1o000002 1o 1oschien")]
+    assert own_terms_of(database) == before
+    runner.up()
+    after = [(1, "1o0bruch 1o0sp 1o0000001 1o0 1o0zahnschi 1o0gebroch"), (2, "1o3bruch 1o3sp 1o3000002 1o3 1o3schien")]
+    assert own_terms_of(database) == after
+    index.reindex_tickets([1, 2], database)  # what the index writes today
+    assert own_terms_of(database) == after
+
+    def own(typed, statuses=Status, owner=1):
+        sql = "SELECT rowid FROM search_ticket WHERE search_ticket MATCH ? ORDER BY rowid"
+        return [i for (i,) in database.execute_sql(sql, [search_query.parse(typed).fts5_own(owner, statuses)])]
+
+    assert own("bruch") == [1, 2] and own("bruch", [Status.OPEN]) == [1] and own("bruch", [Status.RESOLVED]) == [2]
+    assert own("zahnsch", [Status.RESOLVED]) == [] and own('"sp 000002"', [Status.RESOLVED, Status.CLOSED]) == [2]
+    assert own("bruch", owner=2) == [] and own("bruch", [Status.IN_PROGRESS, Status.WAITING, Status.CLOSED]) == []
+    # A status change moves the ticket's terms to the new status (the trigger), and only that ticket's.
+    database.execute_sql("UPDATE ticket SET status = 1 WHERE id = 1")
+    assert own_terms_of(database) == [(1, after[0][1].replace("1o0", "1o1")), after[1]]
+    assert own("bruch", [Status.IN_PROGRESS]) == [1] and own("bruch", [Status.OPEN]) == []
+    database.execute_sql("UPDATE ticket SET title = 'x' WHERE id = 2")  # not a status change: left alone
+    assert own_terms_of(database)[1] == after[1]
+    runner.down("0028_search_own_status")
+    assert own_terms_of(database) == [(1, before[0][1]), before[1]]
+    database.execute_sql("UPDATE ticket SET status = 4 WHERE id = 1")  # no trigger any more
+    assert own_terms_of(database) == [(1, before[0][1]), before[1]]
+
+
+def test_a_clinicians_search_counts_each_status_in_the_index(clinician, other_clinician, support, new_ticket):
+    """SQLite: a clinician's filter counts are the lengths of their own terms' lists, one per status (no
+    ticket looked up): a status change, by any path, moves the ticket between them at once."""
+    first = new_ticket(clinician, title="Wobbly tray", description="x")
+    second = new_ticket(clinician, title="Wobbly aligner", description="y")
+    new_ticket(other_clinician, title="Wobbly too", description="z")
+
+    def counts(url="/support/?q=wobbl"):
+        page = chips(clinician, url)
+        return dict(re.findall(r'class="chip ([\w-]*)[^"]*"[^>]*>[^<]*<span class="count">(\d+)<', page))
+
+    assert counts() == {"": "2", "status-open": "2", "status-in-progress": "0", "status-waiting": "0",
+                        "status-resolved": "0", "status-closed": "0"}
+    assert support.post(f"/support/tickets/{first}/status", {"status": str(int(Status.RESOLVED))}).status_code == 303
+    assert counts()["status-open"] == "1" and counts()["status-resolved"] == "1"
+    assert table_ids(clinician, "/support/?q=wobbl&status=resolved") == [first]
+    query(lambda: Ticket.update(status=int(Status.CLOSED)).where(Ticket.id == second).execute())
+    assert counts()["status-open"] == "0" and counts()["status-closed"] == "1" and counts()[""] == "2"
+    assert table_ids(clinician, "/support/?q=wobbl&status=closed") == [second]
+    assert sorted(table_ids(clinician, "/support/?q=wobbl")) == sorted([first, second])
 
 
 def test_a_clinicians_table_reads_their_own_terms(clinician, other_clinician, new_ticket):

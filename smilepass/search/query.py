@@ -85,10 +85,12 @@ class Search:
         mine = f' AND {{owner}} : "{owner_term(owner, False)}"' if owner is not None else ""
         return f"{{{columns}}} : {self.fts5_expression()}{mine}"
 
-    def fts5_own(self, owner: int) -> str:
-        """The FTS5 query for the tickets of this requester that hold the words and phrases in their title or
-        public text: through their own terms (index.own_terms), the same matches as fts5(False, owner)."""
-        return f"{{mine}} : {self.fts5_expression(own_prefix(owner))}"
+    def fts5_own(self, owner: int, statuses=Status) -> str:
+        """The FTS5 query for the tickets of this requester in these statuses that hold the words and phrases
+        in their title or public text: through their own terms (index.own_terms, a list per status), the same
+        matches as fts5(False, owner) in those statuses."""
+        each = " OR ".join(self.fts5_expression(own_prefix(owner, status)) for status in statuses)
+        return f"{{mine}} : ({each})"
 
     def fts5_expression(self, mark: str = "") -> str:
         """The words and phrases as an FTS5 expression over every column (search_case has one); with mark,
@@ -298,11 +300,18 @@ def _index_read(search: Search):
         database.execute_sql("SET LOCAL enable_seqscan = on")
 
 
+# SQLite, a clinician's search without a typed number: the matches of each status (one list each in the index,
+# index.own_terms), how many and which ("3:457,646,956"), up to FEW_MATCHES + 1 of each.
+_OWN_LISTS = "SELECT " + ", ".join(
+    "(SELECT count(*) || ':' || ifnull(group_concat(rowid), '') FROM (SELECT rowid FROM search_ticket "
+    f"WHERE search_ticket MATCH ? LIMIT {FEW_MATCHES + 1}))" for _ in Status)
 # How many of the rows are of each status, in Status's order (written once, not per request).
 _PER_STATUS = ", ".join(f"SUM(CASE WHEN t.status = {status.value} THEN 1 ELSE 0 END)" for status in Status)
 
 
 def table_search(user: User, search: Search) -> TableSearch:
+    if not user.is_staff and search.number is None and not is_postgres():
+        return _own_lists(user, search)
     matches, params = _matches(user, search)
     # The statement is reusable only without a typed number (written into it).
     reusable = (matches, params) if search.number is None else None
@@ -348,6 +357,25 @@ def table_search(user: User, search: Search) -> TableSearch:
         ids = list(map(itemgetter(0), rows))
         return TableSearch(None, dict(Counter(map(itemgetter(1), rows))), ids=ids_value(ids), size=len(ids))
     return TableSearch(many(matches, params), None, COUNT_MAX, reusable)
+
+
+def _own_lists(user: User, search: Search) -> TableSearch:
+    """A clinician's table search on SQLite from the index alone: each status's matches are a list of their
+    own (index.own_terms), so their lengths are the filter counts and together they are the tickets found.
+    Through the ticket table, a status looked up for each of 577 tickets found took 0.2-0.3 ms of the
+    statement's 0.34; the lists take 0.08 (`scan*`, 100,000 tickets)."""
+    lists = database.execute_sql(_OWN_LISTS, [search.fts5_own(user.id, [status]) for status in Status]).fetchone()
+    counts, found = {}, []
+    for status, cell in zip(Status, lists, strict=True):
+        size, _, ids = cell.partition(":")
+        if size != "0":
+            counts[status.value] = int(size)
+            found.append(ids)
+    size = sum(counts.values())
+    if size > FEW_MATCHES:
+        matches = _matches(user, search)
+        return TableSearch(many(*matches), None, FEW_MATCHES, matches)
+    return TableSearch(None, counts, ids="[" + ",".join(found) + "]", size=size)
 
 
 def ranked_tickets(user: User, search: Search, limit: int, offset: int = 0) -> tuple[list[int], int]:

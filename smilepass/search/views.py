@@ -32,10 +32,9 @@ def ticket_hits(user, search: query.Search, ids: list[int]) -> list[Hit]:
         return []
     # Only what this user may read: a clinician's texts never include internal notes.
     texts = index.ticket_texts(Ticket._meta.database, ids)
-    statuses = dict(Ticket.select(Ticket.id, Ticket.status).where(Ticket.id.in_(ids)).tuples())
     hits = []
     for ticket_id in ids:
-        title, public, internal, _requester = texts[ticket_id]
+        title, public, internal, _requester, status = texts[ticket_id]
         excerpt = snippet.excerpt(public, search)
         from_note = False
         if user.is_staff and not snippet.highlight(" ".join(public), search)[1] and internal:
@@ -43,7 +42,7 @@ def ticket_hits(user, search: query.Search, ids: list[int]) -> list[Hit]:
             if "<mark>" in marked:
                 excerpt, from_note = marked, True
         hits.append(Hit(url_for("support.detail", ticket_id=ticket_id), ticket_number(ticket_id),
-                        snippet.highlight(title[0], search)[0], excerpt, Status(statuses[ticket_id]), from_note))
+                        snippet.highlight(title[0], search)[0], excerpt, Status(status), from_note))
     return hits
 
 
