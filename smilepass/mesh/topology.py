@@ -196,12 +196,14 @@ class Edges:
         out._manifold_pairs = None
         return out
 
-    def rewind(self, F: np.ndarray, faces: np.ndarray, old_rows: np.ndarray) -> np.ndarray:
+    def rewind(self, F: np.ndarray, faces: np.ndarray, old_rows: np.ndarray, known: tuple | None = None):
         """In place: the faces numbered `faces` of F (whose tails these are) were given other rows of the
         same three vertices than old_rows (another winding or rotation), so their half-edges stand for
         the same undirected edges in other slots. Only those half-edges are renumbered (a new sort would
         cost the whole sort); every half-edge keeps its face, so the grouping by face stays as it was.
-        Returns the positions in `order` of the faces' half-edges and their edge ids."""
+        Returns the positions in `order` of the faces' half-edges and their edge ids; `known`: those
+        (per half-edge 3 * face + k, in the faces' order) when the caller has them, a position -1 where
+        not (looked for here)."""
         new_rows = np.take(F, faces, axis=0)
         # Old slot k is the edge opposite corner k + 2; in the new row that corner sits at j, and the
         # edge opposite it is slot j + 1.
@@ -211,7 +213,14 @@ class Edges:
             j = np.where(new_rows[:, 0] == opposite, 0, np.where(new_rows[:, 1] == opposite, 1, 2))
             slot_of[:, k] = (j + 1) % 3
         halfedges = (3 * np.asarray(faces, np.int64)[:, None] + np.arange(3)).ravel()
-        at, edge = self._positions(halfedges)
+        if known is None:
+            at, edge = self._positions(halfedges)
+        else:
+            at, edge = known
+            unknown = np.flatnonzero(at < 0)
+            if len(unknown):
+                at = at.copy()
+                at[unknown] = self._positions(np.take(halfedges, unknown))[0]
         self.order[at] = (halfedges - halfedges % 3 + slot_of.ravel()).astype(self.order.dtype)
         if self._heads is not None and len(self._heads) == 3 * len(F):
             self._heads.reshape(-1, 3)[faces] = new_rows[:, (1, 2, 0)]
@@ -935,6 +944,7 @@ class Measured:
     areas: np.ndarray
     thin: np.ndarray
     set_aside: SetAside | None = None  # the copies left out of `edges` (measure(set_aside_copies=True))
+    repeated: np.ndarray | None = None  # per face: a corner repeats (counted for the report anyway)
 
 
 def in_background(fn, *args):
@@ -985,8 +995,9 @@ def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None
             box = [float(x) for x in pts.max(axis=0).astype(np.float64) - pts.min(axis=0).astype(np.float64)]
         else:
             box = [0.0, 0.0, 0.0]
+        repeated = repeated_corner_mask(F)
         return a, t, n_used, box, duplicate_face_mask(F, len(V), with_first=True) if with_duplicates else None, \
-            int((repeated_corner_mask(F) | t).sum())
+            int(np.count_nonzero(repeated | t)), repeated
 
     aside = None
     if set_aside_copies and edges is None:
@@ -1054,7 +1065,7 @@ def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None
             inconsistent = int(same.sum())
             loops = boundary_vertex_components(edges)
     finally:
-        areas, thin, n_used, bbox, found, degenerate = face_half()
+        areas, thin, n_used, bbox, found, degenerate, repeated = face_half()
     if found is not None:
         duplicates, first_of = found
     stats = {
@@ -1071,4 +1082,4 @@ def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None
         "surface_area_mm2": float(areas.sum()),
         "closed": bool(m > 0 and boundary_edges == 0 and nm == 0),
     }
-    return Measured(stats, edges, labels, duplicates, first_of, areas, thin, aside)
+    return Measured(stats, edges, labels, duplicates, first_of, areas, thin, aside, repeated)
