@@ -946,7 +946,7 @@ def _agreeing_firsts(F: np.ndarray, e: Edges, aside, alive: np.ndarray, rounds: 
     # Voters: each face once, a single-winding set's first face once for every face of the set.
     weight = alive.astype(np.int32)
     weight += np.bincount(aside.first_slot if live.all() else aside.first_slot[live], minlength=m).astype(np.int32)
-    weight[mixed] = 0
+    weight[sets] = 0  # by index: the sets are a third of the faces at most
     del live
     # The sets' first faces' half-edges (a row of three per set): their edges (measure() made the edge
     # ids) and which way they walk them.
@@ -960,7 +960,6 @@ def _agreeing_firsts(F: np.ndarray, e: Edges, aside, alive: np.ndarray, rounds: 
     h_against = np.take(up, at).astype(np.int32)
     h_against *= -2
     h_against += 1
-    del at
     # Per edge of those faces (the tally of no other edge is read): the voters walking it from its
     # lower to its higher vertex, minus those walking it the other way. On a copy-free edge of two faces
     # that is the face across (the set's first face does not vote); a fin's edge is summed one
@@ -975,9 +974,8 @@ def _agreeing_firsts(F: np.ndarray, e: Edges, aside, alive: np.ndarray, rounds: 
     face_weight = weight
     start = e.starts[h_edge]
     count = e.counts[h_edge]
-    own = (3 * sets[:, None].astype(np.int64) + np.arange(3)).ravel()
-    across = start + (e.order[start] == own)  # the other position of a two-face edge
-    del own
+    across = start + (e.order[start] == at)  # the other position of a two-face edge (at: the own half-edges)
+    del at
     votes = votes_at(np.minimum(across, len(e.order) - 1))
     votes[count != 2] = 0
     # The sets' own positions in e.order on edges of one or two faces (-1 on the others): the turned
@@ -1006,17 +1004,23 @@ def _agreeing_firsts(F: np.ndarray, e: Edges, aside, alive: np.ndarray, rounds: 
         row_votes = h_against * tally[h_edge]
         agree = row_votes[:, 0] + row_votes[:, 1]
         agree += row_votes[:, 2]
-        decided = agree != 0
-        if not decided.any():
+        # The rows picked by index: a boolean mask on a (k, 3) array takes numpy's slow path.
+        decided = np.flatnonzero(agree)
+        if len(decided) == 0:
             break
-        turn[open_sets[decided]] = agree[decided] < 0
-        if decided.all():
+        agree = np.take(agree, decided)
+        turn[np.take(open_sets, decided)] = agree < 0
+        if len(decided) == len(open_sets):
             break
         # The decided sets' kept faces vote from now on (in the winding kept); the rest vote again.
-        kept_way = h_against[decided] * np.where(agree[decided] < 0, np.int32(1), np.int32(-1))[:, None]
-        np.add.at(tally, h_edge[decided].ravel(), kept_way.ravel())
-        undecided = ~decided
-        open_sets, h_edge, h_against = open_sets[undecided], h_edge[undecided], h_against[undecided]
+        kept_way = np.take(h_against, decided, axis=0)
+        kept_way *= np.where(agree < 0, np.int32(1), np.int32(-1))[:, None]
+        np.add.at(tally, np.take(h_edge, decided, axis=0).ravel(), kept_way.ravel())
+        keep_open = np.ones(len(open_sets), bool)
+        keep_open[decided] = False
+        undecided = np.flatnonzero(keep_open)
+        open_sets = np.take(open_sets, undecided)
+        h_edge, h_against = np.take(h_edge, undecided, axis=0), np.take(h_against, undecided, axis=0)
     turned = np.zeros(m, bool)
     turned[sets[turn]] = True
     if not turned.any():
