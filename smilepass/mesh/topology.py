@@ -650,8 +650,9 @@ def duplicate_face_mask(F: np.ndarray, n_vertices: int, with_first: bool = False
         # copies' positions fewer, 450k copies of a 1M-face scan -7 ms).
         if with_first:
             copy_at, copies, start_at = _run_starts(order, new)
-            if np.array_equal(np.take(keys, copies), np.take(keys, np.take(order, start_at))):
-                return _copies_from_starts(order, copies, start_at, mask)
+            firsts = np.take(order, start_at)
+            if np.array_equal(np.take(keys, copies), np.take(keys, firsts)):
+                return _copies_from_starts(copies, firsts, mask)
         else:
             repeat = np.flatnonzero(~new)
             if np.array_equal(np.take(keys, np.take(order, repeat)), np.take(keys, np.take(order, repeat - 1))):
@@ -696,14 +697,15 @@ def _copies_from_runs(order: np.ndarray, new: np.ndarray, mask: np.ndarray, with
         mask[np.take(order, np.flatnonzero(~new))] = True
         return mask
     _, copies, start_at = _run_starts(order, new)
-    return _copies_from_starts(order, copies, start_at, mask)
+    return _copies_from_starts(copies, np.take(order, start_at), mask)
 
 
-def _copies_from_starts(order: np.ndarray, copies: np.ndarray, start_at: np.ndarray, mask: np.ndarray):
-    """(mask, first_of) from the copies (face numbers) and their runs' starts (sorted positions)."""
+def _copies_from_starts(copies: np.ndarray, firsts: np.ndarray, mask: np.ndarray):
+    """(mask, first_of) from the copies and their sets' first faces. first_of in int32 below 2**31
+    faces: at 1M faces 4 MB, under numpy's huge-page size, from the heap instead of fresh pages."""
     mask[copies] = True
-    first_of = np.arange(len(order), dtype=np.int64)
-    first_of[copies] = np.take(order, start_at)
+    first_of = np.arange(len(mask), dtype=np.int32 if len(mask) < 2**31 else np.int64)
+    first_of[copies] = firsts
     return mask, first_of
 
 
