@@ -596,15 +596,25 @@ class _Work:
             # Squared length of edge k (corner k -> k + 1), coordinate by coordinate, from the slivers'
             # corners gathered as rows (converting whole columns of V to float64 cost 575k points a
             # column for 150k slivers of a 1M scan); the same float64 values, summed in the same order.
-            corners = np.take(self.V, tri.ravel(), axis=0).astype(np.float64).reshape(len(tri), 3, 3)
-            squared = np.zeros((len(tri), 3))
+            # Laid out as (axis, corner, sliver) in one strided copy, so that every difference and square
+            # below runs over contiguous arrays (150k slivers of a 1M scan: 13 -> 7 ms).
+            corners = np.take(self.V, tri.ravel(), axis=0).reshape(len(tri), 3, 3).transpose(2, 1, 0)
+            corners = np.ascontiguousarray(corners, dtype=np.float64)
+            squared = [None, None, None]
             for axis in range(3):
-                a, b, c = corners[:, 0, axis], corners[:, 1, axis], corners[:, 2, axis]
-                squared[:, 0] += (b - a) ** 2
-                squared[:, 1] += (c - b) ** 2
-                squared[:, 2] += (a - c) ** 2
+                a, b, c = corners[axis]
+                for edge, (p, q) in enumerate(((a, b), (b, c), (c, a))):
+                    d = q - p
+                    d *= d
+                    if squared[edge] is None:
+                        squared[edge] = d  # 0 + d is d: the sum as it was, from zero
+                    else:
+                        squared[edge] += d
             del corners
-            k = np.argmin(squared, axis=1)  # the shortest edge
+            # The shortest edge, the first of equal ones (what argmin of the three gives; no NaN here).
+            k = (squared[1] < squared[0]).astype(np.intp)
+            np.minimum(squared[0], squared[1], out=squared[0])
+            k[squared[2] < squared[0]] = 2
             del squared
             rows = np.arange(len(tri))
             u, v = tri[rows, k], tri[rows, (k + 1) % 3]
