@@ -833,6 +833,19 @@ def test_linked_merges_count_the_components_of_the_linked_nodes():
         assert int(touched.sum()) - linked_merges(n, a, b) == expected
 
 
+def test_masked_picks_what_a_boolean_mask_picks():
+    """masked() takes numpy's boolean indexing for nearly full masks and an index otherwise: the same
+    entries in the same order either way (empty, mixed, nearly full and full masks)."""
+    from smilepass.mesh.topology import masked
+
+    rng = np.random.default_rng(15)
+    values = rng.integers(0, 1_000_000, 10_000).astype(np.int32)
+    for share in (0.0, 0.2, 0.6, 0.95, 1.0):
+        mask = rng.random(len(values)) < share
+        assert np.array_equal(masked(values, mask), values[mask]), share
+    assert len(masked(values[:0], np.zeros(0, bool))) == 0
+
+
 def test_jumping_some_nodes_to_their_roots_leaves_the_others_alone():
     from smilepass.mesh.topology import jump_nodes_to_roots
 

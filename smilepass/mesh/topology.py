@@ -154,6 +154,15 @@ def _sort_in_buckets(cols: list, cbits: int, extra: int, new: np.ndarray):
     return order, new
 
 
+def masked(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """values[mask]. numpy's boolean indexing is fast when nearly every entry is set (1.2M with 99 %: 0.7
+    against 1.6 ms by index) and several times slower when the mask is mixed (825k with 60 %: 3.7 against
+    0.85 ms; 825k with 20 %: 5.2 against 1.1): the edges of a scan with many degenerate faces or copies."""
+    if np.count_nonzero(mask) >= 0.9 * len(mask):
+        return values[mask]
+    return np.take(values, np.flatnonzero(mask))
+
+
 def tails_heads(F: np.ndarray):
     tails = F.ravel()
     # The head of half-edge h is the tail of h + 1, but for the third of each face (the first's tail):
@@ -303,7 +312,7 @@ class Edges:
         """Half-edge pairs (h1, h2) that share an edge: consecutive half-edges of each edge."""
         if only_manifold:
             if self._manifold_pairs is None:
-                s = self.starts[self.counts == 2]
+                s = masked(self.starts, self.counts == 2)
                 self._manifold_pairs = self.order[s], self.order[s + 1]
             return self._manifold_pairs
         same = np.ones(len(self.order), bool)
@@ -1042,7 +1051,7 @@ def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None
             inconsistent = int(np.count_nonzero(same & (np.take(extra, manifold) == 0)))
             aside.two_by_two = int(edges.counts.max(initial=0)) <= 2
             if aside.two_by_two:
-                aside.inconsistent = (h1[same] // 3, h2[same] // 3)
+                aside.inconsistent = (masked(h1, same) // 3, masked(h2, same) // 3)
             del h1, h2
             # Marked per edge, then read at the same-winding copies' edges: one bool gather instead of
             # two int32 gathers at every copy's edges (the copies' edges lie anywhere in the edge list).
