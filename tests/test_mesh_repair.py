@@ -811,6 +811,41 @@ def test_smallest_linked_finds_the_components_csgraph_finds():
         assert np.array_equal(root, smallest[labels])
 
 
+def test_linked_merges_count_the_components_of_the_linked_nodes():
+    """linked_merges() (the boundary loops of large inputs): the nodes the links touch less the merges
+    are the components among them that csgraph finds, for random graphs with repeated links, a path
+    numbered against its direction, a star and no links at all."""
+    from smilepass.mesh.topology import graph_components, linked_merges
+
+    rng = np.random.default_rng(14)
+    path = rng.permutation(30_000)
+    graphs = [(n, rng.integers(0, n, k), rng.integers(0, n, k)) for n, k in ((1_000, 400), (1_000, 1_500),
+                                                                            (50_000, 45_000), (200, 5_000))]
+    graphs += [(30_000, path[:-1], path[1:]), (30_000, np.arange(29_999, 0, -1), np.arange(29_998, -1, -1)),
+               (500, np.zeros(499, np.int64), np.arange(1, 500)), (10, np.zeros(0, np.int64), np.zeros(0, np.int64))]
+    for n, a, b in graphs:
+        apart = a != b
+        a, b = a[apart], b[apart]
+        touched = np.zeros(n, bool)
+        touched[a] = touched[b] = True
+        _, labels = graph_components(n, a, b)
+        expected = len(np.unique(labels[touched]))
+        assert int(touched.sum()) - linked_merges(n, a, b) == expected
+
+
+def test_masked_picks_what_a_boolean_mask_picks():
+    """masked() takes numpy's boolean indexing for nearly full masks and an index otherwise: the same
+    entries in the same order either way (empty, mixed, nearly full and full masks)."""
+    from smilepass.mesh.topology import masked
+
+    rng = np.random.default_rng(15)
+    values = rng.integers(0, 1_000_000, 10_000).astype(np.int32)
+    for share in (0.0, 0.2, 0.6, 0.95, 1.0):
+        mask = rng.random(len(values)) < share
+        assert np.array_equal(masked(values, mask), values[mask]), share
+    assert len(masked(values[:0], np.zeros(0, bool))) == 0
+
+
 def test_jumping_some_nodes_to_their_roots_leaves_the_others_alone():
     from smilepass.mesh.topology import jump_nodes_to_roots
 

@@ -380,6 +380,9 @@ class _Work:
         measured = measure(self.V, self.F, self.min_height, count_components=False, set_aside_copies=True)
         self.before, self.edges, self.piece = measured.stats, measured.edges, measured.labels
         self.areas, self.thin, aside = measured.areas, measured.thin, measured.set_aside
+        # Per face of F while it has the input's rows: the collapse and the removal below read it instead
+        # of comparing every face's corners again (2 x 1.8 ms at 1M faces).
+        repeated = measured.repeated
         # A file of mostly empty or repeated triangles is an export gone wrong: refuse it before the
         # repair spends time on it (thin covers repeated corners: they have no area).
         without_surface = int(np.count_nonzero(self.thin | measured.duplicates))
@@ -388,7 +391,9 @@ class _Work:
         if aside is None and measured.duplicate_of is not None:
             copy_faces = np.flatnonzero(measured.duplicates)
             first = np.take(measured.duplicate_of, copy_faces)
-            late = SetAside(None, None, copy_faces, first, same_winding(self.F, first, copy_faces), None)
+            # Their windings are compared only when a vote needs them (below): copies of degenerate faces
+            # (a scan of 45 % zero-area: 53k) go without one.
+            late = SetAside(None, None, copy_faces, first, None, None)
             del copy_faces, first
         del measured
         # Cleaning's and orienting's arrays below numpy's huge-page size from the heap (heap.py).
@@ -401,6 +406,7 @@ class _Work:
             self.F = aside.faces
             self.provenance, self.slot = kept, np.arange(len(kept), dtype=kept.dtype)
             self.areas, self.thin = np.take(self.areas, kept), np.take(self.thin, kept)
+            repeated = np.take(repeated, kept)
         steps.at(0.3)
 
         # 1. Float-noise cracks: merge boundary vertices closer than the tolerance. Only the boundary of
@@ -416,6 +422,7 @@ class _Work:
         changed_corners = bool(merged)  # the faces' corners are no longer the input's: look for new copies
         if merged:
             self.F, self.edges, self.piece = F, None, None
+            repeated = None  # the weld may have made faces with a repeated corner
         elif self.before["degenerate_triangles"] == 0 and self.before["non_manifold_edges"] == 0 \
                 and self.before["duplicate_triangles"] == 0:
             # Nothing to remove before the pieces: count them now (step 5 uses them as they are).
@@ -426,8 +433,11 @@ class _Work:
         # sliver whose corner lies on its opposite edge) is removed by collapsing its shortest edge, so
         # its neighbours close up instead of leaving a slit; then every triangle with a repeated corner goes.
         edges_before = self.edges
-        c["collapsed_edges"], changed = self._collapse_slivers()
-        degenerate = repeated_corner_mask(self.F) | self.thin
+        c["collapsed_edges"], changed = self._collapse_slivers(repeated)
+        # A face the collapse left with a repeated corner is marked thin by it, and a face with one in
+        # the input keeps it: the input's mask still gives the same union.
+        degenerate = (repeated_corner_mask(self.F) if repeated is None else repeated) | self.thin
+        del repeated
         c["degenerate_removed"] = int(degenerate.sum())
         copies = 0
         if aside is not None:
@@ -449,6 +459,9 @@ class _Work:
             # the search below finds them again with any new ones.
             keep[late.copies] = False
             copies = int(np.count_nonzero(~np.take(degenerate, late.first_slot)))
+            if copies:
+                # The rows of every set that votes are the input's (only removed faces changed).
+                late.same_winding = same_winding(self.F, late.first_slot, late.copies)
             aside = late
         # Of every set of copies in both windings, the winding its neighbours agree with (needs the edges
         # of the faces as read: not after a weld or a collapse, which keep the first face of each set).
@@ -500,7 +513,7 @@ class _Work:
         else:
             n_pieces = int(self.before["components"])
         if self.before["components"] is None:
-            self.before["components"] = self._input_pieces(input_edges, n_pieces)
+            self.before["components"] = self._input_pieces(input_edges, n_pieces, changed_corners)
         del input_edges
         piece_area = np.bincount(self.piece, weights=self.areas, minlength=n_pieces)
         piece_faces = np.bincount(self.piece, minlength=n_pieces)
@@ -525,14 +538,16 @@ class _Work:
         self._edges()  # the edges of the faces kept, when faces went after the last sort (orienting needs them)
         steps.at(1.0)
 
-    def _input_pieces(self, input_edges: Edges, n_pieces: int) -> int:
+    def _input_pieces(self, input_edges: Edges, n_pieces: int, changed_corners: bool = True) -> int:
         """The report's piece count of the input (faces joined through any shared edge), from the
         pieces of the faces kept (self.piece, not yet narrowed to debris): when the kept faces still
         have their input corners, each kept piece is connected in the input too, and only the removed
         faces have to be joined to them (instead of a second pass over every face). input_edges are
         those of the input without its copies (see clean()): a copy shares every edge with its set's
-        first face, so it joins nothing the first face does not."""
-        if not _rows_equal(self.F, self.F0, self.provenance):  # welded or collapsed: count afresh
+        first face, so it joins nothing the first face does not. changed_corners=False: clean() knows
+        that no kept face has other corners than in the input (no weld, and the collapse changed only
+        faces removed since; a turned face is another input face): no comparison of every row."""
+        if changed_corners and not _rows_equal(self.F, self.F0, self.provenance):  # welded or collapsed: count afresh
             return int(manifold_components(input_edges, through_non_manifold=True)[0])
         if len(self.F) == input_edges.n_faces and self.edges is not None \
                 and int(self.edges.counts.max(initial=0)) <= 2:
@@ -545,11 +560,12 @@ class _Work:
         node[removed] = n_pieces + np.arange(len(removed))
         return components_through(input_edges, node, n_pieces + len(removed))
 
-    def _turn(self, turn: np.ndarray, other: np.ndarray) -> None:
+    def _turn(self, turn: np.ndarray, other: np.ndarray, known: tuple | None = None) -> None:
         """The faces of F marked in `turn` are replaced by the input faces `other` of them (a copy in the
         other winding, its corners as the input has them), in place (F and provenance are copied first
         when they are the input's or the slots). The cached edges follow (the same undirected edges in
-        other slots)."""
+        other slots); `known`: the positions in their order and the edge ids of the turned faces'
+        half-edges (-1: not known), as _agreeing_firsts() found them."""
         at = np.flatnonzero(turn)
         old = np.take(self.F, at, axis=0)
         source = np.take(other, at)
@@ -560,17 +576,18 @@ class _Work:
         self.F[at] = np.take(self.F0, source, axis=0)
         self.provenance[at] = source
         if self.edges is not None:
-            positions, edges = self.edges.rewind(self.F, at, old)
+            positions, edges = self.edges.rewind(self.F, at, old, known)
             if self.consistent and self.edges.walked_alike_at(positions, edges):
                 self.consistent = False
         else:
             self.consistent = False
 
-    def _collapse_slivers(self, rounds: int = 3) -> tuple[int, np.ndarray]:
-        """(vertices merged, faces changed, possibly repeated)."""
+    def _collapse_slivers(self, repeated: np.ndarray | None = None, rounds: int = 3) -> tuple[int, np.ndarray]:
+        """(vertices merged, faces changed, possibly repeated). `repeated`: which faces of F have a
+        repeated corner, when known."""
         collapsed = 0
         changed_faces = []
-        sliver = np.flatnonzero(self.thin & ~repeated_corner_mask(self.F))
+        sliver = np.flatnonzero(self.thin & ~(repeated_corner_mask(self.F) if repeated is None else repeated))
         for _ in range(rounds):
             if len(sliver) == 0:
                 break
@@ -579,15 +596,25 @@ class _Work:
             # Squared length of edge k (corner k -> k + 1), coordinate by coordinate, from the slivers'
             # corners gathered as rows (converting whole columns of V to float64 cost 575k points a
             # column for 150k slivers of a 1M scan); the same float64 values, summed in the same order.
-            corners = np.take(self.V, tri.ravel(), axis=0).astype(np.float64).reshape(len(tri), 3, 3)
-            squared = np.zeros((len(tri), 3))
+            # Laid out as (axis, corner, sliver) in one strided copy, so that every difference and square
+            # below runs over contiguous arrays (150k slivers of a 1M scan: 13 -> 7 ms).
+            corners = np.take(self.V, tri.ravel(), axis=0).reshape(len(tri), 3, 3).transpose(2, 1, 0)
+            corners = np.ascontiguousarray(corners, dtype=np.float64)
+            squared = [None, None, None]
             for axis in range(3):
-                a, b, c = corners[:, 0, axis], corners[:, 1, axis], corners[:, 2, axis]
-                squared[:, 0] += (b - a) ** 2
-                squared[:, 1] += (c - b) ** 2
-                squared[:, 2] += (a - c) ** 2
+                a, b, c = corners[axis]
+                for edge, (p, q) in enumerate(((a, b), (b, c), (c, a))):
+                    d = q - p
+                    d *= d
+                    if squared[edge] is None:
+                        squared[edge] = d  # 0 + d is d: the sum as it was, from zero
+                    else:
+                        squared[edge] += d
             del corners
-            k = np.argmin(squared, axis=1)  # the shortest edge
+            # The shortest edge, the first of equal ones (what argmin of the three gives; no NaN here).
+            k = (squared[1] < squared[0]).astype(np.intp)
+            np.minimum(squared[0], squared[1], out=squared[0])
+            k[squared[2] < squared[0]] = 2
             del squared
             rows = np.arange(len(tri))
             u, v = tri[rows, k], tri[rows, (k + 1) % 3]
@@ -602,16 +629,23 @@ class _Work:
             collapsed += int(moved.sum())
             # Only faces with a moved corner change (column by column: any(axis=1) on (n, 3) is slow).
             touched = np.flatnonzero(moved[F[:, 0]] | moved[F[:, 1]] | moved[F[:, 2]])
-            self.F = F.copy()
             changed = remap[np.take(F, touched, axis=0)]
-            self.F[touched] = changed
             changed_faces.append(touched)
-            self.areas, self.thin = self.areas.copy(), self.thin.copy()
             # A face left with a repeated corner has no area and is thin (what face_shape() says of it);
             # only the others are measured again (a collapsed needle is usually all there is).
             repeated = repeated_corner_mask(changed)
-            self.areas[touched[repeated]] = 0.0
+            self.thin = self.thin.copy()
             self.thin[touched[repeated]] = True
+            if repeated.all():
+                # Every changed face is now thin and goes as degenerate before anything reads its row or
+                # its area again (clean() drops it): F and the areas are left as they are (a 1M-face
+                # scan with 150k needles: no copy of either, 7 ms).
+                self.edges = self.piece = None
+                break
+            self.F = F.copy()
+            self.F[touched] = changed
+            self.areas = self.areas.copy()
+            self.areas[touched[repeated]] = 0.0
             reshaped = touched[~repeated]
             if len(reshaped):
                 self.areas[reshaped], self.thin[reshaped] = face_shape(self.V, changed[~repeated], self.min_height)
@@ -927,7 +961,7 @@ def _agreeing_firsts(F: np.ndarray, e: Edges, aside, alive: np.ndarray, rounds: 
     # Voters: each face once, a single-winding set's first face once for every face of the set.
     weight = alive.astype(np.int32)
     weight += np.bincount(aside.first_slot if live.all() else aside.first_slot[live], minlength=m).astype(np.int32)
-    weight[mixed] = 0
+    weight[sets] = 0  # by index: the sets are a third of the faces at most
     del live
     # The sets' first faces' half-edges (a row of three per set): their edges (measure() made the edge
     # ids) and which way they walk them.
@@ -941,7 +975,6 @@ def _agreeing_firsts(F: np.ndarray, e: Edges, aside, alive: np.ndarray, rounds: 
     h_against = np.take(up, at).astype(np.int32)
     h_against *= -2
     h_against += 1
-    del at
     # Per edge of those faces (the tally of no other edge is read): the voters walking it from its
     # lower to its higher vertex, minus those walking it the other way. On a copy-free edge of two faces
     # that is the face across (the set's first face does not vote); a fin's edge is summed one
@@ -956,11 +989,17 @@ def _agreeing_firsts(F: np.ndarray, e: Edges, aside, alive: np.ndarray, rounds: 
     face_weight = weight
     start = e.starts[h_edge]
     count = e.counts[h_edge]
-    own = (3 * sets[:, None].astype(np.int64) + np.arange(3)).ravel()
-    across = start + (e.order[start] == own)  # the other position of a two-face edge
-    del own
+    across = start + (e.order[start] == at)  # the other position of a two-face edge (at: the own half-edges)
+    del at
     votes = votes_at(np.minimum(across, len(e.order) - 1))
     votes[count != 2] = 0
+    # The sets' own positions in e.order on edges of one or two faces (-1 on the others): the turned
+    # faces' half-edges are renumbered there (Edges.rewind) without being looked for again.
+    own_at = start.astype(np.int64)
+    own_at *= 2
+    own_at += 1
+    own_at -= across
+    own_at[count > 2] = -1
     more = np.flatnonzero(count > 2)
     position = start[more].astype(np.int64)
     while len(more):
@@ -974,27 +1013,36 @@ def _agreeing_firsts(F: np.ndarray, e: Edges, aside, alive: np.ndarray, rounds: 
     turn = np.zeros(len(sets), bool)
     open_sets = np.arange(len(sets))
     h_edge, h_against = h_edge.reshape(-1, 3), h_against.reshape(-1, 3)
+    h_edge_all = h_edge
     for _ in range(rounds):
         # Summed column by column: sum(axis=1) of a (k, 3) array is ten times slower (225k sets: 2.5 ms).
         row_votes = h_against * tally[h_edge]
         agree = row_votes[:, 0] + row_votes[:, 1]
         agree += row_votes[:, 2]
-        decided = agree != 0
-        if not decided.any():
+        # The rows picked by index: a boolean mask on a (k, 3) array takes numpy's slow path.
+        decided = np.flatnonzero(agree)
+        if len(decided) == 0:
             break
-        turn[open_sets[decided]] = agree[decided] < 0
-        if decided.all():
+        agree = np.take(agree, decided)
+        turn[np.take(open_sets, decided)] = agree < 0
+        if len(decided) == len(open_sets):
             break
         # The decided sets' kept faces vote from now on (in the winding kept); the rest vote again.
-        kept_way = h_against[decided] * np.where(agree[decided] < 0, np.int32(1), np.int32(-1))[:, None]
-        np.add.at(tally, h_edge[decided].ravel(), kept_way.ravel())
-        undecided = ~decided
-        open_sets, h_edge, h_against = open_sets[undecided], h_edge[undecided], h_against[undecided]
+        kept_way = np.take(h_against, decided, axis=0)
+        kept_way *= np.where(agree < 0, np.int32(1), np.int32(-1))[:, None]
+        np.add.at(tally, np.take(h_edge, decided, axis=0).ravel(), kept_way.ravel())
+        keep_open = np.ones(len(open_sets), bool)
+        keep_open[decided] = False
+        undecided = np.flatnonzero(keep_open)
+        open_sets = np.take(open_sets, undecided)
+        h_edge, h_against = np.take(h_edge, undecided, axis=0), np.take(h_against, undecided, axis=0)
     turned = np.zeros(m, bool)
     turned[sets[turn]] = True
     if not turned.any():
         return None
-    return turned, kept_other
+    rows = np.flatnonzero(turn)
+    return turned, kept_other, (np.take(own_at.reshape(-1, 3), rows, axis=0).ravel(),
+                                np.take(h_edge_all, rows, axis=0).ravel())
 
 
 def _piece_diagonals(V: np.ndarray, F: np.ndarray, piece: np.ndarray, n_pieces: int) -> np.ndarray:

@@ -154,9 +154,23 @@ def _sort_in_buckets(cols: list, cbits: int, extra: int, new: np.ndarray):
     return order, new
 
 
+def masked(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """values[mask]. numpy's boolean indexing is fast when nearly every entry is set (1.2M with 99 %: 0.7
+    against 1.6 ms by index) and several times slower when the mask is mixed (825k with 60 %: 3.7 against
+    0.85 ms; 825k with 20 %: 5.2 against 1.1): the edges of a scan with many degenerate faces or copies."""
+    if np.count_nonzero(mask) >= 0.9 * len(mask):
+        return values[mask]
+    return np.take(values, np.flatnonzero(mask))
+
+
 def tails_heads(F: np.ndarray):
     tails = F.ravel()
-    heads = F[:, (1, 2, 0)].ravel()
+    # The head of half-edge h is the tail of h + 1, but for the third of each face (the first's tail):
+    # one shifted copy and one strided one (a column gather F[:, (1, 2, 0)] took 7.4 against 1.7 ms
+    # at 1M faces; tails_heads runs for every edge sort and after every compaction).
+    heads = np.empty_like(tails)
+    heads[:-1] = tails[1:]
+    heads[2::3] = tails[0::3]
     return tails, heads
 
 
@@ -196,12 +210,14 @@ class Edges:
         out._manifold_pairs = None
         return out
 
-    def rewind(self, F: np.ndarray, faces: np.ndarray, old_rows: np.ndarray) -> np.ndarray:
+    def rewind(self, F: np.ndarray, faces: np.ndarray, old_rows: np.ndarray, known: tuple | None = None):
         """In place: the faces numbered `faces` of F (whose tails these are) were given other rows of the
         same three vertices than old_rows (another winding or rotation), so their half-edges stand for
         the same undirected edges in other slots. Only those half-edges are renumbered (a new sort would
         cost the whole sort); every half-edge keeps its face, so the grouping by face stays as it was.
-        Returns the positions in `order` of the faces' half-edges and their edge ids."""
+        Returns the positions in `order` of the faces' half-edges and their edge ids; `known`: those
+        (per half-edge 3 * face + k, in the faces' order) when the caller has them, a position -1 where
+        not (looked for here)."""
         new_rows = np.take(F, faces, axis=0)
         # Old slot k is the edge opposite corner k + 2; in the new row that corner sits at j, and the
         # edge opposite it is slot j + 1.
@@ -211,7 +227,14 @@ class Edges:
             j = np.where(new_rows[:, 0] == opposite, 0, np.where(new_rows[:, 1] == opposite, 1, 2))
             slot_of[:, k] = (j + 1) % 3
         halfedges = (3 * np.asarray(faces, np.int64)[:, None] + np.arange(3)).ravel()
-        at, edge = self._positions(halfedges)
+        if known is None:
+            at, edge = self._positions(halfedges)
+        else:
+            at, edge = known
+            unknown = np.flatnonzero(at < 0)
+            if len(unknown):
+                at = at.copy()
+                at[unknown] = self._positions(np.take(halfedges, unknown))[0]
         self.order[at] = (halfedges - halfedges % 3 + slot_of.ravel()).astype(self.order.dtype)
         if self._heads is not None and len(self._heads) == 3 * len(F):
             self._heads.reshape(-1, 3)[faces] = new_rows[:, (1, 2, 0)]
@@ -239,11 +262,13 @@ class Edges:
             edge = np.take(self._he_edge, halfedges)
             if int(np.take(self.counts, edge).max()) <= 8:
                 at = np.take(self.starts, edge).astype(np.int64)
+                # After the first look only the misses are looked at again (the others are found).
+                miss = np.flatnonzero(np.take(self.order, at) != halfedges)
                 for _ in range(8):
-                    miss = np.flatnonzero(np.take(self.order, at) != halfedges)
                     if len(miss) == 0:
                         return at, edge
                     at[miss] += 1
+                    miss = miss[np.take(self.order, at[miss]) != halfedges[miss]]
         inverse = np.empty(len(self.order), np.int64)
         inverse[self.order] = np.arange(len(self.order))
         at = np.take(inverse, halfedges)
@@ -287,7 +312,7 @@ class Edges:
         """Half-edge pairs (h1, h2) that share an edge: consecutive half-edges of each edge."""
         if only_manifold:
             if self._manifold_pairs is None:
-                s = self.starts[self.counts == 2]
+                s = masked(self.starts, self.counts == 2)
                 self._manifold_pairs = self.order[s], self.order[s + 1]
             return self._manifold_pairs
         same = np.ones(len(self.order), bool)
@@ -629,10 +654,18 @@ def duplicate_face_mask(F: np.ndarray, n_vertices: int, with_first: bool = False
         order = packed
         # Equal keys always share a run; a collision can only put different keys in one. So only the
         # faces taken for copies are checked against the face before them (5 % of a 1M-face scan
-        # instead of a gather of every key).
-        repeat = np.flatnonzero(~new)
-        if np.array_equal(np.take(keys, np.take(order, repeat)), np.take(keys, np.take(order, repeat - 1))):
-            return _copies_from_runs(order, new, mask, with_first)
+        # instead of a gather of every key); with the first faces wanted, against their run's first
+        # face, which is found anyway (a run of equal keys is equal to its start: two gathers of the
+        # copies' positions fewer, 450k copies of a 1M-face scan -7 ms).
+        if with_first:
+            copy_at, copies, start_at = _run_starts(order, new)
+            firsts = np.take(order, start_at)
+            if np.array_equal(np.take(keys, copies), np.take(keys, firsts)):
+                return _copies_from_starts(copies, firsts, mask)
+        else:
+            repeat = np.flatnonzero(~new)
+            if np.array_equal(np.take(keys, np.take(order, repeat)), np.take(keys, np.take(order, repeat - 1))):
+                return _copies_from_runs(order, new, mask, with_first)
         order = np.argsort(keys)
         sorted_keys = keys[order]
         np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=new[1:])
@@ -669,29 +702,49 @@ def _copies_from_runs(order: np.ndarray, new: np.ndarray, mask: np.ndarray, with
     are written (a face that starts its set is its own first face): scatters over the faces in sorted
     order, at random places when the keys were in no order, cost a pass over every face each (1M faces
     of which 45 % copies 10.1 -> 9.5 ms, with 5 % copies 7.1-7.6 -> 5.9)."""
-    m = len(order)
-    copy_at = np.flatnonzero(~new)  # sorted positions of the copies
-    copies = np.take(order, copy_at)
-    mask[copies] = True
     if not with_first:
+        mask[np.take(order, np.flatnonzero(~new))] = True
         return mask
+    _, copies, start_at = _run_starts(order, new)
+    return _copies_from_starts(copies, np.take(order, start_at), mask)
+
+
+def _copies_from_starts(copies: np.ndarray, firsts: np.ndarray, mask: np.ndarray):
+    """(mask, first_of) from the copies and their sets' first faces. first_of in int32 below 2**31
+    faces: at 1M faces 4 MB, under numpy's huge-page size, from the heap instead of fresh pages."""
+    mask[copies] = True
+    first_of = np.arange(len(mask), dtype=np.int32 if len(mask) < 2**31 else np.int64)
+    first_of[copies] = firsts
+    return mask, first_of
+
+
+def _run_starts(order: np.ndarray, new: np.ndarray):
+    """(sorted positions of the copies, the copies' face numbers, the sorted position where each copy's
+    run starts) for an order that puts each set's faces together (`new`: where a set starts)."""
+    copy_at = np.flatnonzero(~new)
+    copies = np.take(order, copy_at)
     # Where each copy's run starts: stepped back from the copy while runs are short (a copy or two
     # after its first face, the usual: 1M faces with 5 % copies 5.7 -> 1.8 ms, with 45 % 9.5 -> 6.3),
     # else a running maximum of the starts over every position (a heap of copies of one facet is one
-    # run: half the copies still stepping back after a step, or too many steps).
+    # run: half the copies still stepping back after a step, or too many steps). After the first step
+    # only the copies that stepped back are looked at again (the others are at their start: sets of
+    # copies of random faces, up to 7 a set, took 8 steps over all 450k copies of a 1M-face scan).
     start_at = copy_at - 1  # new[0] is True: never below 0
+    back = pending = None  # pending: the copies (as numbers among copy_at) that stepped back last
     for _ in range(_RUN_STEPS):
-        back = np.flatnonzero(~new[start_at])
+        if pending is None:
+            back = np.flatnonzero(~new[start_at])
+        else:
+            back = pending[~new[np.take(start_at, pending)]]
         if len(back) == 0 or 2 * len(back) > len(copy_at):
             break
         start_at[back] -= 1
-    if len(back):
-        start = np.where(new, np.arange(m), 0)
+        pending = back
+    if back is not None and len(back):
+        start = np.where(new, np.arange(len(order)), 0)
         np.maximum.accumulate(start, out=start)
         start_at = np.take(start, copy_at)
-    first_of = np.arange(m, dtype=np.int64)
-    first_of[copies] = np.take(order, start_at)
-    return mask, first_of
+    return copy_at, copies, start_at
 
 
 # _copies_from_runs steps back from each copy to its run's start at most this many times.
@@ -737,22 +790,57 @@ def boundary_vertex_components(edges: Edges, boundary: np.ndarray | None = None)
     b = np.flatnonzero(edges.counts == 1) if boundary is None else boundary
     if len(b) == 0:
         return 0
-    ev = edges.edge_vertices(b)
     if len(b) <= _NUMPY_LOOPS_MAX_EDGES:
-        return len(edge_loop_sizes(ev))
+        return len(edge_loop_sizes(edges.edge_vertices(b)))
+    # The ends as two arrays of their own (edge_vertices' (k, 2) stack and its strided columns cost
+    # 390k boundary edges of a 1M-face scan 3 ms more).
+    h = np.take(edges.order, np.take(edges.starts, b))
+    tails, heads = np.take(edges._tails, h), np.take(edges._heads, h)
+    del h
     # A self-loop (the edge of a face with a repeated corner from that corner to itself) joins
-    # nothing: it only marks its vertex, which `seen` counts anyway.
-    link = np.flatnonzero(ev[:, 0] != ev[:, 1])
-    a, c = np.take(ev[:, 0], link), np.take(ev[:, 1], link)
+    # nothing: it only marks its vertex, which `touched` counts anyway.
+    link = np.flatnonzero(tails != heads)
+    a, c = np.take(tails, link), np.take(heads, link)
     del link
-    root = smallest_linked(edges.n_vertices, a, c)
-    if root is None:
-        count, labels = graph_components(edges.n_vertices, a, c)
-    else:
-        count, labels = edges.n_vertices, root
+    touched = np.zeros(edges.n_vertices, bool)
+    touched[tails] = True
+    touched[heads] = True
+    merges = linked_merges(edges.n_vertices, a, c)
+    if merges is not None:
+        return int(np.count_nonzero(touched)) - merges
+    count, labels = graph_components(edges.n_vertices, a, c)
     seen = np.zeros(count, bool)
-    seen[np.take(labels, ev[:, 0])] = True
+    seen[np.take(labels, tails)] = True
     return int(np.count_nonzero(seen))
+
+
+def linked_merges(n: int, a: np.ndarray, b: np.ndarray, rounds: int = 64) -> int | None:
+    """How many nodes of 0..n-1 stop being the smallest of their component when the links a[i]-b[i]
+    join them (a != b): the nodes the links touch, less this, are their components. The rounds of
+    smallest_linked(), counting the roots each round hooks (every link's ends are roots; the larger is
+    hooked below itself, so each distinct one is one merge) instead of pointing every node at its root at
+    the end: the boundary loops of 1M faces with 45 % zero-area (300k links) -5 ms. None when `rounds`
+    rounds do not settle it."""
+    label = np.arange(n, dtype=np.int32 if n < 2**31 else np.int64)
+    a, b = a.astype(label.dtype, copy=False), b.astype(label.dtype, copy=False)
+    hooked_now = np.zeros(n, bool)
+    merges = 0
+    for _ in range(rounds):
+        if len(a) == 0:
+            return merges
+        hooked = np.maximum(a, b)
+        np.minimum.at(label, hooked, np.minimum(a, b))
+        # Distinct hooked nodes (a node hooked by several links merges once): a bool per node, counted
+        # whole (fast even over every node) and cleared where it was set.
+        hooked_now[hooked] = True
+        merges += int(np.count_nonzero(hooked_now))
+        hooked_now[hooked] = False
+        label = _jump_to_roots(label) if 2 * len(hooked) >= n else jump_nodes_to_roots(label, hooked)
+        del hooked
+        a, b = np.take(label, a), np.take(label, b)
+        apart = np.flatnonzero(a != b)
+        a, b = np.take(a, apart), np.take(b, apart)
+    return merges if len(a) == 0 else None
 
 
 def smallest_linked(n: int, a: np.ndarray, b: np.ndarray, rounds: int = 64) -> np.ndarray | None:
@@ -872,6 +960,7 @@ class Measured:
     areas: np.ndarray
     thin: np.ndarray
     set_aside: SetAside | None = None  # the copies left out of `edges` (measure(set_aside_copies=True))
+    repeated: np.ndarray | None = None  # per face: a corner repeats (counted for the report anyway)
 
 
 def in_background(fn, *args):
@@ -922,8 +1011,9 @@ def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None
             box = [float(x) for x in pts.max(axis=0).astype(np.float64) - pts.min(axis=0).astype(np.float64)]
         else:
             box = [0.0, 0.0, 0.0]
+        repeated = repeated_corner_mask(F)
         return a, t, n_used, box, duplicate_face_mask(F, len(V), with_first=True) if with_duplicates else None, \
-            int((repeated_corner_mask(F) | t).sum())
+            int(np.count_nonzero(repeated | t)), repeated
 
     aside = None
     if set_aside_copies and edges is None:
@@ -961,7 +1051,7 @@ def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None
             inconsistent = int(np.count_nonzero(same & (np.take(extra, manifold) == 0)))
             aside.two_by_two = int(edges.counts.max(initial=0)) <= 2
             if aside.two_by_two:
-                aside.inconsistent = (h1[same] // 3, h2[same] // 3)
+                aside.inconsistent = (masked(h1, same) // 3, masked(h2, same) // 3)
             del h1, h2
             # Marked per edge, then read at the same-winding copies' edges: one bool gather instead of
             # two int32 gathers at every copy's edges (the copies' edges lie anywhere in the edge list).
@@ -991,7 +1081,7 @@ def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None
             inconsistent = int(same.sum())
             loops = boundary_vertex_components(edges)
     finally:
-        areas, thin, n_used, bbox, found, degenerate = face_half()
+        areas, thin, n_used, bbox, found, degenerate, repeated = face_half()
     if found is not None:
         duplicates, first_of = found
     stats = {
@@ -1008,4 +1098,4 @@ def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None
         "surface_area_mm2": float(areas.sum()),
         "closed": bool(m > 0 and boundary_edges == 0 and nm == 0),
     }
-    return Measured(stats, edges, labels, duplicates, first_of, areas, thin, aside)
+    return Measured(stats, edges, labels, duplicates, first_of, areas, thin, aside, repeated)
