@@ -305,7 +305,7 @@ def test_a_common_words_table_for_staff_walks_the_sort_in_stretches(app, clinici
     if db.is_postgres():
         pytest.skip("SQLite's walk; PostgreSQL keeps the subquery")
     monkeypatch.setattr(search_query, "COUNT_MAX", 2)
-    monkeypatch.setattr(listing, "WALK_FIRST", 2)
+    monkeypatch.setattr(listing, "_first_stretch", lambda wanted, spacing: 2)  # short stretches, many of them
     app.config["PAGE_SIZE"] = 3
     ids = [new_ticket(clinician, title=f"Retainer {n}" if n % 3 else f"Other {n}", description="Loose.",
                       priority=str(n % 4)) for n in range(14)]
@@ -337,6 +337,31 @@ def test_a_common_words_table_for_staff_walks_the_sort_in_stretches(app, clinici
     assert bool(calls) == ordered
 
 
+def test_the_walk_sizes_its_stretches_by_the_matches_met(app, clinician, support, new_ticket, monkeypatch):
+    """The walk's first stretch is as many ids as the matches wanted take at the spacing of the index's newest
+    matches, twice over; each next one as many as those still wanted take at the rate met so far, half as many
+    again (not twice the last). The newest ten tickets all match, the thirty before them one in three; 15 are
+    wanted (a page of 14 and one to know there is a next). The third newest match is two ids back from the
+    newest ticket: 15 x 2/3 x 2 = 20 ids first, 13 matched; then 2 x 20 x 1.5 / 13 = 4 ids (one match), then
+    1 x 24 x 1.5 / 14 = 2 (the last one)."""
+    if db.is_postgres():
+        pytest.skip("SQLite's walk")
+    monkeypatch.setattr(search_query, "COUNT_MAX", 2)
+    monkeypatch.setattr(listing, "WALK_LEAST", 1)
+    app.config["PAGE_SIZE"] = 14
+    ids = [new_ticket(clinician, title=f"Retainer {n}" if n >= 30 or n % 3 == 0 else f"Other {n}",
+                      description="Loose.") for n in range(40)]
+    start = dt.datetime(2026, 11, 2, 8, 0)
+    query(lambda: [Ticket.update(created_at=start + dt.timedelta(hours=n)).where(Ticket.id == i).execute()
+                   for n, i in enumerate(ids)])
+    calls = []
+    stretches = search_query.found_between
+    monkeypatch.setattr(search_query, "found_between", lambda *args: calls.append(args[2:]) or stretches(*args))
+    newest_first = table_ids(support, "/support/?q=retainer&sort=-date")
+    assert newest_first == [i for n, i in enumerate(ids) if n >= 30 or n % 3 == 0][::-1][:14]
+    assert calls == [(ids[20], ids[39]), (ids[16], ids[19]), (ids[14], ids[15])]
+
+
 def test_a_ticket_filed_during_the_walk_is_taken_once(app, clinician, support, new_ticket, monkeypatch):
     """The walk reads the table in several statements: a ticket filed between two of them shifts the newest
     first order by one, and the ticket at the edge of a stretch comes again; it is taken once, so the page
@@ -344,7 +369,7 @@ def test_a_ticket_filed_during_the_walk_is_taken_once(app, clinician, support, n
     if db.is_postgres():
         pytest.skip("SQLite's walk")
     monkeypatch.setattr(search_query, "COUNT_MAX", 2)
-    monkeypatch.setattr(listing, "WALK_FIRST", 2)
+    monkeypatch.setattr(listing, "_first_stretch", lambda wanted, spacing: 2)
     app.config["PAGE_SIZE"] = 3
     ids = [new_ticket(clinician, title=f"Retainer {n}", description="Loose.") for n in range(6)]
     stretches, calls = search_query.found_between, []
