@@ -678,6 +678,19 @@ def test_counts_of_a_common_word_are_capped_for_staff(support, clinician, other_
     assert '<span class="count">1</span>' in exact and "+" not in exact
 
 
+def test_a_typed_number_that_is_also_a_common_word_is_capped_for_staff(support, clinician, new_ticket, monkeypatch):
+    """A typed number is a ticket number and a word: when the word is in more than COUNT_MAX other tickets
+    (a lot number in their titles), staff see the capped count too, and every ticket found is listed."""
+    monkeypatch.setattr(search_query, "COUNT_MAX", 2)
+    numbered = new_ticket(clinician, title="Tray cracked", description="x")
+    lots = [new_ticket(clinician, title=f"Lot {numbered} tray {n}", description="y") for n in range(3)]
+    assert sorted(table_ids(support, f"/support/?q={numbered}")) == sorted([numbered, *lots])
+    assert '<span class="count">2+</span>' in chips(support, f"/support/?q={numbered}")
+    # Within the cap, exact counts: the lots alone are three, one more than COUNT_MAX + the number's one.
+    monkeypatch.setattr(search_query, "COUNT_MAX", 3)
+    assert '<span class="count">4</span>' in chips(support, f"/support/?q={numbered}")
+
+
 def test_a_clinicians_counts_are_their_own_when_the_word_is_common(clinician, other_clinician, support, new_ticket,
                                                                    monkeypatch):
     """Many matches across the portal: a clinician's counts still come from their own tickets only (never
