@@ -229,12 +229,9 @@ def measure_writes(args, port, cookie, master_pid, workdir):
     check_post(port, cookie, post)
     label = f"new request + screenshot x{args.connections}"
     print(f"  wrk {args.duration}s  {label:<32} clinician", flush=True)
-    busy0, ours0, t0 = *cpu_seconds(master_pid), time.monotonic()
-    result = run_wrk(args, port, "/support/tickets", cookie, "write", (), post=post)
-    busy1, ours1, t1 = *cpu_seconds(master_pid), time.monotonic()
-    other = max(0.0, (busy1 - busy0) - (ours1 - ours0)) / ((t1 - t0) * (os.cpu_count() or 1))
+    result = timed(args, port, "/support/tickets", cookie, "write", (), master_pid, post=post)
     return {"endpoint": label, "user": "clinician", "kind": "write", "path": "/support/tickets", "rotate": [],
-            "other_cpu": round(other, 3), **result}
+            **result}
 
 
 def cpu_seconds(master_pid):
@@ -324,10 +321,10 @@ def insights_server_times(port, cookies):
 HELLO_BESIDE_S = 3
 
 
-def timed(args, port, path, cookie, kind, rotate, master_pid, duration=None):
+def timed(args, port, path, cookie, kind, rotate, master_pid, duration=None, post=None):
     """One wrk run with the server's CPU time per request and the share of the CPUs others used meanwhile."""
     server0, busy0, ours0, t0 = server_cpu_seconds(master_pid), *cpu_seconds(master_pid), time.monotonic()
-    result = run_wrk(args, port, path, cookie, kind, rotate, duration=duration)
+    result = run_wrk(args, port, path, cookie, kind, rotate, duration=duration, post=post)
     busy1, ours1, t1 = *cpu_seconds(master_pid), time.monotonic()
     # The server's CPU time per request: far less disturbed by other load on a shared machine than req/s.
     result["cpu_ms"] = (server_cpu_seconds(master_pid) - server0) * 1000 / max(result["requests"], 1)
@@ -365,7 +362,7 @@ def measure(args, port, cookies, master_pid, workdir):
     rows[-1].update(tries[-1][2])
     hello = (rows[0]["rps"] + rows[-1]["rps"]) / 2
     # Each run against its neighbours: the short /healthz run before it and the next one (the last: the final).
-    following = [before for _, before, _ in tries[2:-1]] + [tries[-1][2]]
+    following = [before for _, before, _ in tries[2:-1]] + [tries[-1][2]] if len(tries) > 2 else []
     by_row = {}
     for (index, before, result), after in zip(tries[1:-1], following, strict=True):
         result["hello_rps"] = (before["rps"] + after["rps"]) / 2
@@ -374,7 +371,7 @@ def measure(args, port, cookies, master_pid, workdir):
         by_row.setdefault(index, []).append(result)
     for index, runs in by_row.items():
         runs.sort(key=lambda run: run["ratio"])
-        rows[index].update(runs[len(runs) // 2])
+        rows[index].update(runs[(len(runs) - 1) // 2])  # the lower of two middles: an even count flatters no row
         if len(runs) > 1:
             rows[index]["ratios"] = [round(run["ratio"], 4) for run in runs]
     for row in rows:
@@ -451,10 +448,10 @@ def report(rows, hello, demo_s, args):
         print(f"{r['endpoint']:<32} {r['user']:<9} {r['rps']:>8.1f} {r['p95_ms']:>8.2f} {r['ratio']:>8.1%} "
               f"{r['http_errors'] + r['socket_errors']:>6} {r['other_cpu']:>8.0%}  {goal:<16} {cpu}{runs}")
     drift = abs(rows[0]["rps"] - rows[-1]["rps"]) / hello
+    beside = [r["hello_rps"] for r in rows if "hello_rps" in r] or [hello]
     print(f"hello = mean of the first and last /healthz runs, {hello:.1f} req/s (they differ by {drift:.0%}); "
           f"each row is compared with the {HELLO_BESIDE_S} s /healthz runs just before and after it "
-          f"({min(r['hello_rps'] for r in rows if 'hello_rps' in r):.0f}-"
-          f"{max(r['hello_rps'] for r in rows if 'hello_rps' in r):.0f} req/s)")
+          f"({min(beside):.0f}-{max(beside):.0f} req/s)")
     busy = sum(r["other_cpu"] > 0.10 for r in rows)
     if busy or drift > 0.10:
         print(f"WARNING: noisy numbers: /healthz drifted {drift:.0%}; other processes (or VM steal) used "
