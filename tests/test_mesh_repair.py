@@ -354,6 +354,63 @@ def test_zero_area_slivers_are_collapsed_without_leaving_slits(tmp_path, clean_a
     assert_clean_open_arch(result, margin)
 
 
+def test_the_upload_column_counts_the_surface_without_faces_that_add_nothing_to_it(tmp_path, clean_arch):
+    """Faces with a repeated corner, with three corners at one new point and needles pointing to a corner
+    of their own (issue 12's "zero-area" export) have their own row, degenerate triangles: the upload's
+    pieces, loops and open, non-manifold and inconsistent edges are the surface's, as if they were not
+    in the file (before: thousands of pieces and loops for one arch). The repaired scan is the same."""
+    from smilepass.mesh.topology import measure
+
+    V, F, margin = clean_arch
+    V2, F2 = syn.add_degenerate(V, F, np.random.default_rng(4), 6_000, "zero-area")
+    r = run(tmp_path, write_binary_stl(tmp_path / "squashed.stl", V2, F2)).report
+    arch = measure(V, F, 1e-9).stats
+    keys = ("components", "boundary_loops", "boundary_edges", "non_manifold_edges", "inconsistent_edges")
+    assert {k: r["before"][k] for k in keys} == {k: arch[k] for k in keys}
+    assert (r["before"]["components"], r["before"]["boundary_loops"]) == (1, 1)
+    assert r["before"]["degenerate_triangles"] == r["degenerate_removed"] == 6_000
+    assert r["before"]["triangles"] == len(F) + 6_000 and r["after"]["triangles"] == len(F)
+    # Every face of the input in the surface's numbers (what the report counted before) says otherwise.
+    whole = measure(V2, F2, 1e-9).stats
+    assert whole["components"] > 1_000 and whole["boundary_loops"] > 1_000
+
+
+def test_a_needle_to_a_corner_of_its_own_and_its_copies_are_left_out_of_the_edges(clean_arch):
+    """A needle pointing to a corner no face with an area uses opens and closes nothing: it and a copy
+    of it (rotated, so its shape is computed from other corners) are left out of the edge sort, and
+    the copy is not counted back on the surface's edges. (A sliver over a T-junction, whose corners
+    are all the surface's, stays in: test_zero_area_slivers_are_collapsed_without_leaving_slits.)"""
+    from smilepass.mesh.topology import measure
+
+    V, F, _ = clean_arch
+    h1, _ = Edges(F, len(V)).pairs(only_manifold=True)
+    f, k = h1[5] // 3, h1[5] % 3
+    a, b = F[f, k], F[f, (k + 1) % 3]
+    tip = len(V)
+    V2 = np.concatenate([V, ((V[a] + V[b]) / 2)[None, :].astype(V.dtype)])
+    F2 = np.concatenate([F, np.array([[a, b, tip], [b, tip, a]], F.dtype)])
+    measured = measure(V2, F2, 1e-4, set_aside_copies=True, surface_only=True)
+    assert measured.set_aside.without_area.tolist() == [len(F), len(F) + 1]
+    assert len(measured.set_aside.copies) == 0 and measured.edges.n_faces == len(F)
+    assert measured.stats["degenerate_triangles"] == 2 and measured.stats["duplicate_triangles"] == 1
+    arch = measure(V, F, 1e-4).stats
+    assert {k: measured.stats[k] for k in ("boundary_edges", "non_manifold_edges", "boundary_loops")} == \
+        {k: arch[k] for k in ("boundary_edges", "non_manifold_edges", "boundary_loops")}
+
+
+def test_a_copy_is_left_out_or_kept_with_its_first_face_whatever_its_own_shape_says():
+    """Copies are left out as their set's first face is: rounding can call a rotated copy of a face
+    thin when the face is not (or not when it is), and a copy set aside must have its first face among
+    the faces kept (its edges are counted on the first face's)."""
+    from smilepass.mesh.topology import _without_area
+
+    F = np.array([[0, 1, 2], [1, 2, 3], [0, 1, 9], [2, 3, 1], [9, 0, 1]], np.int32)  # 3 copies 1, 4 copies 2
+    thin = np.array([False, False, True, True, False])  # the copies' own shapes disagree with the firsts'
+    copies = (np.array([False, False, False, True, True]), np.array([0, 1, 2, 1, 2]))
+    gone = _without_area(F, 10, thin, np.zeros(5, bool), copies)
+    assert gone.tolist() == [False, False, True, False, True]
+
+
 def test_non_orientable_input_does_not_break_the_pipeline(tmp_path):
     """A Moebius strip cannot be oriented (Open3D's orient_triangles() returns False and leaves part of
     the mesh flipped); here the report says how many edges stay inconsistent."""
@@ -760,18 +817,27 @@ def _scans_with_copies():
     yield "fins, flipped patch, copies, needles", (V3, syn.add_duplicates(F3, rng, 200))
 
 
+@pytest.mark.parametrize("surface_only", [False, True])
 @pytest.mark.parametrize("case", range(4))
-def test_copies_set_aside_from_the_edge_sort_count_as_sorted_with_the_rest(case, monkeypatch):
+def test_copies_set_aside_from_the_edge_sort_count_as_sorted_with_the_rest(case, surface_only, monkeypatch):
+    """surface_only: the faces that add nothing to the surface (the needles of case 3 and their copies)
+    left out of both counts, the copies kept in the edges in one and set aside in the other."""
     from smilepass.mesh import topology
     from smilepass.mesh.topology import measure
 
     monkeypatch.setattr(topology, "SET_ASIDE_MIN_SHARE", 0.0)  # a few copies too (the repair sorts them)
     name, (V, F) = list(_scans_with_copies())[case]
     F = F.astype(np.int32)
-    whole = measure(V, F, 1e-9)
-    aside = measure(V, F, 1e-9, set_aside_copies=True)
-    assert aside.set_aside is not None and len(aside.set_aside.copies) == whole.stats["duplicate_triangles"] > 0
-    assert aside.edges.n_faces == len(F) - whole.stats["duplicate_triangles"]
+    whole = measure(V, F, 1e-9, surface_only=surface_only)
+    aside = measure(V, F, 1e-9, set_aside_copies=True, surface_only=surface_only)
+    left_out = aside.set_aside.without_area
+    n_left_out = 0 if left_out is None else len(left_out)
+    assert (n_left_out > 0) == (surface_only and case == 3), name
+    surface_copies = whole.stats["duplicate_triangles"] - int(np.count_nonzero(whole.duplicates[left_out])) \
+        if n_left_out else whole.stats["duplicate_triangles"]
+    assert aside.set_aside is not None and len(aside.set_aside.copies) == surface_copies > 0
+    assert aside.edges.n_faces == len(F) - whole.stats["duplicate_triangles"] - n_left_out \
+        + (int(np.count_nonzero(whole.duplicates[left_out])) if n_left_out else 0)
     assert aside.stats == whole.stats, name
 
 

@@ -32,7 +32,7 @@ from .topology import (
     same_winding,
     tails_heads,
 )
-from .weld import spatial_order, weld_exact, weld_nearby
+from .weld import nearby_remap, spatial_order, weld_exact
 from .writers import write_ply, write_stl
 
 
@@ -376,8 +376,11 @@ class _Work:
         c = self.counts
         # The input's pieces are counted later: when cleaning removes faces, from the pieces left.
         # Copies (the same three vertices as an earlier face) are set aside before the edges are sorted:
-        # they go anyway, and a scan that is half copies then sorts half the half-edges.
-        measured = measure(self.V, self.F, self.min_height, count_components=False, set_aside_copies=True)
+        # they go anyway, and a scan that is half copies then sorts half the half-edges. So are the faces
+        # without an area: they go too (a needle after its shortest edge is collapsed, below), and the
+        # report's upload column counts the surface's pieces and edges without them (measure()).
+        measured = measure(self.V, self.F, self.min_height, count_components=False, set_aside_copies=True,
+                           surface_only=True)
         self.before, self.edges, self.piece = measured.stats, measured.edges, measured.labels
         self.areas, self.thin, aside = measured.areas, measured.thin, measured.set_aside
         # Per face of F while it has the input's rows: the collapse and the removal below read it instead
@@ -395,12 +398,24 @@ class _Work:
             # (a scan of 45 % zero-area: 53k) go without one.
             late = SetAside(None, None, copy_faces, first, None, None)
             del copy_faces, first
+        measured_duplicates = measured.duplicates
         del measured
         # Cleaning's and orienting's arrays below numpy's huge-page size from the heap (heap.py).
         hand_back_freed_memory(HUGE_PAGES_FROM, trim=True)
         if without_surface > DEGENERATE_MAX_SHARE * len(self.F):
             raise mostly_degenerate(without_surface, len(self.F))
         self.slot = self.provenance  # per face: its number among the faces the input's edges describe
+        # The faces left out of the edges (no area, nothing added to the surface) go; of them, those with
+        # three distinct corners (needles) have their shortest edge collapsed first with the slivers
+        # among the faces kept (step 2): their rows as read (a set of copies once, through its first).
+        without_area, slivers = 0, None
+        if aside is not None and aside.without_area is not None:
+            without_area = len(aside.without_area)
+            at = aside.without_area
+            at = at[~(np.take(repeated, at) | np.take(measured_duplicates, at))]
+            slivers = np.take(self.F, at, axis=0)
+            del at
+        del measured_duplicates
         if aside is not None:
             kept = aside.kept.astype(self.provenance.dtype, copy=False)
             self.F = aside.faces
@@ -416,12 +431,14 @@ class _Work:
         boundary_edges = np.flatnonzero(e.counts == 1) if aside is None else aside.boundary
         boundary_edges = boundary_edges[~self.thin[e.order[e.starts[boundary_edges]] // 3]]
         boundary = np.unique(e.edge_vertices(boundary_edges).ravel())
-        F, merged = weld_nearby(self.V, self.F, boundary, self.opts.weld_tolerance * self.diag)
+        remap, merged = nearby_remap(self.V, boundary, self.opts.weld_tolerance * self.diag)
         c["welded_vertices"] = merged
         input_edges = e  # for counting the input's pieces in step 5, when faces go before that
         changed_corners = bool(merged)  # the faces' corners are no longer the input's: look for new copies
         if merged:
-            self.F, self.edges, self.piece = F, None, None
+            self.F, self.edges, self.piece = remap[self.F].astype(self.F.dtype), None, None
+            if slivers is not None:
+                slivers = remap[slivers].astype(slivers.dtype)
             repeated = None  # the weld may have made faces with a repeated corner
         elif self.before["degenerate_triangles"] == 0 and self.before["non_manifold_edges"] == 0 \
                 and self.before["duplicate_triangles"] == 0:
@@ -432,13 +449,15 @@ class _Work:
         # 2. Degenerate triangles. One without area but with three distinct corners (a needle, or a
         # sliver whose corner lies on its opposite edge) is removed by collapsing its shortest edge, so
         # its neighbours close up instead of leaving a slit; then every triangle with a repeated corner goes.
+        del remap
         edges_before = self.edges
-        c["collapsed_edges"], changed = self._collapse_slivers(repeated)
+        c["collapsed_edges"], changed = self._collapse_slivers(repeated, slivers)
+        del slivers
         # A face the collapse left with a repeated corner is marked thin by it, and a face with one in
         # the input keeps it: the input's mask still gives the same union.
         degenerate = (repeated_corner_mask(self.F) if repeated is None else repeated) | self.thin
         del repeated
-        c["degenerate_removed"] = int(degenerate.sum())
+        c["degenerate_removed"] = int(degenerate.sum()) + without_area
         copies = 0
         if aside is not None:
             # Copies share their corners and so their shape: a set of copies goes or stays whole.
@@ -582,17 +601,24 @@ class _Work:
         else:
             self.consistent = False
 
-    def _collapse_slivers(self, repeated: np.ndarray | None = None, rounds: int = 3) -> tuple[int, np.ndarray]:
-        """(vertices merged, faces changed, possibly repeated). `repeated`: which faces of F have a
-        repeated corner, when known."""
+    def _collapse_slivers(self, repeated: np.ndarray | None = None, more: np.ndarray | None = None,
+                          rounds: int = 3) -> tuple[int, np.ndarray]:
+        """(vertices merged, faces of F changed, possibly repeated). `repeated`: which faces of F have a
+        repeated corner, when known. `more`: the rows of more slivers, not faces of F (measure() left them out of
+        the edges; they go whatever the collapse does to them), collapsed in the first round with the
+        thin faces of F: then only the faces of F that share a merged vertex change, often none (a
+        needle's own corner merged away)."""
         collapsed = 0
         changed_faces = []
         sliver = np.flatnonzero(self.thin & ~(repeated_corner_mask(self.F) if repeated is None else repeated))
         for _ in range(rounds):
-            if len(sliver) == 0:
-                break
             F = self.F
             tri = np.take(F, sliver, axis=0)
+            if more is not None:
+                tri = np.concatenate([tri, more]) if len(sliver) else more
+                more = None
+            if len(tri) == 0:
+                break
             # Squared length of edge k (corner k -> k + 1), coordinate by coordinate, from the slivers'
             # corners gathered as rows (converting whole columns of V to float64 cost 575k points a
             # column for 150k slivers of a 1M scan); the same float64 values, summed in the same order.

@@ -892,9 +892,10 @@ def jump_nodes_to_roots(parent: np.ndarray, nodes: np.ndarray, steps: int = 8) -
 
 @dataclass
 class SetAside:
-    """The copies measure() left out of the edge sort (set_aside_copies=True): every face whose vertex
-    set an earlier face has (either winding). A copy has its first face's three edges and nothing else,
-    so the input's edge counts are the others' plus the copies on each edge."""
+    """The faces measure() left out of the edge sort: the copies (set_aside_copies=True), every face
+    whose vertex set an earlier face has (either winding), and the faces that add nothing to the
+    surface (surface_only=True). A copy has its first face's three edges and nothing else, so the input's edge
+    counts are the others' plus the copies on each edge; a face that adds nothing counts on none."""
 
     kept: np.ndarray  # input numbers of the faces the edges describe (increasing): all but the copies
     faces: np.ndarray  # those faces (F[kept]; the edges' tails are a view of it)
@@ -908,6 +909,9 @@ class SetAside:
     # is consistently wound (orient() need not check it again).
     two_by_two: bool = False
     inconsistent: tuple | None = None
+    # Input numbers of the faces that add nothing to the surface (measure(surface_only=True), see
+    # _without_area), copies of them included: not in `kept`, not in `copies`; None when there is none.
+    without_area: np.ndarray | None = None
 
 
 def _odd_or_repeated(F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -989,11 +993,21 @@ def in_background(fn, *args):
 def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None = None,
             areas: np.ndarray | None = None, thin: np.ndarray | None = None,
             components: int | None = None, count_components: bool = True,
-            set_aside_copies: bool = False) -> Measured:
+            set_aside_copies: bool = False, surface_only: bool = False) -> Measured:
     """Count what the report shows for a mesh. The per-face half (shape, duplicates, bounding box)
-    runs in a second thread while this one sorts the edges and finds the components.
+    runs in a second thread while this one looks for copies (set_aside_copies) and, without
+    surface_only, sorts the edges and finds the components.
     count_components=False leaves stats["components"] None (the caller counts them later, see
     components_through()): a repair that removes faces finds the pieces of what is left anyway.
+
+    surface_only=True (the report's column of the upload): the pieces, loops and open, non-manifold
+    and inconsistent edges are those of the surface, without the faces that add none to it (a corner
+    repeated, three corners at one point, a needle pointing to a corner of its own; every copy of such
+    a face; see _without_area). They have their own row, "degenerate triangles", and a scan whose
+    export squashed 30,000 faces along its surface is one piece with one margin, not 8,000 pieces with
+    10,000 open loops. Those faces stay out of the edge sort (where they cut the runs of keys every few
+    faces: issue 12, a scan of 45 % such faces took 1.4-2.4x the clean scan's cleaning). The edges are
+    then those of the faces kept (`set_aside.kept`), and `labels` None.
 
     set_aside_copies=True (the repair, which removes copies anyway): the duplicates are found first and,
     when there are any, the edges are sorted without them (a scan that is half copies sorts half the
@@ -1015,31 +1029,38 @@ def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None
         return a, t, n_used, box, duplicate_face_mask(F, len(V), with_first=True) if with_duplicates else None, \
             int(np.count_nonzero(repeated | t)), repeated
 
-    aside = None
-    if set_aside_copies and edges is None:
-        face_half = in_background(per_face, False)
+    looks_for_copies = set_aside_copies and edges is None
+    face_half = in_background(per_face, not looks_for_copies)
+    copies = None
+    if looks_for_copies:
         try:
             copies = duplicate_face_mask(F, len(V), with_first=True)
         except BaseException:
             face_half()
             raise
+    if surface_only and edges is None:
+        # Which faces the edges describe depends on their shapes: wait for them before the sort.
+        areas, thin, n_used, bbox, found, degenerate, repeated = face_half()
+        face_half = None
+        if found is not None:
+            copies = found
+        without_area = _without_area(F, len(V), thin, repeated, copies)
     else:
-        face_half = in_background(per_face, True)
-        copies = None
+        without_area = None
     try:
-        if copies is not None and copies[1] is not None and \
-                np.count_nonzero(copies[0]) >= SET_ASIDE_MIN_SHARE * m:
-            duplicates, first_of = copies
-            kept = np.flatnonzero(~duplicates)
-            copy_faces = np.flatnonzero(duplicates)
-            slot = np.cumsum(~duplicates, dtype=np.int64)
-            slot -= 1
-            first = np.take(first_of, copy_faces)
-            aside = SetAside(kept, np.take(F, kept, axis=0), copy_faces, np.take(slot, first), None, None)
-            del slot
-            aside.same_winding = same_winding(F, first, copy_faces)
+        duplicates, first_of = copies if copies is not None else (None, None)
+        surface_copies = 0
+        if looks_for_copies and first_of is not None:
+            surface_copies = int(np.count_nonzero(duplicates)) if without_area is None \
+                else int(np.count_nonzero(duplicates & ~without_area))
+        if without_area is not None or (looks_for_copies and surface_copies
+                                        and surface_copies >= SET_ASIDE_MIN_SHARE * m):
+            aside = _set_aside(F, without_area, duplicates if looks_for_copies else None, first_of)
             edges = Edges(aside.faces, len(V))
-            extra, copy_edges = _input_edge_counts(edges, aside)
+            if len(aside.copies):
+                extra, copy_edges = _input_edge_counts(edges, aside)
+            else:  # no copy to count back: no edge ids needed (a pass over every half-edge)
+                extra, copy_edges = np.zeros(edges.n_edges, np.int64), None
             boundary = (edges.counts == 1) & (extra == 0)
             aside.boundary = np.flatnonzero(boundary)
             boundary_edges = len(aside.boundary)
@@ -1053,20 +1074,22 @@ def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None
             if aside.two_by_two:
                 aside.inconsistent = (masked(h1, same) // 3, masked(h2, same) // 3)
             del h1, h2
-            # Marked per edge, then read at the same-winding copies' edges: one bool gather instead of
-            # two int32 gathers at every copy's edges (the copies' edges lie anywhere in the edge list).
-            lone = (edges.counts == 1) & (extra == 1)
-            # The same-winding copies' rows taken by index (a boolean mask on an (n, 3) array takes
-            # numpy's slow path: 225k of 450k copies 4.5 -> 1.4 ms).
-            inconsistent += int(np.count_nonzero(lone[np.take(copy_edges, np.flatnonzero(aside.same_winding), axis=0)]))
-            del extra, copy_edges, lone, boundary
+            if copy_edges is not None:
+                # Marked per edge, then read at the same-winding copies' edges: one bool gather instead
+                # of two int32 gathers at every copy's edges (the copies' edges lie anywhere in the edge
+                # list). The same-winding copies' rows taken by index (a boolean mask on an (n, 3) array
+                # takes numpy's slow path: 225k of 450k copies 4.5 -> 1.4 ms).
+                lone = (edges.counts == 1) & (extra == 1)
+                inconsistent += int(np.count_nonzero(
+                    lone[np.take(copy_edges, np.flatnonzero(aside.same_winding), axis=0)]))
+                del lone
+            del extra, copy_edges, boundary
             labels = None
             if components is None and count_components:
                 components, _ = manifold_components(edges, through_non_manifold=True)
             loops = boundary_vertex_components(edges, aside.boundary)
         else:
-            if copies is not None:
-                duplicates, first_of = copies
+            aside = None
             if edges is None:
                 edges = Edges(F, len(V))
             boundary_edges = int((edges.counts == 1).sum())
@@ -1081,8 +1104,9 @@ def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None
             inconsistent = int(same.sum())
             loops = boundary_vertex_components(edges)
     finally:
-        areas, thin, n_used, bbox, found, degenerate, repeated = face_half()
-    if found is not None:
+        if face_half is not None:
+            areas, thin, n_used, bbox, found, degenerate, repeated = face_half()
+    if face_half is not None and found is not None:
         duplicates, first_of = found
     stats = {
         "vertices": n_used,
@@ -1099,3 +1123,48 @@ def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None
         "closed": bool(m > 0 and boundary_edges == 0 and nm == 0),
     }
     return Measured(stats, edges, labels, duplicates, first_of, areas, thin, aside, repeated)
+
+
+def _without_area(F: np.ndarray, n_vertices: int, thin: np.ndarray, repeated: np.ndarray, copies) -> np.ndarray | None:
+    """Per face: left out of the surface's edges. A face with a repeated corner; and a thin face with a
+    corner of its own, used by no face with an area (a needle pointing off the surface, three corners
+    at one new point): its edges to that corner open nothing and close nothing. A thin face whose
+    corners are all the surface's stays: a sliver whose corner lies on its opposite edge is what joins
+    the faces on either side of that edge (a T-junction), and without it the upload would count a slit
+    that is not there. A copy: as its set's first face (a set goes or stays whole, whatever rounding
+    its rotation gives). None when no face is left out."""
+    no_area = thin | repeated
+    duplicates, first_of = copies if copies is not None else (None, None)
+    if first_of is not None:
+        copy_faces = np.flatnonzero(duplicates)
+        no_area[copy_faces] = np.take(no_area, np.take(first_of, copy_faces))  # a first face is no copy
+    if not no_area.any():
+        return None
+    # A set's faces share their corners, so from here on a set is left out or kept whole.
+    with_area = np.zeros(n_vertices, bool)
+    with_area[np.take(F, np.flatnonzero(~no_area), axis=0).ravel()] = True
+    needle = np.flatnonzero(no_area & ~repeated)
+    rows = np.take(F, needle, axis=0)
+    own = ~(with_area[rows[:, 0]] & with_area[rows[:, 1]] & with_area[rows[:, 2]])
+    gone = repeated.copy()
+    gone[needle[own]] = True
+    return gone if gone.any() else None
+
+
+def _set_aside(F: np.ndarray, without_area: np.ndarray | None, duplicates: np.ndarray | None,
+               first_of: np.ndarray | None) -> SetAside:
+    """The faces the edges describe (those with an area, without their copies when `duplicates` are
+    given), and the copies to count back on their first faces' edges."""
+    out = np.zeros(len(F), bool) if without_area is None else without_area.copy()
+    copy_faces = np.zeros(0, np.int64)
+    if duplicates is not None and first_of is not None:
+        copy_faces = np.flatnonzero(duplicates if without_area is None else duplicates & ~without_area)
+        out |= duplicates
+    kept = np.flatnonzero(~out)
+    slot = np.cumsum(~out, dtype=np.int64)
+    slot -= 1
+    first = np.take(first_of, copy_faces) if len(copy_faces) else np.zeros(0, np.int64)
+    aside = SetAside(kept, np.take(F, kept, axis=0), copy_faces, np.take(slot, first), None, None)
+    aside.same_winding = same_winding(F, first, copy_faces) if len(copy_faces) else np.zeros(0, bool)
+    aside.without_area = None if without_area is None else np.flatnonzero(without_area)
+    return aside

@@ -227,11 +227,18 @@ def near_pairs(P: np.ndarray, r: float) -> np.ndarray:
 def weld_nearby(V: np.ndarray, F: np.ndarray, boundary_vertices: np.ndarray, tolerance: float):
     """Merge boundary vertices closer than `tolerance`; returns (new F, number of vertices merged away).
     Vertex rows stay in place (merged-away rows become unreferenced)."""
+    remap, merged = nearby_remap(V, boundary_vertices, tolerance)
+    return (F, 0) if remap is None else (remap[F].astype(F.dtype), merged)
+
+
+def nearby_remap(V: np.ndarray, boundary_vertices: np.ndarray, tolerance: float):
+    """(remap, number of vertices merged away) of weld_nearby: remap[v] is the vertex that v becomes,
+    the lowest number of its group (None when nothing is merged)."""
     if len(boundary_vertices) < 2 or tolerance <= 0:
-        return F, 0
+        return None, 0
     pairs = near_pairs(V[boundary_vertices], tolerance)
     if len(pairs) == 0:
-        return F, 0
+        return None, 0
     k = len(boundary_vertices)
     _, labels = components_from_pairs(k, pairs[:, 0], pairs[:, 1])
     # Representative of each group: its lowest vertex number.
@@ -240,7 +247,7 @@ def weld_nearby(V: np.ndarray, F: np.ndarray, boundary_vertices: np.ndarray, tol
     remap = np.arange(len(V), dtype=np.int64)
     remap[boundary_vertices] = rep[labels]
     merged = int((remap[boundary_vertices] != boundary_vertices).sum())
-    return remap[F].astype(F.dtype), merged
+    return (remap, merged) if merged else (None, 0)
 
 
 # A file whose faces come in no spatial order (some exporters, or faces shuffled on the way) makes every
