@@ -408,9 +408,9 @@ class _Work:
         # The faces left out of the edges (no area, nothing added to the surface) go; of them, those with
         # three distinct corners (needles) have their shortest edge collapsed first with the slivers
         # among the faces kept (step 2): their rows as read (a set of copies once, through its first).
-        without_area, slivers = 0, None
+        n_left_out, slivers = 0, None
         if aside is not None and aside.without_area is not None:
-            without_area = len(aside.without_area)
+            n_left_out = len(aside.without_area)
             at = aside.without_area
             at = at[~(np.take(repeated, at) | np.take(measured_duplicates, at))]
             slivers = np.take(self.F, at, axis=0)
@@ -457,7 +457,7 @@ class _Work:
         # the input keeps it: the input's mask still gives the same union.
         degenerate = (repeated_corner_mask(self.F) if repeated is None else repeated) | self.thin
         del repeated
-        c["degenerate_removed"] = int(degenerate.sum()) + without_area
+        c["degenerate_removed"] = int(degenerate.sum()) + n_left_out
         copies = 0
         if aside is not None:
             # Copies share their corners and so their shape: a set of copies goes or stays whole.
@@ -604,10 +604,10 @@ class _Work:
     def _collapse_slivers(self, repeated: np.ndarray | None = None, more: np.ndarray | None = None,
                           rounds: int = 3) -> tuple[int, np.ndarray]:
         """(vertices merged, faces of F changed, possibly repeated). `repeated`: which faces of F have a
-        repeated corner, when known. `more`: the rows of more slivers, not faces of F (measure() left them out of
-        the edges; they go whatever the collapse does to them), collapsed in the first round with the
-        thin faces of F: then only the faces of F that share a merged vertex change, often none (a
-        needle's own corner merged away)."""
+        repeated corner, when known. `more`: the rows of more slivers, not faces of F (measure() left
+        them out of the edges; they go whatever the collapse does to them), collapsed in the first round
+        with the thin faces of F: then only the faces of F that share a merged vertex change, often none
+        (a needle's own corner merged away)."""
         collapsed = 0
         changed_faces = []
         sliver = np.flatnonzero(self.thin & ~(repeated_corner_mask(self.F) if repeated is None else repeated))
