@@ -1134,12 +1134,14 @@ def _without_area(F: np.ndarray, n_vertices: int, thin: np.ndarray, repeated: np
     that is not there. A copy: as its set's first face (a set goes or stays whole, whatever rounding
     its rotation gives). None when no face is left out."""
     no_area = thin | repeated
+    if not no_area.any():  # no face without an area, so no copy of one (a pass over the copies less)
+        return None
     duplicates, first_of = copies if copies is not None else (None, None)
     if first_of is not None:
         copy_faces = np.flatnonzero(duplicates)
         no_area[copy_faces] = np.take(no_area, np.take(first_of, copy_faces))  # a first face is no copy
-    if not no_area.any():
-        return None
+        if not no_area.any():
+            return None
     # A set's faces share their corners, so from here on a set is left out or kept whole.
     with_area = np.zeros(n_vertices, bool)
     with_area[np.take(F, np.flatnonzero(~no_area), axis=0).ravel()] = True
