@@ -102,3 +102,23 @@ def test_a_large_scans_preview_drawn_from_a_clustered_copy_looks_the_same(monkey
     assert (blue(clustered) != blue(full)).sum() <= 0.1 * blue(full).sum()
     both = hit_c & hit_f
     assert np.abs(clustered[both].astype(int) - full[both].astype(int)).mean() < 12
+
+
+def test_the_scan_panel_says_the_uploads_pieces_and_edges_are_counted_without_degenerate_triangles(
+        tmp_path, clinician, new_ticket):
+    """A report of a scan with degenerate triangles says so under its table (their own row counts them);
+    a report stored before the upload's numbers were the surface's, or of a scan without any, does not."""
+    V, F = syn.degenerate_scan(6_000, 0.2, "zero-area")
+    report = repair(write_binary_stl(tmp_path / "squashed.stl", V, F), tmp_path, "out", preview=False).report
+    assert report["upload_counts"] == "surface" and report["before"]["degenerate_triangles"] > 1_000
+    older = {key: value for key, value in report.items() if key != "upload_counts"}
+    clean = dict(report, before=dict(report["before"], degenerate_triangles=0))
+    hint = "Degenerate triangles have no surface: the uploaded scan's separate pieces and open and non-manifold edges"
+    for stored, shown in ((report, True), (older, False), (clean, False)):
+        ticket_id = new_ticket(clinician)
+        query(lambda stored=stored, ticket_id=ticket_id: Scan.create(
+            ticket=ticket_id, uploader=User.get(User.email == "dr.ada@clinic.test"), original_name="arch.stl",
+            stored_name=f"{ticket_id:032d}.stl", size=1, sha256="0" * 64, file_format="stl", triangles=6_000,
+            state="done", verdict="repaired", report=json.dumps(stored)))
+        page = clinician.get(f"/support/tickets/{ticket_id}").get_data(as_text=True)
+        assert (hint in page) is shown

@@ -885,6 +885,10 @@ class _Work:
         return {
             "format": info.format,
             "before": clean(self.before),
+            # The upload's pieces and open, non-manifold and inconsistent edges are its surface's, without
+            # the degenerate triangles (measure(surface_only=True)); reports stored before 2026-12-07 lack
+            # this key and counted every triangle.
+            "upload_counts": "surface",
             "after": clean(self.after),
             "welded_vertices": c.get("welded_vertices", 0),
             "degenerate_removed": c.get("degenerate_removed", 0),
