@@ -509,8 +509,8 @@ def _demo_report(rng, fixed: dict, holes_left_open: int) -> dict:
              "non_manifold_edges": 0, "components": 1, "duplicate_triangles": 0, "degenerate_triangles": 0,
              "inconsistent_edges": 0, "surface_area_mm2": round(area + added * 0.02, 1),
              "closed": holes_left_open == 0}
-    return {"format": "stl", "before": before, "after": after, **fixed, "collapsed_edges": 0,
-            "fragment_triangles_removed": fixed["fragments_removed"] * rng.randint(20, 400),
+    return {"format": "stl", "before": before, "upload_counts": "surface", "after": after, **fixed,
+            "collapsed_edges": 0, "fragment_triangles_removed": fixed["fragments_removed"] * rng.randint(20, 400),
             "inconsistent_edges_left": 0, "fill_triangles_added": added, "holes_left_open": holes_left_open,
             "open_hole_length_mm": round(holes_left_open * rng.uniform(4, 12), 1), "margin_loop_edges": 0,
             "margin_loop_mm": 0.0, "pieces": 1, "piece_areas_mm2": [area], "options": {},
