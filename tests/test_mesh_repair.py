@@ -390,7 +390,7 @@ def test_a_needle_to_a_corner_of_its_own_and_its_copies_are_left_out_of_the_edge
     V2 = np.concatenate([V, ((V[a] + V[b]) / 2)[None, :].astype(V.dtype)])
     F2 = np.concatenate([F, np.array([[a, b, tip], [b, tip, a]], F.dtype)])
     measured = measure(V2, F2, 1e-4, set_aside_copies=True, surface_only=True)
-    assert measured.set_aside.without_area.tolist() == [len(F), len(F) + 1]
+    assert measured.set_aside.left_out.tolist() == [len(F), len(F) + 1]
     assert len(measured.set_aside.copies) == 0 and measured.edges.n_faces == len(F)
     assert measured.stats["degenerate_triangles"] == 2 and measured.stats["duplicate_triangles"] == 1
     arch = measure(V, F, 1e-4).stats
@@ -402,12 +402,12 @@ def test_a_copy_is_left_out_or_kept_with_its_first_face_whatever_its_own_shape_s
     """Copies are left out as their set's first face is: rounding can call a rotated copy of a face
     thin when the face is not (or not when it is), and a copy set aside must have its first face among
     the faces kept (its edges are counted on the first face's)."""
-    from smilepass.mesh.topology import _without_area
+    from smilepass.mesh.topology import _left_out_of_surface
 
     F = np.array([[0, 1, 2], [1, 2, 3], [0, 1, 9], [2, 3, 1], [9, 0, 1]], np.int32)  # 3 copies 1, 4 copies 2
     thin = np.array([False, False, True, True, False])  # the copies' own shapes disagree with the firsts'
     copies = (np.array([False, False, False, True, True]), np.array([0, 1, 2, 1, 2]))
-    gone = _without_area(F, 10, thin, np.zeros(5, bool), copies)
+    gone = _left_out_of_surface(F, 10, thin, np.zeros(5, bool), copies)
     assert gone.tolist() == [False, False, True, False, True]
 
 
@@ -830,7 +830,7 @@ def test_copies_set_aside_from_the_edge_sort_count_as_sorted_with_the_rest(case,
     F = F.astype(np.int32)
     whole = measure(V, F, 1e-9, surface_only=surface_only)
     aside = measure(V, F, 1e-9, set_aside_copies=True, surface_only=surface_only)
-    left_out = aside.set_aside.without_area
+    left_out = aside.set_aside.left_out
     n_left_out = 0 if left_out is None else len(left_out)
     assert (n_left_out > 0) == (surface_only and case == 3), name
     surface_copies = whole.stats["duplicate_triangles"] - int(np.count_nonzero(whole.duplicates[left_out])) \

@@ -409,9 +409,9 @@ class _Work:
         # three distinct corners (needles) have their shortest edge collapsed first with the slivers
         # among the faces kept (step 2): their rows as read (a set of copies once, through its first).
         n_left_out, slivers = 0, None
-        if aside is not None and aside.without_area is not None:
-            n_left_out = len(aside.without_area)
-            at = aside.without_area
+        if aside is not None and aside.left_out is not None:
+            n_left_out = len(aside.left_out)
+            at = aside.left_out
             at = at[~(np.take(repeated, at) | np.take(measured_duplicates, at))]
             slivers = np.take(self.F, at, axis=0)
             del at

@@ -894,10 +894,11 @@ def jump_nodes_to_roots(parent: np.ndarray, nodes: np.ndarray, steps: int = 8) -
 class SetAside:
     """The faces measure() left out of the edge sort: the copies (set_aside_copies=True), every face
     whose vertex set an earlier face has (either winding), and the faces that add nothing to the
-    surface (surface_only=True). A copy has its first face's three edges and nothing else, so the input's edge
-    counts are the others' plus the copies on each edge; a face that adds nothing counts on none."""
+    surface (surface_only=True, see _left_out_of_surface). A copy has its first face's three edges and
+    nothing else, so the input's edge counts are the others' plus the copies on each edge; a face left
+    out of the surface counts on none."""
 
-    kept: np.ndarray  # input numbers of the faces the edges describe (increasing): all but the copies
+    kept: np.ndarray  # input numbers of the faces the edges describe (increasing): all but those left out
     faces: np.ndarray  # those faces (F[kept]; the edges' tails are a view of it)
     copies: np.ndarray  # input numbers of the copies
     first_slot: np.ndarray  # per copy: its set's first face, as a number among `kept`
@@ -909,9 +910,9 @@ class SetAside:
     # is consistently wound (orient() need not check it again).
     two_by_two: bool = False
     inconsistent: tuple | None = None
-    # Input numbers of the faces that add nothing to the surface (measure(surface_only=True), see
-    # _without_area), copies of them included: not in `kept`, not in `copies`; None when there is none.
-    without_area: np.ndarray | None = None
+    # Input numbers of the faces left out of the surface (measure(surface_only=True), see
+    # _left_out_of_surface), copies of them included: not in `kept`, not in `copies`; None when none is.
+    left_out: np.ndarray | None = None
 
 
 def _odd_or_repeated(F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -1003,7 +1004,7 @@ def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None
     surface_only=True (the report's column of the upload): the pieces, loops and open, non-manifold
     and inconsistent edges are those of the surface, without the faces that add none to it (a corner
     repeated, three corners at one point, a needle pointing to a corner of its own; every copy of such
-    a face; see _without_area). They have their own row, "degenerate triangles", and a scan whose
+    a face; see _left_out_of_surface). They have their own row, "degenerate triangles", and a scan whose
     export squashed 30,000 faces along its surface is one piece with one margin, not 8,000 pieces with
     10,000 open loops. Those faces stay out of the edge sort (where they cut the runs of keys every few
     faces: issue 12, a scan of 45 % such faces took 1.4-2.4x the clean scan's cleaning). The edges are
@@ -1044,18 +1045,18 @@ def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None
         face_half = None
         if found is not None:
             copies = found
-        without_area = _without_area(F, len(V), thin, repeated, copies)
+        left_out = _left_out_of_surface(F, len(V), thin, repeated, copies)
     else:
-        without_area = None
+        left_out = None
     try:
         duplicates, first_of = copies if copies is not None else (None, None)
         surface_copies = 0
         if looks_for_copies and first_of is not None:
-            surface_copies = int(np.count_nonzero(duplicates)) if without_area is None \
-                else int(np.count_nonzero(duplicates & ~without_area))
-        if without_area is not None or (looks_for_copies and surface_copies
+            surface_copies = int(np.count_nonzero(duplicates)) if left_out is None \
+                else int(np.count_nonzero(duplicates & ~left_out))
+        if left_out is not None or (looks_for_copies and surface_copies
                                         and surface_copies >= SET_ASIDE_MIN_SHARE * m):
-            aside = _set_aside(F, without_area, duplicates if looks_for_copies else None, first_of)
+            aside = _set_aside(F, left_out, duplicates if looks_for_copies else None, first_of)
             edges = Edges(aside.faces, len(V))
             if len(aside.copies):
                 extra, copy_edges = _input_edge_counts(edges, aside)
@@ -1125,7 +1126,8 @@ def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None
     return Measured(stats, edges, labels, duplicates, first_of, areas, thin, aside, repeated)
 
 
-def _without_area(F: np.ndarray, n_vertices: int, thin: np.ndarray, repeated: np.ndarray, copies) -> np.ndarray | None:
+def _left_out_of_surface(F: np.ndarray, n_vertices: int, thin: np.ndarray, repeated: np.ndarray,
+                         copies) -> np.ndarray | None:
     """Per face: left out of the surface's edges. A face with a repeated corner; and a thin face with a
     corner of its own, used by no face with an area (a needle pointing off the surface, three corners
     at one new point): its edges to that corner open nothing and close nothing. A thin face whose
@@ -1153,14 +1155,14 @@ def _without_area(F: np.ndarray, n_vertices: int, thin: np.ndarray, repeated: np
     return gone if gone.any() else None
 
 
-def _set_aside(F: np.ndarray, without_area: np.ndarray | None, duplicates: np.ndarray | None,
+def _set_aside(F: np.ndarray, left_out: np.ndarray | None, duplicates: np.ndarray | None,
                first_of: np.ndarray | None) -> SetAside:
-    """The faces the edges describe (those with an area, without their copies when `duplicates` are
-    given), and the copies to count back on their first faces' edges."""
-    out = np.zeros(len(F), bool) if without_area is None else without_area.copy()
+    """The faces the edges describe (the surface's: not `left_out`, and without their copies when
+    `duplicates` are given), and the copies to count back on their first faces' edges."""
+    out = np.zeros(len(F), bool) if left_out is None else left_out.copy()
     copy_faces = np.zeros(0, np.int64)
     if duplicates is not None and first_of is not None:
-        copy_faces = np.flatnonzero(duplicates if without_area is None else duplicates & ~without_area)
+        copy_faces = np.flatnonzero(duplicates if left_out is None else duplicates & ~left_out)
         out |= duplicates
     kept = np.flatnonzero(~out)
     slot = np.cumsum(~out, dtype=np.int64)
@@ -1168,5 +1170,5 @@ def _set_aside(F: np.ndarray, without_area: np.ndarray | None, duplicates: np.nd
     first = np.take(first_of, copy_faces) if len(copy_faces) else np.zeros(0, np.int64)
     aside = SetAside(kept, np.take(F, kept, axis=0), copy_faces, np.take(slot, first), None, None)
     aside.same_winding = same_winding(F, first, copy_faces) if len(copy_faces) else np.zeros(0, bool)
-    aside.without_area = None if without_area is None else np.flatnonzero(without_area)
+    aside.left_out = None if left_out is None else np.flatnonzero(left_out)
     return aside
