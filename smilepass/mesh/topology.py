@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -1016,7 +1017,7 @@ def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None
     result's set_aside says which faces the edges describe."""
     m = len(F)
 
-    def per_face(with_duplicates: bool):
+    def per_face(with_duplicates: bool, repeated: np.ndarray | None):
         a, t = (areas, thin) if areas is not None and thin is not None else face_shape(V, F, min_height)
         used = np.zeros(len(V), bool)
         used[F.ravel()] = True
@@ -1026,12 +1027,19 @@ def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None
             box = [float(x) for x in pts.max(axis=0).astype(np.float64) - pts.min(axis=0).astype(np.float64)]
         else:
             box = [0.0, 0.0, 0.0]
-        repeated = repeated_corner_mask(F)
+        if repeated is None:
+            repeated = repeated_corner_mask(F)
         return a, t, n_used, box, duplicate_face_mask(F, len(V), with_first=True) if with_duplicates else None, \
             int(np.count_nonzero(repeated | t)), repeated
 
     looks_for_copies = set_aside_copies and edges is None
-    face_half = in_background(per_face, not looks_for_copies)
+    surface = surface_only and edges is None
+    # A face with a repeated corner is always left out of the surface: three compares a face tell at once.
+    # A scan with one waits for the faces' shapes and sorts its surface's edges once; any other sorts all its
+    # edges while the shapes are measured (a clean 1M scan's cleaning: ~100 ms of wall time) and sorts again
+    # only when some needle points to a corner of its own (below).
+    repeated = repeated_corner_mask(F) if surface else None
+    face_half = in_background(per_face, not looks_for_copies, repeated)
     copies = None
     if looks_for_copies:
         try:
@@ -1039,91 +1047,113 @@ def measure(V: np.ndarray, F: np.ndarray, min_height: float, edges: Edges | None
         except BaseException:
             face_half()
             raise
-    if surface_only and edges is None:
-        # Which faces the edges describe depends on their shapes: wait for them before the sort.
+    left_out, waited = None, False
+    if surface and (repeated.any() or (areas is not None and thin is not None)):
         areas, thin, n_used, bbox, found, degenerate, repeated = face_half()
-        face_half = None
-        if found is not None:
-            copies = found
+        waited = True
+        copies = found if found is not None else copies
         left_out = _left_out_of_surface(F, len(V), thin, repeated, copies)
-    else:
-        left_out = None
     try:
-        duplicates, first_of = copies if copies is not None else (None, None)
-        surface_copies = 0
-        if looks_for_copies and first_of is not None:
-            surface_copies = int(np.count_nonzero(duplicates)) if left_out is None \
-                else int(np.count_nonzero(duplicates & ~left_out))
-        if left_out is not None or (looks_for_copies and surface_copies
-                                        and surface_copies >= SET_ASIDE_MIN_SHARE * m):
-            aside = _set_aside(F, left_out, duplicates if looks_for_copies else None, first_of)
-            edges = Edges(aside.faces, len(V))
-            if len(aside.copies):
-                extra, copy_edges = _input_edge_counts(edges, aside)
-            else:  # no copy to count back: no edge ids needed (a pass over every half-edge)
-                extra, copy_edges = np.zeros(edges.n_edges, np.int64), None
-            boundary = (edges.counts == 1) & (extra == 0)
-            aside.boundary = np.flatnonzero(boundary)
-            boundary_edges = len(aside.boundary)
-            nm = int(np.count_nonzero(edges.counts + extra > 2))
-            # Inconsistent: pairs of the copy-free edges no copy joins, and a face's edge shared with
-            # one copy alone walking it the same way (a copy in the same winding on the boundary).
-            manifold = np.flatnonzero(edges.counts == 2)
-            h1, h2, same = edges.inconsistent_pairs()
-            inconsistent = int(np.count_nonzero(same & (np.take(extra, manifold) == 0)))
-            aside.two_by_two = int(edges.counts.max(initial=0)) <= 2
-            if aside.two_by_two:
-                aside.inconsistent = (masked(h1, same) // 3, masked(h2, same) // 3)
-            del h1, h2
-            if copy_edges is not None:
-                # Marked per edge, then read at the same-winding copies' edges: one bool gather instead
-                # of two int32 gathers at every copy's edges (the copies' edges lie anywhere in the edge
-                # list). The same-winding copies' rows taken by index (a boolean mask on an (n, 3) array
-                # takes numpy's slow path: 225k of 450k copies 4.5 -> 1.4 ms).
-                lone = (edges.counts == 1) & (extra == 1)
-                inconsistent += int(np.count_nonzero(
-                    lone[np.take(copy_edges, np.flatnonzero(aside.same_winding), axis=0)]))
-                del lone
-            del extra, copy_edges, boundary
-            labels = None
-            if components is None and count_components:
-                components, _ = manifold_components(edges, through_non_manifold=True)
-            loops = boundary_vertex_components(edges, aside.boundary)
-        else:
-            aside = None
-            if edges is None:
-                edges = Edges(F, len(V))
-            boundary_edges = int((edges.counts == 1).sum())
-            nm = int((edges.counts > 2).sum())
-            labels = None
-            if components is None and count_components:
-                if nm == 0:
-                    components, labels = manifold_components(edges)
-                else:
-                    components, _ = manifold_components(edges, through_non_manifold=True)
-            _, _, same = edges.inconsistent_pairs()
-            inconsistent = int(same.sum())
-            loops = boundary_vertex_components(edges)
+        numbers = _edge_numbers(V, F, edges, left_out, copies if looks_for_copies or left_out is not None else None,
+                                looks_for_copies, components, count_components)
     finally:
-        if face_half is not None:
+        if not waited:
             areas, thin, n_used, bbox, found, degenerate, repeated = face_half()
-    if face_half is not None and found is not None:
-        duplicates, first_of = found
+    if found is not None:
+        copies = found
+    if surface and not waited:
+        left_out = _left_out_of_surface(F, len(V), thin, repeated, copies)
+        if left_out is not None:  # needles to corners of their own, known only now: the surface sorted again
+            numbers = _edge_numbers(V, F, None, left_out, copies, looks_for_copies, components, count_components)
+    duplicates, first_of = copies
     stats = {
         "vertices": n_used,
         "triangles": int(m),
-        "boundary_loops": loops,
-        "boundary_edges": boundary_edges,
-        "non_manifold_edges": nm,
-        "components": None if components is None else int(components),
+        "boundary_loops": numbers.loops,
+        "boundary_edges": numbers.boundary_edges,
+        "non_manifold_edges": numbers.non_manifold,
+        "components": None if numbers.components is None else int(numbers.components),
         "duplicate_triangles": int(duplicates.sum()),
         "degenerate_triangles": degenerate,
-        "inconsistent_edges": inconsistent,
+        "inconsistent_edges": numbers.inconsistent,
         "bbox_mm": bbox,
         "surface_area_mm2": float(areas.sum()),
-        "closed": bool(m > 0 and boundary_edges == 0 and nm == 0),
+        "closed": bool(m > 0 and numbers.boundary_edges == 0 and numbers.non_manifold == 0),
     }
-    return Measured(stats, edges, labels, duplicates, first_of, areas, thin, aside, repeated)
+    return Measured(stats, numbers.edges, numbers.labels, duplicates, first_of, areas, thin, numbers.aside, repeated)
+
+
+class _EdgeNumbers(NamedTuple):
+    edges: Edges
+    aside: SetAside | None
+    labels: np.ndarray | None
+    boundary_edges: int
+    non_manifold: int
+    components: int | None
+    inconsistent: int
+    loops: int
+
+
+def _edge_numbers(V: np.ndarray, F: np.ndarray, edges: Edges | None, left_out: np.ndarray | None, copies,
+                  looks_for_copies: bool, components: int | None, count_components: bool) -> _EdgeNumbers:
+    """measure()'s numbers of the edges: of the faces not `left_out`, with the copies set aside when
+    looks_for_copies and there are any left out or enough copies (SET_ASIDE_MIN_SHARE); `edges` given:
+    those, as they are."""
+    duplicates, first_of = copies if copies is not None else (None, None)
+    surface_copies = 0
+    if looks_for_copies and first_of is not None:
+        surface_copies = int(np.count_nonzero(duplicates)) if left_out is None \
+            else int(np.count_nonzero(duplicates & ~left_out))
+    labels = None
+    if left_out is not None or (looks_for_copies and surface_copies
+                                and surface_copies >= SET_ASIDE_MIN_SHARE * len(F)):
+        aside = _set_aside(F, left_out, duplicates if looks_for_copies else None, first_of)
+        edges = Edges(aside.faces, len(V))
+        if len(aside.copies):
+            extra, copy_edges = _input_edge_counts(edges, aside)
+        else:  # no copy to count back: no edge ids needed (a pass over every half-edge)
+            extra, copy_edges = np.zeros(edges.n_edges, np.int64), None
+        boundary = (edges.counts == 1) & (extra == 0)
+        aside.boundary = np.flatnonzero(boundary)
+        boundary_edges = len(aside.boundary)
+        nm = int(np.count_nonzero(edges.counts + extra > 2))
+        # Inconsistent: pairs of the copy-free edges no copy joins, and a face's edge shared with
+        # one copy alone walking it the same way (a copy in the same winding on the boundary).
+        manifold = np.flatnonzero(edges.counts == 2)
+        h1, h2, same = edges.inconsistent_pairs()
+        inconsistent = int(np.count_nonzero(same & (np.take(extra, manifold) == 0)))
+        aside.two_by_two = int(edges.counts.max(initial=0)) <= 2
+        if aside.two_by_two:
+            aside.inconsistent = (masked(h1, same) // 3, masked(h2, same) // 3)
+        del h1, h2
+        if copy_edges is not None:
+            # Marked per edge, then read at the same-winding copies' edges: one bool gather instead
+            # of two int32 gathers at every copy's edges (the copies' edges lie anywhere in the edge
+            # list). The same-winding copies' rows taken by index (a boolean mask on an (n, 3) array
+            # takes numpy's slow path: 225k of 450k copies 4.5 -> 1.4 ms).
+            lone = (edges.counts == 1) & (extra == 1)
+            inconsistent += int(np.count_nonzero(
+                lone[np.take(copy_edges, np.flatnonzero(aside.same_winding), axis=0)]))
+            del lone
+        del extra, copy_edges, boundary
+        if components is None and count_components:
+            components, _ = manifold_components(edges, through_non_manifold=True)
+        loops = boundary_vertex_components(edges, aside.boundary)
+    else:
+        aside = None
+        if edges is None:
+            edges = Edges(F, len(V))
+        boundary_edges = int((edges.counts == 1).sum())
+        nm = int((edges.counts > 2).sum())
+        if components is None and count_components:
+            if nm == 0:
+                components, labels = manifold_components(edges)
+            else:
+                components, _ = manifold_components(edges, through_non_manifold=True)
+        _, _, same = edges.inconsistent_pairs()
+        inconsistent = int(same.sum())
+        loops = boundary_vertex_components(edges)
+    return _EdgeNumbers(edges, aside, labels, boundary_edges, nm, components, inconsistent, loops)
 
 
 def _left_out_of_surface(F: np.ndarray, n_vertices: int, thin: np.ndarray, repeated: np.ndarray,
