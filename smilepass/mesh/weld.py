@@ -3,9 +3,9 @@
 `weld_exact` merges corners with bit-identical coordinates (what an STL reader needs: STL stores three
 corners per triangle). It sorts a 64-bit hash of the coordinates packed with the corner number, then
 checks that neighbours in the sorted order really are equal, so a hash collision can only leave two
-copies unmerged, never merge different points (and `weld_nearby` merges such copies afterwards).
+copies unmerged, never merge different points (and `nearby_remap` merges such copies afterwards).
 
-`weld_nearby` closes float-noise cracks: vertices closer than a tolerance (relative to the bounding
+`nearby_remap` closes float-noise cracks: vertices closer than a tolerance (relative to the bounding
 box) are merged. A crack always shows as boundary edges, so only vertices on boundary edges are
 searched (a grid of tolerance-sized cells over a few thousand points instead of the whole scan). Open3D's
 `remove_duplicated_vertices()` merges exact matches only.
@@ -59,7 +59,7 @@ _MAX_ROUNDS = 32
 def weld_exact(P: np.ndarray):
     """(unique_points, inverse, first) with P == unique_points[inverse] and unique_points == P[first],
     numbered by first appearance. Bit-identical coordinates only: -0.0 and 0.0 stay apart here
-    (weld_nearby joins them). `inverse` is int32 when it fits. Memory beyond P: about 30 bytes per point.
+    (nearby_remap joins them). `inverse` is int32 when it fits. Memory beyond P: about 30 bytes per point.
 
     A hash table with linear probing, all points at once: each round every point still unplaced looks
     at its slot; the lowest point number claims an empty slot (np.minimum.at), and a point equal to its
@@ -224,16 +224,10 @@ def near_pairs(P: np.ndarray, r: float) -> np.ndarray:
     return np.sort(pairs[d <= r], axis=1)
 
 
-def weld_nearby(V: np.ndarray, F: np.ndarray, boundary_vertices: np.ndarray, tolerance: float):
-    """Merge boundary vertices closer than `tolerance`; returns (new F, number of vertices merged away).
-    Vertex rows stay in place (merged-away rows become unreferenced)."""
-    remap, merged = nearby_remap(V, boundary_vertices, tolerance)
-    return (F, 0) if remap is None else (remap[F].astype(F.dtype), merged)
-
-
 def nearby_remap(V: np.ndarray, boundary_vertices: np.ndarray, tolerance: float):
-    """(remap, number of vertices merged away) of weld_nearby: remap[v] is the vertex that v becomes,
-    the lowest number of its group (None when nothing is merged)."""
+    """Boundary vertices closer than `tolerance` merged: (remap, number of vertices merged away), remap[v]
+    the vertex that v becomes, the lowest number of its group (None when nothing is merged). Vertex rows
+    stay in place (merged-away rows become unreferenced): the caller renumbers the faces' corners."""
     if len(boundary_vertices) < 2 or tolerance <= 0:
         return None, 0
     pairs = near_pairs(V[boundary_vertices], tolerance)
