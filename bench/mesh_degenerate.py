@@ -4,10 +4,13 @@
 
 Generates (smilepass.mesh.synthetic) a clean arch scan of N triangles (default 500,000) and, of the same
 N triangles in all, arch scans whose share F (default 0.45, just under the refusal limit) are identical
-copies of one facet, copies of random facets, or zero-area faces spread over the file, plus one made
-only of copies of one facet (issue 12: refused, after reading). Runs repair() on each in this process,
-with previews, in turns (so a busy machine slows all alike), and prints the median of every stage's
-CPU seconds (all threads of this process) and wall seconds, each with its ratio to the clean scan's.
+copies of one facet, copies of random facets, or zero-area faces spread over the file; the same copies
+of random facets each written after the facet it copies ("duplicate, later": spread anywhere, half the
+copies come ahead of their original, and what that order costs is the difference between the two rows;
+docs/scans.md); and one made only of copies of one facet (issue 12: refused, after reading). Runs
+repair() on each in this process, with previews, in turns (so a busy machine slows all alike), and
+prints the median of every stage's CPU seconds (all threads of this process) and wall seconds, each
+with its ratio to the clean scan's.
 scipy's graph module is imported before the first run, so no stage's time includes an import.
 
 Issue 12 asks that degenerate input costs no more than a clean scan of the same size in every stage:
@@ -39,6 +42,8 @@ def inputs(n: int, fraction: float, directory: Path) -> dict[str, Path]:
     cases = {"clean": lambda: syn.arch(n, seed=1)}
     for kind in syn.DEGENERATE_KINDS:
         cases[f"{kind} {fraction:.0%}"] = lambda kind=kind: syn.degenerate_scan(n, fraction, kind)
+    # The same copies as "duplicate", each after the face it copies: what their order costs.
+    cases[f"duplicate {fraction:.0%}, later"] = lambda: syn.degenerate_scan(n, fraction, "duplicate-later")
     facet = np.array([[0, 0, 0], [10, 0, 0], [0, 10, 0]], np.float32)
     cases["one facet, copied"] = lambda: (facet, np.zeros((n, 3), np.int32) + np.arange(3, dtype=np.int32))
     paths = {}

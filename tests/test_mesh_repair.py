@@ -262,6 +262,41 @@ def test_a_clean_scan_with_some_degenerate_triangles_is_repaired(tmp_path, clean
     assert_clean_open_arch(result, margin)
 
 
+def _wound_triangles(path) -> list[bytes]:
+    """The triangles of an STL file as sorted records of their corners' coordinates, each row rotated to
+    start at its smallest corner (the winding kept): the surface, whatever the order of faces and corners."""
+    corners = load_file(path).vertices.reshape(-1, 3, 3)
+    rows = []
+    for tri in corners.tolist():
+        k = tri.index(min(tri))
+        rows.append(repr(tri[k:] + tri[:k]).encode())
+    return sorted(rows)
+
+
+def test_copies_repair_alike_wherever_the_file_puts_them(tmp_path):
+    """The same copies (a set's faces in either winding), spread anywhere in the file or each written
+    after the face it copies: the same triangles, wound the same way, and the same report numbers. Spread
+    anywhere, half the sets begin with a copy, often in the other winding, which the winding vote turns;
+    written later, each set begins with its original."""
+    own = syn.arch(12_000 - 3_600, seed=1)[1]  # the scan's own faces, which the copies repeat
+    results = {}
+    for kind in ("duplicate", "duplicate-later"):
+        V, F = syn.degenerate_scan(12_000, 0.3, kind)
+        _, first = np.unique(np.sort(F, axis=1), axis=0, return_index=True)
+        firsts_are_own = sorted(map(tuple, F[first].tolist())) == sorted(map(tuple, own.tolist()))
+        assert firsts_are_own == (kind == "duplicate-later")
+        results[kind] = repair(write_binary_stl(tmp_path / f"{kind}.stl", V, F), tmp_path / kind, "scan",
+                               preview=False)
+    spread, later = results["duplicate"], results["duplicate-later"]
+    assert spread.verdict == later.verdict == "repaired"
+    numbers = ("before", "after", "duplicates_removed", "degenerate_removed", "flipped_triangles",
+               "holes_filled", "non_manifold_removed", "fragments_removed")
+    assert {k: spread.report[k] for k in numbers} == {k: later.report[k] for k in numbers}
+    assert spread.report["duplicates_removed"] == 12_000 - len(own)
+    assert spread.report["flipped_triangles"] == 0  # each set kept in its neighbours' winding: none to turn after
+    assert _wound_triangles(spread.repaired_path) == _wound_triangles(later.repaired_path)
+
+
 def test_the_repaired_scans_numbers_are_what_counting_it_again_finds(tmp_path, clean_arch):
     """The report's "after" numbers are worked out from what the repair did (no second edge sort):
     they must equal what measure() counts on the repaired mesh itself."""

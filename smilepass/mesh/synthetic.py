@@ -140,14 +140,23 @@ def add_degenerate(V: np.ndarray, F: np.ndarray, rng: np.random.Generator, count
     "identical" copies of one face (an export bug repeating a facet), "duplicate" copies of random
     faces (either winding), or "zero-area" faces: a third each with a repeated corner, with all three
     corners at one new point, and needles along existing edges (a third corner on the edge: three
-    distinct corners, no area)."""
+    distinct corners, no area). "duplicate-later" (not one of DEGENERATE_KINDS): the copies "duplicate"
+    makes, each written somewhere after the face it copies, as an exporter writing facets a second time
+    further on would; spread anywhere, half of them come ahead of their original (bench/mesh_degenerate.py
+    shows what that order costs)."""
     Vs, extra = [V], []
     if kind == "identical":
         extra = [np.repeat(F[int(rng.integers(0, len(F)))][None, :], count, axis=0)]
-    elif kind == "duplicate":
-        pick = F[rng.integers(0, len(F), count)]
+    elif kind in ("duplicate", "duplicate-later"):
+        source = rng.integers(0, len(F), count)
+        pick = F[source]
         reverse = rng.random(count) < 0.5
         pick[reverse] = pick[reverse][:, (0, 2, 1)]
+        if kind == "duplicate-later":
+            # Before face source + 1 at the earliest: after the face it copies.
+            at = source + 1 + (rng.random(count) * (len(F) - source)).astype(source.dtype)
+            order = np.argsort(at, kind="stable")
+            return V, np.insert(F, np.take(at, order), np.take(pick, order, axis=0).astype(F.dtype), axis=0)
         extra = [pick]
     elif kind == "zero-area":
         third = count // 3
