@@ -979,6 +979,18 @@ def _agreeing_firsts(F: np.ndarray, e: Edges, aside, alive: np.ndarray, rounds: 
     other_way = np.flatnonzero(live & ~aside.same_winding)
     if len(other_way) == 0:
         return None
+    if aside.two_by_two and aside.inconsistent is not None:
+        # No edge meets more than two faces, and measure() found the pairs walking an edge the same way.
+        # A set's first face in none of them has every voter agreeing with it: it is kept, and votes for
+        # keeping its neighbours. So when no such set's first face is in one, no set turns in any round:
+        # the vote is skipped (an exporter that writes facets again further on: the original comes first,
+        # 1M faces with 45 % copies 46 ms).
+        walked_alike = np.zeros(m, bool)
+        for faces in aside.inconsistent:
+            walked_alike[faces] = True
+        if not walked_alike[np.take(aside.first_slot, other_way)].any():
+            return None
+        del walked_alike
     index = np.int32 if len(aside.copies) and int(aside.copies[-1]) < 2**31 - 1 else np.int64
     none = np.iinfo(index).max
     # ufunc.at with values of the target's type (numpy's casting path is 15-30x slower).
