@@ -262,14 +262,13 @@ def test_a_clean_scan_with_some_degenerate_triangles_is_repaired(tmp_path, clean
     assert_clean_open_arch(result, margin)
 
 
-def _wound_triangles(path) -> list[bytes]:
-    """The triangles of an STL file as sorted records of their corners' coordinates, each row rotated to
-    start at its smallest corner (the winding kept): the surface, whatever the order of faces and corners."""
-    corners = load_file(path).vertices.reshape(-1, 3, 3)
+def _wound_triangles(path) -> list:
+    """The triangles of an STL file, each its corners' coordinates rotated to start at its smallest corner
+    (the winding kept), sorted: the surface, whatever the order of the faces and of their corners."""
     rows = []
-    for tri in corners.tolist():
+    for tri in load_file(path).vertices.reshape(-1, 3, 3).tolist():
         k = tri.index(min(tri))
-        rows.append(repr(tri[k:] + tri[:k]).encode())
+        rows.append(tuple(map(tuple, tri[k:] + tri[:k])))
     return sorted(rows)
 
 
